@@ -1,0 +1,118 @@
+"""Typed settings, read from FLARE_* environment variables and an optional .env file.
+
+Nested groups use a double underscore: FLARE_X__BEARER_TOKEN, FLARE_DASHBOARD__PORT.
+Nothing here touches the network or the disk at import time; `Settings()` only reads values.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseModel):
+    """Who the public is talking to; used in every message we send back."""
+
+    name: str = "Flare Emergency Service"
+    handle: str = "flare999"
+    emergency_number: str = "999"
+    non_emergency_number: str = "101"
+    non_emergency_url: str = "https://example.org/report"
+    timezone: str = "Europe/London"
+
+
+class DashboardSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Empty means "generate one and keep it in the data dir" (see dashboard.security).
+    secret_key: SecretStr = SecretStr("")
+    session_idle_minutes: int = 30
+    public_base_url: str = ""  # for links sent to reporters; defaults to http://host:port
+    tile_url: str = ""  # map tiles; empty = plain background with markers only
+
+
+class XSettings(BaseModel):
+    bearer_token: SecretStr = SecretStr("")
+    consumer_key: SecretStr = SecretStr("")
+    consumer_secret: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    access_token_secret: SecretStr = SecretStr("")
+    user_id: str = ""
+    base_url: str = ""  # empty = the real API; set to the sandbox in demos and tests
+    poll_seconds: float = 15.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.bearer_token.get_secret_value() and self.user_id)
+
+
+class BlueskySettings(BaseModel):
+    handle: str = ""
+    app_password: SecretStr = SecretStr("")
+    base_url: str = ""  # empty = https://bsky.social
+    poll_seconds: float = 10.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.handle and self.app_password.get_secret_value())
+
+
+class RedditSettings(BaseModel):
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    user_agent: str = "flare-emergency-intake/0.1"
+    base_url: str = ""  # empty = the real API
+    subreddits: list[str] = Field(default_factory=list)
+    poll_seconds: float = 15.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret.get_secret_value() and self.username)
+
+
+class TriageSettings(BaseModel):
+    # Where exported/quantised encoder files are cached (built once from installed weights).
+    model_cache_dir: Path | None = None
+    threads: int = 1
+    # Local gazetteer of landmarks/streets for the service's own area (JSON lines).
+    local_gazetteer: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLARE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path(".flare")
+    database_url: str = ""  # empty = SQLite in data_dir
+    redis_url: str = ""  # empty = embedded Redis started by Flare with AOF in data_dir
+    log_level: str = "INFO"
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    x: XSettings = Field(default_factory=XSettings)
+    bluesky: BlueskySettings = Field(default_factory=BlueskySettings)
+    reddit: RedditSettings = Field(default_factory=RedditSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
+
+    # Escalation policy file (YAML); empty = the defaults shipped in config/policies.yaml.
+    escalation_policy_file: Path | None = None
+    # Outbox sweep: anything persisted but not progressed for this long is re-driven.
+    sweep_interval_seconds: float = 5.0
+    outbox_grace_seconds: float = 10.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'flare.db').resolve()}"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url

@@ -1,0 +1,44 @@
+"""Flare's tables and shared domain types. Imports nothing of ours but itself."""
+from models.domain import (
+    DeliveryReceipt,
+    GeoPoint,
+    LocationMention,
+    OutboundRequest,
+    RawPost,
+    TriageOutput,
+)
+from models.enums import (
+    Category,
+    DeliveryStatus,
+    Disposition,
+    EventKind,
+    IncidentStatus,
+    Lane,
+    MessageKind,
+    MessagePurpose,
+    Platform,
+    Role,
+    TriageState,
+    Urgency,
+)
+from models.seams import Notifier, Replier, Source
+from models.tables import (
+    AuditEntry,
+    ConnectorCheckpoint,
+    Incident,
+    IncidentEvent,
+    IncidentPost,
+    OutboundMessage,
+    Post,
+    TriageRecord,
+    User,
+)
+from models.types import utcnow
+
+__all__ = [
+    "AuditEntry", "Category", "ConnectorCheckpoint", "DeliveryReceipt", "DeliveryStatus",
+    "Disposition", "EventKind", "GeoPoint", "Incident", "IncidentEvent", "IncidentPost",
+    "IncidentStatus", "Lane", "LocationMention", "MessageKind", "MessagePurpose", "Notifier",
+    "OutboundMessage", "OutboundRequest", "Platform", "Post", "RawPost", "Replier", "Role",
+    "Source", "TriageOutput", "TriageRecord", "TriageState", "Urgency", "User", "utcnow",
+]

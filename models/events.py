@@ -1,0 +1,68 @@
+"""The incident event log: append-only and hash-chained, so any later edit is detectable."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from models.tables import IncidentEvent
+from models.types import utcnow
+
+GENESIS = "0" * 64
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def event_hash(prev_hash: str, incident_id: int, seq: int, kind: str, actor: str, at: datetime,
+               data: dict[str, Any]) -> str:
+    body = json.dumps(
+        {"prev": prev_hash, "incident": incident_id, "seq": seq, "kind": kind, "actor": actor,
+         "at": at.isoformat(timespec="microseconds"), "data": data},
+        sort_keys=True, separators=(",", ":"), default=_canonical, ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def append_event(session: Session, incident_id: int, kind: str, actor: str = "system",
+                 data: dict[str, Any] | None = None, at: datetime | None = None) -> IncidentEvent:
+    """Append one event after the incident's last one (caller commits).
+
+    Two writers racing for the same `seq` hit the unique constraint and one retries at the
+    caller's transaction level, so the chain never forks.
+    """
+    last = session.exec(
+        select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+        .order_by(IncidentEvent.seq.desc()).limit(1)
+    ).first()
+    seq = (last.seq + 1) if last else 1
+    prev = last.hash if last else GENESIS
+    at = at or utcnow()
+    at = at.replace(microsecond=at.microsecond)  # keep microseconds: they are part of the hash
+    payload = json.loads(json.dumps(data or {}, default=_canonical))
+    ev = IncidentEvent(incident_id=incident_id, seq=seq, kind=str(kind), actor=actor, at=at,
+                       data=payload, prev_hash=prev)
+    ev.hash = event_hash(prev, incident_id, seq, ev.kind, actor, at, payload)
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def verify_chain(events: list[IncidentEvent]) -> int | None:
+    """Return the seq of the first broken entry, or None when the chain is intact."""
+    prev = GENESIS
+    expected_seq = 1
+    for ev in sorted(events, key=lambda e: e.seq):
+        if ev.seq != expected_seq or ev.prev_hash != prev:
+            return ev.seq
+        if event_hash(prev, ev.incident_id, ev.seq, ev.kind, ev.actor, ev.at, ev.data) != ev.hash:
+            return ev.seq
+        prev = ev.hash
+        expected_seq += 1
+    return None

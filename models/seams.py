@@ -1,0 +1,47 @@
+"""The small typed seams between packages. Implementations live in connectors/, triage/, escalation/."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from models.domain import DeliveryReceipt, OutboundRequest, RawPost
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One feed on one platform (mentions, DMs, a subreddit...).
+
+    `fetch(cursor)` returns everything newer than `cursor` (oldest first) and the cursor to
+    store once those posts are committed. The caller persists posts, commits, then saves the
+    cursor, so a crash in between re-reads (duplicates are absorbed by the unique key) rather
+    than skips.
+    """
+
+    name: str  # checkpoint key, e.g. "x:mentions"
+    platform: str
+
+    def fetch(self, cursor: dict[str, Any]) -> tuple[Sequence[RawPost], dict[str, Any]]: ...
+
+    def after_commit(self, posts: Sequence[RawPost]) -> None:
+        """Platform-side bookkeeping that must wait until posts are safe (e.g. Reddit mark_read)."""
+        ...
+
+
+@runtime_checkable
+class Replier(Protocol):
+    platform: str
+
+    def send(self, request: OutboundRequest) -> DeliveryReceipt: ...
+
+    def supports_dm(self, request: OutboundRequest) -> bool:
+        """Whether a private message can reach this reporter (platform and conversation permitting)."""
+        ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """External paging for escalation (webhook, email, SMS gateway)."""
+
+    name: str
+
+    def notify(self, recipient: str, subject: str, body: str) -> DeliveryReceipt: ...

