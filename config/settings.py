@@ -103,6 +103,9 @@ class Settings(BaseSettings):
 
     # Escalation policy file (YAML); empty = the defaults shipped in config/policies.yaml.
     escalation_policy_file: Path | None = None
+    # External paging for escalation steps (HMAC-SHA256 signed JSON POST).
+    escalation_webhook_url: str = ""
+    escalation_webhook_secret: SecretStr = SecretStr("")
     # Outbox sweep: anything persisted but not progressed for this long is re-driven.
     sweep_interval_seconds: float = 5.0
     outbox_grace_seconds: float = 10.0

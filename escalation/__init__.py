@@ -1,1 +1,1 @@
-
+"""Escalation: incidents, the human-acknowledged dispatch queue, and messages to reporters."""

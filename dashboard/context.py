@@ -1,0 +1,132 @@
+"""The composition root's wiring: one AppContext per process, built from Settings.
+
+Workers, the dashboard and the CLI all build the same context, so a post takes the same code
+path whichever process handles it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from rq import Queue
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from config import Settings
+from dashboard.embedded import RedisUnavailable, check_redis
+from escalation.queue import DispatchQueue
+from models.db import make_engine
+from models.enums import Lane
+from models.tables import Post
+
+log = logging.getLogger("flare")
+
+LANES = [Lane.critical.value, Lane.default.value, Lane.bulk.value]
+# Outbound messages and escalation steps share the critical lane's priority: a reporter's
+# receipt or a dispatcher re-alert must never wait behind bulk triage.
+MESSAGES_QUEUE = "messages"
+ESCALATION_QUEUE = "escalation"
+WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.default.value, Lane.bulk.value]
+
+
+class DatabaseUnavailable(RuntimeError):
+    pass
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    redis: redis.Redis
+    queues: dict[str, Queue]
+    dispatch: DispatchQueue
+    _pipeline: Any = None
+    _repliers: dict[str, Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, redis_url: str | None = None) -> AppContext:
+        url = redis_url or settings.redis_url
+        if not url:
+            raise RedisUnavailable("No Redis URL: start the embedded server first (flare run/demo do).")
+        conn = check_redis(url)
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with engine.connect() as c:
+                c.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - turn any driver error into one clear message
+            raise DatabaseUnavailable(
+                f"Cannot reach the database ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+                "Check FLARE_DATABASE_URL or unset it to use SQLite in the data dir."
+            ) from exc
+        queues = {name: Queue(name, connection=conn) for name in WORKER_QUEUES}
+        return cls(settings=settings, engine=engine, redis=conn, queues=queues,
+                   dispatch=DispatchQueue(conn))
+
+    @property
+    def pipeline(self):
+        """The triage pipeline, loaded once per process on first use."""
+        with self._lock:
+            if self._pipeline is None:
+                from triage import build_pipeline
+
+                self._pipeline = build_pipeline(self.settings)
+            return self._pipeline
+
+    @property
+    def repliers(self) -> dict[str, Any]:
+        with self._lock:
+            if self._repliers is None:
+                self._repliers = build_repliers(self.settings)
+            return self._repliers
+
+    def dm_possible(self, post: Post) -> bool:
+        from models.domain import OutboundRequest
+        from models.enums import MessageKind
+
+        replier = self.repliers.get(post.platform)
+        if replier is None:
+            return post.is_dm
+        req = OutboundRequest(platform=post.platform, kind=MessageKind.dm.value, text="",
+                              recipient_id=post.author_id, conversation_id=post.conversation_id,
+                              reply_ref=post.reply_ref or {})
+        try:
+            return bool(replier.supports_dm(req))
+        except Exception:  # noqa: BLE001 - unknown means "assume no DM": we then reply minimally
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.redis.close()
+
+
+def build_repliers(settings: Settings) -> dict[str, Any]:
+    try:
+        from connectors.registry import build_repliers as _build
+    except ImportError:
+        log.warning("connectors.registry unavailable: no platform repliers configured")
+        return {}
+    return _build(settings)
+
+
+_process_context: AppContext | None = None
+_process_lock = threading.Lock()
+
+
+def process_context() -> AppContext:
+    """The context for job functions in this worker process (built once from the environment)."""
+    global _process_context
+    with _process_lock:
+        if _process_context is None:
+            _process_context = AppContext.build(Settings())
+        return _process_context
+
+
+def set_process_context(ctx: AppContext | None) -> None:
+    """Tests and in-process runners install their own context."""
+    global _process_context
+    with _process_lock:
+        _process_context = ctx

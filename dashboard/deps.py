@@ -1,0 +1,87 @@
+"""FastAPI dependencies: the context, the database session and the signed-in user."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlmodel import Session
+
+from dashboard.context import AppContext
+from dashboard.security import can, session_expired, user_for_token
+from models.tables import User
+
+
+class LoginRequired(Exception):
+    """Raised for browser pages; the app turns it into a redirect to /login."""
+
+
+def get_ctx(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+def get_db(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        yield session
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+DB = Annotated[Session, Depends(get_db)]
+
+
+def current_user(request: Request, db: DB, ctx: Ctx) -> User:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        user = user_for_token(db, auth.split(" ", 1)[1].strip())
+        if user is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token")
+        request.state.via_token = True
+        return user
+    sess = request.session
+    user_id = sess.get("user_id")
+    idle = ctx.settings.dashboard.session_idle_minutes
+    if user_id is None or session_expired(sess.get("last_seen"), idle):
+        sess.clear()
+        if request.url.path.startswith("/api/"):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login required")
+        raise LoginRequired()
+    user = db.get(User, user_id)
+    if user is None or not user.active:
+        sess.clear()
+        raise LoginRequired()
+    sess["last_seen"] = time.time()
+    request.state.via_token = False
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(capability: str):
+    def check(user: CurrentUser) -> User:
+        if not can(user.role, capability):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"your role ({user.role}) cannot {capability}")
+        return user
+
+    return Depends(check)
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing form carries the session's CSRF token (API token calls are exempt)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    expected = request.session.get("csrf")
+    sent = request.headers.get("x-csrf-token")
+    if sent is None:
+        ctype = request.headers.get("content-type", "")
+        if "form" in ctype:
+            form = await request.form()
+            sent = form.get("csrf_token")
+    if not expected or not sent or sent != expected:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong; reload the page")
+
+
+CSRF = Depends(check_csrf)

@@ -1,0 +1,1 @@
+"""Routers; the app factory lists the ones it includes explicitly."""

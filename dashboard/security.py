@@ -1,0 +1,105 @@
+"""Passwords (argon2), API tokens, sessions with idle timeout, CSRF, roles, audit."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from config import Settings
+from models.enums import Role
+from models.tables import AuditEntry, User
+
+_hasher = PasswordHasher()
+
+# What each role may do. Routes ask for a capability, never for a role name.
+CAPABILITIES: dict[str, set[str]] = {
+    Role.officer.value: {"feed", "escalate_post", "view_incident", "dispose_post"},
+    Role.dispatcher.value: {"queue", "acknowledge", "view_incident", "reply", "resolve", "feed",
+                            "escalate_post", "dispose_post", "share_link"},
+    Role.supervisor.value: {"queue", "acknowledge", "view_incident", "reply", "resolve", "feed",
+                            "escalate_post", "dispose_post", "share_link", "supervise", "export"},
+    Role.admin.value: {"admin", "supervise", "feed", "queue", "view_incident"},
+    Role.field.value: {"field"},
+}
+
+
+def can(role: str, capability: str) -> bool:
+    return capability in CAPABILITIES.get(role, set())
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(session: Session, username: str, password: str, role: str,
+                display_name: str = "") -> tuple[User, str]:
+    """Create a user and return it with a fresh API bearer token (shown once, stored hashed)."""
+    Role(role)  # validate
+    token = secrets.token_urlsafe(32)
+    user = User(username=username, display_name=display_name or username, role=role,
+                password_hash=hash_password(password), api_token_hash=token_digest(token))
+    session.add(user)
+    session.flush()
+    return user, token
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.exec(select(User).where(User.username == username, User.active == True)).first()  # noqa: E712
+    if user is None:
+        _hasher.hash(password)  # same cost whether or not the user exists
+        return None
+    return user if verify_password(user.password_hash, password) else None
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    digest = token_digest(token)
+    user = session.exec(select(User).where(User.api_token_hash == digest, User.active == True)).first()  # noqa: E712
+    if user and hmac.compare_digest(user.api_token_hash, digest):
+        return user
+    return None
+
+
+def secret_key(settings: Settings) -> str:
+    """The signing key for sessions and links: configured, or generated once into the data dir."""
+    configured = settings.dashboard.secret_key.get_secret_value()
+    if configured:
+        return configured
+    path = Path(settings.data_dir) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def session_expired(last_seen: float | None, idle_minutes: int, now: float | None = None) -> bool:
+    if last_seen is None:
+        return True
+    return (now or time.time()) - last_seen > idle_minutes * 60
+
+
+def audit(session: Session, username: str, action: str, object_type: str = "", object_id: str = "",
+          detail: dict | None = None) -> None:
+    session.add(AuditEntry(username=username, action=action, object_type=object_type,
+                           object_id=str(object_id), detail=detail or {}))

@@ -1,0 +1,97 @@
+"""The periodic sweep: re-drives anything the database says is overdue.
+
+Posts persisted but never triaged, incidents never published to the dispatch stream,
+messages due a retry, escalation steps whose timers were lost, and stream entries whose
+incident was acknowledged but not XACKed. One sweeper at a time (a Redis lock).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from rq.job import Job, JobStatus
+from sqlmodel import Session, select
+
+from dashboard import escalation_runner, jobs
+from dashboard.context import AppContext
+from models.enums import DeliveryStatus, IncidentStatus, TriageState, Urgency
+from models.tables import Incident, OutboundMessage, Post
+from models.types import utcnow
+
+log = logging.getLogger("flare.sweep")
+STUCK_STARTED_SECONDS = 90
+
+
+def _triage_job_lost(ctx: AppContext, post_id: int) -> bool:
+    job = Job.fetch_many([f"triage-{post_id}"], connection=ctx.redis)[0]
+    if job is None:
+        return True
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED):
+        return True
+    if status == JobStatus.STARTED:
+        # A SIGKILLed worker leaves its job "started" until RQ's heartbeat expires; our own
+        # short liveness key tells us sooner that nobody is working on it any more.
+        from dashboard.worker import liveness_key
+
+        if job.worker_name and not ctx.redis.exists(liveness_key(job.worker_name)):
+            return True
+        if job.started_at is not None:
+            started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=utcnow().tzinfo)
+            return (utcnow() - started).total_seconds() > STUCK_STARTED_SECONDS
+    return False
+
+
+def sweep(ctx: AppContext) -> dict[str, int]:
+    now = utcnow()
+    grace = timedelta(seconds=ctx.settings.outbox_grace_seconds)
+    counts = {"posts": 0, "incidents": 0, "messages": 0, "steps": 0, "acks": 0}
+    with Session(ctx.engine) as s:
+        pending = s.exec(select(Post.id, Post.lane, Post.triage_enqueued_at).where(
+            Post.triage_state == TriageState.pending.value, Post.received_at < now - grace,
+        ).order_by(Post.lane, Post.id).limit(5000)).all()
+        unpublished = s.exec(select(Incident.id).where(
+            Incident.status == IncidentStatus.new.value, Incident.stream_entry_id == "",
+            Incident.urgency.in_([Urgency.critical.value, Urgency.high.value]),
+        )).all()
+        due_messages = s.exec(select(OutboundMessage.id).where(
+            OutboundMessage.status == DeliveryStatus.queued.value,
+            (OutboundMessage.next_attempt_at.is_(None) & (OutboundMessage.created_at < now - grace))
+            | (OutboundMessage.next_attempt_at < now - grace),
+        )).all()
+        acked_entries = s.exec(select(Incident.stream_entry_id).where(
+            Incident.status.not_in([IncidentStatus.new.value, IncidentStatus.queued.value]),
+            Incident.stream_entry_id != "",
+        )).all()
+    for post_id, lane, enqueued_at in pending:
+        if enqueued_at is None or _triage_job_lost(ctx, post_id):
+            jobs.enqueue_triage(ctx, post_id, lane)
+            counts["posts"] += 1
+    for incident_id in unpublished:
+        jobs.publish_incident(ctx, incident_id)
+        counts["incidents"] += 1
+    for message_id in due_messages:
+        jobs.enqueue_send(ctx, message_id)
+        counts["messages"] += 1
+    counts["steps"] = escalation_runner.redrive_overdue(ctx)
+    pending_ids = {p["entry_id"] for p in ctx.dispatch.pending()}
+    for entry_id in acked_entries:
+        if entry_id in pending_ids:
+            ctx.dispatch.ack(entry_id)
+            counts["acks"] += 1
+    if any(counts.values()):
+        log.info("sweep re-drove %s", counts)
+    return counts
+
+
+def sweep_job() -> dict[str, int]:
+    from dashboard.context import process_context
+
+    return sweep(process_context())
+
+
+def try_sweep(ctx: AppContext, interval: float) -> dict[str, int] | None:
+    """Run the sweep unless another process did within `interval` seconds."""
+    if not ctx.redis.set("flare:sweep:lock", "1", nx=True, px=max(100, int(interval * 1000))):
+        return None
+    return sweep(ctx)

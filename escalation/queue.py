@@ -1,0 +1,109 @@
+"""The human-acknowledged dispatch queue: one Redis Stream per desk, one consumer group.
+
+An entry handed to a dispatcher's console (XREADGROUP) stays pending until that dispatcher
+acknowledges it (XACK). A console that goes away has its entries reclaimed by others
+(XAUTOCLAIM). A restarted console first re-reads its own pending entries (id "0").
+Trimming never passes the oldest unacknowledged entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+GROUP = "dispatchers"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    entry_id: str
+    incident_id: int
+    urgency: str
+    delivery_count: int = 1
+
+
+def _decode(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class DispatchQueue:
+    def __init__(self, conn: redis.Redis, desk: str = "main") -> None:
+        self.conn = conn
+        self.desk = desk
+        self.key = f"flare:dispatch:{desk}"
+        self._group_ready = False
+
+    def ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            self.conn.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def publish(self, incident_id: int, urgency: str) -> str:
+        self.ensure_group()
+        entry_id = self.conn.xadd(self.key, {"incident_id": str(incident_id), "urgency": urgency})
+        return _decode(entry_id)
+
+    def _entries(self, rows) -> list[QueueEntry]:
+        out = []
+        for entry_id, fields in rows:
+            if not fields:  # deleted entry still pending: nothing to show
+                continue
+            f = {_decode(k): _decode(v) for k, v in fields.items()}
+            out.append(QueueEntry(_decode(entry_id), int(f["incident_id"]), f.get("urgency", "")))
+        return out
+
+    def read(self, consumer: str, count: int = 100) -> list[QueueEntry]:
+        """This console's pending entries first (after a restart), then new ones."""
+        self.ensure_group()
+        own = self.conn.xreadgroup(GROUP, consumer, {self.key: "0"}, count=count)
+        entries = self._entries(own[0][1]) if own else []
+        new = self.conn.xreadgroup(GROUP, consumer, {self.key: ">"}, count=count)
+        if new:
+            entries += self._entries(new[0][1])
+        return entries
+
+    def ack(self, entry_id: str) -> bool:
+        self.ensure_group()
+        return bool(self.conn.xack(self.key, GROUP, entry_id))
+
+    def reclaim(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[QueueEntry]:
+        """Take over entries another console has held without acknowledging for min_idle_ms."""
+        self.ensure_group()
+        result = self.conn.xautoclaim(self.key, GROUP, consumer, min_idle_time=min_idle_ms,
+                                      start_id="0-0", count=count)
+        # Redis 6.2 answers [next, entries]; 7.x adds a list of deleted ids.
+        return self._entries(result[1])
+
+    def pending(self) -> list[dict]:
+        self.ensure_group()
+        rows = self.conn.xpending_range(self.key, GROUP, min="-", max="+", count=10_000)
+        return [{"entry_id": _decode(r["message_id"]), "consumer": _decode(r["consumer"]),
+                 "idle_ms": int(r["time_since_delivered"]), "deliveries": int(r["times_delivered"])}
+                for r in rows]
+
+    def undelivered_count(self) -> int:
+        self.ensure_group()
+        for g in self.conn.xinfo_groups(self.key):
+            name = _decode(g["name"])
+            if name == GROUP:
+                lag = g.get("lag")
+                return int(lag) if lag is not None else 0
+        return 0
+
+    def trim_acknowledged(self) -> int:
+        """Drop entries older than the oldest pending one (and older than anything undelivered)."""
+        self.ensure_group()
+        summary = self.conn.xpending(self.key, GROUP)
+        floor = _decode(summary["min"]) if summary and summary.get("pending") else None
+        if floor is None:
+            info = [g for g in self.conn.xinfo_groups(self.key) if _decode(g["name"]) == GROUP]
+            floor = _decode(info[0]["last-delivered-id"]) if info else "0-0"
+            # Everything up to and including last-delivered is acknowledged; keep the rest.
+            ms, seq = (int(x) for x in floor.split("-"))
+            floor = f"{ms}-{seq + 1}"
+        return int(self.conn.xtrim(self.key, minid=floor, approximate=False))

@@ -1,0 +1,230 @@
+"""Incident actions. Each runs inside the caller's transaction and records an event.
+
+Redis side effects (publishing to the dispatch stream, XACK, enqueueing jobs) happen after the
+caller commits; every one of them is re-driven by the sweep if the process dies first, so the
+database is always the source of truth.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from config import ServiceSettings
+from escalation import messages
+from models.domain import TriageOutput
+from models.enums import (
+    Disposition,
+    EventKind,
+    IncidentStatus,
+    MessagePurpose,
+    TriageState,
+    Urgency,
+)
+from models.events import append_event
+from models.tables import Incident, IncidentPost, OutboundMessage, Post, TriageRecord
+from models.types import utcnow
+
+# Urgencies that go to the human-acknowledged dispatch queue.
+QUEUED_URGENCIES = {Urgency.critical.value, Urgency.high.value}
+
+
+class ActionError(ValueError):
+    """An action that cannot apply to the incident in its current state (shown to the user)."""
+
+
+@dataclass
+class Outcome:
+    incident_id: int | None = None
+    created: bool = False
+    needs_queue: bool = False
+    message_ids: list[int] = field(default_factory=list)
+    stream_entry_to_ack: str = ""
+
+
+def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: float) -> TriageRecord:
+    record = TriageRecord(
+        post_id=post.id, urgency=out.urgency, category=out.category, confidence=out.confidence,
+        language=out.language, silent=out.silent, needs_review=out.needs_review,
+        locations=[m.as_dict() for m in out.locations], signals=out.signals, reasons=out.reasons,
+        scores=out.scores, model_version=out.model_version, duration_ms=duration_ms,
+    )
+    session.add(record)
+    post.triage_state = TriageState.done.value
+    return record
+
+
+def queue_message(session: Session, post: Post, incident_id: int | None, reply: messages.Reply,
+                  dedupe_key: str | None = None, created_by: str = "system") -> OutboundMessage | None:
+    """Add a message to the outbox once. Returns None if that message was already queued."""
+    key = dedupe_key or f"{post.id}:{reply.purpose}"
+    if session.exec(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)).first():
+        return None
+    msg = OutboundMessage(
+        dedupe_key=key, incident_id=incident_id, post_id=post.id, platform=post.platform,
+        kind=reply.kind, purpose=reply.purpose, recipient_id=post.author_id, text=reply.text,
+        created_by=created_by,
+    )
+    session.add(msg)
+    session.flush()
+    if incident_id:
+        append_event(session, incident_id, EventKind.message_queued, created_by,
+                     {"message_id": msg.id, "purpose": reply.purpose, "kind": reply.kind})
+    return msg
+
+
+def _summary(category: str, count: int) -> str:
+    label = category.replace("_", " ") if category and category != "none" else "report"
+    return f"{label} — {count} report{'s' if count != 1 else ''}"
+
+
+def open_incident(session: Session, post: Post, out: TriageOutput, actor: str = "triage",
+                  policy_snapshot: dict | None = None, reason: str = "") -> Incident:
+    best = next((m for m in out.locations if m.lat is not None), None)
+    incident = Incident(
+        status=IncidentStatus.new.value, urgency=out.urgency, category=out.category,
+        summary=_summary(out.category, 1), location_text=best.text if best else "",
+        lat=best.lat if best else post.geo_lat, lon=best.lon if best else post.geo_lon,
+        location_confidence=best.confidence if best else (0.9 if post.geo_lat is not None else 0.0),
+        report_count=1, silent=out.silent, is_test=post.is_test,
+        policy_snapshot=policy_snapshot or {}, escalation_token=secrets.token_hex(8),
+    )
+    session.add(incident)
+    session.flush()
+    append_event(session, incident.id, EventKind.opened, actor,
+                 {"urgency": out.urgency, "category": out.category, "post_id": post.id, "reason": reason})
+    attach_post(session, incident, post, actor, reason or "opened by this post", count=False)
+    return incident
+
+
+def attach_post(session: Session, incident: Incident, post: Post, actor: str, reason: str,
+                similarity: float | None = None, count: bool = True) -> None:
+    session.add(IncidentPost(incident_id=incident.id, post_id=post.id, attached_by=actor,
+                             reason=reason, similarity=similarity))
+    if count:
+        incident.report_count += 1
+        incident.summary = _summary(incident.category, incident.report_count)
+        incident.updated_at = utcnow()
+    append_event(session, incident.id, EventKind.post_attached, actor,
+                 {"post_id": post.id, "reason": reason, "similarity": similarity})
+
+
+def set_disposition(post: Post, disposition: str, by: str = "triage") -> None:
+    post.disposition = disposition
+    post.disposition_by = by
+    post.disposition_at = utcnow()
+
+
+def apply_triage(
+    session: Session,
+    post: Post,
+    out: TriageOutput,
+    service: ServiceSettings,
+    dm_possible: Callable[[Post], bool],
+    policy_for: Callable[[str], dict] = lambda _u: {},
+    find_incident: Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]
+    = lambda _s, _p, _o: None,
+) -> Outcome:
+    """Decide what happens to a triaged post: incident, disposition and messages to the reporter."""
+    result = Outcome()
+    now = utcnow()
+    urgent = out.urgency in (Urgency.critical.value, Urgency.high.value, Urgency.medium.value)
+    if out.needs_review and not urgent:
+        set_disposition(post, Disposition.needs_review.value)
+        return result
+    if urgent:
+        match = find_incident(session, post, out)
+        if match:
+            incident, reason, similarity = match
+            attach_post(session, incident, post, "triage", reason, similarity)
+            # A more urgent report raises the incident; it never lowers it.
+            if Urgency(out.urgency).rank < Urgency(incident.urgency).rank:
+                incident.urgency = out.urgency
+                result.needs_queue = incident.status == IncidentStatus.new.value and out.urgency in QUEUED_URGENCIES
+            set_disposition(post, Disposition.attached.value)
+        else:
+            incident = open_incident(session, post, out, policy_snapshot=policy_for(out.urgency))
+            result.created = True
+            result.needs_queue = out.urgency in QUEUED_URGENCIES
+            set_disposition(post, Disposition.escalated.value if result.needs_queue
+                            else Disposition.monitoring.value)
+        result.incident_id = incident.id
+        append_event(session, incident.id, EventKind.triaged, "triage",
+                     {"post_id": post.id, "urgency": out.urgency, "category": out.category,
+                      "confidence": round(out.confidence, 4), "reasons": out.reasons[:10]})
+        reply = messages.receipt(service, out.language, now, out.silent, dm_possible(post))
+        if reply:
+            msg = queue_message(session, post, incident.id, reply)
+            if msg:
+                result.message_ids.append(msg.id)
+    elif out.urgency == Urgency.low.value:
+        set_disposition(post, Disposition.redirected.value)
+        msg = queue_message(session, post, None, messages.redirect(service, out.language, now, dm_possible(post)))
+        if msg:
+            result.message_ids.append(msg.id)
+    else:
+        set_disposition(post, Disposition.not_emergency.value)
+    return result
+
+
+def mark_queued(session: Session, incident: Incident, entry_id: str) -> None:
+    incident.status = IncidentStatus.queued.value
+    incident.stream_entry_id = entry_id
+    incident.queued_at = incident.queued_at or utcnow()
+    append_event(session, incident.id, EventKind.queued, "system", {"stream_entry_id": entry_id})
+
+
+def _get(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id, with_for_update=True)
+    if incident is None:
+        raise ActionError(f"incident {incident_id} not found")
+    return incident
+
+
+def reporter_posts(session: Session, incident_id: int) -> list[Post]:
+    return list(session.exec(
+        select(Post).join(IncidentPost, IncidentPost.post_id == Post.id)
+        .where(IncidentPost.incident_id == incident_id).order_by(Post.id)
+    ))
+
+
+def acknowledge(session: Session, incident_id: int, username: str, service: ServiceSettings,
+                dm_possible: Callable[[Post], bool], at: datetime | None = None) -> Outcome:
+    """A dispatcher has seen the incident: stop the chain, tell every reporter a person has seen it."""
+    incident = _get(session, incident_id)
+    if incident.status == IncidentStatus.acknowledged.value:
+        return Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id)
+    if not IncidentStatus(incident.status).is_open:
+        raise ActionError(f"incident {incident_id} is {incident.status}")
+    now = at or utcnow()
+    incident.status = IncidentStatus.acknowledged.value
+    incident.acknowledged_at = now
+    incident.acknowledged_by = username
+    incident.claimed_by = incident.claimed_by or username
+    incident.escalation_token = secrets.token_hex(8)  # any scheduled escalation step is now stale
+    incident.next_step_at = None
+    incident.updated_at = now
+    append_event(session, incident.id, EventKind.acknowledged, username,
+                 {"seconds_to_ack": (now - (incident.queued_at or incident.created_at)).total_seconds()})
+    result = Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id)
+    for post in reporter_posts(session, incident.id):
+        language = session.exec(select(TriageRecord.language).where(TriageRecord.post_id == post.id)).first()
+        reply = messages.acknowledged(service, language or "en", now, incident.silent, dm_possible(post))
+        if reply:
+            msg = queue_message(session, post, incident.id, reply, created_by=username)
+            if msg:
+                result.message_ids.append(msg.id)
+    return result
+
+
+def manual_message(session: Session, incident_id: int, post: Post, text: str, kind: str,
+                   username: str) -> OutboundMessage:
+    reply = messages.Reply(MessagePurpose.manual.value, kind, text)
+    msg = queue_message(session, post, incident_id, reply, dedupe_key=f"manual:{uuid.uuid4().hex}",
+                        created_by=username)
+    assert msg is not None  # a fresh uuid key cannot collide
+    return msg

@@ -1,0 +1,135 @@
+"""Readers for the shared crisis datasets and the mapping of their labels onto Flare's schema.
+
+The mapping is documented in triage/DATA.md. Only derived weights and metrics are committed;
+these functions read the data in place from the shared datasets directory.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HANDLE_DIR = Path(__file__).parent / "data"
+URGENCIES = ["critical", "high", "medium", "low", "none"]
+CATEGORIES = ["medical", "fire", "violence", "crime", "traffic", "hazard", "missing_person",
+              "self_harm", "domestic_abuse", "other", "none"]
+TREC_PRIORITIES = ["Critical", "High", "Medium", "Low"]
+FIGURE_EIGHT_TARGETS = ["request", "medical_help", "search_and_rescue"]
+
+
+@dataclass(slots=True)
+class LabelledText:
+    text: str
+    urgency: str | None = None  # None: this source says nothing about urgency
+    category: str | None = None
+    silent: bool | None = None
+    source: str = ""
+    weight: float = 1.0
+
+
+def read_handle(split: str) -> list[LabelledText]:
+    """Flare's own messages-to-the-handle set: split is "train" or "dev"."""
+    rows = []
+    with open(HANDLE_DIR / f"handle_{split}.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                rows.append(LabelledText(r["text"], r["urgency"], r["category"],
+                                         bool(r.get("silent", False)), source=f"handle_{split}"))
+    return rows
+
+
+def read_trecis(datasets_dir: Path) -> list[dict[str, str]]:
+    path = Path(datasets_dir) / "trecis_priority" / "trecis_priority_train.csv"
+    with open(path, encoding="utf-8", newline="") as f:
+        return [r for r in csv.DictReader(f) if r["priority"] in TREC_PRIORITIES]
+
+
+def read_figure_eight(datasets_dir: Path) -> list[dict]:
+    """Rows with `message`, `split` and 0/1 ints per label; duplicate ids dropped."""
+    base = Path(datasets_dir) / "figure_eight_disaster_response"
+    with open(base / "official_split.csv", encoding="utf-8", newline="") as f:
+        split = {r["id"]: r["split"] for r in csv.DictReader(f)}
+    labels: dict[str, dict[str, int]] = {}
+    with open(base / "disaster_categories.csv", encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            pairs = (p.rsplit("-", 1) for p in r["categories"].split(";"))
+            # related=2 marks rows the annotators could not place; treated as related.
+            labels[r["id"]] = {k: min(1, int(v)) for k, v in pairs}
+    rows, seen = [], set()
+    with open(base / "disaster_messages.csv", encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            if r["id"] in seen or r["id"] not in labels:
+                continue
+            seen.add(r["id"])
+            rows.append({"id": r["id"], "message": r["message"], "genre": r["genre"],
+                         "split": split.get(r["id"], "train"), **labels[r["id"]]})
+    return rows
+
+
+def read_crisislex(datasets_dir: Path) -> list[dict[str, str]]:
+    path = Path(datasets_dir) / "crisislex_t26" / "crisislex_t26_labeled.csv"
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_idrisi(datasets_dir: Path, split: str) -> Iterator[dict]:
+    path = Path(datasets_dir) / "idrisi_lmr_en" / f"idrisi_r_en_gold_{split}.jsonl"
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+# --- label mapping (see DATA.md) ---------------------------------------------------------
+
+def figure_eight_urgency(row: dict) -> str:
+    """Weak urgency: these are disaster-time messages, not posts to an emergency handle."""
+    if not row.get("related"):
+        return "none"
+    if row.get("request") and (row.get("search_and_rescue") or row.get("medical_help")):
+        return "high"
+    if row.get("request"):
+        return "medium"
+    if row.get("direct_report"):
+        return "low"
+    return "none"  # news and commentary about a disaster ask nobody for help
+
+
+def figure_eight_category(row: dict) -> str | None:
+    if not row.get("related"):
+        return "none"
+    if row.get("fire"):
+        return "fire"
+    if row.get("missing_people"):
+        return "missing_person"
+    if row.get("medical_help"):
+        return "medical"
+    if row.get("security"):
+        return "crime"
+    if row.get("floods") or row.get("earthquake") or row.get("storm") or row.get("buildings"):
+        return "hazard"
+    return None  # related but no Flare category fits cleanly: left out of the category head
+
+
+_CRISISLEX_EVENT_CATEGORY = {
+    "Shootings": "violence", "Bombings": "violence", "Fire": "fire", "Wildfire": "fire",
+    "Explosion": "fire", "Crash": "traffic", "Derailment": "traffic", "Floods": "hazard",
+    "Earthquake": "hazard", "Typhoon": "hazard", "Collapse": "hazard", "Haze": "hazard",
+    "Meteorite": "hazard",
+}
+
+
+def crisislex_labels(row: dict[str, str]) -> tuple[str | None, str | None]:
+    """(urgency, category). Off-topic and sympathy tweets are clear `none` examples; informative
+    eyewitness tweets give the incident category but say nothing reliable about urgency."""
+    info = row["informativeness"]
+    if info == "Not related":
+        return "none", "none"
+    if info == "Related - but not informative" or row["information_type"] == "Sympathy and support":
+        return "none", "none"
+    if info == "Related and informative":
+        return None, _CRISISLEX_EVENT_CATEGORY.get(row["event_type"])
+    return None, None

