@@ -120,7 +120,21 @@ def triage_post(post_id: int, ctx: AppContext | None = None) -> str:
         s.add(post)
         s.commit()
     dispatch_outcome(ctx, outcome)
+    from dashboard.escalation_runner import publish_live
+
+    publish_live(ctx, {"type": "triaged", "post_id": post_id, "urgency": out.urgency,
+                       "category": out.category, "incident_id": outcome.incident_id})
     return out.urgency
+
+
+def on_persisted(ctx: AppContext, stored) -> None:
+    """Intake callback (connectors, API, drill): enqueue triage for newly stored posts."""
+    from dashboard.escalation_runner import publish_live
+
+    for p in stored:
+        if p.created:
+            enqueue_triage(ctx, p.post_id, p.lane)
+            publish_live(ctx, {"type": "post", "post_id": p.post_id, "lane": p.lane})
 
 
 def send_message(message_id: int, ctx: AppContext | None = None) -> str:

@@ -1,0 +1,105 @@
+"""Regular-expression finders for the location forms the stock NER misses.
+
+The small English NER tags "LS1 4AP" as DATE and "M1" as PRODUCT, drops house numbers and sees
+nothing in lowercase text, so postcodes, ZIPs, junctions, street addresses, corners, lat/long,
+what3words and "near the X" landmarks are found here. Each finder yields
+(start, end, kind, confidence) over the normalised text.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+Span = tuple[int, int, str, float]
+
+UK_POSTCODE = re.compile(
+    r"\b(?P<out>(?:[A-Z]{1,2}\d[A-Z\d]?|GIR))\s?(?P<in>\d[ABD-HJLNP-UW-Z]{2})\b", re.I)
+_US_STATES = ("AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
+              "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC").split()
+# A bare 5-digit number is too often a count or a price: a ZIP needs a state or the word zip.
+US_ZIP = re.compile(r"\b(?:(?:" + "|".join(_US_STATES) + r")\.?,?\s+|zip(?:\s*code)?:?\s*)"
+                    r"(?P<zip>\d{5}(?:-\d{4})?)\b")
+# "M6 J14", "J14 of the M6", "M62 junction 26", "A1(M) J44", "I-95 exit 12", "exit 34 on Route 1".
+JUNCTION = re.compile(
+    r"\b(?:(?:M|A)\d{1,4}(?:\(M\))?\s*(?:j|jct\.?|junction)\s*\d{1,2}[ab]?"
+    r"|(?:j|junction)\s*\d{1,2}[ab]?\s+(?:of|on)\s+the\s+M\d{1,3}"
+    r"|(?:I-?\s?\d{1,3}|US-?\s?\d{1,3}|Route\s\d{1,3}|Hwy\s?\d{1,3}|Highway\s\d{1,3})"
+    r"(?:\s+(?:north|south|east|west)(?:bound)?)?\s+(?:near\s+)?(?:exit|mile\s*marker)\s*\d{1,3}[ab]?)\b",
+    re.I)
+ROAD = re.compile(r"\b(?:[MAB]\d{1,4}(?:\(M\))?|I-\d{1,3}|Route\s\d{1,3}|Hwy\s?\d{1,3})\b")
+LATLON = re.compile(
+    r"(?<![\d.])(?P<lat>[-+]?\d{1,2}\.\d{3,})°?\s*(?P<ns>[NS])?\s*[,;/ ]\s*"
+    r"(?P<lon>[-+]?\d{1,3}\.\d{3,})°?\s*(?P<ew>[EW])?(?![\d.])", re.I)
+WHAT3WORDS = re.compile(r"///[a-z\u00c0-\u024f]+\.[a-z\u00c0-\u024f]+\.[a-z\u00c0-\u024f]+", re.I)
+_STREET_TYPES = (r"street|st|road|rd|avenue|ave|av|lane|ln|drive|dr|close|cl|way|crescent|cres|"
+                 r"terrace|terr|grove|court|ct|place|pl|gardens|gdns|mews|view|row|rise|boulevard|"
+                 r"blvd|parkway|pkwy|square|sq|walk|green|hill|highway|hwy|circle|cir|trail|"
+                 r"cottages|parade|broadway|embankment")
+_WORD = r"[A-Za-z][A-Za-z'\-]*"
+# Numbered address: "12 oak st", "flat 4 Holly House", "1400 Pennsylvania Ave SE".
+NUMBERED_ADDRESS = re.compile(
+    r"\b(?:(?:flat|apt|apartment|unit|room)\s*\d+[a-z]?,?\s+)?\d{1,5}[a-z]?\s+"
+    r"(?:" + _WORD + r"\s+){0,3}(?:" + _STREET_TYPES + r")\b\.?(?:\s+(?:NE|NW|SE|SW|N|S|E|W)\b)?",
+    re.I)
+FLAT_BUILDING = re.compile(
+    r"\b(?:flat|apt|apartment|unit|room)\s*\d+[a-z]?,?\s+(?:[A-Z][a-z']+\s){1,3}"
+    r"(?:House|Court|Tower|Towers|Building|Block|Lodge|Hall|Mansions)\b")
+# Unnumbered but capitalised street name: "on Carlton Rd", "down Whitechapel Road".
+NAMED_STREET = re.compile(
+    r"\b(?:[A-Z][a-z'\-]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|"
+    r"Crescent|Cres|Terrace|Grove|Court|Place|Gardens|Mews|Row|Rise|Boulevard|Blvd|Parkway|"
+    r"Square|Sq|Walk|Green|Hill|Highway|Hwy|Parade|Broadway)\b\.?")
+_STREETISH = r"(?:[A-Z0-9][\w'\-]*\s?){1,3}"
+CORNER = re.compile(
+    r"\b(?:corner|junction|intersection|crossroads)\s+of\s+(?:the\s+)?" + _STREETISH +
+    r"\s?(?:and|&|/)\s+" + _STREETISH.rstrip("?") + r"?", re.I)
+# "Pine and 7th", "Oak & 3rd", "5th and Main": US-style corners.
+US_CORNER = re.compile(r"\b(?:\d{1,3}(?:st|nd|rd|th)|[A-Z][a-z]+)\s+(?:and|&)\s+"
+                       r"(?:\d{1,3}(?:st|nd|rd|th)|Main|Broadway)\b")
+# "near the X", "outside Tesco", "by the lock at Regent's Park": the landmark after the preposition.
+LANDMARK = re.compile(
+    r"\b(?:near|outside|behind|opposite|inside|next\s+to|in\s+front\s+of|by|at)\s+"
+    r"(?:the\s+)?(?P<name>(?:[A-Z][\w'\-&]*\s?){1,4}"
+    r"|(?:bus\s+stop|bus\s+station|train\s+station|station|school|park|hospital|church|pub|bridge|"
+    r"lake|river|canal|beach|pier|roundabout|car\s+park|parking\s+lot|mall|stadium|library)"
+    r"(?:\s+on\s+(?:[A-Z][\w']*\s?){1,3})?)")
+_LANDMARK_STOP = {"I", "I'm", "Im", "The", "A", "An", "My", "We", "He", "She", "They", "It", "This",
+                  "That", "Please", "Help", "Now", "Night", "Home", "Work", "Least", "All", "Last",
+                  "First", "Once", "Least", "Risk", "Times", "Some", "Any", "Me"}
+
+
+def _valid_latlon(m: re.Match[str]) -> bool:
+    lat, lon = float(m["lat"]), float(m["lon"])
+    return -90 <= lat <= 90 and -180 <= lon <= 180 and not (lat == 0 and lon == 0)
+
+
+def find_pattern_spans(text: str) -> Iterator[Span]:
+    for m in LATLON.finditer(text):
+        if _valid_latlon(m):
+            yield m.start(), m.end(), "latlon", 0.95
+    for m in WHAT3WORDS.finditer(text):
+        yield m.start(), m.end(), "what3words", 0.9
+    for m in UK_POSTCODE.finditer(text):
+        yield m.start(), m.end(), "postcode", 0.9
+    for m in US_ZIP.finditer(text):
+        yield m.start("zip"), m.end("zip"), "zip", 0.8
+    for m in JUNCTION.finditer(text):
+        yield m.start(), m.end(), "junction", 0.85
+    for m in CORNER.finditer(text):
+        yield m.start(), m.end(), "corner", 0.8
+    for m in US_CORNER.finditer(text):
+        yield m.start(), m.end(), "corner", 0.6
+    for m in NUMBERED_ADDRESS.finditer(text):
+        yield m.start(), m.end(), "address", 0.85
+    for m in FLAT_BUILDING.finditer(text):
+        yield m.start(), m.end(), "address", 0.8
+    for m in NAMED_STREET.finditer(text):
+        yield m.start(), m.end(), "street", 0.7
+    for m in ROAD.finditer(text):
+        yield m.start(), m.end(), "road", 0.6
+    for m in LANDMARK.finditer(text):
+        name = m["name"].strip()
+        if name.split()[0] in _LANDMARK_STOP or len(name) < 3:
+            continue
+        start = m.start("name")
+        yield start, start + len(name), "landmark", 0.5
