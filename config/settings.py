@@ -81,6 +81,36 @@ class TriageSettings(BaseModel):
     local_gazetteer: Path | None = None
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept. Anything under legal hold is kept regardless."""
+
+    unattached_post_days: int = 30  # posts never attached to an incident
+    incident_days: int = 365  # resolved/closed incidents and all their evidence
+    media_days: int = 90  # uploaded media files, counted from upload
+
+
+class CadSettings(BaseModel):
+    """Hand-off of incidents to a computer-aided dispatch system (EIDO JSON over a signed webhook)."""
+
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    agency_id: str = "flare.example.org"  # our identifier as the sending agency
+    agency_name: str = "Flare social media intake"
+    max_attempts: int = 5
+    backoff_seconds: float = 2.0  # doubled after every failed attempt
+    timeout_seconds: float = 10.0
+
+
+class ShareSettings(BaseModel):
+    """One-time links through which a reporter shares location, photos or live camera."""
+
+    link_ttl_minutes: float = 30.0
+    media_dir: Path | None = None  # empty = data_dir/media
+    max_upload_bytes: int = 15 * 1024 * 1024  # one photo
+    max_frame_bytes: int = 512 * 1024  # one live still frame
+    frame_interval_ms: int = 1000  # how often the phone sends a still frame while live
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLARE_",
@@ -100,6 +130,9 @@ class Settings(BaseSettings):
     bluesky: BlueskySettings = Field(default_factory=BlueskySettings)
     reddit: RedditSettings = Field(default_factory=RedditSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
+    share: ShareSettings = Field(default_factory=ShareSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    cad: CadSettings = Field(default_factory=CadSettings)
 
     # Escalation policy file (YAML); empty = the defaults shipped in config/policies.yaml.
     escalation_policy_file: Path | None = None
@@ -107,7 +140,9 @@ class Settings(BaseSettings):
     escalation_webhook_url: str = ""
     escalation_webhook_secret: SecretStr = SecretStr("")
     # Outbox sweep: anything persisted but not progressed for this long is re-driven.
-    sweep_interval_seconds: float = 5.0
+    # The platform account `flare drill` posts from; only its posts carry the drill mark.
+    drill_author: str = "flare_drill"
+    sweep_interval_seconds: float = 2.0
     outbox_grace_seconds: float = 10.0
 
     @property
@@ -115,6 +150,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'flare.db').resolve()}"
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return Path(self.share.media_dir) if self.share.media_dir else Path(self.data_dir) / "media"
 
     @property
     def embedded_redis(self) -> bool:

@@ -113,3 +113,11 @@ def outcome_unknown(exc: BaseException) -> DeliveryReceipt:
     distress, so this is reported as not retryable; the outbox marks it failed for a human."""
     return failure(f"delivery outcome unknown ({type(exc).__name__}: {exc}); not retried to avoid a double send",
                    retryable=False)
+
+
+class RateLimited(Exception):
+    """Raised by fetch() when the platform said 429; the source's gate stays closed until `until`."""
+
+    def __init__(self, until: float, detail: str = "") -> None:
+        super().__init__(f"rate limited until {until:.0f} {detail}".strip())
+        self.until = until

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, RootModel, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "policies.yaml"
 
 
 class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo in the policy file must fail loudly
+
     after: float = Field(ge=0, description="seconds since the incident was queued")
     action: Literal["alert", "realert", "notify_supervisor", "notify_external"]
     targets: list[str] = Field(default_factory=list)
@@ -25,9 +27,12 @@ class Step(BaseModel):
 
 
 class Chain(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     steps: list[Step] = Field(min_length=1)
     repeat_every: float = Field(default=0, ge=0)
     remind_after_ack: float = Field(default=0, ge=0)
+    ack_sla: float = Field(default=0, ge=0, description="seconds unacknowledged before an SLA breach")
 
     @field_validator("steps")
     @classmethod
@@ -44,7 +49,15 @@ class PolicySet(RootModel[dict[str, Chain]]):
         unknown = set(self.root) - {"critical", "high", "medium", "low"}
         if unknown:
             raise ValueError(f"unknown urgency in policy: {sorted(unknown)}")
+        # Without a chain for these, an urgent incident would sit in the queue with nobody paged.
+        missing = {"critical", "high"} - set(self.root)
+        if missing:
+            raise ValueError(f"policy must define a chain for: {sorted(missing)}")
         return self
+
+    def ack_sla(self, urgency: str) -> float:
+        chain = self.root.get(urgency)
+        return chain.ack_sla if chain else 0.0
 
     def snapshot(self, urgency: str) -> dict[str, Any]:
         chain = self.root.get(urgency)
@@ -70,7 +83,7 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    kind: Literal["step", "reminder"]
+    kind: Literal["step", "reminder", "sla_breach"]
     number: int  # how many steps (or reminders) have fired before this one
     step: dict[str, Any]
     due_at: datetime
@@ -101,11 +114,22 @@ def next_action(snapshot: dict[str, Any], events: list[Event], now: datetime) ->
                      and e.at >= ack.at]
         due = ack.at + timedelta(seconds=remind * (len(reminders) + 1))
         return Action("reminder", len(reminders), {"action": "remind", "targets": ["assignee"]}, due)
+    step = _next_step(snapshot, events, queued.at)
+    sla = float(snapshot.get("ack_sla") or 0)
+    if sla > 0 and not any(e.kind == "sla_breach" for e in events):
+        breach = Action("sla_breach", 0, {"action": "sla_breach", "targets": []},
+                        queued.at + timedelta(seconds=sla))
+        if step is None or breach.due_at < step.due_at:  # on a tie the page goes out first
+            return breach
+    return step
+
+
+def _next_step(snapshot: dict[str, Any], events: list[Event], queued_at: datetime) -> Action | None:
     steps = snapshot["steps"]
     fired = [e for e in events if e.kind == "escalation_step" and e.data.get("kind") == "step"]
     n = len(fired)
     if n < len(steps):
-        return Action("step", n, steps[n], queued.at + timedelta(seconds=float(steps[n]["after"])))
+        return Action("step", n, steps[n], queued_at + timedelta(seconds=float(steps[n]["after"])))
     repeat = float(snapshot.get("repeat_every") or 0)
     if repeat <= 0:
         return None

@@ -6,6 +6,7 @@ database is always the source of truth.
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -109,8 +110,11 @@ def attach_post(session: Session, incident: Incident, post: Post, actor: str, re
         incident.report_count += 1
         incident.summary = _summary(incident.category, incident.report_count)
         incident.updated_at = utcnow()
+    # The payload's hash goes into the hash chain, so a later edit of the stored post is detectable.
+    payload_sha256 = hashlib.sha256((post.raw_payload or "").encode("utf-8")).hexdigest()
     append_event(session, incident.id, EventKind.post_attached, actor,
-                 {"post_id": post.id, "reason": reason, "similarity": similarity})
+                 {"post_id": post.id, "reason": reason, "similarity": similarity,
+                  "payload_sha256": payload_sha256})
 
 
 def set_disposition(post: Post, disposition: str, by: str = "triage") -> None:

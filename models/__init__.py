@@ -21,6 +21,8 @@ from models.enums import (
     TriageState,
     Urgency,
 )
+from models.cad import CadDelivery
+from models.media import SharedItem, ShareLink
 from models.seams import Notifier, Replier, Source
 from models.tables import (
     AuditEntry,
@@ -36,9 +38,9 @@ from models.tables import (
 from models.types import utcnow
 
 __all__ = [
-    "AuditEntry", "Category", "ConnectorCheckpoint", "DeliveryReceipt", "DeliveryStatus",
+    "AuditEntry", "CadDelivery", "Category", "ConnectorCheckpoint", "DeliveryReceipt", "DeliveryStatus",
     "Disposition", "EventKind", "GeoPoint", "Incident", "IncidentEvent", "IncidentPost",
     "IncidentStatus", "Lane", "LocationMention", "MessageKind", "MessagePurpose", "Notifier",
     "OutboundMessage", "OutboundRequest", "Platform", "Post", "RawPost", "Replier", "Role",
-    "Source", "TriageOutput", "TriageRecord", "TriageState", "Urgency", "User", "utcnow",
+    "SharedItem", "ShareLink", "Source", "TriageOutput", "TriageRecord", "TriageState", "Urgency", "User", "utcnow",
 ]

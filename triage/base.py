@@ -45,6 +45,9 @@ class TriageItem:
 
 
 class Stage(Protocol):
+    """A stage handles one item; it may also offer `batch(items)` (used by Pipeline.many) when
+    doing many at once is cheaper, as for the encoder and the NER."""
+
     name: str
 
     def __call__(self, item: TriageItem) -> TriageItem: ...
@@ -54,19 +57,44 @@ class Pipeline:
     """Runs stages in order. A stage that raises marks the item for human review; it never
     loses the post or stops later stages."""
 
-    def __init__(self, stages: list[Stage], model_version: str) -> None:
+    def __init__(self, stages: list[Stage], model_version: str, notes: list[str] | None = None
+                 ) -> None:
         self.stages = stages
         self.model_version = model_version
+        # Said in every result, e.g. why the rules fallback is running instead of the models.
+        self.notes = list(notes or [])
+
+    def _new_item(self, inp: TriageInput) -> TriageItem:
+        item = TriageItem(input=inp, text=inp.text if isinstance(inp.text, str) else "")
+        item.reasons.extend(self.notes)
+        return item
+
+    def _run_one(self, stage: Stage, item: TriageItem) -> TriageItem:
+        try:
+            return stage(item)
+        except Exception as exc:  # noqa: BLE001 - a broken stage must not drop the post
+            item.needs_review = True
+            item.undecided.append(f"{stage.name} failed ({type(exc).__name__})")
+            return item
 
     def __call__(self, inp: TriageInput) -> TriageOutput:
-        item = TriageItem(input=inp, text=inp.text or "")
+        item = self._new_item(inp)
         for stage in self.stages:
-            try:
-                item = stage(item)
-            except Exception as exc:  # noqa: BLE001 - a broken stage must not drop the post
-                item.needs_review = True
-                item.undecided.append(f"{stage.name} failed ({type(exc).__name__})")
+            item = self._run_one(stage, item)
         return item.output(self.model_version)
 
     def many(self, inputs: list[TriageInput]) -> list[TriageOutput]:
-        return [self(i) for i in inputs]
+        """Same results as calling the pipeline on each input, with batched stages batched.
+        If a batch fails, that stage is retried item by item so one bad post cannot sink the
+        others."""
+        items = [self._new_item(i) for i in inputs]
+        for stage in self.stages:
+            batch = getattr(stage, "batch", None)
+            if batch is not None and items:
+                try:
+                    items = batch(items)
+                    continue
+                except Exception:  # noqa: BLE001 - fall back to one at a time, isolating the failure
+                    pass
+            items = [self._run_one(stage, it) for it in items]
+        return [it.output(self.model_version) for it in items]

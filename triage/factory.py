@@ -1,11 +1,87 @@
-"""Builds the triage pipeline from settings (explicit registry, no import-time loading)."""
+"""Builds the triage pipeline from settings (explicit registry, no import-time loading).
+
+kind="rules": the transparent rule baseline.
+kind="auto":  normalise → language → locations → encoder + heads → signals/safety net. If the
+              trained heads or the encoder cannot be loaded, it falls back to the rule baseline
+              with a logged warning, and every result says why.
+kind="models": like auto but raises instead of falling back (for training/evaluation/benchmarks).
+Models load lazily on the first post, once per process.
+"""
 from __future__ import annotations
 
+import logging
+import threading
+from pathlib import Path
+
 from config import Settings
-from triage.base import Pipeline
-from triage.baseline import NormaliseStage, RuleClassifierStage
+from triage.base import Pipeline, TriageItem
+from triage.baseline import RuleClassifierStage
+from triage.heads import WEIGHTS_DIR, heads_available, load_heads
+from triage.language import LanguageStage
+from triage.locations.stage import LocationStage
+from triage.normalise import NormaliseStage
+
+log = logging.getLogger(__name__)
 
 
-def build_pipeline(settings: Settings | None = None, kind: str = "auto") -> Pipeline:
-    """kind: "rules" (baseline) or "auto" (the best pipeline available)."""
-    return Pipeline([NormaliseStage(), RuleClassifierStage()], model_version="rules-0.1")
+class LazyClassifierStage:
+    """Loads the encoder and heads on first use (never at import or build time), once."""
+
+    name = "classify"
+
+    def __init__(self, cache_dir: Path, threads: int, weights_dir: Path) -> None:
+        self.cache_dir, self.threads, self.weights_dir = cache_dir, threads, weights_dir
+        self._stage = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        with self._lock:
+            if self._stage is None:
+                from triage.classify import ClassifierStage
+                from triage.encoder import shared_encoder
+
+                heads = load_heads(self.weights_dir)
+                self._stage = ClassifierStage(heads, shared_encoder(self.cache_dir, self.threads))
+        return self._stage
+
+    def __call__(self, item: TriageItem) -> TriageItem:
+        return self._get()(item)
+
+    def batch(self, items: list[TriageItem]) -> list[TriageItem]:
+        return self._get().batch(items)
+
+
+def rules_pipeline(notes: list[str] | None = None) -> Pipeline:
+    return Pipeline([NormaliseStage(), RuleClassifierStage()], model_version="rules-0.1",
+                    notes=notes)
+
+
+def build_pipeline(settings: Settings | None = None, kind: str = "auto",
+                   weights_dir: Path = WEIGHTS_DIR) -> Pipeline:
+    """kind: "rules" (baseline), "auto" (best available, falls back to rules) or "models"."""
+    if kind == "rules":
+        return rules_pipeline()
+    if kind not in ("auto", "models"):
+        raise ValueError(f"unknown triage pipeline kind {kind!r} (rules, auto, models)")
+    from triage.encoder import default_cache_dir, source_model_dir
+
+    problem = None
+    if not heads_available(weights_dir):
+        problem = f"trained heads missing in {weights_dir} (run training)"
+    else:
+        try:
+            source_model_dir()
+        except Exception as exc:  # noqa: BLE001 - any import/packaging failure means no encoder
+            problem = f"encoder weights package unavailable ({type(exc).__name__})"
+    if problem:
+        if kind == "models":
+            raise RuntimeError(problem)
+        log.warning("triage falling back to rules: %s", problem)
+        return rules_pipeline(notes=[f"rules fallback: {problem}"])
+    triage_settings = settings.triage if settings is not None else None
+    threads = int(getattr(triage_settings, "threads", 1) or 1)
+    local = getattr(triage_settings, "local_gazetteer", None)
+    version = load_heads(weights_dir).version
+    stages = [NormaliseStage(), LanguageStage(), LocationStage(local_gazetteer=local),
+              LazyClassifierStage(default_cache_dir(settings), threads, weights_dir)]
+    return Pipeline(stages, model_version=version)

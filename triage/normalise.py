@@ -19,6 +19,8 @@ _HANDLE = re.compile(r"(?<![\w/])@\w{1,30}")
 _EMOJI = re.compile(
     "[\U0001F000-\U0001FAFF\U00002600-\U000027BF\U0001F1E6-\U0001F1FF\uFE0E\uFE0F\u20E3"
     "\U000E0020-\U000E007F]+")
+# Laughing emoji are the commonest marker of a joke; counted before emoji are removed.
+_LAUGH = re.compile("[\U0001F602\U0001F923\U0001F606\U0001F639\U0001F480\U0001F605\U0001F62D]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
@@ -26,7 +28,7 @@ def normalise_text(raw: str) -> tuple[str, dict[str, int]]:
     """Return (clean text, counts of what was removed) for reasons and signals."""
     text = raw[: MAX_CHARS * 2]
     text = unicodedata.normalize("NFKC", text)
-    removed = {}
+    removed = {"laugh_emoji": len(_LAUGH.findall(text))}
     for name, pattern in (("invisible", _INVISIBLE), ("control", _CONTROL)):
         text, n = pattern.subn("", text)
         removed[name] = n

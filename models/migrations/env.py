@@ -5,6 +5,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import models.media  # noqa: F401
 from models.db import make_engine
 
 config = context.config

@@ -31,22 +31,22 @@ LATLON = re.compile(
     r"(?<![\d.])(?P<lat>[-+]?\d{1,2}\.\d{3,})°?\s*(?P<ns>[NS])?\s*[,;/ ]\s*"
     r"(?P<lon>[-+]?\d{1,3}\.\d{3,})°?\s*(?P<ew>[EW])?(?![\d.])", re.I)
 WHAT3WORDS = re.compile(r"///[a-z\u00c0-\u024f]+\.[a-z\u00c0-\u024f]+\.[a-z\u00c0-\u024f]+", re.I)
-_STREET_TYPES = (r"street|st|road|rd|avenue|ave|av|lane|ln|drive|dr|close|cl|way|crescent|cres|"
+STREET_TYPES = (r"street|st|road|rd|avenue|ave|av|lane|ln|drive|dr|close|cl|way|crescent|cres|"
                  r"terrace|terr|grove|court|ct|place|pl|gardens|gdns|mews|view|row|rise|boulevard|"
                  r"blvd|parkway|pkwy|square|sq|walk|green|hill|highway|hwy|circle|cir|trail|"
-                 r"cottages|parade|broadway|embankment")
+                 r"cottages|parade|broadway")
 _WORD = r"[A-Za-z][A-Za-z'\-]*"
 # Numbered address: "12 oak st", "flat 4 Holly House", "1400 Pennsylvania Ave SE".
 NUMBERED_ADDRESS = re.compile(
     r"\b(?:(?:flat|apt|apartment|unit|room)\s*\d+[a-z]?,?\s+)?\d{1,5}[a-z]?\s+"
-    r"(?:" + _WORD + r"\s+){0,3}(?:" + _STREET_TYPES + r")\b\.?(?:\s+(?:NE|NW|SE|SW|N|S|E|W)\b)?",
+    r"(?:" + _WORD + r"\s+){0,3}(?:" + STREET_TYPES + r")\b\.?(?:\s+(?:NE|NW|SE|SW|N|S|E|W)\b)?",
     re.I)
 FLAT_BUILDING = re.compile(
     r"\b(?:flat|apt|apartment|unit|room)\s*\d+[a-z]?,?\s+(?:[A-Z][a-z']+\s){1,3}"
     r"(?:House|Court|Tower|Towers|Building|Block|Lodge|Hall|Mansions)\b")
 # Unnumbered but capitalised street name: "on Carlton Rd", "down Whitechapel Road".
 NAMED_STREET = re.compile(
-    r"\b(?:[A-Z][a-z'\-]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|"
+    r"\b(?:(?:[A-Z][a-z'\-]+|[A-Z]{2,4})\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|"
     r"Crescent|Cres|Terrace|Grove|Court|Place|Gardens|Mews|Row|Rise|Boulevard|Blvd|Parkway|"
     r"Square|Sq|Walk|Green|Hill|Highway|Hwy|Parade|Broadway)\b\.?")
 _STREETISH = r"(?:[A-Z0-9][\w'\-]*\s?){1,3}"
@@ -58,7 +58,8 @@ US_CORNER = re.compile(r"\b(?:\d{1,3}(?:st|nd|rd|th)|[A-Z][a-z]+)\s+(?:and|&)\s+
                        r"(?:\d{1,3}(?:st|nd|rd|th)|Main|Broadway)\b")
 # "near the X", "outside Tesco", "by the lock at Regent's Park": the landmark after the preposition.
 LANDMARK = re.compile(
-    r"\b(?:near|outside|behind|opposite|inside|next\s+to|in\s+front\s+of|by|at)\s+"
+    r"\b(?:near|outside|behind|opposite|inside|next\s+to|in\s+front\s+of|by|at|in|off|into|"
+    r"towards?|around|across)\s+"
     r"(?:the\s+)?(?P<name>(?:[A-Z][\w'\-&]*\s?){1,4}"
     r"|(?:bus\s+stop|bus\s+station|train\s+station|station|school|park|hospital|church|pub|bridge|"
     r"lake|river|canal|beach|pier|roundabout|car\s+park|parking\s+lot|mall|stadium|library)"

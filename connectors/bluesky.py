@@ -1,0 +1,367 @@
+"""Bluesky through the atproto SDK: mentions/replies and chat DMs in, replies and DMs out.
+
+Notifications only page towards older items, so the cursor keeps an `indexedAt` watermark
+and a bounded list of recently seen URIs: items indexed a little late (or delivered out of
+order) are still caught, and nothing seen is taken twice.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from atproto import Client, SessionEvent, models
+from atproto_client import exceptions as atp
+from atproto_client.request import Request
+
+from config.settings import BlueskySettings
+from connectors.common import (
+    RateLimitGate, RateLimited, SentLedger, clean_str, failure, malformed_post, outcome_unknown, parse_time,
+    to_json_text,
+)
+from models.domain import DeliveryReceipt, OutboundRequest, RawPost
+from models.enums import MessageKind
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 20.0
+MAX_PAGES = 20
+PAGE_LIMIT = 100
+SEEN_URIS_KEPT = 1000
+# How far behind the watermark a late-indexed notification is still looked for.
+WATERMARK_SLACK = timedelta(minutes=10)
+POST_REASONS = ("mention", "reply", "quote")
+
+
+class BlueskyAccount:
+    """One logged-in account, shared by the sources and the replier; logs in lazily."""
+
+    def __init__(self, settings: BlueskySettings, session_file: Path | None = None) -> None:
+        self.settings = settings
+        self.session_file = session_file
+        self._lock = threading.Lock()
+        self._client: Client | None = None
+        self._chat: Client | None = None
+        self.last_response: httpx.Response | None = None
+
+    def _remember(self, response: httpx.Response) -> None:
+        self.last_response = response
+
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                self._client = self._login()
+            return self._client
+
+    def chat(self) -> Client:
+        client = self.client()
+        with self._lock:
+            if self._chat is None:
+                self._chat = client.with_bsky_chat_proxy()
+            return self._chat
+
+    def did(self) -> str:
+        return self.client().me.did
+
+    def reset(self) -> None:
+        """Forget the session (after a 401) so the next call logs in again."""
+        with self._lock:
+            self._client, self._chat = None, None
+
+    def _login(self) -> Client:
+        request = Request(timeout=REQUEST_TIMEOUT, event_hooks={"response": [self._remember]})
+        client = Client(base_url=self.settings.base_url or None, request=request)
+        client.on_session_change(self._save_session)
+        saved = self._load_session()
+        if saved:
+            try:
+                client.login(session_string=saved)
+                return client
+            except (atp.UnauthorizedError, atp.BadRequestError, ValueError) as exc:
+                log.info("bluesky: stored session rejected (%s); logging in with the app password", exc)
+        client.login(self.settings.handle, self.settings.app_password.get_secret_value())
+        return client
+
+    def _load_session(self) -> str:
+        if self.session_file is None or not self.session_file.exists():
+            return ""
+        return self.session_file.read_text(encoding="utf-8").strip()
+
+    def _save_session(self, event: SessionEvent, session: Any) -> None:
+        if self.session_file is None or event not in (SessionEvent.CREATE, SessionEvent.REFRESH):
+            return
+        self.session_file.parent.mkdir(parents=True, exist_ok=True)
+        self.session_file.write_text(session.encode(), encoding="utf-8")
+        self.session_file.chmod(0o600)  # it is a credential
+
+
+def _reset_of(exc: atp.RequestErrorBase) -> float:
+    headers = exc.response.headers if exc.response is not None else {}
+    reset = str(headers.get("ratelimit-reset", ""))
+    return float(reset) if reset.isdigit() else time.time() + 60.0
+
+
+def _strong_ref(value: Any) -> tuple[str, str]:
+    if isinstance(value, dict) and isinstance(value.get("uri"), str) and isinstance(value.get("cid"), str):
+        return value["uri"], value["cid"]
+    return "", ""
+
+
+def notification_to_raw(item: Any) -> RawPost | None:
+    """One notification → RawPost; None for reasons that are not posts (likes, follows)."""
+    raw_text = to_json_text(item)
+    if not isinstance(item, dict):
+        return malformed_post("bluesky", raw_text, "notification is not an object")
+    uri, cid = item.get("uri"), item.get("cid")
+    reason = item.get("reason")
+    if reason is not None and reason not in POST_REASONS:
+        return None
+    if not (isinstance(uri, str) and uri.startswith("at://")):
+        return malformed_post("bluesky", raw_text, "notification uri missing or not an at-uri")
+    author = item.get("author") if isinstance(item.get("author"), dict) else {}
+    record = item.get("record") if isinstance(item.get("record"), dict) else {}
+    text = record.get("text")
+    if not isinstance(cid, str) or not isinstance(text, str) or not isinstance(author.get("did"), str) \
+            or reason is None:
+        return malformed_post("bluesky", raw_text, "notification lacks cid, reason, author did or record text", uri)
+    reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+    root_uri, root_cid = _strong_ref(reply.get("root"))
+    parent_uri, _ = _strong_ref(reply.get("parent"))
+    return RawPost(
+        platform="bluesky", external_id=uri, text=text, raw_payload=raw_text,
+        author_id=author["did"], author_handle=clean_str(author.get("handle")),
+        author_name=clean_str(author.get("displayName")),
+        posted_at=parse_time(record.get("createdAt")) or parse_time(item.get("indexedAt")),
+        reply_to_external_id=parent_uri, conversation_id=root_uri or uri,
+        reply_ref={"uri": uri, "cid": cid, "root_uri": root_uri or uri, "root_cid": root_cid or cid},
+    )
+
+
+def chat_log_to_raw(entry: Any, own_did: str) -> RawPost | None:
+    """One chat log entry → RawPost; None for entries that are not messages from others."""
+    raw_text = to_json_text(entry)
+    if not isinstance(entry, dict):
+        return malformed_post("bluesky", raw_text, "chat log entry is not an object", is_dm=True)
+    if not str(entry.get("$type", "")).endswith("#logCreateMessage"):
+        return None
+    message = entry.get("message") if isinstance(entry.get("message"), dict) else {}
+    if str(message.get("$type", "")).endswith("#deletedMessageView"):
+        return None
+    message_id, text = message.get("id"), message.get("text")
+    sender = (message.get("sender") or {}).get("did") if isinstance(message.get("sender"), dict) else None
+    if sender == own_did:
+        return None  # our own outgoing messages are in the same log
+    hint = f"dm:{message_id}" if isinstance(message_id, str) and message_id else ""
+    if not hint or not isinstance(text, str) or not isinstance(sender, str):
+        return malformed_post("bluesky", raw_text, "chat message lacks id, text or sender", hint, is_dm=True)
+    convo_id = clean_str(entry.get("convoId"))
+    return RawPost(
+        platform="bluesky", external_id=hint, text=text, raw_payload=raw_text, is_dm=True,
+        author_id=sender, posted_at=parse_time(message.get("sentAt")), conversation_id=convo_id,
+        reply_ref={"convo_id": convo_id, "sender_did": sender},
+    )
+
+
+class _BlueskySource:
+    platform = "bluesky"
+
+    def __init__(self, account: BlueskyAccount, name: str) -> None:
+        self.account = account
+        self.name = name
+        self.poll_seconds = account.settings.poll_seconds
+        self.gate = RateLimitGate()
+
+    @property
+    def rate_limited_until(self) -> float:
+        return self.gate.until
+
+    def _query(self, client: Client, nsid: str, params: Any) -> dict[str, Any] | RawPost:
+        """Raw XRPC query: we parse items one by one so one odd item cannot sink the page."""
+        try:
+            response = client.invoke_query(nsid, params=params)
+        except atp.RateLimitExceededError as exc:
+            self.gate.close_until(_reset_of(exc))
+            raise RateLimited(self.gate.until, "bluesky") from exc
+        except atp.UnauthorizedError:
+            self.account.reset()
+            raise
+        except ValueError as exc:  # body was not JSON
+            last = self.account.last_response
+            body = last.content if last is not None else b""
+            return malformed_post("bluesky", body, f"{nsid} response is not JSON: {exc}")
+        if not isinstance(response.content, dict):
+            return malformed_post("bluesky", response.content, f"{nsid} response is not a JSON object")
+        return response.content
+
+
+class BlueskyNotificationsSource(_BlueskySource):
+    def __init__(self, account: BlueskyAccount) -> None:
+        super().__init__(account, "bluesky:notifications")
+        self._seen_at: str = ""
+
+    def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        if self.gate.is_closed():
+            return [], cursor
+        client = self.account.client()
+        watermark = parse_time(cursor.get("watermark"))
+        floor = watermark - WATERMARK_SLACK if watermark else None
+        seen = [u for u in cursor.get("seen", []) if isinstance(u, str)]
+        seen_set = set(seen)
+        found: list[tuple[str, RawPost]] = []
+        page_cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            params = models.AppBskyNotificationListNotifications.Params(
+                limit=PAGE_LIMIT, reasons=list(POST_REASONS), cursor=page_cursor)
+            page = self._query(client, "app.bsky.notification.listNotifications", params)
+            if isinstance(page, RawPost):
+                return [p for _, p in found] + [page], cursor
+            items = page.get("notifications") if isinstance(page.get("notifications"), list) else []
+            reached_floor = False
+            for item in items:
+                indexed = clean_str(item.get("indexedAt")) if isinstance(item, dict) else ""
+                indexed_time = parse_time(indexed)
+                if floor and indexed_time and indexed_time < floor:
+                    reached_floor = True
+                    continue
+                post = notification_to_raw(item)
+                if post is None or post.external_id in seen_set:
+                    continue
+                seen_set.add(post.external_id)
+                found.append((indexed, post))
+            page_cursor = clean_str(page.get("cursor")) or None
+            if reached_floor or not page_cursor or not items:
+                break
+        found.sort(key=lambda pair: (parse_time(pair[0]) or parse_time("1970-01-01T00:00:00Z"), pair[1].external_id))
+        posts = [p for _, p in found]
+        newest = max((parse_time(i) for i, _ in found if parse_time(i)), default=None)
+        new_watermark = max(filter(None, [watermark, newest]), default=None)
+        self._seen_at = newest.isoformat().replace("+00:00", "Z") if newest else ""
+        kept = (seen + [p.external_id for p in posts])[-SEEN_URIS_KEPT:]
+        return posts, {"watermark": new_watermark.isoformat() if new_watermark else "", "seen": kept}
+
+    def after_commit(self, posts: Sequence[RawPost]) -> None:
+        """updateSeen is a secondary marker (the app's unread badge); our cursor is the real one."""
+        if not posts or not self._seen_at:
+            return
+        try:
+            self.account.client().app.bsky.notification.update_seen({"seen_at": self._seen_at})
+        except Exception as exc:  # noqa: BLE001 - a missed badge update must never fail intake
+            log.warning("bluesky: updateSeen failed: %s", exc)
+
+
+class BlueskyDirectMessagesSource(_BlueskySource):
+    def __init__(self, account: BlueskyAccount) -> None:
+        super().__init__(account, "bluesky:dms")
+        self._handles: dict[str, str] = {}
+
+    def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        if self.gate.is_closed():
+            return [], cursor
+        chat, own_did = self.account.chat(), self.account.did()
+        log_cursor = clean_str(cursor.get("log_cursor")) or None
+        posts: list[RawPost] = []
+        for _ in range(MAX_PAGES):
+            params = models.ChatBskyConvoGetLog.Params(cursor=log_cursor)
+            page = self._query(chat, "chat.bsky.convo.getLog", params)
+            if isinstance(page, RawPost):
+                page.is_dm = True
+                return posts + [page], cursor
+            logs = page.get("logs") if isinstance(page.get("logs"), list) else []
+            posts.extend(p for p in (chat_log_to_raw(e, own_did) for e in logs) if p is not None)
+            next_cursor = clean_str(page.get("cursor")) or None
+            if not logs or not next_cursor or next_cursor == log_cursor:
+                log_cursor = next_cursor or log_cursor
+                break
+            log_cursor = next_cursor
+        for post in posts:
+            if not post.malformed:
+                post.author_handle = self._handle_of(post.author_id)
+        return posts, ({"log_cursor": log_cursor} if log_cursor else cursor)
+
+    def _handle_of(self, did: str) -> str:
+        """Best effort: the handle makes the dashboard readable, the did is what we answer to."""
+        if did not in self._handles:
+            try:
+                self._handles[did] = self.account.client().get_profile(did).handle
+            except Exception as exc:  # noqa: BLE001 - a missing handle must not block a DM
+                log.info("bluesky: no profile for %s: %s", did, exc)
+                return ""
+        return self._handles[did]
+
+    def after_commit(self, posts: Sequence[RawPost]) -> None:
+        """The chat log cursor is our only marker; nothing to tell the platform."""
+
+
+class BlueskyReplier:
+    platform = "bluesky"
+
+    def __init__(self, account: BlueskyAccount) -> None:
+        self.account = account
+        self.ledger = SentLedger()
+
+    def supports_dm(self, request: OutboundRequest) -> bool:
+        return request.recipient_id.startswith("did:")
+
+    def send(self, request: OutboundRequest) -> DeliveryReceipt:
+        remembered = self.ledger.get(request.idempotency_key)
+        if remembered is not None:
+            return remembered
+        try:
+            if request.kind == MessageKind.dm.value:
+                message_id = self._send_dm(request)
+            else:
+                message_id = self._send_reply(request)
+        except _Refused as exc:
+            return failure(str(exc), retryable=False)
+        except atp.RateLimitExceededError as exc:
+            return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
+        except atp.BadRequestError as exc:
+            return failure(f"refused (DMs closed or invalid request): {exc}", retryable=False)
+        except atp.UnauthorizedError as exc:
+            self.account.reset()
+            return failure(f"session rejected, will log in again: {exc}", retryable=True)
+        except atp.RequestErrorBase as exc:
+            return _classify_transport(exc)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return failure(f"could not connect: {exc}", retryable=True)
+        except httpx.HTTPError as exc:
+            return outcome_unknown(exc)
+        return self.ledger.remember(request.idempotency_key, DeliveryReceipt(ok=True, platform_message_id=message_id))
+
+    def _send_reply(self, request: OutboundRequest) -> str:
+        ref = request.reply_ref or {}
+        if not all(isinstance(ref.get(k), str) and ref.get(k) for k in ("uri", "cid", "root_uri", "root_cid")):
+            raise _Refused("reply_ref lacks uri/cid/root_uri/root_cid captured at intake")
+        reply_to = models.AppBskyFeedPost.ReplyRef(
+            parent=models.ComAtprotoRepoStrongRef.Main(uri=ref["uri"], cid=ref["cid"]),
+            root=models.ComAtprotoRepoStrongRef.Main(uri=ref["root_uri"], cid=ref["root_cid"]),
+        )
+        return self.account.client().send_post(text=request.text, reply_to=reply_to).uri
+
+    def _send_dm(self, request: OutboundRequest) -> str:
+        if not request.recipient_id.startswith("did:"):
+            raise _Refused("DM recipient must be a did")
+        chat = self.account.chat()
+        convo = chat.chat.bsky.convo.get_convo_for_members(
+            models.ChatBskyConvoGetConvoForMembers.Params(members=[request.recipient_id])).convo
+        message = chat.chat.bsky.convo.send_message(models.ChatBskyConvoSendMessage.Data(
+            convo_id=convo.id, message=models.ChatBskyConvoDefs.MessageInput(text=request.text)))
+        return message.id
+
+
+class _Refused(Exception):
+    """A request we will not send as given; retrying the same request cannot help."""
+
+
+def _classify_transport(exc: atp.RequestErrorBase) -> DeliveryReceipt:
+    if exc.response is not None:
+        status = exc.response.status_code
+        return failure(f"platform error {status}: {exc}", retryable=status >= 500)
+    if isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return failure(f"could not connect: {exc.__cause__}", retryable=True)
+    return outcome_unknown(exc.__cause__ or exc)

@@ -1,0 +1,271 @@
+"""Reddit through praw: inbox mentions, unread messages and watched subreddits in; replies, DMs out.
+
+Listings are read as raw JSON (praw's `Reddit.request`) so each item's payload is kept verbatim
+and an odd item is flagged rather than lost. Items are marked read only in `after_commit`,
+after they are stored. `skip_existing` is never used: anything already waiting must be read.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import praw
+import prawcore
+import requests
+from praw.endpoints import API_PATH
+from prawcore.exceptions import RequestException
+
+from config.settings import RedditSettings
+from connectors.common import (
+    RateLimitGate, RateLimited, SentLedger, clean_str, failure, malformed_post, outcome_unknown, parse_time,
+    to_json_text,
+)
+from models.domain import DeliveryReceipt, OutboundRequest, RawPost
+from models.enums import MessageKind
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 100
+MARK_READ_BATCH = 25  # Reddit accepts at most this many ids per read_message call
+
+
+class AmbiguousWrite(Exception):
+    """A POST whose connection broke after sending: the platform may have acted on it."""
+
+
+class WriteSafeRequestor(prawcore.Requestor):
+    """prawcore retries POSTs after read timeouts and broken connections, which could post a
+    reply twice. This requestor reports those as AmbiguousWrite, which prawcore does not retry."""
+
+    def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+        method = str(args[0] if args else kwargs.get("method", "")).upper()
+        try:
+            return self._http.request(*args, timeout=timeout or self.timeout, **kwargs)
+        except (requests.exceptions.ConnectTimeout,) as exc:
+            raise RequestException(exc, args, kwargs) from None
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ConnectionError) as exc:
+            if method == "POST" and "NewConnectionError" not in repr(exc):
+                raise RequestException(AmbiguousWrite(str(exc)), args, kwargs) from None
+            raise RequestException(exc, args, kwargs) from None
+        except Exception as exc:  # noqa: BLE001 - prawcore's contract: wrap everything
+            raise RequestException(exc, args, kwargs) from None
+
+
+def make_reddit(settings: RedditSettings) -> praw.Reddit:
+    kwargs: dict[str, Any] = {}
+    if settings.base_url:
+        base = settings.base_url.rstrip("/")
+        kwargs = {"oauth_url": base, "reddit_url": base, "short_url": base}
+    return praw.Reddit(
+        client_id=settings.client_id, client_secret=settings.client_secret.get_secret_value(),
+        username=settings.username, password=settings.password.get_secret_value(),
+        user_agent=settings.user_agent, check_for_updates=False, check_for_async=False,
+        requestor_class=WriteSafeRequestor, **kwargs,
+    )
+
+
+def _reset_of(exc: prawcore.exceptions.ResponseException) -> float:
+    headers = exc.response.headers
+    for name in ("x-ratelimit-reset", "retry-after"):
+        value = str(headers.get(name, ""))
+        if value.replace(".", "", 1).isdigit():
+            return time.time() + max(1.0, float(value))
+    return time.time() + 60.0
+
+
+def thing_to_raw(child: Any) -> RawPost:
+    """One listing child ({kind, data}) → RawPost. Never raises."""
+    raw_text = to_json_text(child)
+    if not isinstance(child, dict) or not isinstance(child.get("data"), dict):
+        return malformed_post("reddit", raw_text, "listing child is not a {kind, data} object")
+    kind, data = child.get("kind"), child["data"]
+    name = data.get("name")
+    hint = name if isinstance(name, str) and isinstance(kind, str) and name.startswith(f"{kind}_") else ""
+    if kind not in ("t1", "t3", "t4") or not hint:
+        return malformed_post("reddit", raw_text, f"unexpected kind {kind!r} or fullname {name!r}", hint)
+    if kind == "t3":
+        title, body = data.get("title"), data.get("selftext", "")
+        text = f"{title}\n\n{body}".strip() if isinstance(title, str) and isinstance(body, str) else None
+    else:
+        text = data.get("body") if isinstance(data.get("body"), str) else None
+    created = data.get("created_utc")
+    author = data.get("author")
+    if text is None or isinstance(created, bool) or not isinstance(created, (int, float)) \
+            or not math.isfinite(created) or not (author is None or isinstance(author, str)):
+        return malformed_post("reddit", raw_text, "missing body/title, created_utc or author", hint,
+                              is_dm=kind == "t4")
+    author = "" if author in (None, "[deleted]") else author
+    conversation = clean_str(data.get("link_id")) if kind == "t1" else \
+        (clean_str(data.get("first_message_name")) or hint if kind == "t4" else hint)
+    return RawPost(
+        platform="reddit", external_id=hint, text=text, raw_payload=raw_text, is_dm=kind == "t4",
+        author_id=author, author_handle=author, posted_at=parse_time(created),
+        reply_to_external_id=clean_str(data.get("parent_id")), conversation_id=conversation,
+        reply_ref={"fullname": hint, "author": author, "subreddit": clean_str(data.get("subreddit"))},
+    )
+
+
+def _created(post: RawPost) -> float:
+    return post.posted_at.timestamp() if post.posted_at else 0.0
+
+
+class _RedditSource:
+    platform = "reddit"
+
+    def __init__(self, settings: RedditSettings, name: str, reddit: praw.Reddit | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.poll_seconds = settings.poll_seconds
+        self.reddit = reddit or make_reddit(settings)
+        self.gate = RateLimitGate()
+
+    @property
+    def rate_limited_until(self) -> float:
+        return self.gate.until
+
+    def _listing(self, path: str, params: dict[str, Any]) -> list[Any] | RawPost:
+        try:
+            body = self.reddit.request(method="GET", path=path, params=params)
+        except prawcore.exceptions.TooManyRequests as exc:
+            self.gate.close_until(_reset_of(exc))
+            raise RateLimited(self.gate.until, "reddit") from exc
+        except prawcore.exceptions.BadJSON as exc:
+            return malformed_post("reddit", exc.response.content, f"{path} response is not JSON")
+        children = ((body or {}).get("data") or {}).get("children") if isinstance(body, dict) else None
+        if not isinstance(children, list):
+            return malformed_post("reddit", body, f"{path} response is not a listing")
+        return children
+
+    def _read_new(self, path: str, state: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        """Items newer than the stored anchor fullname; by created_utc if the anchor is gone."""
+        anchor = clean_str(state.get("anchor"))
+        params: dict[str, Any] = {"limit": PAGE_LIMIT}
+        if anchor:
+            params["before"] = anchor
+        children = self._listing(path, params)
+        if isinstance(children, RawPost):
+            return [children], state
+        if anchor and not children:
+            # A deleted anchor makes `before=` answer with nothing; fall back to time.
+            since = float(state.get("created_utc") or 0.0)
+            fallback = self._listing(path, {"limit": PAGE_LIMIT})
+            if isinstance(fallback, RawPost):
+                return [fallback], state
+            children = [c for c in fallback if _child_created(c) > since]
+        posts = [thing_to_raw(c) for c in children]
+        valid = [p for p in posts if not p.malformed]
+        if not valid:
+            return posts, state
+        newest = max(valid, key=_created)
+        return posts, {"anchor": newest.external_id, "created_utc": _created(newest)}
+
+
+def _child_created(child: Any) -> float:
+    created = child.get("data", {}).get("created_utc") if isinstance(child, dict) and \
+        isinstance(child.get("data"), dict) else None
+    return float(created) if isinstance(created, (int, float)) and not isinstance(created, bool) else math.inf
+
+
+class RedditInboxSource(_RedditSource):
+    """Username mentions plus everything unread (private messages, comment replies)."""
+
+    def __init__(self, settings: RedditSettings, reddit: praw.Reddit | None = None) -> None:
+        super().__init__(settings, "reddit:inbox", reddit)
+        self._to_mark_read: set[str] = set()
+
+    def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        if self.gate.is_closed():
+            return [], cursor
+        mentions, mentions_state = self._read_new(API_PATH["mentions"], cursor.get("mentions", {}))
+        unread = self._listing(API_PATH["unread"], {"limit": PAGE_LIMIT, "mark": "false"})
+        unread_posts = [unread] if isinstance(unread, RawPost) else [thing_to_raw(c) for c in unread]
+        self._to_mark_read = {p.external_id for p in unread_posts if not p.external_id.startswith("malformed:")}
+        by_id: dict[str, RawPost] = {}
+        for post in mentions + unread_posts:
+            by_id.setdefault(post.external_id, post)
+        posts = sorted(by_id.values(), key=_created)
+        return posts, {"mentions": mentions_state}
+
+    def after_commit(self, posts: Sequence[RawPost]) -> None:
+        """Mark read only what is now stored; a failure here just means we see it again (deduped)."""
+        fullnames = [p.external_id for p in posts if p.external_id in self._to_mark_read]
+        for start in range(0, len(fullnames), MARK_READ_BATCH):
+            batch = fullnames[start:start + MARK_READ_BATCH]
+            try:
+                self.reddit.post(API_PATH["read_message"], data={"id": ",".join(batch)})
+            except Exception as exc:  # noqa: BLE001 - the posts are safe; only the read flag is late
+                log.warning("reddit: mark_read failed for %d items: %s", len(batch), exc)
+                return
+            self._to_mark_read.difference_update(batch)
+
+
+class RedditSubredditSource(_RedditSource):
+    """New submissions and comments in one watched subreddit."""
+
+    def __init__(self, settings: RedditSettings, subreddit: str, reddit: praw.Reddit | None = None) -> None:
+        super().__init__(settings, f"reddit:r/{subreddit}", reddit)
+        self.subreddit = subreddit
+
+    def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        if self.gate.is_closed():
+            return [], cursor
+        submissions, sub_state = self._read_new(f"r/{self.subreddit}/new", cursor.get("submissions", {}))
+        comments, com_state = self._read_new(f"r/{self.subreddit}/comments", cursor.get("comments", {}))
+        return sorted(submissions + comments, key=_created), {"submissions": sub_state, "comments": com_state}
+
+    def after_commit(self, posts: Sequence[RawPost]) -> None:
+        """Public subreddit items have no read state."""
+
+
+class RedditReplier:
+    platform = "reddit"
+
+    def __init__(self, settings: RedditSettings, dm_subject: str, reddit: praw.Reddit | None = None) -> None:
+        self.reddit = reddit or make_reddit(settings)
+        self.dm_subject = dm_subject[:100]
+        self.ledger = SentLedger()
+
+    def supports_dm(self, request: OutboundRequest) -> bool:
+        return bool(request.recipient_id)
+
+    def send(self, request: OutboundRequest) -> DeliveryReceipt:
+        remembered = self.ledger.get(request.idempotency_key)
+        if remembered is not None:
+            return remembered
+        try:
+            if request.kind == MessageKind.dm.value:
+                if not request.recipient_id:
+                    return failure("no recipient for DM", retryable=False)
+                # Reddit's compose answers without an id for the new message.
+                self.reddit.redditor(request.recipient_id).message(subject=self.dm_subject, message=request.text)
+                message_id = ""
+            else:
+                parent = request.in_reply_to_external_id or str(request.reply_ref.get("fullname", ""))
+                if not parent:
+                    return failure("no post to reply to", retryable=False)
+                created = self.reddit.post(API_PATH["comment"], data={"thing_id": parent, "text": request.text})
+                message_id = created[0].fullname if isinstance(created, list) and created else ""
+        except praw.exceptions.RedditAPIException as exc:
+            kinds = {item.error_type for item in exc.items}
+            if "RATELIMIT" in kinds:
+                return failure(f"rate limited: {exc}", retryable=True, retry_after=60.0)
+            # Everything else (DMs closed, user gone, thread locked...) fails the same way again.
+            return failure(f"refused: {exc}", retryable=False)
+        except prawcore.exceptions.TooManyRequests as exc:
+            return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
+        except prawcore.exceptions.ServerError as exc:
+            return failure(f"server error: {exc}", retryable=True)
+        except (prawcore.exceptions.Forbidden, prawcore.exceptions.NotFound, prawcore.exceptions.BadRequest) as exc:
+            return failure(f"refused: {exc}", retryable=False)
+        except RequestException as exc:
+            if isinstance(exc.original_exception, AmbiguousWrite):
+                return outcome_unknown(exc.original_exception)
+            return failure(f"could not reach Reddit: {exc.original_exception}", retryable=True)
+        except prawcore.exceptions.ResponseException as exc:
+            return failure(f"unexpected response: {exc}", retryable=exc.response.status_code >= 500)
+        receipt = DeliveryReceipt(ok=True, platform_message_id=message_id)
+        return self.ledger.remember(request.idempotency_key, receipt)

@@ -1,0 +1,173 @@
+"""Polling loop: fetch → persist (outbox) → hand on → save checkpoint → platform bookkeeping.
+
+The order is the whole point. The checkpoint moves only after the posts it covers are
+committed, so a crash anywhere re-reads (and the unique key absorbs the duplicates) instead
+of skipping someone's message.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import redis
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from connectors import health
+from connectors.common import RateLimited
+from connectors.intake import Persisted, persist_posts
+from models.domain import RawPost
+from models.enums import Lane
+from models.seams import Source
+from models.tables import ConnectorCheckpoint
+from models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+OnPersisted = Callable[[list[Persisted]], None]
+LaneChooser = Callable[[RawPost], str]
+
+
+class CheckpointStore(Protocol):
+    def load(self, name: str) -> dict[str, Any]: ...
+
+    def save(self, name: str, cursor: dict[str, Any]) -> None: ...
+
+
+class DbCheckpointStore:
+    """Checkpoints in the `connector_checkpoints` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load(self, name: str) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            row = session.exec(select(ConnectorCheckpoint).where(ConnectorCheckpoint.name == name)).first()
+            return dict(row.cursor or {}) if row else {}
+
+    def save(self, name: str, cursor: dict[str, Any]) -> None:
+        for _ in range(2):  # a concurrent first insert loses the race once, then updates
+            with Session(self.engine) as session:
+                row = session.exec(select(ConnectorCheckpoint).where(ConnectorCheckpoint.name == name)).first()
+                if row is None:
+                    row = ConnectorCheckpoint(name=name, cursor=cursor)
+                else:
+                    row.cursor, row.updated_at = dict(cursor), utcnow()
+                session.add(row)
+                try:
+                    session.commit()
+                    return
+                except IntegrityError:
+                    session.rollback()
+        raise RuntimeError(f"could not save checkpoint {name}")
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    fetched: int
+    stored: int  # newly created rows (duplicates excluded)
+    lag_seconds: float  # post time → stored, for the oldest new post
+
+
+def poll_once(
+    source: Source,
+    engine: Engine,
+    on_persisted: OnPersisted,
+    checkpoint_store: CheckpointStore,
+    *,
+    choose_lane: LaneChooser | None = None,
+) -> PollResult:
+    """One poll of one source. Raises whatever fetch raised (the checkpoint is then untouched).
+
+    `on_persisted` receives every Persisted, duplicates included (created=False), so a post
+    whose earlier enqueue was lost is handed on again. If it raises, the posts are already
+    committed with triage pending and the outbox sweep re-drives them, so the checkpoint still moves.
+    """
+    cursor = checkpoint_store.load(source.name)
+    posts, new_cursor = source.fetch(cursor)
+    persisted: list[Persisted] = []
+    if posts:
+        persisted = persist_posts(engine, posts, choose_lane or (lambda _p: Lane.default.value))
+        try:
+            on_persisted(persisted)
+        except Exception:  # noqa: BLE001 - committed rows are safe; the sweep re-drives them
+            log.exception("%s: on_persisted failed for %d posts; leaving them to the outbox sweep",
+                          source.name, len(persisted))
+    if new_cursor != cursor:
+        checkpoint_store.save(source.name, new_cursor)
+    source.after_commit(posts)
+    created = [raw for raw, p in zip(posts, persisted) if p.created]
+    now = datetime.now(UTC)
+    lags = [(now - raw.posted_at).total_seconds() for raw in created if raw.posted_at is not None]
+    return PollResult(len(posts), len(created), max(lags, default=0.0))
+
+
+def backoff_seconds(poll_seconds: float, failures: int, max_backoff: float) -> float:
+    base = min(max_backoff, poll_seconds * (2 ** min(failures, 10)))
+    return base * random.uniform(0.8, 1.2)  # jitter: sources that failed together retry apart
+
+
+def _run_source(
+    source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: CheckpointStore,
+    conn: redis.Redis | None, stop: threading.Event, choose_lane: LaneChooser | None, max_backoff: float,
+) -> None:
+    poll_seconds = float(getattr(source, "poll_seconds", 15.0))
+    failures = 0
+    while not stop.is_set():
+        limited_until = float(getattr(source, "rate_limited_until", 0.0) or 0.0)
+        now = time.time()
+        if limited_until > now:
+            health.record_rate_limited(conn, source.name, source.platform, limited_until)
+            stop.wait(min(limited_until - now, max_backoff))
+            continue
+        try:
+            result = poll_once(source, engine, on_persisted, checkpoint_store, choose_lane=choose_lane)
+        except RateLimited as exc:
+            health.record_rate_limited(conn, source.name, source.platform, exc.until)
+            wait = min(max(0.05, exc.until - time.time()), max_backoff)
+        except Exception as exc:  # noqa: BLE001 - one source's failure must not stop the others
+            failures += 1
+            log.warning("%s: poll failed (%d in a row): %s", source.name, failures, exc)
+            health.record_failure(conn, source.name, source.platform, f"{type(exc).__name__}: {exc}", failures)
+            wait = backoff_seconds(poll_seconds, failures, max_backoff)
+        else:
+            failures = 0
+            health.record_success(conn, source.name, source.platform, result.stored, result.lag_seconds)
+            wait = poll_seconds
+        stop.wait(wait)
+
+
+def run_forever(
+    sources: Sequence[Source],
+    engine: Engine,
+    on_persisted: OnPersisted,
+    checkpoint_store: CheckpointStore,
+    redis_conn: redis.Redis | None,
+    stop: threading.Event,
+    *,
+    choose_lane: LaneChooser | None = None,
+    max_backoff: float = 300.0,
+) -> None:
+    """Poll every source on its own schedule (`source.poll_seconds`) until `stop` is set.
+
+    Each source gets its own thread: a slow platform, or a client library that sleeps on its
+    own (prawcore does, between requests), never holds up the others.
+    """
+    threads = [
+        threading.Thread(
+            target=_run_source, name=f"connector-{source.name}", daemon=True,
+            args=(source, engine, on_persisted, checkpoint_store, redis_conn, stop, choose_lane, max_backoff),
+        )
+        for source in sources
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -1,0 +1,216 @@
+"""`flare`: the command line. Each command builds what it needs from Settings and nothing more."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from config import Settings
+
+app = typer.Typer(help="Flare: emergency intake from social media.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database migrations.")
+users_app = typer.Typer(help="Dashboard users.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _configure_logging(level: str) -> None:
+    try:
+        from dashboard.logging_setup import configure_logging
+    except ImportError:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return
+    configure_logging(level)
+
+
+def _context(settings: Settings):
+    from dashboard.context import AppContext, DatabaseUnavailable
+    from dashboard.embedded import EmbeddedRedis, RedisUnavailable
+
+    try:
+        url = settings.redis_url
+        if not url:  # embedded: reuse the server a supervisor started for this data dir, or start one
+            url = EmbeddedRedis(Path(settings.data_dir)).start()
+        return AppContext.build(settings, redis_url=url)
+    except (RedisUnavailable, DatabaseUnavailable) as exc:
+        _fail(str(exc))
+
+
+# ----------------------------------------------------------------------------- database / users
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations."""
+    from models.db import upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.resolved_database_url)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a driver traceback
+        _fail(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    console.print("database is up to date")
+
+
+@users_app.command("create")
+def users_create(username: str, role: Annotated[str, typer.Option(help="officer|dispatcher|supervisor|admin|field")],
+                 password: Annotated[str, typer.Option(prompt=True, hide_input=True)]) -> None:
+    """Create a user and print their API token (shown once)."""
+    from sqlmodel import Session
+
+    from dashboard.security import create_user
+    from models.db import make_engine
+
+    engine = make_engine(_settings().resolved_database_url)
+    with Session(engine) as s:
+        try:
+            _, token = create_user(s, username, password, role)
+            s.commit()
+        except ValueError as exc:
+            _fail(str(exc))
+    print(json.dumps({"username": username, "role": role, "api_token": token}))
+
+
+# ----------------------------------------------------------------------------- processes
+@app.command()
+def worker(burst: bool = False) -> None:
+    """Run an RQ worker (triage, messages, escalation steps, sweeps)."""
+    from dashboard.worker import run_worker
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    run_worker(_context(settings), burst=burst)
+
+
+@app.command()
+def web(host: str | None = None, port: int | None = None) -> None:
+    """Serve the dashboard and API."""
+    import uvicorn
+
+    from dashboard.app import create_app
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    ctx = _context(settings)
+    uvicorn.run(create_app(settings, ctx), host=host or settings.dashboard.host,
+                port=port or settings.dashboard.port, log_level="warning", access_log=False)
+
+
+@app.command()
+def connectors() -> None:
+    """Poll every configured platform and store what arrives."""
+    from dashboard.connector_loop import run_connectors
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    run_connectors(_context(settings))
+
+
+@app.command()
+def sandbox(port: int = 8765, host: str = "127.0.0.1",
+            scenario: Annotated[Path | None, typer.Option(help="JSON lines to replay")] = None) -> None:
+    """Serve the local platform sandbox (X, Bluesky and Reddit wire protocols)."""
+    from dashboard.demo import serve_sandbox
+
+    serve_sandbox(host, port, scenario, Path(_settings().data_dir))
+
+
+@app.command()
+def sweep() -> None:
+    """Re-drive anything overdue once (the workers also do this continuously)."""
+    from dashboard.sweep import sweep as run_sweep
+
+    print(json.dumps(run_sweep(_context(_settings()))))
+
+
+@app.command()
+def run(workers: int = 2) -> None:
+    """Run everything (workers, dashboard, connectors) on the configured or embedded services."""
+    from dashboard.demo import run_system
+
+    run_system(_settings(), workers=workers, demo=False)
+
+
+@app.command()
+def demo(workers: int = 1, port: int = 8000, sandbox_port: int = 8765) -> None:
+    """Start the whole system on embedded defaults with the sandbox and a scripted scenario."""
+    from dashboard.demo import run_system
+
+    settings = _settings()
+    settings.dashboard.port = port
+    run_system(settings, workers=workers, demo=True, sandbox_port=sandbox_port)
+
+
+@app.command()
+def drill(embedded: Annotated[bool, typer.Option(help="start a whole temporary system for the drill")] = False,
+          timeout: float = 90.0, sandbox_url: str = "http://127.0.0.1:8765",
+          dashboard_url: str = "") -> None:
+    """End-to-end health check: test post → triage → incident → queue → acknowledge → reply."""
+    from dashboard.drill import embedded_drill, run_drill
+
+    if embedded:
+        ok = embedded_drill(timeout=timeout)
+    else:
+        settings = _settings()
+        url = dashboard_url or f"http://{settings.dashboard.host}:{settings.dashboard.port}"
+        ok = run_drill(settings, sandbox_url, url, timeout).ok
+    raise typer.Exit(0 if ok else 1)
+
+
+# ----------------------------------------------------------------------------- triage
+@app.command()
+def triage(rules: Annotated[bool, typer.Option(help="use the rule baseline only")] = False,
+           batch: int = 64) -> None:
+    """Batch triage: JSON lines on stdin → one JSON result line per input line."""
+    from dashboard.triage_cli import triage_stream
+
+    settings = _settings()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    triage_stream(settings, sys.stdin, sys.stdout, kind="rules" if rules else "auto", batch=batch)
+
+
+@app.command()
+def train(datasets: Path = REPO_ROOT.parent / "shared" / "datasets",
+          out: Path = REPO_ROOT / "triage" / "weights") -> None:
+    """Rebuild the triage heads from the datasets (progress bar)."""
+    from triage.training import train as run_train
+
+    run_train(datasets, out, progress=True)
+
+
+@app.command("eval")
+def evaluate(datasets: Path = REPO_ROOT.parent / "shared" / "datasets",
+             out: Path = REPO_ROOT / "triage" / "reports") -> None:
+    """Evaluate triage on the dev sets; writes a markdown + JSON report."""
+    from triage.evaluation import evaluate as run_eval
+
+    report = run_eval(datasets, out)
+    print(json.dumps(report, indent=2, default=str)[:20000])
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context, name: Annotated[str, typer.Argument(help="triage|ingest|escalation|burst|dashboard")]) -> None:
+    """Run a benchmark from bench/ and print its figures."""
+    from dashboard.benches import run_bench
+
+    raise typer.Exit(run_bench(name, list(ctx.args)))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,105 @@
+"""`flare run` and `flare demo`: the whole system as child processes of one supervisor."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from config import Settings
+from dashboard.processes import Supervisor, wait_http
+from models.db import make_engine
+from models.enums import Role
+from models.tables import User
+
+DEMO_PASSWORD_FILE = "demo-logins.txt"
+
+
+def sandbox_client_env(base_url: str, handle: str) -> dict[str, str]:
+    """Settings that point the real client libraries at the local sandbox."""
+    from connectors.sandbox.state import X_SERVICE_USER_ID
+
+    return {
+        "FLARE_X__BASE_URL": base_url, "FLARE_X__BEARER_TOKEN": "sandbox-bearer",
+        "FLARE_X__USER_ID": X_SERVICE_USER_ID, "FLARE_X__CONSUMER_KEY": "sandbox-ck",
+        "FLARE_X__CONSUMER_SECRET": "sandbox-cs", "FLARE_X__ACCESS_TOKEN": "sandbox-at",
+        "FLARE_X__ACCESS_TOKEN_SECRET": "sandbox-ats", "FLARE_X__POLL_SECONDS": "1",
+        "FLARE_BLUESKY__BASE_URL": base_url, "FLARE_BLUESKY__HANDLE": f"{handle}.bsky.social",
+        "FLARE_BLUESKY__APP_PASSWORD": "sandbox-app-password", "FLARE_BLUESKY__POLL_SECONDS": "1",
+        "FLARE_REDDIT__BASE_URL": base_url, "FLARE_REDDIT__CLIENT_ID": "sandbox-client",
+        "FLARE_REDDIT__CLIENT_SECRET": "sandbox-secret", "FLARE_REDDIT__USERNAME": handle,
+        "FLARE_REDDIT__PASSWORD": "sandbox-password", "FLARE_REDDIT__POLL_SECONDS": "1",
+    }
+
+
+def serve_sandbox(host: str, port: int, scenario: Path | None, data_dir: Path, speed: float = 1.0) -> None:
+    from connectors.sandbox.app import create_sandbox_app
+    from connectors.sandbox.scenario import load_scenario, play_scenario
+    from connectors.sandbox.state import SandboxState
+    import uvicorn
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    state = SandboxState(path=data_dir / "sandbox-state.json")
+    if scenario is not None:
+        play_scenario(state, load_scenario(scenario), speed=speed)
+    uvicorn.run(create_sandbox_app(state), host=host, port=port, log_level="warning", access_log=False)
+
+
+def ensure_demo_users(database_url: str, data_dir: Path) -> dict[str, str]:
+    """One user per role with a random password, written to the data dir (created once)."""
+    from dashboard.security import create_user
+
+    path = data_dir / DEMO_PASSWORD_FILE
+    engine = make_engine(database_url)
+    logins: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, pw = line.partition(" ")
+            logins[name] = pw
+    with Session(engine) as s:
+        for role in Role:
+            name = role.value
+            if s.exec(select(User).where(User.username == name)).first():
+                continue
+            pw = logins.get(name) or f"{name}-{secrets.token_hex(3)}"
+            create_user(s, name, pw, role.value, display_name=name.title())
+            logins[name] = pw
+        s.commit()
+    engine.dispose()
+    path.write_text("".join(f"{k} {v}\n" for k, v in logins.items()))
+    path.chmod(0o600)
+    return logins
+
+
+def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox_port: int = 8765) -> None:
+    from connectors.sandbox.scenario import DEMO_SCENARIO
+
+    sup = Supervisor(settings)
+    data_dir = Path(settings.data_dir).resolve()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    if demo:
+        sup.env.update(sandbox_client_env(sandbox_url, settings.service.handle))
+    env = sup.start_infrastructure()
+    try:
+        logins = ensure_demo_users(env["FLARE_DATABASE_URL"], data_dir) if demo else {}
+        if demo:
+            sup.spawn("sandbox", "sandbox", "--port", str(sandbox_port), "--scenario", str(DEMO_SCENARIO))
+            wait_http(f"{sandbox_url}/_sandbox/items", 30)
+        for n in range(workers):
+            sup.spawn(f"worker-{n + 1}", "worker")
+        sup.spawn("web", "web", "--port", str(settings.dashboard.port))
+        sup.spawn("connectors", "connectors")
+        url = f"http://{settings.dashboard.host}:{settings.dashboard.port}"
+        up = wait_http(f"{url}/healthz", 60)
+        print(f"\nFlare is {'running' if up else 'starting (dashboard slow to answer)'}: {url}", flush=True)
+        if demo:
+            print(f"  Sign in as dispatcher / {logins.get('dispatcher')}   (all demo logins: "
+                  f"{data_dir / DEMO_PASSWORD_FILE})")
+            print(f"  Post as a member of the public: {sandbox_url}/")
+        print(f"  Logs: {data_dir / 'logs'}   Stop with Ctrl-C.\n", flush=True)
+        sup.wait_forever()
+    finally:
+        print("stopping…", flush=True)
+        sup.stop()
+        print("stopped.", flush=True)
+

@@ -1,0 +1,118 @@
+"""Helpers shared by the server-rendered views: rendering, role checks, action responses.
+
+Every page is rendered by Jinja with autoescape on; nothing a member of the public wrote is ever
+marked safe. Actions answer a browser form with a redirect (and a one-shot notice) and the
+dashboard's own fetch calls with JSON, so both paths share one implementation.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from dashboard.deps import CurrentUser
+from dashboard.security import can, new_csrf_token
+from models.tables import AuditEntry, User
+from models.types import utcnow
+
+# A shift, for wellness counts and "who is on": long enough to cover a night shift with overlap.
+SHIFT = timedelta(hours=12)
+# Writing last_seen_at on every request would turn reads into writes; once a minute is enough
+# for the supervisor's "on shift" list.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+MEDIA_REVEALED_ACTION = "media_revealed"
+
+# (capability, path, label) — the navigation shows only what the role may open.
+NAV_LINKS = [
+    ("feed", "/feed", "Monitor feed"),
+    ("queue", "/queue", "Dispatch queue"),
+    ("view_incident", "/map", "Map"),
+    ("field", "/field", "Field feed"),
+    ("supervise", "/supervisor", "Supervisor"),
+    ("admin", "/admin", "Admin"),
+]
+
+HOME_BY_ROLE = {"field": "/field", "officer": "/feed", "admin": "/admin"}
+
+
+def home_for(role: str) -> str:
+    return HOME_BY_ROLE.get(role, "/queue")
+
+
+def require_any(*capabilities: str):
+    """Like deps.require, for routes that several roles reach through different capabilities."""
+
+    def check(user: CurrentUser) -> User:
+        if not any(can(user.role, c) for c in capabilities):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"your role ({user.role}) cannot {' or '.join(capabilities)}")
+        return user
+
+    return Depends(check)
+
+
+def exposure_count(db: Session, username: str) -> int:
+    """How many graphic media this person revealed during the current shift (a wellness signal)."""
+    since = utcnow() - SHIFT
+    return int(db.exec(select(func.count(AuditEntry.id)).where(
+        AuditEntry.username == username, AuditEntry.action == MEDIA_REVEALED_ACTION,
+        AuditEntry.at >= since)).one())
+
+
+def _touch_and_count(request: Request, user: User) -> int:
+    ctx = request.app.state.ctx
+    now = utcnow()
+    with Session(ctx.engine) as db:
+        if user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_RESOLUTION:
+            db.execute(update(User).where(User.id == user.id).values(last_seen_at=now))
+            db.commit()
+        return exposure_count(db, user.username)
+
+
+def render(request: Request, name: str, user: User | None = None, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    if "csrf" not in request.session:
+        request.session["csrf"] = new_csrf_token()
+    notice = request.session.pop("notice", None)
+    nav = [(path, label) for cap, path, label in NAV_LINKS if user and can(user.role, cap)]
+    exposure = _touch_and_count(request, user) if user else 0
+    templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, name,
+        {"csrf_token": request.session["csrf"], "user": user, "nav": nav, "notice": notice,
+         "exposure": exposure, "path": request.url.path, **context},
+        status_code=status_code,
+    )
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """Only same-site paths: a crafted `next` must never send a dispatcher to another site."""
+    if not value:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+def wants_json(request: Request) -> bool:
+    return request.headers.get("x-requested-with") == "flare"
+
+
+def action_done(request: Request, message: str, next_path: str, **data: Any):
+    if wants_json(request):
+        return JSONResponse({"ok": True, "message": message, **data})
+    request.session["notice"] = {"level": "ok", "text": message}
+    return RedirectResponse(next_path, status_code=303)
+
+
+def action_failed(request: Request, message: str, next_path: str, status_code: int = 409):
+    if wants_json(request):
+        return JSONResponse({"ok": False, "detail": message}, status_code=status_code)
+    request.session["notice"] = {"level": "error", "text": message}
+    return RedirectResponse(next_path, status_code=303)

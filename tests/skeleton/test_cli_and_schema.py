@@ -1,0 +1,51 @@
+"""The command-line triage contract and the migrations matching the models."""
+from __future__ import annotations
+
+import io
+import json
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from hypothesis import given, settings as hsettings, strategies as st
+from sqlmodel import SQLModel
+
+import models.tables  # noqa: F401
+from config import Settings
+from dashboard.triage_cli import parse_line, triage_stream
+from models.db import make_engine, upgrade
+
+
+def test_migrations_create_exactly_the_models(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_triage_stream_answers_every_line_in_order(tmp_path):
+    src = io.StringIO("\n".join([
+        json.dumps({"text": "help my dad collapsed not breathing 12 High St Leeds"}),
+        "{broken",
+        json.dumps({"text": 5}),
+        json.dumps({"text": "lovely weather", "geo": {"lat": 999, "lon": 0}}),
+        json.dumps({"text": "fire in the kitchen", "is_dm": True, "platform": "x"}),
+    ]) + "\n")
+    dst = io.StringIO()
+    triage_stream(Settings(_env_file=None, data_dir=tmp_path), src, dst, kind="rules")
+    lines = [json.loads(x) for x in dst.getvalue().splitlines()]
+    assert [x["line"] for x in lines] == [1, 2, 3, 4, 5]
+    assert lines[0]["urgency"] == "critical" and lines[0]["category"] == "medical"
+    assert "error" in lines[1] and "error" in lines[2] and "out of range" in lines[3]["error"]
+    assert set(lines[4]) >= {"urgency", "category", "confidence", "locations", "language", "silent", "reasons"}
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_parse_line_never_crashes_on_arbitrary_input(line):
+    try:
+        parse_line(line)
+    except ValueError:
+        pass

@@ -1,0 +1,125 @@
+"""Urgency and category from sentence embeddings + trained heads, then signals and the safety net.
+
+Decision rule (why it is not argmax): missing a critical post is far worse than a false alarm, so
+each level is chosen when P(at least this urgent) passes a threshold picked in training to keep
+out-of-fold recall at the target (critical 0.98, high 0.97). A probability close to a threshold
+sends the post to human review. Safety-net phrases can raise the level, never lower it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from triage.base import TriageItem
+from triage.datasets import URGENCIES
+from triage.heads import HeadSet
+from triage.signals import find_signals, safety_net, silent_contact
+
+_RANK = {u: i for i, u in enumerate(URGENCIES)}
+
+
+def decide_urgency(probs: np.ndarray, thresholds: dict[str, float], band: float
+                   ) -> tuple[str, bool, float]:
+    """(urgency, near a boundary?, P(at least that urgent))."""
+    cumulative = np.cumsum(probs)
+    for k, level in enumerate(URGENCIES[:4]):
+        if cumulative[k] >= thresholds[level]:
+            near = cumulative[k] - thresholds[level] < band and level != "low"
+            if k > 0:  # also uncertain when the next more urgent level only just missed
+                more = URGENCIES[k - 1]
+                near = near or thresholds[more] - cumulative[k - 1] < band
+            return level, bool(near), float(cumulative[k])
+    near = thresholds["low"] - cumulative[3] < band
+    return "none", bool(near), float(1.0 - cumulative[3])
+
+
+class ClassifierStage:
+    name = "classify"
+
+    def __init__(self, heads: HeadSet, encoder) -> None:
+        self.heads = heads
+        self.encoder = encoder
+        urgency = heads["urgency"]
+        self.thresholds = urgency.extra["thresholds"]
+        self.band = float(urgency.extra.get("review_band", 0.1))
+
+    def __call__(self, item: TriageItem) -> TriageItem:
+        return self.batch([item])[0]
+
+    def batch(self, items: list[TriageItem]) -> list[TriageItem]:
+        embeddings = self.encoder.encode([it.text for it in items])
+        probs = {name: head.probabilities(embeddings) for name, head in self.heads.heads.items()}
+        for i, item in enumerate(items):
+            self._decide(item, {name: p[i] for name, p in probs.items()})
+        return items
+
+    def _decide(self, item: TriageItem, p: dict[str, np.ndarray]) -> None:
+        urgency_probs, category_probs = p["urgency"], p["category"]
+        categories = self.heads["category"].classes
+        item.scores["urgency"] = {u: round(float(v), 4) for u, v in zip(URGENCIES, urgency_probs)}
+        top_categories = np.argsort(-category_probs)[:3]
+        item.scores["category"] = {categories[j]: round(float(category_probs[j]), 4)
+                                   for j in top_categories}
+        item.scores["trec_priority"] = {c: round(float(v), 4) for c, v in zip(
+            self.heads["trec_priority"].classes, p["trec_priority"])}
+        for name in ("f8_request", "f8_medical_help", "f8_search_and_rescue"):
+            item.scores[name] = round(float(p[name][1]), 4)
+
+        if not item.text.strip():
+            item.urgency, item.category, item.confidence = "none", "none", 0.0
+            item.needs_review = True  # nothing to read is not the same as nothing wrong
+            item.reasons.append("no text to classify → human review")
+            return
+
+        urgency, near, cumulative = decide_urgency(urgency_probs, self.thresholds, self.band)
+        item.reasons.append(
+            f"model: P(critical)={urgency_probs[0]:.2f}, P(≥high)={urgency_probs[:2].sum():.2f}, "
+            f"P(none)={urgency_probs[4]:.2f} → {urgency}")
+        if near:
+            item.needs_review = True
+            item.reasons.append(f"model close to a decision boundary at {urgency} → human review")
+
+        laughs = int(item.signals.get("normalised", {}).get("laugh_emoji", 0))
+        signals, signal_reasons = find_signals(item.text, laughs)
+        item.signals.update(signals)
+        item.reasons.extend(signal_reasons)
+        silent, why = silent_contact(item.text)
+        item.silent = silent
+        if silent:
+            item.reasons.append(why)
+
+        rule_category = None
+        for rule, phrase in safety_net(item.text):
+            if _RANK[rule.urgency] >= _RANK[urgency]:
+                continue
+            if signals["figurative"] and urgency_probs[4] >= 0.5:
+                item.reasons.append(f"phrase '{phrase}' not raised: figurative and model says none "
+                                    f"(P={urgency_probs[4]:.2f})")
+                item.needs_review = item.needs_review or rule.urgency == "critical"
+                continue
+            item.reasons.append(f"safety net: '{phrase}' raises {urgency} → {rule.urgency}")
+            urgency, rule_category = rule.urgency, rule.category
+        if silent and _RANK[urgency] > _RANK["high"]:
+            item.reasons.append(f"silent contact raises {urgency} → high")
+            urgency = "high"
+            item.needs_review = True
+        if signals["weapon"] and signals["timing"] == "ongoing" and urgency in ("high", "medium"):
+            item.needs_review = True
+            item.reasons.append("weapon mentioned in an ongoing incident → human review")
+
+        item.urgency = urgency
+        item.confidence = round(float(urgency_probs[_RANK[urgency]]), 4)
+        item.category = self._category(urgency, category_probs, categories, rule_category)
+        item.reasons.append(f"category {item.category} (model P={category_probs.max():.2f}, "
+                            f"top: {', '.join(f'{k} {v:.2f}' for k, v in item.scores['category'].items())})")
+
+    @staticmethod
+    def _category(urgency: str, probs: np.ndarray, classes: list[str], rule_category: str | None
+                  ) -> str:
+        if urgency == "none":
+            return "none"
+        if rule_category:
+            return rule_category
+        ranked = [classes[j] for j in np.argsort(-probs)]
+        best = next(c for c in ranked if c != "none")
+        # A help request whose kind the model cannot tell is "other", not a forced guess.
+        return best if probs[classes.index(best)] >= 0.2 else "other"

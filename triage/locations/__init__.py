@@ -1,0 +1,1 @@
+"""Finding and placing location mentions in a post."""

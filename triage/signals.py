@@ -1,0 +1,128 @@
+"""Phrase-level signals and the safety-net rules that sit under the model.
+
+Signals: weapon, people_trapped, child_or_vulnerable, timing (ongoing/past), figurative, silent
+and covert requests. Safety-net rules name life-threat phrases: they may raise urgency, never
+lower it, unless the post is plainly figurative (then they only add a reason).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_I = re.I
+WEAPON = re.compile(r"\b(knife|knives|knifepoint|machete|gun|guns|gunman|rifle|pistol|shotgun|"
+                    r"firearm|armed|blade|razor|hammer|bat|bats|axe|crowbar|acid|broken bottle)\b", _I)
+TRAPPED = re.compile(r"\b(trapped|stuck (?:inside|in (?:the|a|my|our)|on the roof)|can'?t get out|"
+                     r"cant get out|pinned|under the rubble|locked in|on the roof)\b", _I)
+VULNERABLE = re.compile(
+    r"\b(baby|babies|toddler|infant|newborn|child|children|kid|kids|son|daughter|boy|girl|"
+    r"\d{1,2}\s?(?:yo|year old|yr old)|elderly|pensioner|nan|nana|grandma|grandad|grandpa|"
+    r"dementia|alzheimer'?s|pregnant|disabled|wheelchair|autistic|vulnerable)\b", _I)
+ONGOING = re.compile(r"\b(right now|now|just now|currently|still|happening|at the moment|as we "
+                     r"speak|is (?:on fire|burning|bleeding)|are (?:trapped|stuck)|just)\b", _I)
+PAST = re.compile(r"\b(yesterday|last (?:night|week|month|year)|\d+ (?:days|weeks|months|years) "
+                  r"ago|earlier today|was (?:stolen|broken)|from last)\b", _I)
+FIGURATIVE = re.compile(
+    r"\b(lol|lmao|lmfao|rofl|haha\w*|jk|jaja\w*|hehe|literally dying|killing me|dying to|"
+    r"could murder|i'?d kill for|kill for a|send help|is a crime|daylight robbery|"
+    r"straight fire|is fire|on fire today|slay\w*|fr|ngl)\b", _I)
+# A quoted lyric or line is not the poster's own situation.
+QUOTED = re.compile(r"[\"“][^\"”]{8,}[\"”]")
+SILENT = re.compile(
+    r"\b(can'?t|cant|cannot|unable to|not able to|don'?t|dont) (?:talk|speak|call|make noise|"
+    r"say more|ring)\b|\bdon'?t (?:call|ring|reply)(?: back)?\b|\bdont (?:call|reply)\b|"
+    r"\b(?:he|she|they)(?: checks| reads| listens| will hear| could hear|'ll hear)\b|"
+    r"\bhiding\b|\bwhisper\w*\b|\bshh+\b", _I)
+# "order a pizza to 12 oak st": the known covert pattern for someone who cannot speak freely.
+COVERT = re.compile(r"\b(pizza|taxi|delivery|deliver\w*|order)\b.{0,40}\bto\s+(?:flat\s+)?\d+", _I)
+COVERT_TAIL = re.compile(r"\b(he'?s|he is|she'?s|they'?re) (?:still )?(?:here|asleep|downstairs|"
+                         r"next door|in the next room|home)\b|\bcan'?t say more\b|\basap\b|"
+                         r"\bneed it now\b", _I)
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyRule:
+    urgency: str
+    category: str
+    pattern: re.Pattern[str]
+
+
+SAFETY_RULES = [
+    SafetyRule("critical", "medical", re.compile(
+        r"\b(not breathing|isn'?t breathing|isnt breathing|stopped breathing|no pulse|"
+        r"can'?t breathe|cant breathe|unconscious|unresponsive|not responding|won'?t wake|"
+        r"wont wake|heart attack|cardiac arrest|overdos\w*|choking|seizure|stroke|"
+        r"bleeding (?:badly|heavily|out|a lot)|going blue|lips are (?:blue|purple)|"
+        r"throat (?:closing|swelling)|doing cpr|chest compressions)\b", _I)),
+    SafetyRule("critical", "self_harm", re.compile(
+        r"\b(kill myself|end(?:ing)? it all|end my life|suicid\w*|want to die|going to jump|"
+        r"hang (?:myself|himself|herself)|taken (?:all|everything)|took (?:all|a load of|40|loads)|"
+        r"cut too deep|last post|goodbye everyone)\b", _I)),
+    SafetyRule("critical", "violence", re.compile(
+        r"\b(stabbed|stabbing|been shot|got shot|shots fired|shooting at|active shooter|gunman|"
+        r"(?:has|with|got) a (?:gun|knife|machete|rifle)|going to kill (?:me|us|her|him)|"
+        r"he'?ll kill|kill us|being attacked|strangling|choking (?:me|her|him|my))\b", _I)),
+    SafetyRule("critical", "fire", re.compile(
+        r"\b((?:house|flat|building|home|apartment|kitchen|car|block) (?:is )?on fire|"
+        r"trapped.{0,30}(?:fire|smoke)|(?:fire|smoke).{0,40}(?:trapped|can'?t get out|"
+        r"cant get out|still inside|inside)|people at windows)\b", _I)),
+    SafetyRule("critical", "hazard", re.compile(
+        r"\b(swept (?:away|off)|drowning|under the rubble|fell through the ice|water (?:is )?rising|"
+        r"carbon monoxide|passed out.{0,20}gas)\b", _I)),
+    SafetyRule("critical", "missing_person", re.compile(
+        r"\b(child|kid|son|daughter|toddler|\d{1,2} ?(?:yo|year old)).{0,40}\b(missing|taken|gone missing|"
+        r"got into a stranger)|\bamber\b", _I)),
+    SafetyRule("high", "crime", re.compile(
+        r"\b(break(?:ing)? in|broke in|burglar\w*|intruder|someone in my house|robbed|mugged|"
+        r"following me)\b", _I)),
+    SafetyRule("high", "traffic", re.compile(
+        r"\b(crash|collision|car accident|hit by a (?:car|bus|lorry|van)|pile-?up|run over|"
+        r"knocked off)\b", _I)),
+    SafetyRule("high", "hazard", re.compile(
+        r"\b(gas leak|smell of gas|gas smell|smell gas|power lines? down|live wire|explosion)\b", _I)),
+]
+
+
+def find_signals(text: str, laugh_emoji: int = 0) -> tuple[dict, list[str]]:
+    """(signals, reasons) from phrases in the normalised text."""
+    signals: dict = {}
+    reasons: list[str] = []
+    for key, pattern in (("weapon", WEAPON), ("people_trapped", TRAPPED),
+                         ("child_or_vulnerable", VULNERABLE)):
+        m = pattern.search(text)
+        signals[key] = bool(m)
+        if m:
+            reasons.append(f"{key.replace('_', ' ')}: '{m.group(0)}'")
+    ongoing, past = ONGOING.search(text), PAST.search(text)
+    signals["timing"] = "ongoing" if ongoing else ("past" if past else "unknown")
+    figurative = FIGURATIVE.search(text)
+    quoted = QUOTED.search(text)
+    signals["figurative"] = bool(figurative or quoted or laugh_emoji)
+    if figurative:
+        reasons.append(f"figurative/joking marker: '{figurative.group(0)}'")
+    elif quoted:
+        reasons.append("quoted line (lyric or quotation), not the poster's own words")
+    elif laugh_emoji:
+        reasons.append("laughing emoji")
+    return signals, reasons
+
+
+def silent_contact(text: str) -> tuple[bool, str]:
+    """(silent, why): the person says they cannot speak or call, or uses a covert request."""
+    m = SILENT.search(text)
+    if m:
+        return True, f"'{m.group(0)}' → cannot speak or call"
+    covert = COVERT.search(text)
+    if covert and COVERT_TAIL.search(text):
+        return True, f"covert request '{covert.group(0)}' → treat as a silent call for help"
+    return False, ""
+
+
+def safety_net(text: str) -> list[tuple[SafetyRule, str]]:
+    """All life-threat / serious rules that fire, most urgent first."""
+    hits = []
+    for rule in SAFETY_RULES:
+        m = rule.pattern.search(text)
+        if m:
+            hits.append((rule, m.group(0)))
+    return hits

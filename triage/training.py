@@ -1,0 +1,218 @@
+"""Rebuilds every trained head from the shared datasets and the handle set.
+
+    train(datasets_dir, out_dir, progress=True) -> dict
+
+Steps: build the int8 encoder if missing → embed every text once (cached) → fit logistic-regression
+heads → calibrate the urgency head (temperature on out-of-fold predictions) and pick its
+recall-biased thresholds → write triage/weights/heads.{npz,json} and the postcode-area table.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from triage import datasets as ds
+from triage.corpus import Corpus, build_corpus
+from triage.embedcache import EmbeddingCache
+from triage.encoder import ENCODER_NAME, SentenceEncoder, default_cache_dir
+from triage.heads import WEIGHTS_DIR, Head, save_heads
+from triage.locations.postcodes import build_area_table
+
+VERSION = "minilm-int8-lr-1"
+# External data is weakly labelled and off-domain (disaster-time tweets, not posts to a handle):
+# each source together weighs this fraction of the handle set.
+EXTERNAL_WEIGHT = 0.5
+RECALL_TARGETS = {"critical": 0.98, "high": 0.97, "medium": 0.90}
+REVIEW_BAND = 0.10  # cumulative probability this close to a threshold → human review
+C_HANDLE = 2.0
+C_EXTERNAL = 1.0
+
+
+def _balanced(labels: list[str], classes: list[str]) -> np.ndarray:
+    counts = {c: max(1, labels.count(c)) for c in classes}
+    return np.array([len(labels) / (len(classes) * counts[y]) for y in labels])
+
+
+def _fit(x: np.ndarray, y: list[str], classes: list[str], weights: np.ndarray, c: float) -> Head:
+    model = LogisticRegression(C=c, max_iter=2000)
+    y_idx = np.array([classes.index(v) for v in y])
+    model.fit(x, y_idx, sample_weight=weights)
+    weight = np.zeros((x.shape[1], len(classes)), dtype=np.float32)
+    bias = np.full(len(classes), -30.0, dtype=np.float32)  # classes absent from the data: never
+    if len(model.classes_) == 2 and len(classes) == 2:
+        return Head("", classes, model.coef_.T.astype(np.float32), model.intercept_.astype(np.float32))
+    for row, cls in enumerate(model.classes_):
+        weight[:, cls] = model.coef_[row]
+        bias[cls] = model.intercept_[row]
+    return Head("", classes, weight, bias)
+
+
+def _weighted_set(handle: list[ds.LabelledText], external: list[ds.LabelledText], attr: str,
+                  classes: list[str], emb: dict[str, np.ndarray]):
+    rows_h = [r for r in handle if getattr(r, attr) is not None]
+    y_h = [getattr(r, attr) for r in rows_h]
+    w = list(_balanced(y_h, classes))
+    rows_x, y_x = [], []
+    for source in sorted({r.source for r in external}):
+        part = [r for r in external if r.source == source and getattr(r, attr) in classes]
+        rows_x += part
+        y_x += [getattr(r, attr) for r in part]
+        w += [EXTERNAL_WEIGHT * len(rows_h) / max(1, len(part))] * len(part)
+    x = np.stack([emb[r.text] for r in rows_h + rows_x])
+    return x, y_h + y_x, np.array(w), len(rows_h)
+
+
+def _cumulative(probs: np.ndarray) -> np.ndarray:
+    """P(at least this urgent) for critical, high, medium, low (classes ordered most urgent first)."""
+    return np.cumsum(probs, axis=1)[:, :4]
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    best_t, best_nll = 1.0, np.inf
+    for t in np.arange(0.3, 5.01, 0.05):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = -logp[np.arange(len(y)), y].mean()
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
+def _thresholds(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Lowest-risk thresholds on P(at least level) that reach the recall targets out of fold."""
+    cum = _cumulative(probs)
+    out = {}
+    for level, target in RECALL_TARGETS.items():
+        k = ds.URGENCIES.index(level)
+        positives = cum[y <= k, k]
+        threshold = float(np.quantile(positives, 1.0 - target)) if len(positives) else 0.5
+        out[level] = round(min(0.5, max(0.02, threshold)), 4)
+    out["low"] = 0.5
+    return out
+
+
+def _urgency_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dict]:
+    classes = ds.URGENCIES
+    handle = corpus.handle_train
+    y_handle = np.array([classes.index(r.urgency) for r in handle])
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=7)
+    oof_logits = np.zeros((len(handle), len(classes)))
+    for train_idx, test_idx in folds.split(np.zeros(len(handle)), y_handle):
+        x, y, w, _ = _weighted_set([handle[i] for i in train_idx], corpus.external_urgency,
+                                   "urgency", classes, emb)
+        head = _fit(x, y, classes, w, C_HANDLE)
+        xt = np.stack([emb[handle[i].text] for i in test_idx])
+        oof_logits[test_idx] = xt @ head.weight + head.bias
+    temperature = _fit_temperature(oof_logits, y_handle)
+    z = oof_logits / temperature
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    thresholds = _thresholds(probs, y_handle)
+    x, y, w, _ = _weighted_set(handle, corpus.external_urgency, "urgency", classes, emb)
+    head = _fit(x, y, classes, w, C_HANDLE)
+    head.name, head.temperature = "urgency", temperature
+    head.extra = {"thresholds": thresholds, "review_band": REVIEW_BAND,
+                  "oof_accuracy": round(float((probs.argmax(1) == y_handle).mean()), 4)}
+    return head, {"urgency_oof_accuracy": head.extra["oof_accuracy"], "temperature": temperature,
+                  "thresholds": thresholds}
+
+
+def _category_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> Head:
+    x, y, w, _ = _weighted_set(corpus.handle_train, corpus.external_category, "category",
+                               ds.CATEGORIES, emb)
+    head = _fit(x, y, ds.CATEGORIES, w, C_HANDLE)
+    head.name = "category"
+    return head
+
+
+def _trec_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> Head:
+    texts = [t for t, _ in corpus.trec_train]
+    y = [p for _, p in corpus.trec_train]
+    x = np.stack([emb[t] for t in texts])
+    head = _fit(x, y, ds.TREC_PRIORITIES, _balanced(y, ds.TREC_PRIORITIES), C_EXTERNAL)
+    head.name = "trec_priority"
+    head.extra = {"trained_on": "TREC-IS 2018-2019 excluding the trecis2019A_test events"}
+    return head
+
+
+def _figure_eight_head(corpus: Corpus, emb: dict[str, np.ndarray], target: str) -> Head:
+    train = corpus.f8["train"]
+    x = np.stack([emb[r["message"]] for r in train])
+    y = [str(r[target]) for r in train]
+    head = _fit(x, y, ["0", "1"], _balanced(y, ["0", "1"]), C_EXTERNAL)
+    head.name = f"f8_{target}"
+    # Threshold for F1 chosen on the official validation split, never on test.
+    val = corpus.f8["validation"]
+    p = head.probabilities(np.stack([emb[r["message"]] for r in val]))[:, 1]
+    truth = np.array([r[target] for r in val])
+    best = (0.0, 0.5)
+    for t in np.arange(0.1, 0.96, 0.025):
+        pred = p >= t
+        tp = float((pred & (truth == 1)).sum())
+        f1 = 2 * tp / max(1.0, pred.sum() + truth.sum())
+        best = max(best, (f1, float(t)))
+    head.extra = {"threshold": round(best[1], 3), "validation_f1": round(best[0], 4)}
+    return head
+
+
+def embed_corpus(corpus: Corpus, cache_dir: Path, progress: bool) -> dict[str, np.ndarray]:
+    from rich.progress import Progress
+
+    encoder = SentenceEncoder(cache_dir, threads=2, batch_size=64)
+    cache = EmbeddingCache(cache_dir, encoder)
+    texts = corpus.all_texts()
+    with Progress(disable=not progress, transient=False) as bar:
+        task = bar.add_task("embedding texts", total=max(1, cache.count_missing(texts)))
+        matrix = cache.embed(texts, lambda n: bar.advance(task, n))
+        bar.update(task, completed=bar.tasks[0].total)
+    return dict(zip(texts, matrix))
+
+
+def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress: bool = True,
+          cache_dir: Path | None = None) -> dict:
+    """Rebuild all heads; returns a summary (also stored in heads.json)."""
+    from rich.progress import Progress
+
+    started = time.time()
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(_settings_or_none())
+    corpus = build_corpus(Path(datasets_dir))
+    emb = embed_corpus(corpus, cache_dir, progress)
+    steps = [("urgency", lambda: _urgency_head(corpus, emb)),
+             ("category", lambda: (_category_head(corpus, emb), {})),
+             ("trec_priority", lambda: (_trec_head(corpus, emb), {}))]
+    steps += [(f"f8_{t}", lambda t=t: (_figure_eight_head(corpus, emb, t), {}))
+              for t in ds.FIGURE_EIGHT_TARGETS]
+    heads, summary = [], {}
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task("fitting heads", total=len(steps))
+        for name, fit in steps:
+            head, info = fit()
+            heads.append(head)
+            summary.update(info)
+            bar.advance(task)
+    meta = {"version": VERSION, "encoder": ENCODER_NAME, "dim": 384,
+            "training_rows": {"handle_train": len(corpus.handle_train),
+                              "external_urgency": len(corpus.external_urgency),
+                              "external_category": len(corpus.external_category),
+                              "trec_train": len(corpus.trec_train),
+                              "figure_eight_train": len(corpus.f8["train"])},
+            "external_weight": EXTERNAL_WEIGHT, **summary}
+    save_heads(heads, meta, out_dir)
+    build_area_table(out_dir / "uk_postcode_areas.json")
+    meta["seconds"] = round(time.time() - started, 1)
+    return meta
+
+
+def _settings_or_none():
+    try:
+        from config import Settings
+
+        return Settings()
+    except Exception:  # noqa: BLE001 - training must also run without a configured deployment
+        return None
