@@ -2,6 +2,7 @@
 from config.settings import (
     BlueskySettings,
     DashboardSettings,
+    NotifierSettings,
     RedditSettings,
     ServiceSettings,
     Settings,
@@ -10,6 +11,6 @@ from config.settings import (
 )
 
 __all__ = [
-    "BlueskySettings", "DashboardSettings", "RedditSettings", "ServiceSettings",
+    "BlueskySettings", "DashboardSettings", "NotifierSettings", "RedditSettings", "ServiceSettings",
     "Settings", "TriageSettings", "XSettings",
 ]

@@ -111,6 +111,29 @@ class ShareSettings(BaseModel):
     frame_interval_ms: int = 1000  # how often the phone sends a still frame while live
 
 
+class NotifierSettings(BaseModel):
+    """External paging for escalation steps. Each channel is enabled by configuring it.
+
+    `routes` maps a policy target (e.g. duty_manager) to channel recipients such as
+    "webhook", "email:duty@example.org" or "sms:+447700900123". A target with no route goes to
+    the webhook when one is configured. FLARE_NOTIFIERS__ROUTES takes JSON.
+    """
+
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    sms_gateway_url: str = ""
+    sms_gateway_token: SecretStr = SecretStr("")
+    sms_sender: str = "Flare"
+    routes: dict[str, list[str]] = Field(default_factory=dict)
+    timeout_seconds: float = 5.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLARE_",
@@ -130,6 +153,7 @@ class Settings(BaseSettings):
     bluesky: BlueskySettings = Field(default_factory=BlueskySettings)
     reddit: RedditSettings = Field(default_factory=RedditSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
+    notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
     share: ShareSettings = Field(default_factory=ShareSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     cad: CadSettings = Field(default_factory=CadSettings)

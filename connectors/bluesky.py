@@ -7,10 +7,11 @@ order) are still caught, and nothing seen is taken twice.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ SEEN_URIS_KEPT = 1000
 # How far behind the watermark a late-indexed notification is still looked for.
 WATERMARK_SLACK = timedelta(minutes=10)
 POST_REASONS = ("mention", "reply", "quote")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BlueskyAccount:
@@ -96,8 +98,10 @@ class BlueskyAccount:
         if self.session_file is None or event not in (SessionEvent.CREATE, SessionEvent.REFRESH):
             return
         self.session_file.parent.mkdir(parents=True, exist_ok=True)
-        self.session_file.write_text(session.encode(), encoding="utf-8")
-        self.session_file.chmod(0o600)  # it is a credential
+        # It is a credential: created owner-only, never briefly world-readable.
+        fd = os.open(self.session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(session.encode())
 
 
 def _reset_of(exc: atp.RequestErrorBase) -> float:
@@ -236,7 +240,7 @@ class BlueskyNotificationsSource(_BlueskySource):
             page_cursor = clean_str(page.get("cursor")) or None
             if reached_floor or not page_cursor or not items:
                 break
-        found.sort(key=lambda pair: (parse_time(pair[0]) or parse_time("1970-01-01T00:00:00Z"), pair[1].external_id))
+        found.sort(key=lambda pair: (parse_time(pair[0]) or _EPOCH, pair[1].external_id))
         posts = [p for _, p in found]
         newest = max((parse_time(i) for i, _ in found if parse_time(i)), default=None)
         new_watermark = max(filter(None, [watermark, newest]), default=None)

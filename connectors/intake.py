@@ -63,7 +63,6 @@ def persist_posts(
     engine: Engine,
     posts: Sequence[RawPost],
     choose_lane: Callable[[RawPost], str] = lambda _p: Lane.default.value,
-    is_test: Callable[[RawPost], bool] = lambda _p: False,
 ) -> list[Persisted]:
     """Store posts (idempotently) and return their ids; the caller enqueues after this returns.
 
@@ -73,7 +72,6 @@ def persist_posts(
     for raw in posts:
         lane = choose_lane(raw)
         row = _to_row(raw, lane)
-        row.is_test = raw.is_test or is_test(raw)
         with Session(engine, expire_on_commit=False) as session:
             session.add(row)
             try:

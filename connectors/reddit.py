@@ -157,11 +157,12 @@ class _RedditSource:
                 return [fallback], state
             children = [c for c in fallback if _child_created(c) > since]
         posts = [thing_to_raw(c) for c in children]
-        valid = [p for p in posts if not p.malformed]
-        if not valid:
+        # created_utc as Reddit sent it: a datetime round trip could make the anchor look newer.
+        created = {p.external_id: _child_created(c) for p, c in zip(posts, children) if not p.malformed}
+        if not created:
             return posts, state
-        newest = max(valid, key=_created)
-        return posts, {"anchor": newest.external_id, "created_utc": _created(newest)}
+        newest = max(created, key=lambda fullname: created[fullname])
+        return posts, {"anchor": newest, "created_utc": created[newest]}
 
 
 def _child_created(child: Any) -> float:

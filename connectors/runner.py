@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from connectors import health
 from connectors.common import RateLimited
+from connectors.health import ConnectorHealth, read_health
 from connectors.intake import Persisted, persist_posts
 from models.domain import RawPost
 from models.enums import Lane
@@ -30,6 +31,10 @@ from models.tables import ConnectorCheckpoint
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
+
+# read_health and ConnectorHealth live in connectors.health; re-exported for /readyz and metrics.
+__all__ = ["CheckpointStore", "ConnectorHealth", "DbCheckpointStore", "PollResult", "poll_once",
+           "read_health", "run_forever"]
 
 OnPersisted = Callable[[list[Persisted]], None]
 LaneChooser = Callable[[RawPost], str]

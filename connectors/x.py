@@ -6,6 +6,7 @@ that would lose the whole page.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -223,16 +224,17 @@ class XMentionsSource(_XSource):
                 # Keep the unreadable page; the cursor stays put so the next poll reads again.
                 return posts + [page], cursor
             meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
-            newest = newest or clean_str(meta.get("newest_id")) or None
             users, places = _index(page.get("includes"), "users"), _index(page.get("includes"), "places")
             data = page.get("data", [])
             for tweet in data if isinstance(data, list) else [data]:
                 posts.append(tweet_to_raw(tweet, users, places, _json(tweet)))
+            newest = _max_id(newest, clean_str(meta.get("newest_id")))
             token = clean_str(meta.get("next_token")) or None
             if not token:
                 break
-        posts.reverse()  # pages come newest first; the contract is oldest first
-        return posts, ({"since_id": newest} if newest else cursor)
+        for post in posts:
+            newest = _max_id(newest, post.external_id)
+        return sorted(posts, key=_id_order), ({"since_id": newest} if newest else cursor)
 
 
 class XDirectMessagesSource(_XSource):
@@ -273,13 +275,22 @@ class XDirectMessagesSource(_XSource):
             token = clean_str(meta.get("next_token")) or None
             if reached_seen or not token:
                 break
-        posts.reverse()
-        return posts, ({"last_event_id": str(newest)} if newest else cursor)
+        return sorted(posts, key=_id_order), ({"last_event_id": str(newest)} if newest else cursor)
+
+
+def _id_order(post: RawPost) -> tuple[int, int]:
+    """Oldest first by snowflake id (pages may arrive shuffled); unreadable items last."""
+    digits = post.external_id.removeprefix("dm:")
+    return (0, int(digits)) if digits.isdigit() else (1, 0)
+
+
+def _max_id(current: str | None, candidate: str) -> str | None:
+    if not candidate.isdigit():
+        return current
+    return candidate if current is None or int(candidate) > int(current) else current
 
 
 def _json(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False, default=str)
 
 

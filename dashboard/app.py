@@ -42,8 +42,9 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
 
-    from dashboard.routes import api, health, pages
+    from dashboard.routes import admin, api, evidence, feed, field, health, incidents, live, map, media, pages, supervisor
+    from dashboard.share import routes as share
 
-    for module in (health, api, pages):
+    for module in (health, api, pages, share, feed, incidents, media, map, field, supervisor, admin, live, evidence):
         app.include_router(module.router)
     return app

@@ -43,6 +43,7 @@ class AppContext:
     redis: redis.Redis
     queues: dict[str, Queue]
     dispatch: DispatchQueue
+    redis_url: str = ""
     _pipeline: Any = None
     _repliers: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,7 +65,7 @@ class AppContext:
             ) from exc
         queues = {name: Queue(name, connection=conn) for name in WORKER_QUEUES}
         return cls(settings=settings, engine=engine, redis=conn, queues=queues,
-                   dispatch=DispatchQueue(conn))
+                   dispatch=DispatchQueue(conn), redis_url=url)
 
     @property
     def pipeline(self):

@@ -105,7 +105,8 @@ def run_drill(settings: Settings, sandbox_url: str, dashboard_url: str, timeout:
 
     def post_row():
         with Session(engine) as s:
-            return s.exec(select(Post).where(Post.platform == "x", Post.external_id == external_id)).first()
+            # Found by the drill's unique marker: connectors may namespace ids (e.g. DMs).
+            return s.exec(select(Post).where(Post.platform == "x", Post.text.contains(marker))).first()
 
     post = stage("stored (connector → DB)", post_row, timeout, lambda p: f"post #{p.id}")
     if not post:
@@ -163,7 +164,7 @@ def _finish(report: DrillReport, engine) -> DrillReport:
     return report
 
 
-def embedded_drill(timeout: float = 90.0, kill_worker_after: float | None = None) -> bool:
+def embedded_drill(timeout: float = 90.0, kill_worker_on_store: bool = False) -> bool:
     """Start a whole temporary system (embedded Redis, SQLite, sandbox, worker, web, connectors),
     run the drill against it, and tear it all down."""
     from dashboard.demo import sandbox_client_env
@@ -189,24 +190,51 @@ def embedded_drill(timeout: float = 90.0, kill_worker_after: float | None = None
                 print("system did not start; logs in", sup.log_dir)
                 _dump_logs(sup.log_dir)
                 return False
+            if not _wait_worker_ready(env["FLARE_REDIS_URL"], 300):
+                print("no worker became ready (models failed to load?); logs in", sup.log_dir)
+                _dump_logs(sup.log_dir)
+                return False
             print(f"system up in {time.monotonic() - t0:.1f} s (embedded Redis + SQLite in {tmp})", flush=True)
             run_settings = Settings(_env_file=None, data_dir=Path(tmp), database_url=env["FLARE_DATABASE_URL"],
                                     redis_url=env["FLARE_REDIS_URL"])
-            if kill_worker_after is not None:
-                import threading
-
-                def chaos() -> None:
-                    time.sleep(kill_worker_after)
-                    print("  (chaos) SIGKILL worker, restarting it", flush=True)
-                    sup.restart(worker)
-
-                threading.Thread(target=chaos, daemon=True).start()
+            if kill_worker_on_store:
+                _kill_worker_when_post_stored(sup, worker, env["FLARE_DATABASE_URL"], timeout)
             report = run_drill(run_settings, sandbox_url, dash, timeout)
             if not report.ok:
                 _dump_logs(sup.log_dir)
             return report.ok
         finally:
             sup.stop()
+
+
+def _kill_worker_when_post_stored(sup, worker, database_url: str, timeout: float) -> None:
+    """Chaos for tests: SIGKILL the worker the moment the drill post lands, then restart it."""
+    import threading
+
+    def chaos() -> None:
+        engine = make_engine(database_url)
+
+        def stored():
+            with Session(engine) as s:
+                return s.exec(select(Post.id).where(Post.text.contains(DRILL_MARK))).first()
+
+        if _wait(stored, timeout, 0.02):
+            print("  (chaos) post stored: SIGKILL the worker and start a new one", flush=True)
+            sup.restart(worker)
+        engine.dispose()
+
+    threading.Thread(target=chaos, daemon=True, name="drill-chaos").start()
+
+
+def _wait_worker_ready(redis_url: str, timeout: float) -> bool:
+    """A worker sets its liveness key only once its models are loaded."""
+    import redis
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        return bool(_wait(lambda: next(conn.scan_iter("flare:worker-alive:*", count=100), None), timeout, 0.2))
+    finally:
+        conn.close()
 
 
 def _dump_logs(log_dir: Path | None) -> None:

@@ -100,8 +100,10 @@ class EmbeddedRedis:
         self.process = None
 
 
-def check_redis(url: str) -> redis.Redis:
-    conn = redis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=30)
+def check_redis(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
+    # redis-py's default read timeout (5 s) is shorter than any blocking read we make.
+    conn = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=socket_timeout,
+                                health_check_interval=30)
     try:
         conn.ping()
     except redis.RedisError as exc:

@@ -1,8 +1,13 @@
-"""Executes escalation steps: one step per job, then schedules the next.
+"""Executes escalation steps, then schedules the next.
 
 Each job carries the incident's current token. Executing a step swaps the token with an atomic
-compare-and-set, so a duplicate or stale job (or a sweep re-drive racing a scheduled job) finds
-the token changed and does nothing.
+compare-and-set, so a duplicate or stale job (or a sweep re-drive racing a scheduled job, or the
+worker's step timer racing both) finds the token changed and does nothing.
+
+Two clocks drive steps: an RQ scheduled job per step (`schedule`) and every worker's step timer
+(`fire_due_steps`, polled a few times a second). RQ's scheduler only wakes once a second and
+loses its lock for a minute when its worker is SIGKILLed; the timer keeps steps within a fraction
+of a second of their policy time either way, and the token makes the two harmless to combine.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from dashboard.context import ESCALATION_QUEUE, AppContext, process_context
-from escalation.policy import Event, next_action
+from escalation.policy import Action, Event, next_action
 from models.enums import EventKind, IncidentStatus
 from models.events import append_event
 from models.tables import Incident, IncidentEvent
@@ -23,6 +28,10 @@ from models.types import utcnow
 
 log = logging.getLogger("flare.escalation")
 ALERT_CHANNEL = "flare:live"
+# A step due within this much of now is fired rather than rescheduled (timer jitter).
+DUE_TOLERANCE = timedelta(milliseconds=50)
+# Never fire more than this many actions in one call: a bug in a policy cannot spin forever.
+MAX_ACTIONS_PER_RUN = 20
 
 
 def _events(session: Session, incident_id: int) -> list[Event]:
@@ -54,7 +63,12 @@ def start_chain(ctx: AppContext, incident_id: int) -> None:
         s.add(incident)
         s.commit()
         token = incident.escalation_token
-    if action:
+    if action is None:
+        return
+    if action.due_at <= utcnow() + DUE_TOLERANCE:
+        # The first alert is due now: fire it here rather than wait for a worker to pick it up.
+        escalation_step(incident_id, token, ctx)
+    else:
         schedule(ctx, incident_id, token, action.due_at)
 
 
@@ -63,56 +77,103 @@ def publish_live(ctx: AppContext, payload: dict) -> None:
     ctx.redis.publish(ALERT_CHANNEL, json.dumps(payload, default=str))
 
 
+def _fire(s: Session, ctx: AppContext, incident: Incident, token: str, action: Action,
+          now: datetime) -> str | None:
+    """Record one due action under the token CAS. Returns the new token, or None if stale."""
+    new_token = secrets.token_hex(8)
+    claimed = s.execute(
+        update(Incident).where(Incident.id == incident.id, Incident.escalation_token == token)
+        .values(escalation_token=new_token)
+    ).rowcount
+    if claimed != 1:
+        s.rollback()
+        return None
+    lateness = round((now - action.due_at).total_seconds(), 3)
+    if action.kind == "sla_breach":
+        sla = float(incident.policy_snapshot.get("ack_sla") or 0)
+        append_event(s, incident.id, EventKind.sla_breach, "escalation",
+                     {"ack_sla_s": sla, "due_at": action.due_at.isoformat(), "lateness_s": lateness})
+    else:
+        append_event(s, incident.id, EventKind.escalation_step, "escalation",
+                     {"kind": action.kind, "number": action.number, "action": action.step.get("action"),
+                      "targets": action.step.get("targets", []), "sound": action.step.get("sound", False),
+                      "due_at": action.due_at.isoformat(), "lateness_s": lateness})
+    s.commit()
+    return new_token
+
+
 def escalation_step(incident_id: int, token: str, ctx: AppContext | None = None) -> str:
+    """Fire every action of this incident that is due now, then schedule the next one."""
     ctx = ctx or process_context()
-    now = utcnow()
+    fired: list[Action] = []
+    due_at: datetime | None = None
     with Session(ctx.engine, expire_on_commit=False) as s:
         incident = s.get(Incident, incident_id)
         if incident is None or incident.escalation_token != token:
             return "stale"
         if not IncidentStatus(incident.status).is_open:
             return "closed"
-        action = next_action(incident.policy_snapshot, _events(s, incident_id), now)
-        if action is None:
-            return "done"
-        if action.due_at > now + timedelta(milliseconds=50):
-            due_at = action.due_at
-        else:
-            new_token = secrets.token_hex(8)
-            claimed = s.execute(
-                update(Incident).where(Incident.id == incident_id, Incident.escalation_token == token)
-                .values(escalation_token=new_token)
-            ).rowcount
-            if claimed != 1:
-                s.rollback()
-                return "stale"
-            lateness = (now - action.due_at).total_seconds()
-            append_event(s, incident_id, EventKind.escalation_step, "escalation",
-                         {"kind": action.kind, "number": action.number, "action": action.step.get("action"),
-                          "targets": action.step.get("targets", []), "sound": action.step.get("sound", False),
-                          "due_at": action.due_at.isoformat(), "lateness_s": round(lateness, 3)})
-            s.commit()
+        for _ in range(MAX_ACTIONS_PER_RUN):
+            now = utcnow()
+            action = next_action(incident.policy_snapshot, _events(s, incident_id), now)
+            if action is None or action.due_at > now + DUE_TOLERANCE:
+                due_at = action.due_at if action else None
+                break
+            new_token = _fire(s, ctx, incident, token, action, now)
+            if new_token is None:
+                return "stale" if not fired else "fired"
             token = new_token
-            publish_live(ctx, {"type": "escalation", "incident_id": incident_id,
-                               "action": action.step.get("action"), "sound": action.step.get("sound", False),
-                               "urgency": incident.urgency})
-            _notify(ctx, incident, action.step)
-            after = next_action(incident.policy_snapshot, _events(s, incident_id), utcnow())
-            due_at = after.due_at if after else None
-        s.execute(update(Incident).where(Incident.id == incident_id).values(next_step_at=due_at))
+            fired.append(action)
+            _after_fire(ctx, incident, action)
+        # Only the holder of the current token may move the timer.
+        moved = s.execute(update(Incident).where(Incident.id == incident_id, Incident.escalation_token == token)
+                          .values(next_step_at=due_at)).rowcount
         s.commit()
+    if moved != 1:
+        return "fired" if fired else "stale"  # someone else holds the chain now; they schedule it
     if due_at is not None:
         schedule(ctx, incident_id, token, due_at)
-    return "fired" if token != incident.escalation_token else "rescheduled"
+    return "fired" if fired else "rescheduled"
 
 
-def _notify(ctx: AppContext, incident: Incident, step: dict) -> None:
-    """External paging for steps that ask for it (webhook/email/SMS gateway)."""
-    if step.get("action") not in ("notify_external", "notify_supervisor"):
+def _after_fire(ctx: AppContext, incident: Incident, action: Action) -> None:
+    """Side effects of a recorded action: live alert, metrics, external paging."""
+    from dashboard import metrics
+
+    if action.kind == "sla_breach":
+        metrics.count_sla_breach(ctx, incident.urgency)
+        publish_live(ctx, {"type": "sla_breach", "incident_id": incident.id, "urgency": incident.urgency})
         return
-    from dashboard.notifiers import notify_all
+    name = str(action.step.get("action"))
+    metrics.count_step(ctx, name)
+    publish_live(ctx, {"type": "escalation", "incident_id": incident.id, "action": name,
+                       "kind": action.kind, "sound": action.step.get("sound", False),
+                       "targets": action.step.get("targets", []), "urgency": incident.urgency})
+    if name in ("notify_external", "notify_supervisor"):
+        from dashboard.notifiers import notify_all
 
-    notify_all(ctx, incident, step)
+        try:
+            notify_all(ctx, incident, action.step)
+        except Exception:  # noqa: BLE001 - a broken notifier must not stop the chain
+            log.exception("notifier failed for incident %s", incident.id)
+
+
+def fire_due_steps(ctx: AppContext, limit: int = 200) -> int:
+    """The worker's step timer: fire every incident whose next step is due. Returns how many."""
+    cutoff = utcnow() + DUE_TOLERANCE
+    with Session(ctx.engine) as s:
+        rows = s.exec(select(Incident.id, Incident.escalation_token).where(
+            Incident.next_step_at.is_not(None), Incident.next_step_at <= cutoff,
+            Incident.status.in_([IncidentStatus.queued.value, IncidentStatus.acknowledged.value]),
+        ).order_by(Incident.next_step_at).limit(limit)).all()
+    fired = 0
+    for incident_id, token in rows:
+        try:
+            if escalation_step(incident_id, token, ctx) == "fired":
+                fired += 1
+        except Exception:  # noqa: BLE001 - one bad incident must not starve the others
+            log.exception("escalation step failed for incident %s", incident_id)
+    return fired
 
 
 def redrive_overdue(ctx: AppContext, grace_seconds: float = 1.0) -> int:

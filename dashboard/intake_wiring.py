@@ -12,14 +12,16 @@ from triage.prescreen import lane_for
 DRILL_MARK = "[FLARE DRILL"
 
 
-def is_drill(settings, raw: RawPost) -> bool:
+def is_drill(settings, text: str, author_handle: str) -> bool:
     """Drill traffic is marked only when it comes from the configured drill account."""
-    author = (raw.author_handle or "").lstrip("@").lower()
-    return DRILL_MARK in (raw.text or "") and author == settings.drill_author.lower()
+    return DRILL_MARK in (text or "") and (author_handle or "").lstrip("@").lower() == settings.drill_author.lower()
+
+
+def choose_lane(raw: RawPost) -> str:
+    return lane_for(raw.text or "", raw.is_dm)
 
 
 def ingest(ctx: AppContext, posts: Sequence[RawPost]) -> list[Persisted]:
-    stored = persist_posts(ctx.engine, posts, lambda r: lane_for(r.text or "", r.is_dm),
-                           lambda r: is_drill(ctx.settings, r))
+    stored = persist_posts(ctx.engine, posts, choose_lane)
     jobs.on_persisted(ctx, stored)
     return stored

@@ -112,6 +112,9 @@ def triage_post(post_id: int, ctx: AppContext | None = None) -> str:
         post = s.get(Post, post_id, with_for_update=True)
         if post.triage_state != TriageState.pending.value:  # a duplicate job won the race
             return "already-triaged"
+        from dashboard.intake_wiring import is_drill
+
+        post.is_test = post.is_test or is_drill(ctx.settings, post.text, post.author_handle)
         service.store_triage(s, post, out, duration_ms)
         outcome = service.apply_triage(
             s, post, out, ctx.settings.service, ctx.dm_possible,

@@ -1,35 +1,51 @@
-"""External notifiers for escalation steps: a signed webhook by default (pluggable registry)."""
+"""Wires escalation steps to the external notifier registry and records every page sent.
+
+The registry is built once per context from settings; tests and deployments with custom
+channels install their own with `set_registry`.
+"""
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 
-import httpx
+from sqlmodel import Session
 
 from dashboard.context import AppContext
+from escalation.notifiers import NotifierRegistry, build_registry, page_text
+from models.enums import EventKind
+from models.events import append_event
 from models.tables import Incident
 
 log = logging.getLogger("flare.notify")
+_ATTR = "_notifier_registry"  # kept on the context: one registry per process context
+
+
+def registry(ctx: AppContext) -> NotifierRegistry:
+    reg = getattr(ctx, _ATTR, None)
+    if reg is None:
+        reg = build_registry(ctx.settings)
+        setattr(ctx, _ATTR, reg)
+    return reg
+
+
+def set_registry(ctx: AppContext, reg: NotifierRegistry) -> None:
+    setattr(ctx, _ATTR, reg)
 
 
 def notify_all(ctx: AppContext, incident: Incident, step: dict) -> list[dict]:
-    """Send the step to every configured external notifier and return what happened to each."""
-    url = ctx.settings.escalation_webhook_url
-    if not url:
-        log.warning("escalation step %s for incident %s: no external notifier configured",
-                    step.get("action"), incident.id)
-        return [{"notifier": "none", "ok": False, "error": "no external notifier configured"}]
-    body = json.dumps({"incident_id": incident.id, "urgency": incident.urgency,
-                       "category": incident.category, "action": step.get("action"),
-                       "targets": step.get("targets", [])}, sort_keys=True).encode()
-    secret = ctx.settings.escalation_webhook_secret.get_secret_value().encode()
-    sig = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    try:
-        r = httpx.post(url, content=body, timeout=5,
-                       headers={"content-type": "application/json", "x-flare-signature": f"sha256={sig}"})
-        return [{"notifier": "webhook", "ok": r.status_code < 300, "status": r.status_code}]
-    except httpx.HTTPError as exc:
-        log.warning("webhook notifier failed for incident %s: %s", incident.id, type(exc).__name__)
-        return [{"notifier": "webhook", "ok": False, "error": type(exc).__name__}]
+    """Page every target of the step and append one `notification` event per attempt."""
+    base = ctx.settings.dashboard.public_base_url or (
+        f"http://{ctx.settings.dashboard.host}:{ctx.settings.dashboard.port}")
+    subject, body = page_text(ctx.settings.service.name, incident.id, incident.urgency, incident.category,
+                              str(step.get("action", "")), f"{base.rstrip('/')}/queue")
+    targets = list(step.get("targets") or [])
+    results = registry(ctx).notify(targets, subject, body)
+    with Session(ctx.engine) as s:
+        for result in results:
+            append_event(s, incident.id, EventKind.notification, "escalation",
+                         {"action": step.get("action"), **result})
+        s.commit()
+    for result in results:
+        if not result["ok"]:
+            log.warning("page for incident %s to %s via %s failed: %s", incident.id, result["target"],
+                        result["channel"] or "-", result["error"])
+    return results

@@ -29,6 +29,10 @@ def _triage_job_lost(ctx: AppContext, post_id: int) -> bool:
     status = job.get_status(refresh=False)
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED):
         return True
+    if status == JobStatus.QUEUED:
+        # A worker killed between BLPOP and marking the job started leaves it "queued" but
+        # in no queue at all: nobody would ever run it.
+        return ctx.redis.lpos(f"rq:queue:{job.origin}", job.id) is None
     if status == JobStatus.STARTED:
         # A SIGKILLed worker leaves its job "started" until RQ's heartbeat expires; our own
         # short liveness key tells us sooner that nobody is working on it any more.
@@ -79,6 +83,8 @@ def sweep(ctx: AppContext) -> dict[str, int]:
         if entry_id in pending_ids:
             ctx.dispatch.ack(entry_id)
             counts["acks"] += 1
+    # Keeps the stream short; never passes an entry a console holds unacknowledged.
+    counts["trimmed"] = ctx.dispatch.trim_acknowledged()
     if any(counts.values()):
         log.info("sweep re-drove %s", counts)
     return counts

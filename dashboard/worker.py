@@ -14,6 +14,7 @@ import threading
 from rq import SimpleWorker
 
 from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
+from dashboard.embedded import check_redis
 from dashboard.sweep import try_sweep
 
 log = logging.getLogger("flare.worker")
@@ -35,16 +36,44 @@ def _sweeper(ctx: AppContext, worker_name: str, stop: threading.Event) -> None:
         stop.wait(min(interval, 2.0))
 
 
+STEP_TIMER_INTERVAL_S = 0.2
+
+
+def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
+    """Fires due escalation steps within a fraction of a second, whatever RQ's scheduler is doing
+    (it polls once a second and stays locked out for a minute after its worker is SIGKILLed)."""
+    from dashboard.escalation_runner import fire_due_steps
+
+    while not stop.is_set():
+        try:
+            fire_due_steps(ctx)
+        except Exception:  # noqa: BLE001 - the timer must outlive a transient DB/Redis error
+            log.exception("step timer failed; retrying")
+        stop.wait(STEP_TIMER_INTERVAL_S)
+
+
 def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, preload: bool = True) -> None:
     set_process_context(ctx)
     if preload:
-        ctx.pipeline  # noqa: B018 - load models before taking the first job
+        # Models load lazily; one warm-up post loads them before the first real job waits on it.
+        from triage.base import TriageInput
+
+        ctx.pipeline(TriageInput(text="warm-up: is anyone hurt at 1 High Street, Leeds?"))
     name = name or f"flare-{socket.gethostname()}-{os.getpid()}"
     queues = [ctx.queues[q] for q in WORKER_QUEUES]
-    worker = SimpleWorker(queues, connection=ctx.redis, name=name)
+    # The worker blocks in BLPOP for minutes: it gets its own connection pool whose read
+    # timeout RQ sets longer than that, untouched by the short timeouts the jobs use.
+    blocking_conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
+    worker = SimpleWorker(queues, connection=blocking_conn, name=name)
+    # RQ backs off up to a minute after a Redis hiccup; an emergency queue cannot sit idle that
+    # long, so retry every second at most.
+    worker.max_connection_wait_time = 1
+    worker.exponential_backoff_factor = 1.0
     stop = threading.Event()
     thread = threading.Thread(target=_sweeper, args=(ctx, name, stop), daemon=True, name="sweeper")
     thread.start()
+    if not burst:
+        threading.Thread(target=_step_timer, args=(ctx, stop), daemon=True, name="step-timer").start()
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     finally:

@@ -2,34 +2,91 @@
 
 Privacy rule: a public reply never repeats the reporter's words or location. Silent contacts
 (the person says they cannot speak) never get a public reply and never a "call us" line.
+
+Texts live in config/messages.yaml (per language, optionally per service) and are validated
+when loaded: every key present, only known placeholders, no phone number in a silent text.
 """
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config import ServiceSettings
 from models.enums import MessageKind, MessagePurpose
 
-TEMPLATES: dict[str, dict[str, str]] = {
-    "en": {
-        "receipt": "Your message to {service} was received at {time}. If you can, call {number}.",
-        "receipt_silent": "We have your message ({time}) and help is being arranged. "
-                          "You do not need to call. If it is safe, reply YES or NO: are you able to read messages?",
-        "acknowledged": "A dispatcher has seen your message.",
-        "redirect": "Thanks for contacting {service}. For non-emergencies please use {non_number} "
-                    "or {non_url}. In an emergency call {number}.",
-    },
-    "es": {
-        "receipt": "Su mensaje a {service} se recibió a las {time}. Si puede, llame al {number}.",
-        "receipt_silent": "Tenemos su mensaje ({time}) y se está organizando ayuda. No necesita llamar. "
-                          "Si es seguro, responda SÍ o NO: ¿puede leer mensajes?",
-        "acknowledged": "Un operador ha visto su mensaje.",
-        "redirect": "Gracias por contactar con {service}. Para asuntos no urgentes use {non_number} "
-                    "o {non_url}. En una emergencia llame al {number}.",
-    },
-}
+DEFAULT_TEMPLATES_FILE = Path(__file__).resolve().parent.parent / "config" / "messages.yaml"
+KEYS = ("receipt", "receipt_silent", "acknowledged", "acknowledged_silent", "redirect")
+PLACEHOLDERS = {"service", "time", "number", "non_number", "non_url"}
+# A silent contact may be hiding from someone: never ask them to phone anyone.
+SILENT_FORBIDDEN = {"number", "non_number"}
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _check_texts(texts: dict[str, str], where: str, complete: bool) -> None:
+    missing = [k for k in KEYS if k not in texts]
+    if complete and missing:
+        raise ValueError(f"{where}: missing {missing}")
+    for key, text in texts.items():
+        if key not in KEYS:
+            raise ValueError(f"{where}: unknown message {key!r}")
+        names = _placeholders(text)
+        if names - PLACEHOLDERS:
+            raise ValueError(f"{where}.{key}: unknown placeholder(s) {sorted(names - PLACEHOLDERS)}")
+        if key.endswith("_silent") and names & SILENT_FORBIDDEN:
+            raise ValueError(f"{where}.{key}: a silent contact must not be asked to call")
+
+
+class Templates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    languages: dict[str, dict[str, str]] = Field(min_length=1)
+    services: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid(self) -> Templates:
+        if "en" not in self.languages:
+            raise ValueError("messages must include English (en): it is the fallback")
+        for lang, texts in self.languages.items():
+            _check_texts(texts, f"languages.{lang}", complete=True)
+        for handle, langs in self.services.items():
+            for lang, texts in langs.items():
+                _check_texts(texts, f"services.{handle}.{lang}", complete=False)
+        return self
+
+    def text(self, service_handle: str, language: str, key: str) -> str:
+        lang = (language or "en").split("-")[0].lower()
+        override = self.services.get(service_handle, {})
+        for candidate in (lang, "en"):
+            if key in override.get(candidate, {}):
+                return override[candidate][key]
+            if candidate in self.languages:
+                return self.languages[candidate][key]
+        return self.languages["en"][key]
+
+
+def load_templates(path: Path | None = None) -> Templates:
+    """Read and validate a messages file; raises ValueError with the reason when it is invalid."""
+    path = Path(path or DEFAULT_TEMPLATES_FILE)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read messages file {path}: {exc}") from exc
+    return Templates.model_validate(data)
+
+
+@lru_cache(maxsize=1)
+def default_templates() -> Templates:
+    return load_templates()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +96,11 @@ class Reply:
     text: str
 
 
-def render(service: ServiceSettings, key: str, language: str, when: datetime) -> str:
-    lang = language if language in TEMPLATES else "en"
+def render(service: ServiceSettings, key: str, language: str, when: datetime,
+           templates: Templates | None = None) -> str:
+    templates = templates or default_templates()
     local = when.astimezone(ZoneInfo(service.timezone))
-    return TEMPLATES[lang][key].format(
+    return templates.text(service.handle, language, key).format(
         service=service.name, time=local.strftime("%H:%M"), number=service.emergency_number,
         non_number=service.non_emergency_number, non_url=service.non_emergency_url,
     )
@@ -58,22 +116,25 @@ def choose_kind(dm_possible: bool, silent: bool) -> str | None:
 
 
 def receipt(service: ServiceSettings, language: str, when: datetime, silent: bool,
-            dm_possible: bool) -> Reply | None:
+            dm_possible: bool, templates: Templates | None = None) -> Reply | None:
     kind = choose_kind(dm_possible, silent)
     if kind is None:
         return None
     key = "receipt_silent" if silent else "receipt"
-    return Reply(MessagePurpose.receipt.value, kind, render(service, key, language, when))
+    return Reply(MessagePurpose.receipt.value, kind, render(service, key, language, when, templates))
 
 
 def acknowledged(service: ServiceSettings, language: str, when: datetime, silent: bool,
-                 dm_possible: bool) -> Reply | None:
+                 dm_possible: bool, templates: Templates | None = None) -> Reply | None:
     kind = choose_kind(dm_possible, silent)
     if kind is None:
         return None
-    return Reply(MessagePurpose.acknowledged.value, kind, render(service, "acknowledged", language, when))
+    key = "acknowledged_silent" if silent else "acknowledged"
+    return Reply(MessagePurpose.acknowledged.value, kind, render(service, key, language, when, templates))
 
 
-def redirect(service: ServiceSettings, language: str, when: datetime, dm_possible: bool) -> Reply:
+def redirect(service: ServiceSettings, language: str, when: datetime, dm_possible: bool,
+             templates: Templates | None = None) -> Reply:
+    """Non-emergency channels, said kindly: DM where possible, else a short public reply."""
     kind = MessageKind.dm.value if dm_possible else MessageKind.public_reply.value
-    return Reply(MessagePurpose.redirect.value, kind, render(service, "redirect", language, when))
+    return Reply(MessagePurpose.redirect.value, kind, render(service, "redirect", language, when, templates))

@@ -11,7 +11,21 @@ from dataclasses import dataclass
 
 import redis
 
+from models.enums import Urgency
+
 GROUP = "dispatchers"
+
+
+def _stream_age_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _urgency_rank(urgency: str) -> int:
+    try:
+        return Urgency(urgency).rank
+    except ValueError:
+        return 0  # an unknown urgency is shown first: better a false alarm than a missed call
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,15 @@ class DispatchQueue:
             entries += self._entries(new[0][1])
         return entries
 
+    def board(self, consumer: str, reclaim_idle_ms: int = 0, count: int = 100) -> list[QueueEntry]:
+        """What a console shows: its own entries (and, if asked, those of consoles idle for
+        `reclaim_idle_ms`), most urgent first, oldest first within an urgency."""
+        entries = self.read(consumer, count=count)
+        if reclaim_idle_ms > 0:
+            entries += self.reclaim(consumer, reclaim_idle_ms, count=count)
+        unique = {e.entry_id: e for e in entries}
+        return sorted(unique.values(), key=lambda e: (_urgency_rank(e.urgency), _stream_age_key(e.entry_id)))
+
     def ack(self, entry_id: str) -> bool:
         self.ensure_group()
         return bool(self.conn.xack(self.key, GROUP, entry_id))
@@ -96,14 +119,18 @@ class DispatchQueue:
         return 0
 
     def trim_acknowledged(self) -> int:
-        """Drop entries older than the oldest pending one (and older than anything undelivered)."""
+        """Drop entries older than the oldest pending one (and older than anything undelivered).
+
+        The last-delivered id is read *before* the pending summary: an entry delivered between
+        the two reads is newer than that id, so it stays; reading them the other way round
+        could trim an entry handed to a console a moment earlier and never acknowledged.
+        """
         self.ensure_group()
+        info = [g for g in self.conn.xinfo_groups(self.key) if _decode(g["name"]) == GROUP]
+        last = _decode(info[0]["last-delivered-id"]) if info else "0-0"
+        ms, seq = _stream_age_key(last)
+        floor = (ms, seq + 1)  # everything up to last-delivered was delivered; keep the rest
         summary = self.conn.xpending(self.key, GROUP)
-        floor = _decode(summary["min"]) if summary and summary.get("pending") else None
-        if floor is None:
-            info = [g for g in self.conn.xinfo_groups(self.key) if _decode(g["name"]) == GROUP]
-            floor = _decode(info[0]["last-delivered-id"]) if info else "0-0"
-            # Everything up to and including last-delivered is acknowledged; keep the rest.
-            ms, seq = (int(x) for x in floor.split("-"))
-            floor = f"{ms}-{seq + 1}"
-        return int(self.conn.xtrim(self.key, minid=floor, approximate=False))
+        if summary and summary.get("pending"):
+            floor = min(floor, _stream_age_key(_decode(summary["min"])))
+        return int(self.conn.xtrim(self.key, minid=f"{floor[0]}-{floor[1]}", approximate=False))

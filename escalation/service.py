@@ -27,7 +27,7 @@ from models.enums import (
     Urgency,
 )
 from models.events import append_event
-from models.tables import Incident, IncidentPost, OutboundMessage, Post, TriageRecord
+from models.tables import Incident, IncidentEvent, IncidentPost, OutboundMessage, Post, TriageRecord
 from models.types import utcnow
 
 # Urgencies that go to the human-acknowledged dispatch queue.
@@ -45,6 +45,11 @@ class Outcome:
     needs_queue: bool = False
     message_ids: list[int] = field(default_factory=list)
     stream_entry_to_ack: str = ""
+    # Further dispatch-stream entries to XACK (incidents merged away or closed together).
+    extra_entries_to_ack: list[str] = field(default_factory=list)
+    # Set when this action acknowledged the incident: for the time-to-acknowledge histogram.
+    seconds_to_ack: float | None = None
+    urgency: str = ""
 
 
 def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: float) -> TriageRecord:
@@ -78,7 +83,7 @@ def queue_message(session: Session, post: Post, incident_id: int | None, reply: 
     return msg
 
 
-def _summary(category: str, count: int) -> str:
+def incident_summary(category: str, count: int) -> str:
     label = category.replace("_", " ") if category and category != "none" else "report"
     return f"{label} — {count} report{'s' if count != 1 else ''}"
 
@@ -88,7 +93,7 @@ def open_incident(session: Session, post: Post, out: TriageOutput, actor: str = 
     best = next((m for m in out.locations if m.lat is not None), None)
     incident = Incident(
         status=IncidentStatus.new.value, urgency=out.urgency, category=out.category,
-        summary=_summary(out.category, 1), location_text=best.text if best else "",
+        summary=incident_summary(out.category, 1), location_text=best.text if best else "",
         lat=best.lat if best else post.geo_lat, lon=best.lon if best else post.geo_lon,
         location_confidence=best.confidence if best else (0.9 if post.geo_lat is not None else 0.0),
         report_count=1, silent=out.silent, is_test=post.is_test,
@@ -108,7 +113,7 @@ def attach_post(session: Session, incident: Incident, post: Post, actor: str, re
                              reason=reason, similarity=similarity))
     if count:
         incident.report_count += 1
-        incident.summary = _summary(incident.category, incident.report_count)
+        incident.summary = incident_summary(incident.category, incident.report_count)
         incident.updated_at = utcnow()
     # The payload's hash goes into the hash chain, so a later edit of the stored post is detectable.
     payload_sha256 = hashlib.sha256((post.raw_payload or "").encode("utf-8")).hexdigest()
@@ -182,7 +187,7 @@ def mark_queued(session: Session, incident: Incident, entry_id: str) -> None:
     append_event(session, incident.id, EventKind.queued, "system", {"stream_entry_id": entry_id})
 
 
-def _get(session: Session, incident_id: int) -> Incident:
+def locked_incident(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id, with_for_update=True)
     if incident is None:
         raise ActionError(f"incident {incident_id} not found")
@@ -199,7 +204,7 @@ def reporter_posts(session: Session, incident_id: int) -> list[Post]:
 def acknowledge(session: Session, incident_id: int, username: str, service: ServiceSettings,
                 dm_possible: Callable[[Post], bool], at: datetime | None = None) -> Outcome:
     """A dispatcher has seen the incident: stop the chain, tell every reporter a person has seen it."""
-    incident = _get(session, incident_id)
+    incident = locked_incident(session, incident_id)
     if incident.status == IncidentStatus.acknowledged.value:
         return Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id)
     if not IncidentStatus(incident.status).is_open:
@@ -210,19 +215,63 @@ def acknowledge(session: Session, incident_id: int, username: str, service: Serv
     incident.acknowledged_by = username
     incident.claimed_by = incident.claimed_by or username
     incident.escalation_token = secrets.token_hex(8)  # any scheduled escalation step is now stale
-    incident.next_step_at = None
+    waited = (now - (incident.queued_at or incident.created_at)).total_seconds()
+    _record_late_sla_breach(session, incident, waited)
+    append_event(session, incident.id, EventKind.acknowledged, username, {"seconds_to_ack": waited})
+    # Acknowledged incidents may still be due reminders under their frozen policy.
+    incident.next_step_at = _next_due(session, incident)
     incident.updated_at = now
-    append_event(session, incident.id, EventKind.acknowledged, username,
-                 {"seconds_to_ack": (now - (incident.queued_at or incident.created_at)).total_seconds()})
-    result = Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id)
+    result = Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id,
+                     seconds_to_ack=waited, urgency=incident.urgency)
+    result.message_ids += acknowledged_messages(session, incident, username, service, dm_possible, now)
+    return result
+
+
+def post_language(session: Session, post_id: int) -> str:
+    return session.exec(select(TriageRecord.language).where(TriageRecord.post_id == post_id)).first() or "en"
+
+
+def acknowledged_messages(session: Session, incident: Incident, username: str, service: ServiceSettings,
+                          dm_possible: Callable[[Post], bool], at: datetime | None = None) -> list[int]:
+    """Tell every reporter of the incident (once each) that a person has seen their message."""
+    now = at or utcnow()
+    ids = []
     for post in reporter_posts(session, incident.id):
-        language = session.exec(select(TriageRecord.language).where(TriageRecord.post_id == post.id)).first()
-        reply = messages.acknowledged(service, language or "en", now, incident.silent, dm_possible(post))
+        reply = messages.acknowledged(service, post_language(session, post.id), now, incident.silent,
+                                      dm_possible(post))
         if reply:
             msg = queue_message(session, post, incident.id, reply, created_by=username)
             if msg:
-                result.message_ids.append(msg.id)
-    return result
+                ids.append(msg.id)
+    return ids
+
+
+def _record_late_sla_breach(session: Session, incident: Incident, waited: float) -> None:
+    """An ack that arrives after the SLA records the breach if the timer had not yet done so."""
+    sla = float((incident.policy_snapshot or {}).get("ack_sla") or 0)
+    if sla <= 0 or waited <= sla:
+        return
+    if session.exec(select(IncidentEvent.id).where(IncidentEvent.incident_id == incident.id,
+                                                   IncidentEvent.kind == EventKind.sla_breach.value)).first():
+        return
+    append_event(session, incident.id, EventKind.sla_breach, "escalation",
+                 {"ack_sla_s": sla, "waited_s": round(waited, 3), "recorded_at": "acknowledge"})
+
+
+def _next_due(session: Session, incident: Incident) -> datetime | None:
+    from escalation.policy import Event, next_action
+
+    rows = session.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident.id)
+                        .order_by(IncidentEvent.seq)).all()
+    action = next_action(incident.policy_snapshot or {}, [Event(r.kind, r.at, r.data or {}) for r in rows],
+                         utcnow())
+    return action.due_at if action else None
+
+
+def stop_chain(session: Session, incident: Incident) -> None:
+    """Invalidate every scheduled step of an incident that no longer needs paging."""
+    incident.escalation_token = secrets.token_hex(8)
+    incident.next_step_at = None
 
 
 def manual_message(session: Session, incident_id: int, post: Post, text: str, kind: str,

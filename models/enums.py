@@ -129,6 +129,7 @@ class EventKind(StrEnum):
     media_received = "media_received"
     media_revealed = "media_revealed"
     sla_breach = "sla_breach"
+    notification = "notification"  # an external page (webhook/email/SMS) and its delivery result
     merged = "merged"
     split = "split"
     note = "note"

@@ -12,17 +12,25 @@ import numpy as np
 from triage.base import TriageItem
 from triage.datasets import URGENCIES
 from triage.heads import HeadSet
-from triage.signals import find_signals, safety_net, silent_contact
+from triage.signals import find_signals, safety_net, signal_features, silent_contact
 
 _RANK = {u: i for i, u in enumerate(URGENCIES)}
 
 
-def decide_urgency(probs: np.ndarray, thresholds: dict[str, float], band: float
-                   ) -> tuple[str, bool, float]:
-    """(urgency, near a boundary?, P(at least that urgent))."""
+def decide_urgency(probs: np.ndarray, thresholds: dict[str, float], band: float,
+                   none_gate: float = 0.5) -> tuple[str, bool, float]:
+    """(urgency, near a boundary?, P(at least that urgent)).
+
+    When the model's own best guess is "not a request" (P(none) >= none_gate), the low
+    recall-biased thresholds may not raise the post; the argmax stands and, if a threshold was
+    passed, the post goes to human review instead."""
     cumulative = np.cumsum(probs)
+    gated = probs[-1] >= none_gate
     for k, level in enumerate(URGENCIES[:4]):
         if cumulative[k] >= thresholds[level]:
+            if gated and level != URGENCIES[int(np.argmax(probs))]:
+                best = URGENCIES[int(np.argmax(probs))]
+                return best, True, float(probs[int(np.argmax(probs))])
             near = cumulative[k] - thresholds[level] < band and level != "low"
             if k > 0:  # also uncertain when the next more urgent level only just missed
                 more = URGENCIES[k - 1]
@@ -41,13 +49,17 @@ class ClassifierStage:
         urgency = heads["urgency"]
         self.thresholds = urgency.extra["thresholds"]
         self.band = float(urgency.extra.get("review_band", 0.1))
+        self.none_gate = float(urgency.extra.get("none_gate", 0.5))
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
 
     def batch(self, items: list[TriageItem]) -> list[TriageItem]:
         embeddings = self.encoder.encode([it.text for it in items])
-        probs = {name: head.probabilities(embeddings) for name, head in self.heads.heads.items()}
+        features = np.array([signal_features(it.text) for it in items], dtype=np.float32)
+        with_features = np.hstack([embeddings, features.reshape(len(items), -1)])
+        probs = {name: head.probabilities(with_features if "features" in head.extra else embeddings)
+                 for name, head in self.heads.heads.items()}
         for i, item in enumerate(items):
             self._decide(item, {name: p[i] for name, p in probs.items()})
         return items
@@ -70,7 +82,8 @@ class ClassifierStage:
             item.reasons.append("no text to classify → human review")
             return
 
-        urgency, near, cumulative = decide_urgency(urgency_probs, self.thresholds, self.band)
+        urgency, near, cumulative = decide_urgency(urgency_probs, self.thresholds, self.band,
+                                                    self.none_gate)
         item.reasons.append(
             f"model: P(critical)={urgency_probs[0]:.2f}, P(≥high)={urgency_probs[:2].sum():.2f}, "
             f"P(none)={urgency_probs[4]:.2f} → {urgency}")

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from triage import datasets as ds
+from triage.normalise import normalise_text
 
 CRISISLEX_MAX = 6000  # enough `none`/incident examples; more only slows embedding
 FIGURE_EIGHT_URGENCY_MAX = 8000
 TREC_TEST_SPLIT = "trecis2019A_test"
+TREC_LOW_AS_NONE_MAX = 4000
 
 
 def _stable_fraction(text: str) -> float:
@@ -42,9 +44,17 @@ def build_corpus(datasets_dir: Path) -> Corpus:
     datasets_dir = Path(datasets_dir)
     corpus = Corpus(handle_train=ds.read_handle("train"), handle_dev=ds.read_handle("dev"))
 
-    for row in ds.read_trecis(datasets_dir):
+    trec_rows = ds.read_trecis(datasets_dir)
+    keep_low = TREC_LOW_AS_NONE_MAX / max(1, sum(r["priority"] == "Low" for r in trec_rows))
+    for row in trec_rows:
         target = corpus.trec_test if row["source_split"] == TREC_TEST_SPLIT else corpus.trec_train
         target.append((row["text"], row["priority"]))
+        # Low-priority disaster tweets (news, commentary, sympathy) are the bulk of a public
+        # stream and ask nobody for help: `none` examples for urgency. Training events only.
+        if (row["priority"] == "Low" and row["source_split"] != TREC_TEST_SPLIT
+                and _stable_fraction(row["text"]) < keep_low):
+            corpus.external_urgency.append(ds.LabelledText(row["text"], urgency="none",
+                                                           source="trecis_low"))
 
     f8_rows = ds.read_figure_eight(datasets_dir)
     corpus.f8 = {s: [r for r in f8_rows if r["split"] == s] for s in ("train", "validation", "test")}
@@ -71,4 +81,16 @@ def build_corpus(datasets_dir: Path) -> Corpus:
         if category is not None:
             corpus.external_category.append(ds.LabelledText(r["text"], category=category,
                                                             source="crisislex"))
+    _normalise_all(corpus)
     return corpus
+
+
+def _normalise_all(corpus: Corpus) -> None:
+    """Models see training text exactly as they see live posts: after the normalise stage."""
+    for row in corpus.handle_train + corpus.handle_dev + corpus.external_urgency + corpus.external_category:
+        row.text = normalise_text(row.text)[0]
+    corpus.trec_train = [(normalise_text(t)[0], p) for t, p in corpus.trec_train]
+    corpus.trec_test = [(normalise_text(t)[0], p) for t, p in corpus.trec_test]
+    for rows in corpus.f8.values():
+        for row in rows:
+            row["message"] = normalise_text(row["message"])[0]

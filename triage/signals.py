@@ -67,7 +67,7 @@ SAFETY_RULES = [
         r"trapped.{0,30}(?:fire|smoke)|(?:fire|smoke).{0,40}(?:trapped|can'?t get out|"
         r"cant get out|still inside|inside)|people at windows)\b", _I)),
     SafetyRule("critical", "hazard", re.compile(
-        r"\b(swept (?:away|off)|drowning|under the rubble|fell through the ice|water (?:is )?rising|"
+        r"\b(swept (?:away|off)|drowning(?! in (?:emails?|work|homework|debt|paperwork))|under the rubble|fell through the ice|water (?:is )?rising|"
         r"carbon monoxide|passed out.{0,20}gas)\b", _I)),
     SafetyRule("critical", "missing_person", re.compile(
         r"\b(child|kid|son|daughter|toddler|\d{1,2} ?(?:yo|year old)).{0,40}\b(missing|taken|gone missing|"
@@ -126,3 +126,25 @@ def safety_net(text: str) -> list[tuple[SafetyRule, str]]:
         if m:
             hits.append((rule, m.group(0)))
     return hits
+
+
+FEATURE_NAMES = ([f"rule_{r.urgency}_{r.category}" for r in SAFETY_RULES] +
+                 ["silent", "covert", "figurative", "quoted", "weapon", "people_trapped",
+                  "child_or_vulnerable", "ongoing", "past", "question", "has_address_number"])
+_QUESTION = re.compile(r"\?|\b(how|what|where|when|who|which|is there|can i|do i|should i|does)\b",
+                       _I)
+_ADDRESS_NUMBER = re.compile(r"\b\d{1,4}[a-z]?\s+[A-Za-z]+\s+(?:st|rd|ave|lane|road|street|close|"
+                             r"drive|way|terrace|court|grove|gardens|crescent)\b", _I)
+
+
+def signal_features(text: str) -> list[float]:
+    """Phrase evidence as 0/1 features next to the embedding: lets the heads learn how much to
+    trust each rule instead of the rules alone deciding."""
+    values = [1.0 if r.pattern.search(text) else 0.0 for r in SAFETY_RULES]
+    silent = SILENT.search(text)
+    covert = COVERT.search(text) and COVERT_TAIL.search(text)
+    values += [float(bool(x)) for x in (
+        silent, covert, FIGURATIVE.search(text), QUOTED.search(text), WEAPON.search(text),
+        TRAPPED.search(text), VULNERABLE.search(text), ONGOING.search(text), PAST.search(text),
+        _QUESTION.search(text), _ADDRESS_NUMBER.search(text))]
+    return values

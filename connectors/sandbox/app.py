@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs
@@ -13,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from connectors.sandbox import bluesky_api, reddit_api, x_api
 from connectors.sandbox.middleware import FaultMiddleware
-from connectors.sandbox.scenario import parse_scenario, play_scenario
+from connectors.sandbox.scenario import ScenarioEntry, parse_scenario, play_scenario
 from connectors.sandbox.state import PLATFORMS, Item, SandboxState
 
 
@@ -149,9 +150,8 @@ class SandboxServer:
         self.state = state
 
     def start(self, timeout: float = 10.0) -> str:
+        """Start serving; returns the base URL (the real port when 0 was asked for)."""
         self.thread.start()
-        import time
-
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
@@ -165,6 +165,19 @@ class SandboxServer:
         self.thread.join(timeout=10)
 
 
-def run_sandbox(host: str = "127.0.0.1", port: int = 8765, state: SandboxState | None = None) -> None:
-    """Serve the sandbox in the foreground until interrupted (`flare sandbox`, `flare demo`)."""
-    uvicorn.run(create_sandbox_app(state or SandboxState()), host=host, port=port, log_level="info")
+def run_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    state: SandboxState | None = None,
+    *,
+    scenario: list[ScenarioEntry] | None = None,
+    speed: float = 1.0,
+) -> None:
+    """Serve the sandbox in the foreground until interrupted (`flare sandbox`, `flare demo`).
+
+    With `scenario`, its posts start arriving (at their offsets / `speed`) as the server starts.
+    """
+    state = state or SandboxState()
+    if scenario:
+        play_scenario(state, scenario, speed=speed)
+    uvicorn.run(create_sandbox_app(state), host=host, port=port, log_level="info")

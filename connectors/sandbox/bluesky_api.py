@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from connectors.sandbox.faults import shape_listing, wants_garbage
-from connectors.sandbox.state import BLUESKY_SERVICE_DID, Item, SandboxState, bluesky_did, hash_text
+from connectors.sandbox.state import BLUESKY_SERVICE_DID, Item, SandboxState, bluesky_did, hash_text, tid
 from connectors.sandbox.x_api import iso
 
 SESSION_SECONDS = 2 * 3600
@@ -49,7 +49,7 @@ def notification_json(item: Item) -> dict[str, Any]:
     author = {"did": bluesky_did(item.author), "handle": handle_for(item.author), "displayName": item.author.title()}
     if item.malformed:
         # A broken shape on purpose: no cid, record text is a number, reason missing.
-        return {"uri": item.external_id, "author": author, "record": {"text": 12345}, "indexedAt": iso(item.created_at)}
+        return {"uri": item.external_id, "author": author, "record": {"text": 12345, "body": item.text}, "indexedAt": iso(item.created_at)}
     return {
         "uri": item.external_id, "cid": fake_cid(item.external_id), "author": author,
         "reason": "mention", "record": _post_record(item), "isRead": item.read,
@@ -130,7 +130,7 @@ def build_router(state: SandboxState) -> APIRouter:
             return _error(400, "InvalidRequest", "reply.root must be a strong ref")
         sent = state.record_sent("bluesky", "reply", record["text"], in_reply_to=parent)
         return JSONResponse({"uri": sent.message_id, "cid": fake_cid(sent.message_id),
-                             "commit": {"cid": fake_cid("commit" + sent.message_id), "rev": f"3k{sent.at:.0f}"},
+                             "commit": {"cid": fake_cid("commit" + sent.message_id), "rev": tid(state.next_seq())},
                              "validationStatus": "valid"})
 
     _chat_routes(router, state)
@@ -190,7 +190,7 @@ def _chat_routes(router: APIRouter, state: SandboxState) -> None:
         for item in page:
             if item.malformed:
                 logs.append({"$type": "chat.bsky.convo.defs#logCreateMessage", "rev": f"{item.seq:012d}",
-                             "convoId": convo_id(bluesky_did(item.author)), "message": {"id": item.external_id}})
+                             "convoId": convo_id(bluesky_did(item.author)), "message": {"id": item.external_id, "body": item.text}})
                 continue
             logs.append({"$type": "chat.bsky.convo.defs#logCreateMessage", "rev": f"{item.seq:012d}",
                          "convoId": convo_id(bluesky_did(item.author)), "message": message_view(item)})

@@ -65,9 +65,11 @@ class FaultMiddleware:
         if platform == "reddit" and scope["path"].endswith("/"):
             # praw's paths end in "/"; route them without a redirect round trip.
             scope = dict(scope, path=scope["path"].rstrip("/"))
-        self.state.count_request(platform)
+        self.state.count_request(platform, scope["method"], scope["path"])
         with self.state.lock:
             decision = decide(self.state.faults[platform], is_write=scope["method"] != "GET")
+            if decision.kind:
+                self.state.fault_counts[f"{platform}:{decision.kind}"] += 1
         if decision.delay:
             await asyncio.sleep(decision.delay)
         if not decision.kind:

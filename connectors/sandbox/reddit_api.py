@@ -5,7 +5,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from connectors.sandbox.faults import shape_listing, wants_garbage
@@ -18,16 +18,17 @@ def thing_json(item: Item, service_user: str) -> dict[str, Any]:
     fullname = item.external_id
     kind, short_id = fullname.split("_", 1)
     if item.malformed:
-        # A broken shape on purpose: no body, created_utc as text, author as a list.
+        # A broken shape on purpose: body under another key, created_utc as text, author as a list.
         return {"kind": kind, "data": {"id": short_id, "name": fullname, "author": [item.author],
-                                       "created_utc": "yesterday"}}
+                                       "created_utc": "yesterday", "bodytext": item.text}}
     data: dict[str, Any] = {
         "id": short_id, "name": fullname, "author": item.author, "created_utc": float(item.created_at),
         "created": float(item.created_at), "new": not item.read, "dest": service_user,
     }
     subreddit = item.extra.get("subreddit") or "emergencytest"
     if kind == "t3":
-        data.update({"title": item.text[:300], "selftext": item.text, "subreddit": subreddit,
+        title, _, rest = item.text.partition("\n")
+        data.update({"title": title[:300], "selftext": (title[300:] + _ + rest).strip(), "subreddit": subreddit,
                      "permalink": f"/r/{subreddit}/comments/{short_id}/", "is_self": True})
     elif kind == "t1":
         data.update({"body": item.text, "was_comment": True, "subreddit": subreddit,
@@ -72,8 +73,15 @@ def _api_errors(errors: list[list[str]]) -> JSONResponse:
     return JSONResponse({"json": {"errors": errors}})
 
 
+def require_bearer(request: Request) -> None:
+    """Every call but the token endpoint carries the OAuth bearer token praw obtained."""
+    if request.url.path != "/api/v1/access_token" and \
+            not request.headers.get("authorization", "").lower().startswith("bearer "):
+        raise HTTPException(status_code=401, detail="Unauthorized")
+
+
 def build_router(state: SandboxState) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(require_bearer)])
     config = lambda: state.faults["reddit"]  # noqa: E731 - faults change at runtime
 
     def inbox(kind: str) -> list[Item]:

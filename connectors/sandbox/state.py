@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ class SandboxState:
         self.faults: dict[str, FaultConfig] = {p: FaultConfig() for p in PLATFORMS}
         self.dms_closed: set[tuple[str, str]] = set()  # (platform, author)
         self.request_log: dict[str, int] = {p: 0 for p in PLATFORMS}
+        self.path_counts: Counter[str] = Counter()  # "GET /2/dm_events" → calls (tests read it)
+        self.fault_counts: Counter[str] = Counter()  # "x:rate_limit" → faults served
         self._seq = 0
         if path is not None and path.exists():
             self._load(path)
@@ -165,9 +168,10 @@ class SandboxState:
             self.faults[platform] = config
             return config
 
-    def count_request(self, platform: str) -> None:
+    def count_request(self, platform: str, method: str, path: str) -> None:
         with self.lock:
             self.request_log[platform] += 1
+            self.path_counts[f"{method} {path}"] += 1
 
     # ---- persistence -------------------------------------------------------------------
     def _save(self) -> None:
@@ -197,7 +201,7 @@ def _external_id(state: SandboxState, platform: str, seq: int, author: str, is_d
     if platform == "bluesky":
         if is_dm:
             return f"msg{seq:08d}"
-        return f"at://{bluesky_did(author)}/app.bsky.feed.post/3k{seq:011d}"
+        return f"at://{bluesky_did(author)}/app.bsky.feed.post/{tid(seq)}"
     return ("t4_" if is_dm else "t1_") + base36(seq)
 
 
@@ -207,8 +211,19 @@ def _sent_id(state: SandboxState, platform: str, kind: str, seq: int) -> str:
     if platform == "bluesky":
         if kind == "dm":
             return f"msg{seq:08d}"
-        return f"at://{BLUESKY_SERVICE_DID}/app.bsky.feed.post/3k{seq:011d}"
+        return f"at://{BLUESKY_SERVICE_DID}/app.bsky.feed.post/{tid(seq)}"
     return ("t4_" if kind == "dm" else "t1_") + base36(seq)
+
+
+def tid(seq: int) -> str:
+    """An atproto TID (13 sortable base32 characters) that grows with `seq`."""
+    alphabet = "234567abcdefghijklmnopqrstuvwxyz"
+    value = ((1_700_000_000_000_000 + seq) << 10) & ((1 << 63) - 1)
+    chars = []
+    for _ in range(13):
+        value, rem = divmod(value, 32)
+        chars.append(alphabet[rem])
+    return "".join(reversed(chars))
 
 
 def bluesky_did(author: str) -> str:

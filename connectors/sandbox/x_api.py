@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from connectors.sandbox.faults import shape_listing, wants_garbage
@@ -57,6 +57,9 @@ def tweet_json(item: Item) -> dict[str, Any]:
 
 def dm_event_json(item: Item) -> dict[str, Any]:
     sender = x_user_id(item.author)
+    if item.malformed:  # broken on purpose: no text, sender id as a number
+        return {"id": item.external_id, "event_type": "MessageCreate", "sender_id": int(sender),
+                "message": item.text, "author": item.author}
     return {
         "id": item.external_id, "event_type": "MessageCreate", "text": item.text,
         "sender_id": sender, "created_at": iso(item.created_at),
@@ -83,8 +86,15 @@ def _problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+def require_auth(request: Request) -> None:
+    """Bearer (app-only) or OAuth 1.0a (user context) — signatures are not checked."""
+    header = request.headers.get("authorization", "")
+    if not (header.startswith("Bearer ") or header.startswith("OAuth ")):
+        raise HTTPException(status_code=401, detail="Unauthorized")
+
+
 def build_router(state: SandboxState) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(require_auth)])
     config = lambda: state.faults["x"]  # noqa: E731 - read at request time, faults change
 
     @router.get("/2/users/me")

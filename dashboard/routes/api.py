@@ -10,7 +10,7 @@ from dashboard.deps import CSRF, DB, Ctx, require
 from dashboard.security import audit
 from escalation.service import ActionError
 from models.enums import IncidentStatus, Urgency
-from models.tables import Incident, Post, TriageRecord, User
+from models.tables import Incident, OutboundMessage, Post, TriageRecord, User
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -92,3 +92,147 @@ def list_posts(db: DB, user: User = require("feed"), limit: int = 100) -> list[d
              "triage_state": p.triage_state, "malformed": p.malformed,
              "urgency": t.urgency if t else None, "category": t.category if t else None,
              "reasons": t.reasons if t else []} for p, t in rows]
+
+
+# ----------------------------------------------------------------------------- incident actions
+class NoteBody(BaseModel):
+    note: str = ""
+
+
+class ReassignBody(BaseModel):
+    to_username: str
+
+
+class ReplyBody(BaseModel):
+    post_id: int
+    text: str
+    kind: str = "dm"
+
+
+class MergeBody(BaseModel):
+    incident_ids: list[int]
+
+
+class SplitBody(BaseModel):
+    post_ids: list[int]
+
+
+class EscalateBody(BaseModel):
+    urgency: str = "high"
+
+
+class DisposeBody(BaseModel):
+    disposition: str
+
+
+class AttachBody(BaseModel):
+    incident_id: int
+
+
+MAX_NOTE_CHARS = 2000
+
+
+def _act(fn, *args, **kwargs):
+    """Run an action; an invalid transition is a 409 whose detail the UI shows as it is."""
+    try:
+        return fn(*args, **kwargs)
+    except ActionError as exc:
+        raise HTTPException(409, str(exc)) from exc
+
+
+@router.post("/incidents/{incident_id}/claim", dependencies=[CSRF])
+def claim(incident_id: int, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+    _act(actions.claim, ctx, incident_id, user)
+    return {"ok": True, "incident_id": incident_id, "claimed_by": user.username}
+
+
+@router.post("/incidents/{incident_id}/release", dependencies=[CSRF])
+def release(incident_id: int, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+    _act(actions.release, ctx, incident_id, user)
+    return {"ok": True, "incident_id": incident_id}
+
+
+@router.post("/incidents/{incident_id}/reassign", dependencies=[CSRF])
+def reassign(incident_id: int, body: ReassignBody, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+    _act(actions.reassign, ctx, incident_id, user, body.to_username.strip())
+    return {"ok": True, "incident_id": incident_id, "claimed_by": body.to_username.strip()}
+
+
+@router.post("/incidents/{incident_id}/resolve", dependencies=[CSRF])
+def resolve(incident_id: int, ctx: Ctx, body: NoteBody | None = None, user: User = require("resolve")) -> dict:
+    _act(actions.resolve, ctx, incident_id, user, note=(body.note if body else "")[:MAX_NOTE_CHARS])
+    return {"ok": True, "incident_id": incident_id, "status": "resolved"}
+
+
+@router.post("/incidents/{incident_id}/close", dependencies=[CSRF])
+def close(incident_id: int, ctx: Ctx, body: NoteBody | None = None, user: User = require("resolve")) -> dict:
+    _act(actions.close, ctx, incident_id, user, note=(body.note if body else "")[:MAX_NOTE_CHARS])
+    return {"ok": True, "incident_id": incident_id, "status": "closed"}
+
+
+@router.post("/incidents/{incident_id}/false-alarm", dependencies=[CSRF])
+def false_alarm(incident_id: int, ctx: Ctx, body: NoteBody | None = None,
+                user: User = require("resolve")) -> dict:
+    _act(actions.false_alarm, ctx, incident_id, user, note=(body.note if body else "")[:MAX_NOTE_CHARS])
+    return {"ok": True, "incident_id": incident_id, "status": "closed"}
+
+
+@router.post("/incidents/{incident_id}/reply", dependencies=[CSRF])
+def reply(incident_id: int, body: ReplyBody, ctx: Ctx, user: User = require("reply")) -> dict:
+    message_id = _act(actions.reply, ctx, incident_id, body.post_id, user, body.text, kind=body.kind)
+    return {"ok": True, "incident_id": incident_id, "message_id": message_id}
+
+
+@router.post("/incidents/merge", dependencies=[CSRF])
+def merge(body: MergeBody, ctx: Ctx, user: User = require("resolve")) -> dict:
+    survivor = _act(actions.merge, ctx, body.incident_ids, user)
+    return {"ok": True, "incident_id": survivor}
+
+
+@router.post("/incidents/{incident_id}/split", dependencies=[CSRF])
+def split(incident_id: int, body: SplitBody, ctx: Ctx, user: User = require("resolve")) -> dict:
+    new_id = _act(actions.split, ctx, incident_id, body.post_ids, user)
+    return {"ok": True, "incident_id": new_id, "split_from": incident_id}
+
+
+@router.get("/incidents/{incident_id}/messages")
+def incident_messages(incident_id: int, db: DB, user: User = require("view_incident")) -> list[dict]:
+    """Every message sent (or being sent) to this incident's reporters, with its delivery status."""
+    if db.get(Incident, incident_id) is None:
+        raise HTTPException(404, "incident not found")
+    rows = db.exec(select(OutboundMessage).where(OutboundMessage.incident_id == incident_id)
+                   .order_by(OutboundMessage.id)).all()
+    return [{"id": m.id, "post_id": m.post_id, "platform": m.platform, "kind": m.kind, "purpose": m.purpose,
+             "text": m.text, "status": m.status, "attempts": m.attempts, "last_error": m.last_error,
+             "created_by": m.created_by, "created_at": m.created_at.isoformat(),
+             "sent_at": m.sent_at.isoformat() if m.sent_at else None} for m in rows]
+
+
+@router.get("/queue")
+def console_queue(ctx: Ctx, user: User = require("queue"), console: str = "web",
+                  reclaim_idle_seconds: float = 60.0) -> list[dict]:
+    """This console's share of the dispatch stream (plus entries other consoles left idle),
+    most urgent first; entries stay pending until an incident is acknowledged."""
+    consumer = f"{user.username}:{console[:40]}"
+    entries = ctx.dispatch.board(consumer, reclaim_idle_ms=int(max(0.0, reclaim_idle_seconds) * 1000))
+    return [{"entry_id": e.entry_id, "incident_id": e.incident_id, "urgency": e.urgency} for e in entries]
+
+
+# ----------------------------------------------------------------------------- post actions
+@router.post("/posts/{post_id}/escalate", dependencies=[CSRF])
+def escalate_post(post_id: int, ctx: Ctx, body: EscalateBody | None = None,
+                  user: User = require("escalate_post")) -> dict:
+    incident_id = _act(actions.escalate_post, ctx, post_id, user, urgency=body.urgency if body else "high")
+    return {"ok": True, "post_id": post_id, "incident_id": incident_id}
+
+
+@router.post("/posts/{post_id}/dispose", dependencies=[CSRF])
+def dispose_post(post_id: int, body: DisposeBody, ctx: Ctx, user: User = require("dispose_post")) -> dict:
+    _act(actions.dispose_post, ctx, post_id, user, body.disposition)
+    return {"ok": True, "post_id": post_id, "disposition": body.disposition}
+
+
+@router.post("/posts/{post_id}/attach", dependencies=[CSRF])
+def attach_post(post_id: int, body: AttachBody, ctx: Ctx, user: User = require("escalate_post")) -> dict:
+    _act(actions.attach_post, ctx, post_id, body.incident_id, user)
+    return {"ok": True, "post_id": post_id, "incident_id": body.incident_id}

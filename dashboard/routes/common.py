@@ -64,23 +64,28 @@ def exposure_count(db: Session, username: str) -> int:
         AuditEntry.at >= since)).one())
 
 
-def _touch_and_count(request: Request, user: User) -> int:
+def _touch_and_count(request: Request, user: User, count: bool) -> int:
     ctx = request.app.state.ctx
     now = utcnow()
+    stale = user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_RESOLUTION
+    if not stale and not count:
+        return 0
     with Session(ctx.engine) as db:
-        if user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_RESOLUTION:
+        if stale:
             db.execute(update(User).where(User.id == user.id).values(last_seen_at=now))
             db.commit()
-        return exposure_count(db, user.username)
+        return exposure_count(db, user.username) if count else 0
 
 
 def render(request: Request, name: str, user: User | None = None, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+           fragment: bool = False, **context: Any) -> HTMLResponse:
+    """A page, or with fragment=True a piece of one refreshed live (no header, no notice)."""
     if "csrf" not in request.session:
         request.session["csrf"] = new_csrf_token()
-    notice = request.session.pop("notice", None)
+    notice = None if fragment else request.session.pop("notice", None)
     nav = [(path, label) for cap, path, label in NAV_LINKS if user and can(user.role, cap)]
-    exposure = _touch_and_count(request, user) if user else 0
+    # Fragments carry no header, so they skip the exposure count query (they run on every event).
+    exposure = _touch_and_count(request, user, count=not fragment) if user else 0
     templates = request.app.state.templates
     return templates.TemplateResponse(
         request, name,

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import threading
-import time
+from dataclasses import dataclass
 from collections.abc import AsyncIterator
 
 import redis
@@ -28,8 +28,31 @@ router = APIRouter(include_in_schema=False)
 
 VIEWER_QUEUE_SIZE = 256
 KEEPALIVE_SECONDS = 15.0
-# Field units only need to know that incidents changed, never which post arrived.
-FIELD_EVENT_TYPES = {"triaged", "escalation", "acknowledged", "incident"}
+# Field units only need to know that an incident changed, never which post arrived.
+FIELD_HIDDEN_TYPES = {"post", "disposed"}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMessage:
+    """One event, encoded once as an SSE frame and shared by every viewer's queue."""
+
+    type: str
+    incident_id: int | None
+    frame: bytes
+
+    @classmethod
+    def from_raw(cls, raw: bytes | str) -> LiveMessage | None:
+        try:
+            payload = json.loads(raw)
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(payload, dict):
+            return None
+        # Re-encode: one line of JSON is what the SSE framing below relies on.
+        data = json.dumps(payload, separators=(",", ":"), default=str).encode()
+        incident_id = payload.get("incident_id")
+        return cls(str(payload.get("type", "")), incident_id if isinstance(incident_id, int) else None,
+                   b"event: live\ndata: " + data + b"\n\n")
 
 
 class LiveHub:
@@ -52,54 +75,61 @@ class LiveHub:
         with self._lock:
             self._loop = asyncio.get_running_loop()
             self._viewers.add(queue)
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._listen, name="flare-live", daemon=True)
+            if self._thread is None or not self._thread.is_alive() or self._stop.is_set():
+                # Each listener thread has its own stop flag, so a stopping one never blocks a new one.
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._listen, args=(self._stop,),
+                                                name="flare-live", daemon=True)
                 self._thread.start()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         with self._lock:
             self._viewers.discard(queue)
+            if not self._viewers:
+                self._stop.set()  # nobody is watching: release the Redis connection
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=3)
 
-    def _fan_out(self, payload: dict) -> None:
+    def _fan_out(self, message: LiveMessage) -> None:
         for queue in list(self._viewers):
             if queue.full():
                 try:
                     queue.get_nowait()
                 except asyncio.QueueEmpty:
                     pass
-            queue.put_nowait(payload)
+            queue.put_nowait(message)
 
-    def _listen(self) -> None:
-        while not self._stop.is_set():
+    def _listen(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             pubsub = self._conn.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(ALERT_CHANNEL)
-                while not self._stop.is_set():
+                while not stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
-                    try:
-                        payload = json.loads(message["data"])
-                    except (TypeError, ValueError):
-                        continue
-                    if isinstance(payload, dict) and self._loop is not None:
-                        self._loop.call_soon_threadsafe(self._fan_out, payload)
-            except redis.RedisError as exc:
+                    live = LiveMessage.from_raw(message["data"])
+                    if live is not None and self._loop is not None:
+                        try:
+                            self._loop.call_soon_threadsafe(self._fan_out, live)
+                        except RuntimeError:  # the serving loop has closed: nobody left to tell
+                            return
+            except (redis.RedisError, OSError, ValueError) as exc:
+                # ValueError/OSError: the pool was closed under us (process shutting down).
+                if stop.is_set():
+                    return
                 # Redis restarting must not end live updates for good: browsers keep their
                 # connection and we resubscribe; pages also poll slowly as a fallback.
                 log.warning("live channel lost (%s); resubscribing", exc)
-                time.sleep(1.0)
+                stop.wait(1.0)
             finally:
                 try:
                     pubsub.close()
-                except redis.RedisError:
+                except (redis.RedisError, OSError, ValueError):
                     pass
 
 
@@ -122,8 +152,10 @@ def _signed_in_role(request: Request) -> str:
         return user.role
 
 
-def visible_to(role: str, payload: dict) -> bool:
-    return role != "field" or payload.get("type") in FIELD_EVENT_TYPES
+def visible_to(role: str, message: LiveMessage) -> bool:
+    if role != "field":
+        return True
+    return message.type not in FIELD_HIDDEN_TYPES and message.incident_id is not None
 
 
 @router.get("/live/events")
@@ -132,13 +164,18 @@ async def live_events(request: Request):
     hub = hub_for(request)
     queue = hub.subscribe()
 
-    async def stream() -> AsyncIterator[dict]:
+    async def stream() -> AsyncIterator[bytes]:
         try:
-            yield {"event": "hello", "data": json.dumps({"role": role})}
+            yield b"event: hello\ndata: " + json.dumps({"role": role}).encode() + b"\n\n"
             while True:
-                payload = await queue.get()
-                if visible_to(role, payload):
-                    yield {"event": "live", "data": json.dumps(payload)}
+                batch = [await queue.get()]
+                # Whatever else is already waiting goes out in the same write: under a burst,
+                # one send per viewer instead of one per event keeps delivery delay flat.
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                frames = [m.frame for m in batch if visible_to(role, m)]
+                if frames:
+                    yield b"".join(frames)
         finally:
             hub.unsubscribe(queue)
 

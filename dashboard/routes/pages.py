@@ -1,44 +1,43 @@
-"""Server-rendered pages. Jinja2 autoescapes every value: post text is never trusted."""
+"""Sign-in, the dispatch queue and the queue's one-click actions.
+
+Jinja2 autoescapes every value: post text is never trusted.
+"""
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from dashboard import actions
 from dashboard.deps import CSRF, DB, Ctx, CurrentUser, require
 from dashboard.routes.api import dispatch_order
+from dashboard.routes.common import action_done, action_failed, home_for, render, safe_next
 from dashboard.security import authenticate, new_csrf_token
 from escalation.service import ActionError
-from models.enums import IncidentStatus
-from models.tables import Incident, User
+from models.enums import EventKind, IncidentStatus
+from models.tables import Incident, IncidentEvent, User
 
 router = APIRouter(include_in_schema=False)
 
 
-def render(request: Request, name: str, **context) -> HTMLResponse:
-    if "csrf" not in request.session:
-        request.session["csrf"] = new_csrf_token()
-    templates = request.app.state.templates
-    return templates.TemplateResponse(request, name, {"csrf_token": request.session["csrf"], **context})
-
-
 @router.get("/login")
 def login_form(request: Request, error: str = "") -> HTMLResponse:
-    return render(request, "login.html", error=error, user=None)
+    return render(request, "login.html", error=error)
 
 
 @router.post("/login", dependencies=[CSRF])
 def login(request: Request, db: DB, username: str = Form(...), password: str = Form(...)):
     user = authenticate(db, username, password)
     if user is None:
-        return render(request, "login.html", error="Wrong username or password.", user=None)
-    import time
-
+        return render(request, "login.html", error="Wrong username or password.", status_code=401)
     request.session.clear()
     request.session.update(user_id=user.id, last_seen=time.time(), csrf=new_csrf_token())
-    home = {"field": "/field", "officer": "/feed", "admin": "/admin"}.get(user.role, "/queue")
-    return RedirectResponse(home, status_code=303)
+    return RedirectResponse(home_for(user.role), status_code=303)
 
 
 @router.post("/logout", dependencies=[CSRF])
@@ -49,25 +48,75 @@ def logout(request: Request):
 
 @router.get("/")
 def home(user: CurrentUser):
-    return RedirectResponse({"field": "/field", "officer": "/feed", "admin": "/admin"}.get(user.role, "/queue"),
-                            status_code=303)
+    return RedirectResponse(home_for(user.role), status_code=303)
 
 
-def open_queue(db: Session) -> list[Incident]:
-    rows = db.exec(select(Incident).where(
-        Incident.status.in_([IncidentStatus.queued.value, IncidentStatus.acknowledged.value])))
-    return dispatch_order(list(rows))
+@router.post("/me/alerts", dependencies=[CSRF])
+def toggle_alert_sound(request: Request, db: DB, user: CurrentUser, muted: str = Form(...),
+                       next: str = Form("/queue")):
+    """Each dispatcher decides whether their own console beeps (the visual alert always shows)."""
+    row = db.get(User, user.id)
+    row.muted_alerts = muted == "1"
+    db.add(row)
+    db.commit()
+    text = "Alert sound muted." if row.muted_alerts else "Alert sound on."
+    return action_done(request, text, safe_next(next, "/queue"), muted=row.muted_alerts)
+
+
+@dataclass
+class QueueRow:
+    incident: Incident
+    last_step_at: datetime | None
+    steps_fired: int
+
+
+def open_queue(db: Session) -> list[QueueRow]:
+    open_states = [IncidentStatus.queued.value, IncidentStatus.acknowledged.value]
+    incidents = dispatch_order(list(db.exec(select(Incident).where(Incident.status.in_(open_states)))))
+    if not incidents:
+        return []
+    steps = db.exec(
+        select(IncidentEvent.incident_id, func.max(IncidentEvent.at), func.count(IncidentEvent.id))
+        .where(IncidentEvent.kind == EventKind.escalation_step.value,
+               IncidentEvent.incident_id.in_([i.id for i in incidents]))
+        .group_by(IncidentEvent.incident_id)).all()
+    by_incident = {incident_id: (at, n) for incident_id, at, n in steps}
+    return [QueueRow(i, *by_incident.get(i.id, (None, 0))) for i in incidents]
 
 
 @router.get("/queue")
 def queue_page(request: Request, db: DB, user: User = require("queue")) -> HTMLResponse:
-    return render(request, "queue.html", user=user, incidents=open_queue(db))
+    return render(request, "queue.html", user=user, rows=open_queue(db))
+
+
+@router.get("/queue/rows")
+def queue_fragment(request: Request, db: DB, user: User = require("queue")) -> HTMLResponse:
+    return render(request, "_queue_rows.html", user=user, fragment=True, rows=open_queue(db))
+
+
+def _run(request: Request, action_name: str, incident_id: int, ctx, user: User, next_path: str,
+         done_text: str):
+    back = safe_next(next_path, "/queue")
+    try:
+        getattr(actions, action_name)(ctx, incident_id, user)
+    except ActionError as exc:
+        return action_failed(request, str(exc), back)
+    return action_done(request, f"Incident #{incident_id} {done_text}.", back, incident_id=incident_id)
 
 
 @router.post("/incidents/{incident_id}/acknowledge", dependencies=[CSRF])
-def acknowledge_form(incident_id: int, ctx: Ctx, user: User = require("acknowledge")):
-    try:
-        actions.acknowledge(ctx, incident_id, user)
-    except ActionError:
-        pass  # already closed by someone else: the queue page shows the current state
-    return RedirectResponse("/queue", status_code=303)
+def acknowledge_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("acknowledge"),
+                     next: str = Form("/queue")):
+    return _run(request, "acknowledge", incident_id, ctx, user, next, "acknowledged")
+
+
+@router.post("/incidents/{incident_id}/claim", dependencies=[CSRF])
+def claim_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("acknowledge"),
+               next: str = Form("/queue")):
+    return _run(request, "claim", incident_id, ctx, user, next, "claimed by you")
+
+
+@router.post("/incidents/{incident_id}/release", dependencies=[CSRF])
+def release_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("acknowledge"),
+                 next: str = Form("/queue")):
+    return _run(request, "release", incident_id, ctx, user, next, "released for anyone to take")

@@ -98,8 +98,9 @@ def _trim(text: str, span: Span) -> Span:
     return start, end, kind, conf
 
 
-def extract_spans(text: str, doc=None) -> list[Span]:
-    spans = list(find_pattern_spans(text)) + pyap_spans(text)
+def extract_spans(text: str, doc=None, extra: list[Span] | None = None) -> list[Span]:
+    """All location spans in `text`; `extra` adds gazetteer finds (places, local landmarks)."""
+    spans = list(find_pattern_spans(text)) + pyap_spans(text) + list(extra or [])
     if doc is not None:
         spans += ner_spans(doc)
     return [s for s in (_trim(text, s) for s in merge_spans(spans)) if s[1] > s[0]]

@@ -18,6 +18,8 @@ from triage.locations.postcodes import load_area_table, postcode_area
 log = logging.getLogger(__name__)
 # The service area: same-named places resolve here first ("Leeds" is not Leeds, Alabama).
 HOME_COUNTRIES = ("GB", "US")
+MENTION_MIN_POPULATION = 100_000
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:[A-Z][a-z]+|upon|on|de|la|del))*")
 _STREET_TYPE = re.compile(r"\b(?:" + STREET_TYPES + r")\b\.?(?!.*\b(?:" + STREET_TYPES + r")\b)", re.I)
 _ASCII_NAME = re.compile(r"^[A-Za-z][A-Za-z .'\-]{1,40}$")
 
@@ -30,6 +32,8 @@ class Gazetteer:
         self.local: dict[str, tuple[float, float, str]] = {}
         self.local_max_words = 1
         self.postcode_areas = load_area_table()
+        # Names safe to spot in running text (see _load_cities): capitalised n-gram → kind.
+        self.mention_names: set[str] = set()
         self._load_cities()
         if local_path:
             self._load_local(Path(local_path))
@@ -52,6 +56,12 @@ class Gazetteer:
             for alt in city.get("alternatenames", ()):
                 if _ASCII_NAME.match(alt):
                     offer(alt, city, rank)
+        for city in cache.get_cities().values():
+            name = city["name"]
+            # Single words that are also common words or people's names ("Florence", "Victoria")
+            # need a big city behind them; multi-word names are distinctive enough.
+            if _ASCII_NAME.match(name) and (" " in name or city["population"] >= MENTION_MIN_POPULATION):
+                self.mention_names.add(name)
         for key, (_, city) in best.items():
             self.places[key] = (city["latitude"], city["longitude"],
                                 f"{city['name']}, {city['countrycode']}")
@@ -65,10 +75,12 @@ class Gazetteer:
                     largest_in_state[st] = city
         for code, state in cache.get_us_states().items():
             city = largest_in_state.get(code)
+            self.mention_names.add(state["name"])
             if city:
                 self.places.setdefault(state["name"].lower(), (
                     city["latitude"], city["longitude"], f"{state['name']} (via {city['name']}), US"))
         for country in cache.get_countries().values():
+            self.mention_names.add(country["name"])
             capital = best.get(str(country.get("capital", "")).lower())
             if capital:
                 c = capital[1]
@@ -133,6 +145,24 @@ class Gazetteer:
                     lat, lon, label = self.places[name]
                     return lat, lon, f"town in address: {label}", 0.3
         return None
+
+    def scan_places(self, text: str) -> list[tuple[int, int]]:
+        """Spans of known place names (cities, US states, countries) written capitalised."""
+        found = []
+        for run in _CAPITALISED_RUN.finditer(text):
+            words = list(re.finditer(r"\S+", run.group(0)))
+            i = 0
+            while i < len(words):
+                for size in range(min(4, len(words) - i), 0, -1):
+                    start = run.start() + words[i].start()
+                    end = run.start() + words[i + size - 1].end()
+                    if text[start:end] in self.mention_names:
+                        found.append((start, end))
+                        i += size
+                        break
+                else:
+                    i += 1
+        return found
 
     def scan_local(self, text: str) -> list[tuple[int, int, str]]:
         """Find the service's own landmark/street names anywhere in the text (any case)."""

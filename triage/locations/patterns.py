@@ -69,6 +69,12 @@ _LANDMARK_STOP = {"I", "I'm", "Im", "The", "A", "An", "My", "We", "He", "She", "
                   "First", "Once", "Least", "Risk", "Times", "Some", "Any", "Me"}
 
 
+# Words that end a landmark name: "in Northern California Wildfire Hits" is about a place, not
+# a landmark called "... Wildfire Hits".
+_LANDMARK_TAIL = re.compile(r"(?:\s|^)(?:Wildfires?|Fires?|Relief|Hits?|Floods?|Flooding|Hurricane|"
+                            r"Earthquake|Victims?|Update|News|Today|Tonight|Now|Via|Storm)\b.*$")
+
+
 def _valid_latlon(m: re.Match[str]) -> bool:
     lat, lon = float(m["lat"]), float(m["lon"])
     return -90 <= lat <= 90 and -180 <= lon <= 180 and not (lat == 0 and lon == 0)
@@ -99,8 +105,8 @@ def find_pattern_spans(text: str) -> Iterator[Span]:
     for m in ROAD.finditer(text):
         yield m.start(), m.end(), "road", 0.6
     for m in LANDMARK.finditer(text):
-        name = m["name"].strip()
-        if name.split()[0] in _LANDMARK_STOP or len(name) < 3:
+        name = _LANDMARK_TAIL.sub("", m["name"].strip()).strip()
+        if not name or name.split()[0] in _LANDMARK_STOP or len(name) < 3:
             continue
         start = m.start("name")
         yield start, start + len(name), "landmark", 0.5

@@ -5,28 +5,58 @@ from pathlib import Path
 
 from models.domain import LocationMention
 from triage.base import TriageItem
-from triage.locations.extract import extract_spans, get_nlp, merge_spans, needs_ner
+from triage.locations.extract import extract_spans, get_nlp, needs_ner
 from triage.locations.geocode import shared_gazetteer
+from triage.locations.patterns import find_pattern_spans
 
 # Kinds whose text can never be placed offline: said once, in the reasons.
 _NOT_OFFLINE = {"what3words": "what3words needs the online what3words service to resolve"}
 
 
+NER_POLICIES = ("all", "urgent", "off")
+_PRECISE = {"latlon", "what3words", "postcode", "address", "junction", "corner"}
+
+
+def _wants_ner(item: TriageItem, policy: str) -> bool:
+    """The NER is the slowest step after the encoder (~1 ms/post) and adds only names the
+    gazetteer lacks. "urgent" spends it where a dispatcher needs the place now: critical/high and
+    silent posts that do not already give an address, postcode or coordinates."""
+    if policy == "all":
+        return True
+    if policy == "urgent":
+        if not (item.urgency in ("critical", "high") or item.silent):
+            return False
+        # A post that already gives an address, postcode or coordinates needs no NER guesswork.
+        return not any(kind in _PRECISE for _, _, kind, _ in find_pattern_spans(item.text))
+    return False
+
+
 class LocationStage:
     name = "locations"
 
-    def __init__(self, local_gazetteer: Path | None = None, use_ner: bool = True) -> None:
+    def __init__(self, local_gazetteer: Path | None = None, use_ner: bool | str = True) -> None:
         self.local_gazetteer = local_gazetteer
-        self.use_ner = use_ner
+        policy = {True: "all", False: "off"}.get(use_ner, use_ner) if isinstance(use_ner, bool) else use_ner
+        if policy not in NER_POLICIES:
+            raise ValueError(f"use_ner must be a bool or one of {NER_POLICIES}")
+        self.ner_policy = policy
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
 
     def batch(self, items: list[TriageItem]) -> list[TriageItem]:
         gazetteer = shared_gazetteer(self.local_gazetteer)
+        known: list[list] = []
+        for item in items:
+            extra = [(s, e, "landmark", 0.85) for s, e, _ in gazetteer.scan_local(item.text)]
+            extra += [(s, e, "place", 0.55) for s, e in gazetteer.scan_places(item.text)]
+            known.append(extra)
         docs: dict[int, object] = {}
-        if self.use_ner:
-            wanted = [i for i, it in enumerate(items) if needs_ner(it.text)]
+        if self.ner_policy != "off":
+            # Under "urgent", a post whose places the gazetteer already knows skips the NER too.
+            wanted = [i for i, it in enumerate(items)
+                      if _wants_ner(it, self.ner_policy) and needs_ner(it.text)
+                      and (self.ner_policy == "all" or not known[i])]
             if wanted:
                 nlp = get_nlp()
                 for i, doc in zip(wanted, nlp.pipe([items[i].text for i in wanted], batch_size=64)):
@@ -38,10 +68,7 @@ class LocationStage:
                 mentions.append(LocationMention(text=geo.place or f"{geo.lat:.5f},{geo.lon:.5f}",
                                                 kind="geotag", source="geotag", lat=geo.lat,
                                                 lon=geo.lon, confidence=0.95))
-            spans = extract_spans(item.text, docs.get(i))
-            local = [(s, e, "landmark", 0.85) for s, e, _ in gazetteer.scan_local(item.text)]
-            if local:
-                spans = merge_spans(spans + local)
+            spans = extract_spans(item.text, docs.get(i), known[i])
             for start, end, kind, confidence in spans:
                 text = item.text[start:end]
                 mention = LocationMention(text=text, kind=kind, source="text",

@@ -1,0 +1,120 @@
+"""Triage throughput on this machine: the full pipeline as N single-thread worker processes.
+
+    main(argv) -> int     (wired as `flare bench triage`)
+
+Each worker builds the pipeline once, warms it up, then (1) triages its share of posts with
+`Pipeline.many` and (2) runs the bare encoder forward pass on the same texts, both phases started
+together in all workers (a barrier), so the two rates come from the same run and contention.
+Prints a table and writes bench/results/triage.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "triage.json"
+CHUNK = 256
+
+
+def _posts(n: int, datasets_dir: Path | None) -> list[str]:
+    from triage import datasets as ds
+
+    texts = [r.text for r in ds.read_handle("train") + ds.read_handle("dev")]
+    if datasets_dir and (datasets_dir / "trecis_priority").exists():
+        # Real tweets for realistic length and capitalisation (read in place, not stored).
+        texts += [r["text"] for r in ds.read_trecis(datasets_dir)[:4000]]
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def _worker(index: int, texts: list[str], settings_kwargs: dict, barrier, results) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    from config import Settings
+    from triage.base import TriageInput
+    from triage.encoder import default_cache_dir, shared_encoder
+    from triage.factory import build_pipeline
+    from triage.normalise import normalise_text
+
+    settings = Settings(_env_file=None, **settings_kwargs)
+    pipeline = build_pipeline(settings, kind="models")
+    pipeline.many([TriageInput(text=t) for t in texts[:64]])  # load models, warm caches
+    inputs = [TriageInput(text=t) for t in texts]
+    barrier.wait()
+    start = time.perf_counter()
+    for i in range(0, len(inputs), CHUNK):
+        pipeline.many(inputs[i:i + CHUNK])
+    pipeline_seconds = time.perf_counter() - start
+
+    encoder = shared_encoder(default_cache_dir(settings), 1)
+    clean = [normalise_text(t)[0] for t in texts]
+    barrier.wait()
+    start = time.perf_counter()
+    for i in range(0, len(clean), CHUNK):
+        encoder.encode(clean[i:i + CHUNK])
+    encoder_seconds = time.perf_counter() - start
+    results.put({"worker": index, "posts": len(texts),
+                 "pipeline_posts_per_s": len(texts) / pipeline_seconds,
+                 "encoder_posts_per_s": len(texts) / encoder_seconds,
+                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def run(workers: int, posts_per_worker: int, settings_kwargs: dict,
+        datasets_dir: Path | None) -> dict:
+    texts = _posts(posts_per_worker * workers, datasets_dir)
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(i, texts[i::workers], settings_kwargs, barrier, results))
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    rows = sorted((results.get(timeout=900) for _ in procs), key=lambda r: r["worker"])
+    for p in procs:
+        p.join()
+    pipeline_rate = sum(r["pipeline_posts_per_s"] for r in rows)
+    encoder_rate = sum(r["encoder_posts_per_s"] for r in rows)
+    return {
+        "workers": workers, "threads_per_worker": 1, "posts": len(texts),
+        "pipeline_posts_per_s": round(pipeline_rate, 1),
+        "bare_encoder_posts_per_s": round(encoder_rate, 1),
+        "pipeline_to_encoder_ratio": round(pipeline_rate / encoder_rate, 3),
+        "peak_rss_mb_per_worker": [round(r["peak_rss_mb"], 1) for r in rows],
+        "per_worker": rows,
+        "targets": {"posts_per_s": 1000, "ratio": 0.75,
+                    "met": pipeline_rate >= 1000 or pipeline_rate / encoder_rate >= 0.75},
+        "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(),
+        "python": platform.python_version(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flare bench triage", description=__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--posts-per-worker", type=int, default=3000)
+    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--model-cache-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    settings_kwargs = {}
+    if args.model_cache_dir:
+        settings_kwargs["triage"] = {"model_cache_dir": str(args.model_cache_dir), "threads": 1}
+    result = run(args.workers, args.posts_per_worker, settings_kwargs,
+                 args.datasets if args.datasets.exists() else None)
+    print(f"{'measure':<34}{'value':>12}")
+    for key in ("workers", "posts", "pipeline_posts_per_s", "bare_encoder_posts_per_s",
+                "pipeline_to_encoder_ratio"):
+        print(f"{key:<34}{result[key]:>12}")
+    for r in result["per_worker"]:
+        print(f"worker {r['worker']} peak RSS (MB){'':<14}{r['peak_rss_mb']:>12.1f}")
+    print(f"target ≥1000 posts/s or ≥75% of encoder: {'met' if result['targets']['met'] else 'NOT met'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

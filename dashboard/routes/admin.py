@@ -1,0 +1,142 @@
+"""Administration: people and roles, escalation policies, reply templates, connector health."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import yaml
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from dashboard.deps import CSRF, DB, require
+from dashboard.routes.common import action_done, action_failed, render
+from dashboard.routes.reply_templates import reply_templates
+from dashboard.routes.supervisor import connector_health
+from dashboard.security import audit, create_user, token_digest
+from escalation.policy import DEFAULT_POLICY_FILE, PolicySet
+from models.enums import Role
+from models.tables import User
+
+router = APIRouter(include_in_schema=False)
+
+MIN_PASSWORD_CHARS = 12
+MAX_POLICY_BYTES = 64_000
+
+
+def policy_path(settings) -> Path:
+    """Where an edited policy is saved: the configured file, else one in the data dir."""
+    if settings.escalation_policy_file:
+        return Path(settings.escalation_policy_file)
+    return Path(settings.data_dir) / "policies.yaml"
+
+
+def current_policy_text(settings) -> str:
+    for path in (policy_path(settings), DEFAULT_POLICY_FILE):
+        if path.exists():
+            return path.read_text()
+    return ""
+
+
+def validate_policy(text: str) -> tuple[PolicySet | None, list[str]]:
+    """Parse and validate edited YAML; the errors are written for the person editing it."""
+    if len(text.encode()) > MAX_POLICY_BYTES:
+        return None, [f"The policy is larger than {MAX_POLICY_BYTES // 1000} kB."]
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        return None, [f"Not valid YAML: {exc}"]
+    try:
+        return PolicySet.model_validate(data), []
+    except ValidationError as exc:
+        return None, [f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()]
+
+
+def _page(request: Request, db: Session, user: User, status_code: int = 200, **extra) -> HTMLResponse:
+    settings = request.app.state.settings
+    users = db.exec(select(User).order_by(User.active.desc(), User.role, User.username)).all()
+    context = {"users": users, "roles": list(Role), "policy_text": current_policy_text(settings),
+               "policy_path": str(policy_path(settings)), "policy_errors": [],
+               "policy_in_use": bool(settings.escalation_policy_file),
+               "reply_templates": reply_templates(settings.service),
+               "connectors": connector_health(request.app.state.ctx), "new_token": None}
+    context.update(extra)
+    return render(request, "admin.html", user=user, status_code=status_code, **context)
+
+
+@router.get("/admin")
+def admin_page(request: Request, db: DB, user: User = require("admin")) -> HTMLResponse:
+    return _page(request, db, user)
+
+
+@router.post("/admin/users", dependencies=[CSRF])
+def create_user_form(request: Request, db: DB, user: User = require("admin"), username: str = Form(...),
+                     role: str = Form(...), password: str = Form(...), display_name: str = Form("")):
+    username = username.strip()
+    if role not in set(Role):
+        return action_failed(request, "Unknown role.", "/admin", 422)
+    if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return action_failed(request, "Usernames use letters, digits, dots, dashes and underscores.", "/admin", 422)
+    if len(password) < MIN_PASSWORD_CHARS:
+        return action_failed(request, f"Passwords need at least {MIN_PASSWORD_CHARS} characters.", "/admin", 422)
+    try:
+        created, token = create_user(db, username, password, role, display_name.strip())
+        audit(db, user.username, "create_user", "user", created.id, {"username": username, "role": role})
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        return action_failed(request, f"The username {username} is taken.", "/admin", 409)
+    return _page(request, db, user, new_token={"username": username, "token": token})
+
+
+@router.post("/admin/users/{user_id}/active", dependencies=[CSRF])
+def set_active(request: Request, user_id: int, db: DB, user: User = require("admin"), active: str = Form(...)):
+    target = db.get(User, user_id)
+    if target is None:
+        raise HTTPException(404, "user not found")
+    if target.id == user.id and active != "1":
+        return action_failed(request, "You cannot deactivate your own account.", "/admin", 422)
+    target.active = active == "1"
+    db.add(target)
+    audit(db, user.username, "activate_user" if target.active else "deactivate_user", "user", target.id,
+          {"username": target.username})
+    db.commit()
+    return action_done(request, f"{target.username} {'re-activated' if target.active else 'deactivated'}.", "/admin")
+
+
+@router.post("/admin/users/{user_id}/token", dependencies=[CSRF])
+def reset_token(request: Request, user_id: int, db: DB, user: User = require("admin")):
+    target = db.get(User, user_id)
+    if target is None:
+        raise HTTPException(404, "user not found")
+    token = secrets.token_urlsafe(32)
+    target.api_token_hash = token_digest(token)
+    db.add(target)
+    audit(db, user.username, "reset_token", "user", target.id, {"username": target.username})
+    db.commit()
+    # Shown once, in this response only: it is never stored in a cookie or the database.
+    return _page(request, db, user, new_token={"username": target.username, "token": token})
+
+
+@router.post("/admin/policies", dependencies=[CSRF])
+def save_policies(request: Request, db: DB, user: User = require("admin"), policy: str = Form(...),
+                  action: str = Form("validate")):
+    parsed, errors = validate_policy(policy)
+    if errors:
+        return _page(request, db, user, status_code=422, policy_text=policy, policy_errors=errors)
+    if action != "save":
+        return _page(request, db, user, policy_text=policy,
+                     notice={"level": "ok", "text": f"Valid: chains for {', '.join(sorted(parsed.root))}."})
+    path = policy_path(request.app.state.settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(policy)
+    tmp.replace(path)  # atomic: a reader never sees half a policy
+    from dashboard import clustering_hook
+
+    clustering_hook._policies.cache_clear()  # new incidents pick up the saved chains
+    audit(db, user.username, "save_policies", "policy", str(path), {"urgencies": sorted(parsed.root)})
+    db.commit()
+    return action_done(request, f"Escalation policy saved to {path}. Running incidents keep their chain.", "/admin")

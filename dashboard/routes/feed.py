@@ -1,0 +1,148 @@
+"""The monitoring officers' feed: every post, newest first, with what triage made of it.
+
+Nothing is filtered out silently: malformed payloads, failed triage and "not an emergency"
+posts all stay on the feed with their disposition, so an officer can overrule the machine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from dashboard import actions
+from dashboard.deps import CSRF, DB, Ctx, require
+from dashboard.routes.common import action_done, action_failed, render, safe_next
+from dashboard.routes.media import AttachedMedia, attached_media
+from dashboard.security import audit
+from escalation.service import ActionError
+from models.enums import Category, Disposition, Platform, Urgency
+from models.tables import Incident, IncidentPost, Post, TriageRecord, User
+from models.types import utcnow
+
+router = APIRouter(include_in_schema=False)
+
+FEED_LIMIT = 100
+TIME_WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
+                "24h": timedelta(hours=24)}
+# What an officer may decide about a post from the feed (escalation has its own action).
+OFFICER_DISPOSITIONS = {Disposition.not_emergency.value: "marked not an emergency",
+                        Disposition.redirected.value: "redirected to non-emergency channels",
+                        Disposition.reviewed.value: "marked reviewed"}
+
+
+@dataclass
+class FeedFilters:
+    platform: str = ""
+    urgency: str = ""
+    category: str = ""
+    q: str = ""
+    window: str = ""
+
+    @classmethod
+    def from_request(cls, request: Request) -> FeedFilters:
+        p = request.query_params
+        f = cls(platform=p.get("platform", ""), urgency=p.get("urgency", ""),
+                category=p.get("category", ""), q=p.get("q", "")[:200], window=p.get("window", ""))
+        # Unknown values are ignored rather than trusted into the query.
+        f.platform = f.platform if f.platform in set(Platform) else ""
+        f.urgency = f.urgency if f.urgency in set(Urgency) else ""
+        f.category = f.category if f.category in set(Category) else ""
+        f.window = f.window if f.window in TIME_WINDOWS else ""
+        return f
+
+
+@dataclass
+class FeedRow:
+    post: Post
+    triage: TriageRecord | None
+    incident: Incident | None
+    media: list[AttachedMedia]
+
+
+def feed_rows(db: Session, f: FeedFilters, limit: int = FEED_LIMIT) -> list[FeedRow]:
+    q = (select(Post, TriageRecord, Incident)
+         .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
+         .join(IncidentPost, IncidentPost.post_id == Post.id, isouter=True)
+         .join(Incident, Incident.id == IncidentPost.incident_id, isouter=True))
+    if f.platform:
+        q = q.where(Post.platform == f.platform)
+    if f.urgency:
+        q = q.where(TriageRecord.urgency == f.urgency)
+    if f.category:
+        q = q.where(TriageRecord.category == f.category)
+    if f.q:
+        like = f"%{f.q.replace('%', '').replace('_', '')}%"
+        q = q.where(or_(Post.text.ilike(like), Post.author_handle.ilike(like)))
+    if f.window:
+        q = q.where(Post.received_at >= utcnow() - TIME_WINDOWS[f.window])
+    rows = db.exec(q.order_by(Post.id.desc()).limit(limit)).all()
+    return [FeedRow(p, t, i, attached_media(p)) for p, t, i in rows]
+
+
+def _open_incidents(db: Session) -> list[Incident]:
+    from models.enums import IncidentStatus
+
+    return list(db.exec(select(Incident).where(
+        Incident.status.in_([s.value for s in IncidentStatus if s.is_open])).order_by(Incident.id.desc()).limit(50)))
+
+
+def _context(request: Request, db: Session, user: User) -> dict:
+    f = FeedFilters.from_request(request)
+    rows = feed_rows(db, f)
+    audit(db, user.username, "view_feed", "post", "",
+          {"count": len(rows), "newest": rows[0].post.id if rows else None})
+    db.commit()
+    return {"rows": rows, "filters": f, "open_incidents": _open_incidents(db),
+            "platforms": list(Platform), "urgencies": list(Urgency), "categories": list(Category),
+            "windows": list(TIME_WINDOWS)}
+
+
+@router.get("/feed")
+def feed_page(request: Request, db: DB, user: User = require("feed")) -> HTMLResponse:
+    return render(request, "feed.html", user=user, **_context(request, db, user))
+
+
+@router.get("/feed/rows")
+def feed_fragment(request: Request, db: DB, user: User = require("feed")) -> HTMLResponse:
+    return render(request, "_feed_rows.html", user=user, fragment=True, **_context(request, db, user))
+
+
+@router.post("/posts/{post_id}/escalate", dependencies=[CSRF])
+def escalate(request: Request, post_id: int, ctx: Ctx, user: User = require("escalate_post"),
+             urgency: str = Form("high"), next: str = Form("/feed")):
+    back = safe_next(next, "/feed")
+    if urgency not in (Urgency.critical.value, Urgency.high.value):
+        return action_failed(request, "Escalate as critical or high.", back, 422)
+    try:
+        incident_id = actions.escalate_post(ctx, post_id, user, urgency=urgency)
+    except ActionError as exc:
+        return action_failed(request, str(exc), back)
+    return action_done(request, f"Post escalated to incident #{incident_id}.", back, incident_id=incident_id)
+
+
+@router.post("/posts/{post_id}/dispose", dependencies=[CSRF])
+def dispose(request: Request, post_id: int, ctx: Ctx, user: User = require("dispose_post"),
+            disposition: str = Form(...), next: str = Form("/feed")):
+    back = safe_next(next, "/feed")
+    if disposition not in OFFICER_DISPOSITIONS:
+        return action_failed(request, "That is not a decision an officer can record here.", back, 422)
+    try:
+        actions.dispose_post(ctx, post_id, user, disposition)
+    except ActionError as exc:
+        return action_failed(request, str(exc), back)
+    return action_done(request, f"Post {OFFICER_DISPOSITIONS[disposition]}.", back)
+
+
+@router.post("/posts/{post_id}/attach", dependencies=[CSRF])
+def attach(request: Request, post_id: int, ctx: Ctx, user: User = require("dispose_post"),
+           incident_id: int = Form(...), next: str = Form("/feed")):
+    back = safe_next(next, "/feed")
+    try:
+        actions.attach_post(ctx, post_id, incident_id, user)
+    except ActionError as exc:
+        return action_failed(request, str(exc), back)
+    return action_done(request, f"Post attached to incident #{incident_id}.", back, incident_id=incident_id)

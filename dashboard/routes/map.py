@@ -1,0 +1,41 @@
+"""The map of open incidents (Leaflet, served from our own static files)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session, select
+
+from dashboard.deps import DB, require
+from dashboard.routes.common import render
+from dashboard.routes.incident_view import confidence_radius
+from dashboard.security import audit
+from models.enums import IncidentStatus
+from models.tables import Incident, User
+
+router = APIRouter(include_in_schema=False)
+
+OPEN_STATES = [s.value for s in IncidentStatus if s.is_open]
+
+
+def open_incident_points(db: Session) -> list[dict]:
+    rows = db.exec(select(Incident).where(Incident.status.in_(OPEN_STATES), Incident.lat.is_not(None),
+                                          Incident.lon.is_not(None)).order_by(Incident.id))
+    return [{"id": i.id, "urgency": i.urgency, "status": i.status, "category": i.category,
+             "summary": i.summary, "location": i.location_text, "lat": i.lat, "lon": i.lon,
+             "radius_m": confidence_radius(i.location_confidence), "is_test": i.is_test} for i in rows]
+
+
+@router.get("/map")
+def map_page(request: Request, user: User = require("view_incident")) -> HTMLResponse:
+    ctx = request.app.state.ctx
+    return render(request, "map.html", user=user, tile_url=ctx.settings.dashboard.tile_url)
+
+
+@router.get("/map/incidents.json")
+def map_points(db: DB, user: User = require("view_incident")) -> dict:
+    points = open_incident_points(db)
+    audit(db, user.username, "view_map", "incident", "", {"count": len(points)})
+    db.commit()
+    unlocated = len(db.exec(select(Incident.id).where(Incident.status.in_(OPEN_STATES),
+                                                      Incident.lat.is_(None))).all())
+    return {"incidents": points, "unlocated": unlocated}

@@ -1,0 +1,317 @@
+/* Flare dashboard: live updates, one-click actions, keyboard shortcuts, alerts, media reveal.
+ *
+ * Safety rule for this file: text that came from the public is only ever rendered by the server
+ * (Jinja autoescape) or set with textContent here. Fragments fetched from our own server are
+ * parsed in an inert <template>, exactly as they would be on a full page load.
+ */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var page = body.dataset.page || "";
+
+  // ------------------------------------------------------------------ small helpers
+  function toast(text, level) {
+    var el = document.getElementById("toast");
+    if (!el) return;
+    el.textContent = text;
+    el.className = "notice " + (level || "ok");
+    el.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { el.hidden = true; }, 6000);
+  }
+
+  function post(url, formData) {
+    return fetch(url, {
+      method: "POST", body: formData, credentials: "same-origin",
+      headers: { "X-Requested-With": "flare", "X-CSRF-Token": csrf }
+    });
+  }
+
+  function formatDuration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var mm = (h ? String(m).padStart(2, "0") : String(m)), ss = String(s).padStart(2, "0");
+    return (h ? h + ":" : "") + mm + ":" + ss;
+  }
+
+  function tickTimers() {
+    var now = Date.now();
+    document.querySelectorAll(".timer[data-since]").forEach(function (el) {
+      var since = Date.parse(el.dataset.since);
+      if (!isNaN(since)) el.textContent = formatDuration((now - since) / 1000);
+    });
+  }
+
+  // ------------------------------------------------------------------ alert sound (WebAudio)
+  var audio = null;
+  function audioContext() {
+    if (!audio && (window.AudioContext || window.webkitAudioContext)) {
+      audio = new (window.AudioContext || window.webkitAudioContext)();
+    }
+    return audio;
+  }
+  function beep() {
+    if (body.dataset.muted === "1") return;
+    var ctx = audioContext();
+    if (!ctx) return;
+    if (ctx.state === "suspended") {
+      var unlock = document.getElementById("sound-unlock");
+      if (unlock) unlock.hidden = false;  // browsers only allow sound after a click
+      ctx.resume();
+    }
+    [0, 0.28].forEach(function (offset) {
+      var osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.type = "square";
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, ctx.currentTime + offset);
+      gain.gain.exponentialRampToValueAtTime(0.25, ctx.currentTime + offset + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + offset + 0.22);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(ctx.currentTime + offset);
+      osc.stop(ctx.currentTime + offset + 0.24);
+    });
+  }
+  document.addEventListener("click", function () {
+    var ctx = audio;
+    if (ctx && ctx.state === "suspended") ctx.resume();
+  }, { capture: true });
+  var unlockButton = document.getElementById("sound-unlock");
+  if (unlockButton) unlockButton.addEventListener("click", function () {
+    var ctx = audioContext();
+    if (ctx) ctx.resume().then(function () { unlockButton.hidden = true; });
+  });
+
+  function showAlert(text, href) {
+    var banner = document.getElementById("alert-banner");
+    if (!banner) return;
+    banner.replaceChildren();
+    var msg = document.createElement(href ? "a" : "span");
+    msg.textContent = text;
+    if (href) msg.href = href;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "Dismiss";
+    close.addEventListener("click", function () { banner.hidden = true; document.title = baseTitle; });
+    banner.append(msg, close);
+    banner.hidden = false;
+    document.title = "(!) " + baseTitle;
+  }
+  var baseTitle = document.title;
+
+  // ------------------------------------------------------------------ fragment refresh
+  var refreshUrl = body.dataset.refresh || "";
+  var refreshing = false, refreshAgain = false, refreshTimer = null;
+
+  function container() { return document.querySelector("[data-fragment]"); }
+
+  function scheduleRefresh(delay) {
+    if (!refreshUrl) return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, delay === undefined ? 150 : delay);
+  }
+
+  function refresh() {
+    var target = container();
+    if (!target) return;
+    // Never pull the list out from under someone choosing from a menu in it.
+    if (target.contains(document.activeElement) && /^(SELECT|INPUT|TEXTAREA)$/.test(document.activeElement.tagName)) {
+      scheduleRefresh(1500);
+      return;
+    }
+    if (refreshing) { refreshAgain = true; return; }
+    refreshing = true;
+    var selected = target.querySelector(".selected");
+    var selectedId = selected ? selected.dataset.postId : null;
+    fetch(refreshUrl, { credentials: "same-origin", headers: { "X-Requested-With": "flare" } })
+      .then(function (r) {
+        if (r.status === 401 || r.redirected) { window.location.reload(); throw new Error("signed out"); }
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        var tpl = document.createElement("template");
+        tpl.innerHTML = html;  // server-rendered and autoescaped; inert until attached
+        target.replaceChildren(tpl.content);
+        if (selectedId) {
+          var again = target.querySelector('[data-post-id="' + CSS.escape(selectedId) + '"]');
+          if (again) again.classList.add("selected");
+        }
+        document.dispatchEvent(new CustomEvent("flare:refreshed"));
+        tickTimers();
+      })
+      .catch(function () { /* the next event or the fallback poll retries */ })
+      .finally(function () {
+        refreshing = false;
+        if (refreshAgain) { refreshAgain = false; scheduleRefresh(); }
+      });
+  }
+
+  // ------------------------------------------------------------------ live connection (SSE)
+  var statusEl = document.getElementById("live-status");
+  function setStatus(state, text) {
+    if (!statusEl) return;
+    statusEl.dataset.state = state;
+    statusEl.textContent = text;
+  }
+  var fallbackPoll = null;
+  function connect() {
+    if (!window.EventSource || !statusEl) return;
+    var source = new EventSource("/live/events");
+    source.addEventListener("hello", function () {
+      setStatus("live", "● live");
+      if (fallbackPoll) { clearInterval(fallbackPoll); fallbackPoll = null; scheduleRefresh(0); }
+    });
+    source.addEventListener("live", function (e) {
+      var payload;
+      try { payload = JSON.parse(e.data); } catch (err) { return; }
+      document.dispatchEvent(new CustomEvent("flare:live", { detail: payload }));
+    });
+    source.onerror = function () {
+      setStatus("down", "reconnecting…");
+      // Keep the screen current while the stream is down; EventSource reconnects by itself.
+      if (!fallbackPoll) fallbackPoll = setInterval(function () { scheduleRefresh(0); }, 10000);
+    };
+  }
+
+  document.addEventListener("flare:live", function (e) {
+    var p = e.detail || {};
+    if (page === "incident") {
+      if (String(p.incident_id) === body.dataset.incident) {
+        var changed = document.getElementById("incident-changed");
+        if (changed) changed.hidden = false;
+        if (p.type === "acknowledged") {
+          var st = document.getElementById("incident-status");
+          if (st) st.textContent = "acknowledged by " + String(p.by || "");
+        }
+      }
+      return;
+    }
+    if (page === "queue" && p.type === "escalation" && p.sound) {
+      beep();
+      showAlert("Escalation: incident #" + Number(p.incident_id) + " (" + String(p.urgency || "") + ") still needs a dispatcher",
+        "/incidents/" + Number(p.incident_id));
+    }
+    scheduleRefresh();
+  });
+
+  // New critical incidents on the queue: visual alert always, sound unless this person muted it.
+  var knownCritical = null;
+  function checkCritical() {
+    if (page !== "queue") return;
+    var rows = document.querySelectorAll('tr[data-urgency="critical"][data-status="queued"]');
+    var ids = Array.prototype.map.call(rows, function (r) { return r.dataset.incident; });
+    if (knownCritical === null) {
+      knownCritical = new Set(ids);
+      if (ids.length) showAlert(ids.length + " critical incident(s) waiting", "#queue");
+      return;
+    }
+    var fresh = ids.filter(function (id) { return !knownCritical.has(id); });
+    ids.forEach(function (id) { knownCritical.add(id); });
+    if (fresh.length) {
+      beep();
+      showAlert("New critical incident #" + fresh.join(", #"), "/incidents/" + fresh[0]);
+    }
+  }
+  document.addEventListener("flare:refreshed", checkCritical);
+
+  // ------------------------------------------------------------------ one-click actions
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-fetch")) return;
+    e.preventDefault();
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    post(form.action, new FormData(form))
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          if (r.ok && data.ok) toast(data.message || "Done.", "ok");
+          else if (r.status === 403) toast("Not allowed: " + (data.detail || "your role cannot do this"), "error");
+          else toast(data.detail || ("Failed (HTTP " + r.status + ")"), "error");
+        });
+      })
+      .catch(function () { toast("Could not reach Flare. Check the connection and try again.", "error"); })
+      .finally(function () { buttons.forEach(function (b) { b.disabled = false; }); scheduleRefresh(0); });
+  });
+
+  // ------------------------------------------------------------------ graphic media reveal
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest ? e.target.closest("button.reveal") : null;
+    if (!button) return;
+    var figure = button.closest("figure");
+    button.disabled = true;
+    post(button.dataset.reveal, new FormData())
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) {
+        var media = document.createElement(data.kind === "video" ? "video" : "img");
+        if (data.kind === "video") media.controls = true; else media.alt = "Media attached by the reporter";
+        media.src = data.url;
+        media.referrerPolicy = "no-referrer";
+        var hide = document.createElement("button");
+        hide.type = "button";
+        hide.className = "secondary";
+        hide.textContent = "Hide again";
+        hide.addEventListener("click", function () { media.remove(); hide.remove(); button.disabled = false; figure.querySelector(".cw").hidden = false; });
+        figure.querySelector(".cw").hidden = true;
+        figure.append(media, hide);
+        var count = document.getElementById("exposure-count");
+        if (count && typeof data.exposure === "number") count.textContent = String(data.exposure);
+      })
+      .catch(function () { button.disabled = false; toast("Could not load the media.", "error"); });
+  });
+
+  // ------------------------------------------------------------------ keyboard (monitor feed)
+  function posts() { return Array.prototype.slice.call(document.querySelectorAll("#feed-list li.post")); }
+  function move(step) {
+    var list = posts();
+    if (!list.length) return;
+    var i = list.findIndex(function (li) { return li.classList.contains("selected"); });
+    var next = list[Math.min(list.length - 1, Math.max(0, i + step))] || list[0];
+    list.forEach(function (li) { li.classList.remove("selected"); });
+    next.classList.add("selected");
+    next.focus({ preventScroll: true });
+    next.scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", function (e) {
+    if (page !== "feed" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (/^(INPUT|TEXTAREA|SELECT)$/.test((e.target.tagName || ""))) return;
+    var help = document.getElementById("help");
+    if (e.key === "?") { if (help && help.showModal) help.showModal(); e.preventDefault(); return; }
+    if (e.key === "j") { move(1); return; }
+    if (e.key === "k") { move(-1); return; }
+    var selected = document.querySelector("#feed-list li.post.selected");
+    if (!selected) return;
+    if (e.key === "o") { var link = selected.querySelector("a.incident-link"); if (link) link.click(); return; }
+    var button = selected.querySelector('button[data-key="' + e.key + '"]');
+    if (button) { e.preventDefault(); button.form.requestSubmit(button); }
+  });
+  var helpOpen = document.getElementById("help-open");
+  if (helpOpen) helpOpen.addEventListener("click", function () { document.getElementById("help").showModal(); });
+  document.addEventListener("click", function (e) {
+    var li = e.target.closest ? e.target.closest("#feed-list li.post") : null;
+    if (!li) return;
+    posts().forEach(function (x) { x.classList.remove("selected"); });
+    li.classList.add("selected");
+  });
+
+  // ------------------------------------------------------------------ small page helpers
+  var templatePicker = document.getElementById("reply-template");
+  if (templatePicker) templatePicker.addEventListener("change", function () {
+    var option = templatePicker.selectedOptions[0];
+    if (option && option.dataset.text) document.getElementById("reply-text").value = option.dataset.text;
+  });
+  var locate = document.getElementById("use-my-location");
+  if (locate) locate.addEventListener("click", function () {
+    if (!navigator.geolocation) { toast("This device cannot share its location.", "error"); return; }
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      document.querySelector('input[name="lat"]').value = pos.coords.latitude.toFixed(5);
+      document.querySelector('input[name="lon"]').value = pos.coords.longitude.toFixed(5);
+    }, function () { toast("Location not available; type it in.", "error"); });
+  });
+
+  tickTimers();
+  setInterval(tickTimers, 1000);
+  checkCritical();
+  connect();
+})();

@@ -1,0 +1,205 @@
+"""Officer and dispatcher actions on individual posts: escalate by hand, dispose, attach, reply.
+
+Runs inside the caller's transaction; raises ActionError with a message for the UI.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from sqlmodel import Session, select
+
+from config import ServiceSettings
+from escalation import messages
+from escalation.service import (
+    QUEUED_URGENCIES,
+    ActionError,
+    Outcome,
+    locked_incident,
+    acknowledged_messages,
+    attach_post,
+    manual_message,
+    open_incident,
+    post_language,
+    queue_message,
+    reporter_posts,
+    set_disposition,
+)
+from models.domain import LocationMention, TriageOutput
+from models.enums import Disposition, EventKind, IncidentStatus, MessageKind, Urgency
+from models.events import append_event
+from models.tables import Incident, IncidentPost, Post, TriageRecord
+from models.types import utcnow
+
+DmPossible = Callable[[Post], bool]
+HAND_ESCALATION_URGENCIES = (Urgency.critical.value, Urgency.high.value, Urgency.medium.value)
+OFFICER_DISPOSITIONS = (Disposition.not_emergency.value, Disposition.redirected.value,
+                        Disposition.reviewed.value)
+QUOTE_WORDS = 4  # this many consecutive words of a reporter's post in a public reply is an echo
+MAX_REPLY_CHARS = 1000
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text or "")]
+
+
+def _contains_run(haystack: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    return n > 0 and any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+def echoes_reporter(reply_text: str, post_texts: list[str], locations: list[str]) -> str | None:
+    """Why a public reply would repeat the reporter (None when it does not).
+
+    Words are compared case-insensitively with punctuation ignored, so re-punctuating a quote
+    does not slip it through; any location the reporter gave counts even as a single word.
+    """
+    reply = _words(reply_text)
+    shingles = {tuple(reply[i:i + QUOTE_WORDS]) for i in range(len(reply) - QUOTE_WORDS + 1)}
+    for text in post_texts:
+        words = _words(text)
+        for i in range(len(words) - QUOTE_WORDS + 1):
+            if tuple(words[i:i + QUOTE_WORDS]) in shingles:
+                return f"it quotes the reporter's words (\"{' '.join(words[i:i + QUOTE_WORDS])}…\")"
+    for location in locations:
+        if _contains_run(reply, _words(location)):
+            return "it names the location the reporter gave"
+    return None
+
+
+def _post(session: Session, post_id: int) -> Post:
+    post = session.get(Post, post_id, with_for_update=True)
+    if post is None:
+        raise ActionError(f"post {post_id} not found")
+    return post
+
+
+def _membership(session: Session, post_id: int) -> IncidentPost | None:
+    return session.exec(select(IncidentPost).where(IncidentPost.post_id == post_id)).first()
+
+
+def _triage_output(session: Session, post: Post, urgency: str) -> TriageOutput:
+    record = session.exec(select(TriageRecord).where(TriageRecord.post_id == post.id)).first()
+    if record is None:
+        return TriageOutput(urgency=urgency, category="other", confidence=1.0, language="en")
+    locations = [LocationMention(**loc) for loc in record.locations or []]
+    category = record.category if record.category and record.category != "none" else "other"
+    return TriageOutput(urgency=urgency, category=category, confidence=1.0, language=record.language or "en",
+                        silent=record.silent, locations=locations)
+
+
+def escalate_post(session: Session, post_id: int, username: str, urgency: str, service: ServiceSettings,
+                  dm_possible: DmPossible, policy_for: Callable[[str], dict]) -> Outcome:
+    """An officer puts any post in front of dispatchers, whatever triage thought of it."""
+    if urgency not in HAND_ESCALATION_URGENCIES:
+        raise ActionError(f"escalate as one of {', '.join(HAND_ESCALATION_URGENCIES)}")
+    post = _post(session, post_id)
+    member = _membership(session, post_id)
+    if member is not None:
+        incident = locked_incident(session, member.incident_id)
+        if not IncidentStatus(incident.status).is_open:
+            raise ActionError(f"this post belongs to incident {incident.id}, which is {incident.status}")
+        outcome = Outcome(incident_id=incident.id, urgency=incident.urgency)
+        if Urgency(urgency).rank < Urgency(incident.urgency).rank:
+            append_event(session, incident.id, EventKind.note, username,
+                         {"urgency_raised": {"from": incident.urgency, "to": urgency}, "post_id": post_id})
+            incident.urgency = urgency
+            incident.updated_at = utcnow()
+            outcome.urgency = urgency
+            outcome.needs_queue = incident.status == IncidentStatus.new.value and urgency in QUEUED_URGENCIES
+        return outcome
+    out = _triage_output(session, post, urgency)
+    incident = open_incident(session, post, out, actor=username, policy_snapshot=policy_for(urgency),
+                             reason=f"escalated by hand by {username}")
+    queued = urgency in QUEUED_URGENCIES
+    set_disposition(post, Disposition.escalated.value if queued else Disposition.monitoring.value, username)
+    outcome = Outcome(incident_id=incident.id, created=True, needs_queue=queued, urgency=urgency)
+    reply = messages.receipt(service, out.language, utcnow(), out.silent, dm_possible(post))
+    if reply:
+        msg = queue_message(session, post, incident.id, reply, created_by=username)
+        if msg:
+            outcome.message_ids.append(msg.id)
+    return outcome
+
+
+def dispose_post(session: Session, post_id: int, username: str, disposition: str, service: ServiceSettings,
+                 dm_possible: DmPossible) -> Outcome:
+    """An officer decides a post needs no incident: it stays visible with who decided and when."""
+    if disposition not in OFFICER_DISPOSITIONS:
+        raise ActionError(f"disposition must be one of {', '.join(OFFICER_DISPOSITIONS)}")
+    post = _post(session, post_id)
+    member = _membership(session, post_id)
+    if member is not None:
+        incident = session.get(Incident, member.incident_id)
+        if incident is not None and IncidentStatus(incident.status).is_open:
+            raise ActionError(f"this post is part of open incident {incident.id}: "
+                              "split it off or resolve the incident instead")
+    set_disposition(post, disposition, username)
+    outcome = Outcome()
+    if disposition == Disposition.redirected.value:
+        reply = messages.redirect(service, post_language(session, post.id), utcnow(), dm_possible(post))
+        msg = queue_message(session, post, None, reply, created_by=username)
+        if msg:
+            outcome.message_ids.append(msg.id)
+    return outcome
+
+
+def attach_to_incident(session: Session, post_id: int, incident_id: int, username: str,
+                       service: ServiceSettings, dm_possible: DmPossible) -> Outcome:
+    """An officer adds a further report to an incident; its author hears what the others heard."""
+    post = _post(session, post_id)
+    incident = locked_incident(session, incident_id)
+    if not IncidentStatus(incident.status).is_open:
+        raise ActionError(f"incident {incident_id} is {incident.status}")
+    member = _membership(session, post_id)
+    if member is not None:
+        if member.incident_id == incident_id:
+            return Outcome(incident_id=incident_id)
+        raise ActionError(f"this post is already part of incident {member.incident_id}; merge the incidents")
+    attach_post(session, incident, post, username, "attached by hand")
+    set_disposition(post, Disposition.attached.value, username)
+    outcome = Outcome(incident_id=incident.id, urgency=incident.urgency)
+    language = post_language(session, post.id)
+    receipt = messages.receipt(service, language, utcnow(), incident.silent, dm_possible(post))
+    if receipt:
+        msg = queue_message(session, post, incident.id, receipt, created_by=username)
+        if msg:
+            outcome.message_ids.append(msg.id)
+    if incident.status == IncidentStatus.acknowledged.value:
+        outcome.message_ids += acknowledged_messages(session, incident, username, service, dm_possible)
+    return outcome
+
+
+def reply(session: Session, incident_id: int, post_id: int, username: str, text: str, kind: str,
+          dm_possible: DmPossible) -> Outcome:
+    """A dispatcher's own words to one reporter, checked against the privacy rules first."""
+    text = (text or "").strip()
+    if not text:
+        raise ActionError("the message is empty")
+    if len(text) > MAX_REPLY_CHARS:
+        raise ActionError(f"the message is longer than {MAX_REPLY_CHARS} characters")
+    if kind not in (MessageKind.dm.value, MessageKind.public_reply.value):
+        raise ActionError("kind must be dm or public_reply")
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise ActionError(f"incident {incident_id} not found")
+    posts = reporter_posts(session, incident_id)
+    post = next((p for p in posts if p.id == post_id), None)
+    if post is None:
+        raise ActionError(f"post {post_id} is not part of incident {incident_id}")
+    if kind == MessageKind.public_reply.value:
+        if incident.silent:
+            raise ActionError("this reporter cannot speak safely: only a private message is allowed")
+        locations = [incident.location_text] if incident.location_text else []
+        for record in session.exec(select(TriageRecord).where(TriageRecord.post_id.in_([p.id for p in posts]))):
+            locations += [loc.get("text", "") for loc in record.locations or [] if loc.get("text")]
+        locations += [p.geo_place for p in posts if p.geo_place]
+        why = echoes_reporter(text, [p.text for p in posts], locations)
+        if why:
+            raise ActionError(f"a public reply must not repeat the reporter: {why}")
+    elif not dm_possible(post):
+        raise ActionError(f"a private message cannot reach this reporter on {post.platform}; "
+                          "use a minimal public reply")
+    msg = manual_message(session, incident_id, post, text, kind, username)
+    return Outcome(incident_id=incident_id, message_ids=[msg.id])

@@ -1,0 +1,108 @@
+"""Reddit connector against the sandbox with the real praw client."""
+from __future__ import annotations
+
+from connector_test_helpers import Recorder, poll, stored_posts
+from connectors.reddit import RedditInboxSource, RedditReplier, RedditSubredditSource
+from connectors.runner import DbCheckpointStore, poll_once
+from models.domain import OutboundRequest
+
+
+def test_mentions_and_messages_marked_read_only_after_commit(sandbox, platform_settings, engine):
+    state, _ = sandbox
+    mention = state.add_post("reddit", "u/flare999 car on fire outside", "ash")
+    message = state.add_post("reddit", "cant talk hes downstairs", "quiet", is_dm=True)
+    source = RedditInboxSource(platform_settings.reddit)
+
+    posts, _ = source.fetch({})
+    assert {p.external_id for p in posts} == {mention.external_id, message.external_id}
+    assert not any(i.read for i in state.items)  # fetched, not yet stored: still unread
+
+    result = poll(source, engine, Recorder())
+
+    assert result.stored == 2 and all(i.read for i in state.items)
+    rows = {r.external_id: r for r in stored_posts(engine, "reddit")}
+    assert rows[message.external_id].is_dm and rows[message.external_id].author_id == "quiet"
+    assert poll(source, engine).fetched == 0
+
+
+def test_crash_before_after_commit_leaves_items_unread_and_rereads_once(sandbox, platform_settings, engine):
+    state, _ = sandbox
+    state.add_post("reddit", "help", "quiet", is_dm=True)
+    source = RedditInboxSource(platform_settings.reddit)
+
+    class CrashingStore(DbCheckpointStore):
+        def save(self, name, cursor):
+            raise RuntimeError("power cut")
+
+    try:
+        poll_once(source, engine, Recorder(), CrashingStore(engine))
+    except RuntimeError:
+        pass
+    assert not state.items[0].read  # after_commit never ran
+
+    recorder = Recorder()
+    poll(source, engine, recorder)
+
+    assert len(stored_posts(engine, "reddit")) == 1
+    assert [p.created for p in recorder.calls[0]] == [False]
+    assert state.items[0].read
+
+
+def test_deleted_anchor_falls_back_to_created_utc(sandbox, platform_settings):
+    state, _ = sandbox
+    old = state.add_post("reddit", "u/flare999 old", "ann")
+    new = state.add_post("reddit", "u/flare999 new", "bob")
+    state.mark_read("reddit", {old.external_id, new.external_id})
+    source = RedditInboxSource(platform_settings.reddit)
+
+    cursor = {"mentions": {"anchor": "t1_gone", "created_utc": old.created_at}}
+    posts, new_cursor = source.fetch(cursor)
+
+    assert [p.external_id for p in posts] == [new.external_id]
+    assert new_cursor["mentions"]["anchor"] == new.external_id
+
+
+def test_watched_subreddit_submissions(sandbox, platform_settings, engine):
+    state, _ = sandbox
+    submission = state.add_post("reddit", "Car flipped on the M5\npeople trapped", "rw", subreddit="emergencytest")
+    source = RedditSubredditSource(platform_settings.reddit, "emergencytest")
+
+    poll(source, engine)
+
+    row = stored_posts(engine, "reddit")[0]
+    assert row.external_id == submission.external_id
+    assert row.text == "Car flipped on the M5\n\npeople trapped"
+    assert poll(source, engine).fetched == 0
+
+
+def test_replies_and_dms(sandbox, platform_settings):
+    state, _ = sandbox
+    mention = state.add_post("reddit", "u/flare999 help", "ash")
+    state.add_post("reddit", "u/flare999 hi", "closed", dms_closed=True)
+    replier = RedditReplier(platform_settings.reddit, "Message from Flare")
+
+    reply = replier.send(OutboundRequest("reddit", "public_reply", "Received.",
+                                         in_reply_to_external_id=mention.external_id, idempotency_key="a"))
+    again = replier.send(OutboundRequest("reddit", "public_reply", "Received.",
+                                         in_reply_to_external_id=mention.external_id, idempotency_key="a"))
+    dm = replier.send(OutboundRequest("reddit", "dm", "Are you safe?", recipient_id="ash"))
+    refused = replier.send(OutboundRequest("reddit", "dm", "Are you safe?", recipient_id="closed"))
+
+    assert reply.ok and reply.platform_message_id.startswith("t1_") and again == reply
+    assert dm.ok and not refused.ok and not refused.retryable
+    assert [(s.kind, s.in_reply_to or s.recipient) for s in state.outbox] == [
+        ("reply", mention.external_id), ("dm", "ash")]
+
+
+def test_dropped_post_is_not_resent_by_prawcore(sandbox, platform_settings):
+    state, _ = sandbox
+    mention = state.add_post("reddit", "u/flare999 help", "ash")
+    replier = RedditReplier(platform_settings.reddit, "Message from Flare")
+    replier.reddit.user.me()  # take the token first so the dropped request is the reply
+    state.set_faults("reddit", {"drop_next": 1})
+
+    receipt = replier.send(OutboundRequest("reddit", "public_reply", "Received.",
+                                           in_reply_to_external_id=mention.external_id))
+
+    assert not receipt.ok and not receipt.retryable
+    assert state.path_counts["POST /api/comment"] == 1  # one attempt, no silent retry

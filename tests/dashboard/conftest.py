@@ -1,0 +1,143 @@
+"""Dashboard fixtures: a real AppContext (database + Redis), one user per role, signed-in clients."""
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from rq import SimpleWorker
+from sqlmodel import Session
+
+from connectors.intake import persist_posts
+from dashboard import jobs
+from dashboard.app import create_app
+from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
+from dashboard.security import create_user
+from models import DeliveryReceipt, RawPost
+from models.enums import Role
+from triage.factory import build_pipeline
+from triage.prescreen import lane_for
+
+PASSWORDS = {role.value: f"pw-{role.value}-correct-horse" for role in Role}
+
+
+class RecordingReplier:
+    """A platform double that records what Flare asked it to send."""
+
+    platform = "x"
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def supports_dm(self, request) -> bool:
+        return True
+
+    def send(self, request) -> DeliveryReceipt:
+        self.sent.append(request)
+        return DeliveryReceipt(ok=True, platform_message_id=f"m{len(self.sent)}")
+
+
+@pytest.fixture
+def ctx(settings) -> Iterator[AppContext]:
+    c = AppContext.build(settings)
+    c._repliers = {"x": RecordingReplier()}
+    c._pipeline = build_pipeline(settings, kind="rules")  # fast and deterministic for UI tests
+    set_process_context(c)
+    yield c
+    set_process_context(None)
+    c.close()
+
+
+@pytest.fixture
+def users(ctx) -> dict[str, object]:
+    """One active user per role, keyed by role name (username == role name)."""
+    out = {}
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        for role in Role:
+            user, _token = create_user(s, role.value, PASSWORDS[role.value], role.value,
+                                       display_name=f"{role.value.title()} Tester")
+            out[role.value] = user
+        s.commit()
+    return out
+
+
+@pytest.fixture
+def app(settings, ctx):
+    return create_app(settings, ctx)
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "page carries no CSRF token"
+    return match.group(1)
+
+
+def login(app, role: str) -> TestClient:
+    client = TestClient(app, follow_redirects=False)
+    token = csrf_from(client.get("/login").text)
+    r = client.post("/login", data={"username": role, "password": PASSWORDS[role], "csrf_token": token})
+    assert r.status_code == 303, r.text
+    client.csrf = csrf_from(client.get("/login").text)  # the session's token after sign-in
+    return client
+
+
+@pytest.fixture
+def client_for(app, users):
+    clients: list[TestClient] = []
+
+    def make(role: str) -> TestClient:
+        c = login(app, role)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+def drain(ctx: AppContext) -> None:
+    SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
+
+
+def raw_post(ext: str, text: str, author: str = "u1", **extra) -> RawPost:
+    return RawPost(platform=extra.pop("platform", "x"), external_id=ext, text=text,
+                   raw_payload=extra.pop("raw_payload", '{"id":"%s"}' % ext),
+                   author_id=author, author_handle=f"@{author}", **extra)
+
+
+def ingest(ctx: AppContext, posts: list[RawPost]) -> list[int]:
+    stored = persist_posts(ctx.engine, posts, lambda r: lane_for(r.text, r.is_dm))
+    jobs.on_persisted(ctx, stored)
+    return [p.post_id for p in stored]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(app):
+    """The app under uvicorn in a thread on a free port; yields its base URL."""
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                            timeout_graceful_shutdown=2)
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    hub = getattr(app.state, "live_hub", None)
+    if hub is not None:
+        hub.stop()  # before the context closes the Redis pool under the listener

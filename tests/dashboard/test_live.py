@@ -1,0 +1,139 @@
+"""Live updates: one Redis subscription per process, fanned out to every SSE viewer."""
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+
+import httpx
+import pytest
+from sqlmodel import Session
+
+from dashboard.escalation_runner import ALERT_CHANNEL, publish_live
+from dashboard.routes.live import LiveHub, LiveMessage, visible_to
+from dashboard.security import token_digest
+from models import User
+
+
+@pytest.fixture
+def bearer(ctx, users) -> dict[str, str]:
+    """A fresh API token per role (the stream accepts the same credentials as the API)."""
+    out = {}
+    with Session(ctx.engine) as s:
+        for role, user in users.items():
+            token = secrets.token_urlsafe(24)
+            row = s.get(User, user.id)
+            row.api_token_hash = token_digest(token)
+            s.add(row)
+            out[role] = token
+        s.commit()
+    return out
+
+
+def _subscribers(ctx) -> int:
+    return int(dict(ctx.redis.pubsub_numsub(ALERT_CHANNEL))[ALERT_CHANNEL.encode()])
+
+
+async def _read_events(response, wanted: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
+    # One line iterator per response: abandoning an iterator would close the stream.
+    if not hasattr(response, "flare_lines"):
+        response.flare_lines = response.aiter_lines()
+    events, name = [], None
+    async with asyncio.timeout(timeout):
+        while True:
+            line = await response.flare_lines.__anext__()
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name:
+                events.append((name, json.loads(line.split(":", 1)[1])))
+                if len(events) == wanted:
+                    return events
+
+
+async def _wait_for(response, predicate, timeout: float = 5.0) -> dict:
+    """The first live payload matching predicate. Redis pub/sub ignores DB numbers, so tests
+    running in parallel on the same server may see each other's events: skip those."""
+    async with asyncio.timeout(timeout):
+        while True:
+            [(name, payload)] = await _read_events(response, 1, timeout)
+            if name == "live" and predicate(payload):
+                return payload
+
+
+def test_many_viewers_share_one_subscription_and_all_receive(ctx, server, bearer):
+    async def scenario():
+        before = _subscribers(ctx)  # other test processes on this Redis may hold their own
+        async with httpx.AsyncClient(base_url=server, timeout=10) as client:
+            streams = []
+            for role in ("officer", "dispatcher", "supervisor"):
+                cm = client.stream("GET", "/live/events", headers={"authorization": f"Bearer {bearer[role]}"})
+                response = await cm.__aenter__()
+                assert response.status_code == 200
+                assert (await _read_events(response, 1))[0][0] == "hello"
+                streams.append((cm, response))
+            deadline = time.monotonic() + 5
+            while _subscribers(ctx) != before + 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert _subscribers(ctx) == before + 1  # three viewers, one Redis subscription
+            marker = secrets.token_hex(6)
+            publish_live(ctx, {"type": "acknowledged", "incident_id": 7, "by": marker})
+            for _cm, response in streams:
+                payload = await _wait_for(response, lambda p: p.get("by") == marker)
+                assert payload == {"type": "acknowledged", "incident_id": 7, "by": marker}
+            for cm, _response in streams:
+                await cm.__aexit__(None, None, None)
+
+    asyncio.run(scenario())
+
+
+def test_field_stream_gets_incident_changes_but_not_posts(ctx, server, bearer):
+    async def scenario():
+        async with httpx.AsyncClient(base_url=server, timeout=10) as client:
+            async with client.stream("GET", "/live/events",
+                                     headers={"authorization": f"Bearer {bearer['field']}"}) as response:
+                await _read_events(response, 1)
+                marker = secrets.token_hex(6)
+                publish_live(ctx, {"type": "post", "post_id": 1, "lane": "critical", "marker": marker})
+                publish_live(ctx, {"type": "triaged", "post_id": 1, "urgency": "critical", "incident_id": 3,
+                                   "marker": marker})
+                payload = await _wait_for(response, lambda p: p.get("marker") == marker)
+                assert payload["type"] == "triaged"  # the post event before it was withheld
+
+    asyncio.run(scenario())
+
+
+def test_stream_requires_sign_in(server):
+    assert httpx.get(f"{server}/live/events", timeout=5).status_code == 401
+    assert httpx.get(f"{server}/live/events", headers={"authorization": "Bearer nope"}, timeout=5).status_code == 401
+
+
+def test_hub_drops_the_oldest_event_for_a_slow_viewer(ctx):
+    async def scenario():
+        hub = LiveHub(ctx.redis)
+        slow = hub.subscribe()
+        for n in range(300):
+            hub._fan_out(LiveMessage.from_raw(json.dumps({"type": "post", "post_id": n})))
+        assert slow.qsize() == slow.maxsize
+        oldest_kept = slow.get_nowait().frame
+        assert b'"post_id":%d}' % (300 - slow.maxsize) in oldest_kept  # the newest are kept
+        hub.unsubscribe(slow)
+        hub.stop()
+
+    asyncio.run(scenario())
+
+
+def test_visibility_by_role():
+    def msg(**payload):
+        return LiveMessage.from_raw(json.dumps(payload))
+
+    assert visible_to("officer", msg(type="post", post_id=1))
+    assert not visible_to("field", msg(type="post", post_id=1))
+    assert not visible_to("field", msg(type="disposed", incident_id=None))
+    assert visible_to("field", msg(type="escalation", incident_id=4))
+
+
+def test_messages_are_one_sse_frame_whatever_the_payload():
+    frame = LiveMessage.from_raw('{"type": "note", "text": "line one\\nline two", "incident_id": 2}').frame
+    assert frame.startswith(b"event: live\ndata: {") and frame.endswith(b"}\n\n") and frame.count(b"\n") == 3
+    assert LiveMessage.from_raw(b"not json") is None and LiveMessage.from_raw(b"[1, 2]") is None

@@ -1,0 +1,36 @@
+"""The CLI-facing functions report results and exit codes the lead's Typer commands print."""
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, select
+
+from evidence import commands
+from evidence_test_helpers import make_incident
+from models.tables import IncidentEvent
+
+
+def test_verify_export_and_check_bundle(settings, engine, tmp_path):
+    incident_id = make_incident(engine, settings.resolved_media_dir)
+    assert commands.verify_chains(settings) == (0, ["checked 1 incidents, 7 events", "all intact"])
+    code, lines = commands.export_bundle(settings, incident_id, tmp_path / "b.zip", "sam")
+    assert code == 0 and "manifest sha256" in lines[1]
+    assert commands.check_bundle(settings, tmp_path / "b.zip")[0] == 0
+    assert commands.export_bundle(settings, 999, tmp_path / "x.zip", "sam")[0] == 2
+    with Session(engine) as s:
+        ev = s.exec(select(IncidentEvent).where(IncidentEvent.seq == 1)).one()
+        ev.actor = "mallory"
+        s.add(ev)
+        s.commit()
+    code, lines = commands.verify_chains(settings, incident_id)
+    assert code == 1 and lines == [f"BROKEN incident {incident_id} seq 1: hash does not match the entry's contents"]
+
+
+def test_purge_and_cad_export(settings, engine):
+    incident_id = make_incident(engine)
+    code, lines = commands.run_purge(settings)
+    assert code == 0 and lines[:3] == ["posts: 0", "incidents: 0", "media_files: 0"]
+    code, [text] = commands.cad_export(settings, incident_id)
+    assert code == 0 and json.loads(text)["incidentComponent"][0]["localIncidentIdentifier"] == str(incident_id)
+    assert commands.cad_export(settings, incident_id, send=True)[0] == 2  # no webhook configured
+    assert commands.cad_export(settings, 999)[0] == 2

@@ -1,0 +1,80 @@
+"""The full model pipeline on clear cases, hard negatives, silent contact and reasons."""
+from __future__ import annotations
+
+import pytest
+
+from triage.base import TriageInput
+
+URGENT = {"critical", "high"}
+
+
+@pytest.mark.parametrize("text, category", [
+    ("my dad collapsed and isnt breathing please send an ambulance 7 Rowan Close", "medical"),
+    ("someone just got stabbed outside the pub on King St, lots of blood", "violence"),
+    ("house on fire and my nan is still upstairs, 3 Elm Rd", "fire"),
+    ("we're trapped on the roof, flood water still rising, 2 kids with us", "hazard"),
+])
+def test_clear_critical_cases(triage_text, text, category):
+    out = triage_text(text)
+    assert out.urgency == "critical"
+    assert out.category == category
+    assert 0.0 <= out.confidence <= 1.0
+
+
+@pytest.mark.parametrize("text", [
+    "this exam is killing me lol",
+    "my phone battery is dying send help 😂",
+    "thoughts and prayers to everyone affected by the fire today",
+    "WIN a FREE iPhone!! click the link now",
+    "I could murder a curry right now",
+])
+def test_hard_negatives_are_not_urgent(triage_text, text):
+    out = triage_text(text)
+    assert out.urgency not in URGENT, (text, out.urgency, out.reasons)
+
+
+def test_non_urgent_question_is_low_or_none(triage_text):
+    assert triage_text("what time does the police station on Elland Rd open").urgency in {"low", "none"}
+
+
+@pytest.mark.parametrize("text", [
+    "cant talk hes downstairs. 31 Ferncliffe Rd",
+    "can you order a pizza to 12 oak st, he's still here",
+    "please dont reply he checks my phone. he hit me",
+])
+def test_silent_contact_is_detected_and_urgent(triage_text, text):
+    out = triage_text(text)
+    assert out.silent
+    assert out.urgency in URGENT
+    assert any("silent" in r or "cannot speak" in r or "covert" in r for r in out.reasons)
+
+
+def test_reasons_name_phrases_scores_and_signals(triage_text):
+    out = triage_text("man with a knife attacking people on the bridge right now, kids here")
+    joined = " | ".join(out.reasons)
+    assert "model: P(critical)=" in joined
+    assert "weapon" in joined
+    assert out.signals["weapon"] and out.signals["child_or_vulnerable"]
+    assert out.signals["timing"] == "ongoing"
+    assert "urgency" in out.scores and "trec_priority" in out.scores
+    assert out.model_version.startswith("minilm")
+
+
+def test_safety_net_raises_never_lowers(triage_text):
+    out = triage_text("my friend is unconscious")
+    assert out.urgency == "critical"
+
+
+def test_batch_matches_single(model_pipeline):
+    texts = ["baby not breathing 44 Maple Ave", "lol this traffic is killing me",
+             "bike stolen from outside the library", "", "how do I report a pothole"]
+    one_by_one = [model_pipeline(TriageInput(text=t)) for t in texts]
+    batched = model_pipeline.many([TriageInput(text=t) for t in texts])
+    assert [o.urgency for o in batched] == [o.urgency for o in one_by_one]
+    assert [o.category for o in batched] == [o.category for o in one_by_one]
+
+
+def test_empty_text_goes_to_review(triage_text):
+    out = triage_text("")
+    assert out.needs_review and out.urgency == "none"
+    assert any(r.startswith("undecided:") for r in out.reasons)

@@ -1,0 +1,57 @@
+"""Rules baseline and the fallback when models are unavailable."""
+from __future__ import annotations
+
+import logging
+
+from triage.base import TriageInput
+from triage.factory import LazyClassifierStage, build_pipeline
+
+
+def test_rules_kind_is_the_baseline():
+    pipeline = build_pipeline(None, kind="rules")
+    assert pipeline.model_version.startswith("rules")
+    assert pipeline(TriageInput(text="he has a knife")).urgency == "critical"
+
+
+def test_auto_without_weights_falls_back_with_reason(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        pipeline = build_pipeline(None, kind="auto", weights_dir=tmp_path)
+    assert "falling back to rules" in caplog.text
+    out = pipeline.many([TriageInput(text="house on fire")])[0]
+    assert out.model_version.startswith("rules")
+    assert any("rules fallback" in r for r in out.reasons)
+
+
+def test_models_kind_refuses_to_fall_back(tmp_path):
+    import pytest
+
+    with pytest.raises(RuntimeError):
+        build_pipeline(None, kind="models", weights_dir=tmp_path)
+
+
+def test_encoder_that_cannot_load_uses_rules_per_post(tmp_path):
+    (tmp_path / "models").write_text("a file where a directory should be")
+    stage = LazyClassifierStage(tmp_path / "models" / "nested", threads=1, weights_dir=tmp_path)
+    from triage.base import TriageItem
+
+    item = TriageItem(input=TriageInput(text="not breathing"), text="not breathing")
+    item = stage(item)
+    assert item.urgency == "critical" and item.needs_review
+    assert any("rules fallback" in r for r in item.reasons)
+
+
+def test_failing_stage_does_not_lose_the_post():
+    from triage.base import Pipeline
+
+    class Broken:
+        name = "broken"
+
+        def __call__(self, item):
+            raise ValueError("boom")
+
+        def batch(self, items):
+            raise ValueError("boom")
+
+    outs = Pipeline([Broken()], model_version="t").many([TriageInput(text="x"), TriageInput(text="y")])
+    assert len(outs) == 2 and all(o.needs_review for o in outs)
+    assert all("undecided: broken failed (ValueError)" in o.reasons for o in outs)

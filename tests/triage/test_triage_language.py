@@ -1,0 +1,21 @@
+"""Language identification over the restricted set."""
+from __future__ import annotations
+
+import pytest
+
+from triage.language import detect_language
+
+
+@pytest.mark.parametrize("text, code", [
+    ("help my dad is not breathing please send an ambulance", "en"),
+    ("au secours il y a un incendie dans notre immeuble", "fr"),
+    ("hilfe ein mann mit einem messer in der station", "de"),
+    ("النار في المنزل ساعدونا", "ar"),
+])
+def test_detects_language(text, code):
+    assert detect_language(text)[0] == code
+
+
+@pytest.mark.parametrize("text", ["", "😂😂", "12 34", "ok"])
+def test_too_little_text_is_undetermined(text):
+    assert detect_language(text)[0] == "und"

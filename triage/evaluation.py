@@ -1,0 +1,224 @@
+"""Evaluates the triage models and writes a markdown + JSON report.
+
+    evaluate(datasets_dir, out_dir) -> dict
+
+- Handle dev set (held out from training): the full pipeline, per-urgency P/R/F1, confusion
+  matrix, critical recall/precision, high+critical recall, category and silent detection.
+- TREC-IS priority: head trained without the trecis2019A_test events, scored on them.
+- IDRISI-R English dev: location-mention P/R/F1, exact and overlapping spans.
+- Figure Eight official test split: request / medical_help / search_and_rescue F1.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from triage import datasets as ds
+from triage.base import TriageInput
+from triage.corpus import build_corpus
+from triage.embedcache import EmbeddingCache
+from triage.encoder import default_cache_dir, shared_encoder
+from triage.heads import WEIGHTS_DIR, load_heads
+from triage.locations.extract import extract_spans, get_nlp
+from triage.locations.geocode import shared_gazetteer
+from triage.metrics import (binary, confusion, expected_calibration_error, macro_f1,
+                            markdown_table, per_class, prf)
+
+REPORTS_DIR = Path(__file__).parent / "reports"
+TREC_IS_2021A_BEST_PRIORITY_F1 = 0.297
+CRITICAL_RECALL_TARGET, CRITICAL_PRECISION_FLOOR = 0.98, 0.70
+_AT_LEAST_HIGH = {"critical", "high"}
+
+
+def _handle_dev(weights_dir: Path, settings) -> dict:
+    from triage.factory import build_pipeline
+
+    rows = ds.read_handle("dev")
+    pipeline = build_pipeline(settings, kind="models", weights_dir=weights_dir)
+    outputs = pipeline.many([TriageInput(text=r.text) for r in rows])
+    gold = [r.urgency for r in rows]
+    pred = [o.urgency for o in outputs]
+    report = per_class(gold, pred, ds.URGENCIES)
+    at_least_high = binary([g in _AT_LEAST_HIGH for g in gold], [p in _AT_LEAST_HIGH for p in pred])
+    crit = report["critical"]
+    not_none_gold = [r for r, o in zip(rows, outputs) if r.urgency != "none"]
+    cat_pred = [o.category for r, o in zip(rows, outputs) if r.urgency != "none"]
+    category = per_class([r.category for r in not_none_gold], cat_pred, ds.CATEGORIES[:-1])
+    missed = [{"text": r.text, "gold": r.urgency, "pred": o.urgency}
+              for r, o in zip(rows, outputs) if r.urgency in _AT_LEAST_HIGH and
+              ds.URGENCIES.index(o.urgency) > ds.URGENCIES.index(r.urgency)]
+    return {
+        "rows": len(rows),
+        "critical_operating_points": _critical_operating_points(gold, outputs),
+        "per_urgency": report,
+        "macro_f1": macro_f1(report),
+        "confusion": {"classes": ds.URGENCIES, "rows_gold_cols_pred": confusion(gold, pred, ds.URGENCIES)},
+        "critical_recall": crit["recall"], "critical_precision": crit["precision"],
+        "critical_target_met": crit["recall"] >= CRITICAL_RECALL_TARGET and
+        crit["precision"] >= CRITICAL_PRECISION_FLOOR,
+        "high_or_critical": at_least_high,
+        "category_accuracy_on_help_requests": round(float(np.mean(
+            [r.category == c for r, c in zip(not_none_gold, cat_pred)])), 4),
+        "category_macro_f1": macro_f1(category),
+        "silent": binary([bool(r.silent) for r in rows], [o.silent for o in outputs]),
+        "needs_review_rate": round(float(np.mean([o.needs_review for o in outputs])), 4),
+        "confidence_ece": expected_calibration_error([o.confidence for o in outputs],
+                                                     [g == p for g, p in zip(gold, pred)]),
+        "under_triaged_high_or_critical": missed,
+    }
+
+
+def _critical_operating_points(gold: list[str], outputs) -> dict:
+    """Sweep the critical threshold on P(critical) (safety-net raises always count): the best
+    recall at precision >= 0.70, and the best precision at recall >= 0.98."""
+    rule = np.array([any(r.startswith("safety net") and r.endswith("→ critical") for r in o.reasons)
+                     for o in outputs])
+    p = np.array([o.scores.get("urgency", {}).get("critical", 0.0) for o in outputs])
+    truth = np.array([g == "critical" for g in gold])
+    best_recall, best_precision = None, None
+    for t in sorted(set(p.tolist()) | {1.01}):
+        pred = rule | (p >= t)
+        tp = float((pred & truth).sum())
+        precision = tp / pred.sum() if pred.sum() else 1.0
+        recall = tp / truth.sum() if truth.sum() else 0.0
+        point = {"threshold": round(float(t), 4), "precision": round(float(precision), 4),
+                 "recall": round(float(recall), 4)}
+        if precision >= CRITICAL_PRECISION_FLOOR and (best_recall is None or recall > best_recall["recall"]):
+            best_recall = point
+        if recall >= CRITICAL_RECALL_TARGET and (best_precision is None or precision > best_precision["precision"]):
+            best_precision = point
+    return {"best_recall_at_precision_0.70": best_recall, "best_precision_at_recall_0.98": best_precision}
+
+
+def _trec(corpus, heads, cache: EmbeddingCache) -> dict:
+    texts = [t for t, _ in corpus.trec_test]
+    gold = [p for _, p in corpus.trec_test]
+    probs = heads["trec_priority"].probabilities(cache.embed(texts))
+    pred = [heads["trec_priority"].classes[i] for i in probs.argmax(1)]
+    report = per_class(gold, pred, ds.TREC_PRIORITIES)
+    actionable = binary([g in ("Critical", "High") for g in gold],
+                        [p in ("Critical", "High") for p in pred])
+    return {"rows": len(texts), "events": "trecis2019A_test (6 events), never seen in training",
+            "per_priority": report, "priority_f1_all": macro_f1(report),
+            "priority_f1_actionable": actionable["f1"], "actionable": actionable,
+            "trec_is_2021a_best_priority_f1": TREC_IS_2021A_BEST_PRIORITY_F1}
+
+
+def _figure_eight(corpus, heads, cache: EmbeddingCache) -> dict:
+    test = corpus.f8["test"]
+    x = cache.embed([r["message"] for r in test])
+    out = {"rows": len(test)}
+    for target in ds.FIGURE_EIGHT_TARGETS:
+        head = heads[f"f8_{target}"]
+        pred = list(head.probabilities(x)[:, 1] >= head.extra["threshold"])
+        out[target] = {**binary([bool(r[target]) for r in test], pred),
+                       "threshold_from_validation": head.extra["threshold"]}
+    return out
+
+
+def _span_counts(gold: set, pred: set, counts: dict[str, list[int]]) -> None:
+    hit = len(gold & pred)
+    for key, values in (("exact", (hit, len(pred) - hit, len(gold) - hit)),
+                        ("overlap", (sum(any(_overlaps(g, p) for p in pred) for g in gold),
+                                     sum(not any(_overlaps(p, g) for g in gold) for p in pred),
+                                     sum(not any(_overlaps(g, p) for p in pred) for g in gold)))):
+        counts[key] = [a + b for a, b in zip(counts.setdefault(key, [0, 0, 0]), values)]
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _idrisi(datasets_dir: Path) -> dict:
+    """Three extractors on the same tweets: the full one (patterns + gazetteer + NER, as run on
+    medium-and-above posts), the one without NER (as run on other posts), and stock NER alone."""
+    rows = list(ds.read_idrisi(datasets_dir, "dev"))
+    nlp = get_nlp()
+    gazetteer = shared_gazetteer()
+    counts: dict[str, dict[str, list[int]]] = {"full": {}, "no_ner": {}, "stock_ner": {}}
+    for row, doc in zip(rows, nlp.pipe([r["text"] for r in rows], batch_size=128)):
+        text = row["text"]
+        gold = {(m["start_offset"], m["end_offset"]) for m in row["location_mentions"]}
+        places = [(s, e, "place", 0.55) for s, e in gazetteer.scan_places(text)]
+        for name, d in (("full", doc), ("no_ner", None)):
+            pred = {(s, e) for s, e, kind, _ in extract_spans(text, d, places)
+                    if kind not in ("latlon", "what3words")}
+            _span_counts(gold, pred, counts[name])
+        ner = {(e.start_char, e.end_char) for e in doc.ents if e.label_ in ("GPE", "LOC", "FAC")}
+        _span_counts(gold, ner, counts["stock_ner"])
+    return {"rows": len(rows), "gold_mentions": sum(len(r["location_mentions"]) for r in rows),
+            **{name: {k: prf(*v) for k, v in c.items()} for name, c in counts.items()}}
+
+
+def evaluate(datasets_dir: Path | str, out_dir: Path | str = REPORTS_DIR,
+             weights_dir: Path = WEIGHTS_DIR, settings=None) -> dict:
+    started = time.time()
+    datasets_dir, out_dir = Path(datasets_dir), Path(out_dir)
+    if settings is None:
+        from triage.training import _settings_or_none
+
+        settings = _settings_or_none()
+    heads = load_heads(weights_dir)
+    cache = EmbeddingCache(default_cache_dir(settings), shared_encoder(default_cache_dir(settings)))
+    corpus = build_corpus(datasets_dir)
+    result = {"model_version": heads.version,
+              "handle_dev": _handle_dev(weights_dir, settings),
+              "trec_is": _trec(corpus, heads, cache),
+              "figure_eight_test": _figure_eight(corpus, heads, cache),
+              "idrisi_dev_locations": _idrisi(datasets_dir)}
+    result["seconds"] = round(time.time() - started, 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "triage_eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    (out_dir / "triage_eval.md").write_text(render_markdown(result))
+    return result
+
+
+def render_markdown(r: dict) -> str:
+    h, t, f, loc = r["handle_dev"], r["trec_is"], r["figure_eight_test"], r["idrisi_dev_locations"]
+    urg = [[u, v["precision"], v["recall"], v["f1"], v["support"]] for u, v in h["per_urgency"].items()]
+    conf = [[g] + row for g, row in zip(h["confusion"]["classes"], h["confusion"]["rows_gold_cols_pred"])]
+    parts = [
+        f"# Triage evaluation ({r['model_version']})", "",
+        "## Handle dev set (messages to the emergency account, held out from training)", "",
+        f"Headline: **critical recall {h['critical_recall']}** at critical precision "
+        f"{h['critical_precision']} (target recall ≥ {CRITICAL_RECALL_TARGET} at precision ≥ "
+        f"{CRITICAL_PRECISION_FLOOR}: {'met' if h['critical_target_met'] else 'NOT met'}); "
+        f"high+critical recall **{h['high_or_critical']['recall']}** "
+        f"(precision {h['high_or_critical']['precision']}).", "",
+        f"Operating points on P(critical) with the safety net: best recall at precision ≥ 0.70: "
+        f"{h['critical_operating_points']['best_recall_at_precision_0.70']}; best precision at recall "
+        f"≥ 0.98: {h['critical_operating_points']['best_precision_at_recall_0.98']}.", "",
+        markdown_table(["urgency", "P", "R", "F1", "n"], urg), "",
+        "Confusion (rows gold, columns predicted):", "",
+        markdown_table(["gold \\ pred", *h["confusion"]["classes"]], conf), "",
+        f"Macro-F1 {h['macro_f1']}; category accuracy on help requests "
+        f"{h['category_accuracy_on_help_requests']} (macro-F1 {h['category_macro_f1']}); silent "
+        f"P {h['silent']['precision']} R {h['silent']['recall']}; needs_review rate "
+        f"{h['needs_review_rate']}; confidence ECE {h['confidence_ece']}.", "",
+        f"Under-triaged high/critical posts: {len(h['under_triaged_high_or_critical'])}", "",
+        *[f"- `{m['text']}` gold {m['gold']} → {m['pred']}" for m in h["under_triaged_high_or_critical"]],
+        "", "## TREC-IS priority (train without trecis2019A_test events, test on them)", "",
+        markdown_table(["priority", "P", "R", "F1", "n"],
+                       [[k, v["precision"], v["recall"], v["f1"], v["support"]]
+                        for k, v in t["per_priority"].items()]), "",
+        f"Priority F1 (all, macro over 4 levels) **{t['priority_f1_all']}**; actionable "
+        f"(Critical+High vs rest) F1 **{t['priority_f1_actionable']}**. TREC-IS 2021-A best "
+        f"priority F1: {t['trec_is_2021a_best_priority_f1']} (different test events and "
+        "protocol: a reference point, not a like-for-like comparison).", "",
+        "## Figure Eight official test split", "",
+        markdown_table(["label", "P", "R", "F1", "n", "threshold (from validation)"],
+                       [[k, f[k]["precision"], f[k]["recall"], f[k]["f1"], f[k]["support"],
+                         f[k]["threshold_from_validation"]] for k in ds.FIGURE_EIGHT_TARGETS]), "",
+        "## IDRISI-R English dev: location mentions", "",
+        markdown_table(["extractor", "exact P", "exact R", "exact F1", "overlap P", "overlap R", "overlap F1"],
+                       [[label, loc[k]["exact"]["precision"], loc[k]["exact"]["recall"], loc[k]["exact"]["f1"],
+                         loc[k]["overlap"]["precision"], loc[k]["overlap"]["recall"], loc[k]["overlap"]["f1"]]
+                        for k, label in (("full", "patterns + gazetteer + spaCy NER"),
+                                         ("no_ner", "patterns + gazetteer (non-urgent posts)"),
+                                         ("stock_ner", "stock spaCy NER GPE/LOC/FAC"))]), "",
+        f"{loc['rows']} tweets, {loc['gold_mentions']} gold mentions. Report built in {r['seconds']} s.", "",
+    ]
+    return "\n".join(parts)
