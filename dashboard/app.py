@@ -17,6 +17,31 @@ from dashboard.security import secret_key
 HERE = Path(__file__).parent
 
 
+class SecurityHeaders:
+    """Pure ASGI (not BaseHTTPMiddleware): live streams pass through without an extra task and
+    memory stream per chunk, which dominated the cost of fanning events out to many viewers."""
+
+    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"no-referrer")]
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in self.HEADERS if k not in present]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     ctx = ctx or AppContext.build(settings)
     app = FastAPI(title="Flare", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
@@ -34,17 +59,12 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     async def _to_login(request: Request, exc: LoginRequired):
         return RedirectResponse("/login", status_code=303)
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+    app.add_middleware(SecurityHeaders)
 
-    from dashboard.routes import admin, api, evidence, feed, field, health, incidents, live, map, media, pages, supervisor
+    from dashboard.routes import admin, api, backlog, evidence, feed, field, health, incidents, live, map, media, pages, supervisor
     from dashboard.share import routes as share
 
-    for module in (health, api, pages, share, feed, incidents, media, map, field, supervisor, admin, live, evidence):
+    for module in (health, api, backlog, pages, share, feed, incidents, media, map, field, supervisor, admin, live,
+                   evidence):
         app.include_router(module.router)
     return app

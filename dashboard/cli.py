@@ -16,8 +16,12 @@ app = typer.Typer(help="Flare: emergency intake from social media.", no_args_is_
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database migrations.")
 users_app = typer.Typer(help="Dashboard users.")
+evidence_app = typer.Typer(help="Tamper-evident records and evidence bundles.")
+cad_app = typer.Typer(help="Hand-off to computer-aided dispatch (EIDO JSON).")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(cad_app, name="cad")
 console = Console(stderr=True)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +175,50 @@ def drill(embedded: Annotated[bool, typer.Option(help="start a whole temporary s
         url = dashboard_url or f"http://{settings.dashboard.host}:{settings.dashboard.port}"
         ok = run_drill(settings, sandbox_url, url, timeout).ok
     raise typer.Exit(0 if ok else 1)
+
+
+# ----------------------------------------------------------------------------- evidence
+def _report(result: tuple[int, list[str]]) -> None:
+    code, lines = result
+    for line in lines:
+        print(line)
+    raise typer.Exit(code)
+
+
+@evidence_app.command("verify")
+def evidence_verify(target: Annotated[str | None, typer.Argument(
+        help="an incident id, a bundle path, or nothing for every chain in the database")] = None) -> None:
+    """Check hash chains (first broken entry reported) or an exported bundle."""
+    from evidence.commands import check_bundle, verify_chains
+
+    if target and not target.isdigit():
+        _report(check_bundle(_settings(), Path(target)))
+    _report(verify_chains(_settings(), int(target) if target else None))
+
+
+@evidence_app.command("export")
+def evidence_export(incident: int, out: Annotated[Path | None, typer.Option(help="bundle path (.zip)")] = None,
+                    actor: str = "cli") -> None:
+    """Write an evidence bundle: raw payloads, media, triage, event log, SHA-256 manifest."""
+    from evidence.commands import export_bundle
+
+    _report(export_bundle(_settings(), incident, out or Path(f"incident-{incident}-evidence.zip"), actor))
+
+
+@app.command()
+def purge() -> None:
+    """Apply the retention policy now (workers also run it daily); legal holds are never purged."""
+    from evidence.commands import run_purge
+
+    _report(run_purge(_settings()))
+
+
+@cad_app.command("export")
+def cad_export(incident: int, send: bool = False) -> None:
+    """Print an incident as EIDO JSON; --send delivers it to the configured CAD webhook."""
+    from evidence.commands import cad_export as run_cad_export
+
+    _report(run_cad_export(_settings(), incident, send=send))
 
 
 # ----------------------------------------------------------------------------- triage

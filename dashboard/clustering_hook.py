@@ -1,14 +1,26 @@
 """Wires incident grouping and policy snapshots into the triage job.
 
-Baseline grouping: a follow-up from the same reporter on the same platform within 30 minutes
-joins their open incident. (Event-level clustering across reporters plugs in here.)
+`finder(ctx)` builds the find_incident callback escalation.service.apply_triage asks: does this
+triaged post join an open incident? Two rules, in order:
+  1. a follow-up from the same reporter on the same platform within 30 minutes joins their
+     open incident;
+  2. otherwise triage.clustering decides, over open incidents updated within its window, with
+     reply/retweet links from platform ids, near-duplicate text (a per-process MinHash LSH index
+     seeded from the database) and cosine over incident centroid embeddings (kept in Redis, so
+     every worker shares them and a restarted worker finds them again).
+On a join the incident's location becomes the confidence-weighted mean of its reports.
+`after_triage` records a triaged post's text and embedding for the incident it ended up in.
 """
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
 
+import numpy as np
 from sqlmodel import Session, select
 
 from dashboard.context import AppContext
@@ -17,8 +29,17 @@ from models.domain import TriageOutput
 from models.enums import IncidentStatus
 from models.tables import Incident, IncidentPost, Post
 from models.types import utcnow
+from triage import clustering
+
+log = logging.getLogger("flare.clustering")
 
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
+RULES = clustering.ClusterRules()
+MAX_CANDIDATES = 200  # most recently updated open incidents considered per post
+SEED_POSTS_PER_INCIDENT = 20  # texts indexed for an incident this process has not seen yet
+CENTROID_CACHE_SECONDS = 5.0  # how stale another worker's centroid update may be here
+STATE_TTL_SECONDS = int(RULES.window.total_seconds()) * 3
+_OPEN = [s.value for s in IncidentStatus if s.is_open]
 
 
 @lru_cache(maxsize=4)
@@ -34,21 +55,201 @@ def policy_for(ctx: AppContext) -> Callable[[str], dict]:
     return policies.snapshot
 
 
-def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]:
-    def find(session: Session, post: Post, out: TriageOutput):
-        if not post.author_id:
-            return None
-        open_states = [s.value for s in IncidentStatus if s.is_open]
-        row = session.exec(
-            select(Incident).join(IncidentPost, IncidentPost.incident_id == Incident.id)
+def state_key(incident_id: int) -> str:
+    return f"flare:cluster:{incident_id}"
+
+
+class ClusterState:
+    """Per-process view of the open incidents: near-duplicate index and centroid cache."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.index = clustering.NearDuplicateIndex()
+        self.seeded: set[int] = set()  # incidents whose recent posts are in the index
+        self.centroids: dict[int, tuple[float, np.ndarray | None]] = {}  # id → (fetched at, vector)
+        self.lock = threading.Lock()
+
+    # -- near-duplicates
+    def seed(self, session: Session, incident_ids: list[int]) -> None:
+        """Index recent posts of incidents first seen here (opened by another worker, or before
+        this worker started)."""
+        new = [i for i in incident_ids if i not in self.seeded]
+        if not new:
+            return
+        rows = session.exec(
+            select(IncidentPost.incident_id, Post.id, Post.text)
             .join(Post, Post.id == IncidentPost.post_id)
-            .where(Post.platform == post.platform, Post.author_id == post.author_id,
-                   Post.id != post.id, Incident.status.in_(open_states),
-                   Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
-            .order_by(Incident.id.desc()).limit(1)
-        ).first()
-        if row is None:
+            .where(IncidentPost.incident_id.in_(new)).order_by(Post.id.desc())
+            .limit(SEED_POSTS_PER_INCIDENT * len(new))).all()
+        for incident_id, post_id, text in rows:
+            self.index.add(post_id, incident_id, text or "")
+        self.seeded.update(new)
+
+    # -- centroids (shared through Redis)
+    def centroid(self, incident_id: int) -> np.ndarray | None:
+        now = time.monotonic()
+        cached = self.centroids.get(incident_id)
+        if cached and now - cached[0] < CENTROID_CACHE_SECONDS:
+            return cached[1]
+        raw = self.ctx.redis.hget(state_key(incident_id), "centroid")
+        vector = np.frombuffer(raw, dtype=np.float32).copy() if raw else None
+        self.centroids[incident_id] = (now, vector)
+        return vector
+
+    def centroids_for(self, incident_ids: list[int]) -> dict[int, np.ndarray | None]:
+        now = time.monotonic()
+        stale = [i for i in incident_ids
+                 if i not in self.centroids or now - self.centroids[i][0] >= CENTROID_CACHE_SECONDS]
+        if stale:
+            pipe = self.ctx.redis.pipeline(transaction=False)
+            for i in stale:
+                pipe.hget(state_key(i), "centroid")
+            for i, raw in zip(stale, pipe.execute()):
+                self.centroids[i] = (now, np.frombuffer(raw, dtype=np.float32).copy() if raw else None)
+        return {i: self.centroids[i][1] for i in incident_ids}
+
+    def add_embedding(self, incident_id: int, embedding: np.ndarray) -> None:
+        """Running mean of member embeddings. Two workers updating one incident at the same
+        instant may lose one report's contribution; the centroid only steers later decisions."""
+        key = state_key(incident_id)
+        current = self.ctx.redis.hmget(key, "centroid", "n")
+        vector = np.asarray(embedding, dtype=np.float32)
+        n = int(current[1] or 0)
+        if current[0] and n > 0:
+            old = np.frombuffer(current[0], dtype=np.float32)
+            if old.shape == vector.shape:
+                vector = (old * n + vector) / (n + 1)
+        norm = float(np.linalg.norm(vector))
+        if norm > 0:
+            vector = vector / norm
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping={"centroid": vector.astype(np.float32).tobytes(), "n": n + 1})
+        pipe.expire(key, STATE_TTL_SECONDS)
+        pipe.execute()
+        self.centroids[incident_id] = (time.monotonic(), vector)
+
+
+def cluster_state(ctx: AppContext) -> ClusterState:
+    state = ctx.__dict__.get("_cluster_state")
+    if state is None:
+        with ctx._lock:
+            state = ctx.__dict__.setdefault("_cluster_state", ClusterState(ctx))
+    return state
+
+
+def post_location(post: Post, out: TriageOutput) -> tuple[float, float, float] | None:
+    """The best placed location of a post: (lat, lon, confidence). Same choice as open_incident."""
+    best = next((m for m in out.locations if m.lat is not None and m.lon is not None), None)
+    if best is not None:
+        return best.lat, best.lon, float(best.confidence)
+    if post.geo_lat is not None and post.geo_lon is not None:
+        return post.geo_lat, post.geo_lon, 0.9
+    return None
+
+
+def post_facts(post: Post, out: TriageOutput) -> clustering.PostFacts:
+    where = post_location(post, out)
+    return clustering.PostFacts(
+        post_id=post.id, text=post.text or "", at=post.received_at or utcnow(), category=out.category,
+        silent=out.silent, lat=where[0] if where else None, lon=where[1] if where else None,
+        location_confidence=where[2] if where else 0.0, embedding=out.embedding)
+
+
+def _same_reporter(session: Session, post: Post) -> Incident | None:
+    if not post.author_id:
+        return None
+    return session.exec(
+        select(Incident).join(IncidentPost, IncidentPost.incident_id == Incident.id)
+        .join(Post, Post.id == IncidentPost.post_id)
+        .where(Post.platform == post.platform, Post.author_id == post.author_id,
+               Post.id != post.id, Incident.status.in_(_OPEN),
+               Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
+        .order_by(Incident.id.desc()).limit(1)
+    ).first()
+
+
+def _linked(session: Session, post: Post) -> dict[int, str]:
+    """Incidents holding the post this one replies to / quotes, or the root of its thread."""
+    refs = {post.reply_to_external_id: "reply to or quote of a post in this incident"}
+    if post.conversation_id and post.conversation_id != post.external_id:
+        refs.setdefault(post.conversation_id, "same conversation thread as a post in this incident")
+    refs.pop("", None)
+    if not refs:
+        return {}
+    rows = session.exec(
+        select(IncidentPost.incident_id, Post.external_id).join(Post, Post.id == IncidentPost.post_id)
+        .where(Post.platform == post.platform, Post.external_id.in_(list(refs)))).all()
+    return {incident_id: refs[external_id] for incident_id, external_id in rows}
+
+
+def _merge_location(ctx: AppContext, incident: Incident, where: tuple[float, float, float] | None) -> None:
+    if where is None:
+        return
+    key = state_key(incident.id)
+    old = None
+    if incident.lat is not None and incident.lon is not None:
+        old = (incident.lat, incident.lon, incident.location_confidence)
+    stored = ctx.redis.hget(key, "location_weight")
+    old_weight = float(stored) if stored else (incident.location_confidence ** 2 if old else 0.0)
+    merged, weight = clustering.merged_location(old, old_weight, where)
+    if merged is not None:
+        incident.lat, incident.lon, incident.location_confidence = merged
+        ctx.redis.hset(key, "location_weight", weight)
+        ctx.redis.expire(key, STATE_TTL_SECONDS)
+
+
+def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]:
+    state = cluster_state(ctx)
+
+    def find(session: Session, post: Post, out: TriageOutput):
+        follow_up = _same_reporter(session, post)
+        if follow_up is not None:
+            return follow_up, "follow-up from the same reporter within 30 minutes", None
+        facts = post_facts(post, out)
+        if facts.silent:
+            return None  # silent contacts never merge into a public cluster
+        since = utcnow() - RULES.window
+        incidents = session.exec(
+            select(Incident).where(Incident.status.in_(_OPEN), Incident.silent.is_(False),
+                                   Incident.updated_at >= since)
+            .order_by(Incident.updated_at.desc()).limit(MAX_CANDIDATES)).all()
+        links = _linked(session, post)
+        for incident_id in links.keys() - {i.id for i in incidents}:
+            linked = session.get(Incident, incident_id)
+            if linked is not None and IncidentStatus(linked.status).is_open and not linked.silent:
+                incidents.append(linked)
+        if not incidents:
             return None
-        return row, "follow-up from the same reporter within 30 minutes", None
+        by_id = {i.id: i for i in incidents}
+        with state.lock:
+            state.seed(session, list(by_id))
+            near = state.index.best_by_incident(clustering.minhash(facts.text))
+        centroids = state.centroids_for(list(by_id)) if facts.embedding is not None else {}
+        candidates = [clustering.Candidate(
+            incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
+            lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
+            centroid=centroids.get(i.id), link=links.get(i.id, ""), near_duplicate=near.get(i.id, 0.0),
+        ) for i in incidents]
+        decision = clustering.decide(facts, candidates, RULES)
+        if decision.incident_id is None:
+            out.reasons.append(f"clustering: new incident — {decision.reason}")
+            return None
+        incident = by_id[decision.incident_id]
+        _merge_location(ctx, incident, post_location(post, out))
+        return incident, decision.reason, decision.similarity
 
     return find
+
+
+def after_triage(ctx: AppContext, post: Post, out: TriageOutput, incident_id: int | None) -> None:
+    """After the commit: the post's text and embedding now count for its incident."""
+    if not incident_id or out.silent:
+        return
+    state = cluster_state(ctx)
+    try:
+        with state.lock:
+            state.index.add(post.id, incident_id, post.text or "")
+        if out.embedding is not None:
+            state.add_embedding(incident_id, out.embedding)
+    except Exception:  # noqa: BLE001 - clustering state only steers later joins; triage is done
+        log.exception("could not record post %s for incident %s clustering", post.id, incident_id)

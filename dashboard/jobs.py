@@ -123,6 +123,7 @@ def triage_post(post_id: int, ctx: AppContext | None = None) -> str:
         s.add(post)
         s.commit()
     dispatch_outcome(ctx, outcome)
+    clustering_hook.after_triage(ctx, post, out, outcome.incident_id)
     from dashboard.escalation_runner import publish_live
 
     publish_live(ctx, {"type": "triaged", "post_id": post_id, "urgency": out.urgency,

@@ -15,6 +15,7 @@ from rq import SimpleWorker
 
 from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
 from dashboard.embedded import check_redis
+from models.enums import Lane
 from dashboard.sweep import try_sweep
 
 log = logging.getLogger("flare.worker")
@@ -31,6 +32,9 @@ def _sweeper(ctx: AppContext, worker_name: str, stop: threading.Event) -> None:
         try:
             ctx.redis.set(liveness_key(worker_name), "1", ex=LIVENESS_TTL_S)
             try_sweep(ctx, interval)
+            # Retention runs once a day, on whichever worker gets there first.
+            if ctx.redis.set("flare:retention:daily", "1", nx=True, ex=24 * 3600):
+                ctx.queues[Lane.bulk.value].enqueue("evidence.retention.purge_job", job_timeout=3600)
         except Exception:  # noqa: BLE001 - the sweeper must outlive a transient DB/Redis error
             log.exception("sweep failed; retrying")
         stop.wait(min(interval, 2.0))

@@ -25,6 +25,12 @@ class Step(BaseModel):
     targets: list[str] = Field(default_factory=list)
     sound: bool = False
 
+    @model_validator(mode="after")
+    def _paging_has_someone_to_page(self) -> Step:
+        if self.action.startswith("notify_") and not self.targets:
+            raise ValueError(f"a {self.action} step needs at least one target")
+        return self
+
 
 class Chain(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,6 +47,14 @@ class Chain(BaseModel):
         if afters != sorted(afters):
             raise ValueError("steps must be in order of `after`")
         return steps
+
+    @field_validator("repeat_every", "remind_after_ack")
+    @classmethod
+    def _no_paging_storm(cls, seconds: float) -> float:
+        # A sub-second repeat would page people in a tight loop; 0 means "do not repeat".
+        if 0 < seconds < 1:
+            raise ValueError("repeats and reminders must be 0 (off) or at least 1 second apart")
+        return seconds
 
 
 class PolicySet(RootModel[dict[str, Chain]]):

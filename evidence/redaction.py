@@ -36,8 +36,8 @@ UK_POSTCODE = re.compile(
 _US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
               "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY")
 # A bare 5-digit number is too often an id or a count; a ZIP needs its context.
-_ZIP = re.compile(rf"(?:(?<=\b(?:{_US_STATES})\s)|(?<=\b(?:{_US_STATES}),\s)|(?<=\bzip\s)|(?<=\bzip:\s)"
-                  rf"|(?<=\bzip code\s))\d{{5}}(?:-\d{{4}})?\b|\b\d{{5}}-\d{{4}}\b")
+_ZIP = re.compile(rf"(?:(?<=\b(?:{_US_STATES})\s)|(?<=\b(?:{_US_STATES}),\s)|(?<=\b(?i:zip)\s)|(?<=\b(?i:zip):\s)"
+                  rf"|(?<=\b(?i:zip code)\s))\d{{5}}(?:-\d{{4}})?\b|\b\d{{5}}-\d{{4}}\b")
 _COORDINATES = re.compile(r"-?\b\d{1,3}\.\d{3,}\s*,\s*-?\d{1,3}\.\d{3,}\b")
 _HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_][A-Za-z0-9_.-]{1,63}")
 

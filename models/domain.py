@@ -97,6 +97,9 @@ class TriageOutput:
     reasons: list[str] = field(default_factory=list)
     scores: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
+    # The sentence embedding triage computed (unit-normalised), kept in memory for incident
+    # clustering; never serialised or stored.
+    embedding: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

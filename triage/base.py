@@ -33,6 +33,7 @@ class TriageItem:
     reasons: list[str] = field(default_factory=list)
     scores: dict[str, Any] = field(default_factory=dict)
     undecided: list[str] = field(default_factory=list)  # what could not be decided, and why
+    embedding: Any = None  # unit-normalised sentence vector from the classifier (for clustering)
 
     def output(self, model_version: str) -> TriageOutput:
         return TriageOutput(
@@ -40,7 +41,7 @@ class TriageItem:
             language=self.language, silent=self.silent, needs_review=self.needs_review,
             locations=self.locations, signals=self.signals,
             reasons=self.reasons + [f"undecided: {u}" for u in self.undecided],
-            scores=self.scores, model_version=model_version,
+            scores=self.scores, model_version=model_version, embedding=self.embedding,
         )
 
 

@@ -61,6 +61,7 @@ class ClassifierStage:
         probs = {name: head.probabilities(with_features if "features" in head.extra else embeddings)
                  for name, head in self.heads.heads.items()}
         for i, item in enumerate(items):
+            item.embedding = embeddings[i]
             self._decide(item, {name: p[i] for name, p in probs.items()})
         return items
 
@@ -111,6 +112,9 @@ class ClassifierStage:
                 continue
             item.reasons.append(f"safety net: '{phrase}' raises {urgency} → {rule.urgency}")
             urgency, rule_category = rule.urgency, rule.category
+        if item.language not in ("en", "und") and (rule_category or _RANK[urgency] <= _RANK["medium"]):
+            item.needs_review = True
+            item.reasons.append(f"language {item.language}: the text model is English-only → human review")
         if silent and _RANK[urgency] > _RANK["high"]:
             item.reasons.append(f"silent contact raises {urgency} → high")
             urgency = "high"

@@ -1,26 +1,95 @@
-"""Cheap intake pre-screen (no model): routes possible life-threat posts to the critical lane.
+"""Cheap intake pre-screen (no model): which RQ lane a post waits in before full triage.
 
-It only chooses a queue. Every post still gets the full triage; a miss here costs latency,
-never the post, so it leans towards recall.
+critical — a person may be in danger now ("my mum can't breathe", "I'm trapped", "send help").
+bulk     — amplification and commentary: retweets ("RT @x: ..."), prayers, "what was that bang".
+default  — everything else, including plain reports of an event ("huge explosion by the station").
+
+It only chooses a queue. Every post still gets the full triage; a miss here costs latency, never
+the post. Why event words alone ("explosion", "fire", "smoke") are not critical: in a burst
+thousands of onlookers use them, and if they all jumped the queue a lone cry for help elsewhere
+would wait behind them. An event report that also says someone is hurt, trapped or asking for
+help is critical.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from models.enums import Lane
 
+# Zero-width characters, soft hyphens and bidi controls hide words from patterns ("tra\u200bpped").
+_INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+                        r"\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+_APOSTROPHES = re.compile(r"[\u2018\u2019\u201b\u2032\u02bc\u0060\u00b4]")
+_NON_WORD = re.compile(r"[^\w']+")
+
+# A person in danger now. Matched against the folded text (lower case, no accents, single spaces).
 _LIFE_THREAT = re.compile(
-    r"\b(help|sos|999|911|112|emergency|ambulance|can'?t breathe|cant breathe|not breathing|"
-    r"unconscious|collaps\w*|bleed\w*|stab\w*|shot|shoot\w*|gun|knife|fire|burning|smoke|trapped|"
-    r"drown\w*|overdose|suicid\w*|kill (?:myself|me)|attack\w*|heart attack|stroke|seizure|"
-    r"choking|crash\w*|hit by|kidnap\w*|intruder|break(?:ing)? in|hurt\w*|injur\w*|dying|"
-    r"cant talk|can'?t talk|can'?t speak|hiding|he'?s got a|threaten\w*|hostage|explosion|bomb)\b",
-    re.IGNORECASE,
+    r"\b(sos|mayday|999|911|112|ambulance|can'?t breathe|cannot breathe|not breathing|"
+    r"stopped breathing|struggling to breathe|unconscious|unresponsive|collaps\w*|passed out|"
+    r"bleed\w*|blood everywhere|stabb\w*|been shot|got shot|shot me|"
+    r"trapped|stuck inside|can'?t get out|drown\w*|overdos\w*|suicid\w*|"
+    r"kill (?:myself|me|him|her|us)|end my life|heart attack|stroke|seizure|fitting|choking|"
+    r"kidnap\w*|abduct\w*|intruder|break(?:ing)? in|someone in my house|hiding|hostage|"
+    r"burn(?:t|ed|ing) (?:me|him|her|us|alive)|fire in my|smoke in my|can'?t talk|can'?t speak|"
+    r"attack\w* me|hitting me|beating me|he'?s got a|in labou?r|"
+    r"(?:kitchen|house|home|flat|bedroom|room) (?:is )?on fire|someone (?:is )?(?:inside|upstairs))\b"
+)
+# Danger words that commentary also uses ("hope nobody is hurt"): critical unless the post is
+# framed as commentary or a retweet.
+_WEAK_THREAT = re.compile(
+    r"\b(hurt\w*|injur\w*|dying|dead|wounded|casualt\w*|gun\w*|knife|knives|shooting|stab|"
+    r"threaten\w*|domestic|attack\w*|emergency)\b"
+)
+# Asking for help, as opposed to talking about an event.
+_HELP_REQUEST = re.compile(
+    r"\b(help me|help us|help him|help her|please help|pls help|plz help|send help|need help|"
+    r"need an? (?:ambulance|doctor|medic|paramedic)|someone help|somebody help|get help|"
+    r"call (?:an )?ambulance|call (?:the )?police|help$|^help\b)"
+)
+_BULK = re.compile(
+    r"^(?:rt|qt)\s+@?\w+|\b(?:praying|prayers|pray for|thoughts (?:are )?with|thinking of|"
+    r"stay safe|sending love|rip|heartbreaking|what was that|anyone know|does anyone know|"
+    r"anyone else hear|did anyone hear|what'?s going on|what happened|heard (?:a|the) (?:bang|boom)|"
+    r"so scary|breaking|live updates|news|video of|footage)\b"
 )
 
 
+def fold(text: str) -> str:
+    """Lower-case, accent-free, single-spaced text with straight apostrophes.
+
+    NFKC turns full-width and styled letters ("ＨＥＬＰ", "𝐡𝐞𝐥𝐩") into plain ones; removing
+    combining marks turns "dÿing" into "dying"."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _INVISIBLE.sub("", text)
+    text = _APOSTROPHES.sub("'", text)
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def is_amplification(folded: str) -> bool:
+    """A retweet/quote of someone else's words, or commentary about an event."""
+    return bool(_BULK.search(folded))
+
+
+def life_threat(folded: str) -> bool:
+    return bool(_LIFE_THREAT.search(folded) or _HELP_REQUEST.search(folded))
+
+
 def lane_for(text: str, is_dm: bool = False) -> str:
-    if _LIFE_THREAT.search(text or ""):
+    folded = fold(text if isinstance(text, str) else "")
+    retweet = folded.startswith(("rt ", "qt "))
+    if retweet:
+        # Someone else's words passed on: the original is triaged on its own, but a passed-on
+        # cry for help may be the only copy that reaches us, so it does not wait with the bulk.
+        return Lane.default.value if life_threat(folded) else Lane.bulk.value
+    if life_threat(folded):
         return Lane.critical.value
-    # DMs to the handle are more likely to be personal requests for help than commentary.
-    return Lane.default.value if is_dm else Lane.bulk.value
+    commentary = is_amplification(folded)
+    if _WEAK_THREAT.search(folded) and (is_dm or not commentary):
+        return Lane.critical.value
+    if is_dm:
+        # A DM to the handle is addressed to us personally: never treated as commentary.
+        return Lane.default.value
+    return Lane.bulk.value if commentary else Lane.default.value

@@ -72,6 +72,15 @@ SAFETY_RULES = [
     SafetyRule("critical", "missing_person", re.compile(
         r"\b(child|kid|son|daughter|toddler|\d{1,2} ?(?:yo|year old)).{0,40}\b(missing|taken|gone missing|"
         r"got into a stranger)|\bamber\b", _I)),
+    # The encoder is English-only, so the supported other languages get their own life-threat
+    # words here (es, fr, de, it, pt, pl, cy, ar, ur).
+    SafetyRule("critical", "medical", re.compile(
+        r"\b(no respira|ne respire (?:plus|pas)|atmet nicht|non respira|não respira|nie oddycha|"
+        r"inconsciente|inconscient|bewusstlos|nieprzytomn\w*)\b|لا يتنفس|سانس نہیں", _I)),
+    SafetyRule("high", "other", re.compile(
+        r"\b(socorro|ayuda|auxilio|incendio|fuego|au secours|à l'aide|incendie|hilfe|feuer|"
+        r"aiuto|soccorso|pomocy|ratunku|pożar|cuchillo|couteau|messer|pistola|pistolet|armado|"
+        r"armé|bewaffnet|tân|helpwch)\b|النجدة|ساعدوني|حريق|مدد|بچاؤ|آگ", _I)),
     SafetyRule("high", "crime", re.compile(
         r"\b(break(?:ing)? in|broke in|burglar\w*|intruder|someone in my house|robbed|mugged|"
         r"following me)\b", _I)),

@@ -11,14 +11,14 @@ import asyncio
 import json
 import logging
 import threading
-from dataclasses import dataclass
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import redis
 from fastapi import APIRouter, HTTPException, Request
+from sqlmodel import Session
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
-from sqlmodel import Session
 
 from dashboard.deps import LoginRequired, current_user
 from dashboard.escalation_runner import ALERT_CHANNEL

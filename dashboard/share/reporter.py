@@ -37,8 +37,13 @@ def api_status(problem: LinkProblem) -> int:
     return {LinkProblem.declined: 409, LinkProblem.ended: 409}.get(problem, _PROBLEM_STATUS[problem])
 
 
-def share_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
+def share_headers(response: Response, request: Request | None = None) -> Response:
+    csp = CSP
+    if request is not None:
+        # Some mobile browsers do not let 'self' cover the page's own ws:/wss: origin; name it.
+        scheme = "wss" if request.url.scheme == "https" else "ws"
+        csp = CSP.replace("connect-src 'self'", f"connect-src 'self' {scheme}://{request.url.netloc}")
+    response.headers["Content-Security-Policy"] = csp
     response.headers["Permissions-Policy"] = PERMISSIONS
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -115,7 +120,7 @@ def share_page(token: str, request: Request) -> Response:
     })
     if new_cookie and new_cookie != cookie:
         _set_device_cookie(request, response, link, new_cookie)
-    return share_headers(response)
+    return share_headers(response, request)
 
 
 def _link_for_post(request: Request, s: Session, token: str) -> tuple[ShareLink, str | None]:

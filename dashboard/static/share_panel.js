@@ -1,5 +1,6 @@
-// Reporter-sharing panel: polls the incident's share state and shows location, live view,
-// photos and messages. Media stay blurred until revealed; the reveal is logged server-side.
+// Reporter-sharing panel: fetches the incident's share state whenever the live channel says
+// something arrived (publish_live -> SSE -> "flare:live" DOM event), and on a slow timer as a
+// fallback. Media stay blurred until revealed; the reveal is logged server-side.
 (function () {
   "use strict";
   var panel = document.getElementById("share-panel");
@@ -9,7 +10,8 @@
   var base = "/incidents/" + encodeURIComponent(incident);
   var liveShown = {};   // link id -> figure element
   var photoShown = {};  // item id -> figure element
-  var POLL_MS = 2000;
+  var FALLBACK_POLL_MS = 3000;
+  var inFlight = false, again = false;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -122,6 +124,9 @@
   }
 
   function poll() {
+    // One request at a time; a burst of live events collapses into one more fetch.
+    if (inFlight) { again = true; return Promise.resolve(); }
+    inFlight = true;
     return fetch(base + "/share/state", { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (state) {
@@ -132,9 +137,17 @@
         renderPhotos(state.photos);
         renderTexts(state.texts);
       })
-      .catch(function () { /* next poll retries */ });
+      .catch(function () { /* the next event or timer retries */ })
+      .then(function () {
+        inFlight = false;
+        if (again) { again = false; poll(); }
+      });
   }
 
+  document.addEventListener("flare:live", function (e) {
+    var p = e.detail || {};
+    if (p.type === "share_update" && String(p.incident_id) === String(incident)) { poll(); }
+  });
   poll();
-  setInterval(poll, POLL_MS);
+  setInterval(poll, FALLBACK_POLL_MS);
 }());

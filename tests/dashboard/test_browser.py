@@ -6,7 +6,6 @@ an RQ SimpleWorker, exactly as a burst worker would. Screenshots land in docs/sc
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -127,7 +126,9 @@ def test_roles_live_feed_escalate_acknowledge_reply(ctx, users, server, browser)
     dispatcher.select_option("#reply-template", "ask_location")
     assert "where you are" in dispatcher.input_value("#reply-text")
     assert dispatcher.is_checked('input[name=kind][value=dm]')
-    dispatcher.locator("#share-link-form button").wait_for()
+    share = dispatcher.locator('#share-panel form[action$="/share-link"]')
+    assert share.locator("input[name=csrf_token]").get_attribute("value")
+    share.locator("button").wait_for()
     dispatcher.screenshot(path=str(SHOTS / "incident.png"), full_page=True)
     dispatcher.click("#reply-form button[type=submit]")
     dispatcher.locator(".notice", has_text="Direct message queued").wait_for()

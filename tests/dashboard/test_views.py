@@ -202,3 +202,19 @@ def test_admin_manages_people_and_tokens(ctx, app, users):
     short = admin.post("/admin/users", data={"csrf_token": admin.csrf, "username": "x", "role": "officer",
                                              "password": "short"}, headers={"x-requested-with": "flare"})
     assert short.status_code == 422
+
+
+def test_incident_page_shows_the_reporters_history_and_other_platforms(ctx, app, users):
+    ingest(ctx, [raw_post("old1", "is the bridge closed today", author="sam"),
+                 raw_post("bs1", "posting here too: anyone near the canal?", author="sam", platform="bluesky"),
+                 raw_post("stranger", "unrelated chatter", author="someone")])
+    drain(ctx)
+    ingest(ctx, [raw_post("now1", "help my dad collapsed not breathing", author="sam")])
+    drain(ctx)
+    with Session(ctx.engine) as s:
+        incident_id = s.exec(select(Incident.id).where(Incident.urgency == "critical")).one()
+    html = login(app, "dispatcher").get(f"/incidents/{incident_id}").text
+    history = html[html.index("Reporter's history"):html.index("Same handle on other platforms")]
+    elsewhere = html[html.index("Same handle on other platforms"):html.index('<aside class="col-side">')]
+    assert "is the bridge closed today" in history and "unrelated chatter" not in history
+    assert "anyone near the canal" in elsewhere and "is the bridge closed" not in elsewhere

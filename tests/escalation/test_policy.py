@@ -38,6 +38,10 @@ def test_shipped_policy_matches_the_critical_chain():
       "high": {"steps": [{"after": 0, "action": "alert"}]}}, "sund"),
     ({"critical": {"steps": [{"after": 0, "action": "alert"}]}, "high": {"steps": [{"after": 0, "action": "alert"}]},
       "urgentish": {"steps": [{"after": 0, "action": "alert"}]}}, "unknown urgency"),
+    ({"critical": {"steps": [{"after": 0, "action": "notify_external"}]},
+      "high": {"steps": [{"after": 0, "action": "alert"}]}}, "at least one target"),
+    ({"critical": {"steps": [{"after": 0, "action": "alert"}], "repeat_every": 0.01},
+      "high": {"steps": [{"after": 0, "action": "alert"}]}}, "at least 1 second"),
 ])
 def test_invalid_policies_are_refused_with_a_reason(tmp_path: Path, bad, reason):
     import yaml
@@ -55,7 +59,7 @@ def test_unreadable_policy_file_is_a_clear_error(tmp_path: Path):
 
 # ----------------------------------------------------------------------------- next_action
 SNAP = {"urgency": "critical", "steps": [{"after": 0, "action": "alert"}, {"after": 30, "action": "realert"},
-                                          {"after": 60, "action": "notify_external"}],
+                                          {"after": 60, "action": "notify_external", "targets": ["duty_manager"]}],
         "repeat_every": 60, "ack_sla": 45, "remind_after_ack": 600}
 
 
@@ -100,9 +104,9 @@ def test_policy_edits_do_not_change_a_running_chain():
     running = PolicySet.model_validate({k: {kk: vv for kk, vv in v.items() if kk != "urgency"}
                                         for k, v in {"critical": SNAP, "high": SNAP}.items()})
     snapshot = running.snapshot("critical")
-    edited = PolicySet.model_validate({"critical": {"steps": [{"after": 0, "action": "alert"},
-                                                              {"after": 5, "action": "notify_external"}]},
-                                       "high": {"steps": [{"after": 0, "action": "alert"}]}})
+    edited_chain = {"steps": [{"after": 0, "action": "alert"},
+                              {"after": 5, "action": "notify_external", "targets": ["duty_manager"]}]}
+    edited = PolicySet.model_validate({"critical": edited_chain, "high": {"steps": [{"after": 0, "action": "alert"}]}})
     assert edited.snapshot("critical") != snapshot
     events = [ev("queued", 0), ev("escalation_step", 0, kind="step", number=0)]
     assert next_action(snapshot, events, T0).due_at == T0 + timedelta(seconds=30)

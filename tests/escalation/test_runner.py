@@ -21,7 +21,7 @@ QUICK_POLICY = {
     "critical": {"steps": [{"after": 0, "action": "alert", "targets": ["dispatchers"]},
                            {"after": 0.4, "action": "realert", "sound": True, "targets": ["dispatchers"]},
                            {"after": 0.8, "action": "notify_external", "targets": ["duty_manager"]}],
-                 "repeat_every": 0, "ack_sla": 0.6, "remind_after_ack": 0.5},
+                 "repeat_every": 0, "ack_sla": 0.6, "remind_after_ack": 1},
     "high": {"steps": [{"after": 0, "action": "alert"}]},
 }
 
@@ -133,7 +133,7 @@ def test_acknowledgement_stops_the_chain_and_reminders_follow(ctx):
     alice, _ = make_user(ctx, "alice")
     incident_id = open_critical(ctx)
     actions.acknowledge(ctx, incident_id, alice)
-    run_timer_until(ctx, 1.2)
+    run_timer_until(ctx, 1.4)
     log = events(ctx, incident_id)
     assert steps(ctx, incident_id) == [(0, "alert")]
     assert "sla_breach" not in [e.kind for e in log]  # acknowledged inside the SLA
@@ -142,7 +142,7 @@ def test_acknowledgement_stops_the_chain_and_reminders_follow(ctx):
     assert [r.data["number"] for r in reminders] == list(range(len(reminders)))
     actions.resolve(ctx, incident_id, alice, note="ambulance on scene")
     count = len(events(ctx, incident_id))
-    run_timer_until(ctx, 0.7)
+    run_timer_until(ctx, 1.2)
     assert len(events(ctx, incident_id)) == count  # resolved: no more reminders
 
 
@@ -161,7 +161,8 @@ def test_late_acknowledgement_records_the_breach_once(ctx):
 def test_policy_edits_during_escalation_do_not_change_the_running_chain(ctx, policy_file):
     incident_id = open_critical(ctx)
     edited = dict(QUICK_POLICY, critical={"steps": [{"after": 0, "action": "alert"},
-                                                    {"after": 0.1, "action": "notify_supervisor"}]})
+                                                    {"after": 0.1, "action": "notify_supervisor",
+                                                     "targets": ["duty_supervisor"]}]})
     policy_file.write_text(yaml.safe_dump(edited))
     clustering_hook._policies.cache_clear()
     run_timer_until(ctx, 1.0)
@@ -183,3 +184,17 @@ def test_sweep_redrives_a_step_whose_timer_was_lost(ctx):
     assert escalation_runner.redrive_overdue(ctx, grace_seconds=0.1) == 1
     drain(ctx)
     assert [n for n, _ in steps(ctx, incident_id)] == [0, 1, 2]
+
+
+def test_sweep_trims_the_stream_but_keeps_unacknowledged_entries(ctx):
+    from dashboard.sweep import sweep
+
+    alice, _ = make_user(ctx, "alice")
+    first, second = open_critical(ctx), open_critical(ctx, text="another")
+    ctx.dispatch.read("console")
+    actions.acknowledge(ctx, first, alice)
+    counts = sweep(ctx)
+    assert counts["trimmed"] == 1
+    remaining = [int(fields[b"incident_id"]) for _, fields in ctx.redis.xrange(ctx.dispatch.key)]
+    assert remaining == [second]
+    assert [e.incident_id for e in ctx.dispatch.read("console")] == [second]

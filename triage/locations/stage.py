@@ -17,7 +17,7 @@ NER_POLICIES = ("all", "urgent", "off")
 _PRECISE = {"latlon", "what3words", "postcode", "address", "junction", "corner"}
 
 
-def _wants_ner(item: TriageItem, policy: str) -> bool:
+def _wants_ner(item: TriageItem, policy: str, pattern_spans: list) -> bool:
     """The NER is the slowest step after the encoder (~1 ms/post) and adds only names the
     gazetteer lacks. "urgent" spends it where a dispatcher needs the place now: critical/high and
     silent posts that do not already give an address, postcode or coordinates."""
@@ -27,7 +27,7 @@ def _wants_ner(item: TriageItem, policy: str) -> bool:
         if not (item.urgency in ("critical", "high") or item.silent):
             return False
         # A post that already gives an address, postcode or coordinates needs no NER guesswork.
-        return not any(kind in _PRECISE for _, _, kind, _ in find_pattern_spans(item.text))
+        return not any(kind in _PRECISE for _, _, kind, _ in pattern_spans)
     return False
 
 
@@ -47,6 +47,7 @@ class LocationStage:
     def batch(self, items: list[TriageItem]) -> list[TriageItem]:
         gazetteer = shared_gazetteer(self.local_gazetteer)
         known: list[list] = []
+        patterns = [list(find_pattern_spans(item.text)) for item in items]
         for item in items:
             extra = [(s, e, "landmark", 0.85) for s, e, _ in gazetteer.scan_local(item.text)]
             extra += [(s, e, "place", 0.55) for s, e in gazetteer.scan_places(item.text)]
@@ -55,7 +56,7 @@ class LocationStage:
         if self.ner_policy != "off":
             # Under "urgent", a post whose places the gazetteer already knows skips the NER too.
             wanted = [i for i, it in enumerate(items)
-                      if _wants_ner(it, self.ner_policy) and needs_ner(it.text)
+                      if _wants_ner(it, self.ner_policy, patterns[i]) and needs_ner(it.text)
                       and (self.ner_policy == "all" or not known[i])]
             if wanted:
                 nlp = get_nlp()
@@ -68,7 +69,7 @@ class LocationStage:
                 mentions.append(LocationMention(text=geo.place or f"{geo.lat:.5f},{geo.lon:.5f}",
                                                 kind="geotag", source="geotag", lat=geo.lat,
                                                 lon=geo.lon, confidence=0.95))
-            spans = extract_spans(item.text, docs.get(i), known[i])
+            spans = extract_spans(item.text, docs.get(i), known[i], patterns[i])
             for start, end, kind, confidence in spans:
                 text = item.text[start:end]
                 mention = LocationMention(text=text, kind=kind, source="text",

@@ -1,0 +1,38 @@
+"""Shared by the burst tests: the scenario generator (loaded from bench/) and a platform double."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from models import DeliveryReceipt
+
+SCENARIO_PATH = Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "burst.py"
+
+
+def load_burst_module():
+    """bench/ is not an installed package: load the generator from the source tree."""
+    name = "flare_bench_burst_scenario"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCENARIO_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class AcceptingReplier:
+    """Accepts every receipt instantly, so message jobs cost nothing in these tests."""
+
+    platform = "x"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def supports_dm(self, request) -> bool:
+        return True
+
+    def send(self, request) -> DeliveryReceipt:
+        self.sent += 1
+        return DeliveryReceipt(ok=True, platform_message_id=f"m{self.sent}")

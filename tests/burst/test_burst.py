@@ -1,0 +1,95 @@
+"""The burst scenario in-process: an explosion's worth of posts with lone cries for help mixed in.
+
+Everything is persisted and enqueued first (the backlog a real burst builds), then one RQ
+SimpleWorker drains it in burst mode, serving the lanes in the order production workers do.
+"""
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from rq import SimpleWorker
+from sqlmodel import Session, select
+
+from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
+from dashboard.intake_wiring import ingest
+from models import GeoPoint, Incident, IncidentPost, Post, RawPost, TriageState
+from models.enums import Lane
+from models.tables import TriageRecord
+from burst_helpers import AcceptingReplier, load_burst_module
+
+N_BURST, N_UNRELATED = 400, 5
+# Shared with the triage tests: the ONNX encoder is exported once per machine, not per test.
+MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
+
+
+@pytest.fixture
+def ctx(settings):
+    settings.triage.model_cache_dir = MODEL_CACHE
+    c = AppContext.build(settings)
+    c._repliers = {"x": AcceptingReplier()}
+    set_process_context(c)
+    yield c
+    set_process_context(None)
+    c.close()
+
+
+def _raw(entry, n: int) -> RawPost:
+    geo = GeoPoint(entry.lat, entry.lon) if entry.lat is not None else None
+    return RawPost(platform="x", external_id=str(10_000 + n), text=entry.text, raw_payload=entry.text,
+                   author_id=entry.author, author_handle=entry.author, geo=geo,
+                   conversation_id=str(10_000 + n), posted_at=datetime.now(UTC))
+
+
+@pytest.mark.slow
+def test_lone_cries_are_escalated_first_and_separately_while_the_burst_collapses(ctx):
+    scenario = load_burst_module()
+    entries = scenario.burst_scenario(N_BURST, N_UNRELATED, seconds=60.0, seed=7)
+    ingest(ctx, [_raw(e, n) for n, e in enumerate(entries)])
+    worker = SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis)
+    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+    with Session(ctx.engine) as s:
+        posts = s.exec(select(Post)).all()
+        assert len(posts) == len(entries)  # nothing dropped
+        assert all(p.triage_state == TriageState.done.value for p in posts)
+        membership = dict(s.exec(select(IncidentPost.post_id, IncidentPost.incident_id)).all())
+        incidents = {i.id: i for i in s.exec(select(Incident)).all()}
+        triaged_at = dict(s.exec(select(TriageRecord.post_id, TriageRecord.created_at)).all())
+
+    lone = [p for p in posts if p.author_handle.startswith(scenario.UNRELATED_AUTHOR)]
+    burst = [p for p in posts if not p.author_handle.startswith(scenario.UNRELATED_AUTHOR)]
+    assert len(lone) == N_UNRELATED
+    assert all(p.lane == Lane.critical.value for p in lone)
+    lone_incidents = [membership.get(p.id) for p in lone]
+    assert None not in lone_incidents, "every lone cry for help opens or joins an incident"
+    assert len(set(lone_incidents)) == N_UNRELATED, "each lone cry is its own incident"
+    for incident_id in lone_incidents:
+        members = [pid for pid, iid in membership.items() if iid == incident_id]
+        assert members == [p.id for p in lone if membership[p.id] == incident_id], \
+            "no burst post was absorbed into a lone caller's incident (or vice versa)"
+        assert incidents[incident_id].queued_at is not None, "in the dispatch queue"
+        assert incidents[incident_id].stream_entry_id
+
+    # First: every lone cry was in the dispatch queue before any bulk post was even triaged.
+    bulk_started = min(triaged_at[p.id] for p in burst if p.lane == Lane.bulk.value)
+    latest_lone_queue = max(incidents[i].queued_at for i in lone_incidents)
+    assert latest_lone_queue <= bulk_started
+
+    # The burst collapses into a handful of incidents, not one per report.
+    burst_incidents = {membership[p.id] for p in burst if p.id in membership}
+    import os
+    if os.environ.get("BURST_DEBUG"):
+        with Session(ctx.engine) as s:
+            for iid in sorted(burst_incidents):
+                inc = incidents[iid]
+                first = s.exec(select(Post).join(IncidentPost, IncidentPost.post_id == Post.id).where(IncidentPost.incident_id == iid).order_by(Post.id)).first()
+                rec = s.exec(select(TriageRecord).where(TriageRecord.post_id == first.id)).first()
+                print(iid, inc.category, inc.urgency, inc.report_count, inc.lat, inc.lon, inc.location_confidence, "|", first.text, "|", first.geo_lat, [r for r in rec.reasons if "cluster" in r], [ (l["text"], l["lat"], l["confidence"]) for l in rec.locations])
+    burst_reports = sum(1 for p in burst if p.id in membership)
+    assert burst_reports >= 50
+    assert len(burst_incidents) <= 10, f"{len(burst_incidents)} incidents for {burst_reports} reports"
+    biggest = max(incidents[i].report_count for i in burst_incidents)
+    assert biggest >= burst_reports * 0.6
