@@ -176,6 +176,8 @@ async def _measure(base: str, tokens: dict[str, str], producer_cmd: list[str], p
     limits = httpx.Limits(max_connections=args.viewers + args.listers + 10, max_keepalive_connections=50)
     timeout = httpx.Timeout(30.0, read=None)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        for _ in range(5):  # warm up: template compilation and first connections are not the steady state
+            await client.get("/queue/rows", headers={"authorization": f"Bearer {tokens['dispatcher']}"})
         ready, stop, counter = asyncio.Event(), asyncio.Event(), [0]
         viewers = [asyncio.create_task(_viewer(client, tokens["officer"], run, ready, counter, args.viewers, stop))
                    for _ in range(args.viewers)]

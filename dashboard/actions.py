@@ -39,6 +39,8 @@ def _after_commit(ctx: AppContext, outcome: service.Outcome) -> None:
         from dashboard import metrics
 
         metrics.observe_ack(outcome.urgency, outcome.seconds_to_ack)
+        if outcome.sla_breached_late:
+            metrics.count_sla_breach(ctx, outcome.urgency)
     if outcome.incident_id and not outcome.needs_queue:
         _reschedule(ctx, outcome.incident_id)
 

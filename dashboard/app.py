@@ -60,6 +60,9 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
         return RedirectResponse("/login", status_code=303)
 
     app.add_middleware(SecurityHeaders)
+    from dashboard.routes import errors
+
+    errors.install(app)
 
     from dashboard.routes import admin, api, backlog, evidence, feed, field, health, incidents, live, map, media, pages, supervisor
     from dashboard.share import routes as share

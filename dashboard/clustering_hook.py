@@ -27,7 +27,7 @@ from dashboard.context import AppContext
 from escalation.policy import PolicySet, load_policies
 from models.domain import TriageOutput
 from models.enums import IncidentStatus
-from models.tables import Incident, IncidentPost, Post
+from models.tables import Incident, IncidentPost, Post, TriageRecord
 from models.types import utcnow
 from triage import clustering
 
@@ -37,7 +37,7 @@ FOLLOW_UP_WINDOW = timedelta(minutes=30)
 RULES = clustering.ClusterRules()
 MAX_CANDIDATES = 200  # most recently updated open incidents considered per post
 SEED_POSTS_PER_INCIDENT = 20  # texts indexed for an incident this process has not seen yet
-CENTROID_CACHE_SECONDS = 5.0  # how stale another worker's centroid update may be here
+SHARED_CACHE_SECONDS = 5.0  # how stale another worker's centroid update may be here
 STATE_TTL_SECONDS = int(RULES.window.total_seconds()) * 3
 _OPEN = [s.value for s in IncidentStatus if s.is_open]
 
@@ -59,6 +59,16 @@ def state_key(incident_id: int) -> str:
     return f"flare:cluster:{incident_id}"
 
 
+def places_key(incident_id: int) -> str:
+    return f"flare:cluster:{incident_id}:places"
+
+
+def named_places(out: TriageOutput) -> frozenset[str]:
+    """Places named in the post's text (streets, landmarks, towns), whether or not geocoded."""
+    return frozenset(m.text.strip().lower() for m in out.locations
+                     if m.source == "text" and m.kind not in ("latlon", "profile") and m.text.strip())
+
+
 class ClusterState:
     """Per-process view of the open incidents: near-duplicate index and centroid cache."""
 
@@ -66,7 +76,8 @@ class ClusterState:
         self.ctx = ctx
         self.index = clustering.NearDuplicateIndex()
         self.seeded: set[int] = set()  # incidents whose recent posts are in the index
-        self.centroids: dict[int, tuple[float, np.ndarray | None]] = {}  # id → (fetched at, vector)
+        # incident id → (fetched at, centroid, named places)
+        self.shared: dict[int, tuple[float, np.ndarray | None, frozenset[str]]] = {}
         self.lock = threading.Lock()
 
     # -- near-duplicates
@@ -85,48 +96,49 @@ class ClusterState:
             self.index.add(post_id, incident_id, text or "")
         self.seeded.update(new)
 
-    # -- centroids (shared through Redis)
-    def centroid(self, incident_id: int) -> np.ndarray | None:
-        now = time.monotonic()
-        cached = self.centroids.get(incident_id)
-        if cached and now - cached[0] < CENTROID_CACHE_SECONDS:
-            return cached[1]
-        raw = self.ctx.redis.hget(state_key(incident_id), "centroid")
-        vector = np.frombuffer(raw, dtype=np.float32).copy() if raw else None
-        self.centroids[incident_id] = (now, vector)
-        return vector
-
-    def centroids_for(self, incident_ids: list[int]) -> dict[int, np.ndarray | None]:
+    # -- centroids and named places (shared through Redis)
+    def shared_for(self, incident_ids: list[int]) -> dict[int, tuple[np.ndarray | None, frozenset[str]]]:
+        """Centroid embedding and named places of each incident, at most a few seconds stale."""
         now = time.monotonic()
         stale = [i for i in incident_ids
-                 if i not in self.centroids or now - self.centroids[i][0] >= CENTROID_CACHE_SECONDS]
+                 if i not in self.shared or now - self.shared[i][0] >= SHARED_CACHE_SECONDS]
         if stale:
             pipe = self.ctx.redis.pipeline(transaction=False)
             for i in stale:
                 pipe.hget(state_key(i), "centroid")
-            for i, raw in zip(stale, pipe.execute()):
-                self.centroids[i] = (now, np.frombuffer(raw, dtype=np.float32).copy() if raw else None)
-        return {i: self.centroids[i][1] for i in incident_ids}
+                pipe.smembers(places_key(i))
+            replies = pipe.execute()
+            for n, i in enumerate(stale):
+                raw, places = replies[2 * n], replies[2 * n + 1]
+                vector = np.frombuffer(raw, dtype=np.float32).copy() if raw else None
+                names = frozenset(p.decode("utf-8", "replace") for p in places or ())
+                self.shared[i] = (now, vector, names)
+        return {i: self.shared[i][1:] for i in incident_ids}
 
-    def add_embedding(self, incident_id: int, embedding: np.ndarray) -> None:
-        """Running mean of member embeddings. Two workers updating one incident at the same
-        instant may lose one report's contribution; the centroid only steers later decisions."""
+    def record(self, incident_id: int, embedding: np.ndarray | None, places: frozenset[str]) -> None:
+        """Running mean of member embeddings, and the places they named. Two workers updating
+        one incident at the same instant may lose one report's contribution to the mean; the
+        centroid only steers later decisions."""
         key = state_key(incident_id)
-        current = self.ctx.redis.hmget(key, "centroid", "n")
-        vector = np.asarray(embedding, dtype=np.float32)
-        n = int(current[1] or 0)
-        if current[0] and n > 0:
-            old = np.frombuffer(current[0], dtype=np.float32)
-            if old.shape == vector.shape:
-                vector = (old * n + vector) / (n + 1)
-        norm = float(np.linalg.norm(vector))
-        if norm > 0:
-            vector = vector / norm
         pipe = self.ctx.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping={"centroid": vector.astype(np.float32).tobytes(), "n": n + 1})
-        pipe.expire(key, STATE_TTL_SECONDS)
+        if embedding is not None:
+            current = self.ctx.redis.hmget(key, "centroid", "n")
+            vector = np.asarray(embedding, dtype=np.float32)
+            n = int(current[1] or 0)
+            if current[0] and n > 0:
+                old = np.frombuffer(current[0], dtype=np.float32)
+                if old.shape == vector.shape:
+                    vector = (old * n + vector) / (n + 1)
+            norm = float(np.linalg.norm(vector))
+            if norm > 0:
+                vector = vector / norm
+            pipe.hset(key, mapping={"centroid": vector.astype(np.float32).tobytes(), "n": n + 1})
+            pipe.expire(key, STATE_TTL_SECONDS)
+        if places:
+            pipe.sadd(places_key(incident_id), *sorted(places))
+            pipe.expire(places_key(incident_id), STATE_TTL_SECONDS)
         pipe.execute()
-        self.centroids[incident_id] = (time.monotonic(), vector)
+        self.shared.pop(incident_id, None)
 
 
 def cluster_state(ctx: AppContext) -> ClusterState:
@@ -152,17 +164,23 @@ def post_facts(post: Post, out: TriageOutput) -> clustering.PostFacts:
     return clustering.PostFacts(
         post_id=post.id, text=post.text or "", at=post.received_at or utcnow(), category=out.category,
         silent=out.silent, lat=where[0] if where else None, lon=where[1] if where else None,
-        location_confidence=where[2] if where else 0.0, embedding=out.embedding)
+        location_confidence=where[2] if where else 0.0, embedding=out.embedding,
+        place_names=named_places(out))
 
 
 def _same_reporter(session: Session, post: Post) -> Incident | None:
     if not post.author_id:
         return None
+    # Two indexed lookups instead of one three-way join: in a burst most reporters post once,
+    # so the first query usually ends it.
+    earlier = session.exec(
+        select(Post.id).where(Post.platform == post.platform, Post.author_id == post.author_id,
+                              Post.id != post.id).order_by(Post.id.desc()).limit(50)).all()
+    if not earlier:
+        return None
     return session.exec(
         select(Incident).join(IncidentPost, IncidentPost.incident_id == Incident.id)
-        .join(Post, Post.id == IncidentPost.post_id)
-        .where(Post.platform == post.platform, Post.author_id == post.author_id,
-               Post.id != post.id, Incident.status.in_(_OPEN),
+        .where(IncidentPost.post_id.in_(earlier), Incident.status.in_(_OPEN),
                Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
         .order_by(Incident.id.desc()).limit(1)
     ).first()
@@ -194,8 +212,18 @@ def _merge_location(ctx: AppContext, incident: Incident, where: tuple[float, flo
     merged, weight = clustering.merged_location(old, old_weight, where)
     if merged is not None:
         incident.lat, incident.lon, incident.location_confidence = merged
-        ctx.redis.hset(key, "location_weight", weight)
-        ctx.redis.expire(key, STATE_TTL_SECONDS)
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.hset(key, "location_weight", weight)
+        pipe.expire(key, STATE_TTL_SECONDS)
+        pipe.execute()
+
+
+def _note_on_triage_record(session: Session, post: Post, reason: str) -> None:
+    """Why the post opened its own incident, kept with the triage record (written this transaction)."""
+    for obj in session.new:
+        if isinstance(obj, TriageRecord) and obj.post_id == post.id:
+            obj.reasons = [*(obj.reasons or []), reason]
+            return
 
 
 def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]:
@@ -224,15 +252,16 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
         with state.lock:
             state.seed(session, list(by_id))
             near = state.index.best_by_incident(clustering.minhash(facts.text))
-        centroids = state.centroids_for(list(by_id)) if facts.embedding is not None else {}
+        shared = state.shared_for(list(by_id))
         candidates = [clustering.Candidate(
             incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
             lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
-            centroid=centroids.get(i.id), link=links.get(i.id, ""), near_duplicate=near.get(i.id, 0.0),
+            centroid=shared[i.id][0], place_names=shared[i.id][1], link=links.get(i.id, ""),
+            near_duplicate=near.get(i.id, 0.0), report_count=i.report_count,
         ) for i in incidents]
         decision = clustering.decide(facts, candidates, RULES)
         if decision.incident_id is None:
-            out.reasons.append(f"clustering: new incident — {decision.reason}")
+            _note_on_triage_record(session, post, f"clustering: new incident — {decision.reason}")
             return None
         incident = by_id[decision.incident_id]
         _merge_location(ctx, incident, post_location(post, out))
@@ -249,7 +278,6 @@ def after_triage(ctx: AppContext, post: Post, out: TriageOutput, incident_id: in
     try:
         with state.lock:
             state.index.add(post.id, incident_id, post.text or "")
-        if out.embedding is not None:
-            state.add_embedding(incident_id, out.embedding)
+        state.record(incident_id, out.embedding, named_places(out))
     except Exception:  # noqa: BLE001 - clustering state only steers later joins; triage is done
         log.exception("could not record post %s for incident %s clustering", post.id, incident_id)

@@ -9,12 +9,14 @@ import logging
 import time
 from datetime import timedelta
 
-from rq import Retry
+from rq import Queue, Retry
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from dashboard.context import (
     ESCALATION_QUEUE,
     MESSAGES_QUEUE,
+    WORKER_QUEUES,
     AppContext,
     process_context,
 )
@@ -57,15 +59,26 @@ def enqueue_send(ctx: AppContext, message_id: int, delay: float = 0.0) -> None:
 
 
 def publish_incident(ctx: AppContext, incident_id: int) -> None:
-    """Put an incident into the dispatch stream once (the DB row records the entry id)."""
-    with Session(ctx.engine, expire_on_commit=False) as s:
-        incident = s.get(Incident, incident_id)
-        if incident is None or incident.stream_entry_id or incident.status != IncidentStatus.new.value:
-            return
-        entry_id = ctx.dispatch.publish(incident.id, incident.urgency)
-        service.mark_queued(s, incident, entry_id)
-        s.add(incident)
-        s.commit()
+    """Put an incident into the dispatch stream once (the DB row records the entry id).
+
+    The triage job and the sweep can both get here for a new incident; a short Redis lock stops
+    them both publishing it (two stream entries, one never acknowledged). A holder that dies
+    lets the lock expire and the sweep publishes it then.
+    """
+    lock = f"flare:publish-lock:{incident_id}"
+    if not ctx.redis.set(lock, "1", nx=True, px=10_000):
+        return
+    try:
+        with Session(ctx.engine, expire_on_commit=False) as s:
+            incident = s.get(Incident, incident_id)
+            if incident is None or incident.stream_entry_id or incident.status != IncidentStatus.new.value:
+                return
+            entry_id = ctx.dispatch.publish(incident.id, incident.urgency)
+            service.mark_queued(s, incident, entry_id)
+            s.add(incident)
+            s.commit()
+    finally:
+        ctx.redis.delete(lock)
     after_queued(ctx, incident_id)
 
 
@@ -131,14 +144,34 @@ def triage_post(post_id: int, ctx: AppContext | None = None) -> str:
     return out.urgency
 
 
+def enqueue_triage_batch(ctx: AppContext, items: list[tuple[int, str]]) -> None:
+    """Enqueue many triage jobs at once: critical lane first, one Redis pipeline per chunk and one
+    UPDATE, so a cry for help on a page of hundreds of burst posts is not enqueued last."""
+    order = {lane: n for n, lane in enumerate(WORKER_QUEUES)}
+    for start in range(0, len(items), 500):
+        chunk = sorted(items[start:start + 500], key=lambda item: order.get(item[1], len(order)))
+        with ctx.redis.pipeline() as pipe:
+            for lane in dict.fromkeys(lane for _, lane in chunk):
+                ctx.queues[lane].enqueue_many([
+                    Queue.prepare_data("dashboard.jobs.triage_post", (post_id,), job_id=f"triage-{post_id}",
+                                       timeout=120, failure_ttl=7 * 86400)
+                    for post_id, post_lane in chunk if post_lane == lane], pipeline=pipe)
+            pipe.execute()
+        with Session(ctx.engine) as s:
+            s.exec(update(Post).where(Post.id.in_([post_id for post_id, _ in chunk]),
+                                      Post.triage_state == TriageState.pending.value)
+                   .values(triage_enqueued_at=utcnow()))
+            s.commit()
+
+
 def on_persisted(ctx: AppContext, stored) -> None:
     """Intake callback (connectors, API, drill): enqueue triage for newly stored posts."""
     from dashboard.escalation_runner import publish_live
 
-    for p in stored:
-        if p.created:
-            enqueue_triage(ctx, p.post_id, p.lane)
-            publish_live(ctx, {"type": "post", "post_id": p.post_id, "lane": p.lane})
+    created = [p for p in stored if p.created]
+    enqueue_triage_batch(ctx, [(p.post_id, p.lane) for p in created])
+    for p in created:
+        publish_live(ctx, {"type": "post", "post_id": p.post_id, "lane": p.lane})
 
 
 def send_message(message_id: int, ctx: AppContext | None = None) -> str:

@@ -46,6 +46,15 @@ def _triage_job_lost(ctx: AppContext, post_id: int) -> bool:
     return False
 
 
+def _queued_job_ids(ctx: AppContext) -> set[bytes]:
+    from models.enums import Lane
+
+    pipe = ctx.redis.pipeline(transaction=False)
+    for lane in Lane:
+        pipe.lrange(f"rq:queue:{lane.value}", 0, -1)
+    return {job_id for ids in pipe.execute() for job_id in ids}
+
+
 def sweep(ctx: AppContext) -> dict[str, int]:
     now = utcnow()
     grace = timedelta(seconds=ctx.settings.outbox_grace_seconds)
@@ -67,7 +76,12 @@ def sweep(ctx: AppContext) -> dict[str, int]:
             Incident.status.not_in([IncidentStatus.new.value, IncidentStatus.queued.value]),
             Incident.stream_entry_id != "",
         )).all()
+    # In a burst thousands of posts wait their turn; one LRANGE per lane tells which are queued
+    # instead of a job fetch and an O(queue) LPOS for each of them (which starved the workers).
+    waiting = _queued_job_ids(ctx) if pending else set()
     for post_id, lane, enqueued_at in pending:
+        if enqueued_at is not None and f"triage-{post_id}".encode() in waiting:
+            continue
         if enqueued_at is None or _triage_job_lost(ctx, post_id):
             jobs.enqueue_triage(ctx, post_id, lane)
             counts["posts"] += 1

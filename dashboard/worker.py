@@ -63,6 +63,14 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
         from triage.base import TriageInput
 
         ctx.pipeline(TriageInput(text="warm-up: is anyone hurt at 1 High Street, Leeds?"))
+        # The NER loads on the first urgent post without a known place (seconds): load it now,
+        # not while a real cry for help waits.
+        from triage.locations.extract import get_nlp
+
+        try:
+            get_nlp()
+        except Exception:  # noqa: BLE001 - triage marks such posts for review; the worker still serves
+            log.warning("NER model unavailable at start; locations fall back to patterns")
     name = name or f"flare-{socket.gethostname()}-{os.getpid()}"
     queues = [ctx.queues[q] for q in WORKER_QUEUES]
     # The worker blocks in BLPOP for minutes: it gets its own connection pool whose read

@@ -44,6 +44,7 @@ def _seen_by(session: Session, incident: Incident, username: str, service: Servi
     ack = acknowledge(session, incident.id, username, service, dm_possible)
     outcome.message_ids += ack.message_ids
     outcome.seconds_to_ack, outcome.urgency = ack.seconds_to_ack, ack.urgency
+    outcome.sla_breached_late = ack.sla_breached_late
     outcome.stream_entry_to_ack = ack.stream_entry_to_ack
 
 
@@ -113,7 +114,7 @@ def _finish(session: Session, incident_id: int, username: str, note: str, kind: 
         incident.status, incident.resolved_at = IncidentStatus.resolved.value, now
     else:
         incident.status, incident.closed_at = IncidentStatus.closed.value, now
-    stop_chain(session, incident)
+    stop_chain(incident)
     incident.updated_at = now
     append_event(session, incident.id, kind, username, {"note": note[:2000]})
     return outcome
@@ -174,7 +175,7 @@ def merge(session: Session, incident_ids: list[int], username: str, service: Ser
             survivor.location_text, survivor.lat, survivor.lon = other.location_text, other.lat, other.lon
             survivor.location_confidence = other.location_confidence
         other.status, other.closed_at = IncidentStatus.closed.value, utcnow()
-        stop_chain(session, other)
+        stop_chain(other)
         append_event(session, other.id, EventKind.merged, username, {"into": survivor.id})
         if other.stream_entry_id:
             outcome.extra_entries_to_ack.append(other.stream_entry_id)

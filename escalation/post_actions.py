@@ -22,6 +22,7 @@ from escalation.service import (
     open_incident,
     post_language,
     queue_message,
+    raise_urgency,
     reporter_posts,
     set_disposition,
 )
@@ -96,22 +97,33 @@ def escalate_post(session: Session, post_id: int, username: str, urgency: str, s
         raise ActionError(f"escalate as one of {', '.join(HAND_ESCALATION_URGENCIES)}")
     post = _post(session, post_id)
     member = _membership(session, post_id)
+    closed_from: Incident | None = None
     if member is not None:
         incident = locked_incident(session, member.incident_id)
         if not IncidentStatus(incident.status).is_open:
-            raise ActionError(f"this post belongs to incident {incident.id}, which is {incident.status}")
+            # Someone judges this report still needs help: it leaves the finished incident
+            # (which keeps the record of it) and starts a new one of its own.
+            closed_from = incident
+            session.delete(member)
+            incident.report_count = max(0, incident.report_count - 1)
+            session.flush()
+    if member is not None and closed_from is None:
         outcome = Outcome(incident_id=incident.id, urgency=incident.urgency)
         if Urgency(urgency).rank < Urgency(incident.urgency).rank:
             append_event(session, incident.id, EventKind.note, username,
                          {"urgency_raised": {"from": incident.urgency, "to": urgency}, "post_id": post_id})
-            incident.urgency = urgency
-            incident.updated_at = utcnow()
+            raise_urgency(incident, urgency, policy_for)
             outcome.urgency = urgency
             outcome.needs_queue = incident.status == IncidentStatus.new.value and urgency in QUEUED_URGENCIES
         return outcome
     out = _triage_output(session, post, urgency)
-    incident = open_incident(session, post, out, actor=username, policy_snapshot=policy_for(urgency),
-                             reason=f"escalated by hand by {username}")
+    reason = f"escalated by hand by {username}"
+    if closed_from is not None:
+        reason += f" after incident {closed_from.id} was {closed_from.status}"
+    incident = open_incident(session, post, out, actor=username, policy_snapshot=policy_for(urgency), reason=reason)
+    if closed_from is not None:
+        append_event(session, closed_from.id, EventKind.split, username,
+                     {"into": incident.id, "post_ids": [post_id], "reason": "escalated again by hand"})
     queued = urgency in QUEUED_URGENCIES
     set_disposition(post, Disposition.escalated.value if queued else Disposition.monitoring.value, username)
     outcome = Outcome(incident_id=incident.id, created=True, needs_queue=queued, urgency=urgency)

@@ -50,6 +50,8 @@ class Outcome:
     # Set when this action acknowledged the incident: for the time-to-acknowledge histogram.
     seconds_to_ack: float | None = None
     urgency: str = ""
+    # Set when the acknowledgement itself found the SLA already passed (for the breach counter).
+    sla_breached_late: bool = False
 
 
 def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: float) -> TriageRecord:
@@ -122,6 +124,15 @@ def attach_post(session: Session, incident: Incident, post: Post, actor: str, re
                   "payload_sha256": payload_sha256})
 
 
+def raise_urgency(incident: Incident, urgency: str, policy_for: Callable[[str], dict]) -> None:
+    """Make an incident more urgent. One not yet queued takes the chain of its new urgency (its
+    own has not started); a running chain stays frozen, as policy edits never change one."""
+    incident.urgency = urgency
+    incident.updated_at = utcnow()
+    if incident.status == IncidentStatus.new.value:
+        incident.policy_snapshot = policy_for(urgency)
+
+
 def set_disposition(post: Post, disposition: str, by: str = "triage") -> None:
     post.disposition = disposition
     post.disposition_by = by
@@ -152,7 +163,7 @@ def apply_triage(
             attach_post(session, incident, post, "triage", reason, similarity)
             # A more urgent report raises the incident; it never lowers it.
             if Urgency(out.urgency).rank < Urgency(incident.urgency).rank:
-                incident.urgency = out.urgency
+                raise_urgency(incident, out.urgency, policy_for)
                 result.needs_queue = incident.status == IncidentStatus.new.value and out.urgency in QUEUED_URGENCIES
             set_disposition(post, Disposition.attached.value)
         else:
@@ -216,13 +227,13 @@ def acknowledge(session: Session, incident_id: int, username: str, service: Serv
     incident.claimed_by = incident.claimed_by or username
     incident.escalation_token = secrets.token_hex(8)  # any scheduled escalation step is now stale
     waited = (now - (incident.queued_at or incident.created_at)).total_seconds()
-    _record_late_sla_breach(session, incident, waited)
+    breached_late = _record_late_sla_breach(session, incident, waited)
     append_event(session, incident.id, EventKind.acknowledged, username, {"seconds_to_ack": waited})
     # Acknowledged incidents may still be due reminders under their frozen policy.
     incident.next_step_at = _next_due(session, incident)
     incident.updated_at = now
     result = Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id,
-                     seconds_to_ack=waited, urgency=incident.urgency)
+                     seconds_to_ack=waited, urgency=incident.urgency, sla_breached_late=breached_late)
     result.message_ids += acknowledged_messages(session, incident, username, service, dm_possible, now)
     return result
 
@@ -246,16 +257,17 @@ def acknowledged_messages(session: Session, incident: Incident, username: str, s
     return ids
 
 
-def _record_late_sla_breach(session: Session, incident: Incident, waited: float) -> None:
+def _record_late_sla_breach(session: Session, incident: Incident, waited: float) -> bool:
     """An ack that arrives after the SLA records the breach if the timer had not yet done so."""
     sla = float((incident.policy_snapshot or {}).get("ack_sla") or 0)
     if sla <= 0 or waited <= sla:
-        return
+        return False
     if session.exec(select(IncidentEvent.id).where(IncidentEvent.incident_id == incident.id,
                                                    IncidentEvent.kind == EventKind.sla_breach.value)).first():
-        return
+        return False
     append_event(session, incident.id, EventKind.sla_breach, "escalation",
                  {"ack_sla_s": sla, "waited_s": round(waited, 3), "recorded_at": "acknowledge"})
+    return True
 
 
 def _next_due(session: Session, incident: Incident) -> datetime | None:
@@ -268,7 +280,7 @@ def _next_due(session: Session, incident: Incident) -> datetime | None:
     return action.due_at if action else None
 
 
-def stop_chain(session: Session, incident: Incident) -> None:
+def stop_chain(incident: Incident) -> None:
     """Invalidate every scheduled step of an incident that no longer needs paging."""
     incident.escalation_token = secrets.token_hex(8)
     incident.next_step_at = None

@@ -1,12 +1,11 @@
 """Rule-based baseline stages: a transparent fallback when model files are unavailable.
 
-Used by the walking skeleton and as the safety net under the model pipeline: if the encoder
-cannot load, triage still runs and says so in its reasons rather than failing.
+Used as kind="rules" and as the fallback when the encoder or heads cannot load: triage still
+runs and says so in its reasons rather than failing. Text clean-up is triage.normalise.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from triage.base import TriageItem
 
@@ -26,19 +25,6 @@ _RULES: list[tuple[str, str, re.Pattern[str]]] = [
 _NONE_HINTS = re.compile(r"\b(lol|lmao|killing me|dying to|praying|thoughts and prayers|joke)\b", re.I)
 _SILENT = re.compile(r"\b(can'?t (?:talk|speak|call)|cant (?:talk|speak|call)|unable to (?:talk|speak|call)|hiding)\b", re.I)
 _ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "none": 4}
-
-
-class NormaliseStage:
-    name = "normalise"
-
-    def __call__(self, item: TriageItem) -> TriageItem:
-        text = unicodedata.normalize("NFKC", item.input.text or "")
-        # Strip bidi overrides and zero-width characters: they hide words from patterns.
-        text = re.sub(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]", "", text)
-        item.text = text[:10_000]
-        if not item.text.strip():
-            item.undecided.append("empty text")
-        return item
 
 
 class RuleClassifierStage:

@@ -40,6 +40,21 @@ def decide_urgency(probs: np.ndarray, thresholds: dict[str, float], band: float,
     return "none", bool(near), float(1.0 - cumulative[3])
 
 
+def decision_score(probs: np.ndarray, urgency: str) -> float:
+    """P(at least this urgent) for urgent levels, P(none) for none: what the decision rests on."""
+    if urgency == "none":
+        return float(probs[-1])
+    return float(np.cumsum(probs)[_RANK[urgency]])
+
+
+def calibrated_confidence(probs: np.ndarray, urgency: str, confidence_map: dict | None) -> float:
+    score = decision_score(probs, urgency)
+    if not confidence_map:
+        return score
+    curve = confidence_map.get(urgency) or confidence_map["all"]
+    return float(np.interp(score, curve["x"], curve["y"]))
+
+
 class ClassifierStage:
     name = "classify"
 
@@ -83,7 +98,7 @@ class ClassifierStage:
             item.reasons.append("no text to classify → human review")
             return
 
-        urgency, near, cumulative = decide_urgency(urgency_probs, self.thresholds, self.band,
+        urgency, near, _ = decide_urgency(urgency_probs, self.thresholds, self.band,
                                                     self.none_gate)
         item.reasons.append(
             f"model: P(critical)={urgency_probs[0]:.2f}, P(≥high)={urgency_probs[:2].sum():.2f}, "
@@ -124,7 +139,8 @@ class ClassifierStage:
             item.reasons.append("weapon mentioned in an ongoing incident → human review")
 
         item.urgency = urgency
-        item.confidence = round(float(urgency_probs[_RANK[urgency]]), 4)
+        item.confidence = round(calibrated_confidence(
+            urgency_probs, urgency, self.heads["urgency"].extra.get("confidence_map")), 4)
         item.category = self._category(urgency, category_probs, categories, rule_category)
         item.reasons.append(f"category {item.category} (model P={category_probs.max():.2f}, "
                             f"top: {', '.join(f'{k} {v:.2f}' for k, v in item.scores['category'].items())})")
@@ -134,9 +150,12 @@ class ClassifierStage:
                   ) -> str:
         if urgency == "none":
             return "none"
-        if rule_category:
-            return rule_category
         ranked = [classes[j] for j in np.argsort(-probs)]
         best = next(c for c in ranked if c != "none")
+        p_best = float(probs[classes.index(best)])
+        # The phrase that raised urgency names the kind of emergency, unless the model is sure
+        # of another ("not breathing" in a house fire is still a fire).
+        if rule_category and rule_category != "other" and p_best < 0.5:
+            return rule_category
         # A help request whose kind the model cannot tell is "other", not a forced guess.
-        return best if probs[classes.index(best)] >= 0.2 else "other"
+        return best if p_best >= 0.2 else "other"

@@ -9,8 +9,9 @@ What must never happen is a lone cry for help being absorbed into a big public e
 shares a word like "help". So:
   * a silent contact never joins a public incident, and a silent incident never absorbs others;
   * a different place keeps a post separate, whatever its wording;
-  * a personal, first-person request ("my mum can't breathe") joins an event only when its own
-    location is precise and near it — wording alone is never enough.
+  * a personal, first-person request ("my mum can't breathe") joins an event only where it says
+    it is: a precise location near the event, or (when nothing could be placed on the map) the
+    same named place with related wording — wording alone is never enough.
 Every decision carries a reason for people, stored with the membership and in the event log.
 """
 from __future__ import annotations
@@ -42,10 +43,20 @@ class ClusterRules:
     precise_radius_km: float = 1.5  # both locations street-level or better
     area_radius_km: float = 8.0  # either location only town-level
     precise_confidence: float = 0.7  # geotags 0.9, addresses 0.85, towns 0.55
+    # Someone's own emergency joins an event only at its very spot: two callers a kilometre
+    # apart are two emergencies, however alike their words.
+    personal_radius_km: float = 0.5
     near_duplicate: float = 0.6  # MinHash Jaccard over character shingles
     retweet_duplicate: float = 0.8
-    cosine_nearby: float = 0.45  # same place and time: wording need only be related
-    cosine_unlocated: float = 0.75  # no place to compare: wording must say the same thing
+    # Same place and time: wording need only be related (reports of one explosion score 0.4–0.9
+    # against each other with the MiniLM encoder, unrelated emergencies 0.1–0.5).
+    cosine_nearby: float = 0.3
+    cosine_named_place: float = 0.45  # same street/area named, neither placed on the map
+    cosine_unlocated: float = 0.65  # no place to compare: wording must say the same thing
+    # An incident with this many reports is a surge: an unplaced, impersonal report with related
+    # wording most likely concerns it (onlookers rarely say where they are).
+    surge_reports: int = 20
+    cosine_surge: float = 0.5
 
 
 @dataclass(slots=True)
@@ -61,6 +72,7 @@ class PostFacts:
     lon: float | None = None
     location_confidence: float = 0.0
     embedding: np.ndarray | None = None
+    place_names: frozenset[str] = frozenset()  # places named in the text, lower case
 
     @property
     def located(self) -> bool:
@@ -85,6 +97,8 @@ class Candidate:
     centroid: np.ndarray | None = None
     link: str = ""  # e.g. "reply to post 12 in this incident": set by the caller from platform ids
     near_duplicate: float = 0.0  # best MinHash Jaccard against this incident's posts
+    place_names: frozenset[str] = frozenset()  # places its reports named, lower case
+    report_count: int = 1
 
     @property
     def located(self) -> bool:
@@ -155,7 +169,9 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, rules: ClusterRules
             cand.incident_id, f"retweet of a report in this incident (text overlap {cand.near_duplicate:.2f})",
             round(cand.near_duplicate, 4)))
     cos = cosine(post.embedding, cand.centroid)
-    same_kind = post.category == cand.category
+    # The classifier's category varies between reports of one event ("fire", "hazard", "other"),
+    # so it supports a join but is never required when the wording agrees.
+    same_kind = post.category == cand.category or "other" in (post.category, cand.category)
     if post.located and cand.located:
         km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
         precise = min(post.location_confidence, cand.location_confidence) >= rules.precise_confidence
@@ -163,29 +179,41 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, rules: ClusterRules
         if km > radius:
             return None
         if personal and not (post.location_confidence >= rules.precise_confidence
-                             and km <= rules.precise_radius_km):
+                             and km <= rules.personal_radius_km):
             return None
         related = same_kind or cand.near_duplicate >= rules.near_duplicate \
             or (cos is not None and cos >= rules.cosine_nearby)
         if not related:
             return None
         similarity = max(cand.near_duplicate, cos or 0.0)
-        kind = "same kind" if same_kind else "related wording"
+        kind = "same kind" if post.category == cand.category else "related wording"
         return _Scored(1.0 + similarity - km / (radius * 4), Decision(
             cand.incident_id, f"same place ({km:.1f} km), time and {kind}"
             f"{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
+    shared = post.place_names & cand.place_names
     if personal:
-        return None  # wording alone never joins someone's own emergency to an event
-    if cand.near_duplicate >= rules.near_duplicate and (same_kind or "other" in (post.category, cand.category)
-                                                         or cand.near_duplicate >= rules.retweet_duplicate):
+        # Someone's own emergency joins an event only where they say they are: the same named
+        # place (and related wording) when nothing could be placed on the map. Wording alone never.
+        if not (shared and not post.located and cos is not None and cos >= rules.cosine_named_place):
+            return None
+    if shared and (same_kind or cand.near_duplicate >= rules.near_duplicate
+                   or (cos is not None and cos >= rules.cosine_named_place)):
+        similarity = max(cand.near_duplicate, cos or 0.0)
+        return _Scored(0.8 + similarity, Decision(
+            cand.incident_id, f"same named place ({', '.join(sorted(shared)[:3])}) and time"
+            f"{f', cosine {cos:.2f}' if cos is not None else ''}", round(similarity, 4)))
+    if cand.near_duplicate >= rules.near_duplicate:
         return _Scored(0.5 + cand.near_duplicate, Decision(
             cand.incident_id, f"near-duplicate of a report in this incident (text overlap "
             f"{cand.near_duplicate:.2f}), no location to compare", round(cand.near_duplicate, 4)))
-    if cos is not None and cos >= rules.cosine_unlocated and (same_kind or "other" in (post.category,
-                                                                                      cand.category)):
+    if cos is not None and cos >= rules.cosine_unlocated:
         return _Scored(0.5 + cos, Decision(
-            cand.incident_id, f"same kind of emergency and wording (cosine {cos:.2f}) within "
+            cand.incident_id, f"same wording (cosine {cos:.2f}) within "
             f"{int(rules.window.total_seconds() // 60)} min, no location to compare", round(cos, 4)))
+    if cos is not None and cos >= rules.cosine_surge and cand.report_count >= rules.surge_reports:
+        return _Scored(0.3 + cos, Decision(
+            cand.incident_id, f"related wording (cosine {cos:.2f}) to an incident with "
+            f"{cand.report_count} reports, no location to compare", round(cos, 4)))
     return None
 
 
@@ -199,11 +227,15 @@ def shingles(text: str) -> set[bytes]:
     return {folded[i:i + SHINGLE_CHARS].encode("utf-8") for i in range(len(folded) - SHINGLE_CHARS + 1)}
 
 
+_TEMPLATE = MinHash(num_perm=NUM_PERM)
+_PERMUTATIONS, _SCHEME = _TEMPLATE.permutations, _TEMPLATE.scheme  # drawn once: costlier than hashing a post
+
+
 def minhash(text: str) -> MinHash | None:
     grams = shingles(text)
     if not grams:
         return None
-    m = MinHash(num_perm=NUM_PERM)
+    m = MinHash(num_perm=NUM_PERM, permutations=_PERMUTATIONS, scheme=_SCHEME)
     m.update_batch(list(grams))
     return m
 

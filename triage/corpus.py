@@ -29,6 +29,7 @@ class Corpus:
     external_urgency: list[ds.LabelledText] = field(default_factory=list)
     external_category: list[ds.LabelledText] = field(default_factory=list)
     trec_train: list[tuple[str, str]] = field(default_factory=list)  # (text, priority)
+    trec_train_events: list[str] = field(default_factory=list)  # event of each trec_train row
     trec_test: list[tuple[str, str]] = field(default_factory=list)
     f8: dict[str, list[dict]] = field(default_factory=dict)  # split → rows
 
@@ -49,6 +50,8 @@ def build_corpus(datasets_dir: Path) -> Corpus:
     for row in trec_rows:
         target = corpus.trec_test if row["source_split"] == TREC_TEST_SPLIT else corpus.trec_train
         target.append((row["text"], row["priority"]))
+        if target is corpus.trec_train:
+            corpus.trec_train_events.append(row["event"])
         # Low-priority disaster tweets (news, commentary, sympathy) are the bulk of a public
         # stream and ask nobody for help: `none` examples for urgency. Training events only.
         if (row["priority"] == "Low" and row["source_split"] != TREC_TEST_SPLIT

@@ -88,7 +88,8 @@ def _critical_operating_points(gold: list[str], outputs) -> dict:
                  "recall": round(float(recall), 4)}
         if precision >= CRITICAL_PRECISION_FLOOR and (best_recall is None or recall > best_recall["recall"]):
             best_recall = point
-        if recall >= CRITICAL_RECALL_TARGET and (best_precision is None or precision > best_precision["precision"]):
+        if recall >= CRITICAL_RECALL_TARGET and (
+                best_precision is None or precision > best_precision["precision"]):
             best_precision = point
     return {"best_recall_at_precision_0.70": best_recall, "best_precision_at_recall_0.98": best_precision}
 

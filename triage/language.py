@@ -34,6 +34,9 @@ def _get_detector():
 # skipped (it is ~0.5 ms/post, a fifth of the encoder's cost).
 _ENGLISH_WORDS = re.compile(r"\b(the|and|is|are|my|in|on|to|of|it|you|i|i'm|im|he|she|we|they|"
                             r"this|that|with|for|not|please|help|at|was|there|what|how)\b", re.I)
+# Letters outside ASCII (accents, other scripts) send the post to lingua; curly quotes and
+# dashes, common in English posts typed on phones, do not.
+_NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\u2010-\u2027\u00a0-\u00bf\u00d7\u00f7]")
 _NON_ENGLISH_HINTS = re.compile(r"\b(el|la|los|las|le|les|der|die|das|und|est|och|que|il|nie|jest|y)\b",
                                 re.I)
 
@@ -42,8 +45,8 @@ def detect_language(text: str) -> tuple[str, float]:
     """(ISO 639-1 code or "und", confidence)."""
     if len(_LETTERS.findall(text)) < 3:
         return "und", 0.0
-    if text.isascii() and len(set(m.lower() for m in _ENGLISH_WORDS.findall(text))) >= 3 \
-            and not _NON_ENGLISH_HINTS.search(text):
+    if not _NON_ASCII_LETTER.search(text) and not _NON_ENGLISH_HINTS.search(text) \
+            and len(set(m.lower() for m in _ENGLISH_WORDS.findall(text))) >= 3:
         return "en", 0.9
     values = _get_detector().compute_language_confidence_values(text[:1000])
     if not values:

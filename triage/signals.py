@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _I = re.I
 WEAPON = re.compile(r"\b(knife|knives|knifepoint|machete|gun|guns|gunman|rifle|pistol|shotgun|"
@@ -67,7 +68,8 @@ SAFETY_RULES = [
         r"trapped.{0,30}(?:fire|smoke)|(?:fire|smoke).{0,40}(?:trapped|can'?t get out|"
         r"cant get out|still inside|inside)|people at windows)\b", _I)),
     SafetyRule("critical", "hazard", re.compile(
-        r"\b(swept (?:away|off)|drowning(?! in (?:emails?|work|homework|debt|paperwork))|under the rubble|fell through the ice|water (?:is )?rising|"
+        r"\b(swept (?:away|off)|drowning(?! in (?:emails?|work|homework|debt|paperwork))|"
+        r"under the rubble|fell through the ice|water (?:is )?rising|"
         r"carbon monoxide|passed out.{0,20}gas)\b", _I)),
     SafetyRule("critical", "missing_person", re.compile(
         r"\b(child|kid|son|daughter|toddler|\d{1,2} ?(?:yo|year old)).{0,40}\b(missing|taken|gone missing|"
@@ -92,24 +94,41 @@ SAFETY_RULES = [
 ]
 
 
+_NAMED_PATTERNS = {"weapon": WEAPON, "people_trapped": TRAPPED, "child_or_vulnerable": VULNERABLE,
+                   "ongoing": ONGOING, "past": PAST, "figurative": FIGURATIVE, "quoted": QUOTED,
+                   "silent": SILENT, "covert": COVERT, "covert_tail": COVERT_TAIL}
+
+
+@lru_cache(maxsize=4096)
+def _evidence(text: str) -> tuple[dict[str, str | None], tuple[tuple[SafetyRule, str], ...]]:
+    """Every pattern searched once per text (features, signals, silent and the safety net all
+    read the same matches; a batch asks about each text several times)."""
+    found = {}
+    for name, pattern in _NAMED_PATTERNS.items():
+        m = pattern.search(text)
+        found[name] = m.group(0) if m else None
+    hits = []
+    for rule in SAFETY_RULES:
+        m = rule.pattern.search(text)
+        if m:
+            hits.append((rule, m.group(0)))
+    return found, tuple(hits)
+
+
 def find_signals(text: str, laugh_emoji: int = 0) -> tuple[dict, list[str]]:
     """(signals, reasons) from phrases in the normalised text."""
+    found, _ = _evidence(text)
     signals: dict = {}
     reasons: list[str] = []
-    for key, pattern in (("weapon", WEAPON), ("people_trapped", TRAPPED),
-                         ("child_or_vulnerable", VULNERABLE)):
-        m = pattern.search(text)
-        signals[key] = bool(m)
-        if m:
-            reasons.append(f"{key.replace('_', ' ')}: '{m.group(0)}'")
-    ongoing, past = ONGOING.search(text), PAST.search(text)
-    signals["timing"] = "ongoing" if ongoing else ("past" if past else "unknown")
-    figurative = FIGURATIVE.search(text)
-    quoted = QUOTED.search(text)
-    signals["figurative"] = bool(figurative or quoted or laugh_emoji)
-    if figurative:
-        reasons.append(f"figurative/joking marker: '{figurative.group(0)}'")
-    elif quoted:
+    for key in ("weapon", "people_trapped", "child_or_vulnerable"):
+        signals[key] = found[key] is not None
+        if found[key]:
+            reasons.append(f"{key.replace('_', ' ')}: '{found[key]}'")
+    signals["timing"] = "ongoing" if found["ongoing"] else ("past" if found["past"] else "unknown")
+    signals["figurative"] = bool(found["figurative"] or found["quoted"] or laugh_emoji)
+    if found["figurative"]:
+        reasons.append(f"figurative/joking marker: '{found['figurative']}'")
+    elif found["quoted"]:
         reasons.append("quoted line (lyric or quotation), not the poster's own words")
     elif laugh_emoji:
         reasons.append("laughing emoji")
@@ -118,23 +137,17 @@ def find_signals(text: str, laugh_emoji: int = 0) -> tuple[dict, list[str]]:
 
 def silent_contact(text: str) -> tuple[bool, str]:
     """(silent, why): the person says they cannot speak or call, or uses a covert request."""
-    m = SILENT.search(text)
-    if m:
-        return True, f"'{m.group(0)}' → cannot speak or call"
-    covert = COVERT.search(text)
-    if covert and COVERT_TAIL.search(text):
-        return True, f"covert request '{covert.group(0)}' → treat as a silent call for help"
+    found, _ = _evidence(text)
+    if found["silent"]:
+        return True, f"'{found['silent']}' → cannot speak or call"
+    if found["covert"] and found["covert_tail"]:
+        return True, f"covert request '{found['covert']}' → treat as a silent call for help"
     return False, ""
 
 
 def safety_net(text: str) -> list[tuple[SafetyRule, str]]:
     """All life-threat / serious rules that fire, most urgent first."""
-    hits = []
-    for rule in SAFETY_RULES:
-        m = rule.pattern.search(text)
-        if m:
-            hits.append((rule, m.group(0)))
-    return hits
+    return list(_evidence(text)[1])
 
 
 FEATURE_NAMES = ([f"rule_{r.urgency}_{r.category}" for r in SAFETY_RULES] +
@@ -149,11 +162,11 @@ _ADDRESS_NUMBER = re.compile(r"\b\d{1,4}[a-z]?\s+[A-Za-z]+\s+(?:st|rd|ave|lane|r
 def signal_features(text: str) -> list[float]:
     """Phrase evidence as 0/1 features next to the embedding: lets the heads learn how much to
     trust each rule instead of the rules alone deciding."""
-    values = [1.0 if r.pattern.search(text) else 0.0 for r in SAFETY_RULES]
-    silent = SILENT.search(text)
-    covert = COVERT.search(text) and COVERT_TAIL.search(text)
+    found, hits = _evidence(text)
+    fired = {id(rule) for rule, _ in hits}
+    values = [1.0 if id(r) in fired else 0.0 for r in SAFETY_RULES]
     values += [float(bool(x)) for x in (
-        silent, covert, FIGURATIVE.search(text), QUOTED.search(text), WEAPON.search(text),
-        TRAPPED.search(text), VULNERABLE.search(text), ONGOING.search(text), PAST.search(text),
-        _QUESTION.search(text), _ADDRESS_NUMBER.search(text))]
+        found["silent"], found["covert"] and found["covert_tail"], found["figurative"],
+        found["quoted"], found["weapon"], found["people_trapped"], found["child_or_vulnerable"],
+        found["ongoing"], found["past"], _QUESTION.search(text), _ADDRESS_NUMBER.search(text))]
     return values

@@ -21,9 +21,10 @@ from triage.embedcache import EmbeddingCache
 from triage.encoder import ENCODER_NAME, SentenceEncoder, default_cache_dir
 from triage.heads import WEIGHTS_DIR, Head, save_heads
 from triage.locations.postcodes import build_area_table
+from triage.metrics import macro_f1, per_class
 from triage.signals import FEATURE_NAMES, safety_net, signal_features
 
-VERSION = "minilm-int8-lr-2"
+VERSION = "minilm-int8-lr-3"
 # External data is weakly labelled and off-domain (disaster-time tweets, not posts to a handle):
 # each source together weighs this fraction of the handle set.
 # For urgency, 5-fold CV on the handle set alone preferred no external data (critical precision
@@ -36,6 +37,7 @@ RECALL_TARGETS = {"critical": 0.98, "high": 0.97, "medium": 0.90}
 REVIEW_BAND = 0.10
 NONE_GATE = 0.65  # P(none) at or above this: thresholds alone may not raise the post
 C_URGENCY = 1.0
+TREC_BALANCE_POWERS = (0.0, 0.5, 1.0)  # 0: raw class frequencies, 1: fully balanced
 C_HANDLE = 2.0
 C_EXTERNAL = 1.0
 
@@ -146,14 +148,49 @@ def _urgency_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dic
     probs = np.exp(z - z.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     thresholds = _thresholds(probs, y_handle, _rule_floor([r.text for r in handle]))
+    floor = _rule_floor([r.text for r in handle])
+    confidence_map = _confidence_map(probs, y_handle, floor, thresholds)
     x, y, w, _ = _weighted_set(handle, _urgency_external(corpus), "urgency", classes, emb,
                                URGENCY_EXTERNAL_WEIGHT)
     head = _fit(x, y, classes, w, C_URGENCY)
     head.name, head.temperature = "urgency", temperature
-    head.extra = {"thresholds": thresholds, "review_band": REVIEW_BAND, "none_gate": NONE_GATE, "features": FEATURE_NAMES,
+    head.extra = {"thresholds": thresholds, "review_band": REVIEW_BAND, "none_gate": NONE_GATE,
+                  "features": FEATURE_NAMES, "confidence_map": confidence_map,
                   "oof_accuracy": round(float((probs.argmax(1) == y_handle).mean()), 4)}
     return head, {"urgency_oof_accuracy": head.extra["oof_accuracy"], "temperature": temperature,
                   "thresholds": thresholds}
+
+
+def _confidence_map(probs: np.ndarray, y: np.ndarray, floor: np.ndarray,
+                    thresholds: dict[str, float]) -> dict[str, dict[str, list[float]]]:
+    """Isotonic map from the decision's score to P(decision correct), fitted out of fold.
+
+    The decided level is usually not the argmax (thresholds are recall-biased), so the raw
+    class probability is a poor confidence; this maps it to how often such decisions were right.
+    One map per level, plus a pooled one for levels with too few out-of-fold decisions."""
+    from sklearn.isotonic import IsotonicRegression
+
+    from triage.classify import decision_score, decide_urgency
+
+    levels, scores, correct = [], [], []
+    for p, gold, rule_level in zip(probs, y, floor):
+        level = ds.URGENCIES.index(decide_urgency(p, thresholds, REVIEW_BAND, NONE_GATE)[0])
+        level = min(level, int(rule_level))
+        levels.append(level)
+        scores.append(decision_score(p, ds.URGENCIES[level]))
+        correct.append(float(level == gold))
+    levels, scores, correct = np.array(levels), np.array(scores), np.array(correct)
+
+    def fit(mask: np.ndarray) -> dict[str, list[float]]:
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores[mask], correct[mask])
+        return {"x": [round(float(v), 5) for v in iso.X_thresholds_],
+                "y": [round(float(v), 5) for v in iso.y_thresholds_]}
+
+    out = {"all": fit(np.ones(len(levels), dtype=bool))}
+    for k, level in enumerate(ds.URGENCIES):
+        if (levels == k).sum() >= 15:
+            out[level] = fit(levels == k)
+    return out
 
 
 def _urgency_external(corpus: Corpus) -> list[ds.LabelledText]:
@@ -168,14 +205,30 @@ def _category_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> Head:
     return head
 
 
-def _trec_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> Head:
+def _trec_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dict]:
+    """Class-weight strength chosen on whole held-out training events (every 4th event), never
+    on the test events; then refit on all training events."""
     texts = [t for t, _ in corpus.trec_train]
     y = [p for _, p in corpus.trec_train]
     x = np.stack([emb[t] for t in texts])
-    head = _fit(x, y, ds.TREC_PRIORITIES, _balanced(y, ds.TREC_PRIORITIES), C_EXTERNAL)
+    events = corpus.trec_train_events
+    held = set(sorted(set(events))[::4])
+    fit_idx = [i for i, e in enumerate(events) if e not in held]
+    val_idx = [i for i, e in enumerate(events) if e in held]
+    scores = {}
+    for power in TREC_BALANCE_POWERS:
+        y_fit = [y[i] for i in fit_idx]
+        head = _fit(x[fit_idx], y_fit, ds.TREC_PRIORITIES,
+                    _balanced(y_fit, ds.TREC_PRIORITIES) ** power, C_EXTERNAL)
+        pred = [ds.TREC_PRIORITIES[k] for k in head.probabilities(x[val_idx]).argmax(1)]
+        scores[power] = macro_f1(per_class([y[i] for i in val_idx], pred, ds.TREC_PRIORITIES))
+    power = max(scores, key=scores.get)
+    head = _fit(x, y, ds.TREC_PRIORITIES, _balanced(y, ds.TREC_PRIORITIES) ** power, C_EXTERNAL)
     head.name = "trec_priority"
-    head.extra = {"trained_on": "TREC-IS 2018-2019 excluding the trecis2019A_test events"}
-    return head
+    head.extra = {"trained_on": "TREC-IS 2018-2019 excluding the trecis2019A_test events",
+                  "class_weight_power": power, "validation_events": sorted(held),
+                  "validation_macro_f1_by_power": {str(k): v for k, v in scores.items()}}
+    return head, {"trec_class_weight_power": power}
 
 
 def _figure_eight_head(corpus: Corpus, emb: dict[str, np.ndarray], target: str) -> Head:
@@ -223,7 +276,7 @@ def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress:
     emb = embed_corpus(corpus, cache_dir, progress)
     steps = [("urgency", lambda: _urgency_head(corpus, emb)),
              ("category", lambda: (_category_head(corpus, emb), {})),
-             ("trec_priority", lambda: (_trec_head(corpus, emb), {}))]
+             ("trec_priority", lambda: _trec_head(corpus, emb))]
     steps += [(f"f8_{t}", lambda t=t: (_figure_eight_head(corpus, emb, t), {}))
               for t in ds.FIGURE_EIGHT_TARGETS]
     heads, summary = [], {}

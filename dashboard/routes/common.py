@@ -26,6 +26,8 @@ SHIFT = timedelta(hours=12)
 # for the supervisor's "on shift" list.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 MEDIA_REVEALED_ACTION = "media_revealed"
+# After this many graphic items in a shift the header suggests a break (for the person only).
+BREAK_SUGGESTED_AT = 10
 
 # (capability, path, label) — the navigation shows only what the role may open.
 NAV_LINKS = [
@@ -56,6 +58,22 @@ def require_any(*capabilities: str):
     return Depends(check)
 
 
+def remember_idle_clock(request: Request) -> None:
+    """Runs before sign-in checks on background requests (live refreshes) to note the idle clock."""
+    request.state.idle_since = request.session.get("last_seen")
+
+
+def restore_idle_clock(request: Request) -> None:
+    """A screen refreshing itself is not the person being active: keep the idle timeout running,
+    so an unattended console still signs out even while events keep arriving."""
+    since = getattr(request.state, "idle_since", None)
+    if since is not None:
+        request.session["last_seen"] = since
+
+
+BACKGROUND = Depends(remember_idle_clock)
+
+
 def exposure_count(db: Session, username: str) -> int:
     """How many graphic media this person revealed during the current shift (a wellness signal)."""
     since = utcnow() - SHIFT
@@ -77,9 +95,21 @@ def _touch_and_count(request: Request, user: User, count: bool) -> int:
         return exposure_count(db, user.username) if count else 0
 
 
+# Defence in depth for the dashboard's own pages: even if some text escaped escaping, no script
+# but our own files could run. Styles stay inline-capable for Leaflet; images and video may come
+# from platforms' media hosts and the configured tile server.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: https: http:; media-src 'self' blob: https: http:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def render(request: Request, name: str, user: User | None = None, status_code: int = 200,
            fragment: bool = False, **context: Any) -> HTMLResponse:
     """A page, or with fragment=True a piece of one refreshed live (no header, no notice)."""
+    if fragment:
+        restore_idle_clock(request)
     if "csrf" not in request.session:
         request.session["csrf"] = new_csrf_token()
     notice = None if fragment else request.session.pop("notice", None)
@@ -87,12 +117,18 @@ def render(request: Request, name: str, user: User | None = None, status_code: i
     # Fragments carry no header, so they skip the exposure count query (they run on every event).
     exposure = _touch_and_count(request, user, count=not fragment) if user else 0
     templates = request.app.state.templates
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request, name,
         {"csrf_token": request.session["csrf"], "user": user, "nav": nav, "notice": notice,
-         "exposure": exposure, "path": request.url.path, **context},
+         "exposure": exposure, "path": request.url.path,
+         "idle_seconds": request.app.state.settings.dashboard.session_idle_minutes * 60,
+         "break_suggested_at": BREAK_SUGGESTED_AT,
+         # Templates offer only the buttons this person may press (the routes check again).
+         "may": lambda capability: bool(user) and can(user.role, capability), **context},
         status_code=status_code,
     )
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
 
 
 def safe_next(value: str | None, default: str) -> str:

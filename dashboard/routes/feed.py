@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from dashboard import actions
 from dashboard.deps import CSRF, DB, Ctx, require
-from dashboard.routes.common import action_done, action_failed, render, safe_next
+from dashboard.routes.common import BACKGROUND, action_done, action_failed, render, safe_next
 from dashboard.routes.media import AttachedMedia, attached_media
 from dashboard.security import audit
 from escalation.service import ActionError
@@ -90,12 +90,19 @@ def _open_incidents(db: Session) -> list[Incident]:
         Incident.status.in_([s.value for s in IncidentStatus if s.is_open])).order_by(Incident.id.desc()).limit(50)))
 
 
-def _context(request: Request, db: Session, user: User) -> dict:
+def _context(request: Request, db: Session, user: User, refresh: bool = False) -> dict:
     f = FeedFilters.from_request(request)
     rows = feed_rows(db, f)
-    audit(db, user.username, "view_feed", "post", "",
-          {"count": len(rows), "newest": rows[0].post.id if rows else None})
-    db.commit()
+    newest = max((r.post.id for r in rows), default=0)
+    seen_upto = int(request.session.get("feed_seen_upto", 0))
+    # A page load is always recorded. A live refresh is recorded when it shows posts this person
+    # had not been shown yet: every view is on record without one row per event in a storm.
+    if not refresh or newest > seen_upto:
+        audit(db, user.username, "view_feed", "post", "",
+              {"count": len(rows), "newest": newest or None, "refresh": refresh,
+               "new_from": seen_upto + 1 if refresh else None})
+        db.commit()
+        request.session["feed_seen_upto"] = max(newest, seen_upto)
     return {"rows": rows, "filters": f, "open_incidents": _open_incidents(db),
             "platforms": list(Platform), "urgencies": list(Urgency), "categories": list(Category),
             "windows": list(TIME_WINDOWS)}
@@ -106,9 +113,9 @@ def feed_page(request: Request, db: DB, user: User = require("feed")) -> HTMLRes
     return render(request, "feed.html", user=user, **_context(request, db, user))
 
 
-@router.get("/feed/rows")
+@router.get("/feed/rows", dependencies=[BACKGROUND])
 def feed_fragment(request: Request, db: DB, user: User = require("feed")) -> HTMLResponse:
-    return render(request, "_feed_rows.html", user=user, fragment=True, **_context(request, db, user))
+    return render(request, "_feed_rows.html", user=user, fragment=True, **_context(request, db, user, refresh=True))
 
 
 @router.post("/posts/{post_id}/escalate", dependencies=[CSRF])

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session, select
 
 from dashboard.deps import DB, require
-from dashboard.routes.common import render
+from dashboard.routes.common import BACKGROUND, render
 from dashboard.security import audit
 from escalation.service import reporter_posts
 from models.enums import IncidentStatus, Urgency
@@ -100,6 +100,6 @@ def field_page(request: Request, db: DB, user: User = require("field")) -> HTMLR
     return render(request, "field.html", user=user, **_context(request, db, user))
 
 
-@router.get("/field/rows")
+@router.get("/field/rows", dependencies=[BACKGROUND])
 def field_fragment(request: Request, db: DB, user: User = require("field")) -> HTMLResponse:
     return render(request, "_field_rows.html", user=user, fragment=True, **_context(request, db, user))

@@ -144,12 +144,15 @@ def hub_for(request: Request) -> LiveHub:
 def _signed_in_role(request: Request) -> str:
     """Authenticate with a short-lived session: a stream must not hold a database connection."""
     ctx = request.app.state.ctx
+    idle_since = request.session.get("last_seen")
     with Session(ctx.engine) as db:
         try:
             user = current_user(request, db, ctx)
         except LoginRequired as exc:
             raise HTTPException(401, "login required") from exc
-        return user.role
+    if idle_since is not None:
+        request.session["last_seen"] = idle_since  # (re)connecting the stream is not activity
+    return user.role
 
 
 def visible_to(role: str, message: LiveMessage) -> bool:

@@ -6,7 +6,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session, select
 
 from dashboard.deps import DB, require
-from dashboard.routes.common import render
+from dashboard.routes.common import BACKGROUND, render, restore_idle_clock
 from dashboard.routes.incident_view import confidence_radius
 from dashboard.security import audit
 from models.enums import IncidentStatus
@@ -31,8 +31,9 @@ def map_page(request: Request, user: User = require("view_incident")) -> HTMLRes
     return render(request, "map.html", user=user, tile_url=ctx.settings.dashboard.tile_url)
 
 
-@router.get("/map/incidents.json")
-def map_points(db: DB, user: User = require("view_incident")) -> dict:
+@router.get("/map/incidents.json", dependencies=[BACKGROUND])
+def map_points(request: Request, db: DB, user: User = require("view_incident")) -> dict:
+    restore_idle_clock(request)  # the map reloads itself on live events
     points = open_incident_points(db)
     audit(db, user.username, "view_map", "incident", "", {"count": len(points)})
     db.commit()

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from dashboard import actions
 from dashboard.deps import CSRF, DB, Ctx, CurrentUser, require
 from dashboard.routes.api import dispatch_order
-from dashboard.routes.common import action_done, action_failed, home_for, render, safe_next
+from dashboard.routes.common import BACKGROUND, action_done, action_failed, home_for, render, safe_next
 from dashboard.security import authenticate, new_csrf_token
 from escalation.service import ActionError
 from models.enums import EventKind, IncidentStatus
@@ -89,7 +89,7 @@ def queue_page(request: Request, db: DB, user: User = require("queue")) -> HTMLR
     return render(request, "queue.html", user=user, rows=open_queue(db))
 
 
-@router.get("/queue/rows")
+@router.get("/queue/rows", dependencies=[BACKGROUND])
 def queue_fragment(request: Request, db: DB, user: User = require("queue")) -> HTMLResponse:
     return render(request, "_queue_rows.html", user=user, fragment=True, rows=open_queue(db))
 

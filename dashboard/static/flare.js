@@ -256,7 +256,11 @@
         figure.querySelector(".cw").hidden = true;
         figure.append(media, hide);
         var count = document.getElementById("exposure-count");
-        if (count && typeof data.exposure === "number") count.textContent = String(data.exposure);
+        if (count && typeof data.exposure === "number") {
+          count.textContent = String(data.exposure);
+          var hint = document.getElementById("break-hint");
+          if (hint) hint.hidden = data.exposure < parseInt(count.dataset.breakAt || "10", 10);
+        }
       })
       .catch(function () { button.disabled = false; toast("Could not load the media.", "error"); });
   });
@@ -309,6 +313,19 @@
       document.querySelector('input[name="lon"]').value = pos.coords.longitude.toFixed(5);
     }, function () { toast("Location not available; type it in.", "error"); });
   });
+
+  // Idle sign-out: live refreshes do not count as activity on the server, so an unattended screen
+  // is reloaded once the idle time has passed and the server sends it to the sign-in page.
+  var idleSeconds = parseInt(body.dataset.idle || "0", 10);
+  if (idleSeconds > 0) {
+    var lastActivity = Date.now();
+    ["keydown", "mousedown", "touchstart", "scroll"].forEach(function (name) {
+      document.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true, capture: true });
+    });
+    setInterval(function () {
+      if (Date.now() - lastActivity > (idleSeconds + 5) * 1000) window.location.reload();
+    }, 15000);
+  }
 
   tickTimers();
   setInterval(tickTimers, 1000);

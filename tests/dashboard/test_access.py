@@ -185,3 +185,13 @@ def test_audit_records_who_was_refused_nothing_but_who_acted(ctx, app, world):
         actions = [a.action for a in s.exec(select(AuditEntry).where(AuditEntry.username == "dispatcher"))]
         assert "acknowledged" in actions
         assert s.get(Incident, world["i"]).acknowledged_by == "dispatcher"
+
+
+def test_refusals_read_as_a_page_in_a_browser_and_as_json_elsewhere(app, world):
+    officer = login(app, "officer")
+    page = officer.get("/admin", headers={"accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 403 and "Not available to your role" in page.text
+    assert 'href="/feed"' in page.text  # back to the officer's own screen
+    assert officer.get("/admin").json()["detail"].startswith("your role (officer)")
+    api = officer.get("/api/v1/incidents/999", headers={"accept": "text/html"})
+    assert api.headers["content-type"].startswith("application/json")

@@ -99,6 +99,12 @@ def test_roles_live_feed_escalate_acknowledge_reply(ctx, users, server, browser)
     assert officer.locator("#exposure-count").inner_text() == "1"
     officer.screenshot(path=str(SHOTS / "feed.png"), full_page=False)
 
+    # Keyboard help opens with "?".
+    officer.keyboard.press("?")
+    officer.locator("#help[open]").wait_for()
+    officer.keyboard.press("Escape")
+    officer.locator("#help[open]").wait_for(state="detached")
+
     # 2. The officer escalates it with the keyboard (select, then "e").
     officer.locator(f'li.post[data-post-id="{post_id}"] .posttext').click()
     officer.keyboard.press("e")
@@ -120,6 +126,11 @@ def test_roles_live_feed_escalate_acknowledge_reply(ctx, users, server, browser)
 
     # ... and the officer's feed shows it without a reload.
     officer.locator(f'li.post[data-post-id="{post_id}"] .status', has_text="acknowledged by dispatcher").wait_for()
+
+    # A new critical incident while the dispatcher watches: the alert banner names it.
+    ingest(ctx, [raw_post("crit2", "help he's not breathing, my husband collapsed", author="late")])
+    drain(ctx)
+    dispatcher.locator("#alert-banner", has_text="New critical incident").wait_for()
 
     # 4. The dispatcher replies to the reporter by DM from the incident page.
     dispatcher.goto(f"/incidents/{incident_id}")
@@ -160,6 +171,7 @@ def test_roles_live_feed_escalate_acknowledge_reply(ctx, users, server, browser)
     # 6. An officer cannot open administration.
     response = officer.goto("/admin")
     assert response.status == 403
+    assert "Not available to your role" in officer.locator("h1").inner_text()  # a page, not JSON
 
     # 7. Supervisor and admin views.
     sup_ctx, supervisor = sign_in(browser, server, "supervisor")

@@ -30,7 +30,9 @@ def hostile_incident(ctx, users):
                                        ("field", "/field?lat=51.5&lon=-0.12&radius_km=5")])
 def test_hostile_text_is_escaped_everywhere(app, hostile_incident, role, path):
     client = login(app, role)
-    html = client.get(path.format(i=hostile_incident)).text
+    response = client.get(path.format(i=hostile_incident))
+    html = response.text
+    assert "script-src 'self'" in response.headers["content-security-policy"]  # and if escaping failed...
     assert "evil reversed" in html  # the post is shown ...
     assert "<script>alert('owned')" not in html and "<img src=x" not in html  # ... as text
     assert "&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;" in html
@@ -99,7 +101,9 @@ def test_media_is_hidden_until_revealed_and_the_reveal_is_recorded(ctx, app, use
         assert s.exec(select(AuditEntry).where(AuditEntry.action == "media_revealed")).one().username == "officer"
         revealed = s.exec(select(IncidentEvent).where(IncidentEvent.kind == EventKind.media_revealed.value)).one()
         assert revealed.actor == "officer" and revealed.data["post_id"] == post_id
-    assert 'id="exposure-count">1<' in officer.get("/feed").text
+    feed_page = officer.get("/feed").text
+    assert 'id="exposure-count" data-break-at="10">1<' in feed_page
+    assert '<span id="break-hint" hidden>' in feed_page  # one item: no nudge yet
     sup = login(app, "supervisor").get("/supervisor").text
     officer_row = sup[sup.index("Officer Tester"):].split("</tr>", 1)[0]
     assert "<td class=\"\">1</td>" in officer_row
@@ -218,3 +222,52 @@ def test_incident_page_shows_the_reporters_history_and_other_platforms(ctx, app,
     elsewhere = html[html.index("Same handle on other platforms"):html.index('<aside class="col-side">')]
     assert "is the bridge closed today" in history and "unrelated chatter" not in history
     assert "anyone near the canal" in elsewhere and "is the bridge closed" not in elsewhere
+
+
+def test_buttons_are_offered_only_to_roles_that_may_press_them(ctx, app, users):
+    ingest(ctx, [raw_post("b1", "help my dad collapsed not breathing")])
+    drain(ctx)
+    assert "act-escalate" in login(app, "officer").get("/feed").text
+    assert "act-escalate" not in login(app, "admin").get("/feed").text
+    assert 'class="ack"' in login(app, "dispatcher").get("/queue").text
+    assert 'class="ack"' not in login(app, "admin").get("/queue").text
+
+
+def test_live_refreshes_do_not_keep_an_unattended_session_alive(ctx, app, users, monkeypatch):
+    import time as time_module
+
+    client = login(app, "officer")
+    start = time_module.time()
+    idle = ctx.settings.dashboard.session_idle_minutes * 60
+    monkeypatch.setattr(time_module, "time", lambda: start + idle * 0.6)
+    assert client.get("/feed/rows").status_code == 200  # a background refresh, still signed in
+    assert client.get("/map/incidents.json").status_code == 200
+    monkeypatch.setattr(time_module, "time", lambda: start + idle * 1.2)
+    r = client.get("/feed")
+    assert r.status_code == 303 and r.headers["location"] == "/login"  # idle since sign-in: signed out
+
+
+def test_a_real_page_view_does_extend_the_session(ctx, app, users, monkeypatch):
+    import time as time_module
+
+    client = login(app, "officer")
+    start = time_module.time()
+    idle = ctx.settings.dashboard.session_idle_minutes * 60
+    monkeypatch.setattr(time_module, "time", lambda: start + idle * 0.6)
+    assert client.get("/feed").status_code == 200
+    monkeypatch.setattr(time_module, "time", lambda: start + idle * 1.2)
+    assert client.get("/feed").status_code == 200
+
+
+def test_live_refreshes_are_audited_when_they_show_new_posts(ctx, app, users):
+    ingest(ctx, [raw_post("r1", "help my dad collapsed not breathing", author="r1")])
+    drain(ctx)
+    officer = login(app, "officer")
+    officer.get("/feed")
+    officer.get("/feed/rows")
+    officer.get("/feed/rows")  # nothing new: no further entry
+    ingest(ctx, [raw_post("r2", "house fire flames everywhere", author="r2")])
+    officer.get("/feed/rows")  # a new post shown: recorded
+    with Session(ctx.engine) as s:
+        rows = s.exec(select(AuditEntry).where(AuditEntry.action == "view_feed").order_by(AuditEntry.id)).all()
+    assert [(r.detail["refresh"], r.detail["newest"]) for r in rows] == [(False, 1), (True, 2)]

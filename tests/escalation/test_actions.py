@@ -280,3 +280,31 @@ def test_split_makes_a_new_queued_incident(ctx, alice):
     assert [e.data["from"] for e in log(ctx, new_id) if e.kind == "split"] == [incident_id]
     assert [e.data["into"] for e in log(ctx, incident_id) if e.kind == "split"] == [new_id]
     assert any(e.kind == "escalation_step" for e in log(ctx, new_id))  # its own chain started
+
+
+def test_escalating_a_medium_incident_gives_it_the_critical_chain(ctx):
+    olga, _ = make_user(ctx, "olga", role="officer")
+    post_id = new_post(ctx, "strong smell of gas in the stairwell")
+    incident_id = triage(ctx, post_id, "medium", category="hazard").incident_id
+    assert incident(ctx, incident_id).status == "new"  # on the board, not paged
+    assert actions.escalate_post(ctx, post_id, olga, urgency="critical") == incident_id
+    raised = incident(ctx, incident_id)
+    assert (raised.status, raised.urgency) == ("queued", "critical")
+    assert raised.policy_snapshot["urgency"] == "critical" and len(raised.policy_snapshot["steps"]) == 3
+    assert [e.data["urgency_raised"] for e in log(ctx, incident_id) if e.kind == "note"] == [
+        {"from": "medium", "to": "critical"}]
+    assert [e.data["number"] for e in log(ctx, incident_id) if e.kind == "escalation_step"] == [0]
+
+
+def test_a_post_of_a_closed_incident_can_be_escalated_again(ctx, alice):
+    olga, _ = make_user(ctx, "olga", role="officer")
+    first = open_critical(ctx, text="smoke from the flats")
+    [post] = _posts(ctx, first)
+    actions.false_alarm(ctx, first, alice, note="bonfire")
+    again = actions.escalate_post(ctx, post.id, olga, urgency="high")
+    assert again != first
+    assert (incident(ctx, again).status, incident(ctx, again).urgency) == ("queued", "high")
+    assert [p.id for p in _posts(ctx, again)] == [post.id] and _posts(ctx, first) == []
+    assert [e.data["into"] for e in log(ctx, first) if e.kind == "split"] == [again]
+    assert "after incident" in log(ctx, again)[0].data["reason"]
+    assert verify_chain(log(ctx, first)) is None

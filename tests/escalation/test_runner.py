@@ -21,7 +21,7 @@ QUICK_POLICY = {
     "critical": {"steps": [{"after": 0, "action": "alert", "targets": ["dispatchers"]},
                            {"after": 0.4, "action": "realert", "sound": True, "targets": ["dispatchers"]},
                            {"after": 0.8, "action": "notify_external", "targets": ["duty_manager"]}],
-                 "repeat_every": 0, "ack_sla": 0.6, "remind_after_ack": 1},
+                 "repeat_every": 0, "ack_sla": 1.0, "remind_after_ack": 1},
     "high": {"steps": [{"after": 0, "action": "alert"}]},
 }
 
@@ -49,11 +49,26 @@ def token(ctx, incident_id: int) -> str:
         return s.get(Incident, incident_id).escalation_token
 
 
-def run_timer_until(ctx, seconds: float) -> None:
+def run_timer_until(ctx, seconds: float, done=None) -> None:
+    """Act as the worker's step timer for `seconds`, or until `done()` holds (then stop early:
+    on a loaded machine positive checks get time, negative checks still run their full span)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         escalation_runner.fire_due_steps(ctx)
+        if done is not None and done():
+            return
         time.sleep(0.05)
+
+
+def set_step_after(ctx, incident_id: int, number: int, after: float) -> None:
+    """Move one step of an incident's frozen chain (lets a test decide when it is due)."""
+    with Session(ctx.engine) as s:
+        incident = s.get(Incident, incident_id)
+        snapshot = json.loads(json.dumps(incident.policy_snapshot))
+        snapshot["steps"][number]["after"] = after
+        incident.policy_snapshot = snapshot
+        s.add(incident)
+        s.commit()
 
 
 def test_first_alert_fires_as_soon_as_the_incident_is_queued(ctx):
@@ -69,7 +84,10 @@ def test_stale_and_duplicate_jobs_do_nothing(ctx):
     incident_id = open_critical(ctx)
     assert escalation_runner.escalation_step(incident_id, "not-the-token", ctx) == "stale"
     current = token(ctx, incident_id)
+    set_step_after(ctx, incident_id, 1, 600)
     assert escalation_runner.escalation_step(incident_id, current, ctx) == "rescheduled"  # not due yet
+    assert steps(ctx, incident_id) == [(0, "alert")]
+    set_step_after(ctx, incident_id, 1, 0.4)
     time.sleep(0.45)
     assert escalation_runner.escalation_step(incident_id, current, ctx) == "fired"
     assert escalation_runner.escalation_step(incident_id, current, ctx) == "stale"  # the duplicate
@@ -102,12 +120,13 @@ def test_unacknowledged_chain_runs_to_the_end_with_one_sla_breach(ctx):
     notifiers.set_registry(ctx, NotifierRegistry({"webhook": WebhookNotifier("http://pager/x", "s3cret",
                                                                              transport=transport)}))
     incident_id = open_critical(ctx)
-    run_timer_until(ctx, 1.3)
+    run_timer_until(ctx, 5, done=lambda: len(steps(ctx, incident_id)) == 3 and len(pages) == 1)
+    run_timer_until(ctx, 0.3)
     log = events(ctx, incident_id)
     assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert"), (2, "notify_external")]
     assert [e.kind for e in log].count("sla_breach") == 1
     lateness = [e.data["lateness_s"] for e in log if e.kind in ("escalation_step", "sla_breach")]
-    assert max(lateness) < 0.5
+    assert max(lateness) < 1.0
     [note] = [e for e in log if e.kind == "notification"]
     assert note.data["ok"] is True and note.data["target"] == "duty_manager"
     assert verify_chain(log) is None
@@ -124,7 +143,7 @@ def test_failed_page_is_recorded_with_its_error(ctx):
     notifiers.set_registry(ctx, NotifierRegistry({"webhook": WebhookNotifier("http://pager/x", "k",
                                                                              transport=transport)}))
     incident_id = open_critical(ctx)
-    run_timer_until(ctx, 1.0)
+    run_timer_until(ctx, 5, done=lambda: any(e.kind == "notification" for e in events(ctx, incident_id)))
     [note] = [e for e in events(ctx, incident_id) if e.kind == "notification"]
     assert note.data["ok"] is False and note.data["error"] == "HTTP 503"
 
@@ -133,7 +152,8 @@ def test_acknowledgement_stops_the_chain_and_reminders_follow(ctx):
     alice, _ = make_user(ctx, "alice")
     incident_id = open_critical(ctx)
     actions.acknowledge(ctx, incident_id, alice)
-    run_timer_until(ctx, 1.4)
+    # Steps 1 and 2 (0.4 s, 0.8 s) fall due before the first reminder (1 s after the ack).
+    run_timer_until(ctx, 5, done=lambda: any(e.data.get("kind") == "reminder" for e in events(ctx, incident_id)))
     log = events(ctx, incident_id)
     assert steps(ctx, incident_id) == [(0, "alert")]
     assert "sla_breach" not in [e.kind for e in log]  # acknowledged inside the SLA
@@ -149,13 +169,16 @@ def test_acknowledgement_stops_the_chain_and_reminders_follow(ctx):
 def test_late_acknowledgement_records_the_breach_once(ctx):
     alice, _ = make_user(ctx, "alice")
     incident_id = open_critical(ctx)
-    time.sleep(0.7)  # past the 0.6 s SLA, and no timer has run
+    time.sleep(1.1)  # past the 1 s SLA, and no timer has run
     actions.acknowledge(ctx, incident_id, alice)
     run_timer_until(ctx, 0.3)
     log = events(ctx, incident_id)
     breaches = [e for e in log if e.kind == "sla_breach"]
     assert len(breaches) == 1 and breaches[0].data["recorded_at"] == "acknowledge"
     assert steps(ctx, incident_id) == [(0, "alert")]
+    from dashboard.metrics import SLA_KEY
+
+    assert int(ctx.redis.hget(SLA_KEY, "critical")) == 1
 
 
 def test_policy_edits_during_escalation_do_not_change_the_running_chain(ctx, policy_file):
@@ -165,10 +188,11 @@ def test_policy_edits_during_escalation_do_not_change_the_running_chain(ctx, pol
                                                      "targets": ["duty_supervisor"]}]})
     policy_file.write_text(yaml.safe_dump(edited))
     clustering_hook._policies.cache_clear()
-    run_timer_until(ctx, 1.0)
+    run_timer_until(ctx, 5, done=lambda: len(steps(ctx, incident_id)) == 3)
+    run_timer_until(ctx, 0.3)
     assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert"), (2, "notify_external")]
     newer = open_critical(ctx, text="second emergency")
-    run_timer_until(ctx, 0.3)
+    run_timer_until(ctx, 3, done=lambda: len(steps(ctx, newer)) == 2)
     assert steps(ctx, newer) == [(0, "alert"), (1, "notify_supervisor")]
 
 
@@ -198,3 +222,34 @@ def test_sweep_trims_the_stream_but_keeps_unacknowledged_entries(ctx):
     remaining = [int(fields[b"incident_id"]) for _, fields in ctx.redis.xrange(ctx.dispatch.key)]
     assert remaining == [second]
     assert [e.incident_id for e in ctx.dispatch.read("console")] == [second]
+
+
+def test_racing_publishers_put_an_incident_in_the_stream_once(ctx):
+    from esc_helpers import new_post
+    from escalation import service
+    from models import TriageOutput
+    from models.tables import Post
+
+    from dashboard import jobs
+
+    out = TriageOutput(urgency="critical", category="fire", confidence=0.9)
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        post = s.get(Post, new_post(ctx, "fire"))
+        service.store_triage(s, post, out, 1.0)
+        outcome = service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible,
+                                       policy_for=lambda u: dict(QUICK_POLICY["critical"], urgency=u))
+        s.commit()
+    barrier = threading.Barrier(4)
+
+    def publisher() -> None:  # the triage job and sweeps in several workers, all at once
+        barrier.wait()
+        jobs.publish_incident(ctx, outcome.incident_id)
+
+    threads = [threading.Thread(target=publisher) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ctx.redis.xlen(ctx.dispatch.key) == 1
+    assert [e.kind for e in events(ctx, outcome.incident_id)].count("queued") == 1
+    assert steps(ctx, outcome.incident_id) == [(0, "alert")]

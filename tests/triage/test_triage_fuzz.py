@@ -43,7 +43,8 @@ def test_huge_text_is_truncated_and_said():
     assert any("truncated" in u for u in item.undecided)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=400))
 def test_cheap_stages_never_raise(text):
     item = TriageItem(input=TriageInput(text=text))
@@ -54,8 +55,8 @@ def test_cheap_stages_never_raise(text):
             assert item.text[m.start:m.end] == m.text
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=300), max_size=6))
 def test_full_pipeline_batches_never_raise(model_pipeline, texts):
     outs = model_pipeline.many([TriageInput(text=t) for t in texts])

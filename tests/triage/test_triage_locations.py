@@ -94,7 +94,8 @@ def test_unplaced_what3words_is_kept_and_explained():
 
 
 def test_ner_finds_capitalised_place(model_pipeline):
-    item = NormaliseStage()(TriageItem(input=TriageInput(text="Flooding reported in Houston and Galveston tonight")))
+    text = "Flooding reported in Houston and Galveston tonight"
+    item = NormaliseStage()(TriageItem(input=TriageInput(text=text)))
     item = LocationStage()(item)
     texts = {m.text for m in item.locations}
     assert "Houston" in texts

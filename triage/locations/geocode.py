@@ -126,7 +126,8 @@ class Gazetteer:
         if m:
             area = self.postcode_areas.get(postcode_area(m["out"]))
             if area:
-                return area["lat"], area["lon"], f"postcode area {postcode_area(m['out'])} ({area['town']})", 0.4
+                label = f"postcode area {postcode_area(m['out'])} ({area['town']})"
+                return area["lat"], area["lon"], label, 0.4
         if key in self.places:
             lat, lon, label = self.places[key]
             return lat, lon, label, 0.5 if kind == "place" else 0.35

@@ -1,0 +1,308 @@
+"""Burst benchmark: an explosion's worth of posts in a minute, with lone cries for help mixed in.
+
+The sandbox (in this process) replays the generated scenario (bench/scenarios/burst.py) in real
+time; the real system runs as processes — N `flare worker`s and `flare connectors` polling the
+sandbox — against embedded Redis + SQLite, or PostgreSQL (a throwaway database) + a Redis server
+over TCP with AOF. Every second it samples queue depths and the triage backlog.
+
+Reported: intake and triage rates, queue depth over time, for each unrelated critical post the
+time from its arrival (sandbox post time) to its incident entering the dispatch queue
+(Incident.queued_at), how many incidents the burst produced, peak worker RSS, posts lost.
+
+Usage: flare bench burst [--posts 16000] [--unrelated 20] [--seconds 60] [--workers 1]
+                         [--backend embedded|services] [--drain-seconds 120] [--output PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, text
+from sqlmodel import Session, select
+
+from config import Settings
+from connectors.sandbox import SandboxServer, SandboxState
+from dashboard.context import WORKER_QUEUES
+from dashboard.demo import sandbox_client_env
+from dashboard.processes import Supervisor
+from models.db import make_engine
+from models.enums import TriageState
+from models.tables import Incident, IncidentPost, Post
+
+HERE = Path(__file__).resolve().parent
+SCENARIO = runpy.run_path(str(HERE / "scenarios" / "burst.py"))
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TARGET_QUEUE_SECONDS = 2.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Services:
+    """A throwaway PostgreSQL database and a TCP redis-server with AOF, removed afterwards."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.db_name = f"flare_bench_{uuid.uuid4().hex[:8]}"
+        self.redis_proc: subprocess.Popen | None = None
+        self.admin = None
+
+    def start(self) -> tuple[str, str]:
+        import redis
+        import sqlalchemy
+
+        from dashboard.embedded import redis_server_binary
+
+        self.admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
+        port = _free_port()
+        self.redis_proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis.from_url(url, socket_timeout=1).ping():
+                    break
+            except redis.RedisError:
+                time.sleep(0.05)
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.db_name}", url
+
+    def stop(self) -> None:
+        if self.redis_proc and self.redis_proc.poll() is None:
+            self.redis_proc.terminate()
+            self.redis_proc.wait(timeout=10)
+        if self.admin is not None:
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+            self.admin.dispose()
+
+
+def _sample(engine, conn, started: float, worker_pids: list[int]) -> dict:
+    pipe = conn.pipeline(transaction=False)
+    for name in WORKER_QUEUES:
+        pipe.llen(f"rq:queue:{name}")
+    depths = dict(zip(WORKER_QUEUES, pipe.execute()))
+    with Session(engine) as s:
+        stored = s.exec(select(func.count(Post.id))).one()
+        pending = s.exec(select(func.count(Post.id)).where(
+            Post.triage_state == TriageState.pending.value)).one()
+    return {"t": round(time.monotonic() - started, 2), "stored": int(stored), "pending": int(pending),
+            "depths": {k: int(v) for k, v in depths.items()},
+            "worker_rss_mb": round(sum(_rss_mb(p) for p in worker_pids), 1)}
+
+
+def _lone_latencies(engine, arrivals: dict[str, float]) -> dict[str, dict]:
+    """Per lone post: seconds from arrival to stored, triaged and in the dispatch queue."""
+    from models.tables import TriageRecord
+
+    def since(author: str, at) -> float | None:
+        if at is None:
+            return None
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        return round(at.timestamp() - arrivals[author], 3)
+
+    with Session(engine) as s:
+        rows = s.exec(select(Post.author_handle, Post.received_at, TriageRecord.created_at, Incident.queued_at)
+                      .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
+                      .join(IncidentPost, IncidentPost.post_id == Post.id, isouter=True)
+                      .join(Incident, Incident.id == IncidentPost.incident_id, isouter=True)
+                      .where(Post.author_handle.in_(list(arrivals)))).all()
+    out = {a: {"stored_s": None, "triaged_s": None, "queued_s": None} for a in arrivals}
+    for author, received, triaged, queued in rows:
+        out[author] = {"stored_s": since(author, received), "triaged_s": since(author, triaged),
+                       "queued_s": since(author, queued)}
+    return out
+
+
+def _incident_counts(engine, lone_authors: set[str]) -> dict:
+    with Session(engine) as s:
+        rows = s.exec(select(Post.author_handle, IncidentPost.incident_id)
+                      .join(IncidentPost, IncidentPost.post_id == Post.id)).all()
+        incidents = s.exec(select(func.count(Incident.id))).one()
+    burst = [iid for author, iid in rows if author not in lone_authors]
+    lone = {iid for author, iid in rows if author in lone_authors}
+    sizes = sorted((burst.count(i) for i in set(burst)), reverse=True)
+    return {"incidents_total": int(incidents), "burst_reports_in_incidents": len(burst),
+            "burst_incidents": len(set(burst)), "largest_burst_incidents": sizes[:5],
+            "lone_incidents": len(lone), "lone_shared_with_burst": len(lone & set(burst))}
+
+
+def run(args: argparse.Namespace) -> dict:
+    entries = SCENARIO["burst_scenario"](args.posts, args.unrelated, args.seconds, args.seed)
+    lone_prefix = SCENARIO["UNRELATED_AUTHOR"]
+    with tempfile.TemporaryDirectory(prefix="flare-burst-") as tmp:
+        data_dir = Path(tmp)
+        services = Services(data_dir) if args.backend == "services" else None
+        database_url, redis_url = services.start() if services else ("", "")
+        settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url, redis_url=redis_url)
+        sup = Supervisor(settings)
+        state = SandboxState()
+        sandbox = SandboxServer(state)
+        try:
+            url = sandbox.start()
+            client_env = {k: v for k, v in sandbox_client_env(url, settings.service.handle).items()
+                          if k.startswith("FLARE_X__")}
+            client_env["FLARE_X__POLL_SECONDS"] = str(args.poll_seconds)
+            if args.model_cache:
+                client_env["FLARE_TRIAGE__MODEL_CACHE_DIR"] = args.model_cache
+            if redis_url:
+                client_env["FLARE_REDIS_URL"] = redis_url
+            sup.env.update(client_env)
+            env = sup.start_infrastructure()
+            engine = make_engine(env["FLARE_DATABASE_URL"])
+            import redis
+
+            conn = redis.Redis.from_url(env["FLARE_REDIS_URL"])
+            workers = [sup.spawn(f"worker-{n + 1}", "worker") for n in range(args.workers)]
+            t_boot = time.monotonic()
+            while sum(1 for _ in conn.scan_iter("flare:worker-alive:*")) < args.workers:
+                if time.monotonic() - t_boot > 600 or sup.dead_children():
+                    raise RuntimeError(f"workers did not become ready; logs in {sup.log_dir}")
+                time.sleep(0.2)
+            sup.spawn("connectors", "connectors")
+            time.sleep(2.0)  # first (empty) poll done, so the replay is what we measure
+            print(f"system up ({args.backend}, {args.workers} worker(s)) in {time.monotonic() - t_boot:.1f} s; "
+                  f"replaying {len(entries)} posts over {args.seconds:.0f} s", flush=True)
+            arrivals: dict[str, float] = {}
+            started = time.monotonic()
+            stop = threading.Event()
+            samples: list[dict] = []
+            pids = [w.process.pid for w in workers]
+
+            def sampler() -> None:
+                while not stop.is_set():
+                    samples.append(_sample(engine, conn, started, pids))
+                    stop.wait(1.0)
+
+            threading.Thread(target=sampler, daemon=True).start()
+            for e in entries:
+                delay = e.at - (time.monotonic() - started)
+                if delay > 0:
+                    time.sleep(delay)
+                item = state.add_post(e.platform, e.text, e.author, lat=e.lat, lon=e.lon)
+                if e.author.startswith(lone_prefix):
+                    arrivals[e.author] = item.created_at
+            replay_s = time.monotonic() - started
+            deadline = time.monotonic() + args.drain_seconds
+            while time.monotonic() < deadline:
+                last = samples[-1] if samples else None
+                if last and last["stored"] >= len(entries) and last["pending"] == 0:
+                    break
+                time.sleep(1.0)
+            stop.set()
+            time.sleep(1.1)
+            final = _sample(engine, conn, started, pids)
+            samples.append(final)
+            latencies = _lone_latencies(engine, arrivals)
+            counts = _incident_counts(engine, set(arrivals))
+            engine.dispose()
+            conn.close()
+        finally:
+            sup.stop()
+            sandbox.stop()
+            if services:
+                services.stop()
+    return _report(args, entries, samples, replay_s, latencies, counts)
+
+
+def _report(args, entries, samples, replay_s, latencies, counts) -> dict:
+    final = samples[-1]
+    during = [s for s in samples if s["t"] <= replay_s + 0.5] or samples
+    stored_by_end_of_replay = during[-1]["stored"]
+    triaged = [(s["t"], s["stored"] - s["pending"]) for s in samples]
+    busy = [t for t, s in zip(triaged, samples) if s["pending"] > 0] or triaged
+    rate = (busy[-1][1] - busy[0][1]) / max(0.001, busy[-1][0] - busy[0][0]) if len(busy) > 1 else 0.0
+    measured = [v["queued_s"] for v in latencies.values() if v["queued_s"] is not None]
+    p99 = sorted(measured)[max(0, int(len(measured) * 0.99 + 0.5) - 1)] if measured else None
+    return {
+        "backend": args.backend, "workers": args.workers, "posts": len(entries),
+        "replay_seconds": round(replay_s, 1), "poll_seconds": args.poll_seconds,
+        "intake_posts_per_second": round(stored_by_end_of_replay / max(0.001, replay_s), 1),
+        "triage_posts_per_second": round(rate, 1),
+        "stored": final["stored"], "posts_lost": len(entries) - final["stored"],
+        "pending_triage_at_end": final["pending"],
+        "lone_critical": {"count": len(latencies), "queued": len(measured),
+                          "max_s": max(measured) if measured else None, "p99_s": p99,
+                          "median_s": round(statistics.median(measured), 3) if measured else None,
+                          "within_target": sum(1 for v in measured if v <= TARGET_QUEUE_SECONDS),
+                          "each_s": latencies},
+        **counts,
+        "peak_worker_rss_mb": max(s["worker_rss_mb"] for s in samples),
+        "queue_depth_per_second": [{"t": s["t"], **s["depths"], "pending": s["pending"]} for s in samples],
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _print(result: dict) -> None:
+    lone = result["lone_critical"]
+    print(f"\n{result['backend']} backend, {result['workers']} worker(s): {result['posts']} posts replayed "
+          f"in {result['replay_seconds']} s")
+    print(f"  intake {result['intake_posts_per_second']} posts/s, triage {result['triage_posts_per_second']} "
+          f"posts/s; pending at end {result['pending_triage_at_end']}; lost {result['posts_lost']}")
+    print(f"  lone critical posts: {lone['queued']}/{lone['count']} in the dispatch queue; arrival → queued "
+          f"max {lone['max_s']} s, p99 {lone['p99_s']} s, median {lone['median_s']} s "
+          f"({lone['within_target']} within {TARGET_QUEUE_SECONDS:.0f} s)")
+    print(f"  burst: {result['burst_reports_in_incidents']} reports in {result['burst_incidents']} incident(s) "
+          f"(largest {result['largest_burst_incidents']}); lone incidents {result['lone_incidents']}, "
+          f"shared with burst {result['lone_shared_with_burst']}")
+    print(f"  peak worker RSS {result['peak_worker_rss_mb']} MB")
+    for s in result["queue_depth_per_second"][:: max(1, len(result["queue_depth_per_second"]) // 12)]:
+        print(f"    t={s['t']:6.1f}s  critical={s['critical']:5d} default={s['default']:5d} "
+              f"bulk={s['bulk']:5d} pending={s['pending']:6d}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="flare bench burst", description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=16_000)
+    parser.add_argument("--unrelated", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--backend", choices=("embedded", "services"), default="embedded")
+    parser.add_argument("--poll-seconds", type=float, default=0.25)
+    parser.add_argument("--drain-seconds", type=float, default=120.0,
+                        help="after the replay, wait this long at most for triage to catch up")
+    parser.add_argument("--model-cache", default=os.environ.get(
+                            "FLARE_TRIAGE__MODEL_CACHE_DIR", str(Path(tempfile.gettempdir()) / "flare-triage-test-models")),
+                        help="directory of the exported ONNX encoder (re-exported if empty)")
+    parser.add_argument("--seed", type=int, default=999)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = run(args)
+    _print(result)
+    output = args.output or HERE / "results" / f"burst-{args.backend}-{args.workers}w.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2))
+    print(f"  written to {output}")
+    lone = result["lone_critical"]
+    ok = (result["posts_lost"] == 0 and lone["queued"] == lone["count"]
+          and (lone["max_s"] or 0) <= TARGET_QUEUE_SECONDS)
+    print("  targets " + ("MET" if ok else "MISSED"))
+    return 0 if ok else 1
