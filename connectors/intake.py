@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from models.domain import RawPost
@@ -66,11 +66,23 @@ def persist_posts(
 ) -> list[Persisted]:
     """Store posts (idempotently) and return their ids; the caller enqueues after this returns.
 
-    Each post gets its own small transaction so one bad row can never take the rest with it.
+    A page goes in as one transaction; if the database refuses it (a duplicate, a bad row), each
+    post gets its own small transaction so one bad row can never take the rest with it.
     """
     out: list[Persisted] = []
-    for raw in posts:
-        lane = choose_lane(raw)
+    lanes = [choose_lane(raw) for raw in posts]
+    if len(posts) > 1:
+        # Fast path for a page (in a burst, hundreds of posts): one transaction. A duplicate
+        # delivery or any row the database refuses sends the page down the per-post path below.
+        rows = [_to_row(raw, lane) for raw, lane in zip(posts, lanes)]
+        with Session(engine, expire_on_commit=False) as session:
+            session.add_all(rows)
+            try:
+                session.commit()
+                return [Persisted(row.id, lane, True) for row, lane in zip(rows, lanes)]
+            except SQLAlchemyError:
+                session.rollback()
+    for raw, lane in zip(posts, lanes):
         row = _to_row(raw, lane)
         with Session(engine, expire_on_commit=False) as session:
             session.add(row)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -114,8 +114,8 @@ class Decision:
 
 @dataclass(slots=True)
 class _Scored:
-    score: float
-    decision: Decision = field(compare=False)
+    score: float  # the best-scoring candidate wins
+    decision: Decision
 
 
 def personal_request(text: str) -> bool:
