@@ -143,15 +143,25 @@ def _lone_latencies(engine, arrivals: dict[str, float]) -> dict[str, dict]:
 
 
 def _incident_counts(engine, lone_authors: set[str]) -> dict:
+    from collections import Counter
+
+    from triage.clustering import personal_request
+
     with Session(engine) as s:
-        rows = s.exec(select(Post.author_handle, IncidentPost.incident_id)
-                      .join(IncidentPost, IncidentPost.post_id == Post.id)).all()
+        rows = s.exec(select(Post.author_handle, IncidentPost.incident_id, Post.id, Post.text)
+                      .join(IncidentPost, IncidentPost.post_id == Post.id).order_by(Post.id)).all()
         incidents = s.exec(select(func.count(Incident.id))).one()
-    burst = [iid for author, iid in rows if author not in lone_authors]
-    lone = {iid for author, iid in rows if author in lone_authors}
-    sizes = sorted((burst.count(i) for i in set(burst)), reverse=True)
-    return {"incidents_total": int(incidents), "burst_reports_in_incidents": len(burst),
-            "burst_incidents": len(set(burst)), "largest_burst_incidents": sizes[:5],
+    burst = Counter(iid for author, iid, _, _ in rows if author not in lone_authors)
+    lone = {iid for author, iid, _, _ in rows if author in lone_authors}
+    openers: dict[int, str] = {}
+    for author, iid, _, post_text in rows:
+        openers.setdefault(iid, post_text)
+    # Single-report incidents opened by someone's own request for help (often with no place
+    # given): kept apart on purpose, never absorbed into the event by wording.
+    personal_singles = sum(1 for iid, n in burst.items() if n == 1 and personal_request(openers[iid]))
+    return {"incidents_total": int(incidents), "burst_reports_in_incidents": sum(burst.values()),
+            "burst_incidents": len(burst), "largest_burst_incidents": [n for _, n in burst.most_common(5)],
+            "burst_single_report_personal_requests": personal_singles,
             "lone_incidents": len(lone), "lone_shared_with_burst": len(lone & set(burst))}
 
 
@@ -271,7 +281,8 @@ def _print(result: dict) -> None:
           f"max {lone['max_s']} s, p99 {lone['p99_s']} s, median {lone['median_s']} s "
           f"({lone['within_target']} within {TARGET_QUEUE_SECONDS:.0f} s)")
     print(f"  burst: {result['burst_reports_in_incidents']} reports in {result['burst_incidents']} incident(s) "
-          f"(largest {result['largest_burst_incidents']}); lone incidents {result['lone_incidents']}, "
+          f"(largest {result['largest_burst_incidents']}; single-report personal requests kept apart "
+          f"{result['burst_single_report_personal_requests']}); lone incidents {result['lone_incidents']}, "
           f"shared with burst {result['lone_shared_with_burst']}")
     print(f"  peak worker RSS {result['peak_worker_rss_mb']} MB")
     for s in result["queue_depth_per_second"][:: max(1, len(result["queue_depth_per_second"]) // 12)]:

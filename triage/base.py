@@ -1,7 +1,7 @@
 """The triage seam: a post goes in, a TriageOutput comes out, through small spaCy-style stages."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from models.domain import GeoPoint, LocationMention, TriageOutput
@@ -92,10 +92,20 @@ class Pipeline:
         for stage in self.stages:
             batch = getattr(stage, "batch", None)
             if batch is not None and items:
+                # Snapshot so a batch that fails half-way cannot leave duplicate reasons behind
+                # when the stage is retried item by item.
+                before = [_snapshot(it) for it in items]
                 try:
                     items = batch(items)
                     continue
                 except Exception:  # noqa: BLE001 - fall back to one at a time, isolating the failure
-                    pass
+                    items = before
             items = [self._run_one(stage, it) for it in items]
         return [it.output(self.model_version) for it in items]
+
+
+def _snapshot(item: TriageItem) -> TriageItem:
+    """Copy of the containers stages add to (cheap: no deep copy of inputs or arrays)."""
+    return replace(item, locations=list(item.locations), signals=dict(item.signals),
+                   reasons=list(item.reasons), scores=dict(item.scores),
+                   undecided=list(item.undecided))

@@ -33,12 +33,16 @@ def source_model_dir() -> Path:
 
 
 def default_cache_dir(settings: object | None) -> Path:
-    """settings.triage.model_cache_dir, else <data_dir>/models, else ./.flare/models."""
+    """settings.triage.model_cache_dir, else the user's cache (~/.cache/flare/models).
+
+    The built encoder depends only on the installed weights and the export recipe, so every
+    data dir (demo, drills, tests) shares one build instead of exporting its own.
+    """
     triage = getattr(settings, "triage", None)
     if triage is not None and getattr(triage, "model_cache_dir", None):
         return Path(triage.model_cache_dir)
-    data_dir = getattr(settings, "data_dir", None) or Path(".flare")
-    return Path(data_dir) / "models"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flare" / "models"
 
 
 def _export_fp32(model_dir: Path, out_path: Path) -> None:

@@ -112,5 +112,6 @@ def build_pipeline(settings: Settings | None = None, kind: str = "auto",
     # for dispatch (see LocationStage); neither stage reads the other's output otherwise.
     stages = [NormaliseStage(), LanguageStage(),
               LazyClassifierStage(default_cache_dir(settings), threads, weights_dir),
-              LocationStage(local_gazetteer=local, use_ner=ner_policy)]
+              LocationStage(local_gazetteer=local, use_ner=ner_policy,
+                            cache_dir=default_cache_dir(settings))]
     return Pipeline(stages, model_version=version)

@@ -55,3 +55,22 @@ def test_failing_stage_does_not_lose_the_post():
     outs = Pipeline([Broken()], model_version="t").many([TriageInput(text="x"), TriageInput(text="y")])
     assert len(outs) == 2 and all(o.needs_review for o in outs)
     assert all("undecided: broken failed (ValueError)" in o.reasons for o in outs)
+
+
+def test_batch_failing_half_way_leaves_no_duplicate_reasons():
+    from triage.base import Pipeline
+
+    class FailsInBatch:
+        name = "flaky"
+
+        def __call__(self, item):
+            item.reasons.append("seen")
+            return item
+
+        def batch(self, items):
+            for it in items:
+                it.reasons.append("seen")
+            raise RuntimeError("batch broke after touching the items")
+
+    outs = Pipeline([FailsInBatch()], model_version="t").many([TriageInput(text="a"), TriageInput(text="b")])
+    assert [o.reasons.count("seen") for o in outs] == [1, 1]

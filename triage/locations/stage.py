@@ -34,8 +34,10 @@ def _wants_ner(item: TriageItem, policy: str, pattern_spans: list) -> bool:
 class LocationStage:
     name = "locations"
 
-    def __init__(self, local_gazetteer: Path | None = None, use_ner: bool | str = True) -> None:
+    def __init__(self, local_gazetteer: Path | None = None, use_ner: bool | str = True,
+                 cache_dir: Path | None = None) -> None:
         self.local_gazetteer = local_gazetteer
+        self.cache_dir = cache_dir  # where the compact place table is kept (model cache)
         policy = {True: "all", False: "off"}.get(use_ner, use_ner) if isinstance(use_ner, bool) else use_ner
         if policy not in NER_POLICIES:
             raise ValueError(f"use_ner must be a bool or one of {NER_POLICIES}")
@@ -45,7 +47,7 @@ class LocationStage:
         return self.batch([item])[0]
 
     def batch(self, items: list[TriageItem]) -> list[TriageItem]:
-        gazetteer = shared_gazetteer(self.local_gazetteer)
+        gazetteer = shared_gazetteer(self.local_gazetteer, self.cache_dir)
         known: list[list] = []
         patterns = [list(find_pattern_spans(item.text)) for item in items]
         for item in items:
