@@ -21,6 +21,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 import numpy as np
+import redis
 from sqlmodel import Session, select
 
 from dashboard.context import AppContext
@@ -220,10 +221,10 @@ def _merge_location(ctx: AppContext, incident: Incident, where: tuple[float, flo
 
 def _note_on_triage_record(session: Session, post: Post, reason: str) -> None:
     """Why the post opened its own incident, kept with the triage record (written this transaction)."""
-    for obj in session.new:
-        if isinstance(obj, TriageRecord) and obj.post_id == post.id:
-            obj.reasons = [*(obj.reasons or []), reason]
-            return
+    record = session.exec(select(TriageRecord).where(TriageRecord.post_id == post.id)).first()
+    if record is not None:
+        record.reasons = [*(record.reasons or []), reason]
+        session.add(record)
 
 
 def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]:
@@ -234,8 +235,9 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
         if follow_up is not None:
             return follow_up, "follow-up from the same reporter within 30 minutes", None
         facts = post_facts(post, out)
-        if facts.silent:
-            return None  # silent contacts never merge into a public cluster
+        if facts.silent:  # silent contacts never merge into a public cluster
+            _note_on_triage_record(session, post, "clustering: new incident — silent contact, kept apart")
+            return None
         since = utcnow() - RULES.window
         incidents = session.exec(
             select(Incident).where(Incident.status.in_(_OPEN), Incident.silent.is_(False),
@@ -247,12 +249,17 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
             if linked is not None and IncidentStatus(linked.status).is_open and not linked.silent:
                 incidents.append(linked)
         if not incidents:
+            _note_on_triage_record(session, post, "clustering: new incident — no open incident to join")
             return None
         by_id = {i.id: i for i in incidents}
         with state.lock:
             state.seed(session, list(by_id))
             near = state.index.best_by_incident(clustering.minhash(facts.text))
-        shared = state.shared_for(list(by_id))
+        try:
+            shared = state.shared_for(list(by_id))
+        except redis.RedisError:  # without centroids, place, links and near-duplicates still decide
+            log.warning("clustering state unavailable in Redis; deciding without embeddings")
+            shared = {i: (None, frozenset()) for i in by_id}
         candidates = [clustering.Candidate(
             incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
             lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
@@ -264,7 +271,10 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
             _note_on_triage_record(session, post, f"clustering: new incident — {decision.reason}")
             return None
         incident = by_id[decision.incident_id]
-        _merge_location(ctx, incident, post_location(post, out))
+        try:
+            _merge_location(ctx, incident, post_location(post, out))
+        except redis.RedisError:  # the join stands; the location estimate catches up on the next one
+            log.warning("could not merge the location of incident %s", incident.id)
         return incident, decision.reason, decision.similarity
 
     return find
@@ -279,5 +289,5 @@ def after_triage(ctx: AppContext, post: Post, out: TriageOutput, incident_id: in
         with state.lock:
             state.index.add(post.id, incident_id, post.text or "")
         state.record(incident_id, out.embedding, named_places(out))
-    except Exception:  # noqa: BLE001 - clustering state only steers later joins; triage is done
+    except redis.RedisError:  # clustering state only steers later joins; triage is done
         log.exception("could not record post %s for incident %s clustering", post.id, incident_id)

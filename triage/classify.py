@@ -126,6 +126,8 @@ class ClassifierStage:
                 item.needs_review = item.needs_review or rule.urgency == "critical"
                 continue
             item.reasons.append(f"safety net: '{phrase}' raises {urgency} → {rule.urgency}")
+            if urgency in ("none", "low"):  # the model and the phrase disagree: a person decides
+                item.needs_review = True
             urgency, rule_category = rule.urgency, rule.category
         if item.language not in ("en", "und") and (rule_category or _RANK[urgency] <= _RANK["medium"]):
             item.needs_review = True

@@ -148,7 +148,12 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
     best: _Scored | None = None
     for cand in candidates:
         scored = _match(post, cand, personal, rules)
-        if scored and (best is None or scored.score > best.score):
+        if scored is None:
+            continue
+        # Among incidents that match, lean towards the established one, so reports of one event
+        # gather in one incident instead of spreading over several that opened side by side.
+        scored.score += min(0.2, 0.05 * math.log2(max(1, cand.report_count)))
+        if best is None or scored.score > best.score:
             best = scored
     if best is None:
         why = "personal request for help: joins an event only at a precise nearby location" \
@@ -227,15 +232,19 @@ def shingles(text: str) -> set[bytes]:
     return {folded[i:i + SHINGLE_CHARS].encode("utf-8") for i in range(len(folded) - SHINGLE_CHARS + 1)}
 
 
+# Permutations are drawn once: drawing them costs more than hashing a post. datasketch 2 also
+# wants the hashing scheme they belong to; 1.x has no such argument.
 _TEMPLATE = MinHash(num_perm=NUM_PERM)
-_PERMUTATIONS, _SCHEME = _TEMPLATE.permutations, _TEMPLATE.scheme  # drawn once: costlier than hashing a post
+_SHARED = {"permutations": _TEMPLATE.permutations}
+if hasattr(_TEMPLATE, "scheme"):
+    _SHARED["scheme"] = _TEMPLATE.scheme
 
 
 def minhash(text: str) -> MinHash | None:
     grams = shingles(text)
     if not grams:
         return None
-    m = MinHash(num_perm=NUM_PERM, permutations=_PERMUTATIONS, scheme=_SCHEME)
+    m = MinHash(num_perm=NUM_PERM, **_SHARED)
     m.update_batch(list(grams))
     return m
 

@@ -145,9 +145,32 @@ def silent_contact(text: str) -> tuple[bool, str]:
     return False, ""
 
 
+# Safety-net-only rules: applied after the model, never model features (the heads were trained
+# without them), so one can be added without retraining. They only ever raise a decision.
+NET_ONLY_RULES = [
+    SafetyRule("critical", "self_harm", re.compile(
+        r"\b((?:going to|gonna|want to|will|about to) end it(?! with)|end it (?:tonight|now|today)|"
+        r"won'?t (?:be here|wake up) tomorrow|(?:saved|saving) up (?:my )?(?:pills|tablets))\b", _I)),
+    SafetyRule("critical", "fire", re.compile(
+        r"\b(?:i can see|we can see|can see|seeing|there are) (?:flames|smoke and flames)\b", _I)),
+    # A plea to the emergency account with nothing else to go on ("help", "please help me",
+    # "sos") is never "not an emergency": a dispatcher must look at it.
+    SafetyRule("high", "other", re.compile(
+        r"^\W*(?:[@#]\w+\W*)*(?:(?:please|pls|someone|somebody)\W*)*"
+        r"(?:help|sos|help me|help us|send help|need help|i need help|we need help)"
+        r"(?:\W*(?:me|us|now|please|pls|asap|quick|quickly|fast))*\W*$|"
+        r"\b(?:please|pls|someone|somebody) help (?:me|us)\b|\bsend help\b|\bhelp me please\b", _I)),
+]
+
+
 def safety_net(text: str) -> list[tuple[SafetyRule, str]]:
     """All life-threat / serious rules that fire, most urgent first."""
-    return list(_evidence(text)[1])
+    hits = list(_evidence(text)[1])
+    for rule in NET_ONLY_RULES:
+        if m := rule.pattern.search(text):
+            hits.append((rule, m.group(0)))
+    order = {"critical": 0, "high": 1, "medium": 2}
+    return sorted(hits, key=lambda h: order.get(h[0].urgency, 3))
 
 
 FEATURE_NAMES = ([f"rule_{r.urgency}_{r.category}" for r in SAFETY_RULES] +

@@ -19,7 +19,7 @@ from triage.prescreen import lane_for
 
 
 @pytest.fixture
-def ctx(settings):
+def ctx(settings, redis_conn):  # redis_conn: a flushed Redis database for this test
     c = AppContext.build(settings)
     set_process_context(c)
     yield c

@@ -20,13 +20,13 @@ from models.enums import Lane
 from models.tables import TriageRecord
 from burst_helpers import AcceptingReplier, load_burst_module
 
-N_BURST, N_UNRELATED = 300, 5
+N_BURST, N_UNRELATED = 400, 5
 # Shared with the triage tests: the ONNX encoder is exported once per machine, not per test.
 MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
 
 
 @pytest.fixture
-def ctx(settings):
+def ctx(settings, redis_conn):  # redis_conn: a flushed Redis database for this test
     settings.triage.model_cache_dir = MODEL_CACHE
     c = AppContext.build(settings)
     c._repliers = {"x": AcceptingReplier()}
@@ -59,6 +59,8 @@ def test_lone_cries_are_escalated_first_and_separately_while_the_burst_collapses
         incidents = {i.id: i for i in s.exec(select(Incident)).all()}
         triaged_at = dict(s.exec(select(TriageRecord.post_id, TriageRecord.created_at)).all())
         reasons = [m.reason for m in s.exec(select(IncidentPost).where(IncidentPost.attached_by == "triage"))]
+        lone_records = s.exec(select(TriageRecord).join(Post, Post.id == TriageRecord.post_id)
+                              .where(Post.author_handle.startswith(scenario.UNRELATED_AUTHOR))).all()
 
     lone = [p for p in posts if p.author_handle.startswith(scenario.UNRELATED_AUTHOR)]
     burst = [p for p in posts if not p.author_handle.startswith(scenario.UNRELATED_AUTHOR)]
@@ -73,6 +75,9 @@ def test_lone_cries_are_escalated_first_and_separately_while_the_burst_collapses
             "no burst post was absorbed into a lone caller's incident (or vice versa)"
         assert incidents[incident_id].queued_at is not None, "in the dispatch queue"
         assert incidents[incident_id].stream_entry_id
+
+    # Why each lone cry opened its own incident is on its triage record.
+    assert all(any(r.startswith("clustering: new incident") for r in rec.reasons) for rec in lone_records)
 
     # First: every lone cry was in the dispatch queue before any bulk post was even triaged.
     bulk_started = min(triaged_at[p.id] for p in burst if p.lane == Lane.bulk.value)

@@ -78,3 +78,25 @@ def test_empty_text_goes_to_review(triage_text):
     out = triage_text("")
     assert out.needs_review and out.urgency == "none"
     assert any(r.startswith("undecided:") for r in out.reasons)
+
+
+@pytest.mark.parametrize("text, urgency", [
+    ("help", "high"),
+    ("@flare999 please help", "high"),
+    ("SOS", "high"),
+    ("im going to end it tonight", "critical"),
+    ("i can see flames coming out of the house next door", "critical"),
+])
+def test_bare_pleas_and_stated_intent_are_never_left_as_not_an_emergency(triage_text, text, urgency):
+    out = triage_text(text)
+    assert out.urgency == urgency
+
+
+def test_safety_net_overruling_the_model_goes_to_human_review(triage_text):
+    out = triage_text("help")
+    assert any("safety net" in r for r in out.reasons)
+    assert out.needs_review
+
+
+def test_net_only_rules_leave_figurative_uses_alone(triage_text):
+    assert triage_text("gonna end it with my boyfriend lol").urgency in ("none", "low")
