@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from dashboard import jobs
-from dashboard.context import AppContext
+from dashboard.context import MESSAGES_QUEUE, AppContext
 from dashboard.escalation_runner import publish_live, schedule
 from dashboard.security import audit, can
 from escalation import incident_actions, post_actions, service
@@ -56,8 +56,13 @@ def _reschedule(ctx: AppContext, incident_id: int) -> None:
 
 
 def acknowledge(ctx: AppContext, incident_id: int, user: User) -> service.Outcome:
-    return _run(ctx, user, "acknowledged", lambda s: service.acknowledge(
+    outcome = _run(ctx, user, "acknowledged", lambda s: service.acknowledge(
         s, incident_id, user.username, ctx.settings.service, ctx.dm_possible))
+    if ctx.settings.cad.webhook_url:
+        # Hand the acknowledged incident to the centre's CAD (signed, retried, logged).
+        ctx.queues[MESSAGES_QUEUE].enqueue("evidence.cad.deliver_incident_job", incident_id,
+                                           job_timeout=300)
+    return outcome
 
 
 def claim(ctx: AppContext, incident_id: int, user: User) -> service.Outcome:

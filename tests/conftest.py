@@ -133,7 +133,8 @@ def redis_conn(redis_url) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+def settings(tmp_path: Path, database_url: str, redis_url: str, redis_conn) -> Settings:
+    # Depends on redis_conn so every test starts (and ends) with an empty Redis database.
     return Settings(
         _env_file=None,
         data_dir=tmp_path / "data",

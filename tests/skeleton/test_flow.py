@@ -179,3 +179,18 @@ def test_not_an_emergency_is_kept_with_a_disposition(ctx):
         post = s.get(Post, post_id)
         assert post.disposition == "not_emergency"
         assert s.exec(select(Incident)).all() == []
+
+
+def test_acknowledgement_hands_the_incident_to_cad_when_configured(ctx):
+    from dashboard.context import MESSAGES_QUEUE
+
+    ctx.settings.cad.webhook_url = "http://127.0.0.1:9/cad"
+    ingest(ctx, [raw("cad1", "my husband collapsed and is not breathing")])
+    drain(ctx)
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        incident = s.exec(select(Incident)).one()
+        bob, _ = create_user(s, "bob", "pw-bob-12345", "dispatcher")
+        s.commit()
+    actions.acknowledge(ctx, incident.id, bob)
+    queued = [j for j in ctx.queues[MESSAGES_QUEUE].get_jobs() if j.func_name == "evidence.cad.deliver_incident_job"]
+    assert [j.args for j in queued] == [(incident.id,)]
