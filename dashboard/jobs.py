@@ -9,12 +9,11 @@ import logging
 import time
 from datetime import timedelta
 
-from rq import Queue, Retry
+from rq import Queue
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from dashboard.context import (
-    ESCALATION_QUEUE,
     MESSAGES_QUEUE,
     WORKER_QUEUES,
     AppContext,
@@ -236,6 +235,3 @@ def send_message(message_id: int, ctx: AppContext | None = None) -> str:
         return "retrying"
     return msg.status
 
-
-__all__ = ["Retry", "dispatch_outcome", "enqueue_send", "enqueue_triage", "publish_incident",
-           "select", "send_message", "triage_post"]

@@ -72,10 +72,6 @@ def sweep(ctx: AppContext) -> dict[str, int]:
             (OutboundMessage.next_attempt_at.is_(None) & (OutboundMessage.created_at < now - grace))
             | (OutboundMessage.next_attempt_at < now - grace),
         )).all()
-        acked_entries = s.exec(select(Incident.stream_entry_id).where(
-            Incident.status.not_in([IncidentStatus.new.value, IncidentStatus.queued.value]),
-            Incident.stream_entry_id != "",
-        )).all()
     # In a burst thousands of posts wait their turn; one LRANGE per lane tells which are queued
     # instead of a job fetch and an O(queue) LPOS for each of them (which starved the workers).
     waiting = _queued_job_ids(ctx) if pending else set()
@@ -92,9 +88,16 @@ def sweep(ctx: AppContext) -> dict[str, int]:
         jobs.enqueue_send(ctx, message_id)
         counts["messages"] += 1
     counts["steps"] = escalation_runner.redrive_overdue(ctx)
-    pending_ids = {p["entry_id"] for p in ctx.dispatch.pending()}
-    for entry_id in acked_entries:
-        if entry_id in pending_ids:
+    # Start from the few entries still pending in the stream, not from every incident ever
+    # acknowledged: an acknowledgement whose XACK was lost is finished here.
+    pending_ids = [p["entry_id"] for p in ctx.dispatch.pending()]
+    if pending_ids:
+        with Session(ctx.engine) as s:
+            acked_entries = s.exec(select(Incident.stream_entry_id).where(
+                Incident.stream_entry_id.in_(pending_ids),
+                Incident.status.not_in([IncidentStatus.new.value, IncidentStatus.queued.value]),
+            )).all()
+        for entry_id in acked_entries:
             ctx.dispatch.ack(entry_id)
             counts["acks"] += 1
     # Keeps the stream short; never passes an entry a console holds unacknowledged.
@@ -102,12 +105,6 @@ def sweep(ctx: AppContext) -> dict[str, int]:
     if any(counts.values()):
         log.info("sweep re-drove %s", counts)
     return counts
-
-
-def sweep_job() -> dict[str, int]:
-    from dashboard.context import process_context
-
-    return sweep(process_context())
 
 
 def try_sweep(ctx: AppContext, interval: float) -> dict[str, int] | None:

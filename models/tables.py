@@ -6,7 +6,6 @@ decide about them (triage, disposition, incident membership) lives beside them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
