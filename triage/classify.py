@@ -12,7 +12,8 @@ import numpy as np
 from triage.base import TriageItem
 from triage.datasets import URGENCIES
 from triage.heads import HeadSet
-from triage.signals import find_signals, safety_net, signal_features, silent_contact
+from triage.signals import (FEATURE_NAMES, find_signals, safety_net, signal_features,
+                             silent_contact)
 
 _RANK = {u: i for i, u in enumerate(URGENCIES)}
 
@@ -62,6 +63,10 @@ class ClassifierStage:
         self.heads = heads
         self.encoder = encoder
         urgency = heads["urgency"]
+        for head in heads.heads.values():
+            if "features" in head.extra and head.extra["features"] != FEATURE_NAMES:
+                raise ValueError(f"head {head.name!r} was trained on other phrase features than "
+                                 "this code computes: rebuild the heads with `flare train`")
         self.thresholds = urgency.extra["thresholds"]
         self.band = float(urgency.extra.get("review_band", 0.1))
         self.none_gate = float(urgency.extra.get("none_gate", 0.5))

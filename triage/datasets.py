@@ -30,7 +30,7 @@ class LabelledText:
 
 
 def read_handle(split: str) -> list[LabelledText]:
-    """Flare's own messages-to-the-handle set: split is "train" or "dev"."""
+    """Flare's own messages-to-the-handle set: split is "train", "dev", "test" or "test2"."""
     rows = []
     with open(HANDLE_DIR / f"handle_{split}.jsonl", encoding="utf-8") as f:
         for line in f:

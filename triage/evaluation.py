@@ -33,11 +33,14 @@ CRITICAL_RECALL_TARGET, CRITICAL_PRECISION_FLOOR = 0.98, 0.70
 _AT_LEAST_HIGH = {"critical", "high"}
 
 
-def _handle_dev(weights_dir: Path, settings) -> dict:
-    from triage.factory import build_pipeline
+# Handle sets scored by the full pipeline. dev: consulted while building (thresholds were never
+# fitted on it, but rules and features were checked against it); test and test2: written
+# separately, blind to the training and dev files, and only ever scored.
+HANDLE_EVAL_SPLITS = ("dev", "test", "test2")
 
-    rows = ds.read_handle("dev")
-    pipeline = build_pipeline(settings, kind="models", weights_dir=weights_dir)
+
+def _handle_split(split: str, pipeline) -> dict:
+    rows = ds.read_handle(split)
     outputs = pipeline.many([TriageInput(text=r.text) for r in rows])
     gold = [r.urgency for r in rows]
     pred = [o.urgency for o in outputs]
@@ -69,6 +72,14 @@ def _handle_dev(weights_dir: Path, settings) -> dict:
                                                      [g == p for g, p in zip(gold, pred)]),
         "under_triaged_high_or_critical": missed,
     }
+
+
+def _handle_sets(weights_dir: Path, settings) -> dict:
+    from triage.factory import build_pipeline
+
+    pipeline = build_pipeline(settings, kind="models", weights_dir=weights_dir)
+    return {f"handle_{split}": _handle_split(split, pipeline) for split in HANDLE_EVAL_SPLITS
+            if (ds.HANDLE_DIR / f"handle_{split}.jsonl").exists()}
 
 
 def _critical_operating_points(gold: list[str], outputs) -> dict:
@@ -166,7 +177,7 @@ def evaluate(datasets_dir: Path | str, out_dir: Path | str = REPORTS_DIR,
     cache = EmbeddingCache(default_cache_dir(settings), shared_encoder(default_cache_dir(settings)))
     corpus = build_corpus(datasets_dir)
     result = {"model_version": heads.version,
-              "handle_dev": _handle_dev(weights_dir, settings),
+              **_handle_sets(weights_dir, settings),
               "trec_is": _trec(corpus, heads, cache),
               "figure_eight_test": _figure_eight(corpus, heads, cache),
               "idrisi_dev_locations": _idrisi(datasets_dir)}
@@ -177,15 +188,21 @@ def evaluate(datasets_dir: Path | str, out_dir: Path | str = REPORTS_DIR,
     return result
 
 
-def render_markdown(r: dict) -> str:
-    h, t, f, loc = r["handle_dev"], r["trec_is"], r["figure_eight_test"], r["idrisi_dev_locations"]
+_HANDLE_TITLES = {
+    "handle_dev": "Handle dev set (messages to the emergency account, held out from training; "
+                  "consulted while building the rules)",
+    "handle_test": "Handle test set (written blind to the training and dev sets; scored only)",
+    "handle_test2": "Handle test set 2 (written blind, later; scored only)",
+}
+
+
+def _render_handle(key: str, h: dict) -> list[str]:
     urg = [[u, v["precision"], v["recall"], v["f1"], v["support"]] for u, v in h["per_urgency"].items()]
     conf = [[g] + row for g, row in zip(h["confusion"]["classes"], h["confusion"]["rows_gold_cols_pred"])]
-    parts = [
-        f"# Triage evaluation ({r['model_version']})", "",
-        "## Handle dev set (messages to the emergency account, held out from training)", "",
-        f"Headline: **critical recall {h['critical_recall']}** at critical precision "
-        f"{h['critical_precision']} (target recall ≥ {CRITICAL_RECALL_TARGET} at precision ≥ "
+    return [
+        f"## {_HANDLE_TITLES.get(key, key)}", "",
+        f"{h['rows']} posts. Headline: **critical recall {h['critical_recall']}** at critical "
+        f"precision {h['critical_precision']} (target recall ≥ {CRITICAL_RECALL_TARGET} at precision ≥ "
         f"{CRITICAL_PRECISION_FLOOR}: {'met' if h['critical_target_met'] else 'NOT met'}); "
         f"high+critical recall **{h['high_or_critical']['recall']}** "
         f"(precision {h['high_or_critical']['precision']}).", "",
@@ -201,7 +218,16 @@ def render_markdown(r: dict) -> str:
         f"{h['needs_review_rate']}; confidence ECE {h['confidence_ece']}.", "",
         f"Under-triaged high/critical posts: {len(h['under_triaged_high_or_critical'])}", "",
         *[f"- `{m['text']}` gold {m['gold']} → {m['pred']}" for m in h["under_triaged_high_or_critical"]],
-        "", "## TREC-IS priority (train without trecis2019A_test events, test on them)", "",
+        "",
+    ]
+
+
+def render_markdown(r: dict) -> str:
+    t, f, loc = r["trec_is"], r["figure_eight_test"], r["idrisi_dev_locations"]
+    parts = [
+        f"# Triage evaluation ({r['model_version']})", "",
+        *[line for key in r if key.startswith("handle_") for line in _render_handle(key, r[key])],
+        "## TREC-IS priority (train without trecis2019A_test events, test on them)", "",
         markdown_table(["priority", "P", "R", "F1", "n"],
                        [[k, v["precision"], v["recall"], v["f1"], v["support"]]
                         for k, v in t["per_priority"].items()]), "",

@@ -27,6 +27,30 @@ FIGURATIVE = re.compile(
     r"\b(lol|lmao|lmfao|rofl|haha\w*|jk|jaja\w*|hehe|literally dying|killing me|dying to|"
     r"could murder|i'?d kill for|kill for a|send help|is a crime|daylight robbery|"
     r"straight fire|is fire|on fire today|slay\w*|fr|ngl)\b", _I)
+# What separates "high" from "critical" is often a reassurance the poster gives: the person is
+# breathing or talking, everyone got out, the attacker has gone, nobody is hurt. A model feature
+# (the heads learn how much it lowers critical) and a stated reason; never a safety-net rule.
+MITIGATION = re.compile(
+    r"\b(?:he|she|they|he'?s|she'?s|they'?re|is|are|still|but)\s+(?:still\s+)?(?:is\s+)?"
+    r"(?:breathing|conscious|talking|awake|alert|responsive|sitting up|ok|okay|fine|alright)\b|"
+    r"\b(?:breathing|conscious) (?:fine|normally|ok|okay|and (?:talking|breathing|awake))\b|"
+    r"\b(?:nobody|no one|noone|no-one|none of us)(?:'?s| is| was| got| has been| seems)?\s+"
+    r"(?:hurt|injured|inside|in there|home|in the (?:house|flat|car|building))\b|"
+    r"\b(?:everyone|everybody|we|we'?re|they|they'?re|all)(?:'?s| is| are| have| has)?\s+(?:all\s+)?"
+    r"(?:got out|out safe|safe|outside now|out of the (?:house|flat|building))\b|"
+    r"\b(?:ran|run|driven|drove|walked|went|sped|legged it) off\b|\b(?:has|have|'ve) (?:left|gone)\b"
+    r"(?! (?:blue|grey|gray|limp|quiet|floppy|under|cold))|"
+    r"\bfire(?:'?s| is) (?:out|been put out)\b|\bput (?:it|the fire) out\b|"
+    r"\bnot (?:in (?:any )?danger|an emergency|urgent|life.threatening|hurt|injured)\b", _I)
+# Threat-to-life findings a dispatcher's protocol asks about that the safety-net rules do not name
+# one by one (posture, colour, breathing effort): model features, not decisions.
+THREAT_CUE = re.compile(
+    r"\b(?:passed out|collapsed|not moving|isn'?t moving|won'?t move|limp|floppy|gone (?:grey|gray|"
+    r"white|blue|cold|quiet)|struggling to breathe|gasping|can'?t get (?:his|her|their|my) breath|"
+    r"blood everywhere|lots of blood|pool of blood|head injury|fitting|convulsing|"
+    r"face (?:has )?(?:dropped|drooping|droopy)|slurr\w+|went under|gone under|under the water|"
+    r"in the water|snatched|kidnapp\w+|abduct\w+|won'?t let me (?:go|leave)|locked me in|"
+    r"threatening to (?:kill|stab|shoot|jump)|has a (?:weapon|blade)|swallowed|took an overdose)\b", _I)
 # A quoted lyric or line is not the poster's own situation.
 QUOTED = re.compile(r"[\"“][^\"”]{8,}[\"”]")
 SILENT = re.compile(
@@ -96,7 +120,8 @@ SAFETY_RULES = [
 
 _NAMED_PATTERNS = {"weapon": WEAPON, "people_trapped": TRAPPED, "child_or_vulnerable": VULNERABLE,
                    "ongoing": ONGOING, "past": PAST, "figurative": FIGURATIVE, "quoted": QUOTED,
-                   "silent": SILENT, "covert": COVERT, "covert_tail": COVERT_TAIL}
+                   "silent": SILENT, "covert": COVERT, "covert_tail": COVERT_TAIL,
+                   "mitigation": MITIGATION, "threat_cue": THREAT_CUE}
 
 
 @lru_cache(maxsize=4096)
@@ -115,15 +140,18 @@ def _evidence(text: str) -> tuple[dict[str, str | None], tuple[tuple[SafetyRule,
     return found, tuple(hits)
 
 
+_SIGNAL_LABELS = {"threat_cue": "threat-to-life cue", "mitigation": "reassurance"}
+
+
 def find_signals(text: str, laugh_emoji: int = 0) -> tuple[dict, list[str]]:
     """(signals, reasons) from phrases in the normalised text."""
     found, _ = _evidence(text)
     signals: dict = {}
     reasons: list[str] = []
-    for key in ("weapon", "people_trapped", "child_or_vulnerable"):
+    for key in ("weapon", "people_trapped", "child_or_vulnerable", "threat_cue", "mitigation"):
         signals[key] = found[key] is not None
         if found[key]:
-            reasons.append(f"{key.replace('_', ' ')}: '{found[key]}'")
+            reasons.append(f"{_SIGNAL_LABELS.get(key, key.replace('_', ' '))}: '{found[key]}'")
     signals["timing"] = "ongoing" if found["ongoing"] else ("past" if found["past"] else "unknown")
     signals["figurative"] = bool(found["figurative"] or found["quoted"] or laugh_emoji)
     if found["figurative"]:
@@ -145,9 +173,27 @@ def silent_contact(text: str) -> tuple[bool, str]:
     return False, ""
 
 
-# Safety-net-only rules: applied after the model, never model features (the heads were trained
-# without them), so one can be added without retraining. They only ever raise a decision.
+# Further safety-net rules: they only ever raise a decision. The heads see only whether one of
+# them fired (features net_critical / net_high), so a rule can be added without changing the
+# feature layout; retrain so the heads learn how far to trust it.
 NET_ONLY_RULES = [
+    # Findings that call-taking protocols treat as immediately life-threatening whatever words
+    # surround them: stroke (face, arm, speech), anaphylaxis, a person gone under water, a child
+    # taken, a vehicle driven into people.
+    SafetyRule("critical", "medical", re.compile(
+        r"\b(?:face (?:has )?(?:dropped|drooping|droopy|gone droopy)|(?:can'?t|cannot|cant) lift "
+        r"(?:his|her|their|my) (?:arm|right arm|left arm)|(?:tongue|throat|face) (?:is |are )?"
+        r"(?:swelling|swollen)|lips (?:are )?(?:swelling|swollen)|epi-?pen)\b", _I)),
+    SafetyRule("critical", "hazard", re.compile(
+        r"\b(?:went|gone|going|goes) under(?! (?:the (?:bridge|table|bed|stairs)|anaesthetic))|"
+        r"(?:hasn'?t|has not|didn'?t|not) (?:come|came) (?:back )?up\b|rip ?(?:tide|current)|"
+        r"(?:in|into) the (?:water|river|sea|canal|lake|reservoir) and (?:can'?t|cant|not|struggling)", _I)),
+    SafetyRule("critical", "missing_person", re.compile(
+        r"\b(?:snatched|kidnapp\w+|abduct\w+|(?:grabbed|took|taken|bundled) (?:my|a|the|our) "
+        r"(?:child|kid|son|daughter|baby|girl|boy|little)|in the boot of)\b", _I)),
+    SafetyRule("critical", "violence", re.compile(
+        r"\b(?:drove|driven|ploughed|plowed|crashed) (?:a (?:car|van|truck|lorry) )?(?:into|through) "
+        r"(?:the |a )?(?:crowd|people|pedestrians)\b", _I)),
     SafetyRule("critical", "self_harm", re.compile(
         r"\b((?:going to|gonna|want to|will|about to) end it(?! with)|end it (?:tonight|now|today)|"
         r"won'?t (?:be here|wake up) tomorrow|(?:saved|saving) up (?:my )?(?:pills|tablets))\b", _I)),
@@ -163,19 +209,21 @@ NET_ONLY_RULES = [
 ]
 
 
+def _net_only_hits(text: str) -> list[tuple[SafetyRule, str]]:
+    return [(rule, m.group(0)) for rule in NET_ONLY_RULES if (m := rule.pattern.search(text))]
+
+
 def safety_net(text: str) -> list[tuple[SafetyRule, str]]:
     """All life-threat / serious rules that fire, most urgent first."""
-    hits = list(_evidence(text)[1])
-    for rule in NET_ONLY_RULES:
-        if m := rule.pattern.search(text):
-            hits.append((rule, m.group(0)))
+    hits = list(_evidence(text)[1]) + _net_only_hits(text)
     order = {"critical": 0, "high": 1, "medium": 2}
     return sorted(hits, key=lambda h: order.get(h[0].urgency, 3))
 
 
 FEATURE_NAMES = ([f"rule_{r.urgency}_{r.category}" for r in SAFETY_RULES] +
                  ["silent", "covert", "figurative", "quoted", "weapon", "people_trapped",
-                  "child_or_vulnerable", "ongoing", "past", "question", "has_address_number"])
+                  "child_or_vulnerable", "ongoing", "past", "question", "has_address_number",
+                  "mitigation", "threat_cue", "net_critical", "net_high"])
 _QUESTION = re.compile(r"\?|\b(how|what|where|when|who|which|is there|can i|do i|should i|does)\b",
                        _I)
 _ADDRESS_NUMBER = re.compile(r"\b\d{1,4}[a-z]?\s+[A-Za-z]+\s+(?:st|rd|ave|lane|road|street|close|"
@@ -191,5 +239,8 @@ def signal_features(text: str) -> list[float]:
     values += [float(bool(x)) for x in (
         found["silent"], found["covert"] and found["covert_tail"], found["figurative"],
         found["quoted"], found["weapon"], found["people_trapped"], found["child_or_vulnerable"],
-        found["ongoing"], found["past"], _QUESTION.search(text), _ADDRESS_NUMBER.search(text))]
+        found["ongoing"], found["past"], _QUESTION.search(text), _ADDRESS_NUMBER.search(text),
+        found["mitigation"], found["threat_cue"])]
+    net = [rule.urgency for rule, _ in _net_only_hits(text)]
+    values += [float("critical" in net), float("high" in net)]
     return values

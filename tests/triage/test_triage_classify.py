@@ -89,11 +89,13 @@ def test_empty_text_goes_to_review(triage_text):
 ])
 def test_bare_pleas_and_stated_intent_are_never_left_as_not_an_emergency(triage_text, text, urgency):
     out = triage_text(text)
-    assert out.urgency == urgency
+    order = ["critical", "high", "medium", "low", "none"]
+    assert order.index(out.urgency) <= order.index(urgency)  # at least this urgent
 
 
 def test_safety_net_overruling_the_model_goes_to_human_review(triage_text):
-    out = triage_text("help")
+    # The model reads this as news; the phrase rule still raises it and a person decides.
+    out = triage_text("is the explosion at the plant on the news")
     assert any("safety net" in r for r in out.reasons)
     assert out.needs_review
 

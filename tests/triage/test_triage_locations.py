@@ -99,3 +99,105 @@ def test_ner_finds_capitalised_place(model_pipeline):
     item = LocationStage()(item)
     texts = {m.text for m in item.locations}
     assert "Houston" in texts
+
+
+# --- mention boundaries and place-name spotting -----------------------------------------------
+
+def _places(gazetteer, text: str) -> list[str]:
+    return [text[s:e] for s, e in gazetteer.scan_places(text)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Donations for #ItalyEarthquake victims", []),             # a name inside a longer tag
+    ("Thoughts with #PuertoRico and #srilanka tonight", ["PuertoRico", "srilanka"]),
+    ("pray for mexico and texas", ["mexico", "texas"]),          # countries/states in any case
+    ("FLOODING IN MEXICO NOW", ["MEXICO"]),
+    ("Ecuadors president visits", ["Ecuadors"]),                 # possessive without apostrophe
+    ("Follow @Relief_Zimbabwe and https://example.org/Zimbabwe", []),
+    ("Man rescued from flood waters", []),                       # a town that is also a word
+    ("Flooding in Houston, Texas", ["Houston", "Texas"]),
+    ("Mexico City is shaking", ["Mexico City"]),
+])
+def test_scan_places_boundaries(gazetteer, text, expected):
+    assert _places(gazetteer, text) == expected
+
+
+def _spans(text: str, gazetteer=None, doc=None) -> list[str]:
+    extra = [(s, e, "place", 0.55) for s, e in gazetteer.scan_places(text)] if gazetteer else None
+    return [text[s:e] for s, e, _, _ in extract_spans(text, doc, extra)]
+
+
+def test_storm_name_is_not_a_place(gazetteer):
+    text = "Hurricane Florence hits Wilmington. Damage from Florence is huge"
+    assert "Florence" not in _spans(text, gazetteer)
+    assert "Florence" in _spans("Flooding in Florence tonight", gazetteer)
+
+
+def _doc(text: str, ents: list[tuple[str, str]]):
+    import spacy
+    from spacy.tokens import Span as SpacySpan
+
+    doc = spacy.blank("en")(text)
+    spans = []
+    for phrase, label in ents:
+        start = text.index(phrase)
+        spans.append(doc.char_span(start, start + len(phrase), label=label))
+    doc.ents = [s for s in spans if isinstance(s, SpacySpan)]
+    return doc
+
+
+@pytest.mark.parametrize("text, ents, expected", [
+    ("Fires in Northern California spread", [("Northern California", "GPE")], ["California"]),
+    ("Boats sent to the Abaco Islands", [("the Abaco Islands", "LOC")], ["Abaco Islands"]),
+    ("Aid for Northern Ireland", [("Northern Ireland", "GPE")], ["Northern Ireland"]),
+    ("Crews fight the Camp Fire", [("the Camp Fire", "FAC")], []),
+    ("Hurricane Harvey hits", [("Hurricane Harvey", "FAC")], []),
+    ("RT @abc: floods", [("RT @abc", "GPE")], []),
+    ("Help for Puerto Rico’s people", [("Puerto Rico’s", "GPE")], ["Puerto Rico"]),
+])
+def test_ner_span_tidying(text, ents, expected):
+    assert _spans(text, doc=_doc(text, ents)) == expected
+
+
+def test_two_known_places_in_one_ner_span_are_split(gazetteer):
+    text = "Smoke over Paradise California this morning"
+    doc = _doc(text, [("Paradise California", "GPE")])
+    assert _spans(text, gazetteer, doc) == ["Paradise", "California"]
+
+
+def test_repeated_name_is_found_again():
+    text = "Kerala floods: donate now #Kerala"
+    found = extract_spans(text, None, [(0, 6, "place", 0.6)])
+    assert [text[s:e] for s, e, _, _ in found] == ["Kerala", "Kerala"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Shelters open in Wilmington, NC tonight", ["Wilmington", "NC"]),
+    ("Aid from the U.S. arrives", ["U.S."]),
+    ("Flights from the UK’s airports", ["UK"]),
+    ("HELP IN OR NEAR TX NOW PLEASE", []),                       # all caps: codes mean nothing
+    ("toll now 31 and expected to rise", []),                 # not "272 ... rise" (street type)
+    ("burned 2,340 sq km of forest", []),
+    ("A M7.1 quake hit", []),                                    # magnitude, not the M7
+    ("Rescue Teams On Their Way", []),
+    ("Patients died in hospital overnight", []),                 # where, not a named place
+    ("Homes hit by Irma", []),
+])
+def test_abbreviations_and_false_addresses(text, expected):
+    assert _spans(text) == expected
+
+
+def test_codes_and_states_geocode_to_the_right_country(gazetteer):
+    assert "Texas" in gazetteer.lookup("TX", "place")[2]
+    assert gazetteer.lookup("N.C.", "place")[2].startswith("North Carolina")
+    assert gazetteer.lookup("NZ", "place")[0] < 0                # Wellington NZ, not Florida
+    assert gazetteer.lookup("Florida", "place")[2].endswith(", US")
+
+
+def test_spans_stay_inside_the_text_and_do_not_overlap():
+    # pyap reported an address ending past the text on this input.
+    text = "\nZHurricane cX#','Florence_Y@12 oak st#PuertoRicoFlorenceXTXY"
+    doc = _doc(text, [("oak st#PuertoRicoFlorenceXTXY", "GPE")])
+    found = extract_spans(text, doc)
+    assert all(0 <= s < e <= len(text) for s, e, _, _ in found)
+    assert all(a[1] <= b[0] for a, b in zip(found, found[1:]))

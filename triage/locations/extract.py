@@ -19,6 +19,26 @@ SPECIFICITY = {"latlon": 0, "what3words": 1, "postcode": 2, "address": 3, "junct
                "corner": 5, "zip": 6, "street": 7, "place": 8, "landmark": 9, "road": 10}
 _CAPITALISED_AFTER_START = re.compile(r"(?<=.)\b[A-Z][A-Za-z]")
 _STORM_NAME = re.compile(r"\b(?:hurricane|storm|cyclone|typhoon|tropical storm)\s+$", re.I)
+# Storms named in the post: "Hurricane Florence", "#HurricaneIrma", "Cyclone Idai's". Every other
+# bare use of that name in the same post is the storm too ("damage from Florence").
+_NAMED_STORM = re.compile(r"(?:\b|#)(?:hurricane|cyclone|typhoon|(?:tropical\s*)?storm)\s*"
+                          r"([A-Z][a-z]+)\b", re.I)
+# Events, not places: "the Camp Fire", "Hurricane Harvey", "Tsunami"; "RT" is the retweet marker.
+_EVENT_SPAN = re.compile(r"^(?:(?:hurricane|cyclone|typhoon|tropical storm|storm)\b.*"
+                         r"|.*\b(?:fires?|wildfires?|earthquakes?|quakes?|tsunamis?|floods?|flooding)"
+                         r"|tsunami|hurricane|cyclone|earthquake|rt|magnitude.*)$", re.I)
+# "Northern California" → "California": the region word only qualifies the place (this is also
+# how location-mention datasets mark it); fixed names such as "Northern Ireland" keep it.
+_REGION_WORD = re.compile(r"^(?:northern|southern|eastern|western|central|"
+                          r"north-?eastern|north-?western|south-?eastern|south-?western|"
+                          r"northeast|northwest|southeast|southwest)\s+", re.I)
+_KEEP_REGION_WORD = re.compile(r"^(?:northern (?:ireland|territory|cape|mariana)|central (?:america|"
+                               r"african|asia|europe|park|valley)|"
+                               r"western (?:australia|sahara|cape|isles)|"
+                               r"eastern (?:cape|europe)|southern (?:africa|ocean))", re.I)
+_LEADING_THE = re.compile(r"^the\s+", re.I)
+# "U.S." and "N.C." keep their final full stop.
+_DOTTED_ABBREVIATION = re.compile(r"(?:^|[^A-Za-z])(?:[A-Za-z]\.)+[A-Za-z]\.$")
 _lock = threading.Lock()
 _nlp = None
 
@@ -48,6 +68,8 @@ def ner_spans(doc) -> list[Span]:
             continue
         if _STORM_NAME.search(doc.text[max(0, ent.start_char - 20):ent.start_char]):
             continue  # "Hurricane Florence" names a storm, not the city
+        if "@" in ent.text or ent.text.startswith("RT "):
+            continue  # a user handle
         spans.append((ent.start_char, ent.end_char, kind, 0.6))
     return spans
 
@@ -68,8 +90,10 @@ def pyap_spans(text: str) -> list[Span]:
         for address in found:
             d = address.as_dict()
             start, end = d.get("match_start"), d.get("match_end")
-            if isinstance(start, int) and isinstance(end, int) and end > start:
-                spans.append((start, end, "address", 0.9))
+            if isinstance(start, int) and isinstance(end, int):
+                end = min(end, len(text))  # pyap can report an end past the text
+                if end > start >= 0:
+                    spans.append((start, end, "address", 0.9))
     return spans
 
 
@@ -90,9 +114,18 @@ def merge_spans(spans: list[Span]) -> list[Span]:
     return sorted(kept)
 
 
+_TRAILING_JUNK = re.compile(r"(?:['’]s|\s+w/|\s+[-–—]+)$")
+
+
 def _trim(text: str, span: Span) -> Span:
     start, end, kind, conf = span
+    if kind in ("place", "landmark"):
+        m = _TRAILING_JUNK.search(text, start, end)
+        if m and m.start() > start:
+            end = m.start()
     while end > start and text[end - 1] in " ,.;:!?":
+        if text[end - 1] == "." and _DOTTED_ABBREVIATION.search(text[start:end]):
+            break
         end -= 1
     while start < end and text[start] in " ,.;:":
         start += 1
@@ -107,5 +140,66 @@ def extract_spans(text: str, doc=None, extra: list[Span] | None = None,
         pattern_spans = list(find_pattern_spans(text))
     spans = pattern_spans + pyap_spans(text) + list(extra or [])
     if doc is not None:
-        spans += ner_spans(doc)
-    return [s for s in (_trim(text, s) for s in merge_spans(spans)) if s[1] > s[0]]
+        known = [(s[0], s[1]) for s in (extra or []) if s[2] == "place"]
+        for span in ner_spans(doc):
+            # "Paradise California", "Houston Texas": two known places, not one.
+            if sum(span[0] <= a and b <= span[1] for a, b in known) < 2:
+                spans.append(span)
+    spans = [_tidy(text, s) for s in spans]
+    if extra:
+        # "Port St. Lucie" is a town, not "Port St" (street).
+        places = [(s[0], s[1]) for s in extra if s[2] == "place"]
+        spans = [s for s in spans if s[2] != "street" or not any(
+            a <= s[0] and s[1] <= b and (a, b) != (s[0], s[1]) for a, b in places)]
+    storms = set()
+    if _STORM_WORD.search(text):
+        storms = {m.group(1).lower() for m in _NAMED_STORM.finditer(text)}
+    spans = [s for s in spans if s[1] > s[0] and not (
+        s[2] in ("place", "landmark") and _is_event(text[s[0]:s[1]], storms))]
+    kept = [s for s in (_trim(text, s) for s in merge_spans(spans)) if s[1] > s[0]]
+    return _repeat_mentions(text, kept)
+
+
+def _repeat_mentions(text: str, kept: list[Span]) -> list[Span]:
+    """A name the NER recognised once is a place wherever else the post repeats it ("Kerala
+    floods ... #Kerala")."""
+    names = {text[s:e] for s, e, kind, _ in kept if kind == "place" and e - s >= 4}
+    added: list[Span] = []
+    for name in names:
+        start = text.find(name)
+        while start >= 0:
+            end = start + len(name)
+            if (not (start and (text[start - 1].isalnum() or text[start - 1] in "_@/."))
+                    and not (end < len(text) and (text[end].isalnum() or text[end] == "_"))
+                    and not any(start < k[1] and k[0] < end for k in kept + added)):
+                added.append((start, end, "place", 0.5))
+            start = text.find(name, end)
+    return sorted(kept + added) if added else kept
+
+
+_STORM_WORD = re.compile(r"hurricane|cyclone|typhoon|storm", re.I)
+
+
+def _is_event(name: str, storms: set[str]) -> bool:
+    if _EVENT_SPAN.match(name):
+        return True
+    if storms:
+        bare = re.sub(r"(?:['’]s|s['’])$", "", name).lower()
+        return bare in storms
+    return False
+
+
+def _tidy(text: str, span: Span) -> Span:
+    """Drop a leading "the" and a region word ("Northern California" → "California")."""
+    start, end, kind, conf = span
+    if kind not in ("place", "landmark"):
+        return span
+    name = text[start:end]
+    m = _LEADING_THE.match(name)
+    if m and m.end() < len(name):
+        start += m.end()
+        name = name[m.end():]
+    m = _REGION_WORD.match(name)
+    if m and m.end() < len(name) and name[m.end()].isupper() and not _KEEP_REGION_WORD.match(name):
+        start += m.end()
+    return start, end, kind, conf

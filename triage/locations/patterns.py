@@ -26,7 +26,8 @@ JUNCTION = re.compile(
     r"|(?:I-?\s?\d{1,3}|US-?\s?\d{1,3}|Route\s\d{1,3}|Hwy\s?\d{1,3}|Highway\s\d{1,3})"
     r"(?:\s+(?:north|south|east|west)(?:bound)?)?\s+(?:near\s+)?(?:exit|mile\s*marker)\s*\d{1,3}[ab]?)\b",
     re.I)
-ROAD = re.compile(r"\b(?:[MAB]\d{1,4}(?:\(M\))?|I-\d{1,3}|Route\s\d{1,3}|Hwy\s?\d{1,3})\b")
+# Not "M7.1" (an earthquake magnitude).
+ROAD = re.compile(r"\b(?:[MAB]\d{1,4}(?:\(M\))?|I-\d{1,3}|Route\s\d{1,3}|Hwy\s?\d{1,3})\b(?![.,]\d)")
 LATLON = re.compile(
     r"(?<![\d.])(?P<lat>[-+]?\d{1,2}\.\d{3,})°?\s*(?P<ns>[NS])?\s*[,;/ ]\s*"
     r"(?P<lon>[-+]?\d{1,3}\.\d{3,})°?\s*(?P<ew>[EW])?(?![\d.])", re.I)
@@ -64,9 +65,24 @@ LANDMARK = re.compile(
     r"|(?:bus\s+stop|bus\s+station|train\s+station|station|school|park|hospital|church|pub|bridge|"
     r"lake|river|canal|beach|pier|roundabout|car\s+park|parking\s+lot|mall|stadium|library)"
     r"(?:\s+on\s+(?:[A-Z][\w']*\s?){1,3})?)")
+# US state and country abbreviations written in capitals: "Houston, TX", "flooding in NC", "U.S.".
+# Codes that are also English words or common abbreviations (IN, OR, ME, OK, HI, ID, DE, MT, CO,
+# AL, MS, NE, DC, PR, US, EU) are left to the NER.
+_STATE_CODES = [c for c in _US_STATES if c not in
+                {"IN", "OR", "ME", "OK", "HI", "ID", "DE", "MT", "CO", "AL", "MS", "NE", "DC", "MD", "MA",
+                 "PA", "MI", "WA"}]
+ABBREVIATION = re.compile(
+    r"(?<![\w.@#$/&-])(?:" + "|".join(_STATE_CODES) + r"|USA|UK|NZ|NYC"
+    r"|U\.S\.(?:A\.)?|U\.K\.|(?:" + "|".join(f"{c[0]}\\.{c[1]}" for c in _STATE_CODES) + r")\.)"
+    r"(?![\w&-]|\.\w|['’](?!s\b))")
 _LANDMARK_STOP = {"I", "I'm", "Im", "The", "A", "An", "My", "We", "He", "She", "They", "It", "This",
                   "That", "Please", "Help", "Now", "Night", "Home", "Work", "Least", "All", "Last",
-                  "First", "Once", "Least", "Risk", "Times", "Some", "Any", "Me"}
+                  "First", "Once", "Least", "Risk", "Times", "Some", "Any", "Me", "Category", "State",
+                  "Need", "Worst", "Noon", "Aftermath", "Advance", "Decades", "Hurricanes", "Capital",
+                  "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+                  "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays",
+                  "January", "February", "March", "April", "June", "July", "August", "September",
+                  "October", "November", "December", "Jesus", "God", "English", "Spanish", "Support"}
 
 
 # Words that end a landmark name: "in Northern California Wildfire Hits" is about a place, not
@@ -75,9 +91,36 @@ _LANDMARK_TAIL = re.compile(r"(?:\s|^)(?:Wildfires?|Fires?|Relief|Hits?|Floods?|
                             r"Earthquake|Victims?|Update|News|Today|Tonight|Now|Via|Storm)\b.*$")
 
 
+_FIRE_NAME = re.compile(r"\s+(?:Fire|Fires|Complex)\b")
+
+
+# "toll now 31 and expected to rise", "on their way", "2,340 sq km": counts and phrases that
+# end in a street-type word.
+_FUNCTION_WORDS = {"and", "to", "at", "of", "on", "the", "their", "his", "her", "our", "is", "are",
+                   "will", "be", "expected", "likely", "continues", "number", "each", "minutes", "ago",
+                   "all", "by", "for", "in", "a", "an", "with", "has", "have"}
+_AREA_UNIT = re.compile(r"\s*(?:km|kilometres|kilometers|miles|mi|metres|meters|m|ft|feet|yards)\b",
+                        re.I)
+
+
+def _not_an_address(text: str, m: re.Match[str]) -> bool:
+    words = m.group(0).lower().split()
+    if _FUNCTION_WORDS.intersection(words[1:-1]) or words[-1].rstrip(".") in _FUNCTION_WORDS:
+        return True
+    if m.start() >= 2 and text[m.start() - 1] in ",." and text[m.start() - 2].isdigit():
+        return True  # the tail of "1,010 sq km"
+    return words[-1].rstrip(".") in ("sq", "square") and bool(_AREA_UNIT.match(text, m.end()))
+
+
 def _valid_latlon(m: re.Match[str]) -> bool:
     lat, lon = float(m["lat"]), float(m["lon"])
     return -90 <= lat <= 90 and -180 <= lon <= 180 and not (lat == 0 and lon == 0)
+
+
+def _mostly_capitals(text: str) -> bool:
+    """All-caps posts ("HELP IN OR NEAR TX") make two-letter codes meaningless."""
+    words = text.split()
+    return sum(w.isupper() for w in words) * 2 > len(words)
 
 
 def find_pattern_spans(text: str) -> Iterator[Span]:
@@ -97,16 +140,31 @@ def find_pattern_spans(text: str) -> Iterator[Span]:
     for m in US_CORNER.finditer(text):
         yield m.start(), m.end(), "corner", 0.6
     for m in NUMBERED_ADDRESS.finditer(text):
-        yield m.start(), m.end(), "address", 0.85
+        if not _not_an_address(text, m):
+            yield m.start(), m.end(), "address", 0.85
     for m in FLAT_BUILDING.finditer(text):
         yield m.start(), m.end(), "address", 0.8
     for m in NAMED_STREET.finditer(text):
-        yield m.start(), m.end(), "street", 0.7
+        if not _FUNCTION_WORDS.intersection(m.group(0).lower().split()[:-1]):
+            yield m.start(), m.end(), "street", 0.7
     for m in ROAD.finditer(text):
         yield m.start(), m.end(), "road", 0.6
+    abbreviations = list(ABBREVIATION.finditer(text))
+    if abbreviations and not _mostly_capitals(text):
+        for m in abbreviations:
+            yield m.start(), m.end(), "place", 0.5
     for m in LANDMARK.finditer(text):
-        name = _LANDMARK_TAIL.sub("", m["name"].strip()).strip()
+        raw = m["name"].strip()
+        name = _LANDMARK_TAIL.sub("", raw).strip()
         if not name or name.split()[0] in _LANDMARK_STOP or len(name) < 3:
             continue
+        lead = m.group(0)[:m.start("name") - m.start()].lower()
+        has_the = lead.rstrip().endswith("the")
+        if name[0].islower() and not has_the:
+            continue  # "in hospital", "at school": where someone is, not a place name
+        if lead.startswith("by") and not has_the:
+            continue  # "hit by Irma", "run by Red Cross": an agent
+        if _FIRE_NAME.match(raw[len(name):]):
+            continue  # "the Camp Fire", "Woolsey Fire": a named fire, not a place
         start = m.start("name")
         yield start, start + len(name), "landmark", 0.5
