@@ -70,6 +70,7 @@ class ClassifierStage:
         self.thresholds = urgency.extra["thresholds"]
         self.band = float(urgency.extra.get("review_band", 0.1))
         self.none_gate = float(urgency.extra.get("none_gate", 0.5))
+        self.net_veto = float(urgency.extra.get("net_veto", 1.01))
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
@@ -130,10 +131,20 @@ class ClassifierStage:
                                     f"(P={urgency_probs[4]:.2f})")
                 item.needs_review = item.needs_review or rule.urgency == "critical"
                 continue
-            item.reasons.append(f"safety net: '{phrase}' raises {urgency} → {rule.urgency}")
+            raised_to = rule.urgency
+            if raised_to == "critical" and urgency_probs[4] >= self.net_veto:
+                # "my boss is going to kill me": the phrase is there, but everything else reads
+                # as not a request. Raised, not to the top, and a person decides.
+                raised_to = "high"
+                item.needs_review = True
+                item.reasons.append(f"phrase '{phrase}' raises only to high: the model reads a "
+                                    f"non-request (P(none)={urgency_probs[4]:.2f}) → human review")
+                if _RANK[raised_to] >= _RANK[urgency]:
+                    continue
+            item.reasons.append(f"safety net: '{phrase}' raises {urgency} → {raised_to}")
             if urgency in ("none", "low"):  # the model and the phrase disagree: a person decides
                 item.needs_review = True
-            urgency, rule_category = rule.urgency, rule.category
+            urgency, rule_category = raised_to, rule.category
         if item.language not in ("en", "und") and (rule_category or _RANK[urgency] <= _RANK["medium"]):
             item.needs_review = True
             item.reasons.append(f"language {item.language}: the text model is English-only → human review")

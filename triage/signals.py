@@ -26,7 +26,10 @@ PAST = re.compile(r"\b(yesterday|last (?:night|week|month|year)|\d+ (?:days|week
 FIGURATIVE = re.compile(
     r"\b(lol|lmao|lmfao|rofl|haha\w*|jk|jaja\w*|hehe|literally dying|killing me|dying to|"
     r"could murder|i'?d kill for|kill for a|send help|is a crime|daylight robbery|"
-    r"straight fire|is fire|on fire today|slay\w*|fr|ngl)\b", _I)
+    r"straight fire|is fire|on fire today|slay\w*|fr|ngl|(?:nearly|almost) had a heart attack|"
+    r"giv(?:e|es|ing) me a heart attack|(?:heat|weather|exams?|homework|deadline|hangover|commute|"
+    r"traffic|this (?:heat|job|week|song|game)|work|my boss) (?:is |are )?(?:going to|gonna) kill me)\b",
+    _I)
 # What separates "high" from "critical" is often a reassurance the poster gives: the person is
 # breathing or talking, everyone got out, the attacker has gone, nobody is hurt. A model feature
 # (the heads learn how much it lowers critical) and a stated reason; never a safety-net rule.
@@ -38,8 +41,8 @@ MITIGATION = re.compile(
     r"(?:hurt|injured|inside|in there|home|in the (?:house|flat|car|building))\b|"
     r"\b(?:everyone|everybody|we|we'?re|they|they'?re|all)(?:'?s| is| are| have| has)?\s+(?:all\s+)?"
     r"(?:got out|out safe|safe|outside now|out of the (?:house|flat|building))\b|"
-    r"\b(?:ran|run|driven|drove|walked|went|sped|legged it) off\b|\b(?:has|have|'ve) (?:left|gone)\b"
-    r"(?! (?:blue|grey|gray|limp|quiet|floppy|under|cold))|"
+    r"\b(?:he|she|they|he'?s|she'?s|they'?re|they'?ve)(?: has| have)? (?:gone|left)(?: now| for now|"
+    r" the (?:house|flat|area|scene)|,|\.|$)|"
     r"\bfire(?:'?s| is) (?:out|been put out)\b|\bput (?:it|the fire) out\b|"
     r"\bnot (?:in (?:any )?danger|an emergency|urgent|life.threatening|hurt|injured)\b", _I)
 # Threat-to-life findings a dispatcher's protocol asks about that the safety-net rules do not name
@@ -50,7 +53,7 @@ THREAT_CUE = re.compile(
     r"blood everywhere|lots of blood|pool of blood|head injury|fitting|convulsing|"
     r"face (?:has )?(?:dropped|drooping|droopy)|slurr\w+|went under|gone under|under the water|"
     r"in the water|snatched|kidnapp\w+|abduct\w+|won'?t let me (?:go|leave)|locked me in|"
-    r"threatening to (?:kill|stab|shoot|jump)|has a (?:weapon|blade)|swallowed|took an overdose)\b", _I)
+    r"threatening to (?:kill|stab|shoot|jump)|has a (?:weapon|blade)|swallowed|took an overdose|not answering (?:me|us))\b", _I)
 # A quoted lyric or line is not the poster's own situation.
 QUOTED = re.compile(r"[\"“][^\"”]{8,}[\"”]")
 SILENT = re.compile(
@@ -81,7 +84,7 @@ SAFETY_RULES = [
         r"throat (?:closing|swelling)|doing cpr|chest compressions)\b", _I)),
     SafetyRule("critical", "self_harm", re.compile(
         r"\b(kill myself|end(?:ing)? it all|end my life|suicid\w*|want to die|going to jump|"
-        r"hang (?:myself|himself|herself)|taken (?:all|everything)|took (?:all|a load of|40|loads)|"
+        r"hang (?:myself|himself|herself)|taken (?:all|everything)|took (?:all|a load|loads) of (?:my|the|his|her|them)\b|took (?:them|it) all|"
         r"cut too deep|last post|goodbye everyone)\b", _I)),
     SafetyRule("critical", "violence", re.compile(
         r"\b(stabbed|stabbing|been shot|got shot|shots fired|shooting at|active shooter|gunman|"
@@ -97,7 +100,7 @@ SAFETY_RULES = [
         r"carbon monoxide|passed out.{0,20}gas)\b", _I)),
     SafetyRule("critical", "missing_person", re.compile(
         r"\b(child|kid|son|daughter|toddler|\d{1,2} ?(?:yo|year old)).{0,40}\b(missing|taken|gone missing|"
-        r"got into a stranger)|\bamber\b", _I)),
+        r"got into a stranger)|\bamber alert\b", _I)),
     # The encoder is English-only, so the supported other languages get their own life-threat
     # words here (es, fr, de, it, pt, pl, cy, ar, ur).
     SafetyRule("critical", "medical", re.compile(
@@ -189,7 +192,11 @@ NET_ONLY_RULES = [
         r"(?:hasn'?t|has not|didn'?t|not) (?:come|came) (?:back )?up\b|rip ?(?:tide|current)|"
         r"(?:in|into) the (?:water|river|sea|canal|lake|reservoir) and (?:can'?t|cant|not|struggling)", _I)),
     SafetyRule("critical", "missing_person", re.compile(
-        r"\b(?:snatched|kidnapp\w+|abduct\w+|(?:grabbed|took|taken|bundled) (?:my|a|the|our) "
+        r"\b(?:(?:child|kid|son|daughter|baby|toddler|girl|boy)\b(?:(?!phone|bag|purse|wallet|bike|car|"
+        r"keys|watch|necklace|chain).){0,25}\bsnatched|snatched (?:a|my|the|our) (?:child|kid|son|"
+        r"daughter|baby|girl|boy|little)|(?:been|was|being|just) (?:kidnapped|abducted)|"
+        r"(?:kidnapped|abducted|kidnapping|abducting) (?:my|our|me|her|him|a (?:child|girl|boy|woman))|"
+        r"(?:grabbed|took|taken|bundled) (?:my|a|the|our) "
         r"(?:child|kid|son|daughter|baby|girl|boy|little)|in the boot of)\b", _I)),
     SafetyRule("critical", "violence", re.compile(
         r"\b(?:drove|driven|ploughed|plowed|crashed) (?:a (?:car|van|truck|lorry) )?(?:into|through) "
@@ -199,6 +206,91 @@ NET_ONLY_RULES = [
         r"won'?t (?:be here|wake up) tomorrow|(?:saved|saving) up (?:my )?(?:pills|tablets))\b", _I)),
     SafetyRule("critical", "fire", re.compile(
         r"\b(?:i can see|we can see|can see|seeing|there are) (?:flames|smoke and flames)\b", _I)),
+    # More findings from call-taking protocols, in the words people type.
+    SafetyRule("critical", "medical", re.compile(
+        r"\b(?:(?:he|she|they|he'?s|she'?s|they'?re|hes|shes) (?:is |are )?not mov(?:ing|in)\b|"
+        r"(?:hasn'?t|has not) moved\b|chest pains?\b|pain (?:down|in) (?:my|his|her) (?:left )?arm|"
+        r"spurting|blood everywhere|pool of blood|lots of blood|"
+        r"took \d+ (?:of (?:my|his|her|the) )?\w*\s?(?:pills|tablets|paracetamol|antidepressants|"
+        r"sleeping pills|painkillers))", _I)),
+    SafetyRule("critical", "violence", re.compile(
+        r"\b(?:tied (?:me |him |her |them |us )?up|held (?:at )?(?:hostage|gunpoint|knifepoint)|"
+        r"hostage|won'?t let (?:me|her|him|us) (?:go|leave)|dragg(?:ing|ed) (?:a |the )?(?:woman|"
+        r"man|girl|boy|her|him|me) (?:into|in)|stamp(?:ing|ed) on|(?:pouring|poured) petrol|"
+        r"petrol (?:through|in) (?:the|our|my) (?:letterbox|door)|"
+        r"(?:hit|ploughed into|drove into) (?:a (?:group|crowd) of )?people)\b", _I)),
+    SafetyRule("critical", "fire", re.compile(
+        r"\b(?:smoke everywhere|(?:door|handle) (?:is )?(?:too )?hot to touch|"
+        r"smoke (?:is )?(?:filling|coming under|under) (?:the|our|my) (?:room|door|flat))\b", _I)),
+    SafetyRule("critical", "self_harm", re.compile(
+        r"\b(?:(?:texted|messaged|sent) (?:me |us )?(?:a )?goodbye|(?:said|saying) goodbye to "
+        r"(?:me|us|everyone|everybody)|suicide note|"
+        r"(?:wrote|written|left) (?:a |my |his |her )?(?:note|notes) and)\b", _I)),
+    SafetyRule("critical", "violence", re.compile(
+        r"\b(?:(?:someone|somebody|some ?one|a (?:man|guy|gunman)|(?:he|she|they))(?:'?s|'?re| is| are)? "
+        r"(?:is |are )?shooting(?! (?:a |an |the |some |my |hoops|stars|pool|video|film|photo|"
+        r"pictures?|the breeze|up|for|hoops))|drag (?:me|her|him|us) (?:into|in)|"
+        r"(?:said|says|threatened|threatening|swore) (?:that )?(?:he'?d|he would|he will|she'?d|"
+        r"they'?d|to) kill (?:me|us|her|him))\b", _I)),
+    SafetyRule("critical", "hazard", re.compile(
+        r"\b(?:went (?:back )?in(?:to the (?:water|house|fire|flat|river|sea|building))? (?:after|for) |"
+        r"people (?:are )?(?:trapped )?under (?:it|the|a)\b|"
+        r"(?:car|van|truck|pickup|vehicle|bus|lorry) (?:has )?(?:went|gone|drove|driven|crashed|rolled|"
+        r"slid) (?:off (?:the |a )?\w+ )?into (?:the |a )?(?:river|creek|canal|lake|sea|water|"
+        r"reservoir|harbour|harbor|dock)|(?:ran|run|wandered|walked|gone) off.{0,30}\b(?:river|"
+        r"canal|lake|sea|water|quarry|railway|motorway|cliffs?)\b)", _I)),
+    SafetyRule("critical", "fire", re.compile(
+        r"\b(?:cut off by (?:the )?(?:bush|wild|grass|forest)?fire|flames (?:on )?both sides|"
+        r"surrounded by (?:fire|flames|smoke)|(?:someone|a man|a woman|a person|people|kids?|"
+        r"children|a child) (?:is |are )?(?:banging|screaming|waving|shouting) (?:on|at|from) "
+        r"(?:the |an? )?(?:upstairs |top |bedroom |front )?windows?)\b", _I)),
+    SafetyRule("critical", "medical", re.compile(
+        r"\b(?:(?:face|lips|skin|he'?s|she'?s|he is|she is|has) (?:gone|going|turned) (?:grey|gray|"
+        r"blue|purple)|chest (?:hurts|is (?:tight|hurting|crushing))|tight chest|crushing chest|"
+        r"(?:won'?t|will not|wont|can'?t|cannot|cant) stop (?:the )?bleeding)\b", _I)),
+    SafetyRule("critical", "self_harm", re.compile(
+        r"\b(?:(?:going to|gonna|will|about to) take (?:them |it )?all|take all (?:of )?(?:my|the) "
+        r"(?:pills|tablets|meds))\b", _I)),
+    # The encoder reads English only, so life-threat words in the other languages people write
+    # to the account in (es, fr, de, it, pt, pl, nl, cy, Hindi/Urdu in Latin script, ar) are here.
+    SafetyRule("critical", "medical", re.compile(
+        r"\b(?:no (?:respira|despierta|reacciona)|inconscientes?|ahog(?:a|ando|ó)|labios morados|"
+        r"sobredosis|infarto|convulsi\w+|ne (?:respire|se réveille) (?:plus|pas)|inconsciente?s?|"
+        r"crise cardiaque|atmet nicht|bewusstlos|wacht nicht auf|überdosis|herzinfarkt|"
+        r"non (?:respira|si sveglia)|svenut[ao]|não (?:respira|acorda)|desmai\w+|"
+        r"nie (?:oddycha|budzi się)|nieprzytomn\w+|przedawkowa\w+|zawał|ademt niet|bewusteloos|"
+        r"overdosis|hartaanval|ddim yn anadlu|anymwybodol|saa?ns nahi|behosh|zeher|"
+        r"khoon (?:beh|nikal)\w*)\b|فاقد الوعي|ينزف|جرعة زائدة|نوبة قلبية", _I)),
+    SafetyRule("critical", "violence", re.compile(
+        r"\b(?:apuñal\w+|disparos?|me (?:quiere|va a) matar|nos (?:quiere|va a) matar|"
+        r"secuestr\w+|poignard\w+|coups? de feu|(?:va|veut) me tuer|été enlevée?s?|"
+        r"erstochen|messerstecherei|schüsse|bringt (?:mich|uns) um|will (?:mich|uns) umbringen|"
+        r"entführt|accoltellat\w+|spari|mi vuole uccidere|rapit[oa]|esfaquead\w+|tiros|baleado|"
+        r"vai (?:me|nos) matar|sequestrad\w+|dźgnięt\w+|strzela\w*|zabije (?:mnie|nas)|porwan\w+|"
+        r"neergestoken|schoten|ontvoerd|maar (?:dalega|dega|denge|dalenge)|goli (?:maar|chal))\b|"
+        r"طعن|إطلاق نار|خطف|مخطوف", _I)),
+    SafetyRule("critical", "hazard", re.compile(
+        r"\b(?:se (?:está )?ahogando|se noie|noyade|ertrinkt|im (?:fluss|wasser|see)|sta annegando|"
+        r"afogando|tonie|topi się|verdrinkt|boddi|doob (?:raha|rahi|gaya|gayi))\b|يغرق", _I)),
+    SafetyRule("critical", "fire", re.compile(
+        r"\b(?:(?:hay|quedan?) (?:gente|alguien|niños) dentro|(?:quelqu'un|des gens|des enfants) "
+        r"(?:est |sont )?(?:à l'intérieur|dedans|coincés?)|(?:ist|sind) noch drin|"
+        r"(?:jest|są) (?:jeszcze |nadal )?w środku|(?:c'è|ci sono) (?:ancora )?(?:qualcuno|persone|"
+        r"bambini) dentro|(?:tem|há) (?:gente|alguém|crianças) (?:lá )?dentro|"
+        r"zit(?:ten)? nog (?:binnen|in))\b|محاصر", _I)),
+    SafetyRule("critical", "self_harm", re.compile(
+        r"\b(?:quiero morir|me voy a matar|suicid\w+|je veux mourir|je vais me tuer|"
+        r"selbstmord|mich umbringen|voglio morire|quero morrer|vou me matar|samobój\w+|"
+        r"zelfmoord|khudkushi|marna chahta|marna chahti|(?:je vais|voy a|vou) (?:sauter|saltar|pular)|"
+        r"me jeter)\b|انتحار", _I)),
+    SafetyRule("critical", "missing_person", re.compile(
+        r"\b(?:(?:mon fils|ma fille|mon enfant|mon bébé|mi hij[oa]|mi bebé|mein (?:sohn|kind|baby)|"
+        r"meine tochter|mio figlio|mia figlia|meu filho|minha filha|mój syn|moja córka|mijn "
+        r"(?:zoon|dochter|kind)).{0,30}(?:a disparu|desapareci\w*|no aparece|verschwunden|vermisst|"
+        r"scompars[oa]|sumiu|desaparecid[oa]|zaginął|zaginęła|zniknął|vermist|is weg))", _I)),
+    SafetyRule("critical", "violence", re.compile(
+        r"\b(?:schlägt (?:mich|uns) (?:gerade|jetzt)|me (?:está )?pegando|me frappe|mi picchia|"
+        r"está me batendo|bije mnie|slaat me)\b", _I)),
     # A plea to the emergency account with nothing else to go on ("help", "please help me",
     # "sos") is never "not an emergency": a dispatcher must look at it.
     SafetyRule("high", "other", re.compile(
