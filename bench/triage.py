@@ -69,7 +69,9 @@ def _worker(index: int, texts: list[str], settings_kwargs: dict, barrier, result
 def run(workers: int, posts_per_worker: int, settings_kwargs: dict,
         datasets_dir: Path | None) -> dict:
     texts = _posts(posts_per_worker * workers, datasets_dir)
-    ctx = mp.get_context("spawn")
+    # fork, not spawn: `flare bench` loads this file with runpy, so a spawned child could not
+    # import it by name. Nothing heavy is loaded (no ONNX, no threads) before the fork.
+    ctx = mp.get_context("fork")
     barrier, results = ctx.Barrier(workers), ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(i, texts[i::workers], settings_kwargs, barrier, results))
              for i in range(workers)]
