@@ -60,12 +60,27 @@ SILENT = re.compile(
     r"\b(can'?t|cant|cannot|unable to|not able to|don'?t|dont) (?:talk|speak|call|make noise|"
     r"say more|ring)\b|\bdon'?t (?:call|ring|reply)(?: back)?\b|\bdont (?:call|reply)\b|"
     r"\b(?:he|she|they)(?: checks| reads| listens| will hear| could hear|'ll hear)\b|"
-    r"\bhiding\b|\bwhisper\w*\b|\bshh+\b", _I)
+    r"\bhiding\b|\bwhisper\w*\b|\bshh+\b|"
+    # People typing where they must not be heard.
+    r"\b(?:can'?t|cant|cannot|unable to) (?:phone|use the phone)\b|\btext only\b|"
+    r"\b(?:texting|typing|messaging)(?: this)? (?:because|cos|cause|coz|as|so|in|under|from)\b|"
+    r"\b(?:he|she|they)(?:'?ll| will| would| could| might)? (?:see|hear|know) if i\b|"
+    r"\bif i make a (?:sound|noise)\b|\b(?:too )?scared to (?:say|speak|call|shout|scream)\b|"
+    r"\b(?:checks|checking|has|grabbed|taken away|took away) my phone\b|\busing (?:my |a |the |her |"
+    r"his )?\w+(?:'?s)? (?:ipad|laptop|computer|tablet|phone)\b|\bif (?:he'?s|she'?s|he is|"
+    r"she is) reading this\b|"
+    r"\b(?:i'?m|im|we'?re|were|i am|we are|hiding) (?:in|under) (?:the |my |our )(?:bathroom|loo|"
+    r"toilet|cupboard|wardrobe|closet|loft|attic|basement|shed|room)\b|\bunder the bed\b", _I)
+# People who cannot use a voice call; silent unless they are asking how the service works
+# ("can I text 999 if I'm deaf?").
+CANNOT_VOICE = re.compile(r"\b(?:deaf|non-?\s?verbal|mute|hard of hearing|speech impair\w*)\b", _I)
+_SERVICE_QUESTION = re.compile(r"\?|\b(?:how (?:do|can|does)|can i|do you|is there|register)\b")
 # "order a pizza to 12 oak st": the known covert pattern for someone who cannot speak freely.
 COVERT = re.compile(r"\b(pizza|taxi|delivery|deliver\w*|order)\b.{0,40}\bto\s+(?:flat\s+)?\d+", _I)
 COVERT_TAIL = re.compile(r"\b(he'?s|he is|she'?s|they'?re) (?:still )?(?:here|asleep|downstairs|"
                          r"next door|in the next room|home)\b|\bcan'?t say more\b|\basap\b|"
-                         r"\bneed it now\b", _I)
+                         r"\bneed it now\b|\b(?:please )?hurry\b|\bquickly\b|\b(?:he|she|they)(?:'?s| has| have)"
+                         r" (?:got )?(?:the |a )?(?:knife|gun|blade)\b|\bhe'?s got\b", _I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +139,7 @@ SAFETY_RULES = [
 _NAMED_PATTERNS = {"weapon": WEAPON, "people_trapped": TRAPPED, "child_or_vulnerable": VULNERABLE,
                    "ongoing": ONGOING, "past": PAST, "figurative": FIGURATIVE, "quoted": QUOTED,
                    "silent": SILENT, "covert": COVERT, "covert_tail": COVERT_TAIL,
-                   "mitigation": MITIGATION, "threat_cue": THREAT_CUE}
+                   "mitigation": MITIGATION, "threat_cue": THREAT_CUE, "cannot_voice": CANNOT_VOICE}
 
 
 def _lowercase_twin(pattern: re.Pattern[str]) -> re.Pattern[str]:
@@ -149,6 +164,8 @@ def _evidence(text: str) -> tuple[dict[str, str | None], tuple[tuple[SafetyRule,
     for name, pattern in _FAST_NAMED.items():
         m = pattern.search(low)
         found[name] = m.group(0) if m else None
+    if not found["silent"] and found["cannot_voice"] and not _SERVICE_QUESTION.search(low):
+        found["silent"] = found["cannot_voice"]
     hits = tuple((rule, m.group(0)) for rule, pattern in _FAST_SAFETY if (m := pattern.search(low)))
     net = tuple((rule, m.group(0)) for rule, pattern in _fast_net() if (m := pattern.search(low)))
     return found, hits, net
