@@ -1,0 +1,138 @@
+"""Phrase signals and safety-net rules: protocol findings, other languages, silent contact,
+reassurances, and the lower-cased fast path agreeing with the readable case-insensitive rules."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from triage import signals
+from triage.signals import find_signals, safety_net, signal_features, silent_contact
+
+
+def _critical(text: str) -> bool:
+    return any(rule.urgency == "critical" for rule, _ in safety_net(text))
+
+
+@pytest.mark.parametrize("text", [
+    "my mums face has dropped on one side and she cant lift her arm",
+    "his tongue is swelling after the peanuts, where is the epipen",
+    "my boy went under at the lido and hasnt come up",
+    "a man snatched my daughter from the trolley at the big Tesco",
+    "someone drove a van into the crowd outside the station",
+    "they tied him up and want the safe code",
+    "i've got the pills and i'm going to take them all tonight",
+    "smoke is coming under the door and the handle is too hot to touch",
+    "Someone's shooting in the car park at the retail park",
+    "mi madre no respira, Calle Mayor 3",
+    "mon fils de 6 ans a disparu au parc",
+    "auto im Fluss, jemand ist noch drin",
+    "mera bhai behosh ho gaya hai",
+])
+def test_life_threat_findings_raise_to_critical(text):
+    assert _critical(text)
+
+
+@pytest.mark.parametrize("text", [
+    "just had my phone snatched by a guy on a bike",
+    "Amber warning for wind across the north tomorrow",
+    "took 40 mins for an ambulance to reach my gran last year",
+    "the traffic is not moving on the ring road again",
+    "they are shooting a music video on our street",
+    "I said goodbye to my old car today",
+])
+def test_look_alike_phrases_do_not_raise_to_critical(text):
+    assert not _critical(text)
+
+
+@pytest.mark.parametrize("text", [
+    "nearly had a heart attack when the cat jumped out",
+    "this heat is going to kill me",
+])
+def test_figurative_uses_are_marked(text):
+    assert find_signals(text)[0]["figurative"]
+
+
+def test_reassurance_is_a_signal_not_a_decision():
+    found, reasons = find_signals("car fire in the lay-by, driver got out, everyone's out safe")
+    assert found["mitigation"] and any(r.startswith("reassurance") for r in reasons)
+    assert find_signals("the carbon monoxide alarm went off")[0]["mitigation"] is False
+
+
+@pytest.mark.parametrize("text", [
+    "deaf, cannot phone. my husband collapsed. 21 Park Rd",
+    "im texting because he will hear me if i call",
+    "typing under the blanket, he's downstairs",
+    "if i make a sound he'll hurt the baby",
+    "can u send a pepperoni pizza to 38 Linden Ave, hes got the gun out",
+])
+def test_people_who_cannot_speak_are_silent_contacts(text):
+    assert silent_contact(text)[0]
+
+
+def test_asking_about_the_text_service_is_not_a_silent_contact():
+    assert not silent_contact("can i text 999 if i'm deaf? do i need to register?")[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ '.,0123456789"),
+               max_size=120))
+def test_fast_lowercase_path_agrees_with_the_case_insensitive_rules(text):
+    """The rules are written with IGNORECASE; the run-time searches lower-cased text without it."""
+    for phrase in ("NOT BREATHING", "He's Got A Knife", "House On Fire"):
+        mixed = f"{text} {phrase} {text}"
+        signals._evidence.cache_clear()
+        slow = sorted((r.urgency, r.category) for r in signals.SAFETY_RULES + signals.NET_ONLY_RULES
+                      if r.pattern.search(mixed))
+        fast = sorted((r.urgency, r.category) for r, _ in safety_net(mixed))
+        assert fast == slow
+        assert len(signal_features(mixed)) == len(signals.FEATURE_NAMES)
+
+
+def _stub_classifier(urgency_bias):
+    """A ClassifierStage whose urgency head always gives the same probabilities."""
+    import numpy as np
+
+    from triage import datasets as ds
+    from triage.classify import ClassifierStage
+    from triage.heads import Head, HeadSet
+
+    dim = 384 + len(signals.FEATURE_NAMES)
+
+    def head(name, classes, bias, extra=None):
+        return Head(name, classes, np.zeros((dim, len(classes)), np.float32),
+                    np.array(bias, np.float32), 1.0, {"features": signals.FEATURE_NAMES, **(extra or {})})
+
+    heads = {
+        "urgency": head("urgency", ds.URGENCIES, urgency_bias, {
+            "thresholds": {"critical": 0.3, "high": 0.3, "medium": 0.5, "low": 0.5},
+            "none_gate": 0.65, "net_veto": 0.9}),
+        "category": head("category", ds.CATEGORIES, [0.0] * len(ds.CATEGORIES)),
+        "trec_priority": head("trec_priority", ds.TREC_PRIORITIES, [0.0] * 4),
+        **{f"f8_{t}": head(f"f8_{t}", ["0", "1"], [0.0, 0.0]) for t in ds.FIGURE_EIGHT_TARGETS},
+    }
+
+    class ZeroEncoder:
+        def encode(self, texts):
+            return np.zeros((len(texts), 384), np.float32)
+
+    return ClassifierStage(HeadSet(heads, {}), ZeroEncoder())
+
+
+def _classify(stage, text):
+    from triage.base import TriageInput, TriageItem
+
+    return stage(TriageItem(input=TriageInput(text=text), text=text, language="en"))
+
+
+def test_critical_phrase_in_a_clear_non_request_goes_to_review_at_high():
+    sure_not_a_request = _stub_classifier([-5.0, -5.0, -5.0, -5.0, 5.0])  # P(none) ≈ 1
+    item = _classify(sure_not_a_request, "the bit where he stopped breathing in that film")
+    assert item.urgency == "high" and item.needs_review
+    assert any("raises only to high" in r for r in item.reasons)
+
+
+def test_critical_phrase_raises_to_critical_when_the_model_is_unsure():
+    unsure = _stub_classifier([0.0, 0.0, 0.0, 0.0, 1.0])  # P(none) ≈ 0.4
+    item = _classify(unsure, "my dad stopped breathing")
+    assert item.urgency == "critical"
