@@ -102,3 +102,8 @@ def test_safety_net_overruling_the_model_goes_to_human_review(triage_text):
 
 def test_net_only_rules_leave_figurative_uses_alone(triage_text):
     assert triage_text("gonna end it with my boyfriend lol").urgency in ("none", "low")
+
+
+def test_a_past_attack_with_present_danger_stays_critical(triage_text):
+    # "last night" reads like news, but the bleeding is now: a phrase rule must still decide.
+    assert triage_text("he stabbed me last night and i'm bleeding heavily").urgency == "critical"
