@@ -167,7 +167,7 @@ def _evidence(text: str) -> tuple[dict[str, str | None], tuple[tuple[SafetyRule,
     if not found["silent"] and found["cannot_voice"] and not _SERVICE_QUESTION.search(low):
         found["silent"] = found["cannot_voice"]
     hits = tuple((rule, m.group(0)) for rule, pattern in _FAST_SAFETY if (m := pattern.search(low)))
-    net = tuple((rule, m.group(0)) for rule, pattern in _fast_net() if (m := pattern.search(low)))
+    net = tuple((rule, m.group(0)) for rule, pattern in _FAST_NET if (m := pattern.search(low)))
     return found, hits, net
 
 
@@ -327,11 +327,7 @@ NET_ONLY_RULES = [
         r"(?:\W*(?:me|us|now|please|pls|asap|quick|quickly|fast))*\W*$|"
         r"\b(?:please|pls|someone|somebody) help (?:me|us)\b|\bsend help\b|\bhelp me please\b", _I)),
 ]
-
-
-@lru_cache(maxsize=1)
-def _fast_net() -> tuple[tuple[SafetyRule, re.Pattern[str]], ...]:
-    return tuple((rule, _lowercase_twin(rule.pattern)) for rule in NET_ONLY_RULES)
+_FAST_NET = [(rule, _lowercase_twin(rule.pattern)) for rule in NET_ONLY_RULES]
 
 
 def safety_net(text: str) -> list[tuple[SafetyRule, str]]:

@@ -142,9 +142,8 @@ def _thresholds(probs: np.ndarray, y: np.ndarray, floor: np.ndarray) -> dict[str
     return out
 
 
-def _oof_urgency(corpus: Corpus, emb: dict[str, np.ndarray], c: float,
-                 external: bool = True) -> np.ndarray:
-    """Out-of-fold logits on the handle training set (external rows in every fit, if asked).
+def _oof_urgency(corpus: Corpus, emb: dict[str, np.ndarray], c: float) -> np.ndarray:
+    """Out-of-fold logits on the handle training set (the external rows are in every fit).
 
     (A second, handle-only head for P(critical) was tried: out-of-fold critical precision 0.415
     against 0.428, and more disaster-news tweets came out critical, so it was not kept.)"""
@@ -154,16 +153,16 @@ def _oof_urgency(corpus: Corpus, emb: dict[str, np.ndarray], c: float,
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=7)
     oof_logits = np.zeros((len(handle), len(classes)))
     for train_idx, test_idx in folds.split(np.zeros(len(handle)), y_handle):
-        head = _fit_urgency([handle[i] for i in train_idx], corpus, emb, c, external)
+        head = _fit_urgency([handle[i] for i in train_idx], corpus, emb, c)
         xt = with_signal_features([handle[i].text for i in test_idx], emb)
         oof_logits[test_idx] = xt @ head.weight + head.bias
     return oof_logits
 
 
 def _fit_urgency(rows: list[ds.LabelledText], corpus: Corpus, emb: dict[str, np.ndarray],
-                 c: float, external: bool) -> Head:
-    x, y, w, _ = _weighted_set(rows, _urgency_external(corpus) if external else [], "urgency",
-                               ds.URGENCIES, emb, URGENCY_EXTERNAL_WEIGHT)
+                 c: float) -> Head:
+    x, y, w, _ = _weighted_set(rows, _urgency_external(corpus), "urgency", ds.URGENCIES, emb,
+                               URGENCY_EXTERNAL_WEIGHT)
     return _fit(x, y, ds.URGENCIES, w, c)
 
 
@@ -220,7 +219,7 @@ def _urgency_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dic
     c_best = max(candidates, key=lambda c: candidates[c][0])
     _, temperature, probs, thresholds, floor_c = candidates[c_best]
     confidence_map = _confidence_map(probs, y_handle, floor_c, thresholds)
-    head = _fit_urgency(handle, corpus, emb, c_best, external=True)
+    head = _fit_urgency(handle, corpus, emb, c_best)
     head.name, head.temperature = "urgency", temperature
     head.extra = {"thresholds": thresholds, "review_band": REVIEW_BAND, "none_gate": NONE_GATE,
                   "net_veto": NET_VETO,
