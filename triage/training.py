@@ -53,7 +53,7 @@ NONE_GATE = 0.65  # P(none) at or above this: thresholds alone may not raise the
 NET_VETO = 0.9
 # Regularisation of the urgency head, chosen out of fold on the handle training set by the
 # headline it serves: critical precision at the critical recall target.
-C_URGENCY_CHOICES = (0.25, 0.5, 1.0, 2.0, 4.0)
+C_URGENCY_CHOICES = (1.0, 2.0, 4.0)
 TREC_BALANCE_POWERS = (0.0, 0.5, 1.0)  # 0: raw class frequencies, 1: fully balanced
 C_HANDLE = 2.0
 C_EXTERNAL = 1.0
