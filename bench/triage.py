@@ -48,15 +48,13 @@ def _worker(index: int, texts: list[str], settings_kwargs: dict, barrier, result
     from triage.base import TriageInput
     from triage.encoder import default_cache_dir, shared_encoder
     from triage.factory import build_pipeline
-    from triage.heads import tuned_encoder_file
     from triage.normalise import normalise_text
 
     settings = Settings(_env_file=None, **settings_kwargs)
     pipeline = build_pipeline(settings, kind="models")
     pipeline.many([TriageInput(text=t) for t in texts[:64]])  # load models, warm caches
     inputs = [TriageInput(text=t) for t in texts]
-    # The same encoder build the pipeline runs (the heads' tuned one, when they ship it).
-    encoder = shared_encoder(default_cache_dir(settings), 1, tuned_encoder_file())
+    encoder = shared_encoder(default_cache_dir(settings), 1)
     clean = [normalise_text(t)[0] for t in texts]
     encoder.encode(clean[:64])
     # Pipeline and bare-encoder chunks alternate, so both rates see the same contention from

@@ -67,10 +67,6 @@ class ClassifierStage:
             if "features" in head.extra and head.extra["features"] != FEATURE_NAMES:
                 raise ValueError(f"head {head.name!r} was trained on other phrase features than "
                                  "this code computes: rebuild the heads with `flare train`")
-        trained_with = heads.meta.get("encoder_tuning", "base")
-        if getattr(encoder, "identity", "base") != trained_with:
-            raise ValueError(f"the heads were trained on encoder {trained_with!r}, not "
-                             f"{getattr(encoder, 'identity', 'base')!r}: rebuild with `flare train`")
         self.thresholds = urgency.extra["thresholds"]
         self.band = float(urgency.extra.get("review_band", 0.1))
         self.none_gate = float(urgency.extra.get("none_gate", 0.5))

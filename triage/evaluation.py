@@ -21,7 +21,7 @@ from triage.base import TriageInput
 from triage.corpus import build_corpus
 from triage.embedcache import EmbeddingCache
 from triage.encoder import default_cache_dir, shared_encoder
-from triage.heads import WEIGHTS_DIR, load_heads, tuned_encoder_file
+from triage.heads import WEIGHTS_DIR, load_heads
 from triage.locations.extract import extract_spans, get_nlp
 from triage.locations.geocode import shared_gazetteer
 from triage.metrics import (binary, confusion, expected_calibration_error, macro_f1,
@@ -174,8 +174,7 @@ def evaluate(datasets_dir: Path | str, out_dir: Path | str = REPORTS_DIR,
 
         settings = _settings_or_none()
     heads = load_heads(weights_dir)
-    encoder = shared_encoder(default_cache_dir(settings), tuned=tuned_encoder_file(weights_dir))
-    cache = EmbeddingCache(default_cache_dir(settings), encoder)
+    cache = EmbeddingCache(default_cache_dir(settings), shared_encoder(default_cache_dir(settings)))
     corpus = build_corpus(datasets_dir)
     result = {"model_version": heads.version,
               **_handle_sets(weights_dir, settings),

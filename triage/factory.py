@@ -16,7 +16,7 @@ from pathlib import Path
 from config import Settings
 from triage.base import Pipeline, TriageItem
 from triage.baseline import RuleClassifierStage
-from triage.heads import WEIGHTS_DIR, heads_available, load_heads, tuned_encoder_file
+from triage.heads import WEIGHTS_DIR, heads_available, load_heads
 from triage.language import LanguageStage
 from triage.locations.stage import LocationStage
 from triage.normalise import NormaliseStage
@@ -44,9 +44,7 @@ class LazyClassifierStage:
                     from triage.encoder import shared_encoder
 
                     heads = load_heads(self.weights_dir)
-                    encoder = shared_encoder(self.cache_dir, self.threads,
-                                             tuned_encoder_file(self.weights_dir))
-                    self._stage = ClassifierStage(heads, encoder)
+                    self._stage = ClassifierStage(heads, shared_encoder(self.cache_dir, self.threads))
                 except Exception as exc:  # noqa: BLE001 - any load failure: rules, said loudly
                     self._load_error = f"model load failed ({type(exc).__name__}: {exc})"[:300]
                     log.warning("triage classifier unavailable, using rules: %s", self._load_error)

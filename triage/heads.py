@@ -14,7 +14,6 @@ import numpy as np
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 HEADS_NPZ = "heads.npz"
 HEADS_JSON = "heads.json"
-TUNED_ENCODER = "encoder_tuned.npz"  # bias/LayerNorm vectors the heads' encoder was tuned to
 
 
 @dataclass(slots=True)
@@ -63,12 +62,6 @@ def save_heads(heads: list[Head], meta: dict, out_dir: Path) -> None:
 
 def heads_available(weights_dir: Path = WEIGHTS_DIR) -> bool:
     return (weights_dir / HEADS_NPZ).exists() and (weights_dir / HEADS_JSON).exists()
-
-
-def tuned_encoder_file(weights_dir: Path = WEIGHTS_DIR) -> Path | None:
-    """The tuned-encoder file trained with these heads, or None for the shipped encoder."""
-    path = weights_dir / TUNED_ENCODER
-    return path if path.exists() else None
 
 
 def load_heads(weights_dir: Path = WEIGHTS_DIR) -> HeadSet:

@@ -32,10 +32,7 @@ def test_two_concurrent_builders_build_once(tmp_path):
 def test_encoder_gives_unit_vectors(model_pipeline, triage_settings):
     from triage.encoder import default_cache_dir
 
-    from triage.heads import tuned_encoder_file
-
-    encoder = shared_encoder(default_cache_dir(triage_settings), tuned=tuned_encoder_file())
-    vectors = encoder.encode(["help", "", "a" * 3000])
+    vectors = shared_encoder(default_cache_dir(triage_settings)).encode(["help", "", "a" * 3000])
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
 
