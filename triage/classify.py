@@ -71,6 +71,7 @@ class ClassifierStage:
         self.band = float(urgency.extra.get("review_band", 0.1))
         self.none_gate = float(urgency.extra.get("none_gate", 0.5))
         self.net_veto = float(urgency.extra.get("net_veto", 1.01))
+        self.veto_exempt = tuple(urgency.extra.get("veto_exempt", ()))
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
@@ -132,7 +133,8 @@ class ClassifierStage:
                 item.needs_review = item.needs_review or rule.urgency == "critical"
                 continue
             raised_to = rule.urgency
-            if raised_to == "critical" and urgency_probs[4] >= self.net_veto:
+            if (raised_to == "critical" and urgency_probs[4] >= self.net_veto
+                    and rule.category not in self.veto_exempt):
                 # "my boss is going to kill me": the phrase is there, but everything else reads
                 # as not a request. Raised, not to the top, and a person decides.
                 raised_to = "high"

@@ -252,7 +252,8 @@ NET_ONLY_RULES = [
         r"smoke (?:is )?(?:filling|coming under|under) (?:the|our|my) (?:room|door|flat))\b", _I)),
     SafetyRule("critical", "self_harm", re.compile(
         r"\b(?:(?:texted|messaged|sent) (?:me |us )?(?:a )?goodbye|(?:said|saying) goodbye to "
-        r"(?:me|us|everyone|everybody)|suicide note|"
+        r"(?:me|us|everyone|everybody)|suicide note|this is (?:my )?goodbye(?! to)|"
+        r"goodbye (?:letters?|notes?)|"
         r"(?:wrote|written|left) (?:a |my |his |her )?(?:note|notes) and)\b", _I)),
     SafetyRule("critical", "violence", re.compile(
         r"\b(?:(?:someone|somebody|some ?one|a (?:man|guy|gunman)|(?:he|she|they))(?:'?s|'?re| is| are)? "

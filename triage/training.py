@@ -24,7 +24,7 @@ from triage.locations.postcodes import build_area_table
 from triage.metrics import macro_f1, per_class
 from triage.signals import FEATURE_NAMES, find_signals, safety_net, signal_features
 
-VERSION = "minilm-int8-lr-4"
+VERSION = "minilm-int8-lr-5"
 # External data is weakly labelled and off-domain (disaster-time tweets, not posts to a handle):
 # each source together weighs this fraction of the handle set.
 # For urgency, out-of-fold critical precision on the handle set falls as external data weighs
@@ -38,6 +38,7 @@ EXTERNAL_WEIGHT = 0.5
 # instead of 0.02 and critical precision 0.63 instead of 0.53 on the blind test2 set, but recall
 # 0.95 instead of 0.99 there: missing a critical post costs more, so the out-of-fold choice stays.)
 RECALL_TARGETS = {"critical": 0.98, "high": 0.97, "medium": 0.90}
+THRESHOLD_QUANTILE = 0.25  # of the bootstrap thresholds: see _stable_thresholds
 REVIEW_BAND = 0.10
 NONE_GATE = 0.65  # P(none) at or above this: thresholds alone may not raise the post
 # P(none) at or above this: a critical safety-net phrase raises only to high, for human review.
@@ -45,6 +46,10 @@ NONE_GATE = 0.65  # P(none) at or above this: thresholds alone may not raise the
 # to kill me") and no critical post, but on dev it also turned back a news-style real report
 # ("multi-car crash ..., fire and people trapped", P(none) 0.77); 0.9 keeps the clear cases only.
 NET_VETO = 0.9
+# ...except for self-harm phrases: first-person intent ("going to end my life tonight") can read
+# as a non-request to the model (P(none) 0.90 there), and a missed suicide is the costliest
+# miss; the figurative guard still holds back marked hyperbole ("this exam makes me want to die lol").
+VETO_EXEMPT = ("self_harm",)
 # Regularisation of the urgency head, chosen out of fold on the handle training set by the
 # headline it serves: critical precision at the critical recall target.
 C_URGENCY_CHOICES = (1.0, 2.0, 4.0)
@@ -109,13 +114,16 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
-def _rule_floor(texts: list[str]) -> np.ndarray:
-    """Index of the most urgent level the run-time safety net alone would give each text."""
+def _rule_floor(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the most urgent level the run-time safety net alone would give each text, and
+    whether that critical raise is exempt from the P(none) veto (self-harm, as at run time)."""
     floor = np.full(len(texts), len(ds.URGENCIES) - 1)
+    unvetoed = np.zeros(len(texts), dtype=bool)
     for i, text in enumerate(texts):
         for rule, _ in safety_net(text):
             floor[i] = min(floor[i], ds.URGENCIES.index(rule.urgency))
-    return floor
+            unvetoed[i] |= rule.urgency == "critical" and rule.category in VETO_EXEMPT
+    return floor, unvetoed
 
 
 def _thresholds(probs: np.ndarray, y: np.ndarray, floor: np.ndarray) -> dict[str, float]:
@@ -171,12 +179,13 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def _effective_floor(floor: np.ndarray, probs: np.ndarray, figurative: np.ndarray) -> np.ndarray:
+def _effective_floor(floor: np.ndarray, probs: np.ndarray, figurative: np.ndarray,
+                     unvetoed: np.ndarray) -> np.ndarray:
     """The safety-net floor as the run-time applies it: no raise for a figurative post the model
     reads as a non-request (P(none) >= 0.5); critical phrases in a post the model reads as a
-    non-request (P(none) >= NET_VETO) only raise to high."""
+    non-request (P(none) >= NET_VETO) only raise to high, except self-harm ones."""
     floor = np.where(figurative & (probs[:, -1] >= 0.5), len(ds.URGENCIES) - 1, floor)
-    return np.where((floor == 0) & (probs[:, -1] >= NET_VETO), 1, floor)
+    return np.where((floor == 0) & (probs[:, -1] >= NET_VETO) & ~unvetoed, 1, floor)
 
 
 def _figurative(texts: list[str]) -> np.ndarray:
@@ -192,27 +201,31 @@ def _critical_precision(probs: np.ndarray, y: np.ndarray, floor: np.ndarray,
 
 def _stable_thresholds(probs: np.ndarray, y: np.ndarray, floor: np.ndarray,
                        resamples: int = 200) -> dict[str, float]:
-    """Median of `_thresholds` over bootstrap resamples of the out-of-fold rows: at a 0.98
-    recall target the threshold rests on the few hardest positives, so a single pass moves a
-    lot with which posts happen to be in the set; the median is the steadier estimate."""
+    """Lower quartile of `_thresholds` over bootstrap resamples of the out-of-fold rows.
+
+    At a 0.98 recall target the threshold rests on the few hardest positives, so one pass moves
+    a lot with which posts happen to be in the set. The median of the resamples would meet the
+    target on new posts only about half the time; the lower quartile errs towards recall, which
+    is the side a missed cry for help is on."""
     rng = np.random.default_rng(7)
     runs = [_thresholds(probs[idx], y[idx], floor[idx])
             for idx in (rng.integers(0, len(y), len(y)) for _ in range(resamples))]
-    return {level: round(float(np.median([r[level] for r in runs])), 4) for level in runs[0]}
+    return {level: round(float(np.quantile([r[level] for r in runs], THRESHOLD_QUANTILE)), 4)
+            for level in runs[0]}
 
 
 def _urgency_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dict]:
     classes = ds.URGENCIES
     handle = corpus.handle_train
     y_handle = np.array([classes.index(r.urgency) for r in handle])
-    floor = _rule_floor([r.text for r in handle])
+    floor, unvetoed = _rule_floor([r.text for r in handle])
     figurative = _figurative([r.text for r in handle])
     candidates = {}
     for c in C_URGENCY_CHOICES:
         oof_logits = _oof_urgency(corpus, emb, c)
         temperature = _fit_temperature(oof_logits, y_handle)
         probs = _softmax(oof_logits / temperature)
-        floor_c = _effective_floor(floor, probs, figurative)
+        floor_c = _effective_floor(floor, probs, figurative, unvetoed)
         thresholds = _stable_thresholds(probs, y_handle, floor_c)
         candidates[c] = (_critical_precision(probs, y_handle, floor_c, thresholds), temperature,
                          probs, thresholds, floor_c)
@@ -222,7 +235,7 @@ def _urgency_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dic
     head = _fit_urgency(handle, corpus, emb, c_best)
     head.name, head.temperature = "urgency", temperature
     head.extra = {"thresholds": thresholds, "review_band": REVIEW_BAND, "none_gate": NONE_GATE,
-                  "net_veto": NET_VETO,
+                  "net_veto": NET_VETO, "veto_exempt": list(VETO_EXEMPT),
                   "features": FEATURE_NAMES, "confidence_map": confidence_map, "C": c_best,
                   "oof_critical_precision_by_C": {str(c): round(v[0], 4)
                                                   for c, v in candidates.items()},

@@ -93,6 +93,22 @@ def test_bare_pleas_and_stated_intent_are_never_left_as_not_an_emergency(triage_
     assert order.index(out.urgency) <= order.index(urgency)  # at least this urgent
 
 
+@pytest.mark.parametrize("text", [
+    "im going to end it tonight",
+    "going to end my life tonight",
+    "i want to kill myself tonight",
+    "i have taken all my pills and i dont want to be here",
+    "tonight is the night i kill myself, goodbye everyone",
+    "standing on the bridge, going to jump",
+    "my flatmate says he is going to kill himself, he has a knife",
+    "cant do this anymore, ive written the letters, this is goodbye",
+])
+def test_stated_suicidal_intent_is_critical(triage_text, text):
+    # A model change once read several of these as "not a request" (P(none) > 0.9), which the
+    # hyperbole veto then capped at high: plain first-person intent must stay at the top.
+    assert triage_text(text).urgency == "critical"
+
+
 def test_safety_net_overruling_the_model_goes_to_human_review(triage_text):
     # The model reads this as news; the phrase rule still raises it and a person decides.
     out = triage_text("is the explosion at the plant on the news")
