@@ -30,6 +30,10 @@ class Post(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("platform", "external_id", name="uq_posts_platform_external_id"),
         Index("ix_posts_triage_pending", "triage_state", "received_at"),
+        # "Has this reporter written before?" is asked for every triaged post. With only the
+        # one-column indexes SQLite chose the platform index (every post on X) and scanned the
+        # table: 6.6 ms a post at 16,000 posts, growing with every post of a burst.
+        Index("ix_posts_platform_author", "platform", "author_id", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,10 +1,20 @@
 """The triage seam: a post goes in, a TriageOutput comes out, through small spaCy-style stages."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from models.domain import GeoPoint, LocationMention, TriageOutput
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyRule:
+    """A phrase pattern that raises a post to at least `urgency` (never lowers it)."""
+
+    urgency: str
+    category: str
+    pattern: re.Pattern[str]
 
 
 @dataclass(slots=True)

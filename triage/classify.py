@@ -16,6 +16,9 @@ from triage.signals import (FEATURE_NAMES, find_signals, safety_net, signal_feat
                              silent_contact)
 
 _RANK = {u: i for i, u in enumerate(URGENCIES)}
+# lingua's confidence above which a post is taken to be in another language: below it, short
+# English posts ("Very wet. #yycflood") are sometimes named Welsh or French.
+FOREIGN_REVIEW_CONFIDENCE = 0.6
 
 
 def decide_urgency(probs: np.ndarray, thresholds: dict[str, float], band: float,
@@ -150,6 +153,15 @@ class ClassifierStage:
         if item.language not in ("en", "und") and (rule_category or _RANK[urgency] <= _RANK["medium"]):
             item.needs_review = True
             item.reasons.append(f"language {item.language}: the text model is English-only → human review")
+        elif (item.language not in ("en", "und")
+              and item.scores.get("language_confidence", 0.0) >= FOREIGN_REVIEW_CONFIDENCE):
+            # The English-only model's "low" or "none" says little about a post it cannot read
+            # (it gave a gas leak in German P(none) > 0.5): a person reads it before it is
+            # closed. Not raised: in an international incident, foreign-language commentary
+            # would otherwise open incidents and draw automatic replies by the hundred.
+            item.reasons.append(f"language {item.language}: the text model reads English only, so "
+                                f"its '{urgency}' is weak evidence → human review")
+            item.needs_review = True
         if silent and _RANK[urgency] > _RANK["high"]:
             item.reasons.append(f"silent contact raises {urgency} → high")
             urgency = "high"

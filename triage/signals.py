@@ -7,8 +7,10 @@ lower it, unless the post is plainly figurative (then they only add a reason).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+
+from triage.base import SafetyRule
+from triage.other_languages import OTHER_LANGUAGE_RULES
 
 _I = re.I
 WEAPON = re.compile(r"\b(knife|knives|knifepoint|machete|gun|guns|gunman|rifle|pistol|shotgun|"
@@ -81,13 +83,6 @@ COVERT_TAIL = re.compile(r"\b(he'?s|he is|she'?s|they'?re) (?:still )?(?:here|as
                          r"next door|in the next room|home)\b|\bcan'?t say more\b|\basap\b|"
                          r"\bneed it now\b|\b(?:please )?hurry\b|\bquickly\b|\b(?:he|she|they)(?:'?s| has| have)"
                          r" (?:got )?(?:the |a )?(?:knife|gun|blade)\b|\bhe'?s got\b", _I)
-
-
-@dataclass(frozen=True, slots=True)
-class SafetyRule:
-    urgency: str
-    category: str
-    pattern: re.Pattern[str]
 
 
 SAFETY_RULES = [
@@ -254,6 +249,7 @@ NET_ONLY_RULES = [
         r"\b(?:(?:texted|messaged|sent) (?:me |us )?(?:a )?goodbye|(?:said|saying) goodbye to "
         r"(?:me|us|everyone|everybody)|suicide note|this is (?:my )?goodbye(?! to)|"
         r"goodbye (?:letters?|notes?)|"
+        r"this (?:is|will be|'ll be|is going to be) (?:my |the )?last (?:tweet|post|message|text|skeet)|"
         r"(?:wrote|written|left) (?:a |my |his |her )?(?:note|notes) and)\b", _I)),
     SafetyRule("critical", "violence", re.compile(
         r"\b(?:(?:someone|somebody|some ?one|a (?:man|guy|gunman)|(?:he|she|they))(?:'?s|'?re| is| are)? "
@@ -280,46 +276,7 @@ NET_ONLY_RULES = [
     SafetyRule("critical", "self_harm", re.compile(
         r"\b(?:(?:going to|gonna|will|about to) take (?:them |it )?all|take all (?:of )?(?:my|the) "
         r"(?:pills|tablets|meds))\b", _I)),
-    # The encoder reads English only, so life-threat words in the other languages people write
-    # to the account in (es, fr, de, it, pt, pl, nl, cy, Hindi/Urdu in Latin script, ar) are here.
-    SafetyRule("critical", "medical", re.compile(
-        r"\b(?:no (?:respira|despierta|reacciona)|inconscientes?|ahog(?:a|ando|ó)|labios morados|"
-        r"sobredosis|infarto|convulsi\w+|ne (?:respire|se réveille) (?:plus|pas)|inconsciente?s?|"
-        r"crise cardiaque|atmet nicht|bewusstlos|wacht nicht auf|überdosis|herzinfarkt|"
-        r"non (?:respira|si sveglia)|svenut[ao]|não (?:respira|acorda)|desmai\w+|"
-        r"nie (?:oddycha|budzi się)|nieprzytomn\w+|przedawkowa\w+|zawał|ademt niet|bewusteloos|"
-        r"overdosis|hartaanval|ddim yn anadlu|anymwybodol|saa?ns nahi|behosh|zeher|"
-        r"khoon (?:beh|nikal)\w*)\b|فاقد الوعي|ينزف|جرعة زائدة|نوبة قلبية", _I)),
-    SafetyRule("critical", "violence", re.compile(
-        r"\b(?:apuñal\w+|disparos?|me (?:quiere|va a) matar|nos (?:quiere|va a) matar|"
-        r"secuestr\w+|poignard\w+|coups? de feu|(?:va|veut) me tuer|été enlevée?s?|"
-        r"erstochen|messerstecherei|schüsse|bringt (?:mich|uns) um|will (?:mich|uns) umbringen|"
-        r"entführt|accoltellat\w+|spari|mi vuole uccidere|rapit[oa]|esfaquead\w+|tiros|baleado|"
-        r"vai (?:me|nos) matar|sequestrad\w+|dźgnięt\w+|strzela\w*|zabije (?:mnie|nas)|porwan\w+|"
-        r"neergestoken|schoten|ontvoerd|maar (?:dalega|dega|denge|dalenge)|goli (?:maar|chal))\b|"
-        r"طعن|إطلاق نار|خطف|مخطوف", _I)),
-    SafetyRule("critical", "hazard", re.compile(
-        r"\b(?:se (?:está )?ahogando|se noie|noyade|ertrinkt|im (?:fluss|wasser|see)|sta annegando|"
-        r"afogando|tonie|topi się|verdrinkt|boddi|doob (?:raha|rahi|gaya|gayi))\b|يغرق", _I)),
-    SafetyRule("critical", "fire", re.compile(
-        r"\b(?:(?:hay|quedan?) (?:gente|alguien|niños) dentro|(?:quelqu'un|des gens|des enfants) "
-        r"(?:est |sont )?(?:à l'intérieur|dedans|coincés?)|(?:ist|sind) noch drin|"
-        r"(?:jest|są) (?:jeszcze |nadal )?w środku|(?:c'è|ci sono) (?:ancora )?(?:qualcuno|persone|"
-        r"bambini) dentro|(?:tem|há) (?:gente|alguém|crianças) (?:lá )?dentro|"
-        r"zit(?:ten)? nog (?:binnen|in))\b|محاصر", _I)),
-    SafetyRule("critical", "self_harm", re.compile(
-        r"\b(?:quiero morir|me voy a matar|suicid\w+|je veux mourir|je vais me tuer|"
-        r"selbstmord|mich umbringen|voglio morire|quero morrer|vou me matar|samobój\w+|"
-        r"zelfmoord|khudkushi|marna chahta|marna chahti|(?:je vais|voy a|vou) (?:sauter|saltar|pular)|"
-        r"me jeter)\b|انتحار", _I)),
-    SafetyRule("critical", "missing_person", re.compile(
-        r"\b(?:(?:mon fils|ma fille|mon enfant|mon bébé|mi hij[oa]|mi bebé|mein (?:sohn|kind|baby)|"
-        r"meine tochter|mio figlio|mia figlia|meu filho|minha filha|mój syn|moja córka|mijn "
-        r"(?:zoon|dochter|kind)).{0,30}(?:a disparu|desapareci\w*|no aparece|verschwunden|vermisst|"
-        r"scompars[oa]|sumiu|desaparecid[oa]|zaginął|zaginęła|zniknął|vermist|is weg))", _I)),
-    SafetyRule("critical", "violence", re.compile(
-        r"\b(?:schlägt (?:mich|uns) (?:gerade|jetzt)|me (?:está )?pegando|me frappe|mi picchia|"
-        r"está me batendo|bije mnie|slaat me)\b", _I)),
+    *OTHER_LANGUAGE_RULES,
     # A plea to the emergency account with nothing else to go on ("help", "please help me",
     # "sos") is never "not an emergency": a dispatcher must look at it.
     SafetyRule("high", "other", re.compile(

@@ -24,7 +24,7 @@ from triage.locations.postcodes import build_area_table
 from triage.metrics import macro_f1, per_class
 from triage.signals import FEATURE_NAMES, find_signals, safety_net, signal_features
 
-VERSION = "minilm-int8-lr-5"
+VERSION = "minilm-int8-lr-6"
 # External data is weakly labelled and off-domain (disaster-time tweets, not posts to a handle):
 # each source together weighs this fraction of the handle set.
 # For urgency, out-of-fold critical precision on the handle set falls as external data weighs

@@ -28,6 +28,7 @@ def _critical(text: str) -> bool:
     "mon fils de 6 ans a disparu au parc",
     "auto im Fluss, jemand ist noch drin",
     "mera bhai behosh ho gaya hai",
+    "standing at the top of the multi storey. this is my last tweet",
 ])
 def test_life_threat_findings_raise_to_critical(text):
     assert _critical(text)
@@ -136,3 +137,55 @@ def test_critical_phrase_raises_to_critical_when_the_model_is_unsure():
     unsure = _stub_classifier([0.0, 0.0, 0.0, 0.0, 1.0])  # P(none) ≈ 0.4
     item = _classify(unsure, "my dad stopped breathing")
     assert item.urgency == "critical"
+
+
+def _highest(text: str) -> str | None:
+    hits = safety_net(text)
+    return hits[0][0].urgency if hits else None
+
+
+@pytest.mark.parametrize("text,category", [
+    ("es riecht stark nach Gas im ganzen Haus, wir sind draußen", "hazard"),
+    ("fuga de gas en el portal, huele muchísimo", "hazard"),
+    ("تسرب غاز في المطبخ والجيران خرجوا", "hazard"),
+    ("grosse bagarre devant la gare, ils sont cinq", "violence"),
+    ("wypadek na skrzyżowaniu, dwa auta", "traffic"),
+    ("c'è un ladro in giardino adesso", "crime"),
+    ("mi abuelo está herido en la cabeza", "medical"),
+    ("meine Oma (Demenz) ist seit heute früh verschwunden", "missing_person"),
+])
+def test_serious_findings_in_other_languages_raise_to_high(text, category):
+    hits = [(rule.urgency, rule.category) for rule, _ in safety_net(text)]
+    assert ("high", category) in hits
+
+
+@pytest.mark.parametrize("text", [
+    "there's an aggression problem on my team lol",
+    "we had a long chat about the chore rota",
+    "the rook takes the bishop",
+    "fumo troppo lately, trying to quit",
+    "accident-prone as ever, dropped my coffee",
+])
+def test_other_language_rules_leave_english_and_ordinary_posts_alone(text):
+    assert _highest(text) is None
+
+
+def _classify_as(stage, text, language, confidence):
+    from triage.base import TriageInput, TriageItem
+
+    item = TriageItem(input=TriageInput(text=text), text=text, language=language)
+    item.scores["language_confidence"] = confidence
+    return stage(item)
+
+
+def test_a_post_the_english_model_cannot_read_is_never_closed_without_a_person():
+    says_none = _stub_classifier([-5.0, -5.0, -5.0, -5.0, 5.0])
+    item = _classify_as(says_none, "Bitte kommen Sie schnell zur Hauptstraße 4", "de", 0.95)
+    assert item.needs_review
+    assert any("reads English only" in r for r in item.reasons)
+
+
+def test_an_unsure_language_guess_does_not_send_a_short_english_post_to_review():
+    says_none = _stub_classifier([-5.0, -5.0, -5.0, -5.0, 5.0])
+    item = _classify_as(says_none, "Very wet. #yycflood", "cy", 0.43)
+    assert item.urgency == "none" and not item.needs_review
