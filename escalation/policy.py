@@ -103,6 +103,12 @@ class Action:
     due_at: datetime
 
 
+# The only event kinds next_action reads. Callers may pass just these: a large incident has
+# thousands of "triaged"/"post_attached" events that never change what is due.
+POLICY_EVENT_KINDS = ("queued", "acknowledged", "escalation_step", "sla_breach", "resolved",
+                      "closed", "false_alarm", "reopened")
+
+
 def next_action(snapshot: dict[str, Any], events: list[Event], now: datetime) -> Action | None:
     """What is due next for this incident, or None when nothing more will ever be due.
 

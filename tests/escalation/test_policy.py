@@ -199,3 +199,26 @@ def test_clock_skew_between_workers_never_fires_a_step_twice(snapshot, t, skew):
     action = next_action(snapshot, events, now_b)
     if action is not None and action.kind == "step":
         assert action.number == before
+
+
+_OTHER_KINDS = ["triaged", "post_attached", "message_sent", "viewed", "note", "claimed", "merged"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshot_strategy, ticks_strategy, st.one_of(st.none(), st.integers(0, 39)),
+       st.lists(st.tuples(st.integers(0, 60), st.sampled_from(_OTHER_KINDS)), max_size=30),
+       st.lists(st.sampled_from(["resolved", "reopened", "false_alarm"]), max_size=3),
+       st.floats(0, 600))
+def test_only_the_policy_event_kinds_decide_what_is_due(snapshot, ticks, ack_at_tick, noise,
+                                                         closing, at):
+    # The runner reads only POLICY_EVENT_KINDS from the database (a big incident has thousands of
+    # other events): dropping every other kind must never change the answer.
+    from escalation.policy import POLICY_EVENT_KINDS
+
+    events = simulate(snapshot, ticks, ack_at_tick)
+    for position, kind in noise:
+        events.insert(min(position, len(events)), Event(kind, T0, {"post_id": position}))
+    events += [Event(kind, T0 + timedelta(seconds=500), {}) for kind in closing]
+    now = T0 + timedelta(seconds=at)
+    kept = [e for e in events if e.kind in POLICY_EVENT_KINDS]
+    assert next_action(snapshot, events, now) == next_action(snapshot, kept, now)
