@@ -41,6 +41,8 @@ SEED_POSTS_PER_INCIDENT = 20  # texts indexed for an incident this process has n
 SHARED_CACHE_SECONDS = 5.0  # how stale another worker's centroid update may be here
 STATE_TTL_SECONDS = int(RULES.window.total_seconds()) * 3
 _OPEN = [s.value for s in IncidentStatus if s.is_open]
+_CANDIDATE_COLUMNS = (Incident.id, Incident.category, Incident.updated_at, Incident.silent,
+                      Incident.lat, Incident.lon, Incident.location_confidence, Incident.report_count)
 
 
 @lru_cache(maxsize=4)
@@ -239,19 +241,22 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
             _note_on_triage_record(session, post, "clustering: new incident — silent contact, kept apart")
             return None
         since = utcnow() - RULES.window
-        incidents = session.exec(
-            select(Incident).where(Incident.status.in_(_OPEN), Incident.silent.is_(False),
-                                   Incident.updated_at >= since)
-            .order_by(Incident.updated_at.desc()).limit(MAX_CANDIDATES)).all()
+        # Only the columns the decision reads: whole rows (policy snapshot, summary, JSON) for
+        # up to 200 incidents on every triaged post were a large share of a burst's cost.
+        by_id = {row.id: row for row in session.exec(
+            select(*_CANDIDATE_COLUMNS).where(Incident.status.in_(_OPEN), Incident.silent.is_(False),
+                                              Incident.updated_at >= since)
+            .order_by(Incident.updated_at.desc()).limit(MAX_CANDIDATES)).all()}
         links = _linked(session, post)
-        for incident_id in links.keys() - {i.id for i in incidents}:
-            linked = session.get(Incident, incident_id)
-            if linked is not None and IncidentStatus(linked.status).is_open and not linked.silent:
-                incidents.append(linked)
-        if not incidents:
+        if links.keys() - by_id.keys():
+            by_id.update({row.id: row for row in session.exec(
+                select(*_CANDIDATE_COLUMNS).where(Incident.id.in_(list(links.keys() - by_id.keys())),
+                                                  Incident.status.in_(_OPEN), Incident.silent.is_(False))
+            ).all()})
+        if not by_id:
             _note_on_triage_record(session, post, "clustering: new incident — no open incident to join")
             return None
-        by_id = {i.id: i for i in incidents}
+        incidents = list(by_id.values())
         with state.lock:
             state.seed(session, list(by_id))
             near = state.index.best_by_incident(clustering.minhash(facts.text))
@@ -270,7 +275,7 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
         if decision.incident_id is None:
             _note_on_triage_record(session, post, f"clustering: new incident — {decision.reason}")
             return None
-        incident = by_id[decision.incident_id]
+        incident = session.get(Incident, decision.incident_id)
         try:
             _merge_location(ctx, incident, post_location(post, out))
         except redis.RedisError:  # the join stands; the location estimate catches up on the next one

@@ -37,8 +37,8 @@ def append_event(session: Session, incident_id: int, kind: str, actor: str = "sy
     Two writers racing for the same `seq` hit the unique constraint and one retries at the
     caller's transaction level, so the chain never forks.
     """
-    last = session.exec(
-        select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+    last = session.exec(  # two columns, not the row: the last event's data is never needed here
+        select(IncidentEvent.seq, IncidentEvent.hash).where(IncidentEvent.incident_id == incident_id)
         .order_by(IncidentEvent.seq.desc()).limit(1)
     ).first()
     seq = (last.seq + 1) if last else 1
