@@ -150,18 +150,18 @@ class ClassifierStage:
             if urgency in ("none", "low"):  # the model and the phrase disagree: a person decides
                 item.needs_review = True
             urgency, rule_category = raised_to, rule.category
-        if item.language not in ("en", "und") and (rule_category or _RANK[urgency] <= _RANK["medium"]):
-            item.needs_review = True
-            item.reasons.append(f"language {item.language}: the text model is English-only → human review")
-        elif (item.language not in ("en", "und")
-              and item.scores.get("language_confidence", 0.0) >= FOREIGN_REVIEW_CONFIDENCE):
-            # The English-only model's "low" or "none" says little about a post it cannot read
-            # (it gave a gas leak in German P(none) > 0.5): a person reads it before it is
-            # closed. Not raised: in an international incident, foreign-language commentary
-            # would otherwise open incidents and draw automatic replies by the hundred.
-            item.reasons.append(f"language {item.language}: the text model reads English only, so "
-                                f"its '{urgency}' is weak evidence → human review")
-            item.needs_review = True
+        if item.language not in ("en", "und"):
+            if rule_category or _RANK[urgency] <= _RANK["medium"]:
+                item.needs_review = True
+                item.reasons.append(f"language {item.language}: the text model is English-only → human review")
+            elif item.scores.get("language_confidence", 0.0) >= FOREIGN_REVIEW_CONFIDENCE:
+                # The English-only model's "low" or "none" says little about a post it cannot
+                # read (it gave a gas leak in German P(none) > 0.5): a person reads it before it
+                # is closed. Not raised: in an international incident, foreign-language commentary
+                # would otherwise open incidents and draw automatic replies by the hundred.
+                item.needs_review = True
+                item.reasons.append(f"language {item.language}: the text model reads English only, "
+                                    f"so its '{urgency}' is weak evidence → human review")
         if silent and _RANK[urgency] > _RANK["high"]:
             item.reasons.append(f"silent contact raises {urgency} → high")
             urgency = "high"
