@@ -229,6 +229,16 @@ def _note_on_triage_record(session: Session, post: Post, reason: str) -> None:
         session.add(record)
 
 
+def _candidate_rows(session: Session, *where) -> dict:
+    """Open, non-silent incidents matching `where`, most recently updated first, by id. Only the
+    columns the decision reads: whole rows (policy snapshot, summary, JSON) for up to 200
+    incidents on every triaged post were a large share of a burst's cost."""
+    rows = session.exec(
+        select(*_CANDIDATE_COLUMNS).where(Incident.status.in_(_OPEN), Incident.silent.is_(False), *where)
+        .order_by(Incident.updated_at.desc()).limit(MAX_CANDIDATES)).all()
+    return {row.id: row for row in rows}
+
+
 def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]:
     state = cluster_state(ctx)
 
@@ -240,23 +250,13 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
         if facts.silent:  # silent contacts never merge into a public cluster
             _note_on_triage_record(session, post, "clustering: new incident — silent contact, kept apart")
             return None
-        since = utcnow() - RULES.window
-        # Only the columns the decision reads: whole rows (policy snapshot, summary, JSON) for
-        # up to 200 incidents on every triaged post were a large share of a burst's cost.
-        by_id = {row.id: row for row in session.exec(
-            select(*_CANDIDATE_COLUMNS).where(Incident.status.in_(_OPEN), Incident.silent.is_(False),
-                                              Incident.updated_at >= since)
-            .order_by(Incident.updated_at.desc()).limit(MAX_CANDIDATES)).all()}
+        by_id = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
         links = _linked(session, post)
-        if links.keys() - by_id.keys():
-            by_id.update({row.id: row for row in session.exec(
-                select(*_CANDIDATE_COLUMNS).where(Incident.id.in_(list(links.keys() - by_id.keys())),
-                                                  Incident.status.in_(_OPEN), Incident.silent.is_(False))
-            ).all()})
+        if unseen := links.keys() - by_id.keys():
+            by_id.update(_candidate_rows(session, Incident.id.in_(list(unseen))))
         if not by_id:
             _note_on_triage_record(session, post, "clustering: new incident — no open incident to join")
             return None
-        incidents = list(by_id.values())
         with state.lock:
             state.seed(session, list(by_id))
             near = state.index.best_by_incident(clustering.minhash(facts.text))
@@ -270,7 +270,7 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
             lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
             centroid=shared[i.id][0], place_names=shared[i.id][1], link=links.get(i.id, ""),
             near_duplicate=near.get(i.id, 0.0), report_count=i.report_count,
-        ) for i in incidents]
+        ) for i in by_id.values()]
         decision = clustering.decide(facts, candidates, RULES)
         if decision.incident_id is None:
             _note_on_triage_record(session, post, f"clustering: new incident — {decision.reason}")
