@@ -5,7 +5,9 @@
 Each worker builds the pipeline once, warms it up, then for each chunk of its share of posts
 triages the chunk with `Pipeline.many` and runs the bare encoder forward pass (tokenise + ONNX) on
 the same normalised texts; the two are timed separately, so both rates come from the same run
-under the same contention. All workers start together (a barrier).
+under the same contention. A third leg runs the encoder the way it ran before triage became
+neighbour-independent (padded batches of 32, one ONNX run per batch), so the cost of scoring each
+post alone is a ratio measured in the same run. All workers start together (a barrier).
 Prints a table and writes bench/results/triage.json.
 """
 from __future__ import annotations
@@ -41,6 +43,25 @@ def _posts(n: int, datasets_dir: Path | None) -> list[str]:
     return [texts[i % len(texts)] for i in range(n)]
 
 
+def _padded_batches(encoder, texts: list[str], size: int = 32):
+    """The former encoder path: length-sorted padded batches (a post's vector depended on its
+    batch). Kept here only as the speed reference."""
+    import numpy as np
+
+    encodings = encoder.tokenizer.encode_batch([t if t.strip() else "." for t in texts])
+    order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+    for start in range(0, len(order), size):
+        idx = order[start:start + size]
+        width = max(len(encodings[i].ids) for i in idx)
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            ids[row, :len(encodings[i].ids)] = encodings[i].ids
+            mask[row, :len(encodings[i].ids)] = 1
+        encoder.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask,
+                                            "token_type_ids": np.zeros_like(ids)})
+
+
 def _worker(index: int, texts: list[str], settings_kwargs: dict, barrier, results) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"  # one core per worker: BLAS helper threads would fight the encoder
@@ -59,18 +80,22 @@ def _worker(index: int, texts: list[str], settings_kwargs: dict, barrier, result
     encoder.encode(clean[:64])
     # Pipeline and bare-encoder chunks alternate, so both rates see the same contention from
     # the other worker and from anything else running on the machine.
-    pipeline_seconds = encoder_seconds = 0.0
+    pipeline_seconds = encoder_seconds = padded_seconds = 0.0
     barrier.wait()
     for i in range(0, len(inputs), CHUNK):
         start = time.perf_counter()
         pipeline.many(inputs[i:i + CHUNK])
         middle = time.perf_counter()
         encoder.encode(clean[i:i + CHUNK])
+        third = time.perf_counter()
+        _padded_batches(encoder, clean[i:i + CHUNK])
         pipeline_seconds += middle - start
-        encoder_seconds += time.perf_counter() - middle
+        encoder_seconds += third - middle
+        padded_seconds += time.perf_counter() - third
     results.put({"worker": index, "posts": len(texts),
                  "pipeline_posts_per_s": len(texts) / pipeline_seconds,
                  "encoder_posts_per_s": len(texts) / encoder_seconds,
+                 "padded_batch_encoder_posts_per_s": len(texts) / padded_seconds,
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -90,11 +115,15 @@ def run(workers: int, posts_per_worker: int, settings_kwargs: dict,
         p.join()
     pipeline_rate = sum(r["pipeline_posts_per_s"] for r in rows)
     encoder_rate = sum(r["encoder_posts_per_s"] for r in rows)
+    padded_rate = sum(r["padded_batch_encoder_posts_per_s"] for r in rows)
     return {
         "workers": workers, "threads_per_worker": 1, "posts": len(texts),
         "pipeline_posts_per_s": round(pipeline_rate, 1),
         "bare_encoder_posts_per_s": round(encoder_rate, 1),
         "pipeline_to_encoder_ratio": round(pipeline_rate / encoder_rate, 3),
+        "padded_batch_encoder_posts_per_s": round(padded_rate, 1),
+        "alone_to_padded_batch_encoder_ratio": round(encoder_rate / padded_rate, 3),
+        "pipeline_to_padded_batch_encoder_ratio": round(pipeline_rate / padded_rate, 3),
         "peak_rss_mb_per_worker": [round(r["peak_rss_mb"], 1) for r in rows],
         "per_worker": rows,
         "targets": {"posts_per_s": 1000, "ratio": 0.75,
@@ -119,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                  args.datasets if args.datasets.exists() else None)
     print(f"{'measure':<34}{'value':>12}")
     for key in ("workers", "posts", "pipeline_posts_per_s", "bare_encoder_posts_per_s",
-                "pipeline_to_encoder_ratio"):
+                "pipeline_to_encoder_ratio", "padded_batch_encoder_posts_per_s",
+                "alone_to_padded_batch_encoder_ratio", "pipeline_to_padded_batch_encoder_ratio"):
         print(f"{key:<34}{result[key]:>12}")
     for r in result["per_worker"]:
         print(f"worker {r['worker']} peak RSS (MB){'':<14}{r['peak_rss_mb']:>12.1f}")

@@ -97,6 +97,9 @@ class TriageOutput:
     reasons: list[str] = field(default_factory=list)
     scores: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
+    # On critical results: True = "critical — confirmed" (page at once), False = "critical —
+    # check" (same queue and priority, a person checks first).
+    confirmed: bool = False
     # The sentence embedding triage computed (unit-normalised), kept in memory for incident
     # clustering; never serialised or stored.
     embedding: Any = None
@@ -114,4 +117,5 @@ class TriageOutput:
             "reasons": self.reasons,
             "scores": self.scores,
             "model_version": self.model_version,
+            **({"confirmed": self.confirmed} if self.urgency == "critical" else {}),
         }

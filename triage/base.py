@@ -39,6 +39,7 @@ class TriageItem:
     confidence: float = 0.0
     silent: bool = False
     needs_review: bool = False
+    confirmed: bool = False  # critical only: confident enough to page at once
     signals: dict[str, Any] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     scores: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +53,7 @@ class TriageItem:
             locations=self.locations, signals=self.signals,
             reasons=self.reasons + [f"undecided: {u}" for u in self.undecided],
             scores=self.scores, model_version=model_version, embedding=self.embedding,
+            confirmed=self.confirmed,
         )
 
 

@@ -1,54 +1,197 @@
-"""Urgency and category from sentence embeddings + trained heads, then signals and the safety net.
+"""Urgency and category from sentence embeddings + trained heads, decided by one table.
 
-Decision rule (why it is not argmax): missing a critical post is far worse than a false alarm, so
-each level is chosen when P(at least this urgent) passes a threshold picked in training to keep
-out-of-fold recall at the target (critical 0.98, high 0.97). A probability close to a threshold
-sends the post to human review. Safety-net phrases can raise the level, never lower it.
+The decision, top to bottom (`decide`; every number comes from `DecisionNumbers`, which is
+loaded with the heads from triage/weights/heads.json):
+
+TIER — from the model
+  T1  no text                                            → none, review
+  T2  first level whose P(at least this urgent) passes its threshold (recall-biased, chosen
+      out of fold in training); when P(none) ≥ none_gate, or when the post plainly does not
+      read as literal (P(literal) < tier_literal_gate) and P(critical) < confirm, the thresholds may not
+      raise the post above the model's own best guess (argmax): a person reviews it instead
+RAISES — from rules; they raise, never lower
+  R1  a safety-net phrase in a post that does not read as literal: P(literal) < literal_gate
+      (the learned literal head; not for self-harm phrases, whose plain first-person intent
+      the head, trained on hyperbole, may doubt), or a figurative marker ("lol", laughing emoji, a quoted
+      line) while the model reads a non-request (P(none) ≥ none_gate) → no raise, review
+  R2  a critical phrase (not self-harm) in a post the model reads as a clear non-request
+      (P(none) ≥ net_veto)                               → high
+  R3  any other safety-net phrase                        → the phrase's level
+  R4  silent contact (cannot speak, covert request)      → at least high
+  R5  an address plus a plea, in any supported language  → at least high
+  R6  a literal post the search-and-rescue head scores ≥ rescue_gate (relayed and third-person
+      pleas: "35 ppl trapped in X, need rescuing")       → at least high
+REVIEW — a person decides the disposition of a post left at low or none
+  V1  the model is near the next level up: P(at least that level) ≥ review_ratio × its
+      threshold
+  V2  T1, T2's gate or R1 fired
+  V3  the post is confidently (≥ foreign_confidence) in another language: the English-only
+      model's low/none is weak evidence
+  (Urgent posts go to a person anyway, so `needs_review` is only ever set on low/none.)
+CONFIRMED — critical only
+  C1  P(critical) ≥ confirm                               → confirmed: page at once
+  C2  any other critical (threshold or phrase)           → "critical — check": same queue, same
+                                                           priority, a human check first
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
+from models.enums import Urgency
 from triage.base import TriageItem
 from triage.datasets import URGENCIES
 from triage.heads import HeadSet
-from triage.signals import (FEATURE_NAMES, find_signals, safety_net, signal_features,
-                             silent_contact)
+from triage.signals import (FEATURE_NAMES, find_signals, plea_with_address, safety_net,
+                            signal_features, silent_contact)
 
-_RANK = {u: i for i, u in enumerate(URGENCIES)}
-# lingua's confidence above which a post is taken to be in another language: below it, short
-# English posts ("Very wet. #yycflood") are sometimes named Welsh or French.
-FOREIGN_REVIEW_CONFIDENCE = 0.6
+LEVELS = [Urgency(u) for u in URGENCIES]  # most urgent first; index == Urgency.rank
+URGENT = (Urgency.critical, Urgency.high, Urgency.medium)
 
 
-def decide_urgency(probs: np.ndarray, thresholds: dict[str, float], band: float,
-                   none_gate: float = 0.5) -> tuple[str, bool, float]:
-    """(urgency, near a boundary?, P(at least that urgent)).
+@dataclass(frozen=True, slots=True)
+class DecisionNumbers:
+    """Every number the decision uses, in one place (the urgency head's entry in heads.json)."""
 
-    When the model's own best guess is "not a request" (P(none) >= none_gate), the low
-    recall-biased thresholds may not raise the post; the argmax stands and, if a threshold was
-    passed, the post goes to human review instead."""
+    thresholds: dict[str, float]  # P(at least this urgent) for critical, high, medium, low
+    confirm: float  # P(critical) at or above which a critical decision is confirmed
+    none_gate: float  # P(none) at or above which thresholds alone may not raise the post
+    net_veto: float  # P(none) at or above which a critical phrase raises only to high
+    veto_exempt: tuple[str, ...]  # phrase categories R2 never caps (self-harm)
+    literal_gate: float  # P(literal) below which a phrase may not raise (R1, R6)
+    tier_literal_gate: float  # P(literal) below which thresholds alone may not raise (T2)
+    rescue_gate: float  # P(search and rescue) at or above which a literal post is high (R6)
+    review_ratio: float  # V1: fraction of the next level's threshold that sends low/none to review
+    foreign_confidence: float  # V3: lingua confidence that a post is in another language
+
+    @classmethod
+    def from_extra(cls, extra: dict) -> DecisionNumbers:
+        return cls(thresholds=dict(extra["thresholds"]), confirm=float(extra["confirm"]),
+                   none_gate=float(extra["none_gate"]), net_veto=float(extra["net_veto"]),
+                   veto_exempt=tuple(extra["veto_exempt"]),
+                   literal_gate=float(extra["literal_gate"]),
+                   tier_literal_gate=float(extra["tier_literal_gate"]),
+                   rescue_gate=float(extra["rescue_gate"]),
+                   review_ratio=float(extra["review_ratio"]),
+                   foreign_confidence=float(extra["foreign_confidence"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A safety-net hit: the level it asks for, the kind of emergency, the words."""
+
+    level: Urgency
+    category: str
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the rules read in the post, next to the model's probabilities."""
+
+    phrases: tuple[Phrase, ...] = ()  # most urgent first
+    figurative: bool = False
+    p_literal: float = 1.0
+    p_rescue: float = 0.0  # the Figure Eight search-and-rescue head
+    silent: str = ""  # why, when the post is a silent contact
+    plea_with_address: str = ""  # the plea, when the post gives an address and asks for help
+    foreign: str = ""  # language code, when confidently not English
+    empty: bool = False
+
+
+@dataclass(slots=True)
+class Decision:
+    urgency: Urgency
+    confirmed: bool = False
+    needs_review: bool = False
+    category: str | None = None  # the kind named by the phrase that raised the post
+    reasons: list[str] = field(default_factory=list)
+
+
+def model_tier(probs: np.ndarray, n: DecisionNumbers, p_literal: float = 1.0
+               ) -> tuple[Urgency, bool]:
+    """T2: (level, gated?) from the urgency head's probabilities (most urgent first)."""
     cumulative = np.cumsum(probs)
-    gated = probs[-1] >= none_gate
-    for k, level in enumerate(URGENCIES[:4]):
-        if cumulative[k] >= thresholds[level]:
-            if gated and level != URGENCIES[int(np.argmax(probs))]:
-                best = URGENCIES[int(np.argmax(probs))]
-                return best, True, float(probs[int(np.argmax(probs))])
-            near = cumulative[k] - thresholds[level] < band and level != "low"
-            if k > 0:  # also uncertain when the next more urgent level only just missed
-                more = URGENCIES[k - 1]
-                near = near or thresholds[more] - cumulative[k - 1] < band
-            return level, bool(near), float(cumulative[k])
-    near = thresholds["low"] - cumulative[3] < band
-    return "none", bool(near), float(1.0 - cumulative[3])
+    best = LEVELS[int(np.argmax(probs))]
+    gate = probs[-1] >= n.none_gate or (p_literal < n.tier_literal_gate and probs[0] < n.confirm)
+    for k, level in enumerate(LEVELS[:4]):
+        if cumulative[k] >= n.thresholds[level.value]:
+            if gate and level.rank < best.rank:
+                return best, True
+            return level, False
+    return Urgency.none, False
+
+
+def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
+    """The decision table in the module docstring, in the same order."""
+    why: list[str] = []
+    review = False
+    if ev.empty:  # T1
+        return Decision(Urgency.none, needs_review=True,
+                        reasons=["no text to classify → human review"])
+    level, gated = model_tier(probs, n, ev.p_literal)  # T2
+    why.append(f"model: P(critical)={probs[0]:.2f}, P(≥high)={probs[:2].sum():.2f}, "
+               f"P(none)={probs[4]:.2f} → {level.value}")
+    if gated:
+        review = True
+        why.append(f"model reads a non-request (P(none)={probs[4]:.2f}, P(literal)="
+                   f"{ev.p_literal:.2f}) although a threshold was passed → human review if not urgent")
+    category = None
+    for phrase in ev.phrases:
+        if phrase.level.rank >= level.rank:
+            continue
+        unliteral = ev.p_literal < n.literal_gate and phrase.category not in n.veto_exempt
+        if (ev.figurative and probs[4] >= n.none_gate) or unliteral:  # R1
+            review = True
+            marker = "figurative marker" if ev.figurative else f"P(literal)={ev.p_literal:.2f}"
+            why.append(f"phrase '{phrase.words}' not raised: the post does not read as literal "
+                       f"({marker}) → human review")
+            continue
+        target = phrase.level
+        if (target is Urgency.critical and probs[4] >= n.net_veto  # R2
+                and phrase.category not in n.veto_exempt):
+            target = Urgency.high
+            why.append(f"phrase '{phrase.words}' raises only to high: the model reads a "
+                       f"non-request (P(none)={probs[4]:.2f})")
+            if target.rank >= level.rank:
+                continue
+        why.append(f"safety net: '{phrase.words}' raises {level.value} → {target.value}")  # R3
+        level, category = target, phrase.category
+    if ev.silent and level.rank > Urgency.high.rank:  # R4
+        why.append(f"silent contact ({ev.silent}) raises {level.value} → high")
+        level = Urgency.high
+    if ev.plea_with_address and level.rank > Urgency.high.rank:  # R5
+        why.append(f"a plea ('{ev.plea_with_address}') with an address raises {level.value} → high")
+        level = Urgency.high
+    if (ev.p_rescue >= n.rescue_gate and ev.p_literal >= n.literal_gate  # R6
+            and level.rank > Urgency.high.rank):
+        why.append(f"a request for rescue (P={ev.p_rescue:.2f}) raises {level.value} → high")
+        level = Urgency.high
+    if level.rank >= Urgency.low.rank:
+        following = LEVELS[level.rank - 1]  # V1
+        p_following = float(np.cumsum(probs)[following.rank])
+        if p_following >= n.review_ratio * n.thresholds[following.value]:
+            review = True
+            why.append(f"model close to {following.value} (P={p_following:.2f}) → human review")
+        if ev.foreign:  # V3
+            review = True
+            why.append(f"language {ev.foreign}: the text model reads English only, so its "
+                       f"'{level.value}' is weak evidence → human review")
+    confirmed = bool(level is Urgency.critical and probs[0] >= n.confirm)  # C1/C2
+    if level is Urgency.critical:
+        why.append(f"critical — {'confirmed' if confirmed else 'check'} "
+                   f"(P(critical)={probs[0]:.2f}, confirmed at ≥ {n.confirm:.2f})")
+    return Decision(level, confirmed=confirmed,
+                    needs_review=review and level.rank >= Urgency.low.rank,
+                    category=category, reasons=why)
 
 
 def decision_score(probs: np.ndarray, urgency: str) -> float:
     """P(at least this urgent) for urgent levels, P(none) for none: what the decision rests on."""
     if urgency == "none":
         return float(probs[-1])
-    return float(np.cumsum(probs)[_RANK[urgency]])
+    return float(np.cumsum(probs)[Urgency(urgency).rank])
 
 
 def calibrated_confidence(probs: np.ndarray, urgency: str, confidence_map: dict | None) -> float:
@@ -59,22 +202,22 @@ def calibrated_confidence(probs: np.ndarray, urgency: str, confidence_map: dict 
     return float(np.interp(score, curve["x"], curve["y"]))
 
 
+def phrases_in(text: str) -> tuple[Phrase, ...]:
+    return tuple(Phrase(Urgency(rule.urgency), rule.category, words)
+                 for rule, words in safety_net(text))
+
+
 class ClassifierStage:
     name = "classify"
 
     def __init__(self, heads: HeadSet, encoder) -> None:
         self.heads = heads
         self.encoder = encoder
-        urgency = heads["urgency"]
         for head in heads.heads.values():
             if "features" in head.extra and head.extra["features"] != FEATURE_NAMES:
                 raise ValueError(f"head {head.name!r} was trained on other phrase features than "
                                  "this code computes: rebuild the heads with `flare train`")
-        self.thresholds = urgency.extra["thresholds"]
-        self.band = float(urgency.extra.get("review_band", 0.1))
-        self.none_gate = float(urgency.extra.get("none_gate", 0.5))
-        self.net_veto = float(urgency.extra.get("net_veto", 1.01))
-        self.veto_exempt = tuple(urgency.extra.get("veto_exempt", ()))
+        self.numbers = DecisionNumbers.from_extra(heads["urgency"].extra)
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
@@ -90,6 +233,22 @@ class ClassifierStage:
             self._decide(item, {name: p[i] for name, p in probs.items()})
         return items
 
+    def _evidence(self, item: TriageItem, p_literal: float, p_rescue: float) -> Evidence:
+        laughs = int(item.signals.get("normalised", {}).get("laugh_emoji", 0))
+        signals, signal_reasons = find_signals(item.text, laughs)
+        item.signals.update(signals)
+        item.reasons.extend(signal_reasons)
+        silent, why = silent_contact(item.text)
+        item.silent = silent
+        if silent:
+            item.reasons.append(why)
+        foreign = (item.language not in ("en", "und") and
+                   item.scores.get("language_confidence", 0.0) >= self.numbers.foreign_confidence)
+        return Evidence(phrases=phrases_in(item.text), figurative=bool(signals["figurative"]),
+                        p_literal=p_literal, p_rescue=p_rescue, silent=why if silent else "",
+                        plea_with_address=plea_with_address(item.text),
+                        foreign=item.language if foreign else "", empty=not item.text.strip())
+
     def _decide(self, item: TriageItem, p: dict[str, np.ndarray]) -> None:
         urgency_probs, category_probs = p["urgency"], p["category"]
         categories = self.heads["category"].classes
@@ -101,79 +260,23 @@ class ClassifierStage:
             self.heads["trec_priority"].classes, p["trec_priority"])}
         for name in ("f8_request", "f8_medical_help", "f8_search_and_rescue"):
             item.scores[name] = round(float(p[name][1]), 4)
+        p_literal = float(p["literal"][1])
+        item.scores["literal"] = round(p_literal, 4)
 
+        evidence = self._evidence(item, p_literal, float(p["f8_search_and_rescue"][1]))
+        decision = decide(urgency_probs, evidence, self.numbers)
+        item.reasons.extend(decision.reasons)
+        item.urgency = decision.urgency.value
+        item.confirmed = decision.confirmed
+        item.needs_review = item.needs_review or decision.needs_review
+        if decision.urgency is Urgency.critical:
+            item.scores["confirmed"] = decision.confirmed  # stored with the triage result
         if not item.text.strip():
-            item.urgency, item.category, item.confidence = "none", "none", 0.0
-            item.needs_review = True  # nothing to read is not the same as nothing wrong
-            item.reasons.append("no text to classify → human review")
+            item.category, item.confidence = "none", 0.0
             return
-
-        urgency, near, _ = decide_urgency(urgency_probs, self.thresholds, self.band,
-                                                    self.none_gate)
-        item.reasons.append(
-            f"model: P(critical)={urgency_probs[0]:.2f}, P(≥high)={urgency_probs[:2].sum():.2f}, "
-            f"P(none)={urgency_probs[4]:.2f} → {urgency}")
-        if near:
-            item.needs_review = True
-            item.reasons.append(f"model close to a decision boundary at {urgency} → human review")
-
-        laughs = int(item.signals.get("normalised", {}).get("laugh_emoji", 0))
-        signals, signal_reasons = find_signals(item.text, laughs)
-        item.signals.update(signals)
-        item.reasons.extend(signal_reasons)
-        silent, why = silent_contact(item.text)
-        item.silent = silent
-        if silent:
-            item.reasons.append(why)
-
-        rule_category = None
-        for rule, phrase in safety_net(item.text):
-            if _RANK[rule.urgency] >= _RANK[urgency]:
-                continue
-            if signals["figurative"] and urgency_probs[4] >= 0.5:
-                item.reasons.append(f"phrase '{phrase}' not raised: figurative and model says none "
-                                    f"(P={urgency_probs[4]:.2f})")
-                item.needs_review = item.needs_review or rule.urgency == "critical"
-                continue
-            raised_to = rule.urgency
-            if (raised_to == "critical" and urgency_probs[4] >= self.net_veto
-                    and rule.category not in self.veto_exempt):
-                # "my boss is going to kill me": the phrase is there, but everything else reads
-                # as not a request. Raised, not to the top, and a person decides.
-                raised_to = "high"
-                item.needs_review = True
-                item.reasons.append(f"phrase '{phrase}' raises only to high: the model reads a "
-                                    f"non-request (P(none)={urgency_probs[4]:.2f}) → human review")
-                if _RANK[raised_to] >= _RANK[urgency]:
-                    continue
-            item.reasons.append(f"safety net: '{phrase}' raises {urgency} → {raised_to}")
-            if urgency in ("none", "low"):  # the model and the phrase disagree: a person decides
-                item.needs_review = True
-            urgency, rule_category = raised_to, rule.category
-        if item.language not in ("en", "und"):
-            if rule_category or _RANK[urgency] <= _RANK["medium"]:
-                item.needs_review = True
-                item.reasons.append(f"language {item.language}: the text model is English-only → human review")
-            elif item.scores.get("language_confidence", 0.0) >= FOREIGN_REVIEW_CONFIDENCE:
-                # The English-only model's "low" or "none" says little about a post it cannot
-                # read (it gave a gas leak in German P(none) > 0.5): a person reads it before it
-                # is closed. Not raised: in an international incident, foreign-language commentary
-                # would otherwise open incidents and draw automatic replies by the hundred.
-                item.needs_review = True
-                item.reasons.append(f"language {item.language}: the text model reads English only, "
-                                    f"so its '{urgency}' is weak evidence → human review")
-        if silent and _RANK[urgency] > _RANK["high"]:
-            item.reasons.append(f"silent contact raises {urgency} → high")
-            urgency = "high"
-            item.needs_review = True
-        if signals["weapon"] and signals["timing"] == "ongoing" and urgency in ("high", "medium"):
-            item.needs_review = True
-            item.reasons.append("weapon mentioned in an ongoing incident → human review")
-
-        item.urgency = urgency
         item.confidence = round(calibrated_confidence(
-            urgency_probs, urgency, self.heads["urgency"].extra.get("confidence_map")), 4)
-        item.category = self._category(urgency, category_probs, categories, rule_category)
+            urgency_probs, item.urgency, self.heads["urgency"].extra.get("confidence_map")), 4)
+        item.category = self._category(item.urgency, category_probs, categories, decision.category)
         item.reasons.append(f"category {item.category} (model P={category_probs.max():.2f}, "
                             f"top: {', '.join(f'{k} {v:.2f}' for k, v in item.scores['category'].items())})")
 

@@ -32,12 +32,16 @@ class Corpus:
     trec_train_events: list[str] = field(default_factory=list)  # event of each trec_train row
     trec_test: list[tuple[str, str]] = field(default_factory=list)
     f8: dict[str, list[dict]] = field(default_factory=dict)  # split → rows
+    # Tuning halves only (datasets.held_out picks the other halves, which are only scored).
+    disaster_tweets: list[dict] = field(default_factory=list)
+    rescue: list[dict] = field(default_factory=list)
 
     def all_texts(self) -> list[str]:
         texts = [r.text for r in self.handle_train + self.handle_dev]
         texts += [r.text for r in self.external_urgency + self.external_category]
         texts += [t for t, _ in self.trec_train + self.trec_test]
         texts += [r["message"] for rows in self.f8.values() for r in rows]
+        texts += [r["text"] for r in self.disaster_tweets + self.rescue]
         return list(dict.fromkeys(texts))
 
 
@@ -84,6 +88,12 @@ def build_corpus(datasets_dir: Path) -> Corpus:
         if category is not None:
             corpus.external_category.append(ds.LabelledText(r["text"], category=category,
                                                             source="crisislex"))
+    if (datasets_dir / "disaster_tweets").exists():
+        corpus.disaster_tweets = [r for r in ds.read_disaster_tweets(datasets_dir)
+                                  if not ds.held_out(r["id"])]
+        corpus.external_urgency += [ds.LabelledText(r["text"], urgency="none", source="disaster_tweets")
+                                    for r in corpus.disaster_tweets if r["target"] == 0]
+    corpus.rescue = [r for r in ds.read_rescue_requests(datasets_dir) if not ds.held_out(r["id"])]
     _normalise_all(corpus)
     return corpus
 
@@ -94,6 +104,8 @@ def _normalise_all(corpus: Corpus) -> None:
         row.text = normalise_text(row.text)[0]
     corpus.trec_train = [(normalise_text(t)[0], p) for t, p in corpus.trec_train]
     corpus.trec_test = [(normalise_text(t)[0], p) for t, p in corpus.trec_test]
+    for row in corpus.disaster_tweets + corpus.rescue:
+        row["text"] = normalise_text(row["text"])[0]
     for rows in corpus.f8.values():
         for row in rows:
             row["message"] = normalise_text(row["message"])[0]

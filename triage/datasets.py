@@ -6,13 +6,17 @@ these functions read the data in place from the shared datasets directory.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.enums import Urgency
+
 HANDLE_DIR = Path(__file__).parent / "data"
-URGENCIES = ["critical", "high", "medium", "low", "none"]
+# Most urgent first, in the one order models.enums.Urgency defines (index == Urgency.rank).
+URGENCIES = [u.value for u in sorted(Urgency, key=lambda u: u.rank)]
 CATEGORIES = ["medical", "fire", "violence", "crime", "traffic", "hazard", "missing_person",
               "self_harm", "domestic_abuse", "other", "none"]
 TREC_PRIORITIES = ["Critical", "High", "Medium", "Low"]
@@ -133,3 +137,32 @@ def crisislex_labels(row: dict[str, str]) -> tuple[str | None, str | None]:
     if info == "Related and informative":
         return None, _CRISISLEX_EVENT_CATEGORY.get(row["event_type"])
     return None, None
+
+
+# --- sets measured but split so one part is never read while tuning -----------------------
+
+def held_out(key: str) -> bool:
+    """The fixed half of a set that is only ever scored (never read while tuning): chosen by a
+    hash of the row's id, so every machine splits the same way."""
+    return hashlib.sha256(f"flare-report:{key}".encode()).digest()[0] % 2 == 0
+
+
+def read_disaster_tweets(datasets_dir: Path) -> list[dict]:
+    """The shared half of "NLP with Disaster Tweets": id, text, target (1 = a real disaster)."""
+    path = Path(datasets_dir) / "disaster_tweets" / "disaster_tweets_train.csv"
+    with open(path, encoding="utf-8", newline="") as f:
+        return [{"id": r["id"], "text": r["text"], "target": int(r["target"])}
+                for r in csv.DictReader(f)]
+
+
+def read_rescue_requests(datasets_dir: Path) -> list[dict]:
+    """Real requests to rescue people, mostly relayed or third-person: TREC-IS tweets labelled
+    SearchAndRescue (priority above Low), and Figure Eight messages labelled both request and
+    search_and_rescue from its validation and test splits (its train split is in training)."""
+    rows = [{"id": f"trecis:{r['tweet_id']}", "text": r["text"], "source": "trecis"}
+            for r in read_trecis(datasets_dir)
+            if "SearchAndRescue" in r["categories"].split("|") and r["priority"] != "Low"]
+    rows += [{"id": f"f8:{r['id']}", "text": r["message"], "source": "figure_eight"}
+             for r in read_figure_eight(datasets_dir)
+             if r["split"] in ("validation", "test") and r["request"] and r["search_and_rescue"]]
+    return rows

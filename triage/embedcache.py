@@ -1,6 +1,7 @@
 """Embedding cache for training and evaluation: each distinct text is encoded once per machine.
 
-Stored next to the ONNX encoder (never committed): a dict of sha1(text) → row in one .npy.
+Stored next to the ONNX encoder (never committed), one directory per encoding mode: a dict of
+sha1(text) → row in one .npy.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _key(text: str) -> str:
 
 class EmbeddingCache:
     def __init__(self, cache_dir: Path, encoder: SentenceEncoder) -> None:
-        self.dir = Path(cache_dir) / "embeddings"
+        self.dir = Path(cache_dir) / f"embeddings-{encoder.mode}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.encoder = encoder
         self.index: dict[str, int] = {}

@@ -17,6 +17,21 @@ _I = re.I
 OTHER_LANGUAGE_RULES = [
     # Life-threat findings: critical.
     SafetyRule("critical", "medical", re.compile(
+        r"\b(?:no respira|ne respire (?:plus|pas)|atmet nicht|non respira|não respira|nie oddycha|"
+        r"inconsciente|inconscient|bewusstlos|nieprzytomn\w*|saa?ns nahi (?:le )?(?:raha|rahi|pa)\w*|"
+        r"hosh (?:nahi|nahin) hai)\b|لا يتنفس|سانس نہیں", _I)),
+    # Someone hurting the poster now, in romanised Hindi/Urdu and Welsh.
+    SafetyRule("critical", "domestic_abuse", re.compile(
+        r"\b(?:(?:mujhe|mujhko|hume|humein|hamein|hum ko) (?:maar|peet|maarta|maarte) (?:raha|rahi|rahe)"
+        r"|(?:mujhe|hume|humein) maar (?:dalega|dega|denge|dalenge|daalega)|jaan se maar"
+        r"|(?:mae o|mae hi) (?:yn )?fy (?:nharo|mrifo|nghuro)|mae ganddo fe gyllell)\b", _I)),
+    # Pleas and danger words that are not English.
+    SafetyRule("high", "other", re.compile(
+        r"\b(?:socorro|ayuda|auxilio|incendio|fuego|au secours|à l'aide|incendie|hilfe|feuer|"
+        r"aiuto|soccorso|pomocy|ratunku|pożar|cuchillo|couteau|messer|pistola|pistolet|armado|"
+        r"armé|bewaffnet|tân|helpwch|bachao|bachaao|police bhejo|ambulance bhejo|"
+        r"madad (?:karo|kijiye|chahiye))\b|النجدة|ساعدوني|حريق|مدد|بچاؤ|آگ", _I)),
+    SafetyRule("critical", "medical", re.compile(
         r"\b(?:no (?:respira|despierta|reacciona)|inconscientes?|ahog(?:a|ando|ó)|labios morados|"
         r"sobredosis|infarto|convulsi\w+|ne (?:respire|se réveille) (?:plus|pas)|inconsciente?s?|"
         r"crise cardiaque|atmet nicht|bewusstlos|wacht nicht auf|überdosis|herzinfarkt|"
@@ -94,3 +109,34 @@ OTHER_LANGUAGE_RULES = [
         r"\b(?:desaparecid[oa]s?|disparue?s?|vermisst|verschwunden|scompars[oa]|sumiu|zagin\w+|"
         r"vermist|ar goll|laapata|gayab|kho (?:gaya|gayi)|مفقود|اختفى|اختفت|لاپتہ|گمشدہ)\b", _I)),
 ]
+
+
+# "I cannot speak": a silent contact, whatever the language (the English wording is in
+# signals.SILENT).
+SILENT_OTHER = re.compile(
+    r"\b(?:no puedo hablar|no puedo llamar|je ne peux pas (?:parler|appeler)|ich kann nicht "
+    r"(?:sprechen|reden|anrufen)|non posso (?:parlare|chiamare)|não (?:posso|consigo) (?:falar|"
+    r"ligar)|nie mogę (?:mówić|rozmawiać|zadzwonić)|ni (?:alla|fedra) i (?:ddim )?siarad|"
+    r"alla i ddim siarad|bol nahi (?:sakti|sakta|sakte|pa rahi|pa raha)|baat nahi kar (?:sakti|"
+    r"sakta)|awaaz nahi)\b|لا أستطيع (?:الكلام|التحدث)|بول نہیں سکتی|بول نہیں سکتا", re.I)
+
+# A plea for help from the poster, in any supported language (with an address it is never
+# "not an emergency": classify's rule R5).
+PLEA = re.compile(
+    r"\b(?:help|help me|help us|please help|pls help|plz help|sos|save me|save us|please come|"
+    r"come quick|send (?:help|someone|police|an ambulance)|i'?m scared|ayuda|ayúdame|ayudenme|"
+    r"socorro|auxilio|au secours|à l'aide|aidez-moi|hilfe|helft mir|aiuto|aiutatemi|ajuda|"
+    r"me ajude|pomocy|ratunku|pomóżcie|helpwch|help fi|bachao|bachaao|madad|police bhejo|"
+    r"ven(?:gan)? rápido|venez vite|kommen sie schnell|kommt schnell|venite presto|"
+    r"venha(?:m)? rápido|przyjedźcie szybko|dewch yn gyflym|jaldi (?:aao|aaiye|ao))\b|"
+    r"النجدة|ساعدوني|أنقذوني|مدد|بچاؤ", re.I)
+# A street address: a number with a street word (English, Welsh, and the other supported
+# languages' "street" before or after the number), or a UK postcode.
+ADDRESS = re.compile(
+    r"\b\d{1,4}[a-z]?,?\s+(?:[\w'-]+\s+){0,3}(?:st|street|rd|road|ave|avenue|lane|ln|close|"
+    r"drive|dr|way|terrace|court|ct|grove|gardens|crescent|place|pl|square|sq|heol|stryd|ffordd|"
+    r"lon|gali|mohalla|nagar|colony|marg|chowk)\b|"
+    r"\b(?:calle|avenida|rue|boulevard|via|viale|piazza|corso|rua|travessa|ulica|ul\.|al\.|"
+    r"gali|mohalla|sector|house no\.?|flat no\.?|makan|heol|stryd)\s+[\w' -]{0,30}?\d{1,4}\b|"
+    r"\b\w+(?:straße|strasse|str\.|weg|gasse|platz|allee|laan|straat|gracht)\s*\d{1,4}\b|"
+    r"\b[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2}\b|شارع", re.I)

@@ -16,6 +16,7 @@ import re
 import unicodedata
 
 from models.enums import Lane
+from triage.signals import safety_net
 
 # Zero-width characters, soft hyphens and bidi controls hide words from patterns ("tra\u200bpped").
 _INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
@@ -23,17 +24,17 @@ _INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200
 _APOSTROPHES = re.compile(r"[\u2018\u2019\u201b\u2032\u02bc\u0060\u00b4]")
 _NON_WORD = re.compile(r"[^\w']+")
 
-# A person in danger now. Matched against the folded text (lower case, no accents, single spaces).
-_LIFE_THREAT = re.compile(
-    r"\b(sos|mayday|999|911|112|ambulance|can'?t breathe|cannot breathe|not breathing|"
-    r"stopped breathing|struggling to breathe|unconscious|unresponsive|collaps\w*|passed out|"
-    r"bleed\w*|blood everywhere|stabb\w*|been shot|got shot|shot me|"
-    r"trapped|stuck inside|can'?t get out|drown\w*|overdos\w*|suicid\w*|"
-    r"kill (?:myself|me|him|her|us)|end my life|heart attack|stroke|seizure|fitting|choking|"
-    r"kidnap\w*|abduct\w*|intruder|break(?:ing)? in|someone in my house|hiding|hostage|"
-    r"burn(?:t|ed|ing) (?:me|him|her|us|alive)|fire in my|smoke in my|can'?t talk|can'?t speak|"
-    r"attack\w* me|hitting me|beating me|he'?s got a|in labou?r|"
-    r"(?:kitchen|house|home|flat|bedroom|room) (?:is )?on fire|someone (?:is )?(?:inside|upstairs))\b"
+# A person in danger now: any critical safety-net phrase (triage.signals, the one life-threat
+# vocabulary the model pipeline and the rules fallback also use), plus words that only choose a
+# lane (an emergency number, "ambulance", "hiding"): too weak for a decision, enough to be
+# triaged first. Matched against the folded text (lower case, no accents, single spaces).
+_LANE_HINTS = re.compile(
+    r"\b(sos|mayday|999|911|112|ambulance|struggling to breathe|collaps\w*|passed out|"
+    r"bleed\w*|stabb\w*|shot me|trapped|stuck inside|can'?t get out|drown\w*|fitting|"
+    r"kill (?:me|him|her|us)|kidnap\w*|abduct\w*|intruder|break(?:ing)? in|someone in my house|"
+    r"hiding|hostage|burn(?:t|ed|ing) (?:me|him|her|us|alive)|fire in my|smoke in my|"
+    r"can'?t talk|can'?t speak|attack\w* me|hitting me|beating me|he'?s got a|in labou?r|"
+    r"someone (?:is )?(?:inside|upstairs))\b"
 )
 # Danger words that commentary also uses ("hope nobody is hurt"): critical unless the post is
 # framed as commentary or a retweet.
@@ -74,7 +75,8 @@ def is_amplification(folded: str) -> bool:
 
 
 def life_threat(folded: str) -> bool:
-    return bool(_LIFE_THREAT.search(folded) or _HELP_REQUEST.search(folded))
+    return bool(_LANE_HINTS.search(folded) or _HELP_REQUEST.search(folded)
+                or any(rule.urgency == "critical" for rule, _ in safety_net(folded)))
 
 
 def lane_for(text: str, is_dm: bool = False) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from models.enums import Urgency
 from triage.base import SafetyRule
-from triage.other_languages import OTHER_LANGUAGE_RULES
+from triage.other_languages import ADDRESS, OTHER_LANGUAGE_RULES, PLEA, SILENT_OTHER
 
 _I = re.I
 WEAPON = re.compile(r"\b(knife|knives|knifepoint|machete|gun|guns|gunman|rifle|pistol|shotgun|"
@@ -111,15 +112,6 @@ SAFETY_RULES = [
     SafetyRule("critical", "missing_person", re.compile(
         r"\b(child|kid|son|daughter|toddler|\d{1,2} ?(?:yo|year old)).{0,40}\b(missing|taken|gone missing|"
         r"got into a stranger)|\bamber alert\b", _I)),
-    # The encoder is English-only, so the supported other languages get their own life-threat
-    # words here (es, fr, de, it, pt, pl, cy, ar, ur).
-    SafetyRule("critical", "medical", re.compile(
-        r"\b(no respira|ne respire (?:plus|pas)|atmet nicht|non respira|não respira|nie oddycha|"
-        r"inconsciente|inconscient|bewusstlos|nieprzytomn\w*)\b|لا يتنفس|سانس نہیں", _I)),
-    SafetyRule("high", "other", re.compile(
-        r"\b(socorro|ayuda|auxilio|incendio|fuego|au secours|à l'aide|incendie|hilfe|feuer|"
-        r"aiuto|soccorso|pomocy|ratunku|pożar|cuchillo|couteau|messer|pistola|pistolet|armado|"
-        r"armé|bewaffnet|tân|helpwch)\b|النجدة|ساعدوني|حريق|مدد|بچاؤ|آگ", _I)),
     SafetyRule("high", "crime", re.compile(
         r"\b(break(?:ing)? in|broke in|burglar\w*|intruder|someone in my house|robbed|mugged|"
         r"following me)\b", _I)),
@@ -194,6 +186,8 @@ def silent_contact(text: str) -> tuple[bool, str]:
     found = _evidence(text)[0]
     if found["silent"]:
         return True, f"'{found['silent']}' → cannot speak or call"
+    if m := SILENT_OTHER.search(text):
+        return True, f"'{m.group(0)}' → cannot speak or call"
     if found["covert"] and found["covert_tail"]:
         return True, f"covert request '{found['covert']}' → treat as a silent call for help"
     return False, ""
@@ -288,12 +282,22 @@ NET_ONLY_RULES = [
 _FAST_NET = [(rule, _lowercase_twin(rule.pattern)) for rule in NET_ONLY_RULES]
 
 
+def plea_with_address(text: str) -> str:
+    """The plea (or safety-net phrase), when the post gives a street address and asks for help
+    in any supported language; else ""."""
+    if not ADDRESS.search(text):
+        return ""
+    if m := PLEA.search(text):
+        return m.group(0)
+    hits = safety_net(text)
+    return hits[0][1] if hits else ""
+
+
 def safety_net(text: str) -> list[tuple[SafetyRule, str]]:
     """All life-threat / serious rules that fire, most urgent first."""
     _, hits, net = _evidence(text)
     hits = list(hits) + list(net)
-    order = {"critical": 0, "high": 1, "medium": 2}
-    return sorted(hits, key=lambda h: order.get(h[0].urgency, 3))
+    return sorted(hits, key=lambda h: Urgency(h[0].urgency).rank)
 
 
 FEATURE_NAMES = ([f"rule_{r.urgency}_{r.category}" for r in SAFETY_RULES] +

@@ -109,11 +109,12 @@ def test_stated_suicidal_intent_is_critical(triage_text, text):
     assert triage_text(text).urgency == "critical"
 
 
-def test_safety_net_overruling_the_model_goes_to_human_review(triage_text):
-    # The model reads this as news; the phrase rule still raises it and a person decides.
+def test_safety_net_overruling_the_model_is_seen_by_a_person(triage_text):
+    # The model reads this as news; the phrase is named, and either a dispatcher (raised) or a
+    # reviewer (not raised: it does not read as literal) sees the post.
     out = triage_text("is the explosion at the plant on the news")
-    assert any("safety net" in r for r in out.reasons)
-    assert out.needs_review
+    assert any("explosion" in r for r in out.reasons)
+    assert out.urgency in URGENT or out.needs_review
 
 
 def test_net_only_rules_leave_figurative_uses_alone(triage_text):
@@ -123,3 +124,38 @@ def test_net_only_rules_leave_figurative_uses_alone(triage_text):
 def test_a_past_attack_with_present_danger_stays_critical(triage_text):
     # "last night" reads like news, but the bleeding is now: a phrase rule must still decide.
     assert triage_text("he stabbed me last night and i'm bleeding heavily").urgency == "critical"
+
+
+@pytest.mark.parametrize("text", [
+    "please police bhejo, mera shohar mujhe maar raha hai, bol nahi sakti. 14 Nehru gali",
+    "ayuda por favor, mi marido me está pegando, calle Mayor 12, 3º",
+    "au secours, il me frappe, 8 rue des Lilas",
+    "Hilfe, er schlägt mich gerade, Hauptstraße 5",
+    "aiuto, via Roma 14, mi picchia",
+    "socorro, ele está me batendo, rua das Flores 20",
+    "pomocy, bije mnie, ulica Długa 7",
+    "helpwch fi, mae o'n fy mrifo, 3 Heol y Bryn",
+    "ساعدوني زوجي يضربني شارع الملك فيصل 12",
+    "help me please 22 Canal Street he is hurting me",
+])
+def test_an_address_and_a_plea_is_never_left_as_none_in_any_language(triage_text, text):
+    out = triage_text(text)
+    assert out.urgency in URGENT, (text, out.urgency, out.reasons)
+
+
+@pytest.mark.parametrize("text", [
+    "Help urgently #Urgent - 35 ppl trapped in puthankavu, #Chengannur need urgent rescuing",
+    "Ganesh Giri's wife & 5month old child is stuck in debris",
+    "Thrissur Annamanada, StJohn UP school, 50 people are stuck, emergency, please help them",
+])
+def test_relayed_rescue_requests_reach_the_dispatch_queue(triage_text, text):
+    assert triage_text(text).urgency in URGENT
+
+
+def test_a_critical_result_says_whether_it_is_confirmed(triage_text):
+    out = triage_text("my dad collapsed and isnt breathing please send an ambulance 7 Rowan Close")
+    assert out.urgency == "critical"
+    assert out.as_dict()["confirmed"] is out.confirmed
+    assert out.scores["confirmed"] is out.confirmed  # stored with the triage result
+    assert isinstance(out.confirmed, bool)  # a plain bool: the result is stored as JSON
+    assert "confirmed" not in triage_text("how do I report a pothole").as_dict()

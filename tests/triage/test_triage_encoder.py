@@ -1,11 +1,10 @@
-"""Encoder build-once under a lock, and the urgency decision rule."""
+"""Encoder build-once under a lock, and a post's vector never depends on its neighbours."""
 from __future__ import annotations
 
 import threading
 
 import numpy as np
 
-from triage.classify import decide_urgency
 from triage.encoder import INT8_FILE, MANIFEST_FILE, ensure_encoder_files, shared_encoder
 
 
@@ -37,20 +36,34 @@ def test_encoder_gives_unit_vectors(model_pipeline, triage_settings):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
 
 
-THRESHOLDS = {"critical": 0.2, "high": 0.4, "medium": 0.5, "low": 0.5}
+NEIGHBOURS = ["a", "lol what a day " * 20, "HELP!!! fire at 12 Oak St, kids inside", "ok",
+              "the quick brown fox jumps over the lazy dog " * 6, "مساعدة", "🔥🔥🔥"]
+POSTS = ["my dad collapsed and isnt breathing, 7 Rowan Close",
+         "leg day destroyed me, call an ambulance",
+         "35 ppl trapped in puthankavu, need urgent rescuing"]
 
 
-def test_recall_biased_thresholds_pick_the_more_urgent_level():
-    # argmax is high, but P(critical) passes its low threshold → critical.
-    level, _, _ = decide_urgency(np.array([0.3, 0.5, 0.1, 0.05, 0.05]), THRESHOLDS, 0.1)
-    assert level == "critical"
+def test_a_posts_vector_is_the_same_alone_and_in_any_batch(model_pipeline, triage_settings):
+    from triage.encoder import default_cache_dir
+
+    encoder = shared_encoder(default_cache_dir(triage_settings))
+    alone = encoder.encode(POSTS)
+    for k in range(len(NEIGHBOURS)):
+        mixed = NEIGHBOURS[:k] + POSTS + NEIGHBOURS[k:]
+        batch = encoder.encode(mixed)[k:k + len(POSTS)]
+        assert np.abs(batch - alone).max() < 1e-5
+    for i, post in enumerate(POSTS):
+        assert np.abs(encoder.encode([post])[0] - alone[i]).max() < 1e-5
 
 
-def test_near_boundary_goes_to_review():
-    level, near, _ = decide_urgency(np.array([0.15, 0.5, 0.2, 0.1, 0.05]), THRESHOLDS, 0.1)
-    assert level == "high" and near
+def test_a_posts_triage_is_the_same_alone_and_in_a_batch(model_pipeline):
+    from triage.base import TriageInput
 
-
-def test_model_sure_of_none_is_not_raised_by_threshold_but_reviewed():
-    level, near, _ = decide_urgency(np.array([0.21, 0.0, 0.0, 0.0, 0.79]), THRESHOLDS, 0.1, 0.65)
-    assert level == "none" and near
+    batched = model_pipeline.many([TriageInput(text=t) for t in NEIGHBOURS + POSTS])[-len(POSTS):]
+    for post, in_batch in zip(POSTS, batched, strict=True):
+        alone = model_pipeline(TriageInput(text=post))
+        assert (alone.urgency, alone.confirmed, alone.needs_review) == (
+            in_batch.urgency, in_batch.confirmed, in_batch.needs_review)
+        for name in ("urgency", "category"):
+            for key, value in alone.scores[name].items():
+                assert abs(value - in_batch.scores[name][key]) < 1e-5

@@ -1,0 +1,95 @@
+"""The decision table in triage/classify.py, case by case (no model: probabilities are given)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.enums import Urgency
+from triage.classify import DecisionNumbers, Evidence, Phrase, decide
+from triage.signals import FEATURE_NAMES
+
+N = DecisionNumbers(thresholds={"critical": 0.03, "high": 0.15, "medium": 0.4, "low": 0.5},
+                    confirm=0.5, none_gate=0.65, net_veto=0.9, veto_exempt=("self_harm",),
+                    literal_gate=0.2, tier_literal_gate=0.2, rescue_gate=0.7, review_ratio=0.5, foreign_confidence=0.6)
+
+# P(critical), P(high), P(medium), P(low), P(none)
+SURE_CRITICAL = [0.8, 0.15, 0.03, 0.01, 0.01]
+WEAK_CRITICAL = [0.05, 0.3, 0.3, 0.2, 0.15]
+HIGH = [0.01, 0.5, 0.3, 0.1, 0.09]
+LOW = [0.0, 0.01, 0.05, 0.6, 0.34]
+NONE = [0.0, 0.0, 0.01, 0.04, 0.95]
+NONE_NEAR_LOW = [0.0, 0.0, 0.05, 0.25, 0.70]  # P(≥low) 0.30 ≥ 0.5 × 0.5
+GATED = [0.04, 0.01, 0.0, 0.0, 0.95]  # passes the critical threshold but P(none) ≥ none_gate
+
+STABBED = Phrase(Urgency.critical, "violence", "stabbed")
+END_IT = Phrase(Urgency.critical, "self_harm", "going to end it")
+GAS = Phrase(Urgency.high, "hazard", "smell gas")
+
+# (case, probs, evidence, urgency, confirmed, needs_review)
+CASES = [
+    ("T1 no text", NONE, Evidence(empty=True), "none", False, True),
+    ("T2 sure critical is confirmed", SURE_CRITICAL, Evidence(), "critical", True, False),
+    ("T2 critical by threshold only is 'check'", WEAK_CRITICAL, Evidence(), "critical", False, False),
+    ("T2 high", HIGH, Evidence(), "high", False, False),
+    ("T2 low", LOW, Evidence(), "low", False, False),
+    ("T2 none", NONE, Evidence(), "none", False, False),
+    ("T2 gate: thresholds may not raise a clear non-request", GATED, Evidence(), "none", False, True),
+    ("R1 phrase in a post that is not literal", NONE, Evidence((STABBED,), p_literal=0.1),
+     "none", False, True),
+    ("R1 joke marker in a non-request", NONE, Evidence((STABBED,), figurative=True),
+     "none", False, True),
+    ("R1 joke marker, model unsure: the phrase still raises", LOW,
+     Evidence((STABBED,), figurative=True), "critical", False, False),
+    ("R2 critical phrase, clear non-request → high", NONE, Evidence((STABBED,)), "high", False, False),
+    ("R2 never caps self-harm", NONE, Evidence((END_IT,)), "critical", False, False),
+    ("R3 phrase raises low → critical (check)", LOW, Evidence((STABBED,)), "critical", False, False),
+    ("R3 high phrase", NONE, Evidence((GAS,)), "high", False, False),
+    ("R3 never lowers", SURE_CRITICAL, Evidence((GAS,)), "critical", True, False),
+    ("R4 silent contact at least high", NONE, Evidence(silent="can't talk"), "high", False, False),
+    ("R5 plea with an address at least high", NONE, Evidence(plea_with_address="ayuda"),
+     "high", False, False),
+    ("R6 a literal rescue request at least high", NONE, Evidence(p_rescue=0.8), "high", False, False),
+    ("R6 not when the post does not read as literal", NONE, Evidence(p_rescue=0.8, p_literal=0.1),
+     "none", False, False),
+    ("T2 a weak critical in a post that is not literal is not raised", WEAK_CRITICAL,
+     Evidence(p_literal=0.1), "high", False, False),
+    ("T2 a sure critical stands even when it does not read as literal", SURE_CRITICAL,
+     Evidence(p_literal=0.1), "critical", True, False),
+    ("V1 near low goes to a person", NONE_NEAR_LOW, Evidence(), "none", False, True),
+    ("V3 another language: low/none goes to a person", NONE, Evidence(foreign="de"),
+     "none", False, True),
+    ("V3 does not touch urgent posts", HIGH, Evidence(foreign="de"), "high", False, False),
+]
+
+
+@pytest.mark.parametrize("case, probs, evidence, urgency, confirmed, review", CASES,
+                         ids=[c[0] for c in CASES])
+def test_decision_table(case, probs, evidence, urgency, confirmed, review):
+    d = decide(np.array(probs), evidence, N)
+    assert (d.urgency.value, d.confirmed, d.needs_review) == (urgency, confirmed, review), d.reasons
+
+
+def test_needs_review_is_only_a_disposition_for_posts_left_low_or_none():
+    for _, probs, evidence, *_ in CASES:
+        d = decide(np.array(probs), evidence, N)
+        assert not (d.needs_review and d.urgency in (Urgency.critical, Urgency.high, Urgency.medium))
+
+
+def test_review_ratio_is_never_wider_than_a_threshold():
+    # A post can only be "near" a level when its probability is at least half that threshold:
+    # with a 0.03 critical threshold the old fixed 0.10 band flagged every high post.
+    assert N.review_ratio < 1
+    d = decide(np.array(HIGH), Evidence(), N)
+    assert not d.needs_review
+
+
+def test_every_phrase_feature_has_its_own_name():
+    assert len(FEATURE_NAMES) == len(set(FEATURE_NAMES))
+
+
+def test_the_numbers_come_from_the_trained_heads():
+    from triage.heads import load_heads
+
+    numbers = DecisionNumbers.from_extra(load_heads()["urgency"].extra)
+    assert 0 < numbers.thresholds["critical"] < numbers.confirm <= 1
+    assert 0 <= numbers.literal_gate <= 0.5
