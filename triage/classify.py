@@ -19,8 +19,11 @@ RAISES — from rules; they raise, never lower
   R3  any other safety-net phrase                        → the phrase's level
   R4  silent contact (cannot speak, covert request)      → at least high
   R5  an address plus a plea, in any supported language  → at least high
-  R6  a literal post the search-and-rescue head scores ≥ rescue_gate (relayed and third-person
-      pleas: "35 ppl trapped in X, need rescuing")       → at least high
+  R6  a literal post that the search-and-rescue head scores ≥ rescue_gate and the request head
+      ≥ request_gate (relayed and third-person pleas: "35 ppl trapped in X, need rescuing";
+      not news of rescue efforts)                        → at least high
+  R7  a literal post (P(literal) ≥ literal_gate) naming a threat-to-life cue a call-taker asks
+      about ("not answering me", "not moving") or people trapped → at least high
 REVIEW — a person decides the disposition of a post left at low or none
   V1  the model is near the next level up: P(at least that level) ≥ review_ratio × its
       threshold
@@ -43,8 +46,8 @@ from models.enums import Urgency
 from triage.base import TriageItem
 from triage.datasets import URGENCIES
 from triage.heads import HeadSet
-from triage.signals import (FEATURE_NAMES, find_signals, plea_with_address, safety_net,
-                            signal_features, silent_contact)
+from triage.signals import (FEATURE_NAMES, evidence_words, find_signals, plea_with_address,
+                            safety_net, signal_features, silent_contact)
 
 LEVELS = [Urgency(u) for u in URGENCIES]  # most urgent first; index == Urgency.rank
 URGENT = (Urgency.critical, Urgency.high, Urgency.medium)
@@ -61,7 +64,8 @@ class DecisionNumbers:
     veto_exempt: tuple[str, ...]  # phrase categories R2 never caps (self-harm)
     literal_gate: float  # P(literal) below which a phrase may not raise (R1, R6)
     tier_literal_gate: float  # P(literal) below which thresholds alone may not raise (T2)
-    rescue_gate: float  # P(search and rescue) at or above which a literal post is high (R6)
+    rescue_gate: float  # P(search and rescue) at or above which a literal request is high (R6)
+    request_gate: float  # P(request) a post needs for R6
     review_ratio: float  # V1: fraction of the next level's threshold that sends low/none to review
     foreign_confidence: float  # V3: lingua confidence that a post is in another language
 
@@ -73,6 +77,7 @@ class DecisionNumbers:
                    literal_gate=float(extra["literal_gate"]),
                    tier_literal_gate=float(extra["tier_literal_gate"]),
                    rescue_gate=float(extra["rescue_gate"]),
+                   request_gate=float(extra["request_gate"]),
                    review_ratio=float(extra["review_ratio"]),
                    foreign_confidence=float(extra["foreign_confidence"]))
 
@@ -94,6 +99,8 @@ class Evidence:
     figurative: bool = False
     p_literal: float = 1.0
     p_rescue: float = 0.0  # the Figure Eight search-and-rescue head
+    p_request: float = 0.0  # the Figure Eight request head
+    threat_cue: str = ""  # the words, when the post names a threat-to-life cue or people trapped
     silent: str = ""  # why, when the post is a silent contact
     plea_with_address: str = ""  # the plea, when the post gives an address and asks for help
     foreign: str = ""  # language code, when confidently not English
@@ -164,9 +171,12 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
     if ev.plea_with_address and level.rank > Urgency.high.rank:  # R5
         why.append(f"a plea ('{ev.plea_with_address}') with an address raises {level.value} → high")
         level = Urgency.high
-    if (ev.p_rescue >= n.rescue_gate and ev.p_literal >= n.literal_gate  # R6
-            and level.rank > Urgency.high.rank):
+    if (ev.p_rescue >= n.rescue_gate and ev.p_request >= n.request_gate  # R6
+            and ev.p_literal >= n.literal_gate and level.rank > Urgency.high.rank):
         why.append(f"a request for rescue (P={ev.p_rescue:.2f}) raises {level.value} → high")
+        level = Urgency.high
+    if ev.threat_cue and ev.p_literal >= n.literal_gate and level.rank > Urgency.high.rank:  # R7
+        why.append(f"'{ev.threat_cue}' in a literal post raises {level.value} → high")
         level = Urgency.high
     if level.rank >= Urgency.low.rank:
         following = LEVELS[level.rank - 1]  # V1
@@ -233,7 +243,8 @@ class ClassifierStage:
             self._decide(item, {name: p[i] for name, p in probs.items()})
         return items
 
-    def _evidence(self, item: TriageItem, p_literal: float, p_rescue: float) -> Evidence:
+    def _evidence(self, item: TriageItem, p_literal: float, p_rescue: float, p_request: float
+                  ) -> Evidence:
         laughs = int(item.signals.get("normalised", {}).get("laugh_emoji", 0))
         signals, signal_reasons = find_signals(item.text, laughs)
         item.signals.update(signals)
@@ -244,8 +255,10 @@ class ClassifierStage:
             item.reasons.append(why)
         foreign = (item.language not in ("en", "und") and
                    item.scores.get("language_confidence", 0.0) >= self.numbers.foreign_confidence)
+        found = evidence_words(item.text)
         return Evidence(phrases=phrases_in(item.text), figurative=bool(signals["figurative"]),
-                        p_literal=p_literal, p_rescue=p_rescue, silent=why if silent else "",
+                        threat_cue=found["threat_cue"] or found["people_trapped"] or "",
+                        p_literal=p_literal, p_rescue=p_rescue, p_request=p_request, silent=why if silent else "",
                         plea_with_address=plea_with_address(item.text),
                         foreign=item.language if foreign else "", empty=not item.text.strip())
 
@@ -263,7 +276,8 @@ class ClassifierStage:
         p_literal = float(p["literal"][1])
         item.scores["literal"] = round(p_literal, 4)
 
-        evidence = self._evidence(item, p_literal, float(p["f8_search_and_rescue"][1]))
+        evidence = self._evidence(item, p_literal, float(p["f8_search_and_rescue"][1]),
+                                  float(p["f8_request"][1]))
         decision = decide(urgency_probs, evidence, self.numbers)
         item.reasons.extend(decision.reasons)
         item.urgency = decision.urgency.value

@@ -158,6 +158,11 @@ def _evidence(text: str) -> tuple[dict[str, str | None], tuple[tuple[SafetyRule,
     return found, hits, net
 
 
+def evidence_words(text: str) -> dict[str, str | None]:
+    """The words each named signal pattern matched (None where it did not), lower-cased."""
+    return _evidence(text)[0]
+
+
 _SIGNAL_LABELS = {"threat_cue": "threat-to-life cue", "mitigation": "reassurance"}
 
 

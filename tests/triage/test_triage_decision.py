@@ -10,7 +10,7 @@ from triage.signals import FEATURE_NAMES
 
 N = DecisionNumbers(thresholds={"critical": 0.03, "high": 0.15, "medium": 0.4, "low": 0.5},
                     confirm=0.5, none_gate=0.65, net_veto=0.9, veto_exempt=("self_harm",),
-                    literal_gate=0.2, tier_literal_gate=0.2, rescue_gate=0.7, review_ratio=0.5, foreign_confidence=0.6)
+                    literal_gate=0.2, tier_literal_gate=0.2, rescue_gate=0.7, request_gate=0.5, review_ratio=0.5, foreign_confidence=0.6)
 
 # P(critical), P(high), P(medium), P(low), P(none)
 SURE_CRITICAL = [0.8, 0.15, 0.03, 0.01, 0.01]
@@ -48,13 +48,20 @@ CASES = [
     ("R4 silent contact at least high", NONE, Evidence(silent="can't talk"), "high", False, False),
     ("R5 plea with an address at least high", NONE, Evidence(plea_with_address="ayuda"),
      "high", False, False),
-    ("R6 a literal rescue request at least high", NONE, Evidence(p_rescue=0.8), "high", False, False),
-    ("R6 not when the post does not read as literal", NONE, Evidence(p_rescue=0.8, p_literal=0.1),
+    ("R6 a literal rescue request at least high", NONE, Evidence(p_rescue=0.8, p_request=0.7),
+     "high", False, False),
+    ("R6 not when the post does not read as literal", NONE,
+     Evidence(p_rescue=0.8, p_request=0.7, p_literal=0.1), "none", False, False),
+    ("R6 not news of a rescue (no request)", NONE, Evidence(p_rescue=0.9, p_request=0.2),
      "none", False, False),
     ("T2 a weak critical in a post that is not literal is not raised", WEAK_CRITICAL,
      Evidence(p_literal=0.1), "high", False, False),
     ("T2 a sure critical stands even when it does not read as literal", SURE_CRITICAL,
      Evidence(p_literal=0.1), "critical", True, False),
+    ("R7 a threat-to-life cue in a literal post at least high", NONE,
+     Evidence(threat_cue="not answering me"), "high", False, False),
+    ("R7 not in a post that does not read as literal", NONE,
+     Evidence(threat_cue="not moving", p_literal=0.1), "none", False, False),
     ("V1 near low goes to a person", NONE_NEAR_LOW, Evidence(), "none", False, True),
     ("V3 another language: low/none goes to a person", NONE, Evidence(foreign="de"),
      "none", False, True),
