@@ -119,23 +119,28 @@ class ClusterState:
         return {i: self.shared[i][1:] for i in incident_ids}
 
     def record(self, incident_id: int, embedding: np.ndarray | None, places: frozenset[str]) -> None:
+        self.record_many(incident_id, [] if embedding is None else [np.asarray(embedding, dtype=np.float32)],
+                         places)
+
+    def record_many(self, incident_id: int, embeddings: list[np.ndarray], places: frozenset[str]) -> None:
         """Running mean of member embeddings, and the places they named. Two workers updating
         one incident at the same instant may lose one report's contribution to the mean; the
         centroid only steers later decisions."""
         key = state_key(incident_id)
         pipe = self.ctx.redis.pipeline(transaction=False)
-        if embedding is not None:
+        if embeddings:
             current = self.ctx.redis.hmget(key, "centroid", "n")
-            vector = np.asarray(embedding, dtype=np.float32)
+            vector = np.sum(embeddings, axis=0, dtype=np.float32)
             n = int(current[1] or 0)
             if current[0] and n > 0:
                 old = np.frombuffer(current[0], dtype=np.float32)
                 if old.shape == vector.shape:
-                    vector = (old * n + vector) / (n + 1)
+                    vector = old * n + vector
+            vector = vector / (n + len(embeddings))
             norm = float(np.linalg.norm(vector))
             if norm > 0:
                 vector = vector / norm
-            pipe.hset(key, mapping={"centroid": vector.astype(np.float32).tobytes(), "n": n + 1})
+            pipe.hset(key, mapping={"centroid": vector.astype(np.float32).tobytes(), "n": n + len(embeddings)})
             pipe.expire(key, STATE_TTL_SECONDS)
         if places:
             pipe.sadd(places_key(incident_id), *sorted(places))
@@ -189,12 +194,18 @@ def _same_reporter(session: Session, post: Post) -> Incident | None:
     ).first()
 
 
-def _linked(session: Session, post: Post) -> dict[int, str]:
-    """Incidents holding the post this one replies to / quotes, or the root of its thread."""
+def _link_refs(post: Post) -> dict[str, str]:
+    """Platform ids this post points at (the post it replies to or quotes, its thread's root)."""
     refs = {post.reply_to_external_id: "reply to or quote of a post in this incident"}
     if post.conversation_id and post.conversation_id != post.external_id:
         refs.setdefault(post.conversation_id, "same conversation thread as a post in this incident")
     refs.pop("", None)
+    return refs
+
+
+def _linked(session: Session, post: Post) -> dict[int, str]:
+    """Incidents holding the post this one replies to / quotes, or the root of its thread."""
+    refs = _link_refs(post)
     if not refs:
         return {}
     rows = session.exec(
@@ -283,6 +294,167 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
         return incident, decision.reason, decision.similarity
 
     return find
+
+
+class BatchFinder:
+    """`find_incident` for a batch of triaged posts in one transaction: the same decisions as
+    `finder`, with the database asked once per batch instead of several times per post.
+
+    Built after the batch's posts are marked triaged (so the transaction holds the write lock
+    on SQLite). Joined incidents are locked (FOR UPDATE where the database has it) before
+    anything is appended to them, so two workers never fork an incident's event chain.
+    Incidents opened or joined by earlier posts of the batch count for later ones at once.
+    """
+
+    def __init__(self, ctx: AppContext, session: Session, posts: list[Post],
+                 records: dict[int, TriageRecord]) -> None:
+        self.ctx, self.session, self.records = ctx, session, records
+        self.state = cluster_state(ctx)
+        self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
+        self.follow_ups = self._follow_ups(posts)
+        self.links = self._links(posts)
+        self.extra: dict[int, clustering.Candidate] = {}  # incidents opened by this batch
+        self.centroids: dict[int, np.ndarray] = {}  # of the incidents this batch opened
+        self.places: dict[int, frozenset[str]] = {}
+        self.locked: set[int] = set()
+
+    def _follow_ups(self, posts: list[Post]) -> dict[tuple[str, str], int]:
+        """(platform, author) → their most recent open incident opened within the window."""
+        authors = {p.author_id for p in posts if p.author_id}
+        if not authors:
+            return {}
+        rows = self.session.exec(
+            select(Post.platform, Post.author_id, Incident.id)
+            .join(IncidentPost, IncidentPost.post_id == Post.id)
+            .join(Incident, Incident.id == IncidentPost.incident_id)
+            .where(Post.author_id.in_(list(authors)), Incident.status.in_(_OPEN),
+                   Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
+            .order_by(Incident.id)).all()
+        return {(platform, author): incident_id for platform, author, incident_id in rows}
+
+    def _links(self, posts: list[Post]) -> dict[int, dict[int, str]]:
+        """post id → {incident id: why} for replies, quotes and threads of incident posts."""
+        refs: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for post in posts:
+            for external_id, why in _link_refs(post).items():
+                refs.setdefault((post.platform, external_id), []).append((post.id, why))
+        if not refs:
+            return {}
+        rows = self.session.exec(
+            select(IncidentPost.incident_id, Post.platform, Post.external_id)
+            .join(Post, Post.id == IncidentPost.post_id)
+            .where(Post.external_id.in_([external_id for _, external_id in refs]))).all()
+        found: dict[int, dict[int, str]] = {}
+        for incident_id, platform, external_id in rows:
+            for post_id, why in refs.get((platform, external_id), ()):
+                found.setdefault(post_id, {})[incident_id] = why
+        if unseen := {i for links in found.values() for i in links} - self.candidates.keys():
+            self.candidates.update(_candidate_rows(self.session, Incident.id.in_(list(unseen))))
+        return found
+
+    def _lock(self, incident_id: int) -> Incident:
+        incident = self.session.get(Incident, incident_id, with_for_update=incident_id not in self.locked)
+        self.locked.add(incident_id)
+        return incident
+
+    def find(self, session: Session, post: Post, out: TriageOutput):
+        record = self.records.get(post.id)
+        follow_up = self.follow_ups.get((post.platform, post.author_id))
+        if follow_up is not None and post.author_id:
+            return self._lock(follow_up), "follow-up from the same reporter within 30 minutes", None
+        facts = post_facts(post, out)
+        if facts.silent:
+            _note(record, "clustering: new incident — silent contact, kept apart")
+            return None
+        ids = list(self.candidates)
+        if not ids and not self.extra:
+            _note(record, "clustering: new incident — no open incident to join")
+            return None
+        with self.state.lock:
+            self.state.seed(session, [i for i in ids if i not in self.extra])
+            near = self.state.index.best_by_incident(clustering.minhash(facts.text))
+        try:
+            shared = self.state.shared_for([i for i in ids if i not in self.extra])
+        except redis.RedisError:  # without centroids, place, links and near-duplicates still decide
+            log.warning("clustering state unavailable in Redis; deciding without embeddings")
+            shared = {}
+        links = self.links.get(post.id, {})
+        candidates = [clustering.Candidate(
+            incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
+            lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
+            centroid=shared.get(i.id, (None, frozenset()))[0],
+            place_names=shared.get(i.id, (None, frozenset()))[1] | self.places.get(i.id, frozenset()),
+            link=links.get(i.id, ""), near_duplicate=near.get(i.id, 0.0), report_count=i.report_count,
+        ) for i in self.candidates.values() if i.id not in self.extra]
+        for cand in self.extra.values():
+            cand.near_duplicate = near.get(cand.incident_id, 0.0)
+            cand.link = links.get(cand.incident_id, "")
+            candidates.append(cand)
+        decision = clustering.decide(facts, candidates, RULES)
+        if decision.incident_id is None:
+            _note(record, f"clustering: new incident — {decision.reason}")
+            return None
+        incident = self._lock(decision.incident_id)
+        try:
+            _merge_location(self.ctx, incident, post_location(post, out))
+        except redis.RedisError:  # the join stands; the location estimate catches up on the next one
+            log.warning("could not merge the location of incident %s", incident.id)
+        return incident, decision.reason, decision.similarity
+
+    def placed(self, post: Post, out: TriageOutput, incident: Incident | None) -> None:
+        """After apply_triage: the post now counts for its incident within this batch."""
+        if incident is None:
+            return
+        if post.author_id:
+            self.follow_ups.setdefault((post.platform, post.author_id), incident.id)
+        if out.silent:
+            return
+        with self.state.lock:
+            self.state.index.add(post.id, incident.id, post.text or "")
+        places = named_places(out)
+        self.places[incident.id] = self.places.get(incident.id, frozenset()) | places
+        if out.embedding is not None and incident.id not in self.candidates:
+            vector = np.asarray(out.embedding, dtype=np.float32)
+            old = self.centroids.get(incident.id)
+            if old is not None and old.shape == vector.shape:
+                vector = old + vector
+                vector = vector / (float(np.linalg.norm(vector)) or 1.0)
+            self.centroids[incident.id] = vector
+        cand = self.extra.get(incident.id)
+        if cand is None and incident.id not in self.candidates:
+            self.extra[incident.id] = clustering.Candidate(
+                incident_id=incident.id, category=incident.category, last_report_at=incident.updated_at,
+                silent=incident.silent, lat=incident.lat, lon=incident.lon,
+                location_confidence=incident.location_confidence, centroid=self.centroids.get(incident.id),
+                place_names=self.places[incident.id], report_count=incident.report_count)
+        elif cand is not None:
+            cand.centroid, cand.place_names = self.centroids.get(incident.id), self.places[incident.id]
+            cand.report_count, cand.lat, cand.lon = incident.report_count, incident.lat, incident.lon
+
+
+def _note(record: TriageRecord | None, reason: str) -> None:
+    if record is not None:
+        record.reasons = [*(record.reasons or []), reason]
+
+
+def after_triage_many(ctx: AppContext, placed: list[tuple[Post, TriageOutput, int]]) -> None:
+    """After the batch's commit: its posts' embeddings and places count for their incidents, for
+    every worker (one Redis round trip per incident, not per post)."""
+    state = cluster_state(ctx)
+    by_incident: dict[int, list[tuple[Post, TriageOutput]]] = {}
+    for post, out, incident_id in placed:
+        if incident_id and not out.silent:
+            by_incident.setdefault(incident_id, []).append((post, out))
+    for incident_id, members in by_incident.items():
+        with state.lock:
+            for post, _ in members:
+                state.index.add(post.id, incident_id, post.text or "")
+        vectors = [np.asarray(o.embedding, dtype=np.float32) for _, o in members if o.embedding is not None]
+        places = frozenset().union(*(named_places(o) for _, o in members))
+        try:
+            state.record_many(incident_id, vectors, places)
+        except redis.RedisError:  # clustering state only steers later joins; triage is done
+            log.exception("could not record %d posts for incident %s clustering", len(members), incident_id)
 
 
 def after_triage(ctx: AppContext, post: Post, out: TriageOutput, incident_id: int | None) -> None:

@@ -32,6 +32,11 @@ ESCALATION_QUEUE = "escalation"
 WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.default.value, Lane.bulk.value]
 
 
+def liveness_key(worker_name: str) -> str:
+    """A short-lived key each worker refreshes: its absence says the worker is gone."""
+    return f"flare:worker-alive:{worker_name}"
+
+
 class DatabaseUnavailable(RuntimeError):
     pass
 

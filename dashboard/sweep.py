@@ -10,11 +10,13 @@ import logging
 from datetime import timedelta
 
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from sqlmodel import Session, select
 
 from dashboard import escalation_runner, jobs
-from dashboard.context import AppContext
-from models.enums import DeliveryStatus, IncidentStatus, TriageState, Urgency
+from dashboard.context import AppContext, liveness_key
+from flows import triage_batch
+from models.enums import DeliveryStatus, IncidentStatus, Lane, TriageState, Urgency
 from models.tables import Incident, OutboundMessage, Post
 from models.types import utcnow
 
@@ -22,37 +24,43 @@ log = logging.getLogger("flare.sweep")
 STUCK_STARTED_SECONDS = 90
 
 
-def _triage_job_lost(ctx: AppContext, post_id: int) -> bool:
-    job = Job.fetch_many([f"triage-{post_id}"], connection=ctx.redis)[0]
-    if job is None:
-        return True
+def _job_alive(ctx: AppContext, job: Job) -> bool:
+    """Will this triage job still run (or finish running)?"""
     status = job.get_status(refresh=False)
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED):
-        return True
-    if status == JobStatus.QUEUED:
-        # A worker killed between BLPOP and marking the job started leaves it "queued" but
-        # in no queue at all: nobody would ever run it.
-        return ctx.redis.lpos(f"rq:queue:{job.origin}", job.id) is None
+        return False
     if status == JobStatus.STARTED:
         # A SIGKILLed worker leaves its job "started" until RQ's heartbeat expires; our own
         # short liveness key tells us sooner that nobody is working on it any more.
-        from dashboard.worker import liveness_key
-
         if job.worker_name and not ctx.redis.exists(liveness_key(job.worker_name)):
-            return True
+            return False
         if job.started_at is not None:
             started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=utcnow().tzinfo)
-            return (utcnow() - started).total_seconds() > STUCK_STARTED_SECONDS
-    return False
+            return (utcnow() - started).total_seconds() <= STUCK_STARTED_SECONDS
+    return True
 
 
-def _queued_job_ids(ctx: AppContext) -> set[bytes]:
-    from models.enums import Lane
+def _covered_posts(ctx: AppContext) -> set[int]:
+    """Posts some live triage job will still handle: queued in a lane, or started by a live worker.
 
+    A worker killed between BLPOP and marking its job started leaves the job "queued" but in no
+    queue at all: only jobs found in a lane or in a started registry count.
+    """
     pipe = ctx.redis.pipeline(transaction=False)
     for lane in Lane:
         pipe.lrange(f"rq:queue:{lane.value}", 0, -1)
-    return {job_id for ids in pipe.execute() for job_id in ids}
+    job_ids = {job_id.decode() for ids in pipe.execute() for job_id in ids}
+    for lane in Lane:
+        job_ids.update(StartedJobRegistry(lane.value, connection=ctx.redis).get_job_ids())
+    covered: set[int] = set()
+    triage_ids = [j for j in job_ids if j.startswith(("triage-batch-", "triage-"))]
+    for start in range(0, len(triage_ids), 500):
+        for job in Job.fetch_many(triage_ids[start:start + 500], connection=ctx.redis):
+            if job is None or not job.args or not _job_alive(ctx, job):
+                continue
+            first = job.args[0]
+            covered.update(first if isinstance(first, list) else [first])
+    return covered
 
 
 def sweep(ctx: AppContext) -> dict[str, int]:
@@ -72,15 +80,12 @@ def sweep(ctx: AppContext) -> dict[str, int]:
             (OutboundMessage.next_attempt_at.is_(None) & (OutboundMessage.created_at < now - grace))
             | (OutboundMessage.next_attempt_at < now - grace),
         )).all()
-    # In a burst thousands of posts wait their turn; one LRANGE per lane tells which are queued
-    # instead of a job fetch and an O(queue) LPOS for each of them (which starved the workers).
-    waiting = _queued_job_ids(ctx) if pending else set()
-    for post_id, lane, enqueued_at in pending:
-        if enqueued_at is not None and f"triage-{post_id}".encode() in waiting:
-            continue
-        if enqueued_at is None or _triage_job_lost(ctx, post_id):
-            jobs.enqueue_triage(ctx, post_id, lane)
-            counts["posts"] += 1
+    # In a burst thousands of posts wait their turn in a few hundred page jobs: one LRANGE per
+    # lane and one fetch per 500 jobs tell which posts a live job still covers.
+    covered = _covered_posts(ctx) if pending else set()
+    lost = [(post_id, lane) for post_id, lane, _ in pending if post_id not in covered]
+    triage_batch.enqueue(ctx, lost)
+    counts["posts"] = len(lost)
     for incident_id in unpublished:
         jobs.publish_incident(ctx, incident_id)
         counts["incidents"] += 1

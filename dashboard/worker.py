@@ -13,17 +13,13 @@ import threading
 
 from rq import SimpleWorker
 
-from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
+from dashboard.context import WORKER_QUEUES, AppContext, liveness_key, set_process_context
 from dashboard.embedded import check_redis
 from models.enums import Lane
 from dashboard.sweep import try_sweep
 
 log = logging.getLogger("flare.worker")
 LIVENESS_TTL_S = 6
-
-
-def liveness_key(worker_name: str) -> str:
-    return f"flare:worker-alive:{worker_name}"
 
 
 def _sweeper(ctx: AppContext, worker_name: str, stop: threading.Event) -> None:

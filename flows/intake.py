@@ -1,0 +1,32 @@
+"""Intake: store posts from any source (connectors, API, drill), then queue them for triage.
+
+The keyword pre-screen only picks the RQ lane a page of posts waits in; what decides how fast
+a post is acted on is the model's urgency (flows/triage_batch.py acts on critical posts first).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from connectors.intake import Persisted, persist_posts
+from dashboard.context import AppContext
+from flows import triage_batch
+from flows.publish import publish_live_many
+from models.domain import RawPost
+from triage.prescreen import lane_for
+
+
+def choose_lane(raw: RawPost) -> str:
+    return lane_for(raw.text or "", raw.is_dm)
+
+
+def ingest(ctx: AppContext, posts: Sequence[RawPost]) -> list[Persisted]:
+    stored = persist_posts(ctx.engine, posts, choose_lane)
+    on_persisted(ctx, stored)
+    return stored
+
+
+def on_persisted(ctx: AppContext, stored: Sequence[Persisted]) -> None:
+    """Queue triage for the newly stored posts (duplicates are skipped) and tell the live feed."""
+    created = [p for p in stored if p.created]
+    triage_batch.enqueue(ctx, [(p.post_id, p.lane) for p in created])
+    publish_live_many(ctx, [{"type": "post", "post_id": p.post_id, "lane": p.lane} for p in created])

@@ -1,0 +1,72 @@
+"""The Redis half of an action, run after its transaction committed: the dispatch stream, the
+escalation chain, outbound messages and the live feed. Anything lost here (a crash between the
+commit and these calls) is re-driven by the sweep, because the database says what is due.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from dashboard import escalation_runner
+from dashboard.context import MESSAGES_QUEUE, AppContext
+from escalation import service
+from models.enums import IncidentStatus
+from models.tables import Incident
+
+LIVE_CHANNEL = escalation_runner.ALERT_CHANNEL
+
+
+def enqueue_send(ctx: AppContext, message_id: int, delay: float = 0.0) -> None:
+    kwargs = dict(job_id=f"send-{message_id}-{int(time.time() * 1000)}", job_timeout=60)
+    if delay > 0:
+        ctx.queues[MESSAGES_QUEUE].enqueue_in(timedelta(seconds=delay), "dashboard.jobs.send_message",
+                                              message_id, **kwargs)
+    else:
+        ctx.queues[MESSAGES_QUEUE].enqueue("dashboard.jobs.send_message", message_id, **kwargs)
+
+
+def publish_incident(ctx: AppContext, incident_id: int) -> None:
+    """Put an incident into the dispatch stream once (the DB row records the entry id).
+
+    The triage job and the sweep can both get here for a new incident; a short Redis lock stops
+    them both publishing it (two stream entries, one never acknowledged). A holder that dies
+    lets the lock expire and the sweep publishes it then.
+    """
+    lock = f"flare:publish-lock:{incident_id}"
+    if not ctx.redis.set(lock, "1", nx=True, px=10_000):
+        return
+    try:
+        with Session(ctx.engine, expire_on_commit=False) as s:
+            incident = s.get(Incident, incident_id)
+            if incident is None or incident.stream_entry_id or incident.status != IncidentStatus.new.value:
+                return
+            entry_id = ctx.dispatch.publish(incident.id, incident.urgency)
+            service.mark_queued(s, incident, entry_id)
+            s.add(incident)
+            s.commit()
+    finally:
+        ctx.redis.delete(lock)
+    escalation_runner.start_chain(ctx, incident_id)
+
+
+def dispatch_outcome(ctx: AppContext, outcome: service.Outcome) -> None:
+    """The Redis half of an action, run after its transaction committed."""
+    if outcome.needs_queue and outcome.incident_id:
+        publish_incident(ctx, outcome.incident_id)
+    if outcome.stream_entry_to_ack:
+        ctx.dispatch.ack(outcome.stream_entry_to_ack)
+    for mid in outcome.message_ids:
+        enqueue_send(ctx, mid)
+
+
+def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
+    """Tell every open dashboard (SSE) what changed: one round trip for many changes."""
+    if not payloads:
+        return
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for payload in payloads:
+            pipe.publish(LIVE_CHANNEL, json.dumps(payload, default=str))
+        pipe.execute()

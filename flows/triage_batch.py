@@ -1,0 +1,170 @@
+"""Batch triage: a page of stored posts goes from "pending" to decided and acted on.
+
+Intake enqueues one RQ job per page of up to BATCH_SIZE posts of one lane (`enqueue`), never
+one per post. A job (`triage_batch`) runs the pipeline over its posts at once, then acts on them
+most urgent first, in one transaction per urgency group:
+
+  1. mark the group triaged with one conditional UPDATE (`... WHERE triage_state = 'pending'
+     RETURNING id`): a post another worker already took is skipped, so nothing is done twice,
+     and on SQLite that first write takes the database's write lock for the whole group;
+  2. store every triage record in one statement;
+  3. open or join incidents (escalation.service.apply_triage, with clustering_hook.BatchFinder
+     asking the database once per group), queue receipts; events are appended in bulk;
+  4. commit, then the Redis half: dispatch stream, receipts, clustering state, live feed.
+
+Critical and high posts commit and reach the dispatch stream before the rest of their batch is
+written. A worker killed mid-job leaves its posts pending and its job started: the sweep sees the
+dead worker's liveness key gone and re-enqueues the posts (claims that expire).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from itertools import groupby
+
+from rq import Queue
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session, select
+
+from dashboard import clustering_hook
+from dashboard.context import WORKER_QUEUES, AppContext, process_context
+from escalation import service
+from flows.drill import is_drill
+from flows.publish import dispatch_outcome, publish_live_many
+from models.domain import GeoPoint, TriageOutput
+from models.enums import TriageState, Urgency
+from models.events import batch_appends
+from models.tables import Incident, Post, TriageRecord
+from models.types import utcnow
+from triage.base import TriageInput
+
+log = logging.getLogger("flare.triage")
+
+BATCH_SIZE = 64
+JOB_FUNCTION = "flows.triage_batch.triage_batch"
+JOB_PREFIX = "triage-batch-"
+MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
+URGENT = (Urgency.critical.value, Urgency.high.value)
+_RANK = {u.value: u.rank for u in Urgency}
+
+
+def job_id(post_ids: Sequence[int]) -> str:
+    return f"{JOB_PREFIX}{post_ids[0]}-{len(post_ids)}-{time.monotonic_ns() % 10**9}"
+
+
+def enqueue(ctx: AppContext, items: Sequence[tuple[int, str]]) -> None:
+    """Queue triage for stored posts: pages of up to BATCH_SIZE posts per lane, critical lane
+    first, one Redis pipeline and one UPDATE for the lot."""
+    if not items:
+        return
+    order = {lane: n for n, lane in enumerate(WORKER_QUEUES)}
+    ranked = sorted(items, key=lambda item: (order.get(item[1], len(order)), item[0]))
+    with ctx.redis.pipeline() as pipe:
+        for lane, group in groupby(ranked, key=lambda item: item[1]):
+            ids = [post_id for post_id, _ in group]
+            pages = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
+            ctx.queues[lane].enqueue_many([
+                Queue.prepare_data(JOB_FUNCTION, (page,), job_id=job_id(page), timeout=300,
+                                   failure_ttl=7 * 86400) for page in pages], pipeline=pipe)
+        pipe.execute()
+    all_ids = [post_id for post_id, _ in items]
+    with Session(ctx.engine) as s:
+        for start in range(0, len(all_ids), 500):
+            s.exec(update(Post).where(Post.id.in_(all_ids[start:start + 500]),
+                                      Post.triage_state == TriageState.pending.value)
+                   .values(triage_enqueued_at=utcnow()))
+        s.commit()
+
+
+def triage_batch(post_ids: list[int], ctx: AppContext | None = None) -> dict[str, int]:
+    """The RQ job: triage and act on these posts (those still pending)."""
+    return run(ctx or process_context(), post_ids)
+
+
+def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        posts = list(s.exec(select(Post).where(Post.id.in_(list(post_ids)),
+                                               Post.triage_state == TriageState.pending.value)).all())
+    if not posts:
+        return {"triaged": 0}
+    t0 = time.perf_counter()
+    outs = ctx.pipeline.many([_input(p) for p in posts])
+    duration_ms = (time.perf_counter() - t0) * 1000 / len(posts)
+    decided = sorted(zip(posts, outs, strict=True), key=lambda po: (_RANK.get(po[1].urgency, 9), po[0].id))
+    urgent = [po for po in decided if po[1].urgency in URGENT]
+    rest = [po for po in decided if po[1].urgency not in URGENT]
+    counts = {"triaged": 0, "skipped": 0}
+    for group in (urgent, rest):
+        if group:
+            done = _commit_group(ctx, group, duration_ms)
+            counts["triaged"] += done
+            counts["skipped"] += len(group) - done
+    return counts
+
+
+def _input(post: Post) -> TriageInput:
+    return TriageInput(
+        text=post.text, platform=post.platform, is_dm=post.is_dm,
+        geo=GeoPoint(post.geo_lat, post.geo_lon, post.geo_place) if post.geo_lat is not None else None,
+        author_location=post.author_location)
+
+
+def _commit_group(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float) -> int:
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return _act(ctx, group, duration_ms)
+        except (IntegrityError, DBAPIError) as exc:
+            # A lost race with another worker (deadlock on a shared incident, or both appending
+            # the same event seq) rolled the whole group back: nothing of it was written.
+            if attempt == MAX_ATTEMPTS or isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                raise
+            log.warning("triage batch of %d rolled back (%s); retrying", len(group), type(exc).__name__)
+            time.sleep(0.05 * attempt)
+    return 0
+
+
+def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float) -> int:
+    outcomes: list[tuple[Post, TriageOutput, service.Outcome]] = []
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        ids = [post.id for post, _ in group]
+        won = set(s.exec(update(Post).where(Post.id.in_(ids), Post.triage_state == TriageState.pending.value)
+                         .values(triage_state=TriageState.done.value).returning(Post.id)).scalars().all())
+        if not won:
+            s.rollback()
+            return 0
+        batch_appends(s)
+        by_id = {p.id: p for p in s.exec(select(Post).where(Post.id.in_(list(won)))).all()}
+        mine = [(by_id[post.id], out) for post, out in group if post.id in won]
+        records: dict[int, TriageRecord] = {}
+        for post, out in mine:
+            if post.malformed:
+                out.needs_review = True
+                out.reasons.append(f"payload malformed: {post.malformed_reason or 'unreadable'}")
+            post.is_test = post.is_test or is_drill(ctx.settings, post.text, post.author_handle)
+            records[post.id] = service.store_triage(s, post, out, duration_ms)
+        s.flush()
+        finder = clustering_hook.BatchFinder(ctx, s, [post for post, _ in mine], records)
+        policy_for = clustering_hook.policy_for(ctx)
+        for post, out in mine:
+            outcome = service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible,
+                                           policy_for=policy_for, find_incident=finder.find)
+            finder.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
+            outcomes.append((post, out, outcome))
+        s.commit()
+    _after_commit(ctx, outcomes)
+    return len(outcomes)
+
+
+def _after_commit(ctx: AppContext, outcomes: list[tuple[Post, TriageOutput, service.Outcome]]) -> None:
+    """The Redis half, most urgent first; anything lost here is re-driven by the sweep."""
+    for _, _, outcome in outcomes:
+        try:
+            dispatch_outcome(ctx, outcome)
+        except Exception:  # noqa: BLE001 - the sweep publishes and sends whatever this missed
+            log.exception("could not dispatch incident %s; the sweep will", outcome.incident_id)
+    clustering_hook.after_triage_many(ctx, [(post, out, outcome.incident_id) for post, out, outcome in outcomes])
+    publish_live_many(ctx, [{"type": "triaged", "post_id": post.id, "urgency": out.urgency,
+                             "category": out.category, "incident_id": outcome.incident_id}
+                            for post, out, outcome in outcomes])
