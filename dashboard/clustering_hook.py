@@ -317,6 +317,7 @@ class BatchFinder:
         self.centroids: dict[int, np.ndarray] = {}  # of the incidents this batch opened
         self.places: dict[int, frozenset[str]] = {}
         self.locked: set[int] = set()
+        self.weights: dict[int, float] = {}  # location weight of each joined incident
 
     def _follow_ups(self, posts: list[Post]) -> dict[tuple[str, str], int]:
         """(platform, author) → their most recent open incident opened within the window."""
@@ -395,11 +396,41 @@ class BatchFinder:
             _note(record, f"clustering: new incident — {decision.reason}")
             return None
         incident = self._lock(decision.incident_id)
-        try:
-            _merge_location(self.ctx, incident, post_location(post, out))
-        except redis.RedisError:  # the join stands; the location estimate catches up on the next one
-            log.warning("could not merge the location of incident %s", incident.id)
+        self._merge_location(incident, post_location(post, out))
         return incident, decision.reason, decision.similarity
+
+    def _merge_location(self, incident: Incident, where: tuple[float, float, float] | None) -> None:
+        """As `_merge_location`, with each incident's weight read from Redis once per batch."""
+        if where is None:
+            return
+        if incident.id not in self.weights:
+            try:
+                stored = self.ctx.redis.hget(state_key(incident.id), "location_weight")
+            except redis.RedisError:  # the join stands; the estimate restarts from the incident's own
+                stored = None
+            placed = incident.lat is not None and incident.lon is not None
+            self.weights[incident.id] = float(stored) if stored else (
+                incident.location_confidence ** 2 if placed else 0.0)
+        old = None
+        if incident.lat is not None and incident.lon is not None:
+            old = (incident.lat, incident.lon, incident.location_confidence)
+        merged, weight = clustering.merged_location(old, self.weights[incident.id], where)
+        if merged is not None:
+            incident.lat, incident.lon, incident.location_confidence = merged
+            self.weights[incident.id] = weight
+
+    def save_locations(self) -> None:
+        """After the commit: the merged location weights, for the next batch on any worker."""
+        if not self.weights:
+            return
+        try:
+            pipe = self.ctx.redis.pipeline(transaction=False)
+            for incident_id, weight in self.weights.items():
+                pipe.hset(state_key(incident_id), "location_weight", weight)
+                pipe.expire(state_key(incident_id), STATE_TTL_SECONDS)
+            pipe.execute()
+        except redis.RedisError:  # only steers later location estimates
+            log.warning("could not save location weights of %d incidents", len(self.weights))
 
     def placed(self, post: Post, out: TriageOutput, incident: Incident | None) -> None:
         """After apply_triage: the post now counts for its incident within this batch."""

@@ -12,8 +12,9 @@ import socket
 import threading
 
 from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 
-from dashboard.context import WORKER_QUEUES, AppContext, liveness_key, set_process_context
+from dashboard.context import MESSAGES_QUEUE, WORKER_QUEUES, AppContext, liveness_key, set_process_context
 from dashboard.embedded import check_redis
 from models.enums import Lane
 from dashboard.sweep import try_sweep
@@ -52,6 +53,30 @@ def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
         stop.wait(STEP_TIMER_INTERVAL_S)
 
 
+class SenderWorker(SimpleWorker):
+    """An RQ worker for the messages queue that runs in a thread of the worker process: no signal
+    handlers (only the main thread may install them) and a timer instead of SIGALRM for timeouts."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        return None
+
+
+def _sender(ctx: AppContext, name: str, stop: threading.Event) -> None:
+    """Sends replies until the process stops; a Redis outage only pauses it."""
+    while not stop.is_set():
+        try:
+            conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
+            worker = SenderWorker([ctx.queues[MESSAGES_QUEUE]], connection=conn, name=name)
+            worker.max_connection_wait_time = 1
+            worker.exponential_backoff_factor = 1.0
+            worker.work(with_scheduler=False, logging_level="WARNING")
+        except Exception:  # noqa: BLE001 - a sender must outlive a transient Redis error
+            log.exception("sender %s stopped; restarting", name)
+        stop.wait(1.0)
+
+
 def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, preload: bool = True) -> None:
     set_process_context(ctx)
     if preload:
@@ -82,6 +107,11 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
     thread.start()
     if not burst:
         threading.Thread(target=_step_timer, args=(ctx, stop), daemon=True, name="step-timer").start()
+        # The main worker serves the messages queue too (in priority order), so replies still go
+        # out if the sender threads are busy or configured off.
+        for n in range(ctx.settings.sender_threads):
+            threading.Thread(target=_sender, args=(ctx, f"{name}-sender-{n}", stop), daemon=True,
+                             name=f"sender-{n}").start()
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     finally:

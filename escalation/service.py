@@ -66,11 +66,38 @@ def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: f
     return record
 
 
+_DEFERRED = "flare_deferred_messages"
+
+
+def defer_messages(session: Session) -> None:
+    """Batch mode for a session whose posts were just claimed for triage (so none of them has a
+    message yet): `queue_message` skips its duplicate check (the unique key still guards) and
+    inserts nothing until `flush_deferred_messages`, which writes them all in one statement."""
+    session.info[_DEFERRED] = []
+
+
+def flush_deferred_messages(session: Session) -> list[OutboundMessage]:
+    """Insert the deferred messages and record their events; returns them with their ids."""
+    deferred: list[OutboundMessage] = session.info.pop(_DEFERRED, [])
+    session.flush()
+    for msg in deferred:
+        _message_queued_event(session, msg)
+    return deferred
+
+
+def _message_queued_event(session: Session, msg: OutboundMessage) -> None:
+    if msg.incident_id:
+        append_event(session, msg.incident_id, EventKind.message_queued, msg.created_by,
+                     {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind})
+
+
 def queue_message(session: Session, post: Post, incident_id: int | None, reply: messages.Reply,
                   dedupe_key: str | None = None, created_by: str = "system") -> OutboundMessage | None:
-    """Add a message to the outbox once. Returns None if that message was already queued."""
+    """Add a message to the outbox once. Returns None if that message was already queued.
+    (In `defer_messages` mode the message has no id until `flush_deferred_messages`.)"""
     key = dedupe_key or f"{post.id}:{reply.purpose}"
-    if session.exec(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)).first():
+    deferred: list[OutboundMessage] | None = session.info.get(_DEFERRED)
+    if deferred is None and session.exec(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)).first():
         return None
     msg = OutboundMessage(
         dedupe_key=key, incident_id=incident_id, post_id=post.id, platform=post.platform,
@@ -78,10 +105,11 @@ def queue_message(session: Session, post: Post, incident_id: int | None, reply: 
         created_by=created_by,
     )
     session.add(msg)
+    if deferred is not None:
+        deferred.append(msg)
+        return msg
     session.flush()
-    if incident_id:
-        append_event(session, incident_id, EventKind.message_queued, created_by,
-                     {"message_id": msg.id, "purpose": reply.purpose, "kind": reply.kind})
+    _message_queued_event(session, msg)
     return msg
 
 
@@ -179,12 +207,12 @@ def apply_triage(
         reply = messages.receipt(service, out.language, now, out.silent, dm_possible(post))
         if reply:
             msg = queue_message(session, post, incident.id, reply)
-            if msg:
+            if msg and msg.id is not None:
                 result.message_ids.append(msg.id)
     elif out.urgency == Urgency.low.value:
         set_disposition(post, Disposition.redirected.value)
         msg = queue_message(session, post, None, messages.redirect(service, out.language, now, dm_possible(post)))
-        if msg:
+        if msg and msg.id is not None:
             result.message_ids.append(msg.id)
     else:
         set_disposition(post, Disposition.not_emergency.value)

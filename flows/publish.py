@@ -8,6 +8,7 @@ import json
 import time
 from datetime import timedelta
 
+from rq import Queue
 from sqlmodel import Session
 
 from dashboard import escalation_runner
@@ -19,13 +20,27 @@ from models.tables import Incident
 LIVE_CHANNEL = escalation_runner.ALERT_CHANNEL
 
 
+SEND_FUNCTION = "dashboard.jobs.send_message"
+
+
+def _send_job_id(message_id: int) -> str:
+    return f"send-{message_id}-{int(time.time() * 1000)}"
+
+
 def enqueue_send(ctx: AppContext, message_id: int, delay: float = 0.0) -> None:
-    kwargs = dict(job_id=f"send-{message_id}-{int(time.time() * 1000)}", job_timeout=60)
+    kwargs = dict(job_id=_send_job_id(message_id), job_timeout=60)
     if delay > 0:
-        ctx.queues[MESSAGES_QUEUE].enqueue_in(timedelta(seconds=delay), "dashboard.jobs.send_message",
-                                              message_id, **kwargs)
+        ctx.queues[MESSAGES_QUEUE].enqueue_in(timedelta(seconds=delay), SEND_FUNCTION, message_id, **kwargs)
     else:
-        ctx.queues[MESSAGES_QUEUE].enqueue("dashboard.jobs.send_message", message_id, **kwargs)
+        ctx.queues[MESSAGES_QUEUE].enqueue(SEND_FUNCTION, message_id, **kwargs)
+
+
+def enqueue_sends(ctx: AppContext, message_ids: list[int]) -> None:
+    """Queue many messages for sending now, in one Redis round trip."""
+    if message_ids:
+        ctx.queues[MESSAGES_QUEUE].enqueue_many([
+            Queue.prepare_data(SEND_FUNCTION, (mid,), job_id=_send_job_id(mid), timeout=60)
+            for mid in message_ids])
 
 
 def publish_incident(ctx: AppContext, incident_id: int) -> None:
@@ -60,6 +75,17 @@ def dispatch_outcome(ctx: AppContext, outcome: service.Outcome) -> None:
         ctx.dispatch.ack(outcome.stream_entry_to_ack)
     for mid in outcome.message_ids:
         enqueue_send(ctx, mid)
+
+
+def dispatch_outcomes(ctx: AppContext, outcomes: list[service.Outcome]) -> None:
+    """`dispatch_outcome` for a batch, in the order given (most urgent first): incidents reach
+    the dispatch stream first, then every message is queued in one round trip."""
+    for outcome in outcomes:
+        if outcome.needs_queue and outcome.incident_id:
+            publish_incident(ctx, outcome.incident_id)
+        if outcome.stream_entry_to_ack:
+            ctx.dispatch.ack(outcome.stream_entry_to_ack)
+    enqueue_sends(ctx, [mid for outcome in outcomes for mid in outcome.message_ids])
 
 
 def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:

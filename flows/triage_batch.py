@@ -32,7 +32,7 @@ from dashboard import clustering_hook
 from dashboard.context import WORKER_QUEUES, AppContext, process_context
 from escalation import service
 from flows.drill import is_drill
-from flows.publish import dispatch_outcome, publish_live_many
+from flows.publish import dispatch_outcomes, publish_live_many
 from models.domain import GeoPoint, TriageOutput
 from models.enums import TriageState, Urgency
 from models.events import batch_appends
@@ -147,23 +147,30 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: f
         s.flush()
         finder = clustering_hook.BatchFinder(ctx, s, [post for post, _ in mine], records)
         policy_for = clustering_hook.policy_for(ctx)
-        for post, out in mine:
-            outcome = service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible,
-                                           policy_for=policy_for, find_incident=finder.find)
-            finder.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
-            outcomes.append((post, out, outcome))
+        service.defer_messages(s)
+        # Nothing this loop reads depends on rows it has not flushed yet (the finder keeps the
+        # batch's own incidents in memory), so one flush at the end writes the lot.
+        with s.no_autoflush:
+            for post, out in mine:
+                outcome = service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible,
+                                               policy_for=policy_for, find_incident=finder.find)
+                finder.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
+                outcomes.append((post, out, outcome))
+        by_post = {outcome_post.id: outcome for outcome_post, _, outcome in outcomes}
+        for msg in service.flush_deferred_messages(s):
+            by_post[msg.post_id].message_ids.append(msg.id)
         s.commit()
+    finder.save_locations()
     _after_commit(ctx, outcomes)
     return len(outcomes)
 
 
 def _after_commit(ctx: AppContext, outcomes: list[tuple[Post, TriageOutput, service.Outcome]]) -> None:
     """The Redis half, most urgent first; anything lost here is re-driven by the sweep."""
-    for _, _, outcome in outcomes:
-        try:
-            dispatch_outcome(ctx, outcome)
-        except Exception:  # noqa: BLE001 - the sweep publishes and sends whatever this missed
-            log.exception("could not dispatch incident %s; the sweep will", outcome.incident_id)
+    try:
+        dispatch_outcomes(ctx, [outcome for _, _, outcome in outcomes])
+    except Exception:  # noqa: BLE001 - the sweep publishes and sends whatever this missed
+        log.exception("could not dispatch a triage batch's incidents and messages; the sweep will")
     clustering_hook.after_triage_many(ctx, [(post, out, outcome.incident_id) for post, out, outcome in outcomes])
     publish_live_many(ctx, [{"type": "triaged", "post_id": post.id, "urgency": out.urgency,
                              "category": out.category, "incident_id": outcome.incident_id}
