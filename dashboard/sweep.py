@@ -13,9 +13,9 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from sqlmodel import Session, select
 
-from dashboard import escalation_runner, jobs
+from dashboard import escalation_runner
 from dashboard.context import AppContext, liveness_key
-from flows import triage_batch
+from flows import publish, triage_batch
 from models.enums import DeliveryStatus, IncidentStatus, Lane, TriageState, Urgency
 from models.tables import Incident, OutboundMessage, Post
 from models.types import utcnow
@@ -87,11 +87,10 @@ def sweep(ctx: AppContext) -> dict[str, int]:
     triage_batch.enqueue(ctx, lost)
     counts["posts"] = len(lost)
     for incident_id in unpublished:
-        jobs.publish_incident(ctx, incident_id)
+        publish.publish_incident(ctx, incident_id)
         counts["incidents"] += 1
-    for message_id in due_messages:
-        jobs.enqueue_send(ctx, message_id)
-        counts["messages"] += 1
+    publish.enqueue_sends(ctx, list(due_messages))
+    counts["messages"] = len(due_messages)
     counts["steps"] = escalation_runner.redrive_overdue(ctx)
     # Start from the few entries still pending in the stream, not from every incident ever
     # acknowledged: an acknowledgement whose XACK was lost is finished here.

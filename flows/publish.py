@@ -21,6 +21,7 @@ LIVE_CHANNEL = escalation_runner.ALERT_CHANNEL
 
 
 SEND_FUNCTION = "dashboard.jobs.send_message"
+SEND_PAGE_FUNCTION = "flows.sending.send_messages"
 
 
 def _send_job_id(message_id: int) -> str:
@@ -35,12 +36,16 @@ def enqueue_send(ctx: AppContext, message_id: int, delay: float = 0.0) -> None:
         ctx.queues[MESSAGES_QUEUE].enqueue(SEND_FUNCTION, message_id, **kwargs)
 
 
+SEND_PAGE = 16  # messages per send job: small enough that the first reply is not held back
+
+
 def enqueue_sends(ctx: AppContext, message_ids: list[int]) -> None:
-    """Queue many messages for sending now, in one Redis round trip."""
+    """Queue many messages for sending now: pages of SEND_PAGE per job, one Redis round trip."""
     if message_ids:
+        pages = [message_ids[i:i + SEND_PAGE] for i in range(0, len(message_ids), SEND_PAGE)]
         ctx.queues[MESSAGES_QUEUE].enqueue_many([
-            Queue.prepare_data(SEND_FUNCTION, (mid,), job_id=_send_job_id(mid), timeout=60)
-            for mid in message_ids])
+            Queue.prepare_data(SEND_PAGE_FUNCTION, (page,), job_id=_send_job_id(page[0]), timeout=120)
+            for page in pages])
 
 
 def publish_incident(ctx: AppContext, incident_id: int) -> None:

@@ -1,0 +1,118 @@
+"""Sending replies: a job takes a page of queued messages, claims them, sends each through its
+platform's replier, and records every outcome in one transaction.
+
+A claim is the attempt counter plus `next_attempt_at` pushed past the attempt's longest
+duration, taken only from a message that is queued and due: a second worker (or a sweep
+re-drive) finds it not due and leaves it alone, so a message is never sent twice at once. A crash
+after the platform accepted the message leaves the claim to expire; the replier's idempotency key
+(the message's dedupe key) then guards the re-send.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from dashboard.context import AppContext, process_context
+from flows.publish import enqueue_send
+from models.domain import OutboundRequest
+from models.enums import DeliveryStatus, EventKind
+from models.events import append_event
+from models.tables import OutboundMessage, Post
+from models.types import utcnow
+
+log = logging.getLogger("flare.sending")
+
+MAX_SEND_ATTEMPTS = 8
+CLAIM_EXTRA_SECONDS = 60  # beyond the backoff: longer than any one attempt can take
+DUE_TOLERANCE = timedelta(seconds=1)  # a delayed retry job may start a moment early
+
+
+def backoff(attempt: int) -> float:
+    return min(300.0, 2.0 ** attempt)
+
+
+@dataclass(slots=True)
+class Attempt:
+    ok: bool
+    error: str = ""
+    retryable: bool = True
+    retry_after: float | None = None
+    platform_id: str = ""
+
+
+def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> dict[int, str]:
+    """The RQ job: send these messages (those queued and due). Returns each one's new status."""
+    ctx = ctx or process_context()
+    now = utcnow()
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        claimed = list(s.exec(
+            select(OutboundMessage).where(
+                OutboundMessage.id.in_(list(message_ids)), OutboundMessage.status == DeliveryStatus.queued.value,
+                or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now + DUE_TOLERANCE))
+            .with_for_update(skip_locked=True)).all())
+        for msg in claimed:
+            msg.attempts += 1
+            msg.next_attempt_at = now + timedelta(seconds=backoff(msg.attempts) + CLAIM_EXTRA_SECONDS)
+        post_ids = [m.post_id for m in claimed if m.post_id]
+        posts = {p.id: p for p in s.exec(select(Post).where(Post.id.in_(post_ids)))} if post_ids else {}
+        s.commit()
+    attempts = {msg.id: _send(ctx, msg, posts.get(msg.post_id)) for msg in claimed}
+    if not attempts:
+        return {}
+    return _record(ctx, attempts)
+
+
+def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None) -> Attempt:
+    replier = ctx.repliers.get(msg.platform)
+    if replier is None:
+        return Attempt(False, f"no replier configured for platform {msg.platform}")
+    request = OutboundRequest(
+        platform=msg.platform, kind=msg.kind, text=msg.text, recipient_id=msg.recipient_id,
+        in_reply_to_external_id=post.external_id if post else "",
+        conversation_id=post.conversation_id if post else "",
+        reply_ref=(post.reply_ref or {}) if post else {}, idempotency_key=msg.dedupe_key,
+    )
+    try:
+        r = replier.send(request)
+    except Exception as exc:  # noqa: BLE001 - a replier bug is a failed attempt, not a lost message
+        return Attempt(False, f"{type(exc).__name__}: {exc}")
+    return Attempt(r.ok, r.error, r.retryable, r.retry_after_seconds, r.platform_message_id)
+
+
+def _record(ctx: AppContext, attempts: dict[int, Attempt]) -> dict[int, str]:
+    retries: dict[int, float] = {}
+    statuses: dict[int, str] = {}
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        for msg in s.exec(select(OutboundMessage).where(OutboundMessage.id.in_(list(attempts)))):
+            attempt = attempts[msg.id]
+            if attempt.ok:
+                msg.status = DeliveryStatus.sent.value
+                msg.platform_message_id = attempt.platform_id
+                msg.sent_at = utcnow()
+                msg.next_attempt_at = None
+                msg.last_error = ""
+                kind = EventKind.message_sent
+            elif attempt.retryable and msg.attempts < MAX_SEND_ATTEMPTS:
+                retries[msg.id] = attempt.retry_after if attempt.retry_after is not None else backoff(msg.attempts)
+                msg.last_error = attempt.error[:500]
+                msg.next_attempt_at = utcnow() + timedelta(seconds=retries[msg.id])
+                kind = None
+            else:
+                msg.status = DeliveryStatus.failed.value
+                msg.last_error = attempt.error[:500]
+                msg.next_attempt_at = None
+                kind = EventKind.message_failed
+            if kind and msg.incident_id:
+                append_event(s, msg.incident_id, kind, "system",
+                             {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
+                              "platform_message_id": msg.platform_message_id, "error": msg.last_error})
+            statuses[msg.id] = "retrying" if msg.id in retries else msg.status
+        s.commit()
+    for message_id, delay in retries.items():
+        enqueue_send(ctx, message_id, delay=delay)
+    return statuses
