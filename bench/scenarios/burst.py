@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 BLAST = (53.4774, -2.2309)  # Piccadilly, Manchester
 UNRELATED_AUTHOR = "lone_caller_"
+QUIET_AUTHOR = "quiet_caller_"
 
 _PLACES_NEAR = ["Piccadilly", "Piccadilly station", "London Road", "the station in Manchester",
                 "Manchester city centre", "Piccadilly Gardens, Manchester", "Ancoats", "Manchester"]
@@ -65,6 +66,35 @@ _UNRELATED = [
     ("my wife is having a seizure and won't wake up, please help", "medical"),
     ("there's a man with a knife outside my flat, I'm hiding in the bathroom", "violence"),
     ("my grandad has fallen and is bleeding from his head and not responding", "medical"),
+]
+# Lone cries for help that the intake keyword pre-screen (triage/prescreen.py) does not recognise:
+# plain wording, typos, and other languages. Only the model can tell these are life-threatening,
+# so how fast they reach a dispatcher measures the model's path, not the keyword list's.
+_QUIET = [
+    "he went blue and slid off his chair and now hes not moving, 14 Carlton Terrace Hull",
+    "theres a man floating face down in the canal by the lock gates at Sowerby Bridge",
+    "mi abuela se desmayó y casi no respira, calle Mayor 12, por favor vengan",
+    "ma fille a avalé toute une boîte de médicaments, elle ne répond plus, 3 rue Victor Hugo",
+    "mein Vater ist umgekippt und atmet kaum noch, Hauptstraße 8 in Bonn",
+    "pomocy, mąż leży na podłodze i nie oddycha, ul. Długa 5",
+    "ammi gir gayi hai aur hosh nahi aa raha, saans bhi mushkil se le rahi hai, jaldi koi bhejo",
+    "mae dad wedi llewygu a dydy o ddim yn anadlu, 22 Stryd Fawr Bangor",
+    "أبي سقط على الأرض ولا يتنفس، أرجوكم أرسلوا إسعاف بسرعة",
+    "smoke is pouring under my door and i cant get the window open, 4th floor Aston Court",
+    "my mate jumped off the bridge into the river at Kingston and hasnt come back up",
+    "a car just rolled into the reservoir with a woman still inside it, Rivington Road",
+    "my little boy swallowed a button battery and now hes throwing up blood",
+    "lad at the bus stop on Mill Hill just dropped and his lips have gone purple",
+    "gas cooker blew up in the kitchen, my mums arms are all burnt and shes screaming",
+    "my ex got in through the back door and hes locked himself upstairs with my kids, 7 Rose Close",
+    "my sister slit her wrists in the bath, theres so much blood",
+    "we're on the roof, water is up to the gutters, three kids with us, Sandy Lane Tewkesbury",
+    "pls cum quick my grandad is on the floor and wont wake up, 19 Ash Grve",
+    "my girlfriend injected all her insulin at once and now shes shaking and wont answer me",
+    "hilfe, mein Kind ist in den Pool gefallen und bewegt sich nicht mehr",
+    "o meu pai caiu da escada e não acorda, rua das Flores 30",
+    "mio figlio è caduto dal balcone e non si muove, via Roma 4",
+    "beta chhat se gir gaya, sar se khoon beh raha hai aur kuch bol nahi raha",
 ]
 _TOWNS = {"Leeds": (53.7965, -1.5479), "Sheffield": (53.3811, -1.4701), "Bristol": (51.4545, -2.5879),
           "Liverpool": (53.4084, -2.9916), "Newcastle": (54.9783, -1.6178),
@@ -131,8 +161,9 @@ def _unrelated_post(rng: random.Random, i: int) -> Entry:
 
 
 def burst_scenario(n_burst: int = 16_000, n_unrelated: int = 20, seconds: float = 60.0,
-                   seed: int = 999) -> list[Entry]:
-    """Entries sorted by offset; the burst ramps up over the first tenth, then stays high."""
+                   seed: int = 999, n_quiet: int = len(_QUIET)) -> list[Entry]:
+    """Entries sorted by offset; the burst ramps up over the first tenth, then stays high.
+    `n_quiet` cries the keyword pre-screen misses (QUIET_AUTHOR) arrive like the unrelated ones."""
     rng = random.Random(seed)
     witnesses: list[tuple[str, str]] = []
     # Ramp: the first reports trickle in, then everyone posts at once.
@@ -147,4 +178,7 @@ def burst_scenario(n_burst: int = 16_000, n_unrelated: int = 20, seconds: float 
         at = seconds * (0.05 + 0.93 * rng.random())
         e = _unrelated_post(rng, i)
         out.append(Entry(at, e.text, e.author, e.kind, e.lat, e.lon))
+    for i in range(n_quiet):
+        at = seconds * (0.05 + 0.93 * rng.random())
+        out.append(Entry(at, _QUIET[i % len(_QUIET)], f"{QUIET_AUTHOR}{i}", "quiet"))
     return sorted(out, key=lambda e: e.at)

@@ -63,7 +63,8 @@ def test_lone_cries_are_escalated_first_and_separately_while_the_burst_collapses
                               .where(Post.author_handle.startswith(scenario.UNRELATED_AUTHOR))).all()
 
     lone = [p for p in posts if p.author_handle.startswith(scenario.UNRELATED_AUTHOR)]
-    burst = [p for p in posts if not p.author_handle.startswith(scenario.UNRELATED_AUTHOR)]
+    quiet = [p for p in posts if p.author_handle.startswith(scenario.QUIET_AUTHOR)]
+    burst = [p for p in posts if not p.author_handle.startswith((scenario.UNRELATED_AUTHOR, scenario.QUIET_AUTHOR))]
     assert len(lone) == N_UNRELATED
     assert all(p.lane == Lane.critical.value for p in lone)
     lone_incidents = [membership.get(p.id) for p in lone]
@@ -83,6 +84,18 @@ def test_lone_cries_are_escalated_first_and_separately_while_the_burst_collapses
     bulk_started = min(triaged_at[p.id] for p in burst if p.lane == Lane.bulk.value)
     latest_lone_queue = max(incidents[i].queued_at for i in lone_incidents)
     assert latest_lone_queue <= bulk_started
+
+    # Cries the keyword pre-screen misses wait in an ordinary lane, but once the model rates them
+    # urgent each is its own incident in the dispatch queue, never absorbed into the burst's.
+    with Session(ctx.engine) as s:
+        quiet_urgency = dict(s.exec(select(TriageRecord.post_id, TriageRecord.urgency)
+                                    .where(TriageRecord.post_id.in_([p.id for p in quiet]))).all())
+    assert quiet and all(p.lane != Lane.critical.value for p in quiet)
+    urgent_quiet = [p for p in quiet if quiet_urgency[p.id] in ("critical", "high")]
+    assert len(urgent_quiet) >= 0.8 * len(quiet), "the model recognises plain-worded and other-language cries"
+    quiet_incidents = [membership.get(p.id) for p in urgent_quiet]
+    assert None not in quiet_incidents and len(set(quiet_incidents)) == len(urgent_quiet)
+    assert all(incidents[i].queued_at is not None for i in quiet_incidents)
 
     # The burst collapses into a handful of incidents, not one per report.
     burst_incidents = {membership[p.id] for p in burst if p.id in membership}
