@@ -10,24 +10,28 @@ import logging
 import os
 import socket
 import threading
+import time
+
+import redis
 
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
 from dashboard.context import MESSAGES_QUEUE, WORKER_QUEUES, AppContext, liveness_key, set_process_context
-from dashboard.embedded import check_redis
+from dashboard.embedded import RedisUnavailable, check_redis
 from models.enums import Lane
 from dashboard.sweep import try_sweep
 
 log = logging.getLogger("flare.worker")
 LIVENESS_TTL_S = 6
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 5.0
 
 
-def _sweeper(ctx: AppContext, worker_name: str, stop: threading.Event) -> None:
+def _sweeper(ctx: AppContext, current: dict[str, str], stop: threading.Event) -> None:
     interval = ctx.settings.sweep_interval_seconds
     while not stop.is_set():
         try:
-            ctx.redis.set(liveness_key(worker_name), "1", ex=LIVENESS_TTL_S)
+            ctx.redis.set(liveness_key(current["name"]), "1", ex=LIVENESS_TTL_S)
             try_sweep(ctx, interval)
             # Retention runs once a day, on whichever worker gets there first.
             if ctx.redis.set("flare:retention:daily", "1", nx=True, ex=24 * 3600):
@@ -93,17 +97,9 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
         except Exception:  # noqa: BLE001 - triage marks such posts for review; the worker still serves
             log.warning("NER model unavailable at start; locations fall back to patterns")
     name = name or f"flare-{socket.gethostname()}-{os.getpid()}"
-    queues = [ctx.queues[q] for q in WORKER_QUEUES]
-    # The worker blocks in BLPOP for minutes: it gets its own connection pool whose read
-    # timeout RQ sets longer than that, untouched by the short timeouts the jobs use.
-    blocking_conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
-    worker = SimpleWorker(queues, connection=blocking_conn, name=name)
-    # RQ backs off up to a minute after a Redis hiccup; an emergency queue cannot sit idle that
-    # long, so retry every second at most.
-    worker.max_connection_wait_time = 1
-    worker.exponential_backoff_factor = 1.0
+    current = {"name": name}  # the RQ worker name the liveness key speaks for
     stop = threading.Event()
-    thread = threading.Thread(target=_sweeper, args=(ctx, name, stop), daemon=True, name="sweeper")
+    thread = threading.Thread(target=_sweeper, args=(ctx, current, stop), daemon=True, name="sweeper")
     thread.start()
     if not burst:
         threading.Thread(target=_step_timer, args=(ctx, stop), daemon=True, name="step-timer").start()
@@ -113,7 +109,35 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
             threading.Thread(target=_sender, args=(ctx, f"{name}-sender-{n}", stop), daemon=True,
                              name=f"sender-{n}").start()
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        _serve(ctx, current, burst)
     finally:
         stop.set()
-        ctx.redis.delete(liveness_key(name))
+        try:
+            ctx.redis.delete(liveness_key(current["name"]))
+        except redis.RedisError:  # Redis is gone: the key expires by itself within seconds
+            pass
+
+
+def _serve(ctx: AppContext, current: dict[str, str], burst: bool) -> None:
+    """Run the RQ worker until it stops on its own (burst done, or SIGTERM/SIGINT). A lost Redis
+    connection never ends the process: RQ's bookkeeping raises it out of `work()`, and the worker
+    comes back under a fresh name (the old one may still be registered) as soon as Redis answers."""
+    base, attempt, delay = current["name"], 0, RECONNECT_MIN_S
+    while True:
+        try:
+            # The worker blocks in BLMOVE for minutes: it gets its own connection pool whose read
+            # timeout RQ sets longer than that, untouched by the short timeouts the jobs use.
+            conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
+            worker = SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=conn, name=current["name"])
+            # RQ backs off up to a minute after a Redis hiccup; an emergency queue cannot sit idle
+            # that long, so retry every second at most.
+            worker.max_connection_wait_time = 1
+            worker.exponential_backoff_factor = 1.0
+            worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+            return
+        except (redis.ConnectionError, redis.TimeoutError, RedisUnavailable) as exc:
+            attempt += 1
+            log.warning("Redis unavailable (%s); worker reconnecting in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay = min(RECONNECT_MAX_S, delay * 2)
+            current["name"] = f"{base}-r{attempt}"

@@ -53,7 +53,7 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing(tmp_path: Path, datab
     url = server.start()
     record, log = tmp_path / "sent.jsonl", tmp_path / "worker.log"
     cache = os.environ.get("FLARE_TRIAGE__MODEL_CACHE_DIR", str(Path("/tmp") / "flare-triage-test-models"))
-    env = {**os.environ, "FLARE_DATABASE_URL": database_url, "FLARE_REDIS_URL": url,
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLARE_DATABASE_URL": database_url, "FLARE_REDIS_URL": url,
            "FLARE_DATA_DIR": str(tmp_path / "data"), "FLARE_TRIAGE__MODEL_CACHE_DIR": cache,
            "FLARE_SWEEP_INTERVAL_SECONDS": "1", "FLARE_OUTBOX_GRACE_SECONDS": "1"}
     ctx = AppContext.build(Settings(_env_file=None, data_dir=tmp_path / "data", database_url=database_url,
