@@ -210,7 +210,7 @@ def _incident_counts(engine, lone_authors: set[str]) -> dict:
     burst = Counter(iid for author, iid, _, _ in rows if author not in lone_authors)
     lone = {iid for author, iid, _, _ in rows if author in lone_authors}
     openers: dict[int, str] = {}
-    for author, iid, _, post_text in rows:
+    for _author, iid, _, post_text in rows:
         openers.setdefault(iid, post_text)
     # Single-report incidents opened by someone's own request for help (often with no place
     # given): kept apart on purpose, never absorbed into the event by wording.

@@ -44,7 +44,7 @@ class WriteSafeRequestor(prawcore.Requestor):
         method = str(args[0] if args else kwargs.get("method", "")).upper()
         try:
             return self._http.request(*args, timeout=timeout or self.timeout, **kwargs)
-        except (requests.exceptions.ConnectTimeout,) as exc:
+        except requests.exceptions.ConnectTimeout as exc:
             raise RequestException(exc, args, kwargs) from None
         except (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ConnectionError) as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from atproto import models
+from openapi_core.exceptions import OpenAPIError
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -56,7 +57,7 @@ def test_x_responses_match_the_openapi_spec(sandbox, x_spec):
 
 def test_x_spec_catches_a_wrong_type(x_spec):
     bad = httpx.Response(201, json={"data": {"id": 1, "text": "x"}})
-    with pytest.raises(Exception):
+    with pytest.raises(OpenAPIError):
         _validate_x(x_spec, "post", "/2/tweets", bad, body={"text": "x"})
 
 

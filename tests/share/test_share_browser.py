@@ -137,7 +137,7 @@ def test_reporter_shares_and_dispatcher_sees_it_live(share_env, chromium):
     other.goto(url)
     assert "already been used" in other.inner_text("#problem") and "999" in other.inner_text("main")
     token = url.rsplit("/", 1)[1]
-    other.goto(url.replace(token, re.sub(r"\.(\w)", lambda m: "." + ("B" if m.group(1) != "B" else "C"), token, 1)))
+    other.goto(url.replace(token, re.sub(r"\.(\w)", lambda m: "." + ("B" if m.group(1) != "B" else "C"), token, count=1)))
     assert "not valid" in other.inner_text("#problem")
     share_env.settings.share.link_ttl_minutes = 1 / 60
     expiring = share_env.new_link()["url"]
