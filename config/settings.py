@@ -28,6 +28,9 @@ class DashboardSettings(BaseModel):
     # Empty means "generate one and keep it in the data dir" (see dashboard.security).
     secret_key: SecretStr = SecretStr("")
     session_idle_minutes: int = 30
+    # Largest request body any dashboard route reads (forms, JSON); photo uploads through a share
+    # link may be up to share.max_upload_bytes. Larger bodies are refused before they are read.
+    max_body_bytes: int = 256 * 1024
     public_base_url: str = ""  # for links sent to reporters; defaults to http://host:port
     tile_url: str = ""  # map tiles; empty = plain background with markers only
 

@@ -42,6 +42,71 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuses a request body over its limit before reading it: at once on a declared
+    Content-Length, and by counting as it streams in otherwise (chunked uploads). Pure ASGI, so
+    nothing upstream has buffered the body. `limit_for(path)` gives each path's limit."""
+
+    def __init__(self, app, limit_for) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope.get("path", ""))
+        declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(send, limit)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send, limit)
+
+    @staticmethod
+    async def _refuse(send, limit: int) -> None:
+        body = (b'{"detail":"Request body too large (limit %d bytes)."}' % limit)
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def body_limits(settings: Settings):
+    """Each path's body limit: photo uploads through a share link, and everything else."""
+    upload = settings.share.max_upload_bytes + 64 * 1024  # multipart framing around one photo
+    default = settings.dashboard.max_body_bytes
+
+    def limit_for(path: str) -> int:
+        return upload if path.startswith("/s/") and path.endswith("/photo") else default
+
+    return limit_for
+
+
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     ctx = ctx or AppContext.build(settings)
     app = FastAPI(title="Flare", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
@@ -60,6 +125,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
         return RedirectResponse("/login", status_code=303)
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))  # outermost: before anything reads
     from dashboard.routes import errors
 
     errors.install(app)

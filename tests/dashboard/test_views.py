@@ -14,7 +14,7 @@ from models.events import append_event, verify_chain
 from tests.dashboard.conftest import drain, ingest, login, raw_post
 
 HOSTILE = ("<script>alert('owned')</script><img src=x onerror=alert(1)> "
-           "\u202eevil reversed\u202c " + "💥" * 300 + " help there is a fire")
+           "\u202eevil reversed\u202c " + "💥" * 300 + " help there is a fire in my kitchen and I am trapped")
 
 
 @pytest.fixture
