@@ -12,7 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from config import Settings
 from dashboard.context import AppContext
 from dashboard.deps import LoginRequired
-from dashboard.security import secret_key
+from dashboard.security import LoginThrottle, secret_key
 
 HERE = Path(__file__).parent
 
@@ -111,6 +111,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     ctx = ctx or AppContext.build(settings)
     app = FastAPI(title="Flare", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
     app.state.ctx = ctx
+    app.state.login_throttle = LoginThrottle(ctx.redis_url)
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.add_middleware(

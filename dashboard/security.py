@@ -9,6 +9,9 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, select
 
 from config import Settings
@@ -66,6 +69,41 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         _hasher.hash(password)  # same cost whether or not the user exists
         return None
     return user if verify_password(user.password_hash, password) else None
+
+
+class LoginThrottle:
+    """Failed sign-ins counted per account and per address in Redis (the `limits` library's
+    moving windows, shared by every web process). Past a limit, sign-in is refused, even with the
+    right password, until the window has room again; a success clears the account's count."""
+
+    PER_USER = (parse("5/minute"), parse("20/hour"))
+    PER_ADDRESS = (parse("20/minute"), parse("100/hour"))
+
+    def __init__(self, redis_url: str) -> None:
+        # `limits` names Redis over a unix socket redis+unix://; Flare's own URLs say unix://.
+        uri = "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
+        self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
+
+    def _keys(self, username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
+        user = username.strip().lower()[:150]
+        return ([(item, "login-user", user) for item in self.PER_USER]
+                + [(item, "login-address", address) for item in self.PER_ADDRESS])
+
+    def retry_after(self, username: str, address: str) -> float:
+        """Seconds until a sign-in may be tried again (0: it may be tried now)."""
+        now = time.time()
+        waits = [self.limiter.get_window_stats(item, scope, key).reset_time - now
+                 for item, scope, key in self._keys(username, address)
+                 if not self.limiter.test(item, scope, key)]
+        return max(waits, default=0.0)
+
+    def failed(self, username: str, address: str) -> None:
+        for item, scope, key in self._keys(username, address):
+            self.limiter.hit(item, scope, key)
+
+    def succeeded(self, username: str) -> None:
+        for item in self.PER_USER:
+            self.limiter.clear(item, "login-user", username.strip().lower()[:150])
 
 
 def user_for_token(session: Session, token: str) -> User | None:

@@ -4,6 +4,7 @@ Jinja2 autoescapes every value: post text is never trusted.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,9 +33,19 @@ def login_form(request: Request, error: str = "") -> HTMLResponse:
 
 @router.post("/login", dependencies=[CSRF])
 def login(request: Request, db: DB, username: str = Form(...), password: str = Form(...)):
+    throttle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(username, address)
+    if wait > 0:
+        minutes = max(1, math.ceil(wait / 60))
+        return render(request, "login.html", status_code=429,
+                      error=f"Too many failed sign-ins for this account or from this address. "
+                            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask a supervisor.")
     user = authenticate(db, username, password)
     if user is None:
+        throttle.failed(username, address)
         return render(request, "login.html", error="Wrong username or password.", status_code=401)
+    throttle.succeeded(username)
     request.session.clear()
     request.session.update(user_id=user.id, last_seen=time.time(), csrf=new_csrf_token())
     return RedirectResponse(home_for(user.role), status_code=303)
