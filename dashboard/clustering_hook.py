@@ -173,7 +173,7 @@ def post_facts(post: Post, out: TriageOutput) -> clustering.PostFacts:
         post_id=post.id, text=post.text or "", at=post.received_at or utcnow(), category=out.category,
         silent=out.silent, lat=where[0] if where else None, lon=where[1] if where else None,
         location_confidence=where[2] if where else 0.0, embedding=out.embedding,
-        place_names=named_places(out))
+        place_names=named_places(out), urgency=out.urgency)
 
 
 def _same_reporter(session: Session, post: Post) -> Incident | None:

@@ -1,18 +1,45 @@
 """Does a triaged post report an event we already have an incident for? Pure decisions, no I/O.
 
-A post joins an incident when it is linked to it (a reply, quote or retweet of one of its posts),
-or when it reports the same event: the same place (geotag or geocoded location within a radius),
-the same time window, and the same kind of emergency or wording that says the same thing
-(near-duplicate text by MinHash, or semantic similarity by cosine over triage embeddings).
+Grouping must never hide a new emergency: two reports are one incident only when they say they
+are at the same place. When that cannot be told, the post opens its own incident marked "possible
+duplicate of #N" for a person to confirm (the CAD convention) instead of being merged.
 
-What must never happen is a lone cry for help being absorbed into a big public event because it
-shares a word like "help". So:
-  * a silent contact never joins a public incident, and a silent incident never absorbs others;
-  * a different place keeps a post separate, whatever its wording;
-  * a personal, first-person request ("my mum can't breathe") joins an event only where it says
-    it is: a precise location near the event, or (when nothing could be placed on the map) the
-    same named place with related wording — wording alone is never enough.
-Every decision carries a reason for people, stored with the membership and in the event log.
+The decisions, in order (first that applies wins; "join" = same event):
+
+  | case                                                                 | decision            |
+  |----------------------------------------------------------------------|---------------------|
+  | silent contact, or a silent incident                                  | different           |
+  | reply / quote / thread link to a post of the incident                 | same event          |
+  | last report older than the window                                     | different           |
+  | retweet, text overlap >= 0.8                                          | same event          |
+  | both name a street address, and no address in common                  | different           |
+  | both placed, more than the town radius (8 km) apart                   | different           |
+  | both placed street-level (conf >= 0.7), more than 1.5 km apart        | different           |
+  | personal request ("my dad ...") not at the incident's very spot       |                     |
+  |     (street-level within 0.5 km, or the same address)                 |   related: uncertain|
+  |                                                                       |   else: different   |
+  | both street-level within 1.5 km, same category or kind, or wording     |                     |
+  |     that says the same (cos >= 0.45, overlap >= 0.6)                  | same event          |
+  | same street address, same kind or related wording                     | same event          |
+  | same street address otherwise                                         | uncertain           |
+  | same specific named place (a street, station, square, not a town),    |                     |
+  |     same kind or wording that says the same (cos >= 0.45, overlap)    | same event          |
+  | same town / area only (town-level geocode, a shared town or district  |                     |
+  |     name), neither giving a street address, an impersonal report of a  |                     |
+  |     fire/blast or of a surging incident: both fire/blast with related  |                     |
+  |     wording, or wording that says the same, or related wording and     |                     |
+  |     the report itself not critical/high                                | same event          |
+  |     otherwise same kind or related wording                             | uncertain           |
+  | post names or is placed somewhere, incident elsewhere / unplaced,     |                     |
+  |     wording that says the same thing                                  | uncertain           |
+  | post without any place, impersonal: near-duplicate text (>= 0.6) or   |                     |
+  |     same wording (cos >= 0.65), or related wording (cos >= 0.5) to a  |                     |
+  |     surging incident (>= 20 reports)                                  | same event          |
+  | anything else                                                         | different           |
+
+"Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
+count as one family, since reports of one blast are classified any of them. Every decision
+carries a reason for people, stored with the membership and in the event log.
 """
 from __future__ import annotations
 
@@ -33,6 +60,22 @@ _PERSONAL = re.compile(
     r"wife|husband|partner|baby|brother|sister|grandma|grandad|nan|friend|flatmate|neighbour)\b")
 _RETWEET_PREFIX = re.compile(r"^(?:rt|qt)\s+@?\w+\s*:?\s*", re.I)
 _HANDLES_AND_LINKS = re.compile(r"(?:https?://\S+|www\.\S+|@\w+)")
+# "12 High St", "40 Park Row", "5 Briggate" as extracted place mentions; in running text the
+# number must be followed by a street type within three words ("22 Kirkgate Road").
+_STREET_TYPES = (r"street|st|road|rd|lane|ln|avenue|ave|row|square|sq|place|pl|close|drive|dr|way|"
+                 r"terrace|crescent|gardens|court|grove|walk|hill|parade|mews|calle|avenida|rue|strasse|"
+                 r"strase|ulica|ul|via|heol|stryd|weg|gasse|platz|plaza")
+_ADDRESS_MENTION = re.compile(r"^(?:flat\s+\w+,?\s+)?(\d{1,4}[a-z]?)\b[\s,\-]+([a-z][a-z'\-]+)")
+_ADDRESS_IN_TEXT = re.compile(
+    r"\b(\d{1,4}[a-z]?)[\s,]+([a-z][a-z'\-]+)(?:\s+[a-z][a-z'\-]+){0,2}?\s+(?:" + _STREET_TYPES + r")\b")
+# A named place at street level: a street, building or landmark, not a town or district.
+_SPECIFIC_PLACE = re.compile(
+    r"\d|\b(?:" + _STREET_TYPES + r"|station|bridge|hospital|school|college|university|church|mosque|"
+    r"temple|synagogue|centre|center|mall|market|stadium|arena|tower|hotel|pub|bar|club|park|library|"
+    r"airport|estacion|gare|bahnhof|dworzec|stazione|plac|piazza|plaza)\b")
+# Families of categories whose reports of one event are classified either way.
+_FAMILY = {"fire": "blast", "hazard": "blast", "traffic": "blast", "violence": "violence",
+           "crime": "violence"}
 SHINGLE_CHARS = 5
 NUM_PERM = 64
 
@@ -73,10 +116,16 @@ class PostFacts:
     location_confidence: float = 0.0
     embedding: np.ndarray | None = None
     place_names: frozenset[str] = frozenset()  # places named in the text, lower case
+    addresses: frozenset[str] = frozenset()  # street addresses ("12 high"); also read from the text
+    urgency: str = ""  # triage's; a critical or high report is never joined on loose evidence
 
     @property
     def located(self) -> bool:
         return self.lat is not None and self.lon is not None
+
+    @property
+    def address_keys(self) -> frozenset[str]:
+        return self.addresses | address_keys(self.place_names, self.text)
 
     @property
     def retweet(self) -> bool:
@@ -99,10 +148,15 @@ class Candidate:
     near_duplicate: float = 0.0  # best MinHash Jaccard against this incident's posts
     place_names: frozenset[str] = frozenset()  # places its reports named, lower case
     report_count: int = 1
+    addresses: frozenset[str] = frozenset()  # street addresses its reports gave ("12 high")
 
     @property
     def located(self) -> bool:
         return self.lat is not None and self.lon is not None
+
+    @property
+    def address_keys(self) -> frozenset[str]:
+        return self.addresses | address_keys(self.place_names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +164,8 @@ class Decision:
     incident_id: int | None  # None: open a new incident
     reason: str
     similarity: float | None = None
+    # A new incident that may report the same event as this one: a person confirms or merges.
+    possible_duplicate_of: int | None = None
 
 
 @dataclass(slots=True)
@@ -122,6 +178,27 @@ def personal_request(text: str) -> bool:
     """A first-person or family request for help ("my mum can't breathe", "we're trapped")."""
     folded = fold(text)
     return bool(_PERSONAL.search(folded)) and life_threat(folded)
+
+
+def address_keys(place_names: frozenset[str] | set[str], text: str = "") -> frozenset[str]:
+    """Street addresses as "<number> <first word of the street>" ("12 high" for "12 High St,
+    Leeds"), from extracted place mentions and, with a street type, from running text."""
+    keys = {f"{m[1]} {m[2]}" for name in place_names if (m := _ADDRESS_MENTION.match(fold(name)))}
+    if text:
+        keys.update(f"{m[1]} {m[2]}" for m in _ADDRESS_IN_TEXT.finditer(fold(text)))
+    return frozenset(keys)
+
+
+def specific_place(name: str) -> bool:
+    """A street, building or landmark; a bare town, district or river name is not."""
+    return bool(_SPECIFIC_PLACE.search(fold(name)))
+
+
+def same_kind(a: str, b: str) -> bool:
+    """The same specific category, or one family (fire/hazard/traffic); "other" is no kind."""
+    if a in ("other", "none", "") or b in ("other", "none", ""):
+        return False
+    return a == b or (a in _FAMILY and _FAMILY.get(a) == _FAMILY.get(b))
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -141,28 +218,46 @@ def cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
 
 
 def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = ClusterRules()) -> Decision:
-    """Join the best-matching candidate, or open a new incident (incident_id None)."""
+    """Join the best-matching candidate, or open a new incident (incident_id None), marked as a
+    possible duplicate of the closest uncertain candidate if there is one."""
     if post.silent:
         return Decision(None, "silent contact: kept apart from public incidents")
     personal = personal_request(post.text)
+    post_addresses = post.address_keys
     best: _Scored | None = None
+    unsure: _Scored | None = None
     for cand in candidates:
-        scored = _match(post, cand, personal, rules)
+        scored = _match(post, cand, personal, post_addresses, rules)
         if scored is None:
+            continue
+        if scored.decision.incident_id is None:
+            if unsure is None or scored.score > unsure.score:
+                unsure = scored
             continue
         # Among incidents that match, lean towards the established one, so reports of one event
         # gather in one incident instead of spreading over several that opened side by side.
         scored.score += min(0.2, 0.05 * math.log2(max(1, cand.report_count)))
         if best is None or scored.score > best.score:
             best = scored
-    if best is None:
-        why = "personal request for help: joins an event only at a precise nearby location" \
-            if personal else "no open incident at the same place and time with similar reports"
-        return Decision(None, why)
-    return best.decision
+    if best is not None:
+        return best.decision
+    if unsure is not None:
+        return unsure.decision
+    why = "personal request for help: joins an event only at its very spot" \
+        if personal else "no open incident at the same place and time with similar reports"
+    return Decision(None, why)
 
 
-def _match(post: PostFacts, cand: Candidate, personal: bool, rules: ClusterRules) -> _Scored | None:
+def _uncertain(cand: Candidate, why: str, similarity: float) -> _Scored:
+    return _Scored(similarity, Decision(
+        None, f"possible duplicate of #{cand.incident_id} ({why}): a person confirms", round(similarity, 4),
+        possible_duplicate_of=cand.incident_id))
+
+
+def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: frozenset[str],
+           rules: ClusterRules) -> _Scored | None:
+    """A join (incident_id set), an uncertain match (incident_id None, possible_duplicate_of set),
+    or None for a different event. See the table in the module docstring."""
     if cand.silent:
         return None
     if cand.link:
@@ -173,52 +268,90 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, rules: ClusterRules
         return _Scored(2.0 + cand.near_duplicate, Decision(
             cand.incident_id, f"retweet of a report in this incident (text overlap {cand.near_duplicate:.2f})",
             round(cand.near_duplicate, 4)))
+    cand_addresses = cand.address_keys
+    if post_addresses and cand_addresses and not post_addresses & cand_addresses:
+        return None  # two street addresses: two emergencies unless a person merges them
     cos = cosine(post.embedding, cand.centroid)
-    # The classifier's category varies between reports of one event ("fire", "hazard", "other"),
-    # so it supports a join but is never required when the wording agrees.
-    same_kind = post.category == cand.category or "other" in (post.category, cand.category)
+    similarity = max(cand.near_duplicate, cos or 0.0)
+    kind = same_kind(post.category, cand.category)
+    related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)
+    says_the_same = cand.near_duplicate >= rules.near_duplicate \
+        or (cos is not None and cos >= rules.cosine_named_place)
+    km: float | None = None
+    street_level = False
     if post.located and cand.located:
         km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
-        precise = min(post.location_confidence, cand.location_confidence) >= rules.precise_confidence
-        radius = rules.precise_radius_km if precise else rules.area_radius_km
-        if km > radius:
+        street_level = min(post.location_confidence, cand.location_confidence) >= rules.precise_confidence
+        if km > rules.area_radius_km or (street_level and km > rules.precise_radius_km):
             return None
-        if personal and not (post.location_confidence >= rules.precise_confidence
-                             and km <= rules.personal_radius_km):
-            return None
-        related = same_kind or cand.near_duplicate >= rules.near_duplicate \
-            or (cos is not None and cos >= rules.cosine_nearby)
-        if not related:
-            return None
-        similarity = max(cand.near_duplicate, cos or 0.0)
-        kind = "same kind" if post.category == cand.category else "related wording"
-        return _Scored(1.0 + similarity - km / (radius * 4), Decision(
-            cand.incident_id, f"same place ({km:.1f} km), time and {kind}"
-            f"{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
+    same_address = post_addresses & cand_addresses
     shared = post.place_names & cand.place_names
+    specific = sorted(n for n in shared if specific_place(n))
     if personal:
-        # Someone's own emergency joins an event only where they say they are: the same named
-        # place (and related wording) when nothing could be placed on the map. Wording alone never.
-        if not (shared and not post.located and cos is not None and cos >= rules.cosine_named_place):
+        # Someone's own emergency joins an event only at its very spot. Wording alone never.
+        at_spot = bool(same_address) or (
+            street_level and km is not None and km <= rules.personal_radius_km
+            and post.location_confidence >= rules.precise_confidence)
+        if not at_spot:
+            if not street_level and (km is not None or shared) and (kind or says_the_same):
+                return _uncertain(cand, "a personal request near it, not at its spot", similarity)
             return None
-    if shared and (same_kind or cand.near_duplicate >= rules.near_duplicate
-                   or (cos is not None and cos >= rules.cosine_named_place)):
-        similarity = max(cand.near_duplicate, cos or 0.0)
+    if street_level:
+        # One spot: the same category, or wording that says the same thing (one blast's reports
+        # come as fire, hazard, medical); a different kind with merely related words is not enough.
+        if not (post.category == cand.category or kind or says_the_same):
+            return None
+        how = "same category" if post.category == cand.category else "related wording"
+        return _Scored(1.0 + similarity - km / (rules.precise_radius_km * 4), Decision(
+            cand.incident_id, f"same place ({km:.1f} km), time and {how}"
+            f"{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
+    if same_address:
+        if kind or related:
+            return _Scored(1.0 + similarity, Decision(
+                cand.incident_id, f"same address ({', '.join(sorted(same_address)[:2])}) and time"
+                f"{f', cosine {cos:.2f}' if cos is not None else ''}", round(similarity, 4)))
+        return _uncertain(cand, "same address, another kind of emergency", similarity)
+    if specific and (kind or says_the_same):
         return _Scored(0.8 + similarity, Decision(
-            cand.incident_id, f"same named place ({', '.join(sorted(shared)[:3])}) and time"
+            cand.incident_id, f"same named place ({', '.join(specific[:3])}) and time"
             f"{f', cosine {cos:.2f}' if cos is not None else ''}", round(similarity, 4)))
+    if km is not None or shared:
+        where = f"{km:.1f} km apart at town level" if km is not None else \
+            f"same area named ({', '.join(sorted(shared)[:2])})"
+        # A fire or blast is seen and heard across a town; a collapse or a stabbing is at one spot.
+        same_words = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)
+        surge = cand.report_count >= rules.surge_reports
+        post_blast, cand_blast = _FAMILY.get(post.category) == "blast", _FAMILY.get(cand.category) == "blast"
+        urgent = post.urgency in ("critical", "high")
+        if not personal and not post_addresses and not cand_addresses and (post_blast or cand_blast or surge) and (
+                (post_blast and cand_blast and related) or says_the_same or same_words
+                or (surge and cos is not None and cos >= rules.cosine_surge)
+                or (not urgent and related)):
+            return _Scored(0.6 + similarity, Decision(
+                cand.incident_id, f"{where}, the same fire or blast in other words"
+                f"{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
+        if kind or related:
+            return _uncertain(cand, f"{where}, no street-level match", similarity)
+        return None
+    placed = post.located or bool(post.place_names) or bool(post_addresses)
+    same_wording = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)
+    if placed:
+        # Somewhere the incident is not known to be: wording alone never merges it.
+        if same_wording and not personal:
+            return _uncertain(cand, "same wording, placed where the incident is not known to be", similarity)
+        return None
     if cand.near_duplicate >= rules.near_duplicate:
         return _Scored(0.5 + cand.near_duplicate, Decision(
             cand.incident_id, f"near-duplicate of a report in this incident (text overlap "
-            f"{cand.near_duplicate:.2f}), no location to compare", round(cand.near_duplicate, 4)))
+            f"{cand.near_duplicate:.2f}), no place given", round(cand.near_duplicate, 4)))
     if cos is not None and cos >= rules.cosine_unlocated:
         return _Scored(0.5 + cos, Decision(
             cand.incident_id, f"same wording (cosine {cos:.2f}) within "
-            f"{int(rules.window.total_seconds() // 60)} min, no location to compare", round(cos, 4)))
+            f"{int(rules.window.total_seconds() // 60)} min, no place given", round(cos, 4)))
     if cos is not None and cos >= rules.cosine_surge and cand.report_count >= rules.surge_reports:
         return _Scored(0.3 + cos, Decision(
             cand.incident_id, f"related wording (cosine {cos:.2f}) to an incident with "
-            f"{cand.report_count} reports, no location to compare", round(cos, 4)))
+            f"{cand.report_count} reports, no place given", round(cos, 4)))
     return None
 
 
