@@ -2,7 +2,7 @@
 
 `finder(ctx)` builds the find_incident callback escalation.service.apply_triage asks: does this
 triaged post join an open incident? Two rules, in order:
-  1. a follow-up from the same reporter on the same platform within 30 minutes joins their
+  1. a follow-up from the same reporter on the same platform within 12 hours joins their
      open incident;
   2. otherwise triage.clustering decides, over open incidents updated within its window, with
      reply/retweet links from platform ids, near-duplicate text (a per-process MinHash LSH index
@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from dashboard.context import AppContext
 from escalation.policy import PolicySet, load_policies
+from escalation.service import PossibleDuplicate
 from models.domain import TriageOutput
 from models.enums import IncidentStatus
 from models.tables import Incident, IncidentPost, Post, TriageRecord
@@ -34,7 +35,8 @@ from triage import clustering
 
 log = logging.getLogger("flare.clustering")
 
-FOLLOW_UP_WINDOW = timedelta(minutes=30)
+# One conversation per reporter: a later message joins the reporter's open incident.
+FOLLOW_UP_WINDOW = timedelta(hours=12)
 RULES = clustering.ClusterRules()
 MAX_CANDIDATES = 200  # most recently updated open incidents considered per post
 SEED_POSTS_PER_INCIDENT = 20  # texts indexed for an incident this process has not seen yet
@@ -256,7 +258,7 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
     def find(session: Session, post: Post, out: TriageOutput):
         follow_up = _same_reporter(session, post)
         if follow_up is not None:
-            return follow_up, "follow-up from the same reporter within 30 minutes", None
+            return follow_up, "follow-up from the same reporter", None
         facts = post_facts(post, out)
         if facts.silent:  # silent contacts never merge into a public cluster
             _note_on_triage_record(session, post, "clustering: new incident — silent contact, kept apart")
@@ -285,7 +287,7 @@ def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Inc
         decision = clustering.decide(facts, candidates, RULES)
         if decision.incident_id is None:
             _note_on_triage_record(session, post, f"clustering: new incident — {decision.reason}")
-            return None
+            return _possible_duplicate(decision)
         incident = session.get(Incident, decision.incident_id)
         try:
             _merge_location(ctx, incident, post_location(post, out))
@@ -362,7 +364,7 @@ class BatchFinder:
         record = self.records.get(post.id)
         follow_up = self.follow_ups.get((post.platform, post.author_id))
         if follow_up is not None and post.author_id:
-            return self._lock(follow_up), "follow-up from the same reporter within 30 minutes", None
+            return self._lock(follow_up), "follow-up from the same reporter", None
         facts = post_facts(post, out)
         if facts.silent:
             _note(record, "clustering: new incident — silent contact, kept apart")
@@ -394,10 +396,15 @@ class BatchFinder:
         decision = clustering.decide(facts, candidates, RULES)
         if decision.incident_id is None:
             _note(record, f"clustering: new incident — {decision.reason}")
-            return None
+            return _possible_duplicate(decision)
         incident = self._lock(decision.incident_id)
         self._merge_location(incident, post_location(post, out))
         return incident, decision.reason, decision.similarity
+
+    def reporter(self, session: Session, post: Post) -> Incident | None:
+        """The open incident this post's reporter is already in (one conversation per reporter)."""
+        incident_id = self.follow_ups.get((post.platform, post.author_id)) if post.author_id else None
+        return self._lock(incident_id) if incident_id is not None else None
 
     def _merge_location(self, incident: Incident, where: tuple[float, float, float] | None) -> None:
         """As `_merge_location`, with each incident's weight read from Redis once per batch."""
@@ -461,6 +468,13 @@ class BatchFinder:
         elif cand is not None:
             cand.centroid, cand.place_names = self.centroids.get(incident.id), self.places[incident.id]
             cand.report_count, cand.lat, cand.lon = incident.report_count, incident.lat, incident.lon
+
+
+def _possible_duplicate(decision: clustering.Decision) -> PossibleDuplicate | None:
+    """An uncertain grouping opens a new incident marked "possible duplicate of #N"."""
+    if decision.possible_duplicate_of is None:
+        return None
+    return PossibleDuplicate(decision.possible_duplicate_of, decision.reason)
 
 
 def _note(record: TriageRecord | None, reason: str) -> None:

@@ -8,7 +8,9 @@ when loaded: every key present, only known placeholders, no phone number in a si
 """
 from __future__ import annotations
 
+import re
 import string
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -138,3 +140,48 @@ def redirect(service: ServiceSettings, language: str, when: datetime, dm_possibl
     """Non-emergency channels, said kindly: DM where possible, else a short public reply."""
     kind = MessageKind.dm.value if dm_possible else MessageKind.public_reply.value
     return Reply(MessagePurpose.redirect.value, kind, render(service, "redirect", language, when, templates))
+
+
+# ---------------------------------------------------------------- the reporter's answers
+# The silent texts ask YES/NO questions; a reporter's reply to one is read as the answer.
+QUESTION_READ_SAFELY = "can you read messages safely?"
+QUESTION_IN_DANGER = "are you still in danger?"
+_QUESTION_KEYS = {"receipt": ("receipt_silent", QUESTION_READ_SAFELY),
+                  "acknowledged": ("acknowledged_silent", QUESTION_IN_DANGER)}
+_YES = {"yes", "y", "yeah", "yep", "yea", "ya", "si", "sí", "oui", "ja", "tak", "sim", "haan", "han", "ha",
+        "ie", "do", "نعم", "ايوه", "ہاں", "हाँ", "हां"}
+_NO = {"no", "n", "nope", "nah", "non", "nein", "nie", "nao", "não", "nahi", "nahin", "na", "nage", "naddo",
+       "لا", "نہیں", "नहीं"}
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def question_asked(purpose: str, text: str, templates: Templates | None = None) -> str:
+    """The YES/NO question a message we sent asked, or "" (only the silent texts ask one)."""
+    key, question = _QUESTION_KEYS.get(purpose, ("", ""))
+    if not key:
+        return ""
+    templates = templates or default_templates()
+    variants = [texts[key] for texts in templates.languages.values()]
+    variants += [texts[key] for langs in templates.services.values() for texts in langs.values() if key in texts]
+    for template in variants:
+        tail = template.rsplit("}", 1)[-1].strip()  # the part after the last placeholder
+        if tail and text.strip().endswith(tail):
+            return question
+    return ""
+
+
+def read_answer(text: str, language: str = "en") -> str | None:
+    """"yes" / "no" when a short reply starts with (or is) an answer word in any supported
+    language ("YES", "si, todavía", "non merci", "نعم"), else None. `language` is kept for callers
+    that know it; the word lists are shared because a frightened reporter mixes languages."""
+    del language
+    folded = unicodedata.normalize("NFKC", text or "").lower()
+    words = _WORD.findall(folded)
+    if not words or len(words) > 8:
+        return None
+    first = words[0]
+    if first in _YES:
+        return "yes"
+    if first in _NO:
+        return "no"
+    return None

@@ -91,6 +91,41 @@ def _message_queued_event(session: Session, msg: OutboundMessage) -> None:
                      {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind})
 
 
+@dataclass(frozen=True, slots=True)
+class PossibleDuplicate:
+    """find_incident's answer when grouping is uncertain: open a new incident, marked as a possible
+    duplicate of `incident_id` for a person to confirm (merge) or dismiss."""
+
+    incident_id: int
+    reason: str
+
+
+def set_flag(incident: Incident, name: str, value) -> None:
+    """Set (or with None clear) one of the incident's flags; a new dict so the change is saved."""
+    flags = dict(incident.flags or {})
+    if value is None:
+        flags.pop(name, None)
+    else:
+        flags[name] = value
+    incident.flags = flags
+
+
+def back_in_front(session: Session, incident: Incident, why: str, post_id: int | None) -> bool:
+    """Put an incident a person has acknowledged back in front of a dispatcher: unacknowledged,
+    with a fresh dispatch-queue entry (and its alert). True when the caller must publish it."""
+    if incident.status == IncidentStatus.acknowledged.value:
+        incident.status = IncidentStatus.new.value
+        incident.stream_entry_id = ""  # the old entry was acknowledged; a new one is published
+        incident.acknowledged_at = None
+        incident.acknowledged_by = ""
+        incident.escalation_token = secrets.token_hex(8)
+        incident.next_step_at = None
+        append_event(session, incident.id, EventKind.note, "triage",
+                     {"kind": "unacknowledged", "why": why, "post_id": post_id})
+        return True
+    return incident.status == IncidentStatus.new.value and not incident.stream_entry_id
+
+
 def queue_message(session: Session, post: Post, incident_id: int | None, reply: messages.Reply,
                   dedupe_key: str | None = None, created_by: str = "system") -> OutboundMessage | None:
     """Add a message to the outbox once. Returns None if that message was already queued.
@@ -119,7 +154,8 @@ def incident_summary(category: str, count: int) -> str:
 
 
 def open_incident(session: Session, post: Post, out: TriageOutput, actor: str = "triage",
-                  policy_snapshot: dict | None = None, reason: str = "") -> Incident:
+                  policy_snapshot: dict | None = None, reason: str = "",
+                  possible_duplicate: PossibleDuplicate | None = None) -> Incident:
     best = next((m for m in out.locations if m.lat is not None), None)
     incident = Incident(
         status=IncidentStatus.new.value, urgency=out.urgency, category=out.category,
@@ -129,10 +165,16 @@ def open_incident(session: Session, post: Post, out: TriageOutput, actor: str = 
         report_count=1, silent=out.silent, is_test=post.is_test,
         policy_snapshot=policy_snapshot or {}, escalation_token=secrets.token_hex(8),
     )
+    if possible_duplicate is not None:
+        incident.flags = {"possible_duplicate_of": possible_duplicate.incident_id}
+        reason = reason or possible_duplicate.reason
+    if out.needs_review:
+        set_flag(incident, "needs_review", True)
     session.add(incident)
     session.flush()
     append_event(session, incident.id, EventKind.opened, actor,
-                 {"urgency": out.urgency, "category": out.category, "post_id": post.id, "reason": reason})
+                 {"urgency": out.urgency, "category": out.category, "post_id": post.id, "reason": reason,
+                  **({"possible_duplicate_of": possible_duplicate.incident_id} if possible_duplicate else {})})
     attach_post(session, incident, post, actor, reason or "opened by this post", count=False)
     return incident
 
@@ -174,30 +216,57 @@ def apply_triage(
     service: ServiceSettings,
     dm_possible: Callable[[Post], bool],
     policy_for: Callable[[str], dict] = lambda _u: {},
-    find_incident: Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]
+    find_incident: Callable[[Session, Post, TriageOutput],
+                            tuple[Incident, str, float | None] | PossibleDuplicate | None]
     = lambda _s, _p, _o: None,
+    reporter_incident: Callable[[Session, Post], Incident | None] = lambda _s, _p: None,
 ) -> Outcome:
-    """Decide what happens to a triaged post: incident, disposition and messages to the reporter."""
+    """Decide what happens to a triaged post: incident, disposition and messages to the reporter.
+
+    | the post                                                  | what happens                        |
+    |-----------------------------------------------------------|-------------------------------------|
+    | from a reporter with an open incident (any urgency)       | joins it: "reporter replied", back  |
+    |                                                           | in front of a dispatcher, answers   |
+    |                                                           | (YES/NO, a location) recorded       |
+    | critical/high/medium, grouping joins an incident          | joins it; critical/high on an       |
+    |                                                           | acknowledged incident: "new report",|
+    |                                                           | unacknowledged, fresh queue entry   |
+    | critical/high/medium, new or possible duplicate           | opens an incident (flagged "possible|
+    |                                                           | duplicate of #N"); critical/high    |
+    |                                                           | and review-flagged ones are queued  |
+    | low/none flagged for review                               | review list (disposition)           |
+    | low                                                       | redirect reply                      |
+    | none                                                      | not an emergency                    |
+    """
     result = Outcome()
     now = utcnow()
+    own = reporter_incident(session, post)
+    if own is not None and IncidentStatus(own.status).is_open:
+        return _reporter_replied(session, own, post, out, service, dm_possible, policy_for)
     urgent = out.urgency in (Urgency.critical.value, Urgency.high.value, Urgency.medium.value)
     if out.needs_review and not urgent:
         set_disposition(post, Disposition.needs_review.value)
         return result
     if urgent:
         match = find_incident(session, post, out)
-        if match:
+        if match and not isinstance(match, PossibleDuplicate):
             incident, reason, similarity = match
             attach_post(session, incident, post, "triage", reason, similarity)
             # A more urgent report raises the incident; it never lowers it.
             if Urgency(out.urgency).rank < Urgency(incident.urgency).rank:
                 raise_urgency(incident, out.urgency, policy_for)
                 result.needs_queue = incident.status == IncidentStatus.new.value and out.urgency in QUEUED_URGENCIES
+            if out.urgency in QUEUED_URGENCIES and incident.status == IncidentStatus.acknowledged.value:
+                # A person has seen the incident, not this report: back in front of a dispatcher.
+                set_flag(incident, "new_report", {"post_id": post.id, "at": now.isoformat()})
+                result.needs_queue = back_in_front(session, incident, "new report", post.id)
             set_disposition(post, Disposition.attached.value)
         else:
-            incident = open_incident(session, post, out, policy_snapshot=policy_for(out.urgency))
+            incident = open_incident(session, post, out, policy_snapshot=policy_for(out.urgency),
+                                     possible_duplicate=match if isinstance(match, PossibleDuplicate) else None)
             result.created = True
-            result.needs_queue = out.urgency in QUEUED_URGENCIES
+            # A post flagged for review reaches a person: in the dispatch queue whatever its urgency.
+            result.needs_queue = out.urgency in QUEUED_URGENCIES or out.needs_review
             set_disposition(post, Disposition.escalated.value if result.needs_queue
                             else Disposition.monitoring.value)
         result.incident_id = incident.id
@@ -217,6 +286,60 @@ def apply_triage(
     else:
         set_disposition(post, Disposition.not_emergency.value)
     return result
+
+
+def _reporter_replied(session: Session, incident: Incident, post: Post, out: TriageOutput,
+                      service: ServiceSettings, dm_possible: Callable[[Post], bool],
+                      policy_for: Callable[[str], dict]) -> Outcome:
+    """A later message from a reporter with an open incident: one conversation. It joins their
+    incident whatever its own triage says, answers to our questions are read as such, the
+    incident goes back in front of a dispatcher, and a silent reporter only gets silent texts."""
+    now = utcnow()
+    attach_post(session, incident, post, "triage", "reply from the reporter of this incident")
+    set_disposition(post, Disposition.attached.value)
+    asked = last_question(session, incident.id, post)
+    answer = messages.read_answer(post.text or "", out.language) if asked else None
+    where = next((m for m in out.locations if m.lat is not None and m.lon is not None), None)
+    replied = {"post_id": post.id, "at": now.isoformat()}
+    if answer:
+        replied.update(question=asked, answer=answer)
+        set_flag(incident, "answers", [*(incident.flags or {}).get("answers", []),
+                                       {"post_id": post.id, "question": asked, "answer": answer,
+                                        "at": now.isoformat()}][-10:])
+    if where is not None:
+        replied["location"] = where.text
+        if where.confidence >= incident.location_confidence or incident.lat is None:
+            incident.lat, incident.lon = where.lat, where.lon
+            incident.location_confidence = float(where.confidence)
+            incident.location_text = where.text
+    set_flag(incident, "reporter_replied", replied)
+    append_event(session, incident.id, EventKind.note, "triage",
+                 {"kind": "reporter_replied", "post_id": post.id, "question": asked, "answer": answer,
+                  "location": where.text if where is not None else None})
+    if out.urgency in Urgency.__members__ and Urgency(out.urgency).rank < Urgency(incident.urgency).rank:
+        raise_urgency(incident, out.urgency, policy_for)
+    if answer == "yes" and asked == messages.QUESTION_IN_DANGER and incident.urgency != Urgency.critical.value:
+        raise_urgency(incident, Urgency.critical.value, policy_for)
+    incident.updated_at = now
+    result = Outcome(incident_id=incident.id, urgency=incident.urgency)
+    result.needs_queue = back_in_front(session, incident, "reporter replied", post.id)
+    silent = incident.silent or out.silent
+    reply = messages.receipt(service, post_language(session, post.id) or out.language, now, silent,
+                             dm_possible(post))
+    if reply:
+        msg = queue_message(session, post, incident.id, reply)
+        if msg and msg.id is not None:
+            result.message_ids.append(msg.id)
+    return result
+
+
+def last_question(session: Session, incident_id: int, post: Post) -> str:
+    """The question our last text to this reporter asked (silent texts ask YES/NO), or ""."""
+    row = session.exec(select(OutboundMessage.purpose, OutboundMessage.text).where(
+        OutboundMessage.incident_id == incident_id, OutboundMessage.recipient_id == post.author_id,
+        OutboundMessage.platform == post.platform, OutboundMessage.post_id != post.id,
+    ).order_by(OutboundMessage.id.desc()).limit(1)).first()
+    return messages.question_asked(row[0], row[1]) if row else ""
 
 
 def mark_queued(session: Session, incident: Incident, entry_id: str) -> None:
@@ -250,6 +373,8 @@ def acknowledge(session: Session, incident_id: int, username: str, service: Serv
         raise ActionError(f"incident {incident_id} is {incident.status}")
     now = at or utcnow()
     incident.status = IncidentStatus.acknowledged.value
+    set_flag(incident, "new_report", None)  # a person has now seen it
+    set_flag(incident, "reporter_replied", None)
     incident.acknowledged_at = now
     incident.acknowledged_by = username
     incident.claimed_by = incident.claimed_by or username

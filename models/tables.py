@@ -122,6 +122,10 @@ class Incident(SQLModel, table=True):
     next_step_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stream_entry_id: str = ""
     cluster_key: str = Field(default="", index=True)
+    # What a dispatcher must be shown about the incident beyond its status, e.g.
+    # {"possible_duplicate_of": 12, "reporter_replied": true, "dm_unreachable": true,
+    #  "new_report": true, "shared_fix": {...}}: set by escalation, cleared by people.
+    flags: dict = Field(default_factory=dict, sa_type=JSONType)
 
 
 class IncidentPost(SQLModel, table=True):
