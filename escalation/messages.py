@@ -24,7 +24,7 @@ from config import ServiceSettings
 from models.enums import MessageKind, MessagePurpose
 
 DEFAULT_TEMPLATES_FILE = Path(__file__).resolve().parent.parent / "config" / "messages.yaml"
-KEYS = ("receipt", "receipt_silent", "acknowledged", "acknowledged_silent", "redirect")
+KEYS = ("receipt", "receipt_silent", "acknowledged", "acknowledged_silent", "redirect", "dm_closed")
 PLACEHOLDERS = {"service", "time", "number", "non_number", "non_url"}
 # A silent contact may be hiding from someone: never ask them to phone anyone.
 SILENT_FORBIDDEN = {"number", "non_number"}
@@ -133,6 +133,16 @@ def acknowledged(service: ServiceSettings, language: str, when: datetime, silent
         return None
     key = "acknowledged_silent" if silent else "acknowledged"
     return Reply(MessagePurpose.acknowledged.value, kind, render(service, key, language, when, templates))
+
+
+def dm_closed(service: ServiceSettings, language: str, when: datetime, silent: bool,
+              templates: Templates | None = None) -> Reply | None:
+    """The public fallback when a private message could not be delivered: asks the reporter to
+    open their DMs or call, and says nothing else. Never for a silent contact."""
+    if silent:
+        return None
+    return Reply(MessagePurpose.receipt.value, MessageKind.public_reply.value,
+                 render(service, "dm_closed", language, when, templates))
 
 
 def redirect(service: ServiceSettings, language: str, when: datetime, dm_possible: bool,

@@ -22,6 +22,7 @@ from models.enums import (
     Disposition,
     EventKind,
     IncidentStatus,
+    MessageKind,
     MessagePurpose,
     TriageState,
     Urgency,
@@ -340,6 +341,25 @@ def last_question(session: Session, incident_id: int, post: Post) -> str:
         OutboundMessage.platform == post.platform, OutboundMessage.post_id != post.id,
     ).order_by(OutboundMessage.id.desc()).limit(1)).first()
     return messages.question_asked(row[0], row[1]) if row else ""
+
+
+def dm_undeliverable(session: Session, msg: OutboundMessage, service: ServiceSettings) -> OutboundMessage | None:
+    """A private message failed for good (DMs closed, 403): the incident and its queue row say
+    "reporter cannot be reached by DM", and a non-silent reporter gets one public reply that
+    reveals nothing (open your DMs or call). Returns that fallback message, if one was queued."""
+    if msg.kind != MessageKind.dm.value or not msg.incident_id:
+        return None
+    incident = session.get(Incident, msg.incident_id)
+    post = session.get(Post, msg.post_id) if msg.post_id else None
+    if incident is None or post is None:
+        return None
+    set_flag(incident, "dm_unreachable", {"post_id": post.id, "error": (msg.last_error or "")[:200],
+                                          "at": utcnow().isoformat()})
+    reply = messages.dm_closed(service, post_language(session, post.id), utcnow(), incident.silent)
+    if reply is None:
+        return None
+    fallback = queue_message(session, post, incident.id, reply, dedupe_key=f"{post.id}:dm_fallback")
+    return fallback
 
 
 def mark_queued(session: Session, incident: Incident, entry_id: str) -> None:

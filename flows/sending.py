@@ -18,7 +18,8 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from dashboard.context import AppContext, process_context
-from flows.publish import enqueue_send
+from escalation import service
+from flows.publish import enqueue_send, enqueue_sends
 from models.domain import OutboundRequest
 from models.enums import DeliveryStatus, EventKind
 from models.events import append_event
@@ -87,6 +88,7 @@ def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None) -> Attempt:
 def _record(ctx: AppContext, attempts: dict[int, Attempt]) -> dict[int, str]:
     retries: dict[int, float] = {}
     statuses: dict[int, str] = {}
+    fallbacks: list[OutboundMessage | None] = []  # public replies to reporters whose DMs are closed
     with Session(ctx.engine, expire_on_commit=False) as s:
         for msg in s.exec(select(OutboundMessage).where(OutboundMessage.id.in_(list(attempts)))):
             attempt = attempts[msg.id]
@@ -111,8 +113,11 @@ def _record(ctx: AppContext, attempts: dict[int, Attempt]) -> dict[int, str]:
                 append_event(s, msg.incident_id, kind, "system",
                              {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
                               "platform_message_id": msg.platform_message_id, "error": msg.last_error})
+            if kind == EventKind.message_failed and not attempt.retryable:  # e.g. DMs closed (403)
+                fallbacks.append(service.dm_undeliverable(s, msg, ctx.settings.service))
             statuses[msg.id] = "retrying" if msg.id in retries else msg.status
         s.commit()
+    enqueue_sends(ctx, [m.id for m in fallbacks if m is not None and m.id is not None])
     for message_id, delay in retries.items():
         enqueue_send(ctx, message_id, delay=delay)
     return statuses

@@ -137,3 +137,45 @@ def test_an_uncertain_grouping_opens_a_new_incident_marked_as_a_possible_duplica
     assert incident.flags == {"possible_duplicate_of": first}
     assert incident.stream_entry_id, "queued on its own: a person confirms"
     drain(ctx)
+
+
+class ClosedDMs:
+    """A platform double whose DMs are closed (403, not retryable); public replies go through."""
+
+    platform = "x"
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def supports_dm(self, request) -> bool:
+        return True
+
+    def send(self, request):
+        from models import DeliveryReceipt
+
+        self.sent.append(request)
+        if request.kind == "dm":
+            return DeliveryReceipt(ok=False, error="403 not allowed (DMs closed)", retryable=False)
+        return DeliveryReceipt(ok=True, platform_message_id=f"m{len(self.sent)}")
+
+
+def test_closed_dms_are_flagged_and_get_a_public_fallback_that_reveals_nothing(ctx):
+    replier = ClosedDMs()
+    ctx._repliers = {"x": replier}
+    text = "my dad collapsed at 12 High St, not breathing"
+    incident_id = _apply(ctx, new_post(ctx, text, author="closed_1"), "critical").incident_id
+    drain(ctx)
+    assert _incident(ctx, incident_id).flags["dm_unreachable"]["error"].startswith("403")
+    public = [r for r in replier.sent if r.kind == "public_reply"]
+    assert len(public) == 1
+    assert "open your DMs" in public[0].text and "High St" not in public[0].text and "dad" not in public[0].text
+
+
+def test_a_silent_contact_with_closed_dms_is_flagged_but_never_answered_in_public(ctx):
+    replier = ClosedDMs()
+    ctx._repliers = {"x": replier}
+    incident_id = _apply(ctx, new_post(ctx, "he is here cant talk", author="closed_2"), "critical",
+                         category="domestic_abuse", silent=True).incident_id
+    drain(ctx)
+    assert "dm_unreachable" in _incident(ctx, incident_id).flags
+    assert [r.kind for r in replier.sent] == ["dm"]
