@@ -49,9 +49,10 @@ def audit_view(ctx: AppContext, db: Session, user: User, action: str, incident_i
         db.commit()
 
 
-def _send(ctx: AppContext, incident_id: int, user: User, post_id: int | None) -> dict:
+def _send(ctx: AppContext, incident_id: int, user: User, post_id: int | None, served_at: str = "") -> dict:
     with Session(ctx.engine, expire_on_commit=False) as s:
-        created = links.create_link(s, ctx.settings, incident_id, user.username, ctx.dm_possible, post_id=post_id)
+        created = links.create_link(s, ctx.settings, incident_id, user.username, ctx.dm_possible, post_id=post_id,
+                                    served_at=served_at)
         audit(s, user.username, "share_link_created", "incident", incident_id, {"link_id": created.link.id})
         s.commit()
     if created.message is not None:
@@ -77,7 +78,7 @@ def send_link_form(incident_id: int, request: Request, ctx: Ctx, user: User = re
                    post_id: int | None = Form(None), next_path: str | None = Form(None, alias="next")):
     back = safe_next(next_path, f"/incidents/{incident_id}/share")
     try:
-        sent = _send(ctx, incident_id, user, post_id)
+        sent = _send(ctx, incident_id, user, post_id, served_at=str(request.base_url))
     except LookupError as exc:
         return action_failed(request, str(exc), back, status_code=404)
     except ValueError as exc:
@@ -101,10 +102,10 @@ def revoke_form(incident_id: int, link_id: int, request: Request, ctx: Ctx, user
 
 
 @api_router.post("/incidents/{incident_id}/share-link", dependencies=[CSRF])
-def send_link_api(incident_id: int, ctx: Ctx, body: ShareLinkRequest | None = None,
+def send_link_api(incident_id: int, request: Request, ctx: Ctx, body: ShareLinkRequest | None = None,
                   user: User = require("share_link")) -> dict:
     try:
-        return _send(ctx, incident_id, user, body.post_id if body else None)
+        return _send(ctx, incident_id, user, body.post_id if body else None, served_at=str(request.base_url))
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc
     except ValueError as exc:

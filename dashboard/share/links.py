@@ -72,13 +72,17 @@ def make_token(settings: Settings, link: ShareLink) -> str:
     return _serializer(settings).dumps({"l": link.id, "n": link.nonce})
 
 
-def public_base(settings: Settings) -> str:
-    base = settings.dashboard.public_base_url or f"http://{settings.dashboard.host}:{settings.dashboard.port}"
+def public_base(settings: Settings, served_at: str = "") -> str:
+    """Where reporters reach the dashboard: the configured public URL, else the address the
+    dispatcher's own request reached it on (`flare demo --port 8100` serves on 8100, whatever the
+    settings' port says; a 0.0.0.0 bind is no address to send anyone), else host:port."""
+    base = settings.dashboard.public_base_url or served_at \
+        or f"http://{settings.dashboard.host}:{settings.dashboard.port}"
     return base.rstrip("/")
 
 
-def link_url(settings: Settings, token: str) -> str:
-    return f"{public_base(settings)}/s/{token}"
+def link_url(settings: Settings, token: str, served_at: str = "") -> str:
+    return f"{public_base(settings, served_at)}/s/{token}"
 
 
 def device_digest(cookie_value: str) -> str:
@@ -107,7 +111,7 @@ def link_message_text(settings: Settings, url: str, kind: str) -> str:
 
 def create_link(session: Session, settings: Settings, incident_id: int, username: str,
                 dm_possible: Callable[[Post], bool], post_id: int | None = None,
-                now: datetime | None = None) -> CreatedLink:
+                now: datetime | None = None, served_at: str = "") -> CreatedLink:
     """Create a link for one of the incident's reporters and queue the message carrying it.
 
     The message goes by DM when the platform allows it. A silent contact with no private channel
@@ -128,7 +132,7 @@ def create_link(session: Session, settings: Settings, incident_id: int, username
                      expires_at=now + timedelta(minutes=settings.share.link_ttl_minutes))
     session.add(link)
     session.flush()
-    url = link_url(settings, make_token(settings, link))
+    url = link_url(settings, make_token(settings, link), served_at)
     message = None
     if post is not None:
         kind = messages.choose_kind(dm_possible(post), incident.silent)

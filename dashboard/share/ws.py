@@ -28,6 +28,7 @@ from dashboard.escalation_runner import publish_live
 from dashboard.share import links, storage
 from dashboard.share.links import DEVICE_COOKIE, LinkError, LinkProblem
 from dashboard.share.reporter import same_origin
+from escalation import service
 from models.media import SharedItem, ShareLink
 
 log = logging.getLogger("flare.share")
@@ -81,6 +82,12 @@ def location_record(msg: dict) -> dict | None:
     if device_time is not None:
         record["device_time_ms"] = int(device_time)
     return record
+
+
+def _place_incident(ctx: AppContext, incident_id: int, record: dict) -> None:
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        if service.shared_fix(s, incident_id, record["lat"], record["lon"], record["accuracy_m"]) is not None:
+            s.commit()
 
 
 async def _close(websocket: WebSocket, problem: LinkProblem) -> None:
@@ -195,6 +202,8 @@ async def _handle(ctx: AppContext, link: ShareLink, message: dict, next_seq: int
     else:
         return {"type": "error", "detail": "unknown message type"}
     item = await run_in_threadpool(storage.store_json, ctx.engine, link, kind, record)
+    if kind == "location":  # the fix is now the incident's location (pin, queue, field feed)
+        await run_in_threadpool(_place_incident, ctx, link.incident_id, record)
     await run_in_threadpool(publish_live, ctx, {"type": "share_update", "incident_id": link.incident_id,
                                                 "link_id": link.id, "kind": kind, "item_id": item.id})
     return {"type": "ack", "kind": kind, "item_id": item.id, "sha256": item.sha256}

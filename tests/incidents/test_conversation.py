@@ -179,3 +179,15 @@ def test_a_silent_contact_with_closed_dms_is_flagged_but_never_answered_in_publi
     drain(ctx)
     assert "dm_unreachable" in _incident(ctx, incident_id).flags
     assert [r.kind for r in replier.sent] == ["dm"]
+
+
+def test_a_shared_gps_fix_becomes_the_incidents_location_with_its_accuracy(ctx):
+    incident_id = _apply(ctx, new_post(ctx, "my dad collapsed", author="gps_1"), "critical").incident_id
+    with Session(ctx.engine) as s:
+        service.shared_fix(s, incident_id, 53.80123, -1.54987, 12.0)
+        s.commit()
+    incident = _incident(ctx, incident_id)
+    assert (incident.lat, incident.lon) == (53.80123, -1.54987)
+    assert incident.location_confidence > 0.99 - 1e-9 and "±12 m" in incident.location_text
+    fix = incident.flags["shared_fix"]
+    assert fix["accuracy_m"] == 12.0 and "mlat=53.801230" in fix["maps_url"]
