@@ -32,11 +32,17 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        static = scope.get("path", "").startswith("/static/")
+
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    (k, v) for k, v in self.HEADERS if k not in present]
+                extra = [(k, v) for k, v in self.HEADERS if k not in present]
+                # Pages and API answers carry reporters' words and places: no browser or proxy
+                # keeps a copy. Only the vendored static assets may be cached.
+                if b"cache-control" not in present and not static:
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

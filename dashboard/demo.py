@@ -61,7 +61,7 @@ def ensure_demo_users(database_url: str, data_dir: Path) -> dict[str, str]:
             name = role.value
             if s.exec(select(User).where(User.username == name)).first():
                 continue
-            pw = logins.get(name) or f"{name}-{secrets.token_hex(3)}"
+            pw = logins.get(name) or f"{name}-{secrets.token_hex(6)}"
             create_user(s, name, pw, role.value, display_name=name.title())
             logins[name] = pw
         s.commit()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from models.db import private_dir
+
 
 class RedisUnavailable(RuntimeError):
     """A configured or embedded Redis could not be reached; the message says what to do."""
@@ -63,7 +65,7 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         """Start (or reuse) the server and return its URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         if self._alive():
             return self.url
         if self.socket_path.exists():

@@ -15,10 +15,12 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, select
 
 from config import Settings
+from models.db import private_dir
 from models.enums import Role
 from models.tables import AuditEntry, User
 
 _hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 12
 
 # What each role may do. Routes ask for a capability, never for a role name.
 CAPABILITIES: dict[str, set[str]] = {
@@ -55,6 +57,8 @@ def create_user(session: Session, username: str, password: str, role: str,
                 display_name: str = "") -> tuple[User, str]:
     """Create a user and return it with a fresh API bearer token (shown once, stored hashed)."""
     Role(role)  # validate
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     token = secrets.token_urlsafe(32)
     user = User(username=username, display_name=display_name or username, role=role,
                 password_hash=hash_password(password), api_token_hash=token_digest(token))
@@ -119,8 +123,7 @@ def secret_key(settings: Settings) -> str:
     configured = settings.dashboard.secret_key.get_secret_value()
     if configured:
         return configured
-    path = Path(settings.data_dir) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_dir(Path(settings.data_dir)) / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)

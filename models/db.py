@@ -12,12 +12,20 @@ from sqlmodel import Session, create_engine
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+def private_dir(path: Path) -> Path:
+    """Create a directory only its owner can read (reporters' words and places live there) and
+    tighten one that exists: 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine tuned for Flare's access pattern (many short transactions)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

@@ -1,7 +1,7 @@
 """JSON API under /api/v1 (bearer tokens or a signed-in session)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from sqlmodel import select
 
@@ -82,9 +82,9 @@ def acknowledge(incident_id: int, ctx: Ctx, user: User = require("acknowledge"))
 
 
 @router.get("/posts")
-def list_posts(db: DB, user: User = require("feed"), limit: int = 100) -> list[dict]:
+def list_posts(db: DB, user: User = require("feed"), limit: int = Query(100, ge=1, le=500)) -> list[dict]:
     rows = db.exec(select(Post, TriageRecord).join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
-                   .order_by(Post.id.desc()).limit(min(limit, 500))).all()
+                   .order_by(Post.id.desc()).limit(limit)).all()
     audit(db, user.username, "view_feed", "post", "", {"count": len(rows)})
     db.commit()
     return [{"id": p.id, "platform": p.platform, "text": p.text, "author": p.author_handle,

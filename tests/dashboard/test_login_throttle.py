@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from conftest import PASSWORDS, csrf_from
+from tests.dashboard.conftest import PASSWORDS, csrf_from
 
 
 def _attempt(client: TestClient, username: str, password: str):

@@ -1,0 +1,53 @@
+"""Privacy and input defaults: private data directory, no cached pages, bounded limits, real passwords."""
+from __future__ import annotations
+
+import stat
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from config import Settings
+from dashboard.app import create_app
+from dashboard.security import MIN_PASSWORD_LENGTH, create_user, secret_key
+from models.db import make_engine
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_data_directory_is_private(tmp_path):
+    data = tmp_path / "data"
+    make_engine(f"sqlite:///{data / 'flare.db'}").dispose()
+    assert _mode(data) == 0o700
+    data.chmod(0o755)  # an existing, too-open directory is tightened
+    secret_key(Settings(_env_file=None, data_dir=data))
+    assert _mode(data) == 0o700 and _mode(data / "secret_key") == 0o600
+
+
+def test_short_passwords_are_refused(engine):
+    with Session(engine) as s:
+        with pytest.raises(ValueError, match=str(MIN_PASSWORD_LENGTH)):
+            create_user(s, "kim", "x", "dispatcher")
+
+
+@pytest.fixture
+def api(settings, engine):
+    with Session(engine) as s:
+        _, token = create_user(s, "olga", "officer-password-1", "officer")
+        s.commit()
+    client = TestClient(create_app(settings))
+    client.headers["authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_pages_and_answers_are_not_cached_but_static_assets_may_be(api):
+    assert api.get("/api/v1/posts").headers["cache-control"] == "no-store"
+    assert api.get("/login").headers["cache-control"] == "no-store"
+    assert "no-store" not in api.get("/static/flare.css").headers.get("cache-control", "")
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "501", "99999999999999999999"])
+def test_post_list_limit_out_of_range_is_a_client_error(api, limit):
+    assert api.get(f"/api/v1/posts?limit={limit}").status_code == 422
