@@ -7,9 +7,17 @@ a second copy that drifts. Text clean-up is triage.normalise.
 """
 from __future__ import annotations
 
+import re
+
 from models.enums import Urgency
 from triage.base import TriageItem
+from triage.prescreen import fold, life_threat
 from triage.signals import find_signals, plea_with_address, safety_net, silent_contact
+
+# Without a model the fallback leans to recall: words that only say "something may be wrong"
+# open a medium incident (a person looks), and the pre-screen's danger hints make it high.
+_EVENT_WORDS = re.compile(r"\b(help|emergency|fire|flood\w*|explosion|police|ambulance|injured|"
+                          r"hurt|smoke|crash)\b", re.I)
 
 
 class RuleClassifierStage:
@@ -30,6 +38,13 @@ class RuleClassifierStage:
             if level.rank < urgency.rank:
                 urgency, category = level, rule.category
                 item.reasons.append(f"phrase '{phrase}' → {level.value}/{rule.category}")
+        if not signals["figurative"] and urgency.rank > Urgency.high.rank and life_threat(fold(item.text)):
+            urgency, category = Urgency.high, "other"
+            item.reasons.append("rules: a danger word the pre-screen knows → high")
+        elif (not signals["figurative"] and urgency.rank > Urgency.medium.rank
+              and (m := _EVENT_WORDS.search(item.text))):
+            urgency, category = Urgency.medium, "other"
+            item.reasons.append(f"rules: '{m.group(0)}' → medium, a person looks")
         silent, why = silent_contact(item.text)
         if silent:
             item.silent = True

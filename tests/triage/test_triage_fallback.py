@@ -74,3 +74,15 @@ def test_batch_failing_half_way_leaves_no_duplicate_reasons():
 
     outs = Pipeline([FailsInBatch()], model_version="t").many([TriageInput(text="a"), TriageInput(text="b")])
     assert [o.reasons.count("seen") for o in outs] == [1, 1]
+
+
+def test_rules_fallback_leans_to_recall_and_reads_the_one_vocabulary():
+    pipeline = build_pipeline(None, kind="rules")
+    urgency = {t: pipeline(TriageInput(text=t)).urgency for t in (
+        "help there is a fire", "someone is trapped in the lift", "my friend is unconscious",
+        "mi marido no respira", "this exam is killing me lol")}
+    assert urgency["help there is a fire"] in ("critical", "high", "medium")
+    assert urgency["someone is trapped in the lift"] in ("critical", "high")
+    assert urgency["my friend is unconscious"] == "critical"  # signals.SAFETY_RULES
+    assert urgency["mi marido no respira"] == "critical"  # other_languages.OTHER_LANGUAGE_RULES
+    assert urgency["this exam is killing me lol"] in ("low", "none")
