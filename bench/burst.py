@@ -7,7 +7,8 @@ over TCP with AOF. Every second it samples queue depths and the triage backlog.
 
 Reported: intake and triage rates, queue depth over time, for each unrelated critical post the
 time from its arrival (sandbox post time) to its incident entering the dispatch queue
-(Incident.queued_at), how many incidents the burst produced, peak worker RSS, posts lost.
+(Incident.queued_at), how many incidents the burst produced, peak RSS per worker, posts lost
+and work done twice (messages sent twice, incidents published twice).
 
 Usage: flare bench burst [--posts 16000] [--unrelated 20] [--seconds 60] [--workers 1]
                          [--backend embedded|services] [--drain-seconds 120] [--output PATH]
@@ -116,7 +117,7 @@ def _sample(engine, conn, started: float, worker_pids: list[int]) -> dict:
             Post.triage_state == TriageState.pending.value)).one()
     return {"t": round(time.monotonic() - started, 2), "stored": int(stored), "pending": int(pending),
             "depths": {k: int(v) for k, v in depths.items()},
-            "worker_rss_mb": round(sum(_rss_mb(p) for p in worker_pids), 1)}
+            "worker_rss_mb": [round(_rss_mb(p), 1) for p in worker_pids]}
 
 
 def _lone_latencies(engine, arrivals: dict[str, float]) -> dict[str, dict]:
@@ -166,6 +167,23 @@ def _decision_latencies(engine, arrivals: dict[str, float]) -> dict:
 
     return {"decided": len(waits), "undecided": undecided, "p50_s": q(0.5), "p90_s": q(0.9), "p99_s": q(0.99),
             "max_s": round(waits[-1], 3) if waits else None}
+
+
+def _duplicates(conn, state: SandboxState) -> dict:
+    """Work done twice: the same message sent twice through a platform (same kind, target and
+    text), or one incident published to a dispatch stream more than once. A post triaged or
+    grouped twice cannot be stored (one triage record and one membership per post, both unique)."""
+    from collections import Counter
+
+    sent = Counter((m.platform, m.kind, m.in_reply_to, m.recipient, m.text) for m in state.outbox)
+    published: Counter = Counter()
+    for key in conn.scan_iter("flare:dispatch:*"):
+        if conn.type(key) in (b"stream", "stream"):
+            published.update((key, f[b"incident_id"]) for _, f in conn.xrange(key))
+    return {"messages_sent": len(state.outbox),
+            "messages_sent_twice": sum(n - 1 for n in sent.values() if n > 1),
+            "stream_entries": sum(published.values()),
+            "incidents_published_twice": sum(1 for n in published.values() if n > 1)}
 
 
 def _standalone_rate(texts: list[str], processes: int, model_cache: str) -> float:
@@ -297,6 +315,7 @@ def run(args: argparse.Namespace) -> dict:
             quiet_latencies = _lone_latencies(engine, quiet)
             decisions = _decision_latencies(engine, arrivals)
             counts = _incident_counts(engine, set(lone) | set(quiet))
+            duplicates = _duplicates(conn, state)
             engine.dispose()
             conn.close()
         finally:
@@ -307,6 +326,7 @@ def run(args: argparse.Namespace) -> dict:
     result = _report(args, entries, samples, replay_s, latencies, counts)
     result["quiet_critical"] = _set_summary(quiet_latencies)
     result["model_decision"] = decisions
+    result["duplicates"] = duplicates
     result["standalone_pipeline_posts_per_second"] = standalone
     result["in_system_to_standalone"] = round(result["triage_posts_per_second"] / standalone, 3) if standalone else None
     return result
@@ -341,7 +361,7 @@ def _report(args, entries, samples, replay_s, latencies, counts) -> dict:
         "pending_triage_at_end": final["pending"],
         "lone_critical": _set_summary(latencies),
         **counts,
-        "peak_worker_rss_mb": max(s["worker_rss_mb"] for s in samples),
+        "peak_rss_mb_per_worker": [max(s["worker_rss_mb"][i] for s in samples) for i in range(args.workers)],
         "queue_depth_per_second": [{"t": s["t"], **s["depths"], "pending": s["pending"]} for s in samples],
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -369,7 +389,10 @@ def _print(result: dict) -> None:
           f"(largest {result['largest_burst_incidents']}; single-report personal requests kept apart "
           f"{result['burst_single_report_personal_requests']}); lone incidents {result['lone_incidents']}, "
           f"shared with burst {result['lone_shared_with_burst']}")
-    print(f"  peak worker RSS {result['peak_worker_rss_mb']} MB")
+    dup = result["duplicates"]
+    print(f"  done twice: {dup['messages_sent_twice']} of {dup['messages_sent']} messages sent, "
+          f"{dup['incidents_published_twice']} incidents published twice ({dup['stream_entries']} stream entries)")
+    print(f"  peak RSS per worker {result['peak_rss_mb_per_worker']} MB")
     for s in result["queue_depth_per_second"][:: max(1, len(result["queue_depth_per_second"]) // 12)]:
         print(f"    t={s['t']:6.1f}s  critical={s['critical']:5d} default={s['default']:5d} "
               f"bulk={s['bulk']:5d} pending={s['pending']:6d}")
@@ -400,7 +423,8 @@ def main(argv: list[str]) -> int:
     output.write_text(json.dumps(result, indent=2))
     print(f"  written to {output}")
     # A post the model itself rates below high is a triage miss, not a path delay: counted apart.
-    ok = result["posts_lost"] == 0 and all(
+    ok = result["posts_lost"] == 0 and not result["duplicates"]["messages_sent_twice"] \
+        and not result["duplicates"]["incidents_published_twice"] and all(
         one["queued"] + len(one["triaged_below_high"]) == one["count"] and (one["max_s"] or 0) <= TARGET_QUEUE_SECONDS
         for one in (result["lone_critical"], result["quiet_critical"]))
     print("  targets " + ("MET" if ok else "MISSED"))
