@@ -409,7 +409,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--drain-seconds", type=float, default=120.0,
                         help="after the replay, wait this long at most for triage to catch up")
     parser.add_argument("--model-cache", default=os.environ.get(
-                            "FLARE_TRIAGE__MODEL_CACHE_DIR", str(Path(tempfile.gettempdir()) / "flare-triage-test-models")),
+                            "FLARE_TRIAGE__MODEL_CACHE_DIR",
+                            str(Path(tempfile.gettempdir()) / "flare-triage-test-models")),
                         help="directory of the exported ONNX encoder (re-exported if empty)")
     parser.add_argument("--seed", type=int, default=999)
     parser.add_argument("--standalone-posts", type=int, default=3000,
