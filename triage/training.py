@@ -501,7 +501,7 @@ def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress:
     heads, summary = [], {}
     with Progress(disable=not progress) as bar:
         task = bar.add_task("fitting heads", total=len(steps))
-        for name, fit in steps:
+        for _name, fit in steps:
             head, info = fit()
             heads.append(head)
             summary.update(info)

@@ -77,7 +77,7 @@ ABBREVIATION = re.compile(
     r"(?![\w&-]|\.\w|['’](?!s\b))")
 _LANDMARK_STOP = {"I", "I'm", "Im", "The", "A", "An", "My", "We", "He", "She", "They", "It", "This",
                   "That", "Please", "Help", "Now", "Night", "Home", "Work", "Least", "All", "Last",
-                  "First", "Once", "Least", "Risk", "Times", "Some", "Any", "Me", "Category", "State",
+                  "First", "Once", "Risk", "Times", "Some", "Any", "Me", "Category", "State",
                   "Need", "Worst", "Noon", "Aftermath", "Advance", "Decades", "Hurricanes", "Capital",
                   "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
                   "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays",
