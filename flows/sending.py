@@ -2,8 +2,9 @@
 platform's replier, and records every outcome in one transaction.
 
 A claim is the attempt counter plus `next_attempt_at` pushed past the attempt's longest
-duration, taken only from a message that is queued and due: a second worker (or a sweep
-re-drive) finds it not due and leaves it alone, so a message is never sent twice at once. A crash
+duration, taken by one conditional UPDATE just before the send and only from a message that is
+queued and due: a second worker (or a sweep re-drive) finds it not due and leaves it alone, so a
+message is never sent twice at once. A crash
 after the platform accepted the message leaves the claim to expire; the replier's idempotency key
 (the message's dedupe key) then guards the re-send.
 """
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
 from dashboard.context import AppContext, process_context
@@ -29,7 +30,7 @@ from models.types import utcnow
 log = logging.getLogger("flare.sending")
 
 MAX_SEND_ATTEMPTS = 8
-CLAIM_EXTRA_SECONDS = 60  # beyond the backoff: longer than any one attempt can take
+CLAIM_SECONDS = 300  # longer than any one attempt can take (the replier's own timeouts are far shorter)
 DUE_TOLERANCE = timedelta(seconds=1)  # a delayed retry job may start a moment early
 
 
@@ -47,25 +48,37 @@ class Attempt:
 
 
 def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> dict[int, str]:
-    """The RQ job: send these messages (those queued and due). Returns each one's new status."""
+    """The RQ job: send these messages (those queued and due), one after another, each claimed
+    just before its send and its outcome recorded just after, so a slow page never lets a claim
+    lapse while its message is still on the way. Returns each message's new status."""
     ctx = ctx or process_context()
+    statuses: dict[int, str] = {}
+    for message_id in message_ids:
+        msg, post = _claim(ctx, message_id)
+        if msg is not None:
+            statuses.update(_record(ctx, {msg.id: _send(ctx, msg, post)}))
+    return statuses
+
+
+def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Post | None]:
+    """Take one attempt at a message if it is queued and due: one conditional UPDATE, so of two
+    workers (or a sweep re-drive racing a page) exactly one gets it."""
     now = utcnow()
     with Session(ctx.engine, expire_on_commit=False) as s:
-        claimed = list(s.exec(
-            select(OutboundMessage).where(
-                OutboundMessage.id.in_(list(message_ids)), OutboundMessage.status == DeliveryStatus.queued.value,
+        taken = s.exec(
+            update(OutboundMessage).where(
+                OutboundMessage.id == message_id, OutboundMessage.status == DeliveryStatus.queued.value,
                 or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now + DUE_TOLERANCE))
-            .with_for_update(skip_locked=True)).all())
-        for msg in claimed:
-            msg.attempts += 1
-            msg.next_attempt_at = now + timedelta(seconds=backoff(msg.attempts) + CLAIM_EXTRA_SECONDS)
-        post_ids = [m.post_id for m in claimed if m.post_id]
-        posts = {p.id: p for p in s.exec(select(Post).where(Post.id.in_(post_ids)))} if post_ids else {}
+            .values(attempts=OutboundMessage.attempts + 1,
+                    next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+            .returning(OutboundMessage.id)).first()
+        if taken is None:
+            s.rollback()
+            return None, None
+        msg = s.get(OutboundMessage, message_id)
+        post = s.get(Post, msg.post_id) if msg.post_id else None
         s.commit()
-    attempts = {msg.id: _send(ctx, msg, posts.get(msg.post_id)) for msg in claimed}
-    if not attempts:
-        return {}
-    return _record(ctx, attempts)
+    return msg, post
 
 
 def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None) -> Attempt:
