@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from itertools import groupby
 
 from rq import Queue
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
@@ -47,7 +47,6 @@ JOB_FUNCTION = "flows.triage_batch.triage_batch"
 JOB_PREFIX = "triage-batch-"
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
 URGENT = (Urgency.critical.value, Urgency.high.value)
-ACT_LOCK_KEY = 0x466C617265  # "Flare": the transaction-level advisory lock around acting on a page
 _RANK = {u.value: u.rank for u in Urgency}
 
 
@@ -129,11 +128,6 @@ def _commit_group(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durat
 def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float) -> int:
     outcomes: list[tuple[Post, TriageOutput, service.Outcome]] = []
     with Session(ctx.engine, expire_on_commit=False) as s:
-        if s.get_bind().dialect.name == "postgresql":
-            # Acting is one writer at a time, as SQLite's write lock makes it there: the pages of
-            # a burst all join the same few incidents, and two workers locking them in different
-            # orders deadlock (a second lost, the page redone). The model runs in parallel before this.
-            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ACT_LOCK_KEY})
         ids = [post.id for post, _ in group]
         won = set(s.exec(update(Post).where(Post.id.in_(ids), Post.triage_state == TriageState.pending.value)
                          .values(triage_state=TriageState.done.value).returning(Post.id)).scalars().all())
