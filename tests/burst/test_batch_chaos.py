@@ -24,6 +24,7 @@ from models.domain import RawPost
 from models.enums import TriageState
 from models.events import verify_chain
 from models.tables import IncidentEvent, IncidentPost, Post, TriageRecord
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS_WORKER = ROOT / "tests" / "escalation" / "chaos_worker.py"
@@ -36,14 +37,6 @@ def _counts(engine) -> tuple[int, int]:
         records = s.exec(select(func.count(TriageRecord.id))).one()
     return int(pending), int(records)
 
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -68,14 +61,14 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing(tmp_path: Path, datab
                                  stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(first)
         # Kill it as soon as it has written part of the backlog: it is then mid-batch or between two.
-        _wait(lambda: 0 < _counts(ctx.engine)[1] < total, 150, "the first worker to triage a batch")
+        wait_for(lambda: 0 < _counts(ctx.engine)[1] < total, 150, "the first worker to triage a batch")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         assert _counts(ctx.engine)[0] > 0, "the first worker finished everything before it was killed"
         second = subprocess.Popen([sys.executable, str(CHAOS_WORKER), str(record)], cwd=ROOT, env=env,
                                   stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(second)
-        _wait(lambda: _counts(ctx.engine)[0] == 0, 150, "the second worker to triage the rest")
+        wait_for(lambda: _counts(ctx.engine)[0] == 0, 150, "the second worker to triage the rest")
         time.sleep(2.0)  # let the last replies go out
     finally:
         for proc in procs:

@@ -20,18 +20,11 @@ from flows.intake import ingest
 from models.domain import RawPost
 from models.enums import TriageState
 from models.tables import Post
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS_WORKER = ROOT / "tests" / "escalation" / "chaos_worker.py"
 
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _triaged(ctx: AppContext, external_id: str) -> bool:
@@ -61,15 +54,15 @@ def test_worker_survives_redis_restart(tmp_path: Path, database_url: str):
                                  author_id=f"reporter{n}", author_handle=f"reporter{n}")])
 
         post(1)
-        _wait(lambda: _triaged(ctx, "1"), 120, "the first post to be triaged")
+        wait_for(lambda: _triaged(ctx, "1"), 120, "the first post to be triaged")
         server.stop()  # Redis goes away while the worker waits for work
         time.sleep(3.0)
         assert worker.poll() is None, "the worker exited when Redis went away"
         server.start()  # same data directory and socket: the AOF brings the queues back
         ctx.redis.connection_pool.disconnect()
-        _wait(lambda: _alive(ctx), 10, "Redis to answer again")
+        wait_for(lambda: _alive(ctx), 10, "Redis to answer again")
         post(2)
-        _wait(lambda: _triaged(ctx, "2"), 60, "a post sent after the restart to be triaged")
+        wait_for(lambda: _triaged(ctx, "2"), 60, "a post sent after the restart to be triaged")
         assert worker.poll() is None
     finally:
         if worker.poll() is None:

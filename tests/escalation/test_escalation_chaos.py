@@ -25,6 +25,7 @@ from dashboard.context import AppContext, set_process_context
 from dashboard.embedded import EmbeddedRedis
 from models.events import verify_chain
 from models.tables import Incident, IncidentEvent, OutboundMessage
+from tests.waiting import wait_for
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -50,14 +51,6 @@ def kill_worker(proc: subprocess.Popen) -> None:
         pass
     proc.wait(timeout=10)
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
