@@ -1,7 +1,7 @@
-"""Wires incident grouping and policy snapshots into the triage job.
+"""Wires incident grouping and policy snapshots into batch triage (flows/triage_batch.py).
 
-`finder(ctx)` builds the find_incident callback escalation.service.apply_triage asks: does this
-triaged post join an open incident? Two rules, in order:
+`BatchFinder` is the find_incident callback escalation.service.apply_triage asks for each post of
+a page: does this triaged post join an open incident? Two rules, in order:
   1. a follow-up from the same reporter on the same platform within 12 hours joins their
      open incident;
   2. otherwise triage.clustering decides, over open incidents updated within its window, with
@@ -9,7 +9,7 @@ triaged post join an open incident? Two rules, in order:
      seeded from the database) and cosine over incident centroid embeddings (kept in Redis, so
      every worker shares them and a restarted worker finds them again).
 On a join the incident's location becomes the confidence-weighted mean of its reports.
-`after_triage` records a triaged post's text and embedding for the incident it ended up in.
+`after_triage_many` records a page's texts and embeddings for the incidents they ended up in.
 """
 from __future__ import annotations
 
@@ -120,10 +120,6 @@ class ClusterState:
                 self.shared[i] = (now, vector, names)
         return {i: self.shared[i][1:] for i in incident_ids}
 
-    def record(self, incident_id: int, embedding: np.ndarray | None, places: frozenset[str]) -> None:
-        self.record_many(incident_id, [] if embedding is None else [np.asarray(embedding, dtype=np.float32)],
-                         places)
-
     def record_many(self, incident_id: int, embeddings: list[np.ndarray], places: frozenset[str]) -> None:
         """Running mean of member embeddings, and the places they named. Two workers updating
         one incident at the same instant may lose one report's contribution to the mean; the
@@ -178,24 +174,6 @@ def post_facts(post: Post, out: TriageOutput) -> clustering.PostFacts:
         place_names=named_places(out), urgency=out.urgency)
 
 
-def _same_reporter(session: Session, post: Post) -> Incident | None:
-    if not post.author_id:
-        return None
-    # Two indexed lookups instead of one three-way join: in a burst most reporters post once,
-    # so the first query usually ends it.
-    earlier = session.exec(
-        select(Post.id).where(Post.platform == post.platform, Post.author_id == post.author_id,
-                              Post.id != post.id).order_by(Post.id.desc()).limit(50)).all()
-    if not earlier:
-        return None
-    return session.exec(
-        select(Incident).join(IncidentPost, IncidentPost.incident_id == Incident.id)
-        .where(IncidentPost.post_id.in_(earlier), Incident.status.in_(_OPEN),
-               Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
-        .order_by(Incident.id.desc()).limit(1)
-    ).first()
-
-
 def _link_refs(post: Post) -> dict[str, str]:
     """Platform ids this post points at (the post it replies to or quotes, its thread's root)."""
     refs = {post.reply_to_external_id: "reply to or quote of a post in this incident"}
@@ -203,43 +181,6 @@ def _link_refs(post: Post) -> dict[str, str]:
         refs.setdefault(post.conversation_id, "same conversation thread as a post in this incident")
     refs.pop("", None)
     return refs
-
-
-def _linked(session: Session, post: Post) -> dict[int, str]:
-    """Incidents holding the post this one replies to / quotes, or the root of its thread."""
-    refs = _link_refs(post)
-    if not refs:
-        return {}
-    rows = session.exec(
-        select(IncidentPost.incident_id, Post.external_id).join(Post, Post.id == IncidentPost.post_id)
-        .where(Post.platform == post.platform, Post.external_id.in_(list(refs)))).all()
-    return {incident_id: refs[external_id] for incident_id, external_id in rows}
-
-
-def _merge_location(ctx: AppContext, incident: Incident, where: tuple[float, float, float] | None) -> None:
-    if where is None:
-        return
-    key = state_key(incident.id)
-    old = None
-    if incident.lat is not None and incident.lon is not None:
-        old = (incident.lat, incident.lon, incident.location_confidence)
-    stored = ctx.redis.hget(key, "location_weight")
-    old_weight = float(stored) if stored else (incident.location_confidence ** 2 if old else 0.0)
-    merged, weight = clustering.merged_location(old, old_weight, where)
-    if merged is not None:
-        incident.lat, incident.lon, incident.location_confidence = merged
-        pipe = ctx.redis.pipeline(transaction=False)
-        pipe.hset(key, "location_weight", weight)
-        pipe.expire(key, STATE_TTL_SECONDS)
-        pipe.execute()
-
-
-def _note_on_triage_record(session: Session, post: Post, reason: str) -> None:
-    """Why the post opened its own incident, kept with the triage record (written this transaction)."""
-    record = session.exec(select(TriageRecord).where(TriageRecord.post_id == post.id)).first()
-    if record is not None:
-        record.reasons = [*(record.reasons or []), reason]
-        session.add(record)
 
 
 def _candidate_rows(session: Session, *where) -> dict:
@@ -252,55 +193,9 @@ def _candidate_rows(session: Session, *where) -> dict:
     return {row.id: row for row in rows}
 
 
-def finder(ctx: AppContext) -> Callable[[Session, Post, TriageOutput], tuple[Incident, str, float | None] | None]:
-    state = cluster_state(ctx)
-
-    def find(session: Session, post: Post, out: TriageOutput):
-        follow_up = _same_reporter(session, post)
-        if follow_up is not None:
-            return follow_up, "follow-up from the same reporter", None
-        facts = post_facts(post, out)
-        if facts.silent:  # silent contacts never merge into a public cluster
-            _note_on_triage_record(session, post, "clustering: new incident — silent contact, kept apart")
-            return None
-        by_id = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
-        links = _linked(session, post)
-        if unseen := links.keys() - by_id.keys():
-            by_id.update(_candidate_rows(session, Incident.id.in_(list(unseen))))
-        if not by_id:
-            _note_on_triage_record(session, post, "clustering: new incident — no open incident to join")
-            return None
-        with state.lock:
-            state.seed(session, list(by_id))
-            near = state.index.best_by_incident(clustering.minhash(facts.text))
-        try:
-            shared = state.shared_for(list(by_id))
-        except redis.RedisError:  # without centroids, place, links and near-duplicates still decide
-            log.warning("clustering state unavailable in Redis; deciding without embeddings")
-            shared = {i: (None, frozenset()) for i in by_id}
-        candidates = [clustering.Candidate(
-            incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
-            lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
-            centroid=shared[i.id][0], place_names=shared[i.id][1], link=links.get(i.id, ""),
-            near_duplicate=near.get(i.id, 0.0), report_count=i.report_count,
-        ) for i in by_id.values()]
-        decision = clustering.decide(facts, candidates, RULES)
-        if decision.incident_id is None:
-            _note_on_triage_record(session, post, f"clustering: new incident — {decision.reason}")
-            return _possible_duplicate(decision)
-        incident = session.get(Incident, decision.incident_id)
-        try:
-            _merge_location(ctx, incident, post_location(post, out))
-        except redis.RedisError:  # the join stands; the location estimate catches up on the next one
-            log.warning("could not merge the location of incident %s", incident.id)
-        return incident, decision.reason, decision.similarity
-
-    return find
-
-
 class BatchFinder:
-    """`find_incident` for a batch of triaged posts in one transaction: the same decisions as
-    `finder`, with the database asked once per batch instead of several times per post.
+    """`find_incident` for a batch of triaged posts in one transaction, with the database asked
+    once per batch instead of several times per post.
 
     Built after the batch's posts are marked triaged (so the transaction holds the write lock
     on SQLite). Joined incidents are locked (FOR UPDATE where the database has it) before
@@ -407,7 +302,8 @@ class BatchFinder:
         return self._lock(incident_id) if incident_id is not None else None
 
     def _merge_location(self, incident: Incident, where: tuple[float, float, float] | None) -> None:
-        """As `_merge_location`, with each incident's weight read from Redis once per batch."""
+        """The incident's location becomes the weighted mean of its reports' (weight: confidence
+        squared, accumulated in Redis); each incident's weight is read once per batch."""
         if where is None:
             return
         if incident.id not in self.weights:
@@ -501,15 +397,3 @@ def after_triage_many(ctx: AppContext, placed: list[tuple[Post, TriageOutput, in
         except redis.RedisError:  # clustering state only steers later joins; triage is done
             log.exception("could not record %d posts for incident %s clustering", len(members), incident_id)
 
-
-def after_triage(ctx: AppContext, post: Post, out: TriageOutput, incident_id: int | None) -> None:
-    """After the commit: the post's text and embedding now count for its incident."""
-    if not incident_id or out.silent:
-        return
-    state = cluster_state(ctx)
-    try:
-        with state.lock:
-            state.index.add(post.id, incident_id, post.text or "")
-        state.record(incident_id, out.embedding, named_places(out))
-    except redis.RedisError:  # clustering state only steers later joins; triage is done
-        log.exception("could not record post %s for incident %s clustering", post.id, incident_id)

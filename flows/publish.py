@@ -18,10 +18,9 @@ from models.enums import IncidentStatus
 from models.tables import Incident
 
 LIVE_CHANNEL = escalation_runner.ALERT_CHANNEL
-
-
-SEND_FUNCTION = "dashboard.jobs.send_message"
-SEND_PAGE_FUNCTION = "flows.sending.send_messages"
+SEND_FUNCTION = "dashboard.jobs.send_message"  # one message, later (a retry's delayed job)
+SEND_PAGE_FUNCTION = "flows.sending.send_messages"  # a page of messages, now
+SEND_PAGE = 16  # messages per send job: small enough that the first reply is not held back
 
 
 def _send_job_id(message_id: int) -> str:
@@ -35,8 +34,6 @@ def enqueue_send(ctx: AppContext, message_id: int, delay: float = 0.0) -> None:
     else:
         ctx.queues[MESSAGES_QUEUE].enqueue(SEND_FUNCTION, message_id, **kwargs)
 
-
-SEND_PAGE = 16  # messages per send job: small enough that the first reply is not held back
 
 
 def enqueue_sends(ctx: AppContext, message_ids: list[int]) -> None:
@@ -74,12 +71,7 @@ def publish_incident(ctx: AppContext, incident_id: int) -> None:
 
 def dispatch_outcome(ctx: AppContext, outcome: service.Outcome) -> None:
     """The Redis half of an action, run after its transaction committed."""
-    if outcome.needs_queue and outcome.incident_id:
-        publish_incident(ctx, outcome.incident_id)
-    if outcome.stream_entry_to_ack:
-        ctx.dispatch.ack(outcome.stream_entry_to_ack)
-    for mid in outcome.message_ids:
-        enqueue_send(ctx, mid)
+    dispatch_outcomes(ctx, [outcome])
 
 
 def dispatch_outcomes(ctx: AppContext, outcomes: list[service.Outcome]) -> None:

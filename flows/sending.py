@@ -1,12 +1,11 @@
-"""Sending replies: a job takes a page of queued messages, claims them, sends each through its
-platform's replier, and records every outcome in one transaction.
+"""Sending replies: a job takes a page of queued messages and, one at a time, claims a message,
+sends it through its platform's replier and records the outcome.
 
 A claim is the attempt counter plus `next_attempt_at` pushed past the attempt's longest
 duration, taken by one conditional UPDATE just before the send and only from a message that is
 queued and due: a second worker (or a sweep re-drive) finds it not due and leaves it alone, so a
-message is never sent twice at once. A crash
-after the platform accepted the message leaves the claim to expire; the replier's idempotency key
-(the message's dedupe key) then guards the re-send.
+message is never sent twice at once. A crash after the platform accepted the message leaves the
+claim to expire; the replier's idempotency key (the message's dedupe key) then guards the re-send.
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from dashboard.context import AppContext, process_context
 from escalation import service
@@ -56,7 +55,7 @@ def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> 
     for message_id in message_ids:
         msg, post = _claim(ctx, message_id)
         if msg is not None:
-            statuses.update(_record(ctx, {msg.id: _send(ctx, msg, post)}))
+            statuses[msg.id] = _record(ctx, msg.id, _send(ctx, msg, post))
     return statuses
 
 
@@ -98,39 +97,40 @@ def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None) -> Attempt:
     return Attempt(r.ok, r.error, r.retryable, r.retry_after_seconds, r.platform_message_id)
 
 
-def _record(ctx: AppContext, attempts: dict[int, Attempt]) -> dict[int, str]:
-    retries: dict[int, float] = {}
-    statuses: dict[int, str] = {}
-    fallbacks: list[OutboundMessage | None] = []  # public replies to reporters whose DMs are closed
+def _record(ctx: AppContext, message_id: int, attempt: Attempt) -> str:
+    """Write one attempt's outcome; returns the message's status ("retrying" if it will be retried)."""
+    retry_in: float | None = None
+    fallback: OutboundMessage | None = None  # a public reply to a reporter whose DMs are closed
     with Session(ctx.engine, expire_on_commit=False) as s:
-        for msg in s.exec(select(OutboundMessage).where(OutboundMessage.id.in_(list(attempts)))):
-            attempt = attempts[msg.id]
-            if attempt.ok:
-                msg.status = DeliveryStatus.sent.value
-                msg.platform_message_id = attempt.platform_id
-                msg.sent_at = utcnow()
-                msg.next_attempt_at = None
-                msg.last_error = ""
-                kind = EventKind.message_sent
-            elif attempt.retryable and msg.attempts < MAX_SEND_ATTEMPTS:
-                retries[msg.id] = attempt.retry_after if attempt.retry_after is not None else backoff(msg.attempts)
-                msg.last_error = attempt.error[:500]
-                msg.next_attempt_at = utcnow() + timedelta(seconds=retries[msg.id])
-                kind = None
-            else:
-                msg.status = DeliveryStatus.failed.value
-                msg.last_error = attempt.error[:500]
-                msg.next_attempt_at = None
-                kind = EventKind.message_failed
-            if kind and msg.incident_id:
-                append_event(s, msg.incident_id, kind, "system",
-                             {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
-                              "platform_message_id": msg.platform_message_id, "error": msg.last_error})
-            if kind == EventKind.message_failed and not attempt.retryable:  # e.g. DMs closed (403)
-                fallbacks.append(service.dm_undeliverable(s, msg, ctx.settings.service))
-            statuses[msg.id] = "retrying" if msg.id in retries else msg.status
+        msg = s.get(OutboundMessage, message_id)
+        if attempt.ok:
+            msg.status = DeliveryStatus.sent.value
+            msg.platform_message_id = attempt.platform_id
+            msg.sent_at = utcnow()
+            msg.next_attempt_at = None
+            msg.last_error = ""
+            kind = EventKind.message_sent
+        elif attempt.retryable and msg.attempts < MAX_SEND_ATTEMPTS:
+            retry_in = attempt.retry_after if attempt.retry_after is not None else backoff(msg.attempts)
+            msg.last_error = attempt.error[:500]
+            msg.next_attempt_at = utcnow() + timedelta(seconds=retry_in)
+            kind = None
+        else:
+            msg.status = DeliveryStatus.failed.value
+            msg.last_error = attempt.error[:500]
+            msg.next_attempt_at = None
+            kind = EventKind.message_failed
+        if kind and msg.incident_id:
+            append_event(s, msg.incident_id, kind, "system",
+                         {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
+                          "platform_message_id": msg.platform_message_id, "error": msg.last_error})
+        if kind == EventKind.message_failed and not attempt.retryable:  # e.g. DMs closed (403)
+            fallback = service.dm_undeliverable(s, msg, ctx.settings.service)
+        status = msg.status
         s.commit()
-    enqueue_sends(ctx, [m.id for m in fallbacks if m is not None and m.id is not None])
-    for message_id, delay in retries.items():
-        enqueue_send(ctx, message_id, delay=delay)
-    return statuses
+    if fallback is not None and fallback.id is not None:
+        enqueue_sends(ctx, [fallback.id])
+    if retry_in is not None:
+        enqueue_send(ctx, message_id, delay=retry_in)
+        return "retrying"
+    return status

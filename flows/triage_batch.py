@@ -37,7 +37,6 @@ from models.domain import GeoPoint, TriageOutput
 from models.enums import TriageState, Urgency
 from models.events import batch_appends
 from models.tables import Incident, Post, TriageRecord
-from models.types import utcnow
 from triage.base import TriageInput
 
 log = logging.getLogger("flare.triage")
@@ -56,7 +55,8 @@ def job_id(post_ids: Sequence[int]) -> str:
 
 def enqueue(ctx: AppContext, items: Sequence[tuple[int, str]]) -> None:
     """Queue triage for stored posts: pages of up to BATCH_SIZE posts per lane, critical lane
-    first, one Redis pipeline and one UPDATE for the lot."""
+    first, in one Redis pipeline. (Nothing is written to the database: the sweep asks RQ which
+    pending posts a live job still covers.)"""
     if not items:
         return
     order = {lane: n for n, lane in enumerate(WORKER_QUEUES)}
@@ -69,13 +69,6 @@ def enqueue(ctx: AppContext, items: Sequence[tuple[int, str]]) -> None:
                 Queue.prepare_data(JOB_FUNCTION, (page,), job_id=job_id(page), timeout=300,
                                    failure_ttl=7 * 86400) for page in pages], pipeline=pipe)
         pipe.execute()
-    all_ids = [post_id for post_id, _ in items]
-    with Session(ctx.engine) as s:
-        for start in range(0, len(all_ids), 500):
-            s.exec(update(Post).where(Post.id.in_(all_ids[start:start + 500]),
-                                      Post.triage_state == TriageState.pending.value)
-                   .values(triage_enqueued_at=utcnow()))
-        s.commit()
 
 
 def triage_batch(post_ids: list[int], ctx: AppContext | None = None) -> dict[str, int]:
