@@ -15,8 +15,9 @@ from sqlmodel import Session, select
 
 from dashboard import escalation_runner
 from dashboard.context import AppContext, liveness_key
+from escalation.service import belongs_in_queue
 from flows import publish, triage_batch
-from models.enums import DeliveryStatus, IncidentStatus, Lane, TriageState, Urgency
+from models.enums import DeliveryStatus, IncidentStatus, Lane, TriageState
 from models.tables import Incident, OutboundMessage, Post
 from models.types import utcnow
 
@@ -53,7 +54,7 @@ def _covered_posts(ctx: AppContext) -> set[int]:
     for lane in Lane:
         job_ids.update(StartedJobRegistry(lane.value, connection=ctx.redis).get_job_ids())
     covered: set[int] = set()
-    triage_ids = [j for j in job_ids if j.startswith(("triage-batch-", "triage-"))]
+    triage_ids = [j for j in job_ids if j.startswith("triage-")]  # pages, and one-post jobs of old
     for start in range(0, len(triage_ids), 500):
         for job in Job.fetch_many(triage_ids[start:start + 500], connection=ctx.redis):
             if job is None or not job.args or not _job_alive(ctx, job):
@@ -68,13 +69,13 @@ def sweep(ctx: AppContext) -> dict[str, int]:
     grace = timedelta(seconds=ctx.settings.outbox_grace_seconds)
     counts = {"posts": 0, "incidents": 0, "messages": 0, "steps": 0, "acks": 0}
     with Session(ctx.engine) as s:
-        pending = s.exec(select(Post.id, Post.lane, Post.triage_enqueued_at).where(
+        pending = s.exec(select(Post.id, Post.lane).where(
             Post.triage_state == TriageState.pending.value, Post.received_at < now - grace,
         ).order_by(Post.lane, Post.id).limit(5000)).all()
-        unpublished = s.exec(select(Incident.id).where(
-            Incident.status == IncidentStatus.new.value, Incident.stream_entry_id == "",
-            Incident.urgency.in_([Urgency.critical.value, Urgency.high.value]),
-        )).all()
+        unpublished = [incident_id for incident_id, urgency, flags in s.exec(
+            select(Incident.id, Incident.urgency, Incident.flags).where(
+                Incident.status == IncidentStatus.new.value, Incident.stream_entry_id == ""))
+            if belongs_in_queue(urgency, flags)]
         due_messages = s.exec(select(OutboundMessage.id).where(
             OutboundMessage.status == DeliveryStatus.queued.value,
             (OutboundMessage.next_attempt_at.is_(None) & (OutboundMessage.created_at < now - grace))
@@ -83,7 +84,7 @@ def sweep(ctx: AppContext) -> dict[str, int]:
     # In a burst thousands of posts wait their turn in a few hundred page jobs: one LRANGE per
     # lane and one fetch per 500 jobs tell which posts a live job still covers.
     covered = _covered_posts(ctx) if pending else set()
-    lost = [(post_id, lane) for post_id, lane, _ in pending if post_id not in covered]
+    lost = [(post_id, lane) for post_id, lane in pending if post_id not in covered]
     triage_batch.enqueue(ctx, lost)
     counts["posts"] = len(lost)
     for incident_id in unpublished:

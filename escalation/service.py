@@ -111,6 +111,15 @@ def set_flag(incident: Incident, name: str, value) -> None:
     incident.flags = flags
 
 
+# Flags that put an incident in the dispatch queue whatever its urgency (see apply_triage).
+QUEUEING_FLAGS = ("needs_review", "new_report", "reporter_replied")
+
+
+def belongs_in_queue(urgency: str, flags: dict | None) -> bool:
+    """Should this incident be in front of a dispatcher? The sweep republishes exactly these."""
+    return urgency in QUEUED_URGENCIES or any((flags or {}).get(name) for name in QUEUEING_FLAGS)
+
+
 def back_in_front(session: Session, incident: Incident, why: str, post_id: int | None) -> bool:
     """Put an incident a person has acknowledged back in front of a dispatcher: unacknowledged,
     with a fresh dispatch-queue entry (and its alert). True when the caller must publish it."""

@@ -134,6 +134,21 @@ def test_crash_between_persist_and_enqueue_is_recovered_by_sweep(ctx):
         assert s.exec(select(Incident)).one().status == IncidentStatus.queued.value
 
 
+def test_sweep_republishes_a_review_flagged_incident_whose_publish_was_lost(ctx):
+    """Not only critical and high: whatever triage puts in the dispatch queue, the sweep re-drives."""
+    with Session(ctx.engine) as s:
+        flagged = Incident(status=IncidentStatus.new.value, urgency="medium", category="other",
+                           flags={"needs_review": True})
+        plain = Incident(status=IncidentStatus.new.value, urgency="medium", category="other")
+        s.add_all([flagged, plain])
+        s.commit()
+        flagged_id, plain_id = flagged.id, plain.id
+    assert sweep(ctx)["incidents"] == 1
+    with Session(ctx.engine) as s:
+        assert s.get(Incident, flagged_id).status == IncidentStatus.queued.value
+        assert s.get(Incident, plain_id).status == IncidentStatus.new.value
+
+
 def test_triage_job_is_idempotent(ctx):
     [post_id] = ingest(ctx, [raw("i1", "my neighbour is unconscious on the floor")])
     drain(ctx)
