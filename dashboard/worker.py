@@ -67,15 +67,23 @@ class SenderWorker(SimpleWorker):
         return None
 
 
+def _rq_worker(ctx: AppContext, worker_class: type[SimpleWorker], queues: list[str], name: str) -> SimpleWorker:
+    """An RQ worker on a fresh blocking connection. It blocks in BLMOVE for minutes: its own
+    connection pool, whose read timeout RQ sets longer than that, leaves the short timeouts the
+    jobs use untouched. RQ backs off up to a minute after a Redis hiccup; an emergency queue
+    cannot sit idle that long, so it retries every second at most."""
+    conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
+    worker = worker_class([ctx.queues[q] for q in queues], connection=conn, name=name)
+    worker.max_connection_wait_time = 1
+    worker.exponential_backoff_factor = 1.0
+    return worker
+
+
 def _sender(ctx: AppContext, name: str, stop: threading.Event) -> None:
     """Sends replies until the process stops; a Redis outage only pauses it."""
     while not stop.is_set():
         try:
-            conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
-            worker = SenderWorker([ctx.queues[MESSAGES_QUEUE]], connection=conn, name=name)
-            worker.max_connection_wait_time = 1
-            worker.exponential_backoff_factor = 1.0
-            worker.work(with_scheduler=False, logging_level="WARNING")
+            _rq_worker(ctx, SenderWorker, [MESSAGES_QUEUE], name).work(with_scheduler=False, logging_level="WARNING")
         except Exception:  # noqa: BLE001 - a sender must outlive a transient Redis error
             log.exception("sender %s stopped; restarting", name)
         stop.wait(1.0)
@@ -125,15 +133,8 @@ def _serve(ctx: AppContext, current: dict[str, str], burst: bool) -> None:
     base, attempt, delay = current["name"], 0, RECONNECT_MIN_S
     while True:
         try:
-            # The worker blocks in BLMOVE for minutes: it gets its own connection pool whose read
-            # timeout RQ sets longer than that, untouched by the short timeouts the jobs use.
-            conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
-            worker = SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=conn, name=current["name"])
-            # RQ backs off up to a minute after a Redis hiccup; an emergency queue cannot sit idle
-            # that long, so retry every second at most.
-            worker.max_connection_wait_time = 1
-            worker.exponential_backoff_factor = 1.0
-            worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+            _rq_worker(ctx, SimpleWorker, WORKER_QUEUES, current["name"]).work(
+                burst=burst, with_scheduler=True, logging_level="WARNING")
             return
         except (redis.ConnectionError, redis.TimeoutError, RedisUnavailable) as exc:
             attempt += 1
