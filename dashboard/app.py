@@ -13,6 +13,7 @@ from config import Settings
 from dashboard.context import AppContext
 from dashboard.deps import LoginRequired
 from dashboard.security import LoginThrottle, secret_key
+from dashboard.share.ws import LinkRateLimits
 
 HERE = Path(__file__).parent
 
@@ -118,6 +119,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app = FastAPI(title="Flare", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
     app.state.ctx = ctx
     app.state.login_throttle = LoginThrottle(ctx.redis_url)
+    app.state.link_limits = LinkRateLimits(ctx.redis_url)
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.add_middleware(

@@ -15,6 +15,8 @@ def parse_line(line: str) -> TriageInput:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
     if not isinstance(obj, dict):
         raise ValueError("each line must be a JSON object")
     text = obj.get("text")
@@ -38,6 +40,13 @@ def parse_line(line: str) -> TriageInput:
                        author_location=str(obj.get("author_location", "") or ""))
 
 
+def _one(pipeline, inp: TriageInput) -> dict:
+    try:
+        return pipeline.many([inp])[0].as_dict()
+    except Exception as exc:  # noqa: BLE001 - reported on this line's output, the run goes on
+        return {"error": f"triage failed: {type(exc).__name__}"}
+
+
 def triage_stream(settings: Settings, src: IO[str], dst: IO[str], kind: str = "auto", batch: int = 64) -> int:
     """Triage every line; an invalid line yields an error object for that line, never a crash."""
     pipeline = build_pipeline(settings, kind=kind)
@@ -47,9 +56,12 @@ def triage_stream(settings: Settings, src: IO[str], dst: IO[str], kind: str = "a
     def flush() -> None:
         if not pending:
             return
-        outputs = pipeline.many([inp for _, inp in pending])
+        try:
+            outputs = [out.as_dict() for out in pipeline.many([inp for _, inp in pending])]
+        except Exception:  # noqa: BLE001 - one bad line must not cost the batch: retry each alone
+            outputs = [_one(pipeline, inp) for _, inp in pending]
         for (n, _), out in zip(pending, outputs, strict=True):
-            dst.write(json.dumps({"line": n, **out.as_dict()}, ensure_ascii=False) + "\n")
+            dst.write(json.dumps({"line": n, **out}, ensure_ascii=False) + "\n")
         dst.flush()
         pending.clear()
 

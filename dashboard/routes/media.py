@@ -51,7 +51,7 @@ def _candidates(payload: Any) -> list[dict]:
 def attached_media(post: Post) -> list[AttachedMedia]:
     try:
         payload = json.loads(post.raw_payload) if post.raw_payload else None
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile payload nested past the parser's depth
         return []
     out: list[AttachedMedia] = []
     for item in _candidates(payload):

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
-from collections import deque
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -38,10 +39,54 @@ FRAME_PREFIX = 0x01
 MAX_TEXT_CHARS = 2000
 # Frames arriving much faster than the page sends them are not a camera but a flood: refuse the
 # excess so one device cannot fill the evidence disk. Twice the configured rate plus a small burst.
-RATE_WINDOW_SECONDS = 10.0
+RATE_WINDOW_SECONDS = 10
 RATE_BURST = 5
+# The page sends at most one location fix a second; texts are typed by a person.
+MAX_LOCATIONS_PER_WINDOW = 2 * RATE_WINDOW_SECONDS + RATE_BURST
+MAX_TEXTS_PER_MINUTE = 20
 CLOSE_CODES = {LinkProblem.invalid: 4404, LinkProblem.expired: 4410, LinkProblem.revoked: 4410,
                LinkProblem.used: 4403, LinkProblem.declined: 4409, LinkProblem.ended: 4409}
+
+
+class LinkRateLimits:
+    """Per-link budgets for frames, locations and texts, counted in Redis (the `limits` library's
+    moving windows): shared by every connection and every web process, so opening more sockets
+    to the same link buys no more room."""
+
+    def __init__(self, redis_url: str) -> None:
+        uri = "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
+        self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
+
+    @staticmethod
+    def max_frames(frame_interval_ms: int) -> int:
+        return int(2 * RATE_WINDOW_SECONDS * 1000 / max(100, frame_interval_ms)) + RATE_BURST
+
+    def item_for(self, kind: str, frame_interval_ms: int):
+        if kind == "frame":
+            return RateLimitItemPerSecond(self.max_frames(frame_interval_ms), RATE_WINDOW_SECONDS)
+        if kind == "location":
+            return RateLimitItemPerSecond(MAX_LOCATIONS_PER_WINDOW, RATE_WINDOW_SECONDS)
+        if kind == "text":
+            return RateLimitItemPerMinute(MAX_TEXTS_PER_MINUTE)
+        return None
+
+    def allow(self, link_id: int, kind: str, frame_interval_ms: int) -> bool:
+        """Count one message of `kind` against the link; False when its budget is spent."""
+        item = self.item_for(kind, frame_interval_ms)
+        return item is None or self.limiter.hit(item, "share-link", str(link_id), kind)
+
+
+def message_kind(message: dict) -> str:
+    """What a WebSocket message would store: "frame", "location", "text" or "" (anything else)."""
+    if message.get("bytes") is not None:
+        return "frame"
+    text = message.get("text") or ""
+    try:
+        msg = json.loads(text) if len(text) <= 4 * MAX_TEXT_CHARS + 1024 else None
+    except (ValueError, RecursionError):
+        return ""
+    kind = msg.get("type") if isinstance(msg, dict) else None
+    return kind if kind in ("location", "text") else ""
 
 
 def _current_link(ctx: AppContext, token: str, cookie: str | None) -> ShareLink:
@@ -113,8 +158,7 @@ async def share_socket(websocket: WebSocket, token: str) -> None:
         await _close(websocket, exc.problem)
         return
     seq = await run_in_threadpool(_frames_so_far, ctx, link.id)
-    frame_times: deque[float] = deque()
-    max_frames = int(2 * RATE_WINDOW_SECONDS * 1000 / max(100, settings.share.frame_interval_ms)) + RATE_BURST
+    limits: LinkRateLimits = websocket.app.state.link_limits
     await websocket.send_text(json.dumps({"type": "ready", "frame_interval_ms": settings.share.frame_interval_ms}))
     while True:
         try:
@@ -129,14 +173,10 @@ async def share_socket(websocket: WebSocket, token: str) -> None:
         except LinkError as exc:
             await _close(websocket, exc.problem)
             return
-        if message.get("bytes") is not None:
-            now = time.monotonic()
-            while frame_times and now - frame_times[0] > RATE_WINDOW_SECONDS:
-                frame_times.popleft()
-            if len(frame_times) >= max_frames:
-                await _send(websocket, {"type": "error", "detail": "too many frames"})
-                continue
-            frame_times.append(now)
+        kind = message_kind(message)
+        if kind and not await run_in_threadpool(limits.allow, link.id, kind, settings.share.frame_interval_ms):
+            await _send(websocket, {"type": "error", "detail": f"too many {kind}s"})
+            continue
         try:
             reply = await _handle(ctx, link, message, seq + 1)
         except Exception:  # noqa: BLE001 - storage or database trouble: say so, keep the line open
@@ -177,7 +217,7 @@ async def _handle(ctx: AppContext, link: ShareLink, message: dict, next_seq: int
         return {"type": "ack", "kind": "frame", "item_id": item.id, "sha256": item.sha256, "seq": next_seq}
     try:
         msg = json.loads(message.get("text") or "")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"type": "error", "detail": "not JSON"}
     if not isinstance(msg, dict):
         return {"type": "error", "detail": "not a JSON object"}

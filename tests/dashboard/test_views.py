@@ -118,6 +118,18 @@ def test_attached_media_accepts_platform_shapes_and_only_web_addresses():
     assert attached_media(Post(platform="x", external_id="2", raw_payload="{not json")) == []
 
 
+def test_a_deeply_nested_raw_payload_does_not_break_the_feed(ctx, app, users):
+    deep = '{"media": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    [post_id] = ingest(ctx, [raw_post("deep", "help there is a fire in the hall", raw_payload=deep)])
+    drain(ctx)
+    officer = login(app, "officer")
+    response = officer.get("/feed")
+    assert response.status_code == 200 and "fire in the hall" in response.text
+    assert officer.get("/feed/rows").status_code == 200
+    r = officer.post(f"/posts/{post_id}/media/0/reveal", headers={"x-csrf-token": officer.csrf})
+    assert r.status_code == 404
+
+
 def test_queue_orders_by_priority_then_age_and_shows_timers(ctx, app, users):
     ingest(ctx, [raw_post("q1", "someone is breaking into my car right now", author="q1"),
                  raw_post("q2", "help my dad collapsed not breathing", author="q2")])

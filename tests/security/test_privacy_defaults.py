@@ -51,3 +51,21 @@ def test_pages_and_answers_are_not_cached_but_static_assets_may_be(api):
 @pytest.mark.parametrize("limit", ["-1", "0", "501", "99999999999999999999"])
 def test_post_list_limit_out_of_range_is_a_client_error(api, limit):
     assert api.get(f"/api/v1/posts?limit={limit}").status_code == 422
+
+
+def test_users_create_refuses_a_short_password_and_creates_none(settings, engine, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dashboard.cli import app as cli
+    from models.tables import User
+
+    monkeypatch.setenv("FLARE_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("FLARE_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    short = runner.invoke(cli, ["users", "create", "kim", "--role", "dispatcher", "--password", "x"])
+    assert short.exit_code == 2 and str(MIN_PASSWORD_LENGTH) in short.output
+    assert "api_token" not in short.output
+    with Session(engine) as s:
+        assert s.query(User).count() == 0
+    ok = runner.invoke(cli, ["users", "create", "kim", "--role", "dispatcher", "--password", "a-long-enough-pass"])
+    assert ok.exit_code == 0 and '"api_token"' in ok.output

@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from dashboard.share import links, storage
+from dashboard.share.ws import MAX_LOCATIONS_PER_WINDOW, MAX_TEXTS_PER_MINUTE
 from models.events import verify_chain
 from models.tables import AuditEntry
 from share_test_helpers import jpeg_bytes
@@ -173,3 +174,50 @@ def test_revoking_stops_a_live_stream_at_the_next_frame(share_env):
         ws.send(FRAME + jpeg_bytes(2))
         assert json.loads(ws.recv(timeout=10)) == {"type": "closed", "reason": "revoked"}
     assert len(share_env.items("frame")) == 1
+
+
+def test_rate_limits_are_per_link_across_connections(share_env):
+    """Opening more sockets to the same link buys no more room: frames, locations and texts are
+    each counted per link (in Redis), not per connection."""
+    share_env.settings.share.frame_interval_ms = 10_000  # 7 frames per 10 s for the whole link
+    device, path = consented_phone(share_env)
+    sockets = [open_socket(share_env, device, path) for _ in range(3)]
+    try:
+        replies = []
+        for n in range(9):
+            ws = sockets[n % 3]
+            ws.send(FRAME + jpeg_bytes(n))
+            replies.append(json.loads(ws.recv(timeout=10)))
+        assert [r["type"] for r in replies] == ["ack"] * 7 + ["error"] * 2
+        assert replies[-1] == {"type": "error", "detail": "too many frames"}
+
+        fix = json.dumps({"type": "location", "lat": 51.5, "lon": -0.12, "accuracy": 10})
+        kinds = []
+        for n in range(MAX_LOCATIONS_PER_WINDOW + 2):
+            ws = sockets[n % 3]
+            ws.send(fix)
+            kinds.append(json.loads(ws.recv(timeout=10))["type"])
+        assert kinds.count("ack") == MAX_LOCATIONS_PER_WINDOW and kinds[-2:] == ["error", "error"]
+
+        texts = []
+        for n in range(MAX_TEXTS_PER_MINUTE + 1):
+            ws = sockets[n % 3]
+            ws.send(json.dumps({"type": "text", "text": f"note {n}"}))
+            texts.append(json.loads(ws.recv(timeout=10)))
+        assert [t["type"] for t in texts].count("ack") == MAX_TEXTS_PER_MINUTE
+        assert texts[-1] == {"type": "error", "detail": "too many texts"}
+    finally:
+        for ws in sockets:
+            ws.close()
+    assert len(share_env.items("frame")) == 7
+    assert len(share_env.items("location")) == MAX_LOCATIONS_PER_WINDOW
+    assert len(share_env.items("text")) == MAX_TEXTS_PER_MINUTE
+
+
+def test_a_deeply_nested_text_message_is_an_error_not_a_dropped_socket(share_env):
+    device, path = consented_phone(share_env)
+    with open_socket(share_env, device, path) as ws:
+        ws.send("[" * 100_000 + "]" * 100_000)
+        assert json.loads(ws.recv(timeout=10)) == {"type": "error", "detail": "not JSON"}
+        ws.send(json.dumps({"type": "text", "text": "still here"}))
+        assert ack(ws)["kind"] == "text"

@@ -49,3 +49,56 @@ def test_parse_line_never_crashes_on_arbitrary_input(line):
         parse_line(line)
     except ValueError:
         pass
+
+
+def test_a_deeply_nested_line_is_an_error_for_that_line_and_earlier_results_are_kept(tmp_path):
+    deep = '{"text": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    src = io.StringIO("\n".join([json.dumps({"text": "fire in the kitchen"}), deep,
+                                 json.dumps({"text": "someone collapsed"})]) + "\n")
+    dst = io.StringIO()
+    assert triage_stream(Settings(_env_file=None, data_dir=tmp_path), src, dst, kind="rules") == 3
+    lines = [json.loads(x) for x in dst.getvalue().splitlines()]
+    assert [x["line"] for x in lines] == [1, 2, 3]
+    assert "urgency" in lines[0] and "too deeply" in lines[1]["error"] and "urgency" in lines[2]
+
+
+def test_one_line_the_pipeline_cannot_handle_does_not_cost_the_others(tmp_path, monkeypatch):
+    from dashboard import triage_cli
+
+    real = triage_cli.build_pipeline
+
+    def fragile(settings, kind):
+        pipeline = real(settings, kind=kind)
+        many = pipeline.many
+
+        def many_failing_on_poison(inputs):
+            if any(i.text == "poison" for i in inputs):
+                raise RuntimeError("boom")
+            return many(inputs)
+
+        pipeline.many = many_failing_on_poison
+        return pipeline
+
+    monkeypatch.setattr(triage_cli, "build_pipeline", fragile)
+    src = io.StringIO("\n".join(json.dumps({"text": t}) for t in ["fire here", "poison", "flood here"]) + "\n")
+    dst = io.StringIO()
+    triage_stream(Settings(_env_file=None, data_dir=tmp_path), src, dst, kind="rules")
+    lines = [json.loads(x) for x in dst.getvalue().splitlines()]
+    assert [x["line"] for x in lines] == [1, 2, 3]
+    assert "urgency" in lines[0] and lines[1] == {"line": 2, "error": "triage failed: RuntimeError"}
+    assert "urgency" in lines[2]
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                     max_leaves=30)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(obj=_json, depth=st.integers(0, 5000))
+def test_parse_line_gives_a_value_error_or_an_input_for_any_json_at_any_depth(obj, depth):
+    line = "[" * depth + json.dumps({"text": "x", "geo": obj, "is_dm": obj, "platform": obj}) + "]" * depth
+    try:
+        parse_line(line)
+    except ValueError:
+        pass
