@@ -22,8 +22,8 @@ from atproto_client.request import Request
 
 from config.settings import BlueskySettings
 from connectors.common import (
-    RateLimitGate, RateLimited, SentLedger, clean_str, failure, malformed_post, outcome_unknown, parse_time,
-    to_json_text,
+    RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post, match_sent,
+    outcome_unknown, parse_time, to_json_text,
 )
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
 from models.enums import MessageKind
@@ -322,6 +322,8 @@ class BlueskyReplier:
                 message_id = self._send_reply(request)
         except _Refused as exc:
             return failure(str(exc), retryable=False)
+        except _NotSent as exc:
+            return failure(str(exc), retryable=True)
         except atp.RateLimitExceededError as exc:
             return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
         except atp.BadRequestError as exc:
@@ -350,16 +352,57 @@ class BlueskyReplier:
     def _send_dm(self, request: OutboundRequest) -> str:
         if not request.recipient_id.startswith("did:"):
             raise _Refused("DM recipient must be a did")
-        chat = self.account.chat()
-        convo = chat.chat.bsky.convo.get_convo_for_members(
-            models.ChatBskyConvoGetConvoForMembers.Params(members=[request.recipient_id])).convo
-        message = chat.chat.bsky.convo.send_message(models.ChatBskyConvoSendMessage.Data(
-            convo_id=convo.id, message=models.ChatBskyConvoDefs.MessageInput(text=request.text)))
+        try:
+            convo_id = self._convo_id(request.recipient_id)
+        except (atp.RateLimitExceededError, atp.BadRequestError, atp.UnauthorizedError):
+            raise
+        except (atp.RequestErrorBase, httpx.HTTPError) as exc:
+            # Only the read-only lookup failed: the message itself was never sent.
+            raise _NotSent(f"conversation lookup failed, nothing sent: {type(exc).__name__}: {exc}") from exc
+        message = self.account.chat().chat.bsky.convo.send_message(models.ChatBskyConvoSendMessage.Data(
+            convo_id=convo_id, message=models.ChatBskyConvoDefs.MessageInput(text=request.text)))
         return message.id
+
+    def _convo_id(self, did: str) -> str:
+        return self.account.chat().chat.bsky.convo.get_convo_for_members(
+            models.ChatBskyConvoGetConvoForMembers.Params(members=[did])).convo.id
+
+    def find_sent(self, request: OutboundRequest, since: datetime, exclude: frozenset[str]) -> DeliveryReceipt | None:
+        """Our messages in the conversation with the recipient, or our recent posts replying to
+        the post; the SDK's exceptions propagate (the platform could not be asked)."""
+        own = self.account.did()
+        items: list[SentItem] = []
+        if request.kind == MessageKind.dm.value:
+            params = models.ChatBskyConvoGetMessages.Params(convo_id=self._convo_id(request.recipient_id), limit=100)
+            content = self.account.chat().invoke_query("chat.bsky.convo.getMessages", params=params).content
+            for m in _dicts(content, "messages"):
+                if (m.get("sender") or {}).get("did") == own and isinstance(m.get("id"), str):
+                    items.append(SentItem(m["id"], clean_str(m.get("text")), parse_time(m.get("sentAt"))))
+        else:
+            parent = clean_str((request.reply_ref or {}).get("uri")) or request.in_reply_to_external_id
+            params = models.AppBskyFeedGetAuthorFeed.Params(actor=own, filter="posts_with_replies", limit=100)
+            content = self.account.client().invoke_query("app.bsky.feed.getAuthorFeed", params=params).content
+            for entry in _dicts(content, "feed"):
+                post = entry.get("post") if isinstance(entry.get("post"), dict) else {}
+                record = post.get("record") if isinstance(post.get("record"), dict) else {}
+                reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+                if parent and _strong_ref(reply.get("parent"))[0] == parent and isinstance(post.get("uri"), str):
+                    items.append(SentItem(post["uri"], clean_str(record.get("text")), parse_time(record.get("createdAt"))))
+        found = match_sent(items, request.text, since, exclude)
+        return self.ledger.remember(request.idempotency_key, found) if found is not None else None
 
 
 class _Refused(Exception):
     """A request we will not send as given; retrying the same request cannot help."""
+
+
+class _NotSent(Exception):
+    """A step before the send failed: nothing reached the platform, a retry is safe."""
+
+
+def _dicts(content: Any, key: str) -> list[dict[str, Any]]:
+    items = content.get(key) if isinstance(content, dict) else None
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 def _classify_transport(exc: atp.RequestErrorBase) -> DeliveryReceipt:

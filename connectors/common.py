@@ -6,7 +6,9 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.domain import DeliveryReceipt, RawPost
@@ -109,10 +111,39 @@ def failure(error: str, *, retryable: bool, retry_after: float | None = None) ->
 
 
 def outcome_unknown(exc: BaseException) -> DeliveryReceipt:
-    """The request may have reached the platform. Retrying could post twice to a person in
-    distress, so this is reported as not retryable; the outbox marks it failed for a human."""
-    return failure(f"delivery outcome unknown ({type(exc).__name__}: {exc}); not retried to avoid a double send",
-                   retryable=False)
+    """The request may have reached the platform (a timeout or a connection broken after sending).
+    Retryable, but uncertain: the outbox first looks for the message on the platform
+    (`find_sent`) and sends again only if it is not there, so nobody gets it twice."""
+    return DeliveryReceipt(ok=False, error=f"delivery outcome unknown ({type(exc).__name__}: {exc})"[:500],
+                           retryable=True, uncertain=True)
+
+
+# Platform clocks and ours disagree by a little: a message stamped this much before the attempt
+# started still counts as the attempt's.
+LOOKUP_CLOCK_SLACK = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class SentItem:
+    """Something our account sent, as the platform lists it (newest or oldest first, any order)."""
+
+    message_id: str
+    text: str
+    at: datetime | None
+
+
+def match_sent(items: Iterable[SentItem], text: str, since: datetime,
+               exclude: frozenset[str]) -> DeliveryReceipt | None:
+    """The earliest listed message with this text sent at or after `since` (less the clock slack)
+    whose id belongs to no other message of ours; None when there is none."""
+    floor = since - LOOKUP_CLOCK_SLACK
+    wanted = text.strip()
+    found = [i for i in items if i.message_id not in exclude and i.text.strip() == wanted
+             and (i.at is None or i.at >= floor)]
+    if not found:
+        return None
+    first = min(found, key=lambda i: i.at or datetime.max.replace(tzinfo=UTC))
+    return DeliveryReceipt(ok=True, platform_message_id=first.message_id)
 
 
 class RateLimited(Exception):

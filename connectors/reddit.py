@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import praw
@@ -20,8 +21,8 @@ from prawcore.exceptions import RequestException
 
 from config.settings import RedditSettings
 from connectors.common import (
-    RateLimitGate, RateLimited, SentLedger, clean_str, failure, malformed_post, outcome_unknown, parse_time,
-    to_json_text,
+    RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post, match_sent,
+    outcome_unknown, parse_time, to_json_text,
 )
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
 from models.enums import MessageKind
@@ -130,11 +131,14 @@ class _RedditSource:
     def _listing(self, path: str, params: dict[str, Any]) -> list[Any] | RawPost:
         try:
             body = self.reddit.request(method="GET", path=path, params=params)
-        except prawcore.exceptions.TooManyRequests as exc:
-            self.gate.close_until(_reset_of(exc))
-            raise RateLimited(self.gate.until, "reddit") from exc
         except prawcore.exceptions.BadJSON as exc:
             return malformed_post("reddit", exc.response.content, f"{path} response is not JSON")
+        except prawcore.exceptions.ResponseException as exc:
+            # TooManyRequests, and a 429 on the login-token request (a plain ResponseException).
+            if exc.response.status_code != 429:
+                raise
+            self.gate.close_until(_reset_of(exc))
+            raise RateLimited(self.gate.until, "reddit") from exc
         children = ((body or {}).get("data") or {}).get("children") if isinstance(body, dict) else None
         if not isinstance(children, list):
             return malformed_post("reddit", body, f"{path} response is not a listing")
@@ -227,8 +231,31 @@ class RedditReplier:
 
     def __init__(self, settings: RedditSettings, dm_subject: str, reddit: praw.Reddit | None = None) -> None:
         self.reddit = reddit or make_reddit(settings)
+        self.username = settings.username
         self.dm_subject = dm_subject[:100]
         self.ledger = SentLedger()
+
+    def find_sent(self, request: OutboundRequest, since: datetime, exclude: frozenset[str]) -> DeliveryReceipt | None:
+        """Our sent messages to the recipient (a reply to a private message is one too), or our
+        recent comments under the post; prawcore's exceptions propagate."""
+        parent = request.in_reply_to_external_id or str(request.reply_ref.get("fullname", ""))
+        if request.kind == MessageKind.dm.value or parent.startswith("t4_"):
+            children = self._things(API_PATH["sent"])
+            if request.kind == MessageKind.dm.value:
+                wanted = [d for d in children if str(d.get("dest", "")).lower() == request.recipient_id.lower()]
+            else:
+                wanted = [d for d in children if d.get("parent_id") == parent]
+        else:
+            wanted = [d for d in self._things(f"user/{self.username}/comments/") if d.get("parent_id") == parent]
+        items = [SentItem(clean_str(d.get("name")), clean_str(d.get("body")), parse_time(d.get("created_utc")))
+                 for d in wanted if clean_str(d.get("name"))]
+        found = match_sent(items, request.text, since, exclude)
+        return self.ledger.remember(request.idempotency_key, found) if found is not None else None
+
+    def _things(self, path: str) -> list[dict[str, Any]]:
+        body = self.reddit.request(method="GET", path=path, params={"limit": PAGE_LIMIT, "sort": "new"})
+        children = ((body or {}).get("data") or {}).get("children") if isinstance(body, dict) else None
+        return [c["data"] for c in children or [] if isinstance(c, dict) and isinstance(c.get("data"), dict)]
 
     def supports_dm(self, request: OutboundRequest) -> bool:
         return bool(request.recipient_id)
@@ -267,6 +294,9 @@ class RedditReplier:
                 return outcome_unknown(exc.original_exception)
             return failure(f"could not reach Reddit: {exc.original_exception}", retryable=True)
         except prawcore.exceptions.ResponseException as exc:
-            return failure(f"unexpected response: {exc}", retryable=exc.response.status_code >= 500)
+            status = exc.response.status_code
+            if status == 429:  # e.g. the login-token request, which prawcore does not classify
+                return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
+            return failure(f"unexpected response: {exc}", retryable=status >= 500)
         receipt = DeliveryReceipt(ok=True, platform_message_id=message_id)
         return self.ledger.remember(request.idempotency_key, receipt)

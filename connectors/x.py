@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -19,7 +20,8 @@ from requests.adapters import HTTPAdapter
 
 from config.settings import XSettings
 from connectors.common import (
-    RateLimitGate, RateLimited, SentLedger, clean_str, failure, malformed_post, outcome_unknown, parse_time,
+    LOOKUP_CLOCK_SLACK, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post,
+    match_sent, outcome_unknown, parse_time,
 )
 from models.domain import DeliveryReceipt, GeoPoint, OutboundRequest, RawPost
 from models.enums import MessageKind
@@ -301,7 +303,26 @@ class XReplier:
 
     def __init__(self, settings: XSettings) -> None:
         self.client = make_client(settings)
+        self.user_id = settings.user_id
         self.ledger = SentLedger()
+
+    def find_sent(self, request: OutboundRequest, since: datetime, exclude: frozenset[str]) -> DeliveryReceipt | None:
+        """Our DMs in the conversation with the recipient, or our recent tweets replying to the
+        post; tweepy's exceptions propagate (the platform could not be asked)."""
+        if request.kind == MessageKind.dm.value:
+            page = self.client.get_direct_message_events(
+                participant_id=request.recipient_id, dm_event_fields=DM_FIELDS, event_types="MessageCreate",
+                max_results=100, user_auth=True)
+            items = [SentItem(str(e.get("id", "")), clean_str(e.get("text")), parse_time(e.get("created_at")))
+                     for e in _data(page) if e.get("sender_id") == self.user_id]
+        else:
+            page = self.client.get_users_tweets(
+                id=self.user_id, start_time=since - LOOKUP_CLOCK_SLACK, max_results=100,
+                tweet_fields=["created_at", "referenced_tweets"], user_auth=True)
+            items = [SentItem(str(t.get("id", "")), clean_str(t.get("text")), parse_time(t.get("created_at")))
+                     for t in _data(page) if _replies_to(t, request.in_reply_to_external_id)]
+        found = match_sent(items, request.text, since, exclude)
+        return self.ledger.remember(request.idempotency_key, found) if found is not None else None
 
     def supports_dm(self, request: OutboundRequest) -> bool:
         return bool(request.recipient_id)
@@ -343,6 +364,17 @@ class XReplier:
         receipt = DeliveryReceipt(ok=True, platform_message_id=str(message_id),
                                   error="" if message_id else "accepted, but no id in the response")
         return self.ledger.remember(request.idempotency_key, receipt)
+
+
+def _data(page: Any) -> list[dict[str, Any]]:
+    data = page.get("data") if isinstance(page, dict) else None
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+
+def _replies_to(tweet: dict[str, Any], parent: str) -> bool:
+    refs = tweet.get("referenced_tweets")
+    return bool(parent) and isinstance(refs, list) and any(
+        isinstance(r, dict) and r.get("type") == "replied_to" and r.get("id") == parent for r in refs)
 
 
 def _never_connected(exc: BaseException) -> bool:

@@ -4,18 +4,25 @@ sends it through its platform's replier and records the outcome.
 A claim is the attempt counter plus `next_attempt_at` pushed past the attempt's longest
 duration, taken by one conditional UPDATE just before the send and only from a message that is
 queued and due: a second worker (or a sweep re-drive) finds it not due and leaves it alone, so a
-message is never sent twice at once. A crash after the platform accepted the message leaves the
-claim to expire; the replier's idempotency key (the message's dedupe key) then guards the re-send.
+message is never sent twice at once.
+
+Exactly once across crashes and timeouts: the claim also stamps `uncertain_since` (the durable
+record that an attempt may be on its way), and only a known outcome clears it. A worker killed,
+or a database refusing the commit, after the platform accepted the message leaves it set; so
+does a timeout (the platform may have acted). The next attempt then first asks the platform
+(`Replier.find_sent`: our DMs to the reporter, or our replies under their post, since that
+moment) and records what it found instead of sending again. Timeouts and other retryable
+failures are retried within SEND_WINDOW of the message's creation, never marked failed sooner.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
-from sqlmodel import Session
+from sqlalchemy import func, or_, update
+from sqlmodel import Session, select
 
 from dashboard.context import AppContext, process_context
 from escalation import service
@@ -28,13 +35,18 @@ from models.types import utcnow
 
 log = logging.getLogger("flare.sending")
 
-MAX_SEND_ATTEMPTS = 8
-CLAIM_SECONDS = 300  # longer than any one attempt can take (the replier's own timeouts are far shorter)
+MAX_SEND_ATTEMPTS = 40  # a runaway guard; SEND_WINDOW is what bounds retrying
+SEND_WINDOW = timedelta(hours=2)  # retryable failures are retried this long after the message was made
+CLAIM_SECONDS = 90  # longer than one attempt can take (a lookup and a send, each under the clients' timeouts)
 DUE_TOLERANCE = timedelta(seconds=1)  # a delayed retry job may start a moment early
+# A request that timed out may still land (a slow platform acts after we gave up): the lookup
+# that decides whether to send again waits this long after the uncertain attempt.
+UNCERTAIN_SETTLE_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 30.0  # a reporter waits seconds, not minutes, once the platform is back
 
 
 def backoff(attempt: int) -> float:
-    return min(300.0, 2.0 ** attempt)
+    return min(MAX_BACKOFF_SECONDS, 2.0 ** attempt)
 
 
 @dataclass(slots=True)
@@ -44,6 +56,8 @@ class Attempt:
     retryable: bool = True
     retry_after: float | None = None
     platform_id: str = ""
+    uncertain: bool = False  # may have reached the platform
+    found: bool = False  # not sent now: an earlier attempt's message was found on the platform
 
 
 def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> dict[int, str]:
@@ -53,15 +67,17 @@ def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> 
     ctx = ctx or process_context()
     statuses: dict[int, str] = {}
     for message_id in message_ids:
-        msg, post = _claim(ctx, message_id)
+        msg, post, uncertain_since = _claim(ctx, message_id)
         if msg is not None:
-            statuses[msg.id] = _record(ctx, msg.id, _send(ctx, msg, post))
+            statuses[msg.id] = _record(ctx, msg.id, _send(ctx, msg, post, uncertain_since))
     return statuses
 
 
-def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Post | None]:
+def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Post | None, datetime | None]:
     """Take one attempt at a message if it is queued and due: one conditional UPDATE, so of two
-    workers (or a sweep re-drive racing a page) exactly one gets it."""
+    workers (or a sweep re-drive racing a page) exactly one gets it. The UPDATE stamps
+    `uncertain_since` unless an earlier unresolved attempt already did; returns that earlier
+    stamp (None if every earlier attempt has a known outcome)."""
     now = utcnow()
     with Session(ctx.engine, expire_on_commit=False) as s:
         taken = s.exec(
@@ -69,32 +85,60 @@ def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Po
                 OutboundMessage.id == message_id, OutboundMessage.status == DeliveryStatus.queued.value,
                 or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now + DUE_TOLERANCE))
             .values(attempts=OutboundMessage.attempts + 1,
-                    next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+                    next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
+                    uncertain_since=func.coalesce(OutboundMessage.uncertain_since, now))
             .returning(OutboundMessage.id)).first()
         if taken is None:
             s.rollback()
-            return None, None
+            return None, None, None
         msg = s.get(OutboundMessage, message_id)
+        s.refresh(msg)
+        earlier = msg.uncertain_since if msg.uncertain_since is not None and msg.uncertain_since < now else None
         post = s.get(Post, msg.post_id) if msg.post_id else None
         s.commit()
-    return msg, post
+    return msg, post, earlier
 
 
-def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None) -> Attempt:
+def _others_ids(ctx: AppContext, msg: OutboundMessage) -> frozenset[str]:
+    """Platform ids our other messages on this platform to the same person or post already own."""
+    same = ([OutboundMessage.recipient_id == msg.recipient_id] if msg.recipient_id else []) + \
+        ([OutboundMessage.post_id == msg.post_id] if msg.post_id else [])
+    if not same:
+        return frozenset()
+    with Session(ctx.engine) as s:
+        rows = s.exec(select(OutboundMessage.platform_message_id).where(
+            OutboundMessage.platform == msg.platform, OutboundMessage.id != msg.id,
+            OutboundMessage.platform_message_id != "", or_(*same))).all()
+    return frozenset(rows)
+
+
+def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None, uncertain_since: datetime | None) -> Attempt:
     replier = ctx.repliers.get(msg.platform)
     if replier is None:
-        return Attempt(False, f"no replier configured for platform {msg.platform}")
+        return Attempt(False, f"no replier configured for platform {msg.platform}", uncertain=uncertain_since is not None)
     request = OutboundRequest(
         platform=msg.platform, kind=msg.kind, text=msg.text, recipient_id=msg.recipient_id,
         in_reply_to_external_id=post.external_id if post else "",
         conversation_id=post.conversation_id if post else "",
         reply_ref=(post.reply_ref or {}) if post else {}, idempotency_key=msg.dedupe_key,
     )
+    if uncertain_since is not None:
+        # An earlier attempt may have reached the platform: look before sending again.
+        try:
+            found = replier.find_sent(request, uncertain_since, _others_ids(ctx, msg))
+        except Exception as exc:  # noqa: BLE001 - the platform could not be asked: ask again later
+            return Attempt(False, f"could not check whether an earlier attempt arrived: {type(exc).__name__}: {exc}",
+                           uncertain=True)
+        if found is not None:
+            log.info("message %s: an earlier attempt had arrived (%s); not sent again", msg.id,
+                     found.platform_message_id)
+            return Attempt(True, platform_id=found.platform_message_id, found=True)
     try:
         r = replier.send(request)
     except Exception as exc:  # noqa: BLE001 - a replier bug is a failed attempt, not a lost message
-        return Attempt(False, f"{type(exc).__name__}: {exc}")
-    return Attempt(r.ok, r.error, r.retryable, r.retry_after_seconds, r.platform_message_id)
+        return Attempt(False, f"{type(exc).__name__}: {exc}", uncertain=True)
+    return Attempt(r.ok, r.error, r.retryable, r.retry_after_seconds, r.platform_message_id,
+                   uncertain=r.uncertain or (not r.ok and uncertain_since is not None))
 
 
 def _record(ctx: AppContext, message_id: int, attempt: Attempt) -> str:
@@ -103,17 +147,22 @@ def _record(ctx: AppContext, message_id: int, attempt: Attempt) -> str:
     fallback: OutboundMessage | None = None  # a public reply to a reporter whose DMs are closed
     with Session(ctx.engine, expire_on_commit=False) as s:
         msg = s.get(OutboundMessage, message_id)
+        now = utcnow()
+        if not attempt.uncertain:
+            msg.uncertain_since = None  # the platform's answer is known
         if attempt.ok:
             msg.status = DeliveryStatus.sent.value
             msg.platform_message_id = attempt.platform_id
-            msg.sent_at = utcnow()
+            msg.sent_at = now
             msg.next_attempt_at = None
-            msg.last_error = ""
+            msg.last_error = "" if not attempt.found else "an earlier attempt had arrived; found on the platform"
             kind = EventKind.message_sent
-        elif attempt.retryable and msg.attempts < MAX_SEND_ATTEMPTS:
+        elif attempt.retryable and msg.attempts < MAX_SEND_ATTEMPTS and now < msg.created_at + SEND_WINDOW:
             retry_in = attempt.retry_after if attempt.retry_after is not None else backoff(msg.attempts)
+            if attempt.uncertain:
+                retry_in = max(retry_in, UNCERTAIN_SETTLE_SECONDS)
             msg.last_error = attempt.error[:500]
-            msg.next_attempt_at = utcnow() + timedelta(seconds=retry_in)
+            msg.next_attempt_at = now + timedelta(seconds=retry_in)
             kind = None
         else:
             msg.status = DeliveryStatus.failed.value
@@ -121,9 +170,11 @@ def _record(ctx: AppContext, message_id: int, attempt: Attempt) -> str:
             msg.next_attempt_at = None
             kind = EventKind.message_failed
         if kind and msg.incident_id:
-            append_event(s, msg.incident_id, kind, "system",
-                         {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
-                          "platform_message_id": msg.platform_message_id, "error": msg.last_error})
+            detail = {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
+                      "platform_message_id": msg.platform_message_id, "error": msg.last_error}
+            if attempt.found:
+                detail["found_on_platform"] = True
+            append_event(s, msg.incident_id, kind, "system", detail)
         if kind == EventKind.message_failed and not attempt.retryable:  # e.g. DMs closed (403)
             fallback = service.dm_undeliverable(s, msg, ctx.settings.service)
         status = msg.status

@@ -62,6 +62,9 @@ class DeliveryReceipt:
     error: str = ""
     retryable: bool = True  # False: retrying cannot help (e.g. DMs closed) — fall back or fail
     retry_after_seconds: float | None = None
+    # The request may have reached the platform (timeout, broken connection after sending):
+    # before sending again, the platform is asked whether the message is there.
+    uncertain: bool = False
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
@@ -35,6 +36,12 @@ class Replier(Protocol):
 
     def supports_dm(self, request: OutboundRequest) -> bool:
         """Whether a private message can reach this reporter (platform and conversation permitting)."""
+        ...
+
+    def find_sent(self, request: OutboundRequest, since: datetime, exclude: frozenset[str]) -> DeliveryReceipt | None:
+        """Look on the platform for this message sent by us at or after `since` (an earlier attempt
+        whose outcome was unknown): a receipt if it is there, None if it is not. Ids in `exclude`
+        belong to other messages and never match. Raises when the platform cannot be asked."""
         ...
 
 

@@ -165,6 +165,10 @@ class OutboundMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when an attempt starts (and kept while its outcome is unknown): a crash or timeout
+    # after the platform may have accepted the message leaves it set, so the next attempt first
+    # looks for the message on the platform instead of sending it twice. Cleared by a known outcome.
+    uncertain_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class User(SQLModel, table=True):

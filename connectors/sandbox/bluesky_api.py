@@ -133,6 +133,23 @@ def build_router(state: SandboxState) -> APIRouter:
                              "commit": {"cid": fake_cid("commit" + sent.message_id), "rev": tid(state.next_seq())},
                              "validationStatus": "valid"})
 
+    @router.get("/app.bsky.feed.getAuthorFeed")
+    async def get_author_feed(request: Request) -> JSONResponse:
+        """An account's posts and replies, newest first (in the sandbox only Flare's are kept)."""
+        actor = request.query_params.get("actor", "")
+        limit = max(1, min(100, int(request.query_params.get("limit", "50"))))
+        sent = state.sent_by_us("bluesky", "reply") if actor in (service_handle, BLUESKY_SERVICE_DID) else []
+        feed = []
+        for s in reversed(sent[-limit:]):
+            record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": s.text, "createdAt": iso(s.at)}
+            if s.in_reply_to:
+                ref = {"uri": s.in_reply_to, "cid": fake_cid(s.in_reply_to)}
+                record["reply"] = {"parent": ref, "root": ref}
+            feed.append({"post": {"uri": s.message_id, "cid": fake_cid(s.message_id), "record": record,
+                                  "author": {"did": BLUESKY_SERVICE_DID, "handle": service_handle},
+                                  "indexedAt": iso(s.at)}})
+        return JSONResponse({"feed": feed})
+
     _chat_routes(router, state)
     return router
 
@@ -178,6 +195,21 @@ def _chat_routes(router: APIRouter, state: SandboxState) -> None:
         seq = int(sent.message_id.removeprefix("msg"))
         return JSONResponse({"id": sent.message_id, "rev": f"{seq:012d}", "text": text,
                              "sender": {"did": BLUESKY_SERVICE_DID}, "sentAt": iso(sent.at)})
+
+    @router.get("/chat.bsky.convo.getMessages")
+    async def get_messages(request: Request) -> JSONResponse:
+        """Both sides of one conversation, newest first."""
+        wanted = request.query_params.get("convoId", "")
+        limit = max(1, min(100, int(request.query_params.get("limit", "50"))))
+        messages = [(i.seq, message_view(i)) for i in state.items_for("bluesky", is_dm=True)
+                    if convo_id(bluesky_did(i.author)) == wanted and not i.malformed]
+        for s in state.sent_by_us("bluesky", "dm"):
+            if convo_id(s.recipient) == wanted:
+                seq = int(s.message_id.removeprefix("msg"))
+                messages.append((seq, {"$type": "chat.bsky.convo.defs#messageView", "id": s.message_id,
+                                       "rev": f"{seq:012d}", "text": s.text, "sender": {"did": BLUESKY_SERVICE_DID},
+                                       "sentAt": iso(s.at)}))
+        return JSONResponse({"messages": [m for _, m in sorted(messages, key=lambda p: p[0], reverse=True)][:limit]})
 
     @router.get("/chat.bsky.convo.getLog")
     async def get_log(request: Request) -> Response:

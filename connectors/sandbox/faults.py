@@ -25,6 +25,10 @@ class FaultConfig:
     slow_seconds: float = 0.0
     drop_rate: float = 0.0  # connection dropped mid-response
     drop_next: int = 0
+    # A write the platform carries out whose answer never arrives (the connection breaks after
+    # the handler ran): the ambiguous case where a blind retry would send twice.
+    lose_response_rate: float = 0.0
+    lose_response_next: int = 0
     outage_start: float = 0.0  # epoch seconds; every request in [start, end) gets a 503
     outage_end: float = 0.0
     duplicate_rate: float = 0.0  # probability that a list response repeats one of its items
@@ -55,7 +59,7 @@ class FaultConfig:
 
 @dataclass(frozen=True, slots=True)
 class FaultDecision:
-    kind: str  # "", "rate_limit", "error", "outage", "drop"
+    kind: str  # "", "rate_limit", "error", "outage", "drop", "lose_response"
     status: int = 0
     reset_at: float = 0.0
     delay: float = 0.0
@@ -81,6 +85,10 @@ def decide(config: FaultConfig, is_write: bool, now: float | None = None) -> Fau
     if config.drop_next > 0 or (config.drop_rate and config.rng.random() < config.drop_rate):
         config.drop_next = max(0, config.drop_next - 1)
         return FaultDecision("drop", delay=delay)
+    if is_write and (config.lose_response_next > 0
+                     or (config.lose_response_rate and config.rng.random() < config.lose_response_rate)):
+        config.lose_response_next = max(0, config.lose_response_next - 1)
+        return FaultDecision("lose_response", delay=delay)
     return FaultDecision("", delay=delay)
 
 

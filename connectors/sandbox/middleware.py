@@ -75,6 +75,12 @@ class FaultMiddleware:
         if not decision.kind:
             await self.app(scope, receive, send)
             return
+        if decision.kind == "lose_response":
+            async def swallow(message) -> None:  # the platform acts; its answer is lost on the way
+                return None
+
+            await self.app(scope, receive, swallow)
+            decision = FaultDecision("drop")
         if decision.kind == "drop":
             # Promise a body, send part of it, then abort: the client sees a broken connection.
             await send({"type": "http.response.start", "status": 200,

@@ -136,6 +136,31 @@ def build_router(state: SandboxState) -> APIRouter:
                  and i.external_id.startswith("t1_")]
         return listing_response(items, dict(request.query_params))
 
+    def sent_thing(sent: Any, kind: str) -> dict[str, Any]:
+        short_id = sent.message_id.split("_", 1)[1]
+        data = {"id": short_id, "name": sent.message_id, "author": state.handle, "body": sent.text,
+                "created_utc": float(sent.at), "created": float(sent.at), "parent_id": sent.in_reply_to or None}
+        if kind == "t4":
+            parent = state.find("reddit", sent.in_reply_to) if sent.in_reply_to else None
+            data.update({"dest": sent.recipient or (parent.author if parent else ""), "was_comment": False})
+        else:
+            data.update({"link_id": "t3_" + base36(0), "subreddit": "emergencytest"})
+        return {"kind": kind, "data": data}
+
+    @router.get("/message/sent")
+    async def sent_messages(request: Request) -> Response:
+        limit = max(1, min(100, int(request.query_params.get("limit", "25"))))
+        sent = state.sent_by_us("reddit", "dm")
+        return Response(json.dumps(_listing([sent_thing(s, "t4") for s in reversed(sent)][:limit])),
+                        media_type="application/json")
+
+    @router.get("/user/{name}/comments")
+    async def user_comments(name: str, request: Request) -> Response:
+        limit = max(1, min(100, int(request.query_params.get("limit", "25"))))
+        sent = state.sent_by_us("reddit", "reply") if name.lower() == state.handle.lower() else []
+        return Response(json.dumps(_listing([sent_thing(s, "t1") for s in reversed(sent)][:limit])),
+                        media_type="application/json")
+
     @router.post("/api/read_message")
     async def read_message(request: Request) -> JSONResponse:
         ids = {x for x in _form(await request.body()).get("id", "").split(",") if x}

@@ -153,6 +153,11 @@ class SandboxState:
             self._save()
             return sent
 
+    def sent_by_us(self, platform: str, kind: str) -> list[Sent]:
+        """What Flare sent on one platform, oldest first (the platforms' own listings read this)."""
+        with self.lock:
+            return [s for s in self.outbox if s.platform == platform and s.kind == kind]
+
     def outbox_json(self) -> list[dict[str, Any]]:
         with self.lock:
             return [asdict(s) for s in self.outbox]

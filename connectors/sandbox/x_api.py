@@ -18,6 +18,13 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
 
+def _epoch(value: str) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
+    except ValueError:
+        return 0.0
+
+
 def x_user_id(author: str) -> str:
     return str(10_000 + hash_text(author) % 10**15)
 
@@ -114,6 +121,34 @@ def build_router(state: SandboxState) -> APIRouter:
     async def dm_events(request: Request) -> Response:
         page, next_token = _page(state.items_for("x", is_dm=True), dict(request.query_params), None)
         return _listing(state, page, next_token, dm_event_json, with_places=False)
+
+    @router.get("/2/users/{user_id}/tweets")
+    async def user_tweets(user_id: str, request: Request) -> Response:
+        """The account's own tweets, newest first (in the sandbox only Flare's replies exist)."""
+        params = dict(request.query_params)
+        since = _epoch(params.get("start_time", ""))
+        sent = [s for s in state.sent_by_us("x", "reply") if user_id == X_SERVICE_USER_ID and s.at >= since]
+        limit = max(5, min(100, int(params.get("max_results", "10"))))
+        data = [{"id": s.message_id, "text": s.text, "author_id": X_SERVICE_USER_ID, "created_at": iso(s.at),
+                 "edit_history_tweet_ids": [s.message_id],
+                 "referenced_tweets": [{"type": "replied_to", "id": s.in_reply_to}] if s.in_reply_to else []}
+                for s in reversed(sent)][:limit]
+        return JSONResponse({"data": data, "meta": {"result_count": len(data)}} if data else
+                            {"meta": {"result_count": 0}})
+
+    @router.get("/2/dm_conversations/with/{participant_id}/dm_events")
+    async def conversation_events(participant_id: str, request: Request) -> Response:
+        """Both sides of the one-to-one conversation with a participant, newest first."""
+        events = [(i.created_at, dm_event_json(i)) for i in state.items_for("x", is_dm=True)
+                  if x_user_id(i.author) == participant_id and not i.malformed]
+        conversation = f"{min(participant_id, X_SERVICE_USER_ID)}-{max(participant_id, X_SERVICE_USER_ID)}"
+        events += [(s.at, {"id": s.message_id, "event_type": "MessageCreate", "text": s.text,
+                           "sender_id": X_SERVICE_USER_ID, "created_at": iso(s.at), "dm_conversation_id": conversation})
+                   for s in state.sent_by_us("x", "dm") if s.recipient == participant_id]
+        limit = max(1, min(100, int(request.query_params.get("max_results", "100"))))
+        data = [e for _, e in sorted(events, key=lambda pair: pair[0], reverse=True)][:limit]
+        return JSONResponse({"data": data, "meta": {"result_count": len(data)}} if data else
+                            {"meta": {"result_count": 0}})
 
     @router.post("/2/tweets")
     async def create_tweet(request: Request) -> Response:

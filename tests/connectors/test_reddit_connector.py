@@ -104,5 +104,5 @@ def test_dropped_post_is_not_resent_by_prawcore(sandbox, platform_settings):
     receipt = replier.send(OutboundRequest("reddit", "public_reply", "Received.",
                                            in_reply_to_external_id=mention.external_id))
 
-    assert not receipt.ok and not receipt.retryable
+    assert not receipt.ok and receipt.uncertain  # retried only after a look on the platform
     assert state.path_counts["POST /api/comment"] == 1  # one attempt, no silent retry

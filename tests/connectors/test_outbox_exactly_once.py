@@ -1,0 +1,152 @@
+"""The outbox sends each message once across lost answers, crashes and platform faults.
+
+Real PostgreSQL/Redis (or the embedded pair) and the platform sandbox's real clients: an
+attempt whose answer was lost, or a worker killed after the platform accepted the message,
+is resolved by looking the message up on the platform, never by sending it again blindly.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from connectors.intake import persist_posts
+from connectors.reddit import thing_to_raw
+from connectors.sandbox.reddit_api import thing_json
+from connectors.sandbox.x_api import x_user_id
+from dashboard.context import AppContext, set_process_context
+from flows import sending
+from models.domain import OutboundRequest
+from models.enums import DeliveryStatus, MessageKind, MessagePurpose
+from models.tables import OutboundMessage
+from models.types import utcnow
+
+ACK = "A dispatcher has seen your message."
+
+
+@pytest.fixture
+def ctx(platform_settings, tmp_path):
+    c = AppContext.build(platform_settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    set_process_context(c)
+    yield c
+    set_process_context(None)
+    c.close()
+
+
+def _dm(ctx: AppContext, key: str, recipient: str, text: str = ACK) -> int:
+    with Session(ctx.engine) as s:
+        msg = OutboundMessage(dedupe_key=key, platform="x", kind=MessageKind.dm.value,
+                              purpose=MessagePurpose.acknowledged.value, recipient_id=recipient, text=text)
+        s.add(msg)
+        s.commit()
+        return msg.id
+
+
+def _reddit_reply(ctx: AppContext, state, key: str) -> int:
+    item = state.add_post("reddit", "u/flare999 there is a fire on Mill Lane", "rob")
+    [stored] = persist_posts(ctx.engine, [thing_to_raw(thing_json(item, state.handle))], lambda _r: "default")
+    with Session(ctx.engine) as s:
+        msg = OutboundMessage(dedupe_key=key, platform="reddit", kind=MessageKind.public_reply.value,
+                              purpose=MessagePurpose.receipt.value, post_id=stored.post_id, text="Received.")
+        s.add(msg)
+        s.commit()
+        return msg.id
+
+
+def _make_due(ctx: AppContext, message_id: int, **changes) -> None:
+    """What time does for a claim or a retry: the message is due again now."""
+    with Session(ctx.engine) as s:
+        msg = s.get(OutboundMessage, message_id)
+        msg.next_attempt_at = utcnow() - timedelta(seconds=2)
+        for name, value in changes.items():
+            setattr(msg, name, value)
+        s.add(msg)
+        s.commit()
+
+
+def _row(ctx: AppContext, message_id: int) -> OutboundMessage:
+    with Session(ctx.engine) as s:
+        return s.exec(select(OutboundMessage).where(OutboundMessage.id == message_id)).one()
+
+
+def _sent(state, platform: str) -> list:
+    return [s for s in state.outbox if s.platform == platform]
+
+
+def test_a_lost_answer_is_resolved_by_a_lookup_not_a_second_send(ctx, sandbox):
+    state, _ = sandbox
+    state.add_post("x", "help", "xena", is_dm=True)
+    message_id = _dm(ctx, "ack:1", x_user_id("xena"))
+    state.set_faults("x", {"lose_response_next": 1})
+
+    first = sending.send_messages([message_id], ctx)
+    row = _row(ctx, message_id)
+    assert first == {message_id: "retrying"} and row.uncertain_since is not None
+    assert (row.next_attempt_at - utcnow()).total_seconds() > sending.UNCERTAIN_SETTLE_SECONDS - 5
+    _make_due(ctx, message_id)
+    second = sending.send_messages([message_id], ctx)
+
+    row = _row(ctx, message_id)
+    [on_platform] = _sent(state, "x")
+    assert second == {message_id: "sent"} and row.platform_message_id == on_platform.message_id
+    assert row.uncertain_since is None and "found on the platform" in row.last_error
+    assert state.path_counts["POST /2/dm_conversations/with/{}/messages".format(x_user_id("xena"))] == 1
+
+
+def test_a_worker_killed_after_the_platform_accepted_does_not_send_again(ctx, sandbox):
+    state, _ = sandbox
+    message_id = _reddit_reply(ctx, state, "receipt:1")
+    msg, post, earlier = sending._claim(ctx, message_id)
+    assert earlier is None
+    assert ctx.repliers["reddit"].send(OutboundRequest(
+        platform="reddit", kind=msg.kind, text=msg.text, in_reply_to_external_id=post.external_id)).ok
+    # ...and the worker dies before recording the outcome; a fresh process takes over.
+    ctx._repliers = None
+    _make_due(ctx, message_id)
+
+    assert sending.send_messages([message_id], ctx) == {message_id: "sent"}
+    assert len(_sent(state, "reddit")) == 1
+    assert _row(ctx, message_id).platform_message_id == _sent(state, "reddit")[0].message_id
+
+
+def test_a_worker_killed_before_the_send_left_sends_it_once(ctx, sandbox):
+    state, _ = sandbox
+    message_id = _reddit_reply(ctx, state, "receipt:2")
+    sending._claim(ctx, message_id)  # claimed, then killed before the request left
+    _make_due(ctx, message_id)
+
+    assert sending.send_messages([message_id], ctx) == {message_id: "sent"}
+    assert sending.send_messages([message_id], ctx) == {}  # a duplicated job finds nothing to do
+    assert len(_sent(state, "reddit")) == 1
+
+
+def test_the_same_words_to_the_same_person_are_two_messages(ctx, sandbox):
+    """The lookup must not take an earlier identical message of ours for the lost one."""
+    state, _ = sandbox
+    state.add_post("x", "help", "yan", is_dm=True)
+    first, second = _dm(ctx, "ack:a", x_user_id("yan")), _dm(ctx, "ack:b", x_user_id("yan"))
+    assert sending.send_messages([first], ctx) == {first: "sent"}
+    state.set_faults("x", {"lose_response_next": 1})
+    sending.send_messages([second], ctx)
+    state.set_faults("x", {})
+    _make_due(ctx, second, uncertain_since=utcnow() - timedelta(minutes=1))  # the window covers both
+
+    assert sending.send_messages([second], ctx) == {second: "sent"}
+    ids = [s.message_id for s in _sent(state, "x")]
+    assert len(ids) == 2 and {_row(ctx, first).platform_message_id, _row(ctx, second).platform_message_id} == set(ids)
+
+
+def test_platform_errors_are_retried_within_the_window_then_fail(ctx, sandbox):
+    state, _ = sandbox
+    state.add_post("x", "help", "zed", is_dm=True)
+    message_id = _dm(ctx, "ack:z", x_user_id("zed"))
+    state.set_faults("x", {"error_rate": 1.0})
+    for _ in range(10):  # more attempts than the old limit of 8
+        assert sending.send_messages([message_id], ctx) == {message_id: "retrying"}
+        _make_due(ctx, message_id)
+    assert _row(ctx, message_id).status == DeliveryStatus.queued.value
+    _make_due(ctx, message_id, created_at=utcnow() - sending.SEND_WINDOW - timedelta(seconds=1))
+
+    assert sending.send_messages([message_id], ctx) == {message_id: DeliveryStatus.failed.value}
+    assert state.outbox == []
