@@ -235,11 +235,16 @@ def triage(rules: Annotated[bool, typer.Option(help="use the rule baseline only"
 
 @app.command()
 def train(datasets: Path = REPO_ROOT.parent / "shared" / "datasets",
-          out: Path = REPO_ROOT / "triage" / "weights") -> None:
+          out: Path = REPO_ROOT / "triage" / "weights",
+          locations: Annotated[bool, typer.Option(
+              help="also re-tune the location NER on IDRISI-R train (about 20 minutes)")] = False) -> None:
     """Rebuild the triage heads from the datasets (progress bar)."""
+    from triage.locations.learned_ner import train_location_ner
     from triage.training import train as run_train
 
     run_train(datasets, out, progress=True)
+    if locations:
+        train_location_ner(datasets, out / "location_ner", progress=True)
 
 
 @app.command("eval")

@@ -19,6 +19,8 @@ RAISES — from rules; they raise, never lower
   R3  any other safety-net phrase                        → the phrase's level
   R4  silent contact (cannot speak, covert request)      → at least high
   R5  an address plus a plea, in any supported language  → at least high
+  R5b an address in a post confidently in another language (V3): the English-only model cannot
+      read what happens there, so a dispatcher does        → at least high
   R6  a literal post that the search-and-rescue head scores ≥ rescue_gate and the request head
       ≥ request_gate (relayed and third-person pleas: "35 ppl trapped in X, need rescuing";
       not news of rescue efforts)                        → at least high
@@ -47,7 +49,7 @@ from triage.base import TriageItem
 from triage.datasets import URGENCIES
 from triage.heads import HeadSet
 from triage.signals import (FEATURE_NAMES, evidence_words, find_signals, plea_with_address,
-                            safety_net, signal_features, silent_contact)
+                            safety_net, signal_features, silent_contact, street_address)
 
 LEVELS = [Urgency(u) for u in URGENCIES]  # most urgent first; index == Urgency.rank
 URGENT = (Urgency.critical, Urgency.high, Urgency.medium)
@@ -103,6 +105,7 @@ class Evidence:
     threat_cue: str = ""  # the words, when the post names a threat-to-life cue or people trapped
     silent: str = ""  # why, when the post is a silent contact
     plea_with_address: str = ""  # the plea, when the post gives an address and asks for help
+    address: str = ""  # the street address, when the post gives one
     foreign: str = ""  # language code, when confidently not English
     empty: bool = False
 
@@ -170,6 +173,10 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
         level = Urgency.high
     if ev.plea_with_address and level.rank > Urgency.high.rank:  # R5
         why.append(f"a plea ('{ev.plea_with_address}') with an address raises {level.value} → high")
+        level = Urgency.high
+    if ev.foreign and ev.address and level.rank > Urgency.high.rank:  # R5b
+        why.append(f"an address ('{ev.address}') in a post in {ev.foreign}, which the text model "
+                   f"cannot read, raises {level.value} → high")
         level = Urgency.high
     if (ev.p_rescue >= n.rescue_gate and ev.p_request >= n.request_gate  # R6
             and ev.p_literal >= n.literal_gate and level.rank > Urgency.high.rank):
@@ -260,6 +267,7 @@ class ClassifierStage:
                         threat_cue=found["threat_cue"] or found["people_trapped"] or "",
                         p_literal=p_literal, p_rescue=p_rescue, p_request=p_request, silent=why if silent else "",
                         plea_with_address=plea_with_address(item.text),
+                        address=street_address(item.text),
                         foreign=item.language if foreign else "", empty=not item.text.strip())
 
     def _decide(self, item: TriageItem, p: dict[str, np.ndarray]) -> None:

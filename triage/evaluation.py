@@ -24,6 +24,7 @@ from triage.encoder import default_cache_dir, shared_encoder
 from triage.heads import WEIGHTS_DIR, load_heads
 from triage.locations.extract import extract_spans, get_nlp
 from triage.locations.geocode import shared_gazetteer
+from triage.locations.learned_ner import load_stock_ner
 from triage.metrics import (binary, confusion, expected_calibration_error, macro_f1,
                             markdown_table, per_class, prf)
 
@@ -223,7 +224,8 @@ def _idrisi(datasets_dir: Path) -> dict:
     nlp = get_nlp()
     gazetteer = shared_gazetteer()
     counts: dict[str, dict[str, list[int]]] = {"full": {}, "no_ner": {}, "stock_ner": {}}
-    for row, doc in zip(rows, nlp.pipe([r["text"] for r in rows], batch_size=128)):
+    stock_docs = load_stock_ner().pipe([r["text"] for r in rows], batch_size=128)
+    for row, doc, stock in zip(rows, nlp.pipe([r["text"] for r in rows], batch_size=128), stock_docs):
         text = row["text"]
         gold = {(m["start_offset"], m["end_offset"]) for m in row["location_mentions"]}
         places = [(s, e, "place", 0.55) for s, e in gazetteer.scan_places(text)]
@@ -231,7 +233,7 @@ def _idrisi(datasets_dir: Path) -> dict:
             pred = {(s, e) for s, e, kind, _ in extract_spans(text, d, places)
                     if kind not in ("latlon", "what3words")}
             _span_counts(gold, pred, counts[name])
-        ner = {(e.start_char, e.end_char) for e in doc.ents if e.label_ in ("GPE", "LOC", "FAC")}
+        ner = {(e.start_char, e.end_char) for e in stock.ents if e.label_ in ("GPE", "LOC", "FAC")}
         _span_counts(gold, ner, counts["stock_ner"])
     return {"rows": len(rows), "gold_mentions": sum(len(r["location_mentions"]) for r in rows),
             **{name: {k: prf(*v) for k, v in c.items()} for name, c in counts.items()}}
@@ -360,7 +362,7 @@ def render_markdown(r: dict) -> str:
         markdown_table(["extractor", "exact P", "exact R", "exact F1", "overlap P", "overlap R", "overlap F1"],
                        [[label, loc[k]["exact"]["precision"], loc[k]["exact"]["recall"], loc[k]["exact"]["f1"],
                          loc[k]["overlap"]["precision"], loc[k]["overlap"]["recall"], loc[k]["overlap"]["f1"]]
-                        for k, label in (("full", "patterns + gazetteer + spaCy NER"),
+                        for k, label in (("full", "patterns + gazetteer + location NER (tuned on IDRISI-R train)"),
                                          ("no_ner", "patterns + gazetteer (non-urgent posts)"),
                                          ("stock_ner", "stock spaCy NER GPE/LOC/FAC"))]), "",
         f"{loc['rows']} tweets, {loc['gold_mentions']} gold mentions. Report built in {r['seconds']} s.", "",

@@ -136,6 +136,8 @@ ADDRESS = re.compile(
     r"\b\d{1,4}[a-z]?,?\s+(?:[\w'-]+\s+){0,3}(?:st|street|rd|road|ave|avenue|lane|ln|close|"
     r"drive|dr|way|terrace|court|ct|grove|gardens|crescent|place|pl|square|sq|heol|stryd|ffordd|"
     r"lon|gali|mohalla|nagar|colony|marg|chowk)\b|"
+    r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|av\.|boulevard|bd|allée|chemin|impasse|"
+    r"place|quai|route)(?:\s+[\w'-]+){1,3}|"  # French: the number comes first ("3 rue Victor Hugo")
     r"\b(?:calle|avenida|rue|boulevard|via|viale|piazza|corso|rua|travessa|ulica|ul\.|al\.|"
     r"gali|mohalla|sector|house no\.?|flat no\.?|makan|heol|stryd)\s+[\w' -]{0,30}?\d{1,4}\b|"
     r"\b\w+(?:straße|strasse|str\.|weg|gasse|platz|allee|laan|straat|gracht)\s*\d{1,4}\b|"

@@ -287,6 +287,12 @@ NET_ONLY_RULES = [
 _FAST_NET = [(rule, _lowercase_twin(rule.pattern)) for rule in NET_ONLY_RULES]
 
 
+def street_address(text: str) -> str:
+    """The street address (or UK postcode) the post gives, in any supported language; else ""."""
+    m = ADDRESS.search(text)
+    return m.group(0) if m else ""
+
+
 def plea_with_address(text: str) -> str:
     """The plea (or safety-net phrase), when the post gives a street address and asks for help
     in any supported language; else ""."""

@@ -201,3 +201,33 @@ def test_spans_stay_inside_the_text_and_do_not_overlap():
     found = extract_spans(text, doc)
     assert all(0 <= s < e <= len(text) for s, e, _, _ in found)
     assert all(a[1] <= b[0] for a, b in zip(found, found[1:]))
+
+
+def test_location_ner_is_the_tuned_one_when_its_weights_are_shipped():
+    from triage.locations.extract import get_nlp
+    from triage.locations.learned_ner import LABEL, WEIGHTS_DIR
+
+    assert (WEIGHTS_DIR / "model").exists()
+    assert LABEL in get_nlp().get_pipe("ner").labels
+
+
+def test_location_ner_missing_weights_means_no_tuned_model(tmp_path):
+    from triage.locations.learned_ner import load_location_ner
+
+    assert load_location_ner(tmp_path) is None
+
+
+@pytest.mark.parametrize("text, place", [
+    # Tweet-style pleas: hashtags, places the stock news-trained NER does not know.
+    ("Help urgently #Urgent - 35 ppl trapped in Puthankavu, #Chengannur need urgent rescuing",
+     "Chengannur"),
+    ("Thrissur Annamanada, StJohn UP school, 50 people are stuck, emergency, please help them",
+     "Annamanada"),
+    ("family of 5 on the roof at Meyerland, water rising fast, please send a boat", "Meyerland"),
+])
+def test_tuned_ner_finds_places_in_tweet_style_pleas(text, place):
+    from triage.locations.extract import get_nlp
+
+    doc = get_nlp()(text)
+    spans = {text[s:e] for s, e, _, _ in extract_spans(text, doc)}
+    assert place in spans, spans

@@ -191,3 +191,24 @@ def test_an_unsure_language_guess_does_not_send_a_short_english_post_to_review()
     says_none = _stub_classifier([-5.0, -5.0, -5.0, -5.0, 5.0])
     item = _classify_as(says_none, "Very wet. #yycflood", "cy", 0.43)
     assert item.urgency == "none" and not item.needs_review
+
+
+@pytest.mark.parametrize("text, found", [
+    ("ma fille ne répond plus, 3 rue Victor Hugo", "3 rue Victor Hugo"),
+    ("au 12 bis, avenue Foch, vite", "12 bis, avenue F"),
+    ("mój syn spadł z drabiny, ulica Polna 9", "ulica Polna 9"),
+    ("o meu pai caiu, rua das Flores 30", "rua das Flores 30"),
+    ("mein Vater, Hauptstraße 8 in Bonn", "Hauptstraße 8"),
+    ("smoke everywhere at 8 Vine St", "8 Vine St"),
+])
+def test_street_addresses_in_the_supported_languages(text, found):
+    from triage.signals import street_address
+
+    assert street_address(text).startswith(found), street_address(text)
+
+
+@pytest.mark.parametrize("text", ["j'ai 3 chats et 2 chiens", "route 66 is a classic", "in 2 places at once"])
+def test_numbers_without_a_street_are_not_addresses(text):
+    from triage.signals import street_address
+
+    assert street_address(text) == ""
