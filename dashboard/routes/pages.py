@@ -18,6 +18,7 @@ from dashboard import actions
 from dashboard.deps import CSRF, DB, Ctx, CurrentUser, require
 from dashboard.routes.api import dispatch_order
 from dashboard.routes.common import BACKGROUND, action_done, action_failed, home_for, render, safe_next
+from dashboard.routes.queue_lines import CadLine, cad_lines
 from dashboard.security import authenticate, new_csrf_token
 from escalation.service import ActionError
 from models.enums import EventKind, IncidentStatus
@@ -79,6 +80,7 @@ class QueueRow:
     incident: Incident
     last_step_at: datetime | None
     steps_fired: int
+    line: CadLine
 
 
 def open_queue(db: Session) -> list[QueueRow]:
@@ -92,7 +94,8 @@ def open_queue(db: Session) -> list[QueueRow]:
                IncidentEvent.incident_id.in_([i.id for i in incidents]))
         .group_by(IncidentEvent.incident_id)).all()
     by_incident = {incident_id: (at, n) for incident_id, at, n in steps}
-    return [QueueRow(i, *by_incident.get(i.id, (None, 0))) for i in incidents]
+    lines = cad_lines(db, [i.id for i in incidents])
+    return [QueueRow(i, *by_incident.get(i.id, (None, 0)), lines[i.id]) for i in incidents]
 
 
 @router.get("/queue")

@@ -265,6 +265,19 @@
       .catch(function () { button.disabled = false; toast("Could not load the media.", "error"); });
   });
 
+  // ------------------------------------------------------------------ keyboard (dispatch queue)
+  // "a" acknowledges the top unacknowledged critical incident (rows are most urgent first).
+  document.addEventListener("keydown", function (e) {
+    if (page !== "queue" || e.key !== "a" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (/^(INPUT|TEXTAREA|SELECT)$/.test((e.target.tagName || ""))) return;
+    var form = document.querySelector('#queue-rows tr[data-urgency="critical"][data-status="queued"] form[action$="/acknowledge"]');
+    e.preventDefault();
+    if (!form) { toast("No unacknowledged critical incident.", "info"); return; }
+    var row = form.closest("tr");
+    row.scrollIntoView({ block: "nearest" });
+    form.requestSubmit();
+  });
+
   // ------------------------------------------------------------------ keyboard (monitor feed)
   function posts() { return Array.prototype.slice.call(document.querySelectorAll("#feed-list li.post")); }
   function move(step) {

@@ -1,0 +1,115 @@
+"""The 3 a.m. console in Chromium: CAD-like queue rows, keyboard acknowledge, phone and 200 % zoom.
+
+Screenshots for the README land in docs/screenshots/ (queue-cad.png, queue-phone.png, ...).
+"""
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from models import Incident, IncidentPost, Post, TriageRecord
+from tests.dashboard.conftest import PASSWORDS, drain, ingest, raw_post
+from tests.dashboard import test_dashboard_browser as base
+from tests.dashboard.test_dashboard_browser import CHROMIUM, SHOTS, sign_in, wait_live
+
+browser = base.browser  # the same Chromium fixture
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed"),
+]
+
+REPORTS = [
+    ("c1", "help my dad collapsed not breathing, we are at 12 High Street upstairs please hurry", "12 High Street"),
+    ("c2", "house fire flames everywhere people trapped on Kirkstall Road", "Kirkstall Road"),
+    ("c3", "man with a knife attacking people outside the station by Albion Court", "Albion Court"),
+]
+
+
+def seed_queue(ctx) -> dict[str, int]:
+    """Three open incidents whose posts named a place triage could not put on a map."""
+    ingest(ctx, [raw_post(ext, text, author=f"a{ext}") for ext, text, _ in REPORTS])
+    drain(ctx)
+    by_ext = {}
+    with Session(ctx.engine) as s:
+        for ext, _, place in REPORTS:
+            record, incident_id = s.exec(
+                select(TriageRecord, IncidentPost.incident_id)
+                .join(IncidentPost, IncidentPost.post_id == TriageRecord.post_id)
+                .join(Post, Post.id == TriageRecord.post_id)
+                .where(Post.external_id == ext)).one()
+            record.locations = [{"text": place, "kind": "address", "source": "text", "lat": None, "lon": None,
+                                 "confidence": 0.8}]
+            s.add(record)
+            by_ext[ext] = incident_id
+        flagged = s.get(Incident, by_ext["c2"])
+        flagged.silent = True
+        flagged.flags = {"dm_unreachable": {"error": "DMs closed"}, "new_report": True,
+                         "possible_duplicate_of": by_ext["c1"]}
+        s.add(flagged)
+        s.commit()
+    return by_ext
+
+
+def row_box_fits(page, incident_id: int) -> None:
+    """The row's Acknowledge button is on screen, not cut off, at this viewport."""
+    button = page.locator(f'#queue-rows tr[data-incident="{incident_id}"] button.ack')
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (box, width)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1  # no sideways scrolling
+
+
+def test_queue_rows_read_like_a_cad_line_and_a_key_acknowledges(ctx, users, server, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ids = seed_queue(ctx)
+    context, page = sign_in(browser, server, "dispatcher")
+    wait_live(page)
+    rows = page.locator("#queue-rows tr[data-incident]")
+    assert rows.count() == 3
+    first = page.locator(f'#queue-rows tr[data-incident="{ids["c1"]}"]')
+    text = first.inner_text()
+    assert "help my dad collapsed not breathing, we are at 12 High Street" in text
+    assert "medical" in text and "1 report" in text, text
+    assert "12 High Street" in first.locator("td.where").inner_text()
+    assert "location unknown" not in page.locator("#queue-rows").inner_text()
+    flagged = page.locator(f'#queue-rows tr[data-incident="{ids["c2"]}"]').inner_text()
+    for flag in ("SILENT", "UNREACHABLE", "NEW REPORT", f"possible duplicate of #{ids['c1']}"):
+        assert flag in flagged, flag
+    page.screenshot(path=str(SHOTS / "queue-cad.png"))
+
+    # "a" acknowledges the top unacknowledged critical incident, and only that one.
+    top = page.locator('#queue-rows tr[data-urgency="critical"][data-status="queued"]').first
+    top_id = int(top.get_attribute("data-incident"))
+    page.locator("h1").click()
+    page.keyboard.press("a")
+    page.locator(f'#queue-rows tr[data-incident="{top_id}"][data-status="acknowledged"]').wait_for()
+    assert page.locator('#queue-rows tr[data-status="queued"]').count() == 2
+    with Session(ctx.engine) as s:
+        assert s.get(Incident, top_id).acknowledged_by == "dispatcher"
+    still_queued = [i for i in ids.values() if i != top_id and
+                    page.locator(f'#queue-rows tr[data-incident="{i}"][data-status="queued"]').count()]
+
+    # On the incident page, Acknowledge is the primary action while nobody has acknowledged it.
+    page.goto(f"/incidents/{still_queued[0]}")
+    assert page.locator(".actions.bar button.ack").inner_text() == "Acknowledge"
+    assert "secondary" in page.locator("form.closing button", has_text="Resolve").get_attribute("class")
+    context.close()
+
+    # A phone (390 x 844) and a desktop at 200 % zoom (1280 x 800 CSS px / 2): nothing cut off.
+    for name, viewport, scale in (("queue-phone.png", {"width": 390, "height": 844}, 3),
+                                  ("queue-zoom200.png", {"width": 640, "height": 400}, 2)):
+        small = browser.new_context(base_url=server, viewport=viewport, device_scale_factor=scale)
+        small.set_default_timeout(10_000)
+        p = small.new_page()
+        p.goto("/login")
+        p.fill("input[name=username]", "dispatcher")
+        p.fill("input[name=password]", PASSWORDS["dispatcher"])
+        p.click("button[type=submit]")
+        p.locator("#queue-rows tr[data-incident]").first.wait_for()
+        for incident_id in still_queued:
+            row_box_fits(p, incident_id)
+        p.screenshot(path=str(SHOTS / name))
+        small.close()
