@@ -14,6 +14,7 @@ from dashboard.context import AppContext
 from dashboard.deps import LoginRequired
 from dashboard.security import LoginThrottle, secret_key
 from dashboard.share.ws import LinkRateLimits
+from dashboard.timefmt import make_clock
 
 HERE = Path(__file__).parent
 
@@ -122,6 +123,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app.state.link_limits = LinkRateLimits(ctx.redis_url)
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.templates.env.globals["clock"] = make_clock(settings.service.timezone)
     app.add_middleware(
         SessionMiddleware, secret_key=secret_key(settings), session_cookie="flare_session",
         same_site="strict", https_only=settings.dashboard.public_base_url.startswith("https"),

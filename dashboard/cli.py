@@ -152,13 +152,29 @@ def run(workers: int = 2) -> None:
 
 
 @app.command()
-def demo(workers: int = 1, port: int = 8000, sandbox_port: int = 8765) -> None:
+def demo(workers: int = 1, port: int = 8000, sandbox_port: int = 8765, paging_port: int = 8025,
+         fresh: Annotated[bool, typer.Option(help="forget earlier demo runs (queue, posts, pages) first")] = False,
+         ) -> None:
     """Start the whole system on embedded defaults with the sandbox and a scripted scenario."""
-    from dashboard.demo import run_system
+    from dashboard.demo import FreshRefused, fresh_start, run_system
 
     settings = _settings()
     settings.dashboard.port = port
-    run_system(settings, workers=workers, demo=True, sandbox_port=sandbox_port)
+    if fresh:
+        try:
+            removed = fresh_start(settings)
+        except FreshRefused as exc:
+            _fail(str(exc))
+        print(f"fresh demo: removed {', '.join(removed) or 'nothing (no earlier run)'}", flush=True)
+    run_system(settings, workers=workers, demo=True, sandbox_port=sandbox_port, paging_port=paging_port)
+
+
+@app.command("paging-inbox")
+def paging_inbox(port: int = 8025, host: str = "127.0.0.1") -> None:
+    """A local SMTP server that keeps every page it receives (the demo's duty supervisor and manager)."""
+    from dashboard.paging_inbox import INBOX_DIR, serve_inbox
+
+    serve_inbox(host, port, Path(_settings().data_dir) / INBOX_DIR)
 
 
 @app.command()

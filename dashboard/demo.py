@@ -2,17 +2,49 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 from pathlib import Path
 
 from sqlmodel import Session, select
 
 from config import Settings
+from dashboard.embedded import EmbeddedRedis
+from dashboard.paging_inbox import INBOX_DIR, paging_env
 from dashboard.processes import Supervisor, wait_http
 from models.db import make_engine
 from models.enums import Role
 from models.tables import User
 
 DEMO_PASSWORD_FILE = "demo-logins.txt"
+# What `flare demo --fresh` removes: the incidents, posts and queues of earlier runs. The demo
+# logins and the signing key stay, so bookmarks and the printed passwords keep working.
+FRESH_REMOVES = ("flare.db", "flare.db-wal", "flare.db-shm", "flare.db-journal", "appendonlydir",
+                 "appendonly.aof", "dump.rdb", "sandbox-state.json", INBOX_DIR, "media")
+
+
+class FreshRefused(RuntimeError):
+    pass
+
+
+def fresh_start(settings: Settings) -> list[str]:
+    """Forget every earlier demo run in the data dir; returns what was removed."""
+    if settings.database_url or settings.redis_url:
+        raise FreshRefused("--fresh only resets the embedded demo data; FLARE_DATABASE_URL or "
+                           "FLARE_REDIS_URL is set, and Flare never wipes a configured service")
+    data_dir = Path(settings.data_dir)
+    if EmbeddedRedis(data_dir)._alive():
+        raise FreshRefused(f"another Flare is still running on {data_dir.resolve()}: stop it first")
+    removed = []
+    for name in FRESH_REMOVES:
+        path = data_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
 
 
 def sandbox_client_env(base_url: str, handle: str) -> dict[str, str]:
@@ -71,7 +103,8 @@ def ensure_demo_users(database_url: str, data_dir: Path) -> dict[str, str]:
     return logins
 
 
-def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox_port: int = 8765) -> None:
+def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox_port: int = 8765,
+               paging_port: int = 8025) -> None:
     from connectors.sandbox.scenario import DEMO_SCENARIO
 
     sup = Supervisor(settings)
@@ -79,12 +112,16 @@ def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     if demo:
         sup.env.update(sandbox_client_env(sandbox_url, settings.service.handle))
+        if not settings.notifiers.smtp_host:  # a configured relay wins over the demo inbox
+            sup.env.update(paging_env("127.0.0.1", paging_port))
     env = sup.start_infrastructure()
     try:
         logins = ensure_demo_users(env["FLARE_DATABASE_URL"], data_dir) if demo else {}
         if demo:
             sup.spawn("sandbox", "sandbox", "--port", str(sandbox_port), "--scenario", str(DEMO_SCENARIO))
             wait_http(f"{sandbox_url}/_sandbox/items", 30)
+            if not settings.notifiers.smtp_host:
+                sup.spawn("paging-inbox", "paging-inbox", "--port", str(paging_port))
         for n in range(workers):
             sup.spawn(f"worker-{n + 1}", "worker")
         sup.spawn("web", "web", "--port", str(settings.dashboard.port))
@@ -96,6 +133,9 @@ def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox
             print(f"  Sign in as dispatcher / {logins.get('dispatcher')}   (all demo logins: "
                   f"{data_dir / DEMO_PASSWORD_FILE})")
             print(f"  Post as a member of the public: {sandbox_url}/")
+            if not settings.notifiers.smtp_host:
+                print(f"  Pages to the duty supervisor and duty manager arrive by e-mail in "
+                      f"{data_dir / INBOX_DIR} (SMTP on 127.0.0.1:{paging_port})")
         print(f"  Logs: {data_dir / 'logs'}   Stop with Ctrl-C.\n", flush=True)
         sup.wait_forever()
     finally:

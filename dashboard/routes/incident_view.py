@@ -38,6 +38,8 @@ class ChainStep:
     targets: list[str]
     sound: bool
     fired_at: datetime | None
+    failed_pages: list[dict] = field(default_factory=list)  # pages of this step that did not go out
+    sent_pages: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -86,11 +88,22 @@ def reporter_history(db: Session, posts: list[Post]) -> tuple[list[Post], list[P
 
 def escalation_chain(incident: Incident, events: list[IncidentEvent]) -> tuple[list[ChainStep], int]:
     fired = [e for e in events if e.kind == EventKind.escalation_step.value and e.data.get("kind") == "step"]
+    # Each page (notification event) belongs to the step fired just before it.
+    pages: dict[int, list[dict]] = {}
+    current = None
+    for e in events:
+        if e.kind == EventKind.escalation_step.value:
+            current = e.id if e.data.get("kind") == "step" else None
+        elif e.kind == EventKind.notification.value and current is not None:
+            pages.setdefault(current, []).append(e.data or {})
     steps = []
     for n, step in enumerate(incident.policy_snapshot.get("steps", [])):
+        event = fired[n] if n < len(fired) else None
+        sent = pages.get(event.id, []) if event else []
         steps.append(ChainStep(n + 1, float(step.get("after", 0)), str(step.get("action", "")),
                                list(step.get("targets", [])), bool(step.get("sound")),
-                               fired[n].at if n < len(fired) else None))
+                               event.at if event else None,
+                               [p for p in sent if not p.get("ok")], [p for p in sent if p.get("ok")]))
     return steps, max(0, len(fired) - len(steps))
 
 

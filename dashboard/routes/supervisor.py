@@ -17,7 +17,8 @@ from sqlmodel import Session, select
 
 from dashboard.context import AppContext
 from dashboard.deps import DB, require
-from dashboard.routes.common import MEDIA_REVEALED_ACTION, SHIFT, render
+from dashboard.notifiers import registry as notifier_registry
+from dashboard.routes.common import BACKGROUND, MEDIA_REVEALED_ACTION, SHIFT, render
 from models.enums import EventKind, IncidentStatus, TriageState, Urgency
 from models.tables import AuditEntry, Incident, IncidentEvent, Post, User
 from models.types import utcnow
@@ -25,6 +26,45 @@ from models.types import utcnow
 router = APIRouter(include_in_schema=False)
 
 ON_SHIFT_WINDOW = timedelta(minutes=15)
+# The page refreshes itself on every live event and at least this often (timers, ages).
+REFRESH_SECONDS = 15
+
+
+@dataclass
+class Breach:
+    """One SLA breach, in words: which incident, how long it was allowed, where it stands now."""
+
+    at: Any
+    incident_id: int
+    urgency: str
+    category: str
+    sla_s: float
+    status: str
+    acknowledged_after_s: float | None
+
+    @property
+    def text(self) -> str:
+        kind = self.category.replace("_", " ") if self.category and self.category != "none" else "incident"
+        head = f"{self.urgency} {kind} not acknowledged within {self.sla_s:.0f} s"
+        if self.acknowledged_after_s is not None:
+            return f"{head}; acknowledged after {self.acknowledged_after_s:.0f} s"
+        return f"{head}; {'still waiting' if self.status == IncidentStatus.queued.value else self.status}"
+
+
+def readable_breaches(db: Session, events: list[IncidentEvent]) -> list[Breach]:
+    ids = {e.incident_id for e in events}
+    incidents = {i.id: i for i in db.exec(select(Incident).where(Incident.id.in_(ids or {-1})))}
+    out = []
+    for e in events:
+        i = incidents.get(e.incident_id)
+        if i is None:
+            continue
+        after = ((i.acknowledged_at - (i.queued_at or i.created_at)).total_seconds()
+                 if i.acknowledged_at else None)
+        out.append(Breach(e.at, e.incident_id, i.urgency, i.category,
+                          float((e.data or {}).get("ack_sla_s") or (i.policy_snapshot or {}).get("ack_sla") or 0),
+                          i.status, after))
+    return out
 
 
 def connector_health(ctx: AppContext) -> list[dict[str, Any]] | None:
@@ -98,13 +138,25 @@ def shift_summary(db: Session, ctx: AppContext) -> dict[str, Any]:
             queue_depth[name] = queue.count
         except Exception:  # noqa: BLE001 - Redis down: show the gap rather than fail the page
             queue_depth[name] = None
+    # Not yet acknowledged = handed to a console and not acknowledged (pending) + not yet handed
+    # to any console (undelivered). Counting only the first read 0 while 20 incidents waited.
     try:
         dispatch_pending = len(ctx.dispatch.pending())
+        dispatch_undelivered = ctx.dispatch.undelivered_count()
     except Exception:  # noqa: BLE001
-        dispatch_pending = None
+        dispatch_pending = dispatch_undelivered = None
+    failed_pages = [(e.at, e.incident_id, e.data) for e in db.exec(
+        select(IncidentEvent).where(IncidentEvent.kind == EventKind.notification.value, IncidentEvent.at >= since)
+        .order_by(IncidentEvent.at.desc()).limit(500)) if not (e.data or {}).get("ok")][:50]
+    queued_incidents = int(db.exec(select(func.count(Incident.id))
+                                   .where(Incident.status == IncidentStatus.queued.value)).one())
     return {
-        "ack": ack_stats(db, since), "breaches": breaches, "queue_depth": queue_depth,
-        "dispatch_pending": dispatch_pending, "pending_posts": int(pending_posts),
+        "ack": ack_stats(db, since), "breaches": readable_breaches(db, breaches), "queue_depth": queue_depth,
+        "dispatch_pending": dispatch_pending, "dispatch_undelivered": dispatch_undelivered,
+        "dispatch_unacknowledged": (None if dispatch_pending is None or dispatch_undelivered is None
+                                    else dispatch_pending + dispatch_undelivered),
+        "queued_incidents": queued_incidents, "failed_pages": failed_pages,
+        "paging_channels": sorted(notifier_registry(ctx).notifiers), "pending_posts": int(pending_posts),
         "backlog_age_s": (now - oldest_pending).total_seconds() if oldest_pending else None,
         "volumes": [(p, int(n), int(last_hour.get(p, 0))) for p, n in volumes],
         "on_shift": [(u, int(exposure.get(u.username, 0))) for u in on_shift],
@@ -115,4 +167,11 @@ def shift_summary(db: Session, ctx: AppContext) -> dict[str, Any]:
 
 @router.get("/supervisor")
 def supervisor_page(request: Request, db: DB, user: User = require("supervise")) -> HTMLResponse:
-    return render(request, "supervisor.html", user=user, s=shift_summary(db, request.app.state.ctx))
+    return render(request, "supervisor.html", user=user, s=shift_summary(db, request.app.state.ctx),
+                  refresh_seconds=REFRESH_SECONDS)
+
+
+@router.get("/supervisor/cards", dependencies=[BACKGROUND])
+def supervisor_cards(request: Request, db: DB, user: User = require("supervise")) -> HTMLResponse:
+    return render(request, "_supervisor_cards.html", user=user, fragment=True,
+                  s=shift_summary(db, request.app.state.ctx))

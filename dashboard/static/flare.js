@@ -340,6 +340,10 @@
     }, 15000);
   }
 
+  // Screens whose numbers age with time (the supervisor's) also refresh on a clock, not only on events.
+  var refreshEvery = parseInt(body.dataset.refreshEvery || "0", 10);
+  if (refreshEvery > 0) setInterval(function () { scheduleRefresh(0); }, refreshEvery * 1000);
+
   tickTimers();
   setInterval(tickTimers, 1000);
   checkCritical();

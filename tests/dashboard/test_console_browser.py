@@ -113,3 +113,51 @@ def test_queue_rows_read_like_a_cad_line_and_a_key_acknowledges(ctx, users, serv
             row_box_fits(p, incident_id)
         p.screenshot(path=str(SHOTS / name))
         small.close()
+
+
+def test_supervisor_screen_is_honest_live_and_failed_pages_are_red(ctx, users, server, browser):
+    from dashboard.notifiers import set_registry
+    from escalation.notifiers import NotifierRegistry
+    from models.enums import EventKind
+    from models.events import append_event
+    from tests.dashboard.test_console import _fire_steps_until_supervisor
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    set_registry(ctx, NotifierRegistry())  # no paging channel: every external page fails
+    ids = seed_queue(ctx)
+    _fire_steps_until_supervisor(ctx, ids["c2"])
+    with Session(ctx.engine) as s:
+        append_event(s, ids["c1"], EventKind.sla_breach, "escalation",
+                     {"ack_sla_s": 60.0, "due_at": "2026-01-01T00:00:00+00:00", "lateness_s": 0.1})
+        s.commit()
+
+    context, page = sign_in(browser, server, "supervisor", viewport={"width": 1400, "height": 1000})
+    page.goto("/supervisor")
+    wait_live(page)
+    assert page.locator("#queued-incidents").inner_text() == "3"
+    assert page.locator("#dispatch-unacknowledged").inner_text().startswith("3")
+    breaches = page.locator("ul.breaches").inner_text()
+    assert "critical medical not acknowledged within 60 s; still waiting" in breaches
+    assert "{" not in breaches and "ack_sla_s" not in breaches
+    paging = page.locator("#paging")
+    assert "No paging channel is set up" in paging.inner_text()
+    failed = paging.locator("ul.failed-pages li").first
+    assert "duty_supervisor" in failed.inner_text()
+    assert failed.evaluate("e => getComputedStyle(e).color") == "rgb(255, 92, 92)"  # var(--critical)
+
+    # The page keeps itself current: a new critical incident shows up without a reload.
+    ingest(ctx, [raw_post("late", "help he's not breathing, my husband collapsed", author="late")])
+    drain(ctx)
+    page.locator("#queued-incidents", has_text="4").wait_for()
+    page.screenshot(path=str(SHOTS / "supervisor-console.png"), full_page=True)
+
+    # The incident shows the failed page in red, not as "fired"; the queue row flags it.
+    page.goto(f"/incidents/{ids['c2']}")
+    step = page.locator("ol.chain li.failed")
+    assert step.count() == 1 and "FAILED" in step.inner_text() and "fired" not in step.inner_text()
+    assert step.evaluate("e => getComputedStyle(e).color") == "rgb(255, 92, 92)"
+    context.close()
+    context, dispatcher = sign_in(browser, server, "dispatcher")
+    chip = dispatcher.locator(f'#queue-rows tr[data-incident="{ids["c2"]}"] .chip.page-failed')
+    assert chip.inner_text() == "PAGE FAILED ×1"
+    context.close()
