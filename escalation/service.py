@@ -446,10 +446,16 @@ def post_language(session: Session, post_id: int) -> str:
 
 def acknowledged_messages(session: Session, incident: Incident, username: str, service: ServiceSettings,
                           dm_possible: Callable[[Post], bool], at: datetime | None = None) -> list[int]:
-    """Tell every reporter of the incident (once each) that a person has seen their message."""
+    """Tell every reporter of the incident that a person has seen their message: once per reporter
+    for what they have written so far (keyed on their latest report), so three messages from one
+    reporter bring one "seen", and a later message of theirs brings another once a person has
+    seen that one too."""
     now = at or utcnow()
     ids = []
-    for post in reporter_posts(session, incident.id):
+    latest: dict[tuple[str, str], Post] = {}
+    for post in reporter_posts(session, incident.id):  # oldest first: the last one per reporter stays
+        latest[(post.platform, post.author_id or f"post:{post.id}")] = post
+    for post in sorted(latest.values(), key=lambda p: p.id):
         reply = messages.acknowledged(service, post_language(session, post.id), now, incident.silent,
                                       dm_possible(post))
         if reply:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from dashboard import actions
@@ -41,12 +41,14 @@ class FeedFilters:
     category: str = ""
     q: str = ""
     window: str = ""
+    review: bool = False  # only posts flagged for a person's review that nobody has dealt with yet
 
     @classmethod
     def from_request(cls, request: Request) -> FeedFilters:
         p = request.query_params
         f = cls(platform=p.get("platform", ""), urgency=p.get("urgency", ""),
-                category=p.get("category", ""), q=p.get("q", "")[:200], window=p.get("window", ""))
+                category=p.get("category", ""), q=p.get("q", "")[:200], window=p.get("window", ""),
+                review=p.get("review", "") == "1")
         # Unknown values are ignored rather than trusted into the query.
         f.platform = f.platform if f.platform in set(Platform) else ""
         f.urgency = f.urgency if f.urgency in set(Urgency) else ""
@@ -79,8 +81,15 @@ def feed_rows(db: Session, f: FeedFilters, limit: int = FEED_LIMIT) -> list[Feed
         q = q.where(or_(Post.text.ilike(like), Post.author_handle.ilike(like)))
     if f.window:
         q = q.where(Post.received_at >= utcnow() - TIME_WINDOWS[f.window])
+    if f.review:
+        q = q.where(Post.disposition == Disposition.needs_review.value)
     rows = db.exec(q.order_by(Post.id.desc()).limit(limit)).all()
     return [FeedRow(p, t, i, attached_media(p)) for p, t, i in rows]
+
+
+def review_count(db: Session) -> int:
+    """Posts flagged for review that no incident or person has dealt with: the review list."""
+    return int(db.exec(select(func.count(Post.id)).where(Post.disposition == Disposition.needs_review.value)).one())
 
 
 def _open_incidents(db: Session) -> list[Incident]:
@@ -105,7 +114,7 @@ def _context(request: Request, db: Session, user: User, refresh: bool = False) -
         request.session["feed_seen_upto"] = max(newest, seen_upto)
     return {"rows": rows, "filters": f, "open_incidents": _open_incidents(db),
             "platforms": list(Platform), "urgencies": list(Urgency), "categories": list(Category),
-            "windows": list(TIME_WINDOWS)}
+            "windows": list(TIME_WINDOWS), "review_count": review_count(db)}
 
 
 @router.get("/feed")

@@ -18,6 +18,7 @@ from dashboard import actions
 from dashboard.deps import CSRF, DB, Ctx, CurrentUser, require
 from dashboard.routes.api import dispatch_order
 from dashboard.routes.common import BACKGROUND, action_done, action_failed, home_for, render, safe_next
+from dashboard.routes.feed import review_count
 from dashboard.routes.queue_lines import CadLine, cad_lines
 from dashboard.security import authenticate, new_csrf_token
 from escalation.service import ActionError
@@ -100,12 +101,13 @@ def open_queue(db: Session) -> list[QueueRow]:
 
 @router.get("/queue")
 def queue_page(request: Request, db: DB, user: User = require("queue")) -> HTMLResponse:
-    return render(request, "queue.html", user=user, rows=open_queue(db))
+    return render(request, "queue.html", user=user, rows=open_queue(db), review_count=review_count(db))
 
 
 @router.get("/queue/rows", dependencies=[BACKGROUND])
 def queue_fragment(request: Request, db: DB, user: User = require("queue")) -> HTMLResponse:
-    return render(request, "_queue_rows.html", user=user, fragment=True, rows=open_queue(db))
+    return render(request, "_queue_rows.html", user=user, fragment=True, rows=open_queue(db),
+                  review_count=review_count(db))
 
 
 def _run(request: Request, action_name: str, incident_id: int, ctx, user: User, next_path: str,

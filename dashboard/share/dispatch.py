@@ -15,12 +15,14 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from config import Settings
+
 from dashboard import jobs
 from dashboard.context import AppContext
 from dashboard.deps import CSRF, DB, Ctx, require
 from dashboard.escalation_runner import publish_live
 from dashboard.routes.common import MEDIA_REVEALED_ACTION, action_done, action_failed, render, safe_next
-from dashboard.security import audit
+from dashboard.security import audit, can
 from dashboard.share import links, storage
 from models.enums import EventKind, MessagePurpose
 from models.events import append_event
@@ -132,8 +134,12 @@ def _media_url(incident_id: int, item: SharedItem) -> str:
     return f"/incidents/{incident_id}/share/media/{item.id}"
 
 
-def share_state(db: Session, incident_id: int, username: str) -> dict:
-    """Everything shared for an incident, newest first where it matters, as plain JSON."""
+def share_state(db: Session, incident_id: int, username: str, urls_from: tuple[Settings, str] | None = None) -> dict:
+    """Everything shared for an incident, newest first where it matters, as plain JSON.
+
+    With `urls_from` (settings, the address the request reached) each link also carries its URL,
+    for people who may send links: the one its message carried, so a wrong address is seen, or
+    for a link sent by no message a fresh token for the same link (the row's expiry still rules)."""
     now = utcnow()
     revealed = _revealed(db, username, incident_id)
     # Live streams can hold thousands of frames: count them in SQL and load only the newest per link.
@@ -145,17 +151,27 @@ def share_state(db: Session, incident_id: int, username: str) -> dict:
     locations = [i for i in items if i.kind == "location"]
     state: dict = {"incident_id": incident_id, "links": [], "location": None, "trail": [], "photos": [],
                    "live": [], "texts": []}
-    sent_as = dict(db.exec(select(OutboundMessage.id, OutboundMessage.kind).where(
-        OutboundMessage.incident_id == incident_id, OutboundMessage.purpose == MessagePurpose.share_link.value)).all())
+    sent = {m.id: m for m in db.exec(select(OutboundMessage).where(
+        OutboundMessage.incident_id == incident_id, OutboundMessage.purpose == MessagePurpose.share_link.value))}
     for link in links.links_for(db, incident_id):
-        state["links"].append({
+        message = sent.get(link.message_id)
+        entry = {
             "id": link.id, "status": links.link_status(link, now), "created_by": link.created_by,
-            "sent_as": sent_as.get(link.message_id, "not sent"),
+            "sent_as": message.kind if message else "not sent",
+            # Did the message carrying the link reach the platform? queued, sent or failed (why).
+            "delivery": {"status": message.status, "error": message.last_error[:200],
+                         "sent_at": message.sent_at.isoformat() if message.sent_at else None}
+            if message else {"status": "none", "error": "", "sent_at": None},
             "created_at": link.created_at.isoformat(), "expires_at": link.expires_at.isoformat(),
             "consent_at": link.consent_at.isoformat() if link.consent_at else None,
             "consent_scope": link.consent_scope, "ended_at": link.ended_at.isoformat() if link.ended_at else None,
             "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
-        })
+        }
+        if urls_from is not None:
+            settings, served_at = urls_from
+            entry["url"] = (links.url_in(message.text) if message else "") \
+                or links.link_url(settings, links.make_token(settings, link), served_at)
+        state["links"].append(entry)
         if link.id in frame_stats:
             count, last_id = frame_stats[link.id]
             latest = db.get(SharedItem, last_id)
@@ -187,9 +203,11 @@ def _incident_or_404(db: Session, incident_id: int) -> Incident:
 
 
 @router.get("/incidents/{incident_id}/share/state")
-def state_json(incident_id: int, db: DB, ctx: Ctx, user: User = require("view_incident")) -> dict:
+def state_json(incident_id: int, request: Request, db: DB, ctx: Ctx, user: User = require("view_incident")) -> dict:
     _incident_or_404(db, incident_id)
-    state = share_state(db, incident_id, user.username)
+    # A link is a bearer credential: only people who may send links see it (to copy or check it).
+    urls_from = (ctx.settings, str(request.base_url)) if can(user.role, "share_link") else None
+    state = share_state(db, incident_id, user.username, urls_from)
     audit_view(ctx, db, user, "view_share_state", incident_id, {"items": len(state["trail"]) + len(state["photos"])})
     return state
 

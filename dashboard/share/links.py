@@ -85,6 +85,15 @@ def link_url(settings: Settings, token: str, served_at: str = "") -> str:
     return f"{public_base(settings, served_at)}/s/{token}"
 
 
+_LINK_IN_TEXT = re.compile(r"https?://\S+?/s/[A-Za-z0-9_.\-]+")
+
+
+def url_in(text: str) -> str:
+    """The share link a message carries ("" if none): what the reporter was actually sent."""
+    match = _LINK_IN_TEXT.search(text or "")
+    return match.group(0) if match else ""
+
+
 def device_digest(cookie_value: str) -> str:
     return hashlib.sha256(cookie_value.encode()).hexdigest()
 

@@ -196,22 +196,34 @@
     scheduleRefresh();
   });
 
-  // New critical incidents on the queue: visual alert always, sound unless this person muted it.
-  var knownCritical = null;
+  // New critical incidents on the queue, and incidents back in front of a dispatcher (a new report
+  // after an acknowledgement, the reporter replied): visual alert always, sound unless muted.
+  // An incident that leaves the waiting set and comes back alerts again.
+  var waitingBefore = null;
+  function alertWhy(row) {
+    if (row.querySelector(".flag.new-report")) return "New report on incident #";
+    if (row.querySelector(".flag.replied")) return "Reporter replied on incident #";
+    if (row.dataset.urgency === "critical") return "New critical incident #";
+    return "";
+  }
   function checkCritical() {
     if (page !== "queue") return;
-    var rows = document.querySelectorAll('tr[data-urgency="critical"][data-status="queued"]');
-    var ids = Array.prototype.map.call(rows, function (r) { return r.dataset.incident; });
-    if (knownCritical === null) {
-      knownCritical = new Set(ids);
-      if (ids.length) showAlert(ids.length + " critical incident(s) waiting", "#queue");
+    var waiting = new Map();
+    document.querySelectorAll('tr[data-incident][data-status="queued"]').forEach(function (row) {
+      var why = alertWhy(row);
+      if (why) waiting.set(row.dataset.incident, why);
+    });
+    if (waitingBefore === null) {
+      waitingBefore = waiting;
+      if (waiting.size) showAlert(waiting.size + " incident(s) waiting for a dispatcher", "#queue");
       return;
     }
-    var fresh = ids.filter(function (id) { return !knownCritical.has(id); });
-    ids.forEach(function (id) { knownCritical.add(id); });
+    var fresh = [];
+    waiting.forEach(function (why, id) { if (!waitingBefore.has(id)) fresh.push([id, why]); });
+    waitingBefore = waiting;
     if (fresh.length) {
       beep();
-      showAlert("New critical incident #" + fresh.join(", #"), "/incidents/" + fresh[0]);
+      showAlert(fresh.map(function (f) { return f[1] + f[0]; }).join("; "), "/incidents/" + fresh[0][0]);
     }
   }
   document.addEventListener("flare:refreshed", checkCritical);

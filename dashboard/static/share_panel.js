@@ -52,13 +52,50 @@
     return fig;
   }
 
+  var DELIVERY = { queued: "waiting to be sent", sent: "delivered to the platform", failed: "NOT DELIVERED",
+                   none: "not sent: give it to the reporter yourself" };
+
+  function copyText(text, button) {
+    function done(ok) {
+      button.textContent = ok ? "Copied" : "Select and copy";
+      setTimeout(function () { button.textContent = "Copy link"; }, 2000);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      return;
+    }
+    done(false);
+  }
+
+  var shownLinks = "";
   function renderLinks(links) {
     var list = document.getElementById("share-links");
+    var now = JSON.stringify(links);
+    if (now === shownLinks) { return; }  // unchanged: keep the dispatcher's selection and focus
+    shownLinks = now;
     list.textContent = "";
     links.forEach(function (link) {
       var li = el("li");
+      li.setAttribute("data-link", String(link.id));
       li.appendChild(el("span", "", "Link #" + link.id + " (" + link.sent_as.replace("_", " ") + ") · " + link.status +
         " · expires " + clock(link.expires_at)));
+      var delivery = link.delivery || { status: "none", error: "" };
+      var shown = el("span", "share-delivery d-" + delivery.status,
+        "delivery: " + (DELIVERY[delivery.status] || delivery.status) + (delivery.error ? " (" + delivery.error + ")" : ""));
+      li.appendChild(shown);
+      if (link.url) {
+        var url = el("input", "share-url");
+        url.type = "text";
+        url.readOnly = true;
+        url.value = link.url;
+        url.setAttribute("aria-label", "Share link #" + link.id);
+        url.addEventListener("focus", function () { url.select(); });
+        li.appendChild(url);
+        var copy = el("button", "link share-copy", "Copy link");
+        copy.type = "button";
+        copy.addEventListener("click", function () { url.select(); copyText(link.url, copy); });
+        li.appendChild(copy);
+      }
       if (["sent", "opened", "sharing"].indexOf(link.status) >= 0) {
         var b = el("button", "link", "Revoke");
         b.type = "button";

@@ -191,3 +191,23 @@ def test_a_shared_gps_fix_becomes_the_incidents_location_with_its_accuracy(ctx):
     assert incident.location_confidence > 0.99 - 1e-9 and "±12 m" in incident.location_text
     fix = incident.flags["shared_fix"]
     assert fix["accuracy_m"] == 12.0 and "mlat=53.801230" in fix["maps_url"]
+
+
+def test_a_reporter_with_several_messages_hears_seen_once_for_what_a_person_has_seen(ctx):
+    alice, _ = make_user(ctx, "alice")
+    first = new_post(ctx, "my nan fell and is bleeding", author="r10")
+    incident_id = _apply(ctx, first, "high").incident_id
+    more = [new_post(ctx, text, author="r10") for text in ("she is on the kitchen floor", "please hurry")]
+    for post_id in more:
+        _apply(ctx, post_id, "high")
+    actions.acknowledge(ctx, incident_id, alice)
+    seen = [post_id for post_id in (first, *more) if "acknowledged" in [p for p, _ in _sent(ctx, post_id)]]
+    assert seen == [more[-1]], "one 'seen' for the three messages, on the latest"
+
+    later = new_post(ctx, "she has stopped talking", author="r10")
+    _apply(ctx, later, "critical")
+    assert _incident(ctx, incident_id).status == "queued", "back in front of a dispatcher"
+    assert [p for p, _ in _sent(ctx, later)] == ["receipt"], "not seen by a person yet"
+    actions.acknowledge(ctx, incident_id, alice)
+    assert [p for p, _ in _sent(ctx, later)] == ["receipt", "acknowledged"]
+    assert sum("acknowledged" in [p for p, _ in _sent(ctx, post_id)] for post_id in (first, *more, later)) == 2
