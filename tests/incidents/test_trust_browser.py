@@ -213,7 +213,8 @@ def test_closed_dms_are_flagged_with_a_fallback_that_reveals_nothing(ctx, users,
     for post_id in (loud, silent):
         flagged = row(dispatcher, incident_of(ctx, post_id).id).locator(".flag.dm-unreachable")
         flagged.wait_for()
-        assert flagged.inner_text() == "reporter cannot be reached by DM"
+        assert "UNREACHABLE by DM" in flagged.inner_text()
+        assert flagged.get_attribute("title").startswith("The reporter cannot be reached by DM: 403")
     public = [r for r in platform.to("shut1") if r.kind == "public_reply"]
     assert len(public) == 1
     text = public[0].text.lower()
