@@ -30,7 +30,9 @@ from models.enums import MessageKind
 
 log = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT = 20.0
+REQUEST_TIMEOUT = 20.0  # the replier's account: a send may take a while
+# The sources' account only reads (safe to repeat): a hung poll is abandoned within seconds.
+POLL_TIMEOUT = httpx.Timeout(6.0, connect=3.0)
 MAX_PAGES = 20
 PAGE_LIMIT = 100
 SEEN_URIS_KEPT = 1000
@@ -43,9 +45,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class BlueskyAccount:
     """One logged-in account, shared by the sources and the replier; logs in lazily."""
 
-    def __init__(self, settings: BlueskySettings, session_file: Path | None = None) -> None:
+    def __init__(self, settings: BlueskySettings, session_file: Path | None = None,
+                 timeout: float | httpx.Timeout = REQUEST_TIMEOUT) -> None:
         self.settings = settings
         self.session_file = session_file
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._chat: Client | None = None
@@ -76,7 +80,7 @@ class BlueskyAccount:
             self._client, self._chat = None, None
 
     def _login(self) -> Client:
-        request = Request(timeout=REQUEST_TIMEOUT, event_hooks={"response": [self._remember]})
+        request = Request(timeout=self.timeout, event_hooks={"response": [self._remember]})
         client = Client(base_url=self.settings.base_url or None, request=request)
         client.on_session_change(self._save_session)
         saved = self._load_session()

@@ -37,26 +37,39 @@ class AmbiguousWrite(Exception):
     """A POST whose connection broke after sending: the platform may have acted on it."""
 
 
+class ReadTimedOut(Exception):
+    """A read that did not answer in time; the caller's own loop retries it (prawcore would
+    retry it twice more first, tripling the wait for the next post)."""
+
+
 class WriteSafeRequestor(prawcore.Requestor):
     """prawcore retries POSTs after read timeouts and broken connections, which could post a
-    reply twice. This requestor reports those as AmbiguousWrite, which prawcore does not retry."""
+    reply twice. This requestor reports those as AmbiguousWrite, which prawcore does not retry;
+    a read timeout becomes ReadTimedOut, also left to the caller."""
 
     def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> requests.Response:
         method = str(args[0] if args else kwargs.get("method", "")).upper()
         try:
-            return self._http.request(*args, timeout=timeout or self.timeout, **kwargs)
+            # Ours, not prawcore's per-call default: make_reddit sets it per use (polls vs sends).
+            return self._http.request(*args, timeout=self.timeout, **kwargs)
         except requests.exceptions.ConnectTimeout as exc:
             raise RequestException(exc, args, kwargs) from None
         except (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ConnectionError) as exc:
             if method == "POST" and "NewConnectionError" not in repr(exc):
                 raise RequestException(AmbiguousWrite(str(exc)), args, kwargs) from None
+            if isinstance(exc, requests.exceptions.ReadTimeout):
+                raise RequestException(ReadTimedOut(str(exc)), args, kwargs) from None
             raise RequestException(exc, args, kwargs) from None
         except Exception as exc:  # noqa: BLE001 - prawcore's contract: wrap everything
             raise RequestException(exc, args, kwargs) from None
 
 
-def make_reddit(settings: RedditSettings) -> praw.Reddit:
+WRITE_TIMEOUT = 16  # prawcore's default, for the replier
+POLL_TIMEOUT = 6  # the sources only read (safe to repeat): a hung poll is abandoned within seconds
+
+
+def make_reddit(settings: RedditSettings, timeout: int = WRITE_TIMEOUT) -> praw.Reddit:
     kwargs: dict[str, Any] = {}
     if settings.base_url:
         base = settings.base_url.rstrip("/")
@@ -65,7 +78,7 @@ def make_reddit(settings: RedditSettings) -> praw.Reddit:
         client_id=settings.client_id, client_secret=settings.client_secret.get_secret_value(),
         username=settings.username, password=settings.password.get_secret_value(),
         user_agent=settings.user_agent, check_for_updates=False, check_for_async=False,
-        requestor_class=WriteSafeRequestor, **kwargs,
+        requestor_class=WriteSafeRequestor, requestor_kwargs={"timeout": timeout}, **kwargs,
     )
 
 

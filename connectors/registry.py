@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 
 from config.settings import Settings
+from connectors.bluesky import POLL_TIMEOUT as BLUESKY_POLL_TIMEOUT
 from connectors.bluesky import BlueskyAccount, BlueskyDirectMessagesSource, BlueskyNotificationsSource, BlueskyReplier
+from connectors.reddit import POLL_TIMEOUT as REDDIT_POLL_TIMEOUT
 from connectors.reddit import RedditInboxSource, RedditReplier, RedditSubredditSource, make_reddit
 from connectors.x import XDirectMessagesSource, XMentionsSource, XReplier, has_user_auth
 from models.seams import Replier, Source
@@ -14,8 +16,8 @@ log = logging.getLogger(__name__)
 BLUESKY_SESSION_FILE = "bluesky_session.txt"
 
 
-def _bluesky_account(settings: Settings) -> BlueskyAccount:
-    return BlueskyAccount(settings.bluesky, settings.data_dir / BLUESKY_SESSION_FILE)
+def _bluesky_account(settings: Settings, **kwargs) -> BlueskyAccount:
+    return BlueskyAccount(settings.bluesky, settings.data_dir / BLUESKY_SESSION_FILE, **kwargs)
 
 
 def build_sources(settings: Settings) -> list[Source]:
@@ -30,12 +32,12 @@ def build_sources(settings: Settings) -> list[Source]:
     else:
         log.warning("x: disabled: set FLARE_X__BEARER_TOKEN and FLARE_X__USER_ID to read mentions")
     if settings.bluesky.configured:
-        account = _bluesky_account(settings)
+        account = _bluesky_account(settings, timeout=BLUESKY_POLL_TIMEOUT)
         sources += [BlueskyNotificationsSource(account), BlueskyDirectMessagesSource(account)]
     else:
         log.warning("bluesky: disabled: set FLARE_BLUESKY__HANDLE and FLARE_BLUESKY__APP_PASSWORD")
     if settings.reddit.configured:
-        reddit = make_reddit(settings.reddit)
+        reddit = make_reddit(settings.reddit, timeout=REDDIT_POLL_TIMEOUT)
         sources.append(RedditInboxSource(settings.reddit, reddit))
         sources += [RedditSubredditSource(settings.reddit, sub, reddit) for sub in settings.reddit.subreddits]
     else:

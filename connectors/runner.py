@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from connectors import health
@@ -114,9 +115,35 @@ def poll_once(
     return PollResult(len(posts), len(created), max(lags, default=0.0))
 
 
+# A failed poll (5xx, timeout, a broken connection) is retried within seconds, not minutes: the
+# next post may be someone's only call for help. A 429 waits for the platform's own reset instead.
+MAX_BACKOFF_SECONDS = 5.0
+FIRST_RETRY_SECONDS = 0.5
+DATABASE_PROBE_SECONDS = 0.25
+
+
 def backoff_seconds(poll_seconds: float, failures: int, max_backoff: float) -> float:
-    base = min(max_backoff, poll_seconds * (2 ** min(failures, 10)))
+    """Seconds before retrying after `failures` failed polls in a row: short and capped,
+    never longer than the source's own poll interval would have waited."""
+    base = min(max_backoff, poll_seconds, FIRST_RETRY_SECONDS * (2 ** min(failures - 1, 10)))
     return base * random.uniform(0.8, 1.2)  # jitter: sources that failed together retry apart
+
+
+def _database_down(exc: BaseException) -> bool:
+    return isinstance(exc, (OperationalError, InterfaceError)) or \
+        (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def wait_for_database(engine: Engine, stop: threading.Event) -> None:
+    """Block until the database answers (or `stop`), probing every fraction of a second, so the
+    poll that follows runs the moment it is back rather than after a backoff."""
+    while not stop.is_set():
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except DBAPIError:
+            stop.wait(DATABASE_PROBE_SECONDS)
 
 
 def _run_source(
@@ -141,7 +168,11 @@ def _run_source(
             failures += 1
             log.warning("%s: poll failed (%d in a row): %s", source.name, failures, exc)
             health.record_failure(conn, source.name, source.platform, f"{type(exc).__name__}: {exc}", failures)
-            wait = backoff_seconds(poll_seconds, failures, max_backoff)
+            if _database_down(exc):
+                wait_for_database(engine, stop)
+                wait = 0.0  # poll at once: posts may have waited on the platform all along
+            else:
+                wait = backoff_seconds(poll_seconds, failures, max_backoff)
         else:
             failures = 0
             health.record_success(conn, source.name, source.platform, result.stored, result.lag_seconds)
@@ -158,7 +189,7 @@ def run_forever(
     stop: threading.Event,
     *,
     choose_lane: LaneChooser | None = None,
-    max_backoff: float = 300.0,
+    max_backoff: float = MAX_BACKOFF_SECONDS,
 ) -> None:
     """Poll every source on its own schedule (`source.poll_seconds`) until `stop` is set.
 

@@ -29,7 +29,10 @@ from models.enums import MessageKind
 log = logging.getLogger(__name__)
 
 X_API_PREFIX = "https://api.twitter.com"
-REQUEST_TIMEOUT = (5.0, 20.0)  # connect, read: tweepy sets none, and a hung poll blocks its source
+REQUEST_TIMEOUT = (5.0, 20.0)  # connect, read, for writes: tweepy sets none
+# Reads (polls, lookups) are safe to repeat: a hung one is abandoned within seconds and tried
+# again, so a slow platform answer cannot hold a source's next post for long.
+READ_TIMEOUT = (3.0, 6.0)
 MAX_PAGES = 50  # 5,000 items: more than X keeps in a mention timeline (~800)
 TWEET_FIELDS = ["created_at", "geo", "conversation_id", "in_reply_to_user_id", "author_id"]
 EXPANSIONS = ["author_id", "geo.place_id"]
@@ -49,7 +52,7 @@ class _BaseUrlAdapter(HTTPAdapter):
         if self.base_url and request.url and request.url.startswith(X_API_PREFIX):
             request.url = self.base_url + request.url[len(X_API_PREFIX):]
         if kwargs.get("timeout") is None:
-            kwargs["timeout"] = REQUEST_TIMEOUT
+            kwargs["timeout"] = READ_TIMEOUT if request.method == "GET" else REQUEST_TIMEOUT
         return super().send(request, **kwargs)
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from config import Settings
 from connector_test_helpers import Recorder, db_external_id, poll, stored_posts
@@ -15,8 +16,10 @@ from connectors.common import RateLimited
 from connectors.health import OUTAGE_AFTER_FAILURES, health_key, read_health
 from connectors.reddit import RedditInboxSource
 from connectors.registry import build_repliers, build_sources
-from connectors.runner import DbCheckpointStore, poll_once, run_forever
+from connectors.runner import MAX_BACKOFF_SECONDS, DbCheckpointStore, backoff_seconds, poll_once, run_forever
 from connectors.x import XDirectMessagesSource, XMentionsSource
+from models.db import make_engine
+from tests.tcp_proxy import TcpProxy
 
 
 class CrashAfterPersist(DbCheckpointStore):
@@ -199,3 +202,78 @@ def test_shuffled_duplicated_x_pages_still_come_out_oldest_first(sandbox, platfo
     ids = [p.external_id for p in posts]
     assert ids == sorted(ids, key=int) and set(ids) == {i.external_id for i in items}
     assert cursor == {"since_id": items[-1].external_id}
+
+
+@pytest.mark.parametrize(("failures", "poll_seconds", "most"), [
+    (1, 15.0, 0.6), (2, 15.0, 1.2), (4, 15.0, 4.8), (10, 15.0, 6.0), (50, 15.0, 6.0), (3, 1.0, 1.2)])
+def test_backoff_after_failed_polls_is_seconds_not_minutes(failures, poll_seconds, most):
+    """5xx and timeouts: retried within a few seconds (jittered), never slower than polling."""
+    waits = [backoff_seconds(poll_seconds, failures, MAX_BACKOFF_SECONDS) for _ in range(50)]
+    assert max(waits) <= most and min(waits) >= 0.8 * min(most / 1.2, MAX_BACKOFF_SECONDS)
+
+
+def test_rate_limited_source_waits_for_the_platforms_reset(sandbox, platform_settings, engine, redis_conn):
+    state, _ = sandbox
+    settings = platform_settings.model_copy(update={"x": platform_settings.x.model_copy(update={"poll_seconds": 0.1})})
+    state.set_faults("x", {"rate_limit_next": 1, "rate_limit_reset_seconds": 3})
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=([XMentionsSource(settings.x)], engine, Recorder(),
+                                                        DbCheckpointStore(engine), redis_conn, stop))
+    thread.start()
+    try:
+        _wait_for(lambda: state.fault_counts["x:rate_limit"] == 1)
+        state.add_post("x", "@flare999 trapped in lift", "rl")
+        time.sleep(1.0)
+        assert stored_posts(engine) == []  # not polled while the platform said to wait
+        _wait_for(lambda: len(stored_posts(engine)) == 1)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert state.path_counts["GET /2/users/1000/mentions"] <= 3  # no polling during the wait
+
+
+def test_first_poll_runs_as_soon_as_the_database_is_back(sandbox, platform_settings, database_url, redis_conn):
+    """A post that arrived while the database refused connections is stored within moments of its
+    return, not after a backoff or the (here long) poll interval."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL behind a cuttable TCP proxy")
+    state, _ = sandbox
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    settings = platform_settings.model_copy(update={"x": platform_settings.x.model_copy(update={"poll_seconds": 30})})
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=([XMentionsSource(settings.x)], engine, Recorder(),
+                                                        DbCheckpointStore(engine), redis_conn, stop))
+    try:
+        proxy.refuse()
+        thread.start()
+        state.add_post("x", "@flare999 flooding at the school", "db")
+        time.sleep(4.0)  # failed polls, backing off
+        proxy.accept()
+        back = time.monotonic()
+        _wait_for(lambda: len(stored_posts(engine)) == 1)
+        assert time.monotonic() - back < 2.0  # a probe every quarter second, then the poll at once
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        proxy.close()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("platform", ["x", "bluesky", "reddit"])
+def test_a_hung_poll_is_abandoned_within_seconds(sandbox, platform_settings, engine, tmp_path, platform):
+    """A platform answering reads 12 s late: the poll gives up in seconds and is tried again
+    (writes keep their longer timeout: giving up on a send early only makes it uncertain)."""
+    state, _ = sandbox
+    settings = platform_settings.model_copy(update={"data_dir": tmp_path})
+    [source] = [s for s in build_sources(settings) if s.platform == platform][:1]
+    if platform == "bluesky":
+        source.account.client()  # logged in before the fault
+    elif platform == "reddit":
+        source.reddit.user.me()
+    state.set_faults(platform, {"slow_rate": 1.0, "slow_seconds": 12, "affect_writes": False})
+    started = time.monotonic()
+    with pytest.raises(Exception):  # noqa: B017 - each client raises its own timeout type
+        poll(source, engine)
+    assert time.monotonic() - started < 9.0

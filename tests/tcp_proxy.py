@@ -1,0 +1,103 @@
+"""A TCP forwarder a test can cut: the database "refusing connections" without touching the
+shared PostgreSQL server (or Redis going away). While refusing, new connections are reset at once and live ones are
+dropped; `accept()` lets traffic through again on the same port."""
+from __future__ import annotations
+
+import socket
+import threading
+
+
+class TcpProxy:
+    """Listens on 127.0.0.1:`port`; forwards to (host, port), or to a unix socket path."""
+
+    def __init__(self, target_host: str, target_port: int | None = None) -> None:
+        self.target = (target_host, target_port) if target_port is not None else target_host
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = self._listener.getsockname()[1]
+        self._refusing = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._live: set[socket.socket] = set()
+        threading.Thread(target=self._accept_loop, daemon=True, name="tcp-proxy").start()
+
+    def refuse(self) -> None:
+        """Reset every live connection and every new one until accept()."""
+        self._refusing.set()
+        with self._lock:
+            live, self._live = self._live, set()
+        for sock in live:
+            _reset(sock)
+
+    def accept(self) -> None:
+        self._refusing.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.refuse()
+        self._listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._refusing.is_set():
+                _reset(client)
+                continue
+            try:
+                if isinstance(self.target, str):
+                    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    upstream.connect(self.target)
+                else:
+                    upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                _reset(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._live.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with self._lock:
+                    self._live.discard(sock)
+                _reset(sock)
+
+
+def _reset(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    except OSError:
+        pass
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes the pump blocked in recv()
+    except OSError:
+        pass
+    sock.close()
+
+
+def proxied_redis_url(redis_url: str) -> tuple[TcpProxy, str]:
+    """A proxy in front of the test Redis (TCP or the embedded server's unix socket) and the URL
+    that reaches the same database through it."""
+    from urllib.parse import parse_qs, urlparse
+
+    parsed = urlparse(redis_url)
+    if parsed.scheme == "unix":
+        proxy = TcpProxy(parsed.path)
+        db = parse_qs(parsed.query).get("db", ["0"])[0]
+    else:
+        proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379)
+        db = parsed.path.lstrip("/") or "0"
+    return proxy, f"redis://127.0.0.1:{proxy.port}/{db}"
