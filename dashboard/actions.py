@@ -3,12 +3,16 @@
 Every function raises escalation.service.ActionError when the action does not apply (the UI
 shows its message). After the transaction commits: XACK the dispatch-stream entries the action
 took out of the queue, enqueue outbound messages and new chains, and tell every dashboard.
-If the process dies in between, the sweep re-drives each of those from the database.
+If the process dies in between, the sweep re-drives each of those from the database; so an
+action whose commit succeeded succeeds even while Redis is down (the Redis half is logged and
+left to the sweep, which XACKs, publishes and queues the messages once Redis is back).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import redis
 from sqlmodel import Session
 
 from dashboard import jobs
@@ -18,6 +22,8 @@ from dashboard.security import audit, can
 from escalation import incident_actions, post_actions, service
 from models.tables import Incident, User
 
+log = logging.getLogger("flare.actions")
+
 
 def _run(ctx: AppContext, user: User, event: str, work: Callable[[Session], service.Outcome],
          detail: dict | None = None) -> service.Outcome:
@@ -26,8 +32,13 @@ def _run(ctx: AppContext, user: User, event: str, work: Callable[[Session], serv
         audit(s, user.username, event, "incident" if outcome.incident_id else "post",
               str(outcome.incident_id or (detail or {}).get("post_id", "")), detail or {})
         s.commit()
-    _after_commit(ctx, outcome)
-    publish_live(ctx, {"type": event, "incident_id": outcome.incident_id, "by": user.username, **(detail or {})})
+    try:
+        _after_commit(ctx, outcome)
+        publish_live(ctx, {"type": event, "incident_id": outcome.incident_id, "by": user.username,
+                           **(detail or {})})
+    except redis.RedisError as exc:
+        log.warning("%s (incident %s) committed; Redis unavailable (%s): the sweep finishes the queue "
+                    "and the messages once it is back", event, outcome.incident_id, exc)
     return outcome
 
 
@@ -60,8 +71,12 @@ def acknowledge(ctx: AppContext, incident_id: int, user: User) -> service.Outcom
         s, incident_id, user.username, ctx.settings.service, ctx.dm_possible))
     if ctx.settings.cad.webhook_url:
         # Hand the acknowledged incident to the centre's CAD (signed, retried, logged).
-        ctx.queues[MESSAGES_QUEUE].enqueue("evidence.cad.deliver_incident_job", incident_id,
-                                           job_timeout=300)
+        try:
+            ctx.queues[MESSAGES_QUEUE].enqueue("evidence.cad.deliver_incident_job", incident_id,
+                                               job_timeout=300)
+        except redis.RedisError as exc:  # the acknowledgement stands; the hand-off needs a person
+            log.error("incident %s acknowledged but its CAD hand-off was not queued (Redis unavailable: %s); "
+                      "export it from the incident page", incident_id, exc)
     return outcome
 
 
