@@ -94,6 +94,10 @@ def build_corpus(datasets_dir: Path) -> Corpus:
         corpus.external_urgency += [ds.LabelledText(r["text"], urgency="none", source="disaster_tweets")
                                     for r in corpus.disaster_tweets if r["target"] == 0]
     corpus.rescue = [r for r in ds.read_rescue_requests(datasets_dir) if not ds.held_out(r["id"])]
+    # Real relayed and third-person requests for rescue (tuning half): urgency `high` examples,
+    # the level a dispatcher must at least see them at ("35 ppl trapped in X, need rescuing").
+    corpus.external_urgency += [ds.LabelledText(r["text"], urgency="high", source="rescue_requests")
+                                for r in corpus.rescue]
     _normalise_all(corpus)
     return corpus
 

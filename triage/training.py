@@ -26,7 +26,7 @@ from triage.classify import DecisionNumbers, decision_score, model_tier
 from triage.signals import (FEATURE_NAMES, find_signals, plea_with_address, safety_net,
                             signal_features, silent_contact)
 
-VERSION = "minilm-int8-alone-lr-7"
+VERSION = "minilm-int8-alone-lr-8"
 # External data is weakly labelled and off-domain (disaster-time tweets, not posts to a handle):
 # each source together weighs this fraction of the handle set.
 # For urgency, out-of-fold critical precision on the handle set falls as external data weighs
@@ -38,8 +38,16 @@ URGENCY_EXTERNAL_WEIGHT = 0.05
 # Real tweets that use emergency words without an emergency (the disaster-tweets tuning half,
 # target 0: jokes, lyrics, adverts) are urgency `none` examples weighing this fraction of the
 # handle set: the model route (P(critical) past its low threshold), not the phrases, sent most
-# of them to a dispatcher.
-SOURCE_WEIGHTS = {"disaster_tweets": 0.25}
+# of them to a dispatcher. Real relayed and third-person requests for rescue (the rescue set's
+# tuning half) are urgency `high` examples at 0.05 of the handle set (72 posts): before, the head
+# never saw one, and only R6 could raise them. Chosen on the tuning halves and the handle set:
+# at weight 0.25 for the disaster tweets, 2.7 % of the tuning half's non-disaster tweets reached
+# a dispatcher, at 1.5 1.7 % (out-of-fold critical precision on the handle set 0.464, from
+# 0.471; the thresholds are re-chosen out of fold for the recall targets). Rescue rows at 0.1
+# tipped a first-person "he stabbed me last night and i'm bleeding heavily" to P(none) 0.90
+# (the net's veto); at 0.05 it stays critical, and without them "Please come save me. We are
+# in <place>" read P(none) 0.94 (0.64 with them).
+SOURCE_WEIGHTS = {"disaster_tweets": 1.5, "rescue_requests": 0.05}
 EXTERNAL_WEIGHT = 0.5
 # (With the lr-4 heads, choosing the critical threshold on dev + test instead, at 0.99 recall
 # there, gave 0.0917 instead of 0.02 and critical precision 0.63 instead of 0.53 on the blind
