@@ -104,6 +104,20 @@ class CadSettings(BaseModel):
     timeout_seconds: float = 10.0
 
 
+class EvidenceSettings(BaseModel):
+    """The keys and checkpoints that make the record tamper-evident.
+
+    Both live outside the database (and by default outside the data directory, beside it), so a
+    copy or rewrite of the database alone can neither forge chain entries nor hide truncation.
+    """
+
+    key_dir: Path | None = None  # empty = <data_dir>-evidence/keys (created 0700 on first run)
+    checkpoint_file: Path | None = None  # empty = <data_dir>-evidence/checkpoints.jsonl (append-only)
+    checkpoint_webhook_url: str = ""  # each signed checkpoint is also POSTed here when set
+    checkpoint_interval_seconds: float = 60.0
+    webhook_timeout_seconds: float = 5.0
+
+
 class ShareSettings(BaseModel):
     """One-time links through which a reporter shares location, photos or live camera."""
 
@@ -160,6 +174,7 @@ class Settings(BaseSettings):
     share: ShareSettings = Field(default_factory=ShareSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     cad: CadSettings = Field(default_factory=CadSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
 
     # Escalation policy file (YAML); empty = the defaults shipped in config/policies.yaml.
     escalation_policy_file: Path | None = None
@@ -184,6 +199,22 @@ class Settings(BaseSettings):
     @property
     def resolved_media_dir(self) -> Path:
         return Path(self.share.media_dir) if self.share.media_dir else Path(self.data_dir) / "media"
+
+    @property
+    def evidence_home(self) -> Path:
+        """Beside the data directory, never inside it: <data_dir>-evidence."""
+        data = Path(self.data_dir).resolve()
+        return data.parent / f"{data.name}-evidence"
+
+    @property
+    def resolved_key_dir(self) -> Path:
+        return Path(self.evidence.key_dir) if self.evidence.key_dir else self.evidence_home / "keys"
+
+    @property
+    def resolved_checkpoint_file(self) -> Path:
+        if self.evidence.checkpoint_file:
+            return Path(self.evidence.checkpoint_file)
+        return self.evidence_home / "checkpoints.jsonl"
 
     @property
     def embedded_redis(self) -> bool:

@@ -203,13 +203,39 @@ def _report(result: tuple[int, list[str]]) -> None:
 
 @evidence_app.command("verify")
 def evidence_verify(target: Annotated[str | None, typer.Argument(
-        help="an incident id, a bundle path, or nothing for every chain in the database")] = None) -> None:
-    """Check hash chains (first broken entry reported) or an exported bundle."""
+        help="an incident id, a bundle path, or nothing for every chain in the database")] = None,
+        public_key: Annotated[Path | None, typer.Option(help="PEM public key, for a bundle")] = None) -> None:
+    """Check the keyed chains, audit log and checkpoints (first broken entry named), or a bundle."""
     from evidence.commands import check_bundle, verify_chains
 
     if target and not target.isdigit():
-        _report(check_bundle(_settings(), Path(target)))
+        _report(check_bundle(_settings(), Path(target), public_key))
     _report(verify_chains(_settings(), int(target) if target else None))
+
+
+@evidence_app.command("verify-bundle")
+def evidence_verify_bundle(bundle: Path, public_key: Annotated[Path, typer.Option(
+        help="the installation's PEM public key (`flare evidence public-key`)")]) -> None:
+    """Verify a bundle offline: nothing but the bundle and the public key is read."""
+    from evidence.commands import check_bundle
+
+    _report(check_bundle(None, bundle, public_key))
+
+
+@evidence_app.command("checkpoint")
+def evidence_checkpoint() -> None:
+    """Seal the audit log and append a signed checkpoint now (workers do this every interval)."""
+    from evidence.commands import checkpoint
+
+    _report(checkpoint(_settings()))
+
+
+@evidence_app.command("public-key")
+def evidence_public_key() -> None:
+    """Print the PEM public key that verifies this installation's bundles and checkpoints."""
+    from evidence.commands import public_key
+
+    _report(public_key(_settings()))
 
 
 @evidence_app.command("export")

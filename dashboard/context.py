@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from config import Settings
 from dashboard.embedded import RedisUnavailable, check_redis
 from escalation.queue import DispatchQueue
+from evidence.keys import EvidenceKeys, settings_keys
 from models.db import make_engine
 from models.enums import Lane
 from models.tables import Post
@@ -49,6 +50,7 @@ class AppContext:
     queues: dict[str, Queue]
     dispatch: DispatchQueue
     redis_url: str = ""
+    evidence_keys: EvidenceKeys | None = None  # chains events, signs checkpoints and bundles
     _pipeline: Any = None
     _repliers: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,7 +61,8 @@ class AppContext:
         if not url:
             raise RedisUnavailable("No Redis URL: start the embedded server first (flare run/demo do).")
         conn = check_redis(url)
-        engine = make_engine(settings.resolved_database_url)
+        keys = settings_keys(settings)
+        engine = make_engine(settings.resolved_database_url, chain_key=keys.hmac_key)
         try:
             with engine.connect() as c:
                 c.execute(text("SELECT 1"))
@@ -70,7 +73,7 @@ class AppContext:
             ) from exc
         queues = {name: Queue(name, connection=conn) for name in WORKER_QUEUES}
         return cls(settings=settings, engine=engine, redis=conn, queues=queues,
-                   dispatch=DispatchQueue(conn), redis_url=url)
+                   dispatch=DispatchQueue(conn), redis_url=url, evidence_keys=keys)
 
     @property
     def pipeline(self):

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from dashboard import escalation_runner
 from dashboard.context import AppContext, liveness_key
 from escalation.service import belongs_in_queue
+from evidence.checkpoint import CheckpointResult, write_checkpoint
 from flows import publish, triage_batch
 from models.enums import DeliveryStatus, IncidentStatus, Lane, TriageState
 from models.tables import Incident, OutboundMessage, Post
@@ -117,3 +118,14 @@ def try_sweep(ctx: AppContext, interval: float) -> dict[str, int] | None:
     if not ctx.redis.set("flare:sweep:lock", "1", nx=True, px=max(100, int(interval * 1000))):
         return None
     return sweep(ctx)
+
+
+def try_checkpoint(ctx: AppContext) -> CheckpointResult | None:
+    """Write the evidence checkpoint unless another process did within its interval."""
+    settings = ctx.settings.evidence
+    interval = settings.checkpoint_interval_seconds
+    if ctx.evidence_keys is None or not ctx.redis.set("flare:evidence:checkpoint", "1", nx=True,
+                                                      px=max(100, int(interval * 1000))):
+        return None
+    return write_checkpoint(ctx.engine, ctx.evidence_keys, ctx.settings.resolved_checkpoint_file,
+                            settings.checkpoint_webhook_url, settings.webhook_timeout_seconds)

@@ -20,7 +20,7 @@ from rq.timeouts import TimerDeathPenalty
 from dashboard.context import MESSAGES_QUEUE, WORKER_QUEUES, AppContext, liveness_key, set_process_context
 from dashboard.embedded import RedisUnavailable, check_redis
 from models.enums import Lane
-from dashboard.sweep import try_sweep
+from dashboard.sweep import try_checkpoint, try_sweep
 
 log = logging.getLogger("flare.worker")
 LIVENESS_TTL_S = 6
@@ -33,6 +33,7 @@ def _sweeper(ctx: AppContext, current: dict[str, str], stop: threading.Event) ->
         try:
             ctx.redis.set(liveness_key(current["name"]), "1", ex=LIVENESS_TTL_S)
             try_sweep(ctx, interval)
+            try_checkpoint(ctx)
             # Retention runs once a day, on whichever worker gets there first.
             if ctx.redis.set("flare:retention:daily", "1", nx=True, ex=24 * 3600):
                 ctx.queues[Lane.bulk.value].enqueue("evidence.retention.purge_job", job_timeout=3600)

@@ -21,7 +21,7 @@ from escalation.service import (
     stop_chain,
 )
 from models.enums import EventKind, IncidentStatus, Urgency
-from models.events import append_event
+from models.events import append_event, incident_state, post_sha256
 from models.tables import Incident, IncidentPost, Post, TriageRecord, User
 from models.types import utcnow
 
@@ -116,7 +116,7 @@ def _finish(session: Session, incident_id: int, username: str, note: str, kind: 
         incident.status, incident.closed_at = IncidentStatus.closed.value, now
     stop_chain(incident)
     incident.updated_at = now
-    append_event(session, incident.id, kind, username, {"note": note[:2000]})
+    append_event(session, incident.id, kind, username, {"note": note[:2000], **incident_state(incident)})
     return outcome
 
 
@@ -144,8 +144,10 @@ def _move_posts(session: Session, post_ids: list[int], source: Incident, dest: I
         row.incident_id = dest.id
         row.attached_by, row.reason, row.attached_at = username, reason, utcnow()
         session.add(row)
+        post = session.get(Post, row.post_id)
         append_event(session, dest.id, EventKind.post_attached, username,
-                     {"post_id": row.post_id, "reason": reason, "from_incident": source.id})
+                     {"post_id": row.post_id, "reason": reason, "from_incident": source.id,
+                      **({"post_sha256": post_sha256(post)} if post is not None else {})})
     source.report_count = max(0, source.report_count - len(rows))
     dest.report_count += len(rows)
     for inc in (source, dest):
@@ -176,7 +178,7 @@ def merge(session: Session, incident_ids: list[int], username: str, service: Ser
             survivor.location_confidence = other.location_confidence
         other.status, other.closed_at = IncidentStatus.closed.value, utcnow()
         stop_chain(other)
-        append_event(session, other.id, EventKind.merged, username, {"into": survivor.id})
+        append_event(session, other.id, EventKind.merged, username, {"into": survivor.id, **incident_state(other)})
         if other.stream_entry_id:
             outcome.extra_entries_to_ack.append(other.stream_entry_id)
     append_event(session, survivor.id, EventKind.merged, username, {"from": [o.id for o in others]})
@@ -209,7 +211,8 @@ def split(session: Session, incident_id: int, post_ids: list[int], username: str
     session.add(new)
     session.flush()
     append_event(session, new.id, EventKind.opened, username,
-                 {"urgency": new.urgency, "category": new.category, "reason": f"split from incident {source.id}"})
+                 {"urgency": new.urgency, "category": new.category, "reason": f"split from incident {source.id}",
+                  **incident_state(new)})
     _move_posts(session, chosen, source, new, username, f"split from incident {source.id}")
     append_event(session, new.id, EventKind.split, username, {"from": source.id, "post_ids": chosen})
     append_event(session, source.id, EventKind.split, username, {"into": new.id, "post_ids": chosen})

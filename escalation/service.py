@@ -27,7 +27,7 @@ from models.enums import (
     TriageState,
     Urgency,
 )
-from models.events import append_event
+from models.events import append_event, incident_state, message_sha256, post_sha256, triage_sha256
 from models.tables import Incident, IncidentEvent, IncidentPost, OutboundMessage, Post, TriageRecord
 from models.types import utcnow
 
@@ -89,7 +89,8 @@ def flush_deferred_messages(session: Session) -> list[OutboundMessage]:
 def _message_queued_event(session: Session, msg: OutboundMessage) -> None:
     if msg.incident_id:
         append_event(session, msg.incident_id, EventKind.message_queued, msg.created_by,
-                     {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind})
+                     {"message_id": msg.id, "post_id": msg.post_id, "purpose": msg.purpose, "kind": msg.kind,
+                      "message_sha256": message_sha256(msg)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ def back_in_front(session: Session, incident: Incident, why: str, post_id: int |
         incident.escalation_token = secrets.token_hex(8)
         incident.next_step_at = None
         append_event(session, incident.id, EventKind.note, "triage",
-                     {"kind": "unacknowledged", "why": why, "post_id": post_id})
+                     {"kind": "unacknowledged", "why": why, "post_id": post_id, **incident_state(incident)})
         return True
     return incident.status == IncidentStatus.new.value and not incident.stream_entry_id
 
@@ -184,7 +185,8 @@ def open_incident(session: Session, post: Post, out: TriageOutput, actor: str = 
     session.flush()
     append_event(session, incident.id, EventKind.opened, actor,
                  {"urgency": out.urgency, "category": out.category, "post_id": post.id, "reason": reason,
-                  **({"possible_duplicate_of": possible_duplicate.incident_id} if possible_duplicate else {})})
+                  **({"possible_duplicate_of": possible_duplicate.incident_id} if possible_duplicate else {}),
+                  **incident_state(incident)})
     attach_post(session, incident, post, actor, reason or "opened by this post", count=False)
     return incident
 
@@ -197,11 +199,11 @@ def attach_post(session: Session, incident: Incident, post: Post, actor: str, re
         incident.report_count += 1
         incident.summary = incident_summary(incident.category, incident.report_count)
         incident.updated_at = utcnow()
-    # The payload's hash goes into the hash chain, so a later edit of the stored post is detectable.
+    # The post's digests go into the keyed chain, so a later edit of the stored post is detectable.
     payload_sha256 = hashlib.sha256((post.raw_payload or "").encode("utf-8")).hexdigest()
     append_event(session, incident.id, EventKind.post_attached, actor,
                  {"post_id": post.id, "reason": reason, "similarity": similarity,
-                  "payload_sha256": payload_sha256})
+                  "payload_sha256": payload_sha256, "post_sha256": post_sha256(post)})
 
 
 def raise_urgency(incident: Incident, urgency: str, policy_for: Callable[[str], dict]) -> None:
@@ -230,6 +232,7 @@ def apply_triage(
                             tuple[Incident, str, float | None] | PossibleDuplicate | None]
     = lambda _s, _p, _o: None,
     reporter_incident: Callable[[Session, Post], Incident | None] = lambda _s, _p: None,
+    record: TriageRecord | None = None,
 ) -> Outcome:
     """Decide what happens to a triaged post: incident, disposition and messages to the reporter.
 
@@ -280,9 +283,12 @@ def apply_triage(
             set_disposition(post, Disposition.escalated.value if result.needs_queue
                             else Disposition.monitoring.value)
         result.incident_id = incident.id
+        if record is None:
+            record = session.exec(select(TriageRecord).where(TriageRecord.post_id == post.id)).first()
         append_event(session, incident.id, EventKind.triaged, "triage",
                      {"post_id": post.id, "urgency": out.urgency, "category": out.category,
-                      "confidence": round(out.confidence, 4), "reasons": out.reasons[:10]})
+                      "confidence": round(out.confidence, 4), "reasons": out.reasons[:10],
+                      **({"triage_sha256": triage_sha256(record)} if record is not None else {})})
         reply = messages.receipt(service, out.language, now, out.silent, dm_possible(post))
         if reply:
             msg = queue_message(session, post, incident.id, reply)
@@ -395,7 +401,8 @@ def mark_queued(session: Session, incident: Incident, entry_id: str) -> None:
     incident.status = IncidentStatus.queued.value
     incident.stream_entry_id = entry_id
     incident.queued_at = incident.queued_at or utcnow()
-    append_event(session, incident.id, EventKind.queued, "system", {"stream_entry_id": entry_id})
+    append_event(session, incident.id, EventKind.queued, "system",
+                 {"stream_entry_id": entry_id, **incident_state(incident)})
 
 
 def locked_incident(session: Session, incident_id: int) -> Incident:
@@ -430,7 +437,8 @@ def acknowledge(session: Session, incident_id: int, username: str, service: Serv
     incident.escalation_token = secrets.token_hex(8)  # any scheduled escalation step is now stale
     waited = (now - (incident.queued_at or incident.created_at)).total_seconds()
     breached_late = _record_late_sla_breach(session, incident, waited)
-    append_event(session, incident.id, EventKind.acknowledged, username, {"seconds_to_ack": waited})
+    append_event(session, incident.id, EventKind.acknowledged, username,
+                 {"seconds_to_ack": waited, **incident_state(incident)}, at=now)
     # Acknowledged incidents may still be due reminders under their frozen policy.
     incident.next_step_at = _next_due(session, incident)
     incident.updated_at = now

@@ -11,8 +11,14 @@ Layout:
   cad_deliveries.json       hand-offs to computer-aided dispatch
   media/items.json          what reporters shared (locations, texts, file metadata + hashes)
   media/<item id>-<name>    media files as received
+  signature.json            Ed25519 signature of manifest.json by the installation's evidence key
 After writing, an 'exported' event records who exported, when, and the manifest's SHA-256, so a
 bundle can later be matched to the database.
+
+Offline, a bundle is checked with nothing but itself and the installation's public key
+(`flare evidence public-key`): the signature vouches for the manifest, the manifest for every
+file, and the event log's links, payload and media hashes are re-checked from the files.
+Anything malformed is reported as a mismatch with its reason, never as a crash.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import hashlib
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -29,7 +36,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from evidence.chain import check_events, verify_incident
+from evidence.keys import EvidenceKeys, key_id, public_pem, verify_signature
 from evidence.hashes import file_digest, payload_bytes, sha256_bytes
 from evidence.media import POST_PURGED, data_digest, incident_media, purged_item_ids, resolve_media_path
 from models.cad import CadDelivery
@@ -38,7 +48,9 @@ from models.events import GENESIS, append_event
 from models.tables import Incident, IncidentEvent, IncidentPost, OutboundMessage, Post, TriageRecord
 from models.types import utcnow
 
-BUNDLE_FORMAT = "flare-evidence-bundle/1"
+BUNDLE_FORMAT = "flare-evidence-bundle/2"
+SIGNATURE = "signature.json"
+SIGNATURE_FORMAT = "flare-evidence-signature/1"
 _EVENT_RETRIES = 5
 MANIFEST = "manifest.json"
 
@@ -136,7 +148,7 @@ def _manifest_entry(name: str, content: bytes | Path) -> dict[str, Any]:
 
 
 def export_incident(engine: Engine, incident_id: int, out_path: Path, media_root: Path | None,
-                    actor: str = "system") -> ExportResult:
+                    keys: EvidenceKeys, actor: str = "system") -> ExportResult:
     """Write the incident's evidence bundle (zip) to out_path and record the export in the chain."""
     out_path = Path(out_path)
     exported_at = utcnow()
@@ -159,10 +171,15 @@ def export_incident(engine: Engine, incident_id: int, out_path: Path, media_root
         "files": [_manifest_entry(name, content) for name, content in sorted(files.items())],
     }
     manifest_bytes = _json_bytes(manifest)
+    signature = _json_bytes({"format": SIGNATURE_FORMAT, "algorithm": "ed25519", "key_id": keys.key_id,
+                             "public_key": keys.public_pem.decode("ascii"),
+                             "manifest_sha256": sha256_bytes(manifest_bytes),
+                             "signature": keys.sign(manifest_bytes)})
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(MANIFEST, manifest_bytes)
+        zf.writestr(SIGNATURE, signature)
         for name, content in sorted(files.items()):
             if isinstance(content, Path):
                 zf.write(content, arcname=name)
@@ -186,12 +203,31 @@ def export_incident(engine: Engine, incident_id: int, out_path: Path, media_root
     return ExportResult(out_path, manifest_sha256, len(files), head)
 
 
+class Malformed(ValueError):
+    """The bundle is not shaped as a bundle: reported as a mismatch, never raised to the caller."""
+
+
+_MAX_MEMBER = 64 * 1024 * 1024  # JSON members are read whole; anything larger is not ours
+
+
+def _safe_name(name: object) -> bool:
+    return (isinstance(name, str) and bool(name) and not PurePosixPath(name).is_absolute()
+            and ".." not in PurePosixPath(name).parts and "\\" not in name)
+
+
 class _Reader:
     """Reads a bundle from a zip file or from the directory it was unpacked into."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.zip = zipfile.ZipFile(self.path) if self.path.is_file() else None
+        self.zip = None
+        if self.path.is_file():
+            try:
+                self.zip = zipfile.ZipFile(self.path)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+                raise Malformed(f"{self.path.name}: not a readable zip file ({exc})") from None
+        elif not self.path.is_dir():
+            raise Malformed(f"{self.path}: no such bundle")
 
     def names(self) -> set[str]:
         if self.zip is not None:
@@ -199,24 +235,31 @@ class _Reader:
         return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()}
 
     def read(self, name: str) -> bytes | None:
-        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+        if not _safe_name(name):
             return None
         if self.zip is not None:
             try:
-                return self.zip.read(name)
+                info = self.zip.getinfo(name)
             except KeyError:
                 return None
+            if info.file_size > _MAX_MEMBER:
+                raise Malformed(f"{name}: {info.file_size} bytes, larger than any bundle file")
+            return self.zip.read(info)
         target = self.path / name
-        return target.read_bytes() if target.is_file() else None
+        if not target.is_file():
+            return None
+        if target.stat().st_size > _MAX_MEMBER:
+            raise Malformed(f"{name}: larger than any bundle file")
+        return target.read_bytes()
 
     def digest(self, name: str) -> str | None:
         """SHA-256 of one member, read in chunks (a bundle can hold thousands of video frames)."""
-        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+        if not _safe_name(name):
             return None
         h = hashlib.sha256()
         try:
             fh = self.zip.open(name) if self.zip is not None else open(self.path / name, "rb")
-        except (KeyError, FileNotFoundError, IsADirectoryError):
+        except (KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         with fh:
             for chunk in iter(lambda: fh.read(1 << 16), b""):
@@ -228,9 +271,42 @@ class _Reader:
             self.zip.close()
 
 
+def _json(reader: _Reader, name: str) -> Any:
+    raw = reader.read(name)
+    if raw is None:
+        raise Malformed(f"{name}: missing")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Malformed(f"{name}: not valid JSON ({exc})") from None
+
+
+def _check_signature(reader: _Reader, manifest_bytes: bytes, public_key: Ed25519PublicKey) -> None:
+    sig = _json(reader, SIGNATURE)
+    if not isinstance(sig, dict) or sig.get("format") != SIGNATURE_FORMAT or sig.get("algorithm") != "ed25519":
+        raise Malformed(f"{SIGNATURE}: not an Ed25519 bundle signature")
+    if sig.get("key_id") != key_id(public_key):
+        raise Malformed(f"{SIGNATURE}: signed by key {sig.get('key_id')!r}, not by the given public key "
+                        f"({key_id(public_key)})")
+    if not verify_signature(public_key, sig.get("signature"), manifest_bytes):
+        raise Malformed(f"{SIGNATURE}: the signature does not match {MANIFEST} (edited or re-signed)")
+
+
+def _manifest_files(manifest: dict[str, Any]) -> dict[str, str]:
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise Malformed(f"{MANIFEST}: 'files' is not a list")
+    listed: dict[str, str] = {}
+    for entry in files:
+        if not isinstance(entry, dict) or not _safe_name(entry.get("path")) or not isinstance(entry.get("sha256"), str):
+            raise Malformed(f"{MANIFEST}: a file entry is not {{path, sha256}}: {str(entry)[:120]}")
+        listed[entry["path"]] = entry["sha256"]
+    return listed
+
+
 def _check_contents(reader: _Reader, manifest: dict[str, Any]) -> tuple[int, str | None]:
     checked = 0
-    listed = {f["path"]: f["sha256"] for f in manifest.get("files", [])}
+    listed = _manifest_files(manifest)
     for name, expected in sorted(listed.items()):
         actual = reader.digest(name)
         checked += 1
@@ -238,29 +314,55 @@ def _check_contents(reader: _Reader, manifest: dict[str, Any]) -> tuple[int, str
             return checked, f"{name}: listed in the manifest but missing"
         if actual != expected:
             return checked, f"{name}: SHA-256 differs from the manifest"
-    extra = sorted(reader.names() - set(listed) - {MANIFEST})
+    extra = sorted(reader.names() - set(listed) - {MANIFEST, SIGNATURE})
     if extra:
         return checked, f"{extra[0]}: present but not listed in the manifest"
     return checked, None
 
 
-def _check_chain(reader: _Reader, manifest: dict[str, Any]) -> str | None:
-    """Re-verify the exported event log itself, so editing a file *and* the manifest is still caught."""
+_EVENT_KEYS = {"incident_id": int, "seq": int, "kind": str, "actor": str, "at": str, "data": dict,
+               "prev_hash": str, "hash": str}
+
+
+def _events(reader: _Reader) -> list[IncidentEvent]:
     raw = reader.read("events.jsonl")
     if raw is None:
-        return "events.jsonl: missing"
+        raise Malformed("events.jsonl: missing")
     events = []
-    for line in raw.decode("utf-8").splitlines():
-        d = json.loads(line)
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"events.jsonl: not UTF-8 ({exc})") from None
+    for number, line in enumerate(lines, start=1):
+        try:
+            d = json.loads(line)
+            if not isinstance(d, dict):
+                raise ValueError("not an object")
+            for name, kind in _EVENT_KEYS.items():
+                if not isinstance(d.get(name), kind) or isinstance(d.get(name), bool):
+                    raise ValueError(f"'{name}' is not {kind.__name__}")
+            at = datetime.fromisoformat(d["at"])
+        except ValueError as exc:
+            raise Malformed(f"events.jsonl line {number}: {exc}") from None
         events.append(IncidentEvent(incident_id=d["incident_id"], seq=d["seq"], kind=d["kind"], actor=d["actor"],
-                                    at=datetime.fromisoformat(d["at"]), data=d["data"],
-                                    prev_hash=d["prev_hash"], hash=d["hash"]))
+                                    at=at, data=d["data"], prev_hash=d["prev_hash"], hash=d["hash"]))
+    return events
+
+
+def _check_chain(reader: _Reader, manifest: dict[str, Any]) -> str | None:
+    """Re-check the exported event log's links and the hashes it recorded against the files."""
+    events = _events(reader)
     incident_id = manifest.get("incident_id")
-    broken = check_events(incident_id, events)
+    if not isinstance(incident_id, int):
+        raise Malformed(f"{MANIFEST}: 'incident_id' is not a number")
+    broken = check_events(incident_id, events, None)
     if broken:
         return f"events.jsonl: {broken}"
-    head = events[-1].hash if events else None
-    if manifest.get("chain", {}).get("head_hash") != head or manifest["chain"].get("length") != len(events):
+    chain = manifest.get("chain")
+    if not isinstance(chain, dict):
+        raise Malformed(f"{MANIFEST}: 'chain' is not an object")
+    head = events[-1].hash if events else GENESIS
+    if chain.get("head_hash") != head or chain.get("length") != len(events):
         return "events.jsonl: chain head differs from the manifest"
     problem = _check_media(reader, events)
     if problem:
@@ -270,9 +372,9 @@ def _check_chain(reader: _Reader, manifest: dict[str, Any]) -> str | None:
     for ev in events:
         if (ev.kind == EventKind.post_attached.value and ev.data.get("payload_sha256")
                 and ev.data.get("post_id") not in purged):
-            data = reader.read(f"posts/{ev.data['post_id']}/payload.raw")
+            data = reader.read(f"posts/{ev.data.get('post_id')}/payload.raw")
             if data is None:
-                return f"posts/{ev.data['post_id']}/payload.raw: missing (attached at seq {ev.seq})"
+                return f"posts/{ev.data.get('post_id')}/payload.raw: missing (attached at seq {ev.seq})"
             if sha256_bytes(data) != ev.data["payload_sha256"]:
                 return f"posts/{ev.data['post_id']}/payload.raw: differs from the hash recorded at seq {ev.seq}"
     return None
@@ -280,8 +382,10 @@ def _check_chain(reader: _Reader, manifest: dict[str, Any]) -> str | None:
 
 def _check_media(reader: _Reader, events: list[IncidentEvent]) -> str | None:
     """Every media item recorded in the exported chain matches its recorded hash in the bundle."""
-    raw = reader.read("media/items.json")
-    items = {i["item_id"]: i for i in json.loads(raw)} if raw else {}
+    raw = _json(reader, "media/items.json") if reader.read("media/items.json") is not None else []
+    if not isinstance(raw, list) or not all(isinstance(i, dict) for i in raw):
+        raise Malformed("media/items.json: not a list of items")
+    items = {i.get("item_id"): i for i in raw}
     purged = purged_item_ids(events)
     for ev in events:
         item_id = ev.data.get("item_id")
@@ -290,41 +394,56 @@ def _check_media(reader: _Reader, events: list[IncidentEvent]) -> str | None:
         item = items.get(item_id)
         if item is None:
             return f"media/items.json: item {item_id} (recorded at seq {ev.seq}) is missing"
-        if item["has_file"]:
-            actual = reader.digest(item["file"]) if item["file"] else None
+        if item.get("has_file"):
+            actual = reader.digest(item["file"]) if isinstance(item.get("file"), str) else None
             if actual is None:
                 return f"media/items.json: item {item_id} file is not in the bundle"
             if actual != ev.data.get("sha256"):
                 return f"{item['file']}: differs from the hash recorded at seq {ev.seq}"
-        elif item["data"] is None or data_digest(item["data"]) != ev.data.get("sha256"):
+        elif not isinstance(item.get("data"), dict) or data_digest(item["data"]) != ev.data.get("sha256"):
             return f"media/items.json: item {item_id} data differs from the hash recorded at seq {ev.seq}"
     return None
 
 
-def verify_bundle(path: Path, engine: Engine | None = None) -> BundleReport:
-    """Check every file against the manifest and the event log; with an engine, also check that
-    the database recorded this manifest's hash in an 'exported' event."""
-    reader = _Reader(path)
+def _verify(reader: _Reader, public_key: Ed25519PublicKey, engine: Engine | None) -> BundleReport:
+    manifest_bytes = reader.read(MANIFEST)
+    if manifest_bytes is None:
+        raise Malformed(f"{MANIFEST}: missing")
+    _check_signature(reader, manifest_bytes, public_key)
+    manifest = _json(reader, MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise Malformed(f"{MANIFEST}: unknown format {found!r}")
+    checked, problem = _check_contents(reader, manifest)
+    problem = problem or _check_chain(reader, manifest)
+    if problem is None and engine is not None:
+        digest = sha256_bytes(manifest_bytes)
+        with Session(engine) as session:
+            recorded = session.exec(select(IncidentEvent).where(
+                IncidentEvent.incident_id == manifest["incident_id"],
+                IncidentEvent.kind == EventKind.exported.value)).all()
+        if not any(e.data.get("manifest_sha256") == digest for e in recorded):
+            problem = f"{MANIFEST}: its SHA-256 is not recorded by any export of incident {manifest['incident_id']}"
+    return BundleReport(problem is None, checked, problem)
+
+
+def verify_bundle(path: Path, public_key: Ed25519PublicKey, engine: Engine | None = None) -> BundleReport:
+    """Check the signature with `public_key`, every file against the manifest and the event log;
+    with an engine, also check that the database recorded this manifest's hash in an 'exported'
+    event. A malformed bundle gives a report with the reason, never an exception."""
     try:
-        manifest_bytes = reader.read(MANIFEST)
-        if manifest_bytes is None:
-            return BundleReport(False, 0, f"{MANIFEST}: missing")
-        try:
-            manifest = json.loads(manifest_bytes)
-        except ValueError:
-            return BundleReport(False, 0, f"{MANIFEST}: not valid JSON")
-        if manifest.get("format") != BUNDLE_FORMAT:
-            return BundleReport(False, 0, f"{MANIFEST}: unknown format {manifest.get('format')!r}")
-        checked, problem = _check_contents(reader, manifest)
-        problem = problem or _check_chain(reader, manifest)
-        if problem is None and engine is not None:
-            digest = sha256_bytes(manifest_bytes)
-            with Session(engine) as session:
-                recorded = session.exec(select(IncidentEvent).where(
-                    IncidentEvent.incident_id == manifest["incident_id"],
-                    IncidentEvent.kind == EventKind.exported.value)).all()
-            if not any(e.data.get("manifest_sha256") == digest for e in recorded):
-                problem = f"{MANIFEST}: its SHA-256 is not recorded by any export of incident {manifest['incident_id']}"
-        return BundleReport(problem is None, checked, problem)
+        reader = _Reader(path)
+    except Malformed as exc:
+        return BundleReport(False, 0, f"malformed bundle: {exc}")
+    try:
+        return _verify(reader, public_key, engine)
+    except Malformed as exc:
+        return BundleReport(False, 0, f"malformed bundle: {exc}")
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        # A damaged or unsupported zip member (bad CRC, unknown compression, encryption).
+        return BundleReport(False, 0, f"malformed bundle: {type(exc).__name__}: {exc}")
     finally:
         reader.close()
+
+
+__all__ = ["BundleReport", "ExportError", "ExportResult", "export_incident", "public_pem", "verify_bundle"]

@@ -31,6 +31,7 @@ from evidence.media import incident_media
 from evidence.redaction import UK_POSTCODE  # the same postcode shape redaction masks
 from models.cad import CadDelivery
 from models.enums import EventKind, IncidentStatus
+from evidence.keys import evidence_engine
 from models.events import append_event
 from models.tables import Incident, IncidentPost, Post
 from models.types import utcnow
@@ -245,10 +246,8 @@ def deliver_incident(engine: Engine, incident_id: int, cad: CadSettings,
 
 def deliver_incident_job(incident_id: int, settings: Settings | None = None) -> bool:
     """RQ job: hand the incident to the configured CAD (each attempt is logged in cad_deliveries)."""
-    from models.db import make_engine
-
     settings = settings or Settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = evidence_engine(settings)
     try:
         return deliver_incident(engine, incident_id, settings.cad).ok
     finally:

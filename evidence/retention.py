@@ -23,12 +23,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from config.settings import RetentionSettings, Settings
+from evidence.checkpoint import tombstone_mac
 from evidence.media import MEDIA_PURGED, POST_PURGED, default_media_root, incident_media, resolve_media_path
-from models.db import make_engine
+from evidence.keys import evidence_engine
 from models.enums import Disposition, EventKind, IncidentStatus
-from models.events import append_event
+from models.events import GENESIS, append_event, session_chain_key
 from models.media import SharedItem
-from models.tables import AuditEntry, Incident, IncidentEvent, IncidentPost, OutboundMessage, Post
+from models.tables import AuditEntry, EvidenceTombstone, Incident, IncidentEvent, IncidentPost, OutboundMessage, Post
 from models.types import utcnow
 
 RETENTION_ACTOR = "retention"
@@ -118,6 +119,7 @@ def _purge_incidents(session: Session, cutoff: datetime, held: set[int], media_r
             counts["media_files"] += _schedule_file(media_root, entry.path, doomed_files)
     post_ids = set(session.exec(select(IncidentPost.post_id).where(IncidentPost.incident_id.in_(doomed))))
     _record_in_other_chains(session, post_ids, doomed)
+    _tombstones(session, doomed)
     _delete_rows(session, Incident.__table__, doomed, counts)
     _delete_rows(session, Post.__table__, post_ids, counts)
 
@@ -135,6 +137,20 @@ def _record_in_other_chains(session: Session, post_ids: set[int], doomed: set[in
         for post_id in sorted(ids):
             append_event(session, incident_id, EventKind.note, RETENTION_ACTOR,
                          {"retention": POST_PURGED, "post_id": post_id})
+
+
+def _tombstones(session: Session, doomed: set[int]) -> None:
+    """Record each removed incident's final chain length and head, keyed: verification then reads
+    its absence as retention, while a deletion without a valid tombstone is reported."""
+    key = session_chain_key(session)
+    for incident_id in sorted(doomed):
+        last = session.exec(select(IncidentEvent.seq, IncidentEvent.hash).where(
+            IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.seq.desc()).limit(1)).first()
+        length, head = (last.seq, last.hash) if last else (0, GENESIS)
+        stone = EvidenceTombstone(incident_id=incident_id, length=length, head_hash=head,
+                                  actor=RETENTION_ACTOR, reason="retention: incident_days")
+        stone.mac = tombstone_mac(key, stone)
+        session.add(stone)
 
 
 def _purge_unattached_posts(session: Session, cutoff: datetime, counts: Counter) -> None:
@@ -189,7 +205,7 @@ def purge(engine: Engine, now: datetime, policy: RetentionPolicy, media_root: Pa
 def purge_job(settings: Settings | None = None) -> dict[str, int]:
     """The daily scheduled job: purge with the configured policy, now."""
     settings = settings or Settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = evidence_engine(settings)
     try:
         return purge(engine, utcnow(), RetentionPolicy.from_settings(settings.retention),
                      default_media_root(settings))

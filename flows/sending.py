@@ -29,7 +29,7 @@ from escalation import service
 from flows.publish import enqueue_send, enqueue_sends
 from models.domain import OutboundRequest
 from models.enums import DeliveryStatus, EventKind
-from models.events import append_event
+from models.events import append_event, delivery_sha256
 from models.tables import OutboundMessage, Post
 from models.types import utcnow
 
@@ -171,7 +171,8 @@ def _record(ctx: AppContext, message_id: int, attempt: Attempt) -> str:
             kind = EventKind.message_failed
         if kind and msg.incident_id:
             detail = {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
-                      "platform_message_id": msg.platform_message_id, "error": msg.last_error}
+                      "platform_message_id": msg.platform_message_id, "error": msg.last_error,
+                      "delivery_sha256": delivery_sha256(msg)}
             if attempt.found:
                 detail["found_on_platform"] = True
             append_event(s, msg.incident_id, kind, "system", detail)

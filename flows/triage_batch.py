@@ -147,7 +147,7 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: f
             for post, out in mine:
                 outcome = service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible,
                                                policy_for=policy_for, find_incident=finder.find,
-                                               reporter_incident=finder.reporter)
+                                               reporter_incident=finder.reporter, record=records[post.id])
                 finder.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
                 outcomes.append((post, out, outcome))
         by_post = {outcome_post.id: outcome for outcome_post, _, outcome in outcomes}

@@ -27,6 +27,7 @@ from models.seams import Notifier, Replier, Source
 from models.tables import (
     AuditEntry,
     ConnectorCheckpoint,
+    EvidenceTombstone,
     Incident,
     IncidentEvent,
     IncidentPost,
@@ -39,7 +40,7 @@ from models.types import utcnow
 
 __all__ = [
     "AuditEntry", "CadDelivery", "Category", "ConnectorCheckpoint", "DeliveryReceipt", "DeliveryStatus",
-    "Disposition", "EventKind", "GeoPoint", "Incident", "IncidentEvent", "IncidentPost",
+    "EvidenceTombstone",     "Disposition", "EventKind", "GeoPoint", "Incident", "IncidentEvent", "IncidentPost",
     "IncidentStatus", "Lane", "LocationMention", "MessageKind", "MessagePurpose", "Notifier",
     "OutboundMessage", "OutboundRequest", "Platform", "Post", "RawPost", "Replier", "Role",
     "SharedItem", "ShareLink", "Source", "TriageOutput", "TriageRecord", "TriageState", "Urgency", "User", "utcnow",

@@ -9,6 +9,8 @@ from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from models.events import set_chain_key
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -20,8 +22,18 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """Create an engine tuned for Flare's access pattern (many short transactions)."""
+def make_engine(url: str, chain_key: bytes | None = None, **kwargs) -> Engine:
+    """Create an engine tuned for Flare's access pattern (many short transactions).
+
+    `chain_key` is the evidence key events are chained with (evidence.keys); an engine without it
+    can read everything but refuses to append events."""
+    engine = _make_engine(url, **kwargs)
+    if chain_key is not None:
+        set_chain_key(engine, chain_key)
+    return engine
+
+
+def _make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -1,17 +1,54 @@
-"""The incident event log: append-only and hash-chained, so any later edit is detectable."""
+"""The incident event log: append-only and chained with a keyed hash (HMAC-SHA256).
+
+Each entry's hash is HMAC(key, canonical entry including the previous entry's hash). The key lives
+outside the database (evidence/keys.py creates it; the composition root hands it to `make_engine`),
+so whoever can rewrite the database cannot re-hash an edited chain. Entries that refer to other
+rows carry a digest of what those rows said at the time (`row_sha256`), so an edit of a post,
+triage result or message, and a change of an incident's recorded state, shows in verification.
+"""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import weakref
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
-from models.tables import IncidentEvent
+from models.tables import Incident, IncidentEvent, OutboundMessage, Post, TriageRecord
 from models.types import utcnow
 
 GENESIS = "0" * 64
+
+_CHAIN_KEYS: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
+
+
+class ChainKeyMissing(RuntimeError):
+    """An event was appended through an engine that was built without the chain key."""
+
+
+def set_chain_key(engine: Engine, key: bytes) -> None:
+    """Give an engine the key its sessions chain events with (make_engine(..., chain_key=) does this)."""
+    if len(key) < 32:
+        raise ValueError("the chain key must be at least 32 bytes")
+    _CHAIN_KEYS[engine] = bytes(key)
+
+
+def engine_chain_key(engine: Engine) -> bytes | None:
+    return _CHAIN_KEYS.get(engine)
+
+
+def session_chain_key(session: Session) -> bytes:
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    key = _CHAIN_KEYS.get(engine)
+    if key is None:
+        raise ChainKeyMissing("this database engine has no evidence chain key: build it with "
+                              "make_engine(url, chain_key=...) from the evidence keys")
+    return key
 
 
 def _canonical(value: Any) -> Any:
@@ -20,16 +57,77 @@ def _canonical(value: Any) -> Any:
     return str(value)
 
 
-def event_hash(prev_hash: str, incident_id: int, seq: int, kind: str, actor: str, at: datetime,
-               data: dict[str, Any]) -> str:
-    body = json.dumps(
+def event_body(prev_hash: str, incident_id: int, seq: int, kind: str, actor: str, at: datetime,
+               data: dict[str, Any]) -> bytes:
+    return json.dumps(
         {"prev": prev_hash, "incident": incident_id, "seq": seq, "kind": kind, "actor": actor,
          "at": at.isoformat(timespec="microseconds"), "data": data},
         sort_keys=True, separators=(",", ":"), default=_canonical, ensure_ascii=False,
-    )
+    ).encode("utf-8")
+
+
+def event_hash(key: bytes, prev_hash: str, incident_id: int, seq: int, kind: str, actor: str,
+               at: datetime, data: dict[str, Any]) -> str:
+    return hmac.new(key, event_body(prev_hash, incident_id, seq, kind, actor, at, data),
+                    hashlib.sha256).hexdigest()
+
+
+# ----------------------------------------------------------------------------- row digests
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="microseconds") if value else None
+
+
+def _plain(value: Any) -> Any:
+    return _iso(value) if isinstance(value, datetime) else value
+
+
+# What a dispatcher acted on, per table: the columns whose later change is tampering. Columns
+# that legitimately move on (a post's triage state and disposition, a message's retry timer) are
+# left out; a message's delivery outcome is digested separately, when it is recorded.
+POST_FIELDS = ("platform", "external_id", "author_id", "author_handle", "author_name", "author_location",
+               "text", "raw_payload", "is_dm", "reply_to_external_id", "conversation_id", "posted_at",
+               "received_at", "geo_lat", "geo_lon", "geo_place", "is_test")
+TRIAGE_FIELDS = ("post_id", "urgency", "category", "confidence", "language", "silent", "needs_review",
+                 "locations", "signals", "reasons", "scores", "model_version", "created_at")
+MESSAGE_FIELDS = ("dedupe_key", "incident_id", "post_id", "platform", "kind", "purpose", "recipient_id",
+                  "text", "created_by", "created_at")
+DELIVERY_FIELDS = ("status", "platform_message_id", "sent_at")
+# An incident's recorded state: every change of these appends an event carrying `incident_state`.
+STATE_FIELDS = ("status", "acknowledged_at", "acknowledged_by", "resolved_at", "closed_at")
+
+
+def row_fields(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _plain(getattr(row, name)) for name in fields}
+
+
+def row_sha256(row: Any, fields: tuple[str, ...]) -> str:
+    body = json.dumps(row_fields(row, fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def post_sha256(post: Post) -> str:
+    return row_sha256(post, POST_FIELDS)
+
+
+def triage_sha256(record: TriageRecord) -> str:
+    return row_sha256(record, TRIAGE_FIELDS)
+
+
+def message_sha256(msg: OutboundMessage) -> str:
+    return row_sha256(msg, MESSAGE_FIELDS)
+
+
+def delivery_sha256(msg: OutboundMessage) -> str:
+    return row_sha256(msg, DELIVERY_FIELDS)
+
+
+def incident_state(incident: Incident) -> dict[str, Any]:
+    """The incident's state as an event records it (`{"incident_state": ...}` in the event data)."""
+    return {"incident_state": row_fields(incident, STATE_FIELDS)}
+
+
+# ----------------------------------------------------------------------------- appending
 _HEADS = "flare_event_heads"
 
 
@@ -48,6 +146,7 @@ def append_event(session: Session, incident_id: int, kind: str, actor: str = "sy
     Two writers racing for the same `seq` hit the unique constraint and one retries at the
     caller's transaction level, so the chain never forks.
     """
+    key = session_chain_key(session)
     heads: dict[int, tuple[int, str]] | None = session.info.get(_HEADS)
     if heads is not None and incident_id in heads:
         seq, prev = heads[incident_id]
@@ -60,11 +159,10 @@ def append_event(session: Session, incident_id: int, kind: str, actor: str = "sy
         seq = (last.seq + 1) if last else 1
         prev = last.hash if last else GENESIS
     at = at or utcnow()
-    at = at.replace(microsecond=at.microsecond)  # keep microseconds: they are part of the hash
     payload = json.loads(json.dumps(data or {}, default=_canonical))
     ev = IncidentEvent(incident_id=incident_id, seq=seq, kind=str(kind), actor=actor, at=at,
                        data=payload, prev_hash=prev)
-    ev.hash = event_hash(prev, incident_id, seq, ev.kind, actor, at, payload)
+    ev.hash = event_hash(key, prev, incident_id, seq, ev.kind, actor, at, payload)
     session.add(ev)
     if heads is None:
         session.flush()
@@ -73,15 +171,14 @@ def append_event(session: Session, incident_id: int, kind: str, actor: str = "sy
     return ev
 
 
-def verify_chain(events: list[IncidentEvent]) -> int | None:
-    """Return the seq of the first broken entry, or None when the chain is intact."""
+def verify_chain(events: list[IncidentEvent], key: bytes) -> int | None:
+    """Return the seq of the first broken entry of one incident's events, or None when intact."""
     prev = GENESIS
-    expected_seq = 1
-    for ev in sorted(events, key=lambda e: e.seq):
+    for expected_seq, ev in enumerate(sorted(events, key=lambda e: e.seq), start=1):
         if ev.seq != expected_seq or ev.prev_hash != prev:
             return ev.seq
-        if event_hash(prev, ev.incident_id, ev.seq, ev.kind, ev.actor, ev.at, ev.data) != ev.hash:
+        if not hmac.compare_digest(event_hash(key, prev, ev.incident_id, ev.seq, ev.kind, ev.actor, ev.at,
+                                              ev.data), ev.hash):
             return ev.seq
         prev = ev.hash
-        expected_seq += 1
     return None

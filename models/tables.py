@@ -215,9 +215,15 @@ class IncidentEvent(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Who looked at or changed what. Views of personal data are always written here."""
+    """Who looked at or changed what. Views of personal data are always written here.
+
+    Writers only insert. The evidence checkpointer then seals new entries in id order into one
+    keyed chain (`seq`, `prev_hash`, `hash`), whose head and length it checkpoints outside the
+    database; an unsealed entry has seq None.
+    """
 
     __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("seq", name="uq_audit_log_seq"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
@@ -226,3 +232,22 @@ class AuditEntry(SQLModel, table=True):
     object_type: str = ""
     object_id: str = ""
     detail: dict = Field(default_factory=dict, sa_type=JSONType)
+    seq: int | None = None
+    prev_hash: str = ""
+    hash: str = ""
+
+
+class EvidenceTombstone(SQLModel, table=True):
+    """An incident retention removed on purpose: its chain's final length and head, keyed (mac)
+    so that verification can tell a purge from a deletion."""
+
+    __tablename__ = "evidence_tombstones"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(index=True)
+    length: int
+    head_hash: str
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str = ""
+    reason: str = ""
+    mac: str = ""

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401
 from config import Settings
+from evidence.keys import EvidenceKeys, load_or_create_keys
 from models.db import make_engine
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -117,8 +118,14 @@ def database_url(_pg_database, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def engine(database_url):
-    eng = make_engine(database_url)
+def evidence_keys(tmp_path: Path) -> EvidenceKeys:
+    """The keys the `settings` fixture's installation uses (beside its data dir)."""
+    return load_or_create_keys(tmp_path / "data-evidence" / "keys")
+
+
+@pytest.fixture
+def engine(database_url, evidence_keys):
+    eng = make_engine(database_url, chain_key=evidence_keys.hmac_key)
     yield eng
     eng.dispose()
 

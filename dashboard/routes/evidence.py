@@ -27,7 +27,7 @@ def evidence_export(incident_id: int, ctx: Ctx, db: DB, user: User = require("ex
     workdir = Path(tempfile.mkdtemp(prefix="flare-evidence-"))
     out = workdir / f"flare-incident-{incident_id}-evidence.zip"
     try:
-        result = export_incident(ctx.engine, incident_id, out, default_media_root(ctx.settings),
+        result = export_incident(ctx.engine, incident_id, out, default_media_root(ctx.settings), ctx.evidence_keys,
                                  actor=user.username)
     except ExportError as exc:
         shutil.rmtree(workdir, ignore_errors=True)

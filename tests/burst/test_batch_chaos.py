@@ -22,6 +22,7 @@ from dashboard.embedded import EmbeddedRedis
 from flows.intake import ingest
 from models.domain import RawPost
 from models.enums import TriageState
+from evidence.chain import verify_all
 from models.events import verify_chain
 from models.tables import IncidentEvent, IncidentPost, Post, TriageRecord
 from tests.waiting import wait_for
@@ -87,7 +88,9 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing(tmp_path: Path, datab
     by_incident: dict[int, list[IncidentEvent]] = {}
     for ev in events:
         by_incident.setdefault(ev.incident_id, []).append(ev)
-    assert all(verify_chain(evs) is None for evs in by_incident.values())
+    assert all(verify_chain(evs, ctx.evidence_keys.hmac_key) is None for evs in by_incident.values())
+    report = verify_all(ctx.engine)  # and every row an entry refers to still matches it
+    assert report.ok, report.breaks[:3]
     sent = [json.loads(line)["key"] for line in record.read_text().splitlines()] if record.exists() else []
     assert sent, "no reply was sent"
     assert max(Counter(sent).values()) == 1, "a message was sent twice"

@@ -10,7 +10,7 @@ from dashboard.routes.field import distance_km
 from dashboard.routes.media import attached_media
 from models import AuditEntry, GeoPoint, Incident, IncidentEvent, Post, User
 from models.enums import EventKind
-from models.events import append_event, verify_chain
+from models.events import append_event, session_chain_key, verify_chain
 from tests.dashboard.conftest import drain, ingest, login, raw_post
 
 HOSTILE = ("<script>alert('owned')</script><img src=x onerror=alert(1)> "
@@ -59,7 +59,7 @@ def test_viewing_an_incident_is_audited_and_logged(ctx, app, hostile_incident):
         events = s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == hostile_incident)).all()
         viewed = [e for e in events if e.kind == EventKind.viewed.value]
         assert [e.actor for e in viewed] == ["dispatcher"]
-        assert verify_chain(list(events)) is None
+        assert verify_chain(list(events), session_chain_key(s)) is None
 
 
 def test_feed_view_is_audited_and_filters_apply(ctx, app, users):

@@ -30,16 +30,16 @@ def _rewrite(src, dst, name: str, data: bytes, fix_manifest: bool = False) -> No
 
 
 @pytest.fixture
-def bundle(engine, tmp_path):
+def bundle(engine, tmp_path, evidence_keys):
     media = tmp_path / "media"
     incident_id = make_incident(engine, media)
-    result = export_incident(engine, incident_id, tmp_path / "out" / "bundle.zip", media, actor="sam")
+    result = export_incident(engine, incident_id, tmp_path / "out" / "bundle.zip", media, evidence_keys, actor="sam")
     return incident_id, result
 
 
-def test_export_contains_everything_and_verifies(engine, bundle):
+def test_export_contains_everything_and_verifies(engine, bundle, evidence_keys):
     incident_id, result = bundle
-    report = verify_bundle(result.path, engine)
+    report = verify_bundle(result.path, evidence_keys.public_key, engine)
     assert report.ok and report.first_mismatch is None and report.files_checked == result.files
     with zipfile.ZipFile(result.path) as zf:
         names = set(zf.namelist())
@@ -66,17 +66,17 @@ def test_export_contains_everything_and_verifies(engine, bundle):
         assert exported.data["chain_head"] == manifest["chain"]["head_hash"]
 
 
-def test_unpacked_bundle_verifies(bundle, tmp_path):
+def test_unpacked_bundle_verifies(bundle, tmp_path, evidence_keys):
     _, result = bundle
     with zipfile.ZipFile(result.path) as zf:
         zf.extractall(tmp_path / "unpacked")
-    assert verify_bundle(tmp_path / "unpacked").ok
+    assert verify_bundle(tmp_path / "unpacked", evidence_keys.public_key).ok
     (tmp_path / "unpacked" / "messages.json").write_text("[]\n")
-    assert verify_bundle(tmp_path / "unpacked").first_mismatch == "messages.json: SHA-256 differs from the manifest"
+    assert verify_bundle(tmp_path / "unpacked", evidence_keys.public_key).first_mismatch == "messages.json: SHA-256 differs from the manifest"
 
 
 @pytest.mark.parametrize("member", ["photo", "media/items.json", "events.jsonl", "incident.json", "messages.json"])
-def test_changed_member_is_detected(bundle, tmp_path, member):
+def test_changed_member_is_detected(bundle, tmp_path, member, evidence_keys):
     _, result = bundle
     with zipfile.ZipFile(result.path) as zf:
         if member == "photo":
@@ -85,46 +85,45 @@ def test_changed_member_is_detected(bundle, tmp_path, member):
     data[len(data) // 2] ^= 0x20
     forged = tmp_path / "forged.zip"
     _rewrite(result.path, forged, member, bytes(data))
-    report = verify_bundle(forged)
+    report = verify_bundle(forged, evidence_keys.public_key)
     assert not report.ok and report.first_mismatch.startswith(member)
 
 
-def test_payload_forged_together_with_manifest_is_caught_by_the_chain(engine, bundle, tmp_path):
+def test_payload_forged_together_with_manifest_fails_the_signature(engine, bundle, tmp_path, evidence_keys):
     _, result = bundle
     with Session(engine) as s:
         post_id = s.exec(select(Post.id).where(Post.external_id == "a1")).one()
     name = f"posts/{post_id}/payload.raw"
     forged = tmp_path / "forged.zip"
     _rewrite(result.path, forged, name, PAYLOAD_A.replace("07700", "07711").encode(), fix_manifest=True)
-    report = verify_bundle(forged)
-    assert report.first_mismatch == f"{name}: differs from the hash recorded at seq 2"
+    assert "signature does not match" in verify_bundle(forged, evidence_keys.public_key).first_mismatch
 
 
-def test_manifest_not_recorded_in_database_is_reported(engine, bundle, tmp_path):
+def test_file_forged_together_with_manifest_fails_the_signature(engine, bundle, tmp_path, evidence_keys):
     _, result = bundle
     forged = tmp_path / "forged.zip"
     with zipfile.ZipFile(result.path) as zf:
         data = zf.read("messages.json")
     _rewrite(result.path, forged, "messages.json", data + b" ", fix_manifest=True)
-    assert verify_bundle(forged).ok  # self-consistent on its own...
-    assert "not recorded" in verify_bundle(forged, engine).first_mismatch  # ...but not what we exported
+    # Re-hashing the manifest does not help a forger: it no longer matches its signature.
+    assert "signature does not match" in verify_bundle(forged, evidence_keys.public_key).first_mismatch
 
 
-def test_extra_file_is_detected(bundle, tmp_path):
+def test_extra_file_is_detected(bundle, tmp_path, evidence_keys):
     _, result = bundle
     forged = tmp_path / "forged.zip"
     _rewrite(result.path, forged, "x", b"")
     with zipfile.ZipFile(forged, "a") as zf:
         zf.writestr("posts/999/payload.raw", b"{}")
-    assert verify_bundle(forged).first_mismatch == "posts/999/payload.raw: present but not listed in the manifest"
+    assert verify_bundle(forged, evidence_keys.public_key).first_mismatch == "posts/999/payload.raw: present but not listed in the manifest"
 
 
-def test_missing_incident_is_an_error(engine, tmp_path):
+def test_missing_incident_is_an_error(engine, tmp_path, evidence_keys):
     with pytest.raises(ExportError):
-        export_incident(engine, 12345, tmp_path / "b.zip", None)
+        export_incident(engine, 12345, tmp_path / "b.zip", None, evidence_keys)
 
 
-def test_post_split_into_another_incident_stays_in_both_bundles(engine, tmp_path):
+def test_post_split_into_another_incident_stays_in_both_bundles(engine, tmp_path, evidence_keys):
     from models.events import append_event
     from models.tables import Incident, IncidentPost
 
@@ -142,7 +141,7 @@ def test_post_split_into_another_incident_stays_in_both_bundles(engine, tmp_path
         s.commit()
         post_id, new_id = post.id, new.id
     for incident_id in (source_id, new_id):
-        result = export_incident(engine, incident_id, tmp_path / f"{incident_id}.zip", None)
-        assert verify_bundle(result.path, engine).ok
+        result = export_incident(engine, incident_id, tmp_path / f"{incident_id}.zip", None, evidence_keys)
+        assert verify_bundle(result.path, evidence_keys.public_key, engine).ok
         with zipfile.ZipFile(result.path) as zf:
             assert zf.read(f"posts/{post_id}/payload.raw") == PAYLOAD_B.encode()

@@ -43,7 +43,7 @@ def test_edited_event_data_is_detected_at_its_seq(engine):
     assert "hash" in first.reason
 
 
-def test_edited_actor_with_recomputed_hash_breaks_the_next_link(engine):
+def test_edited_actor_with_recomputed_hash_breaks_the_next_link(engine, evidence_keys):
     from models.events import event_hash
 
     incident_id = make_incident(engine)
@@ -51,7 +51,8 @@ def test_edited_actor_with_recomputed_hash_breaks_the_next_link(engine):
         ev = s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id,
                                                 IncidentEvent.seq == 1)).one()
         ev.actor = "someone-else"
-        ev.hash = event_hash(ev.prev_hash, ev.incident_id, ev.seq, ev.kind, ev.actor, ev.at, ev.data)
+        ev.hash = event_hash(evidence_keys.hmac_key, ev.prev_hash, ev.incident_id, ev.seq, ev.kind, ev.actor,
+                             ev.at, ev.data)
         s.add(ev)
         s.commit()
     first = verify_all(engine).first

@@ -114,7 +114,7 @@ def test_unfinished_posts_are_never_purged(engine):
     assert purge(engine, NOW, POLICY, None)["posts"] == 0
 
 
-def test_old_media_is_removed_from_a_kept_incident_and_verification_still_passes(engine, tmp_path):
+def test_old_media_is_removed_from_a_kept_incident_and_verification_still_passes(engine, tmp_path, evidence_keys):
     media = tmp_path / "media"
     incident_id = make_incident(engine, media)
     photo = photo_path(media)
@@ -127,7 +127,7 @@ def test_old_media_is_removed_from_a_kept_incident_and_verification_still_passes
         assert [n.data["retention"] for n in notes] == [MEDIA_PURGED]
         assert [i.kind for i in s.exec(select(SharedItem))] == ["location"]  # no file: kept with the incident
     assert verify_all(engine, media).ok  # a recorded purge is not tampering
-    assert verify_bundle(export_incident(engine, incident_id, tmp_path / "b.zip", media).path, engine).ok
+    assert verify_bundle(export_incident(engine, incident_id, tmp_path / "b.zip", media, evidence_keys).path, evidence_keys.public_key, engine).ok
 
 
 def utcnow_plus(days: int) -> datetime:
@@ -188,7 +188,7 @@ def test_a_held_post_holds_its_incident(engine, tmp_path):
         assert len(s.exec(select(Post)).all()) == 2
 
 
-def test_purging_a_post_keeps_another_incidents_share_link_that_names_it(engine, tmp_path):
+def test_purging_a_post_keeps_another_incidents_share_link_that_names_it(engine, tmp_path, evidence_keys):
     from models.media import ShareLink
 
     media = tmp_path / "media"
@@ -214,8 +214,8 @@ def test_purging_a_post_keeps_another_incidents_share_link_that_names_it(engine,
         assert len(s.exec(select(SharedItem)).all()) == 2
     assert photo_path(media).exists()
     assert verify_all(engine, media).ok  # the kept chain notes that the post it named was purged
-    bundle = export_incident(engine, kept_id, tmp_path / "kept.zip", media)
-    assert verify_bundle(bundle.path, engine).ok
+    bundle = export_incident(engine, kept_id, tmp_path / "kept.zip", media, evidence_keys)
+    assert verify_bundle(bundle.path, evidence_keys.public_key, engine).ok
 
 
 def test_large_purges_are_batched(engine):

@@ -43,7 +43,7 @@ def test_supervisor_downloads_a_bundle_that_verifies(client, app_ctx, tmp_path):
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     bundle = tmp_path / "downloaded.zip"
     bundle.write_bytes(r.content)
-    assert verify_bundle(bundle, app_ctx.engine).ok
+    assert verify_bundle(bundle, app_ctx.evidence_keys.public_key, app_ctx.engine).ok
     with Session(app_ctx.engine) as s:
         entry = s.exec(select(AuditEntry).where(AuditEntry.action == "evidence_export")).one()
         assert (entry.username, entry.object_id) == ("sue", str(incident_id))

@@ -68,7 +68,7 @@ def test_location_text_and_frames_are_stored_hashed_and_logged(share_env):
     assert all(storage.verify_item(share_env.settings, i) for i in items)
     received = share_env.events("media_received")
     assert [e.data["sha256"] for e in received] == [i.sha256 for i in items]
-    assert verify_chain(share_env.events()) is None
+    assert verify_chain(share_env.events(), share_env.ctx.evidence_keys.hmac_key) is None
 
     state = share_env.state()
     assert state["location"]["lat"] == 51.5072 and state["location"]["accuracy_m"] == 12.4
@@ -114,7 +114,7 @@ def test_dropped_connection_keeps_everything_acknowledged(share_env):
     with open_socket(share_env, device, path) as again:
         ws_ack = ack_after(again, FRAME + jpeg_bytes(100))
         assert ws_ack["seq"] == len(frames) + 1
-    assert verify_chain(share_env.events()) is None
+    assert verify_chain(share_env.events(), share_env.ctx.evidence_keys.hmac_key) is None
 
 
 def settled_frames(env, quiet_seconds: float = 0.5, timeout: float = 10.0) -> list:

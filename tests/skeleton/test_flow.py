@@ -23,7 +23,8 @@ from models import (
     RawPost,
     TriageState,
 )
-from models.events import verify_chain
+from evidence.chain import verify_all
+from models.events import session_chain_key, verify_chain
 from models.types import utcnow
 from triage.prescreen import lane_for
 
@@ -100,7 +101,9 @@ def test_urgent_post_reaches_queue_and_acknowledgement_replies(ctx):
         msgs = s.exec(select(OutboundMessage).order_by(OutboundMessage.id)).all()
         assert [(m.purpose, m.status) for m in msgs] == [("receipt", "sent"), ("acknowledged", "sent")]
         events = s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident.id)).all()
-        assert verify_chain(list(events)) is None
+        assert verify_chain(list(events), session_chain_key(s)) is None
+    report = verify_all(ctx.engine)  # posts, triage, messages and state still match the chain
+    assert report.ok, report.breaks
     sent_texts = [r.text for r in ctx.repliers["x"].sent]
     assert "A dispatcher has seen your message." in sent_texts
     assert not any("High St" in t or "breathing" in t for t in sent_texts)  # never echo the reporter
