@@ -321,7 +321,7 @@ def verify_all(engine: Engine, media_root: Path | None = None,
             if incident_id in ids or incident_id in event_ids:
                 continue
             stone = tombstones.get(incident_id)
-            if stone is None or stone[0] < length:
+            if stone is None or stone[0] < length or (stone[0] == length and stone[1] != head):
                 report.breaks.append(ChainBreak(incident_id, None, f"deleted: the checkpoint recorded {length} "
                                                                    "entries and no retention record explains it"))
         report.audit_checked, report.audit_unsealed, audit_break = verify_audit(session, key, state.audit)
