@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from dashboard import actions
 from escalation.service import ActionError
+from evidence.chain import verify_all
 from models.events import verify_chain
 from models.tables import AuditEntry, Incident, IncidentEvent, IncidentPost, OutboundMessage, Post
 
@@ -108,7 +109,8 @@ def test_resolve_then_close_and_invalid_transitions(ctx, alice):
     assert kinds.index("acknowledged") < kinds.index("resolved") < kinds.index("closed")
     assert [e.data["note"] for e in log(ctx, incident_id) if e.kind in ("resolved", "closed")] == [
         "crew on scene", "report filed"]
-    assert verify_chain(log(ctx, incident_id)) is None
+    assert verify_chain(log(ctx, incident_id), ctx.evidence_keys.hmac_key) is None
+    assert verify_all(ctx.engine).ok, verify_all(ctx.engine).breaks  # state and messages match the chain
 
 
 def test_false_alarm_closes_without_telling_the_reporter_help_is_coming(ctx, alice):
@@ -307,4 +309,5 @@ def test_a_post_of_a_closed_incident_can_be_escalated_again(ctx, alice):
     assert [p.id for p in _posts(ctx, again)] == [post.id] and _posts(ctx, first) == []
     assert [e.data["into"] for e in log(ctx, first) if e.kind == "split"] == [again]
     assert "after incident" in log(ctx, again)[0].data["reason"]
-    assert verify_chain(log(ctx, first)) is None
+    assert verify_chain(log(ctx, first), ctx.evidence_keys.hmac_key) is None
+    assert verify_all(ctx.engine).ok, verify_all(ctx.engine).breaks

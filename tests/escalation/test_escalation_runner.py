@@ -129,7 +129,7 @@ def test_unacknowledged_chain_runs_to_the_end_with_one_sla_breach(ctx):
     assert max(lateness) < 1.0
     [note] = [e for e in log if e.kind == "notification"]
     assert note.data["ok"] is True and note.data["target"] == "duty_manager"
-    assert verify_chain(log) is None
+    assert verify_chain(log, ctx.evidence_keys.hmac_key) is None
     [page] = pages
     body = json.loads(page.content)
     assert page.headers[SIGNATURE_HEADER] == sign(b"s3cret", page.headers[TIMESTAMP_HEADER], page.content)
