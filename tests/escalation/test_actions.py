@@ -256,7 +256,8 @@ def test_merge_keeps_the_most_urgent_and_moves_reports(ctx, alice):
     assert ctx.dispatch.pending() == []
     with Session(ctx.engine) as s:
         assert {r.incident_id for r in s.exec(select(IncidentPost))} == {crit}
-    assert [e.data for e in log(ctx, high) if e.kind == "merged"] == [{"into": crit}]
+    [merged] = [e.data for e in log(ctx, high) if e.kind == "merged"]
+    assert merged["into"] == crit and merged["incident_state"]["status"] == "closed"
     assert [e.data for e in log(ctx, crit) if e.kind == "merged"] == [{"from": [high]}]
     # Every reporter hears "seen" exactly once, whichever incident they started in.
     assert purposes(ctx, crit).count("acknowledged") == 1 and purposes(ctx, high).count("acknowledged") == 1

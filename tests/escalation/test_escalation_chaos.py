@@ -104,7 +104,8 @@ def test_worker_and_redis_crash_mid_escalation(tmp_path: Path, database_url: str
     with Session(ctx.engine) as s:
         for incident_id in incidents:
             incident = s.get(Incident, incident_id)
-            events = list(s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)))
+            events = list(s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+                                 .order_by(IncidentEvent.seq)))
             assert verify_chain(events, ctx.evidence_keys.hmac_key) is None
             numbers = [e.data["number"] for e in events if e.kind == "escalation_step" and e.data["kind"] == "step"]
             assert numbers == sorted(set(numbers)), f"incident {incident_id} fired a step twice: {numbers}"
