@@ -13,11 +13,14 @@ order with the HMAC key (writers only insert, so they never contend for the head
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +30,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from evidence.keys import EvidenceKeys, verify_signature
@@ -204,10 +208,30 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One checkpointer at a time on this file (workers and `flare evidence checkpoint` alike):
+    an advisory lock on a sidecar file, so reading the last line and appending the next is atomic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def write_checkpoint(engine: Engine, keys: EvidenceKeys, path: Path, webhook_url: str = "",
                      timeout: float = 5.0) -> CheckpointResult:
     """Seal new audit entries, then append a signed checkpoint of every chain that moved.
-    Nothing is written when nothing moved. One process at a time (the caller holds a lock)."""
+    Nothing is written when nothing moved."""
+    with _exclusive(path):
+        return _write_checkpoint(engine, keys, path, webhook_url, timeout)
+
+
+def _write_checkpoint(engine: Engine, keys: EvidenceKeys, path: Path, webhook_url: str,
+                      timeout: float) -> CheckpointResult:
     key = engine_chain_key(engine) or keys.hmac_key
     state = read_checkpoints(path, keys.public_key)
     if state.problems:
@@ -215,7 +239,11 @@ def write_checkpoint(engine: Engine, keys: EvidenceKeys, path: Path, webhook_url
     held: list[str] = []
     with Session(engine, expire_on_commit=False) as session:
         sealed = seal_audit(session, key)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # a checkpointer writing another file sealed them first
+            session.rollback()
+            raise ValueError("another checkpointer is sealing the audit log; try again") from None
         heads = _current_heads(session)
         moved: dict[int, tuple[int, str]] = {}
         for incident_id, head in sorted(heads.items()):

@@ -110,3 +110,21 @@ def test_incident_page_offers_the_export_button_to_supervisors_only(client, app_
     client.post("/logout", data={"csrf_token": csrf})
     _login(client, "dot")
     assert "evidence-export" not in client.get(f"/incidents/{incident_id}").text
+
+
+def test_worker_checkpoint_runs_once_per_interval_and_seals_the_export_audit(client, app_ctx, settings):
+    from dashboard.sweep import try_checkpoint
+    from evidence.chain import verify_all
+    from evidence.checkpoint import read_checkpoints
+
+    incident_id = make_incident(app_ctx.engine)
+    with Session(app_ctx.engine) as s:
+        s.add(AuditEntry(username="sup", action="evidence_export", object_type="incident",
+                         object_id=str(incident_id)))
+        s.commit()
+    first = try_checkpoint(app_ctx)
+    assert first is not None and first.written and first.audit_sealed == 1
+    assert try_checkpoint(app_ctx) is None  # another process (or this one) did within the interval
+    state = read_checkpoints(settings.resolved_checkpoint_file, app_ctx.evidence_keys.public_key)
+    assert state.count == 1 and state.audit[0] == 1 and incident_id in state.incidents
+    assert verify_all(app_ctx.engine, None, state).ok
