@@ -1,7 +1,7 @@
 """evidence: the audit log's keyed chain (seq, prev_hash, hash) and retention tombstones
 
-Revision ID: 0006_evidence_keyed_chain
-Revises: 0005_incident_flags
+Revision ID: 0007_evidence_keyed_chain
+Revises: 0006_outbound_uncertain_since
 Create Date: 2026-12-05 13:50:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 import models.types
 
-revision = "0006_evidence_keyed_chain"
-down_revision = "0005_incident_flags"
+revision = "0007_evidence_keyed_chain"
+down_revision = "0006_outbound_uncertain_since"
 branch_labels = None
 depends_on = None
 
