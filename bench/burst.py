@@ -37,6 +37,7 @@ from connectors.sandbox import SandboxServer, SandboxState
 from dashboard.context import WORKER_QUEUES
 from dashboard.demo import sandbox_client_env
 from dashboard.processes import Supervisor
+from flows.publish import LIVE_CHANNEL
 from models.db import make_engine
 from models.enums import TriageState
 from models.tables import Incident, IncidentPost, Post
@@ -144,29 +145,55 @@ def _lone_latencies(engine, arrivals: dict[str, float]) -> dict[str, dict]:
     return out
 
 
-def _decision_latencies(engine, arrivals: dict[str, float]) -> dict:
-    """For every post: seconds from its arrival on the platform to its stored triage decision."""
+def _listen_decisions(url: str, decided: dict[int, float], stop: threading.Event) -> None:
+    """When each post's model decision reached the live feed (the "decided" message every open
+    monitoring screen gets): post id → wall-clock time it was heard."""
+    import redis
+
+    pubsub = redis.Redis.from_url(url).pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(LIVE_CHANNEL)
+    while not stop.is_set():
+        msg = pubsub.get_message(timeout=0.5)
+        if msg and b'"decided"' in msg["data"]:
+            payload = json.loads(msg["data"])
+            decided.setdefault(int(payload["post_id"]), time.time())
+    pubsub.close()
+
+
+def _decision_latencies(engine, arrivals: dict[str, float], heard: dict[int, float]) -> dict:
+    """For every post: seconds from its arrival on the platform to its model decision (heard on
+    the live feed), and to its stored triage record (acted on: incident, disposition, receipt)."""
     from models.tables import TriageRecord
 
     with Session(engine) as s:
-        rows = s.exec(select(Post.author_handle, TriageRecord.created_at)
+        rows = s.exec(select(Post.id, Post.author_handle, TriageRecord.created_at)
                       .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)).all()
-    waits, undecided = [], 0
-    for author, decided in rows:
+    waits, acted, undecided = [], [], 0
+    for post_id, author, recorded in rows:
         if author not in arrivals:
             continue
-        if decided is None:
+        if recorded is not None:
+            recorded = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)
+            acted.append(recorded.timestamp() - arrivals[author])
+        if post_id in heard:
+            waits.append(heard[post_id] - arrivals[author])
+        elif recorded is not None:
+            waits.append(recorded.timestamp() - arrivals[author])
+        else:
             undecided += 1
-            continue
-        decided = decided if decided.tzinfo else decided.replace(tzinfo=UTC)
-        waits.append(decided.timestamp() - arrivals[author])
     waits.sort()
+    acted.sort()
+
+    def qa(p: float) -> float | None:
+        return round(acted[min(len(acted) - 1, int(len(acted) * p))], 3) if acted else None
 
     def q(p: float) -> float | None:
         return round(waits[min(len(waits) - 1, int(len(waits) * p))], 3) if waits else None
 
     return {"decided": len(waits), "undecided": undecided, "p50_s": q(0.5), "p90_s": q(0.9), "p99_s": q(0.99),
-            "max_s": round(waits[-1], 3) if waits else None}
+            "max_s": round(waits[-1], 3) if waits else None,
+            "acted": {"count": len(acted), "p50_s": qa(0.5), "p90_s": qa(0.9), "p99_s": qa(0.99),
+                      "max_s": round(acted[-1], 3) if acted else None}}
 
 
 def _duplicates(conn, state: SandboxState) -> dict:
@@ -292,6 +319,9 @@ def run(args: argparse.Namespace) -> dict:
                     stop.wait(1.0)
 
             threading.Thread(target=sampler, daemon=True).start()
+            heard: dict[int, float] = {}
+            threading.Thread(target=_listen_decisions, args=(env["FLARE_REDIS_URL"], heard, stop),
+                             daemon=True).start()
             for e in entries:
                 delay = e.at - (time.monotonic() - started)
                 if delay > 0:
@@ -313,7 +343,7 @@ def run(args: argparse.Namespace) -> dict:
             quiet = {a: t for a, t in arrivals.items() if a.startswith(quiet_prefix)}
             latencies = _lone_latencies(engine, lone)
             quiet_latencies = _lone_latencies(engine, quiet)
-            decisions = _decision_latencies(engine, arrivals)
+            decisions = _decision_latencies(engine, arrivals, heard)
             counts = _incident_counts(engine, set(lone) | set(quiet))
             duplicates = _duplicates(conn, state)
             engine.dispose()
@@ -326,6 +356,10 @@ def run(args: argparse.Namespace) -> dict:
     result = _report(args, entries, samples, replay_s, latencies, counts)
     result["quiet_critical"] = _set_summary(quiet_latencies)
     result["model_decision"] = decisions
+    # Decisions heard on the live feed per second, from the first to the last (acted-on rate:
+    # triage_posts_per_second, from the pending count).
+    result["decided_posts_per_second"] = round(len(heard) / max(0.001, max(heard.values()) - min(heard.values())), 1) \
+        if len(heard) > 1 else None
     result["duplicates"] = duplicates
     result["standalone_pipeline_posts_per_second"] = standalone
     result["in_system_to_standalone"] = round(result["triage_posts_per_second"] / standalone, 3) if standalone else None
@@ -370,8 +404,9 @@ def _report(args, entries, samples, replay_s, latencies, counts) -> dict:
 def _print(result: dict) -> None:
     print(f"\n{result['backend']} backend, {result['workers']} worker(s): {result['posts']} posts replayed "
           f"in {result['replay_seconds']} s")
-    print(f"  intake {result['intake_posts_per_second']} posts/s, triage {result['triage_posts_per_second']} "
-          f"posts/s; pending at end {result['pending_triage_at_end']}; lost {result['posts_lost']}")
+    print(f"  intake {result['intake_posts_per_second']} posts/s, model decisions "
+          f"{result['decided_posts_per_second']} posts/s, acted on {result['triage_posts_per_second']} posts/s;"
+          f" pending at end {result['pending_triage_at_end']}; lost {result['posts_lost']}")
     for label, key in (("lone critical posts (keyword pre-screen)", "lone_critical"),
                        ("lone critical posts the pre-screen misses", "quiet_critical")):
         one = result[key]
@@ -382,6 +417,9 @@ def _print(result: dict) -> None:
     d = result["model_decision"]
     print(f"  model decision after arrival, every post: p50 {d['p50_s']} s, p90 {d['p90_s']} s, p99 {d['p99_s']} s, "
           f"max {d['max_s']} s; undecided at end {d['undecided']}")
+    a = d["acted"]
+    print(f"  acted on (triage record stored) after arrival: p50 {a['p50_s']} s, p90 {a['p90_s']} s, "
+          f"p99 {a['p99_s']} s, max {a['max_s']} s")
     if result["standalone_pipeline_posts_per_second"]:
         print(f"  in-system triage / standalone pipeline in this run: {result['triage_posts_per_second']} / "
               f"{result['standalone_pipeline_posts_per_second']} = {result['in_system_to_standalone']}")

@@ -28,7 +28,7 @@ from dashboard.context import AppContext
 from escalation.policy import PolicySet, load_policies
 from escalation.service import PossibleDuplicate
 from models.domain import TriageOutput
-from models.enums import IncidentStatus
+from models.enums import IncidentStatus, Urgency
 from models.tables import Incident, IncidentPost, Post, TriageRecord
 from models.types import utcnow
 from triage import clustering
@@ -183,6 +183,25 @@ def _link_refs(post: Post) -> dict[str, str]:
     return refs
 
 
+def follow_up_incidents(session: Session, posts: list[Post]) -> dict[tuple[str, str], int]:
+    """(platform, author) → their most recent open incident opened within the window."""
+    authors = {p.author_id for p in posts if p.author_id}
+    if not authors:
+        return {}
+    rows = session.exec(
+        select(Post.platform, Post.author_id, Incident.id)
+        .join(IncidentPost, IncidentPost.post_id == Post.id)
+        .join(Incident, Incident.id == IncidentPost.incident_id)
+        .where(Post.author_id.in_(list(authors)), Incident.status.in_(_OPEN),
+               Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
+        .order_by(Incident.id)).all()
+    return {(platform, author): incident_id for platform, author, incident_id in rows}
+
+
+def reporters_with_open_incident(session: Session, posts: list[Post]) -> set[tuple[str, str]]:
+    return set(follow_up_incidents(session, posts))
+
+
 def _candidate_rows(session: Session, *where) -> dict:
     """Open, non-silent incidents matching `where`, most recently updated first, by id. Only the
     columns the decision reads: whole rows (policy snapshot, summary, JSON) for up to 200
@@ -217,18 +236,7 @@ class BatchFinder:
         self.weights: dict[int, float] = {}  # location weight of each joined incident
 
     def _follow_ups(self, posts: list[Post]) -> dict[tuple[str, str], int]:
-        """(platform, author) → their most recent open incident opened within the window."""
-        authors = {p.author_id for p in posts if p.author_id}
-        if not authors:
-            return {}
-        rows = self.session.exec(
-            select(Post.platform, Post.author_id, Incident.id)
-            .join(IncidentPost, IncidentPost.post_id == Post.id)
-            .join(Incident, Incident.id == IncidentPost.incident_id)
-            .where(Post.author_id.in_(list(authors)), Incident.status.in_(_OPEN),
-                   Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
-            .order_by(Incident.id)).all()
-        return {(platform, author): incident_id for platform, author, incident_id in rows}
+        return follow_up_incidents(self.session, posts)
 
     def _links(self, posts: list[Post]) -> dict[int, dict[int, str]]:
         """post id → {incident id: why} for replies, quotes and threads of incident posts."""
@@ -397,3 +405,41 @@ def after_triage_many(ctx: AppContext, placed: list[tuple[Post, TriageOutput, in
         except redis.RedisError:  # clustering state only steers later joins; triage is done
             log.exception("could not record %d posts for incident %s clustering", len(members), incident_id)
 
+
+
+MAX_SURGES = 10  # incidents a decided post is previewed against
+_RANK = {u.value: u.rank for u in Urgency}
+
+
+class SurgePreview:
+    """Would this decided post only add a report to an incident that already waits, unacknowledged,
+    in the dispatch queue with many reports (a surge)? Asked before the post is acted on, so such
+    posts can wait while posts that may open a new incident go first. The same grouping rules
+    decide (clustering.decide), against the few surging incidents only and without locks: an
+    answer steers the order of work, never the post's incident, which is decided when it is
+    acted on. A post more urgent than the incident raises it, so it is never an echo."""
+
+    def __init__(self, ctx: AppContext, session: Session) -> None:
+        rows = session.exec(
+            select(*_CANDIDATE_COLUMNS, Incident.urgency)
+            .where(Incident.status == IncidentStatus.queued.value, Incident.silent.is_(False),
+                   Incident.report_count >= RULES.surge_reports, Incident.updated_at >= utcnow() - RULES.window)
+            .order_by(Incident.report_count.desc()).limit(MAX_SURGES)).all()
+        self.urgency = {row.id: row.urgency for row in rows}
+        try:
+            shared = cluster_state(ctx).shared_for(list(self.urgency)) if rows else {}
+        except redis.RedisError:  # without centroids nothing is previewed: every post goes first
+            shared, rows = {}, []
+        self.candidates = [clustering.Candidate(
+            incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
+            lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
+            centroid=shared.get(i.id, (None, frozenset()))[0], place_names=shared.get(i.id, (None, frozenset()))[1],
+            report_count=i.report_count) for i in rows]
+
+    def echo(self, post: Post, out: TriageOutput) -> bool:
+        if not self.candidates:
+            return False
+        decision = clustering.decide(post_facts(post, out), self.candidates, RULES)
+        if decision.incident_id is None:
+            return False
+        return _RANK.get(out.urgency, 9) >= _RANK.get(self.urgency[decision.incident_id], 9)

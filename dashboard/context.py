@@ -30,7 +30,13 @@ LANES = [Lane.critical.value, Lane.default.value, Lane.bulk.value]
 # receipt or a dispatcher re-alert must never wait behind bulk triage.
 MESSAGES_QUEUE = "messages"
 ESCALATION_QUEUE = "escalation"
-WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.default.value, Lane.bulk.value]
+# Decided posts whose action can wait (see flows/triage_batch.py): served after every lane, so
+# the model decides every post before any of them is acted on.
+ACT_QUEUE = "act"
+WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.default.value, Lane.bulk.value,
+                 ACT_QUEUE]
+# Queues whose jobs carry posts still pending triage (the sweep asks them what a live job covers).
+TRIAGE_QUEUES = [*LANES, ACT_QUEUE]
 
 
 def liveness_key(worker_name: str) -> str:

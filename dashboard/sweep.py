@@ -14,11 +14,11 @@ from rq.registry import StartedJobRegistry
 from sqlmodel import Session, select
 
 from dashboard import escalation_runner
-from dashboard.context import AppContext, liveness_key
+from dashboard.context import TRIAGE_QUEUES, AppContext, liveness_key
 from escalation.service import belongs_in_queue
 from evidence.checkpoint import CheckpointResult, write_checkpoint
 from flows import publish, triage_batch
-from models.enums import DeliveryStatus, IncidentStatus, Lane, TriageState
+from models.enums import DeliveryStatus, IncidentStatus, TriageState
 from models.tables import Incident, OutboundMessage, Post
 from models.types import utcnow
 
@@ -43,17 +43,18 @@ def _job_alive(ctx: AppContext, job: Job) -> bool:
 
 
 def _covered_posts(ctx: AppContext) -> set[int]:
-    """Posts some live triage job will still handle: queued in a lane, or started by a live worker.
+    """Posts some live triage job will still handle: queued in a lane or the act queue, or started
+    by a live worker.
 
     A worker killed between BLPOP and marking its job started leaves the job "queued" but in no
     queue at all: only jobs found in a lane or in a started registry count.
     """
     pipe = ctx.redis.pipeline(transaction=False)
-    for lane in Lane:
-        pipe.lrange(f"rq:queue:{lane.value}", 0, -1)
+    for name in TRIAGE_QUEUES:
+        pipe.lrange(f"rq:queue:{name}", 0, -1)
     job_ids = {job_id.decode() for ids in pipe.execute() for job_id in ids}
-    for lane in Lane:
-        job_ids.update(StartedJobRegistry(lane.value, connection=ctx.redis).get_job_ids())
+    for name in TRIAGE_QUEUES:
+        job_ids.update(StartedJobRegistry(name, connection=ctx.redis).get_job_ids())
     covered: set[int] = set()
     triage_ids = [j for j in job_ids if j.startswith("triage-")]  # pages, and one-post jobs of old
     for start in range(0, len(triage_ids), 500):

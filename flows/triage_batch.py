@@ -1,7 +1,13 @@
 """Batch triage: a page of stored posts goes from "pending" to decided and acted on.
 
 Intake enqueues one RQ job per page of up to BATCH_SIZE posts of one lane (`enqueue`), never
-one per post. A job (`triage_batch`) runs the pipeline over its posts at once, then acts on them
+one per post; the lane (keyword pre-screen) only orders the pages. A job (`triage_batch`) runs
+the pipeline over its posts at once and publishes every decision to the live feed. While other
+pages wait to be decided, only the posts that must go first (`_split`: urgent by the model and
+not one more report of an incident already waiting in the dispatch queue, or a reporter's
+reply) are acted on there; the rest go, decided, to one job in the act queue (`act_batch`),
+which workers serve after every lane. So every post is decided as soon as a worker is free,
+whatever its wording, and a cry for help is acted on before the backlog of reports. Acting is
 most urgent first, in one transaction per urgency group:
 
   1. mark the group triaged with one conditional UPDATE (`... WHERE triage_state = 'pending'
@@ -29,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
 from dashboard import clustering_hook
-from dashboard.context import WORKER_QUEUES, AppContext, process_context
+from dashboard.context import ACT_QUEUE, LANES, WORKER_QUEUES, AppContext, process_context
 from escalation import service
 from flows.drill import is_drill
 from flows.publish import dispatch_outcomes, publish_live_many
@@ -44,6 +50,8 @@ log = logging.getLogger("flare.triage")
 BATCH_SIZE = 64
 JOB_FUNCTION = "flows.triage_batch.triage_batch"
 JOB_PREFIX = "triage-batch-"
+ACT_FUNCTION = "flows.triage_batch.act_batch"
+ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a job covers
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
 URGENT = (Urgency.critical.value, Urgency.high.value)
 _RANK = {u.value: u.rank for u in Urgency}
@@ -77,6 +85,8 @@ def triage_batch(post_ids: list[int], ctx: AppContext | None = None) -> dict[str
 
 
 def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
+    """Decide a page of posts with the model, then act on those that go first (`_split`) and
+    leave the rest, decided, to an act job that runs once no page waits to be decided."""
     with Session(ctx.engine, expire_on_commit=False) as s:
         posts = list(s.exec(select(Post).where(Post.id.in_(list(post_ids)),
                                                Post.triage_state == TriageState.pending.value)).all())
@@ -85,7 +95,46 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     t0 = time.perf_counter()
     outs = ctx.pipeline.many([_input(p) for p in posts])
     duration_ms = (time.perf_counter() - t0) * 1000 / len(posts)
-    decided = sorted(zip(posts, outs, strict=True), key=lambda po: (_RANK.get(po[1].urgency, 9), po[0].id))
+    decided = _ranked(zip(posts, outs, strict=True))
+    # The model's decision is on every open monitoring screen at once, acted on or not.
+    publish_live_many(ctx, [{"type": "decided", "post_id": post.id, "urgency": out.urgency,
+                             "category": out.category} for post, out in decided])
+    first, later = _split(ctx, decided)
+    counts = _act_on(ctx, first, duration_ms)
+    if later:
+        _defer(ctx, later, duration_ms)
+    counts["deferred"] = len(later)
+    return counts
+
+
+def act_batch(post_ids: list[int], outputs: list[TriageOutput], duration_ms: float,
+              ctx: AppContext | None = None) -> dict[str, int]:
+    """The RQ job for decided posts that could wait: act on those still pending, with the model
+    outputs their decide job computed (a post is never decided twice unless its job is lost)."""
+    ctx = ctx or process_context()
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        posts = {p.id: p for p in s.exec(select(Post).where(
+            Post.id.in_(list(post_ids)), Post.triage_state == TriageState.pending.value)).all()}
+    decided = _ranked((posts[post_id], out) for post_id, out in zip(post_ids, outputs, strict=True)
+                      if post_id in posts)
+    return _act_on(ctx, decided, duration_ms) if decided else {"triaged": 0}
+
+
+class Decided(list):
+    """Model outputs carried by an act job. RQ writes every job's call string with repr(): the
+    embeddings' repr cost more than the model itself, so it is replaced by a count."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} decided posts>"
+
+
+def _ranked(pairs) -> list[tuple[Post, TriageOutput]]:
+    return sorted(pairs, key=lambda po: (_RANK.get(po[1].urgency, 9), po[0].id))
+
+
+def _act_on(ctx: AppContext, decided: list[tuple[Post, TriageOutput]], duration_ms: float) -> dict[str, int]:
+    """Most urgent first: critical and high posts commit (and reach the dispatch stream) before
+    the rest of the page is written."""
     urgent = [po for po in decided if po[1].urgency in URGENT]
     rest = [po for po in decided if po[1].urgency not in URGENT]
     counts = {"triaged": 0, "skipped": 0}
@@ -95,6 +144,53 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
             counts["triaged"] += done
             counts["skipped"] += len(group) - done
     return counts
+
+
+def _split(ctx: AppContext, decided: list[tuple[Post, TriageOutput]]
+           ) -> tuple[list[tuple[Post, TriageOutput]], list[tuple[Post, TriageOutput]]]:
+    """Which decided posts are acted on now, and which wait until no page waits to be decided.
+
+    | while pages wait to be decided                                   | acted on   |
+    |------------------------------------------------------------------|------------|
+    | from a reporter with an open incident (a reply)                  | now        |
+    | critical/high or flagged for review, and not an echo of a surge  | now        |
+    | an echo: joins an incident already waiting in the dispatch queue |            |
+    |     with many reports, and no more urgent than it                | later      |
+    | medium, low, none                                                | later      |
+    | nothing waits to be decided                                      | now (all)  |
+
+    So the model's urgency, not the keyword lane, decides how fast a post is acted on: a cry
+    for help worded in any way is decided within one page's time and acted on at once, while
+    thousands of reports of an event already in front of a dispatcher wait their turn.
+    """
+    if not _pages_waiting(ctx):
+        return decided, []
+    with Session(ctx.engine) as s:
+        preview = clustering_hook.SurgePreview(ctx, s)
+        replying = clustering_hook.reporters_with_open_incident(s, [post for post, _ in decided])
+    first, later = [], []
+    for post, out in decided:
+        now = (post.platform, post.author_id) in replying or (
+            (out.urgency in URGENT or out.needs_review) and not preview.echo(post, out))
+        (first if now else later).append((post, out))
+    return first, later
+
+
+def _pages_waiting(ctx: AppContext) -> bool:
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for lane in LANES:
+            pipe.llen(f"rq:queue:{lane}")
+        return any(pipe.execute())
+
+
+def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], duration_ms: float) -> None:
+    """The posts stay pending until acted on: a lost act job is re-driven by the sweep (which
+    decides them again: the same decision, since a post is decided alone)."""
+    ids = [post.id for post, _ in later]
+    ctx.queues[ACT_QUEUE].enqueue(
+        ACT_FUNCTION, ids, Decided(out for _, out in later), duration_ms,
+        job_id=f"{ACT_JOB_PREFIX}{ids[0]}-{len(ids)}-{time.monotonic_ns() % 10**9}",
+        job_timeout=300, failure_ttl=7 * 86400)
 
 
 def _input(post: Post) -> TriageInput:

@@ -98,12 +98,23 @@ def test_lone_cries_are_escalated_first_and_separately_while_the_burst_collapses
     quiet_incidents = [membership.get(p.id) for p in urgent_quiet]
     assert None not in quiet_incidents and len(set(quiet_incidents)) == len(urgent_quiet)
     assert all(incidents[i].queued_at is not None for i in quiet_incidents)
+    # Decided ahead: the model's urgency, not the lane, put them in front of the backlog. Most
+    # reports that only added to the burst's biggest incident were acted on after every quiet cry
+    # was in the dispatch queue, wherever they waited.
+    latest_quiet_queue = max(incidents[i].queued_at for i in quiet_incidents)
+    biggest_id = max(set(membership.values()), key=lambda i: incidents[i].report_count)
+    echoes = [triaged_at[p.id] for p in burst if membership.get(p.id) == biggest_id]
+    assert sum(1 for at in echoes if at > latest_quiet_queue) >= 0.8 * len(echoes)
 
     # The burst collapses into a handful of incidents, not one per report.
     burst_incidents = {membership[p.id] for p in burst if p.id in membership}
     burst_reports = sum(1 for p in burst if p.id in membership)
     assert burst_reports >= 50
-    assert len(burst_incidents) <= 10, f"{len(burst_incidents)} incidents for {burst_reports} reports"
+    # Reports the rules cannot place for sure open their own incident marked "possible duplicate
+    # of #N" for a person to confirm; which ones depends on the order reports are acted on.
+    settled = {i for i in burst_incidents if not (incidents[i].flags or {}).get("possible_duplicate_of")}
+    assert len(settled) <= 10, f"{len(settled)} incidents for {burst_reports} reports"
+    assert len(burst_incidents) <= 15, f"{len(burst_incidents)} incidents for {burst_reports} reports"
     biggest = max(incidents[i].report_count for i in burst_incidents)
     assert biggest >= burst_reports * 0.6
     # The machine's reason for every membership is recorded (shown on the incident's timeline).
