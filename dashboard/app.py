@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
@@ -14,6 +13,7 @@ from dashboard.context import AppContext
 from dashboard.deps import LoginRequired
 from dashboard.security import LoginThrottle, secret_key
 from dashboard.share.ws import LinkRateLimits
+from dashboard.routes.common import login_redirect
 from dashboard.timefmt import make_clock
 
 HERE = Path(__file__).parent
@@ -133,7 +133,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
 
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, exc: LoginRequired):
-        return RedirectResponse("/login", status_code=303)
+        return login_redirect(request)
 
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))  # outermost: before anything reads

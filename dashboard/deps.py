@@ -42,7 +42,10 @@ def current_user(request: Request, db: DB, ctx: Ctx) -> User:
     user_id = sess.get("user_id")
     idle = ctx.settings.dashboard.session_idle_minutes
     if user_id is None or session_expired(sess.get("last_seen"), idle):
+        idle_out = user_id is not None or bool(sess.get("signed_out_idle"))
         sess.clear()
+        if idle_out:
+            sess["signed_out_idle"] = True  # the sign-in page says what happened
         if request.url.path.startswith("/api/"):
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login required")
         raise LoginRequired()
@@ -74,6 +77,8 @@ async def check_csrf(request: Request) -> None:
     if request.headers.get("authorization", "").lower().startswith("bearer "):
         return
     expected = request.session.get("csrf")
+    if not expected and request.session.get("signed_out_idle"):
+        raise LoginRequired()  # the session ended (idle): say so, rather than "CSRF token missing"
     sent = request.headers.get("x-csrf-token")
     if sent is None:
         ctype = request.headers.get("content-type", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -157,3 +157,27 @@ def action_failed(request: Request, message: str, next_path: str, status_code: i
         return JSONResponse({"ok": False, "detail": message}, status_code=status_code)
     request.session["notice"] = {"level": "error", "text": message}
     return RedirectResponse(next_path, status_code=303)
+
+
+def login_redirect(request: Request):
+    """Send someone whose sign-in ended back to the page they were on, once signed in again.
+
+    A page load returns to that page; a form sent after the session ended returns to the page it
+    was sent from, and the dashboard's script keeps the unsent action to offer it again (it is
+    never replayed unasked: the situation may have changed meanwhile).
+    """
+    expired = bool(request.session.get("signed_out_idle"))
+    if request.method == "GET" and not wants_json(request):
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        referer = urlsplit(request.headers.get("referer", ""))
+        same_site = referer.netloc in ("", request.url.netloc)
+        back = (referer.path + (f"?{referer.query}" if referer.query else "")) if same_site else ""
+    params = {"next": safe_next(back, "")} if safe_next(back, "") not in ("", "/login") else {}
+    if expired:
+        params["expired"] = "1"
+    url = "/login" + (f"?{urlencode(params)}" if params else "")
+    if wants_json(request):
+        detail = "Your session expired; sign in again." if expired else "You are not signed in."
+        return JSONResponse({"ok": False, "detail": detail, "expired": expired, "login": url}, status_code=401)
+    return RedirectResponse(url, status_code=303)

@@ -77,8 +77,9 @@ def feed_rows(db: Session, f: FeedFilters, limit: int = FEED_LIMIT) -> list[Feed
     if f.category:
         q = q.where(TriageRecord.category == f.category)
     if f.q:
-        like = f"%{f.q.replace('%', '').replace('_', '')}%"
-        q = q.where(or_(Post.text.ilike(like), Post.author_handle.ilike(like)))
+        # Searched literally: "_" and "%" are common in handles, not wildcards.
+        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(or_(Post.text.ilike(like, escape="\\"), Post.author_handle.ilike(like, escape="\\")))
     if f.window:
         q = q.where(Post.received_at >= utcnow() - TIME_WINDOWS[f.window])
     if f.review:
@@ -155,10 +156,13 @@ def dispose(request: Request, post_id: int, ctx: Ctx, user: User = require("disp
 
 @router.post("/posts/{post_id}/attach", dependencies=[CSRF])
 def attach(request: Request, post_id: int, ctx: Ctx, user: User = require("dispose_post"),
-           incident_id: int = Form(...), next: str = Form("/feed")):
+           incident_id: str = Form(""), next: str = Form("/feed")):
     back = safe_next(next, "/feed")
+    if not incident_id.strip().isdigit():  # nothing is preselected: a misclick attaches nothing
+        return action_failed(request, "Choose the incident to attach this post to.", back, status_code=422)
+    target = int(incident_id)
     try:
-        actions.attach_post(ctx, post_id, incident_id, user)
+        actions.attach_post(ctx, post_id, target, user)
     except ActionError as exc:
         return action_failed(request, str(exc), back)
-    return action_done(request, f"Post attached to incident #{incident_id}.", back, incident_id=incident_id)
+    return action_done(request, f"Post attached to incident #{target}.", back, incident_id=target)

@@ -29,28 +29,31 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/login")
-def login_form(request: Request, error: str = "") -> HTMLResponse:
-    return render(request, "login.html", error=error)
+def login_form(request: Request, error: str = "", next: str = "", expired: str = "") -> HTMLResponse:
+    return render(request, "login.html", error=error, next_path=safe_next(next, ""), expired=expired == "1",
+                  idle_minutes=request.app.state.settings.dashboard.session_idle_minutes)
 
 
 @router.post("/login", dependencies=[CSRF])
-def login(request: Request, db: DB, username: str = Form(...), password: str = Form(...)):
+def login(request: Request, db: DB, username: str = Form(...), password: str = Form(...),
+          next: str = Form("")):
     throttle = request.app.state.login_throttle
     address = request.client.host if request.client else "unknown"
     wait = throttle.retry_after(username, address)
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
-        return render(request, "login.html", status_code=429,
+        return render(request, "login.html", status_code=429, next_path=safe_next(next, ""),
                       error=f"Too many failed sign-ins for this account or from this address. "
                             f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask a supervisor.")
     user = authenticate(db, username, password)
     if user is None:
         throttle.failed(username, address)
-        return render(request, "login.html", error="Wrong username or password.", status_code=401)
+        return render(request, "login.html", error="Wrong username or password.", status_code=401,
+                      next_path=safe_next(next, ""))
     throttle.succeeded(username)
     request.session.clear()
     request.session.update(user_id=user.id, last_seen=time.time(), csrf=new_csrf_token())
-    return RedirectResponse(home_for(user.role), status_code=303)
+    return RedirectResponse(safe_next(next, home_for(user.role)), status_code=303)
 
 
 @router.post("/logout", dependencies=[CSRF])

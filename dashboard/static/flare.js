@@ -102,7 +102,7 @@
 
   // ------------------------------------------------------------------ fragment refresh
   var refreshUrl = body.dataset.refresh || "";
-  var refreshing = false, refreshAgain = false, refreshTimer = null;
+  var refreshing = false, refreshAgain = false, refreshTimer = null, leaving = false;
 
   function container() { return document.querySelector("[data-fragment]"); }
 
@@ -114,7 +114,7 @@
 
   function refresh() {
     var target = container();
-    if (!target) return;
+    if (!target || leaving) return;
     // Never pull the list out from under someone choosing from a menu in it.
     if (target.contains(document.activeElement) && /^(SELECT|INPUT|TEXTAREA)$/.test(document.activeElement.tagName)) {
       scheduleRefresh(1500);
@@ -126,7 +126,10 @@
     var selectedId = selected ? selected.dataset.postId : null;
     fetch(refreshUrl, { credentials: "same-origin", headers: { "X-Requested-With": "flare" } })
       .then(function (r) {
-        if (r.status === 401 || r.redirected) { window.location.reload(); throw new Error("signed out"); }
+        if (r.status === 401 || r.redirected) {
+          if (!leaving) { leaving = true; window.location.reload(); }
+          throw new Error("signed out");
+        }
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.text();
       })
@@ -228,6 +231,72 @@
   }
   document.addEventListener("flare:refreshed", checkCritical);
 
+  // ------------------------------------------------------------------ actions sent as the session ends
+  // A form sent just as the session expired is kept (this tab only) and offered again after
+  // sign-in: never lost silently, never replayed unasked.
+  function describeForm(form, submitter) {
+    var fields = [];
+    new FormData(form).forEach(function (value, key) {
+      if (key !== "csrf_token" && typeof value === "string") fields.push([key, value]);
+    });
+    var button = submitter || form.querySelector("button[type=submit], button:not([type])");
+    var action = (submitter && submitter.getAttribute("formaction")) || form.getAttribute("action") || location.pathname;
+    return { action: action, fields: fields, label: button ? button.textContent.trim() : "form",
+             page: location.pathname + location.search, at: Date.now() };
+  }
+  function keepable(form) {
+    var action = form.getAttribute("action") || "";
+    return (form.method || "").toLowerCase() === "post" && !/^\/(login|logout)$/.test(action) &&
+      !form.querySelector("input[type=password], input[type=file]");
+  }
+  function stash(key, value) {
+    try { sessionStorage.setItem(key, JSON.stringify(value)); } catch (err) { /* storage full or off */ }
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.hasAttribute && !form.hasAttribute("data-fetch") && keepable(form)) stash("flare:inflight", describeForm(form, e.submitter));
+  }, true);
+
+  function offerUnsent() {
+    var raw = null, item = null;
+    try { sessionStorage.removeItem("flare:inflight"); raw = sessionStorage.getItem("flare:unsent"); } catch (err) { return; }
+    if (!raw) return;
+    try { item = JSON.parse(raw); } catch (err) { item = null; }
+    if (!item || !item.action || Date.now() - item.at > 2 * 3600 * 1000) { sessionStorage.removeItem("flare:unsent"); return; }
+    var box = document.createElement("div");
+    box.id = "unsent-action";
+    box.className = "notice error";
+    box.setAttribute("role", "alert");
+    var text = document.createElement("p");
+    var when = new Date(item.at);
+    text.textContent = "Not sent: “" + item.label + "” (" + item.action + ", from " + item.page + " at " +
+      String(when.getHours()).padStart(2, "0") + ":" + String(when.getMinutes()).padStart(2, "0") +
+      ") — your session had expired. Check it still applies, then send it or discard it.";
+    var send = document.createElement("button");
+    send.type = "button";
+    send.textContent = "Send it now";
+    var discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "secondary";
+    discard.textContent = "Discard";
+    discard.addEventListener("click", function () { sessionStorage.removeItem("flare:unsent"); box.remove(); });
+    send.addEventListener("click", function () {
+      var data = new FormData();
+      item.fields.forEach(function (kv) { data.append(kv[0], kv[1]); });
+      data.append("csrf_token", csrf);
+      send.disabled = true;
+      post(item.action, data).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (res) {
+          if (r.ok && res.ok) { sessionStorage.removeItem("flare:unsent"); box.remove(); toast(res.message || "Sent.", "ok"); scheduleRefresh(0); }
+          else { send.disabled = false; toast(res.detail || ("Failed (HTTP " + r.status + ")"), "error"); }
+        });
+      }).catch(function () { send.disabled = false; toast("Could not reach Flare.", "error"); });
+    });
+    box.append(text, send, document.createTextNode(" "), discard);
+    var main = document.getElementById("main");
+    if (main) main.prepend(box);
+  }
+
   // ------------------------------------------------------------------ one-click actions
   document.addEventListener("submit", function (e) {
     var form = e.target;
@@ -235,9 +304,20 @@
     e.preventDefault();
     var buttons = form.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
+    var described = describeForm(form, e.submitter);
+    // Kept before sending: if the page is sent to the sign-in page meanwhile, it is not lost.
+    stash("flare:inflight", described);
     post(form.action, new FormData(form))
       .then(function (r) {
+        if (r.status !== 401) { try { sessionStorage.removeItem("flare:inflight"); } catch (err) { /* off */ } }
         return r.json().catch(function () { return {}; }).then(function (data) {
+          if (r.status === 401) {  // signed out meanwhile: keep the action, sign in, come back
+            stash("flare:unsent", described);
+            leaving = true;  // one navigation to the sign-in page, not a reload racing it
+            window.location.assign("/login?" + (data.expired ? "expired=1&" : "") + "next=" +
+              encodeURIComponent(location.pathname + location.search));
+            return;
+          }
           if (r.ok && data.ok) toast(data.message || "Done.", "ok");
           else if (r.status === 403) toast("Not allowed: " + (data.detail || "your role cannot do this"), "error");
           else toast(data.detail || ("Failed (HTTP " + r.status + ")"), "error");
@@ -358,6 +438,7 @@
 
   tickTimers();
   setInterval(tickTimers, 1000);
+  offerUnsent();
   checkCritical();
   connect();
 })();

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from dashboard.routes.queue_lines import best_place, cad_lines, first_words
-from models import Incident, IncidentEvent, TriageRecord
+from models import Incident, IncidentEvent, IncidentPost, Post, TriageRecord
 from models.enums import EventKind
 from models.events import append_event
 from tests.dashboard.conftest import drain, ingest, login, raw_post
@@ -184,3 +184,27 @@ def test_demo_fresh_forgets_earlier_runs_but_keeps_logins(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [DEMO_PASSWORD_FILE, "secret_key"]
     with pytest.raises(FreshRefused):
         fresh_start(Settings(data_dir=tmp_path, database_url="postgresql://db/flare", redis_url=""))
+
+
+def test_feed_search_keeps_underscores_and_percent_literally(ctx, app, users):
+    ingest(ctx, [raw_post("u1", "help please", author="jo_smith"), raw_post("u2", "help please", author="joXsmith")])
+    drain(ctx)
+    html = login(app, "officer").get("/feed", params={"q": "jo_smith"}).text
+    assert "@jo_smith" in html and "@joXsmith" not in html
+
+
+def test_attach_to_has_no_default_and_an_empty_choice_attaches_nothing(ctx, app, users):
+    ingest(ctx, [raw_post("a1", "help my dad collapsed not breathing", author="r1")])
+    drain(ctx)
+    ingest(ctx, [raw_post("a2", "lol this is a joke", author="r2")])
+    drain(ctx)
+    client = login(app, "officer")
+    html = client.get("/feed").text
+    assert '<option value="" selected disabled>— choose an incident —</option>' in html
+    with Session(ctx.engine) as s:
+        joke = s.exec(select(Post).where(Post.external_id == "a2")).one()
+    r = client.post(f"/posts/{joke.id}/attach", data={"csrf_token": client.csrf, "incident_id": ""},
+                    headers={"x-requested-with": "flare"})
+    assert r.status_code == 422 and "Choose the incident" in r.json()["detail"]
+    with Session(ctx.engine) as s:
+        assert s.exec(select(IncidentPost).where(IncidentPost.post_id == joke.id)).first() is None

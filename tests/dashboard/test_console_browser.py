@@ -161,3 +161,37 @@ def test_supervisor_screen_is_honest_live_and_failed_pages_are_red(ctx, users, s
     chip = dispatcher.locator(f'#queue-rows tr[data-incident="{ids["c2"]}"] .chip.page-failed')
     assert chip.inner_text() == "PAGE FAILED ×1"
     context.close()
+
+
+def test_expired_session_says_so_returns_to_the_page_and_keeps_the_action(ctx, users, server, browser,
+                                                                         monkeypatch):
+    import dashboard.deps
+
+    ids = seed_queue(ctx)
+    expired = {"now": False}
+    real = dashboard.deps.session_expired
+    monkeypatch.setattr(dashboard.deps, "session_expired", lambda last, idle: expired["now"] or real(last, idle))
+    context, page = sign_in(browser, server, "dispatcher")
+    row = page.locator(f'#queue-rows tr[data-incident="{ids["c1"]}"]')
+    row.wait_for()
+    expired["now"] = True  # the idle time passes while the dispatcher is away
+    row.locator("button.ack").click()
+    page.wait_for_url("**/login?**")
+    assert "next=%2Fqueue" in page.url
+    assert "session ended" in page.locator("#session-expired").inner_text()
+    with Session(ctx.engine) as s:
+        assert s.get(Incident, ids["c1"]).status == "queued"  # not done, and ...
+    expired["now"] = False
+    page.fill("input[name=username]", "dispatcher")
+    page.fill("input[name=password]", PASSWORDS["dispatcher"])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/queue")
+    unsent = page.locator("#unsent-action")
+    unsent.wait_for(timeout=30_000)
+    assert "Acknowledge" in unsent.inner_text() and f"/incidents/{ids['c1']}/acknowledge" in unsent.inner_text()
+    with Session(ctx.engine) as s:
+        assert s.get(Incident, ids["c1"]).status == "queued"  # ... not replayed unasked
+    unsent.locator("button", has_text="Send it now").click()
+    page.locator(f'#queue-rows tr[data-incident="{ids["c1"]}"][data-status="acknowledged"]').wait_for()
+    assert page.locator("#unsent-action").count() == 0
+    context.close()

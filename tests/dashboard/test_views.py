@@ -258,7 +258,9 @@ def test_live_refreshes_do_not_keep_an_unattended_session_alive(ctx, app, users,
     assert client.get("/map/incidents.json").status_code == 200
     monkeypatch.setattr(time_module, "time", lambda: start + idle * 1.2)
     r = client.get("/feed")
-    assert r.status_code == 303 and r.headers["location"] == "/login"  # idle since sign-in: signed out
+    # idle since sign-in: signed out, told so, and sent back to the feed afterwards
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Ffeed&expired=1"
+    assert "without activity" in client.get(r.headers["location"]).text
 
 
 def test_a_real_page_view_does_extend_the_session(ctx, app, users, monkeypatch):
