@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from evidence.keys import EvidenceKeys, verify_signature
+from evidence.keys import EvidenceKeys, private_dirs, verify_signature
 from models.events import GENESIS, engine_chain_key, event_hash
 from models.tables import AuditEntry, EvidenceTombstone, IncidentEvent
 from models.types import utcnow
@@ -198,7 +198,7 @@ def _audit_extends(session: Session, key: bytes, old: tuple[int, str]) -> bool:
 def append_line(path: Path, record: dict[str, Any]) -> None:
     """One write of one line, opened for append only (O_APPEND), then fsync."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -213,7 +213,7 @@ def _exclusive(path: Path) -> Iterator[None]:
     """One checkpointer at a time on this file (workers and `flare evidence checkpoint` alike):
     an advisory lock on a sidecar file, so reading the last line and appending the next is atomic."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     fd = os.open(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -82,8 +82,18 @@ def verify_signature(key: Ed25519PublicKey, signature_b64: object, data: bytes) 
     return True
 
 
+def private_dirs(path: Path) -> Path:
+    """Create `path` and any missing parent 0700 (existing parents are left as they are)."""
+    path = Path(path)
+    missing = [p for p in [path, *path.parents] if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        directory.chmod(0o700)
+    return path
+
+
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path)
     path.chmod(0o700)
     return path
 

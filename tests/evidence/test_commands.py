@@ -63,6 +63,7 @@ def test_public_key_and_missing_keys(settings, engine, tmp_path):
     assert code == 0 and lines[0].startswith("-----BEGIN PUBLIC KEY-----\n")
     key_dir = settings.resolved_key_dir
     assert oct(key_dir.stat().st_mode & 0o777) == "0o700"
+    assert oct(key_dir.parent.stat().st_mode & 0o777) == "0o700"  # the evidence home it created
     assert oct((key_dir / "keys.json").stat().st_mode & 0o777) == "0o600"
     elsewhere = settings.model_copy(update={"data_dir": tmp_path / "other-data"})
     code, [line] = commands.verify_chains(elsewhere)
