@@ -102,10 +102,17 @@ class Supervisor:
         signal.signal(signal.SIGINT, _handler)
         signal.signal(signal.SIGTERM, _handler)
         while not stop["now"]:
-            for child in self.dead_children():
-                print(f"  {child.name} exited ({child.process.returncode}); restarting", flush=True)
-                self.restart(child)
+            self.restart_dead()
             time.sleep(0.5)
+
+    def restart_dead(self) -> list[Child]:
+        """Start again every child that exited (crashed, killed, or stopped on its own): a worker
+        that dies anyway is back within a poll of this loop. Returns the restarted children."""
+        dead = self.dead_children()
+        for child in dead:
+            print(f"  {child.name} exited ({child.process.returncode}); restarting", flush=True)
+            self.restart(child)
+        return dead
 
 
 def wait_http(url: str, timeout: float = 60.0) -> bool:

@@ -24,7 +24,7 @@ from dashboard.sweep import try_checkpoint, try_sweep
 
 log = logging.getLogger("flare.worker")
 LIVENESS_TTL_S = 6
-RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 5.0
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 1.0  # a ping a second: back within a second of Redis
 
 
 def _sweeper(ctx: AppContext, current: dict[str, str], stop: threading.Event) -> None:
@@ -112,13 +112,17 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
     thread.start()
     if not burst:
         threading.Thread(target=_step_timer, args=(ctx, stop), daemon=True, name="step-timer").start()
-        # The main worker serves the messages queue too (in priority order), so replies still go
-        # out if the sender threads are busy or configured off.
+        # Replies go out on these threads (the main worker serves the messages queue only when
+        # they are configured off).
         for n in range(ctx.settings.sender_threads):
             threading.Thread(target=_sender, args=(ctx, f"{name}-sender-{n}", stop), daemon=True,
                              name=f"sender-{n}").start()
+    # With sender threads, the main worker leaves the messages queue to them: a send can wait
+    # 20 s on a slow platform, and a critical post's triage must never queue behind it.
+    queues = WORKER_QUEUES if burst or ctx.settings.sender_threads < 1 else \
+        [q for q in WORKER_QUEUES if q != MESSAGES_QUEUE]
     try:
-        _serve(ctx, current, burst)
+        _serve(ctx, current, burst, queues)
     finally:
         stop.set()
         try:
@@ -127,14 +131,14 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
             pass
 
 
-def _serve(ctx: AppContext, current: dict[str, str], burst: bool) -> None:
+def _serve(ctx: AppContext, current: dict[str, str], burst: bool, queues: list[str]) -> None:
     """Run the RQ worker until it stops on its own (burst done, or SIGTERM/SIGINT). A lost Redis
     connection never ends the process: RQ's bookkeeping raises it out of `work()`, and the worker
     comes back under a fresh name (the old one may still be registered) as soon as Redis answers."""
     base, attempt, delay = current["name"], 0, RECONNECT_MIN_S
     while True:
         try:
-            _rq_worker(ctx, SimpleWorker, WORKER_QUEUES, current["name"]).work(
+            _rq_worker(ctx, SimpleWorker, queues, current["name"]).work(
                 burst=burst, with_scheduler=True, logging_level="WARNING")
             return
         except (redis.ConnectionError, redis.TimeoutError, RedisUnavailable) as exc:
