@@ -198,8 +198,13 @@ def follow_up_incidents(session: Session, posts: list[Post]) -> dict[tuple[str, 
     return {(platform, author): incident_id for platform, author, incident_id in rows}
 
 
-def reporters_with_open_incident(session: Session, posts: list[Post]) -> set[tuple[str, str]]:
-    return set(follow_up_incidents(session, posts))
+def _candidate(row, shared: dict, more_places: frozenset = frozenset(), **extra) -> clustering.Candidate:
+    """A grouping candidate from an incident row and its clustering state shared in Redis."""
+    centroid, places = shared.get(row.id, (None, frozenset()))
+    return clustering.Candidate(
+        incident_id=row.id, category=row.category, last_report_at=row.updated_at, silent=row.silent,
+        lat=row.lat, lon=row.lon, location_confidence=row.location_confidence,
+        centroid=centroid, place_names=places | more_places, report_count=row.report_count, **extra)
 
 
 def _candidate_rows(session: Session, *where) -> dict:
@@ -227,16 +232,13 @@ class BatchFinder:
         self.ctx, self.session, self.records = ctx, session, records
         self.state = cluster_state(ctx)
         self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
-        self.follow_ups = self._follow_ups(posts)
+        self.follow_ups = follow_up_incidents(session, posts)
         self.links = self._links(posts)
         self.extra: dict[int, clustering.Candidate] = {}  # incidents opened by this batch
         self.centroids: dict[int, np.ndarray] = {}  # of the incidents this batch opened
         self.places: dict[int, frozenset[str]] = {}
         self.locked: set[int] = set()
         self.weights: dict[int, float] = {}  # location weight of each joined incident
-
-    def _follow_ups(self, posts: list[Post]) -> dict[tuple[str, str], int]:
-        return follow_up_incidents(self.session, posts)
 
     def _links(self, posts: list[Post]) -> dict[int, dict[int, str]]:
         """post id → {incident id: why} for replies, quotes and threads of incident posts."""
@@ -285,12 +287,9 @@ class BatchFinder:
             log.warning("clustering state unavailable in Redis; deciding without embeddings")
             shared = {}
         links = self.links.get(post.id, {})
-        candidates = [clustering.Candidate(
-            incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
-            lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
-            centroid=shared.get(i.id, (None, frozenset()))[0],
-            place_names=shared.get(i.id, (None, frozenset()))[1] | self.places.get(i.id, frozenset()),
-            link=links.get(i.id, ""), near_duplicate=near.get(i.id, 0.0), report_count=i.report_count,
+        candidates = [_candidate(
+            i, shared, more_places=self.places.get(i.id, frozenset()),
+            link=links.get(i.id, ""), near_duplicate=near.get(i.id, 0.0),
         ) for i in self.candidates.values() if i.id not in self.extra]
         for cand in self.extra.values():
             cand.near_duplicate = near.get(cand.incident_id, 0.0)
@@ -430,11 +429,7 @@ class SurgePreview:
             shared = cluster_state(ctx).shared_for(list(self.urgency)) if rows else {}
         except redis.RedisError:  # without centroids nothing is previewed: every post goes first
             shared, rows = {}, []
-        self.candidates = [clustering.Candidate(
-            incident_id=i.id, category=i.category, last_report_at=i.updated_at, silent=i.silent,
-            lat=i.lat, lon=i.lon, location_confidence=i.location_confidence,
-            centroid=shared.get(i.id, (None, frozenset()))[0], place_names=shared.get(i.id, (None, frozenset()))[1],
-            report_count=i.report_count) for i in rows]
+        self.candidates = [_candidate(i, shared) for i in rows]
 
     def echo(self, post: Post, out: TriageOutput) -> bool:
         if not self.candidates:

@@ -91,8 +91,7 @@ def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Po
         if taken is None:
             s.rollback()
             return None, None, None
-        msg = s.get(OutboundMessage, message_id)
-        s.refresh(msg)
+        msg = s.get(OutboundMessage, message_id)  # a fresh session: loaded after the UPDATE
         earlier = msg.uncertain_since if msg.uncertain_since is not None and msg.uncertain_since < now else None
         post = s.get(Post, msg.post_id) if msg.post_id else None
         s.commit()

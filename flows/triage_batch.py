@@ -167,7 +167,7 @@ def _split(ctx: AppContext, decided: list[tuple[Post, TriageOutput]]
         return decided, []
     with Session(ctx.engine) as s:
         preview = clustering_hook.SurgePreview(ctx, s)
-        replying = clustering_hook.reporters_with_open_incident(s, [post for post, _ in decided])
+        replying = clustering_hook.follow_up_incidents(s, [post for post, _ in decided])
     first, later = [], []
     for post, out in decided:
         now = (post.platform, post.author_id) in replying or (
