@@ -166,7 +166,14 @@ def test_acknowledgement_stops_the_chain_and_reminders_follow(ctx):
     assert len(events(ctx, incident_id)) == count  # resolved: no more reminders
 
 
-def test_late_acknowledgement_records_the_breach_once(ctx):
+def test_late_acknowledgement_records_the_breach_once(ctx, policy_file):
+    # Later steps fall due well after the 1 s SLA: on a loaded machine opening the incident can
+    # take longer than the quick policy's 0.4 s, and the realert would then rightly fire inline.
+    slow_steps = dict(QUICK_POLICY, critical={**QUICK_POLICY["critical"], "steps": [
+        {"after": 0, "action": "alert", "targets": ["dispatchers"]},
+        {"after": 30, "action": "realert", "targets": ["dispatchers"]}]})
+    policy_file.write_text(yaml.safe_dump(slow_steps))
+    clustering_hook._policies.cache_clear()
     alice, _ = make_user(ctx, "alice")
     incident_id = open_critical(ctx)
     time.sleep(1.1)  # past the 1 s SLA, and no timer has run
