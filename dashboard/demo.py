@@ -44,6 +44,12 @@ def fresh_start(settings: Settings) -> list[str]:
         else:
             continue
         removed.append(name)
+    # The signed checkpoints describe the chains just removed: kept, they would name every new
+    # chain a rewrite and hold back every later checkpoint. The keys stay.
+    checkpoints = settings.resolved_checkpoint_file
+    if checkpoints.exists():
+        checkpoints.unlink()
+        removed.append(checkpoints.name)
     return removed
 
 

@@ -186,6 +186,22 @@ def test_demo_fresh_forgets_earlier_runs_but_keeps_logins(tmp_path):
         fresh_start(Settings(data_dir=tmp_path, database_url="postgresql://db/flare", redis_url=""))
 
 
+def test_demo_fresh_forgets_the_old_runs_checkpoints_but_keeps_the_keys(tmp_path):
+    from config import Settings
+    from dashboard.demo import fresh_start
+
+    settings = Settings(data_dir=tmp_path / "data", database_url="", redis_url="")
+    settings.data_dir.mkdir()
+    (settings.data_dir / "flare.db").write_text("x")
+    settings.resolved_checkpoint_file.parent.mkdir(parents=True)
+    settings.resolved_checkpoint_file.write_text('{"number": 1}\n')
+    settings.resolved_key_dir.mkdir(parents=True)
+    (settings.resolved_key_dir / "keys.json").write_text("{}")
+    assert sorted(fresh_start(settings)) == ["checkpoints.jsonl", "flare.db"]
+    assert not settings.resolved_checkpoint_file.exists()
+    assert (settings.resolved_key_dir / "keys.json").exists()
+
+
 def test_feed_search_keeps_underscores_and_percent_literally(ctx, app, users):
     ingest(ctx, [raw_post("u1", "help please", author="jo_smith"), raw_post("u2", "help please", author="joXsmith")])
     drain(ctx)
