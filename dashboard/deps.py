@@ -5,6 +5,8 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
+from annotated_types import Interval
+
 from fastapi import Depends, HTTPException, Request, status
 from sqlmodel import Session
 
@@ -28,6 +30,21 @@ def get_db(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 DB = Annotated[Session, Depends(get_db)]
+
+# Row ids are INTEGER columns (signed 32-bit in PostgreSQL, the narrower of the two databases): a
+# larger number in a path, form or body is refused at the edge (422 naming the bound) instead of
+# overflowing in the driver (a 500).
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Interval(ge=1, le=MAX_ROW_ID)]
+
+
+def row_id(text: str) -> int | None:
+    """A row id typed into a form field (digits only), or None when it cannot name a row."""
+    text = text.strip()
+    if not text.isdigit() or len(text) > len(str(MAX_ROW_ID)):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None
 
 
 def current_user(request: Request, db: DB, ctx: Ctx) -> User:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from dashboard.deps import CSRF, DB, require
+from dashboard.deps import CSRF, DB, RowId, require
 from dashboard.routes.common import action_done, action_failed, render
 from dashboard.routes.reply_templates import reply_templates
 from dashboard.routes.supervisor import connector_health
@@ -92,7 +92,7 @@ def create_user_form(request: Request, db: DB, user: User = require("admin"), us
 
 
 @router.post("/admin/users/{user_id}/active", dependencies=[CSRF])
-def set_active(request: Request, user_id: int, db: DB, user: User = require("admin"), active: str = Form(...)):
+def set_active(request: Request, user_id: RowId, db: DB, user: User = require("admin"), active: str = Form(...)):
     target = db.get(User, user_id)
     if target is None:
         raise HTTPException(404, "user not found")
@@ -107,7 +107,7 @@ def set_active(request: Request, user_id: int, db: DB, user: User = require("adm
 
 
 @router.post("/admin/users/{user_id}/token", dependencies=[CSRF])
-def reset_token(request: Request, user_id: int, db: DB, user: User = require("admin")):
+def reset_token(request: Request, user_id: RowId, db: DB, user: User = require("admin")):
     target = db.get(User, user_id)
     if target is None:
         raise HTTPException(404, "user not found")

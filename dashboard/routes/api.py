@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from dashboard import actions
-from dashboard.deps import CSRF, DB, Ctx, require
+from dashboard.deps import CSRF, DB, Ctx, RowId, require
 from dashboard.security import audit
 from escalation.service import ActionError
 from models.enums import IncidentStatus, Urgency
@@ -58,7 +58,7 @@ def list_incidents(db: DB, user: User = require("view_incident"), status: str | 
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(incident_id: int, db: DB, user: User = require("view_incident")) -> dict:
+def get_incident(incident_id: RowId, db: DB, user: User = require("view_incident")) -> dict:
     incident = db.get(Incident, incident_id)
     if incident is None:
         raise HTTPException(404, "incident not found")
@@ -73,7 +73,7 @@ def get_incident(incident_id: int, db: DB, user: User = require("view_incident")
 
 
 @router.post("/incidents/{incident_id}/acknowledge", dependencies=[CSRF])
-def acknowledge(incident_id: int, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+def acknowledge(incident_id: RowId, ctx: Ctx, user: User = require("acknowledge")) -> dict:
     try:
         actions.acknowledge(ctx, incident_id, user)
     except ActionError as exc:
@@ -104,17 +104,17 @@ class ReassignBody(BaseModel):
 
 
 class ReplyBody(BaseModel):
-    post_id: int
+    post_id: RowId
     text: str
     kind: str = "dm"
 
 
 class MergeBody(BaseModel):
-    incident_ids: list[int]
+    incident_ids: list[RowId]
 
 
 class SplitBody(BaseModel):
-    post_ids: list[int]
+    post_ids: list[RowId]
 
 
 class EscalateBody(BaseModel):
@@ -126,10 +126,11 @@ class DisposeBody(BaseModel):
 
 
 class AttachBody(BaseModel):
-    incident_id: int
+    incident_id: RowId
 
 
 MAX_NOTE_CHARS = 2000
+MAX_RECLAIM_IDLE_SECONDS = 7 * 24 * 3600  # a week: any longer names no entry a console could still hold
 
 
 def _act(fn, *args, **kwargs):
@@ -141,44 +142,44 @@ def _act(fn, *args, **kwargs):
 
 
 @router.post("/incidents/{incident_id}/claim", dependencies=[CSRF])
-def claim(incident_id: int, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+def claim(incident_id: RowId, ctx: Ctx, user: User = require("acknowledge")) -> dict:
     _act(actions.claim, ctx, incident_id, user)
     return {"ok": True, "incident_id": incident_id, "claimed_by": user.username}
 
 
 @router.post("/incidents/{incident_id}/release", dependencies=[CSRF])
-def release(incident_id: int, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+def release(incident_id: RowId, ctx: Ctx, user: User = require("acknowledge")) -> dict:
     _act(actions.release, ctx, incident_id, user)
     return {"ok": True, "incident_id": incident_id}
 
 
 @router.post("/incidents/{incident_id}/reassign", dependencies=[CSRF])
-def reassign(incident_id: int, body: ReassignBody, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+def reassign(incident_id: RowId, body: ReassignBody, ctx: Ctx, user: User = require("acknowledge")) -> dict:
     _act(actions.reassign, ctx, incident_id, user, body.to_username.strip())
     return {"ok": True, "incident_id": incident_id, "claimed_by": body.to_username.strip()}
 
 
 @router.post("/incidents/{incident_id}/resolve", dependencies=[CSRF])
-def resolve(incident_id: int, ctx: Ctx, body: NoteBody | None = None, user: User = require("resolve")) -> dict:
+def resolve(incident_id: RowId, ctx: Ctx, body: NoteBody | None = None, user: User = require("resolve")) -> dict:
     _act(actions.resolve, ctx, incident_id, user, note=(body.note if body else "")[:MAX_NOTE_CHARS])
     return {"ok": True, "incident_id": incident_id, "status": "resolved"}
 
 
 @router.post("/incidents/{incident_id}/close", dependencies=[CSRF])
-def close(incident_id: int, ctx: Ctx, body: NoteBody | None = None, user: User = require("resolve")) -> dict:
+def close(incident_id: RowId, ctx: Ctx, body: NoteBody | None = None, user: User = require("resolve")) -> dict:
     _act(actions.close, ctx, incident_id, user, note=(body.note if body else "")[:MAX_NOTE_CHARS])
     return {"ok": True, "incident_id": incident_id, "status": "closed"}
 
 
 @router.post("/incidents/{incident_id}/false-alarm", dependencies=[CSRF])
-def false_alarm(incident_id: int, ctx: Ctx, body: NoteBody | None = None,
+def false_alarm(incident_id: RowId, ctx: Ctx, body: NoteBody | None = None,
                 user: User = require("resolve")) -> dict:
     _act(actions.false_alarm, ctx, incident_id, user, note=(body.note if body else "")[:MAX_NOTE_CHARS])
     return {"ok": True, "incident_id": incident_id, "status": "closed"}
 
 
 @router.post("/incidents/{incident_id}/reply", dependencies=[CSRF])
-def reply(incident_id: int, body: ReplyBody, ctx: Ctx, user: User = require("reply")) -> dict:
+def reply(incident_id: RowId, body: ReplyBody, ctx: Ctx, user: User = require("reply")) -> dict:
     message_id = _act(actions.reply, ctx, incident_id, body.post_id, user, body.text, kind=body.kind)
     return {"ok": True, "incident_id": incident_id, "message_id": message_id}
 
@@ -190,13 +191,13 @@ def merge(body: MergeBody, ctx: Ctx, user: User = require("resolve")) -> dict:
 
 
 @router.post("/incidents/{incident_id}/split", dependencies=[CSRF])
-def split(incident_id: int, body: SplitBody, ctx: Ctx, user: User = require("resolve")) -> dict:
+def split(incident_id: RowId, body: SplitBody, ctx: Ctx, user: User = require("resolve")) -> dict:
     new_id = _act(actions.split, ctx, incident_id, body.post_ids, user)
     return {"ok": True, "incident_id": new_id, "split_from": incident_id}
 
 
 @router.get("/incidents/{incident_id}/messages")
-def incident_messages(incident_id: int, db: DB, user: User = require("view_incident")) -> list[dict]:
+def incident_messages(incident_id: RowId, db: DB, user: User = require("view_incident")) -> list[dict]:
     """Every message sent (or being sent) to this incident's reporters, with its delivery status."""
     if db.get(Incident, incident_id) is None:
         raise HTTPException(404, "incident not found")
@@ -210,7 +211,7 @@ def incident_messages(incident_id: int, db: DB, user: User = require("view_incid
 
 @router.get("/queue")
 def console_queue(ctx: Ctx, user: User = require("queue"), console: str = "web",
-                  reclaim_idle_seconds: float = 60.0) -> list[dict]:
+                  reclaim_idle_seconds: float = Query(60.0, ge=0, le=MAX_RECLAIM_IDLE_SECONDS, allow_inf_nan=False)) -> list[dict]:
     """This console's share of the dispatch stream (plus entries other consoles left idle),
     most urgent first; entries stay pending until an incident is acknowledged."""
     consumer = f"{user.username}:{console[:40]}"
@@ -220,19 +221,19 @@ def console_queue(ctx: Ctx, user: User = require("queue"), console: str = "web",
 
 # ----------------------------------------------------------------------------- post actions
 @router.post("/posts/{post_id}/escalate", dependencies=[CSRF])
-def escalate_post(post_id: int, ctx: Ctx, body: EscalateBody | None = None,
+def escalate_post(post_id: RowId, ctx: Ctx, body: EscalateBody | None = None,
                   user: User = require("escalate_post")) -> dict:
     incident_id = _act(actions.escalate_post, ctx, post_id, user, urgency=body.urgency if body else "high")
     return {"ok": True, "post_id": post_id, "incident_id": incident_id}
 
 
 @router.post("/posts/{post_id}/dispose", dependencies=[CSRF])
-def dispose_post(post_id: int, body: DisposeBody, ctx: Ctx, user: User = require("dispose_post")) -> dict:
+def dispose_post(post_id: RowId, body: DisposeBody, ctx: Ctx, user: User = require("dispose_post")) -> dict:
     _act(actions.dispose_post, ctx, post_id, user, body.disposition)
     return {"ok": True, "post_id": post_id, "disposition": body.disposition}
 
 
 @router.post("/posts/{post_id}/attach", dependencies=[CSRF])
-def attach_post(post_id: int, body: AttachBody, ctx: Ctx, user: User = require("escalate_post")) -> dict:
+def attach_post(post_id: RowId, body: AttachBody, ctx: Ctx, user: User = require("escalate_post")) -> dict:
     _act(actions.attach_post, ctx, post_id, body.incident_id, user)
     return {"ok": True, "post_id": post_id, "incident_id": body.incident_id}

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from sqlmodel import select
 from starlette.background import BackgroundTask
 
-from dashboard.deps import CSRF, DB, Ctx, require
+from dashboard.deps import CSRF, DB, Ctx, RowId, require
 from dashboard.security import audit
 from evidence.bundle import ExportError, export_incident
 from evidence.media import default_media_root
@@ -22,7 +22,7 @@ router = APIRouter()
 
 
 @router.post("/incidents/{incident_id}/evidence-export", dependencies=[CSRF])
-def evidence_export(incident_id: int, ctx: Ctx, db: DB, user: User = require("export")) -> FileResponse:
+def evidence_export(incident_id: RowId, ctx: Ctx, db: DB, user: User = require("export")) -> FileResponse:
     """Build the bundle in a private temp dir and stream it; the dir goes once the response is sent."""
     workdir = Path(tempfile.mkdtemp(prefix="flare-evidence-"))
     out = workdir / f"flare-incident-{incident_id}-evidence.zip"
@@ -44,7 +44,7 @@ def evidence_export(incident_id: int, ctx: Ctx, db: DB, user: User = require("ex
 
 
 @router.get("/api/v1/posts/{post_id}/redacted", tags=["api"])
-def redacted_post_view(post_id: int, db: DB, user: User = require("view_incident")) -> dict:
+def redacted_post_view(post_id: RowId, db: DB, user: User = require("view_incident")) -> dict:
     post = db.get(Post, post_id)
     if post is None:
         raise HTTPException(404, "post not found")

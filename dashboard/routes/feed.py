@@ -14,7 +14,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from dashboard import actions
-from dashboard.deps import CSRF, DB, Ctx, require
+from dashboard.deps import CSRF, DB, Ctx, RowId, require, row_id
 from dashboard.routes.common import BACKGROUND, action_done, action_failed, render, safe_next
 from dashboard.routes.media import AttachedMedia, attached_media
 from dashboard.security import audit
@@ -129,7 +129,7 @@ def feed_fragment(request: Request, db: DB, user: User = require("feed")) -> HTM
 
 
 @router.post("/posts/{post_id}/escalate", dependencies=[CSRF])
-def escalate(request: Request, post_id: int, ctx: Ctx, user: User = require("escalate_post"),
+def escalate(request: Request, post_id: RowId, ctx: Ctx, user: User = require("escalate_post"),
              urgency: str = Form("high"), next: str = Form("/feed")):
     back = safe_next(next, "/feed")
     if urgency not in (Urgency.critical.value, Urgency.high.value):
@@ -142,7 +142,7 @@ def escalate(request: Request, post_id: int, ctx: Ctx, user: User = require("esc
 
 
 @router.post("/posts/{post_id}/dispose", dependencies=[CSRF])
-def dispose(request: Request, post_id: int, ctx: Ctx, user: User = require("dispose_post"),
+def dispose(request: Request, post_id: RowId, ctx: Ctx, user: User = require("dispose_post"),
             disposition: str = Form(...), next: str = Form("/feed")):
     back = safe_next(next, "/feed")
     if disposition not in OFFICER_DISPOSITIONS:
@@ -155,12 +155,12 @@ def dispose(request: Request, post_id: int, ctx: Ctx, user: User = require("disp
 
 
 @router.post("/posts/{post_id}/attach", dependencies=[CSRF])
-def attach(request: Request, post_id: int, ctx: Ctx, user: User = require("dispose_post"),
+def attach(request: Request, post_id: RowId, ctx: Ctx, user: User = require("dispose_post"),
            incident_id: str = Form(""), next: str = Form("/feed")):
     back = safe_next(next, "/feed")
-    if not incident_id.strip().isdigit():  # nothing is preselected: a misclick attaches nothing
+    target = row_id(incident_id)
+    if target is None:  # nothing is preselected: a misclick attaches nothing
         return action_failed(request, "Choose the incident to attach this post to.", back, status_code=422)
-    target = int(incident_id)
     try:
         actions.attach_post(ctx, post_id, target, user)
     except ActionError as exc:

@@ -6,13 +6,14 @@ audit log and to the incident's event log before anything is rendered.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import select
 
 from dashboard import actions
-from dashboard.deps import CSRF, DB, Ctx, require
+from dashboard.deps import CSRF, DB, Ctx, RowId, require, row_id
 from dashboard.routes.common import action_done, action_failed, render, safe_next
 from dashboard.routes.incident_view import build_view, event_summary
 from dashboard.routes.reply_templates import reply_templates
@@ -29,7 +30,7 @@ MAX_NOTE_CHARS = 2000
 
 
 @router.get("/incidents/{incident_id}")
-def incident_page(request: Request, incident_id: int, db: DB, user: User = require("view_incident")) -> HTMLResponse:
+def incident_page(request: Request, incident_id: RowId, db: DB, user: User = require("view_incident")) -> HTMLResponse:
     incident = db.get(Incident, incident_id)
     if incident is None:
         raise HTTPException(404, "incident not found")
@@ -49,8 +50,8 @@ def _back(incident_id: int) -> str:
 
 
 @router.post("/incidents/{incident_id}/reply", dependencies=[CSRF])
-def reply_form(request: Request, incident_id: int, db: DB, ctx: Ctx, user: User = require("reply"),
-               post_id: int = Form(...), text: str = Form(...), kind: str = Form(MessageKind.dm.value)):
+def reply_form(request: Request, incident_id: RowId, db: DB, ctx: Ctx, post_id: Annotated[RowId, Form()],
+               user: User = require("reply"), text: str = Form(...), kind: str = Form(MessageKind.dm.value)):
     back = _back(incident_id)
     text = text.strip()
     if not text:
@@ -87,25 +88,25 @@ def _closing(request: Request, action_name: str, incident_id: int, ctx, user: Us
 
 
 @router.post("/incidents/{incident_id}/resolve", dependencies=[CSRF])
-def resolve_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("resolve"),
+def resolve_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
                  note: str = Form(""), next: str = Form("")):
     return _closing(request, "resolve", incident_id, ctx, user, note, "resolved", next)
 
 
 @router.post("/incidents/{incident_id}/close", dependencies=[CSRF])
-def close_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("resolve"),
+def close_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
                note: str = Form(""), next: str = Form("")):
     return _closing(request, "close", incident_id, ctx, user, note, "closed", next)
 
 
 @router.post("/incidents/{incident_id}/false-alarm", dependencies=[CSRF])
-def false_alarm_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("resolve"),
+def false_alarm_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
                      note: str = Form(""), next: str = Form("")):
     return _closing(request, "false_alarm", incident_id, ctx, user, note, "closed as a false alarm", next)
 
 
 @router.post("/incidents/{incident_id}/reassign", dependencies=[CSRF])
-def reassign_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("acknowledge"),
+def reassign_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                   to_username: str = Form(...)):
     back = _back(incident_id)
     try:
@@ -116,11 +117,11 @@ def reassign_form(request: Request, incident_id: int, ctx: Ctx, user: User = req
 
 
 def _ids(text: str) -> list[int]:
-    return [int(x) for x in re.findall(r"\d+", text)][:50]
+    return [i for i in (row_id(x) for x in re.findall(r"\d+", text)) if i is not None][:50]
 
 
 @router.post("/incidents/{incident_id}/merge", dependencies=[CSRF])
-def merge_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("resolve"),
+def merge_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
                others: str = Form(...)):
     back = _back(incident_id)
     ids = [incident_id] + [i for i in _ids(others) if i != incident_id]
@@ -135,8 +136,8 @@ def merge_form(request: Request, incident_id: int, ctx: Ctx, user: User = requir
 
 
 @router.post("/incidents/{incident_id}/split", dependencies=[CSRF])
-def split_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("resolve"),
-               post_ids: list[int] = Form(default=[])):
+def split_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
+               post_ids: list[RowId] = Form(default=[])):
     back = _back(incident_id)
     if not post_ids:
         return action_failed(request, "Tick the reports that belong to a separate incident.", back, 422)

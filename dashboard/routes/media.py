@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from sqlmodel import select
 
-from dashboard.deps import CSRF, DB
+from dashboard.deps import CSRF, DB, RowId
 from dashboard.routes.common import MEDIA_REVEALED_ACTION, exposure_count, require_any
 from dashboard.security import audit
 from models.enums import EventKind
@@ -67,7 +67,7 @@ def attached_media(post: Post) -> list[AttachedMedia]:
 
 
 @router.post("/posts/{post_id}/media/{index}/reveal", dependencies=[CSRF])
-def reveal_media(post_id: int, index: int, db: DB, user: User = require_any("feed", "view_incident")) -> dict:
+def reveal_media(post_id: RowId, index: int, db: DB, user: User = require_any("feed", "view_incident")) -> dict:
     post = db.get(Post, post_id)
     if post is None:
         raise HTTPException(404, "post not found")

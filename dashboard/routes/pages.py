@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from dashboard import actions
-from dashboard.deps import CSRF, DB, Ctx, CurrentUser, require
+from dashboard.deps import CSRF, DB, Ctx, CurrentUser, RowId, require
 from dashboard.routes.api import dispatch_order
 from dashboard.routes.common import BACKGROUND, action_done, action_failed, home_for, render, safe_next
 from dashboard.routes.feed import review_count
@@ -124,18 +124,18 @@ def _run(request: Request, action_name: str, incident_id: int, ctx, user: User, 
 
 
 @router.post("/incidents/{incident_id}/acknowledge", dependencies=[CSRF])
-def acknowledge_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("acknowledge"),
+def acknowledge_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                      next: str = Form("/queue")):
     return _run(request, "acknowledge", incident_id, ctx, user, next, "acknowledged")
 
 
 @router.post("/incidents/{incident_id}/claim", dependencies=[CSRF])
-def claim_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("acknowledge"),
+def claim_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                next: str = Form("/queue")):
     return _run(request, "claim", incident_id, ctx, user, next, "claimed by you")
 
 
 @router.post("/incidents/{incident_id}/release", dependencies=[CSRF])
-def release_form(request: Request, incident_id: int, ctx: Ctx, user: User = require("acknowledge"),
+def release_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                  next: str = Form("/queue")):
     return _run(request, "release", incident_id, ctx, user, next, "released for anyone to take")

@@ -19,7 +19,7 @@ from config import Settings
 
 from dashboard import jobs
 from dashboard.context import AppContext
-from dashboard.deps import CSRF, DB, Ctx, require
+from dashboard.deps import CSRF, DB, Ctx, RowId, require
 from dashboard.escalation_runner import publish_live
 from dashboard.routes.common import MEDIA_REVEALED_ACTION, action_done, action_failed, render, safe_next
 from dashboard.security import audit, can
@@ -76,8 +76,8 @@ def _revoke(ctx: AppContext, incident_id: int, link_id: int, user: User) -> Shar
 
 
 @router.post("/incidents/{incident_id}/share-link", dependencies=[CSRF])
-def send_link_form(incident_id: int, request: Request, ctx: Ctx, user: User = require("share_link"),
-                   post_id: int | None = Form(None), next_path: str | None = Form(None, alias="next")):
+def send_link_form(incident_id: RowId, request: Request, ctx: Ctx, user: User = require("share_link"),
+                   post_id: RowId | None = Form(None), next_path: str | None = Form(None, alias="next")):
     back = safe_next(next_path, f"/incidents/{incident_id}/share")
     try:
         sent = _send(ctx, incident_id, user, post_id, served_at=str(request.base_url))
@@ -93,7 +93,7 @@ def send_link_form(incident_id: int, request: Request, ctx: Ctx, user: User = re
 
 
 @router.post("/incidents/{incident_id}/share-link/{link_id}/revoke", dependencies=[CSRF])
-def revoke_form(incident_id: int, link_id: int, request: Request, ctx: Ctx, user: User = require("share_link"),
+def revoke_form(incident_id: RowId, link_id: RowId, request: Request, ctx: Ctx, user: User = require("share_link"),
                 next_path: str | None = Form(None, alias="next")):
     back = safe_next(next_path, f"/incidents/{incident_id}/share")
     try:
@@ -104,7 +104,7 @@ def revoke_form(incident_id: int, link_id: int, request: Request, ctx: Ctx, user
 
 
 @api_router.post("/incidents/{incident_id}/share-link", dependencies=[CSRF])
-def send_link_api(incident_id: int, request: Request, ctx: Ctx, body: ShareLinkRequest | None = None,
+def send_link_api(incident_id: RowId, request: Request, ctx: Ctx, body: ShareLinkRequest | None = None,
                   user: User = require("share_link")) -> dict:
     try:
         return _send(ctx, incident_id, user, body.post_id if body else None, served_at=str(request.base_url))
@@ -115,7 +115,7 @@ def send_link_api(incident_id: int, request: Request, ctx: Ctx, body: ShareLinkR
 
 
 @api_router.post("/incidents/{incident_id}/share-link/{link_id}/revoke", dependencies=[CSRF])
-def revoke_api(incident_id: int, link_id: int, ctx: Ctx, user: User = require("share_link")) -> dict:
+def revoke_api(incident_id: RowId, link_id: RowId, ctx: Ctx, user: User = require("share_link")) -> dict:
     try:
         link = _revoke(ctx, incident_id, link_id, user)
     except LookupError as exc:
@@ -203,7 +203,7 @@ def _incident_or_404(db: Session, incident_id: int) -> Incident:
 
 
 @router.get("/incidents/{incident_id}/share/state")
-def state_json(incident_id: int, request: Request, db: DB, ctx: Ctx, user: User = require("view_incident")) -> dict:
+def state_json(incident_id: RowId, request: Request, db: DB, ctx: Ctx, user: User = require("view_incident")) -> dict:
     _incident_or_404(db, incident_id)
     # A link is a bearer credential: only people who may send links see it (to copy or check it).
     urls_from = (ctx.settings, str(request.base_url)) if can(user.role, "share_link") else None
@@ -213,7 +213,7 @@ def state_json(incident_id: int, request: Request, db: DB, ctx: Ctx, user: User 
 
 
 @router.get("/incidents/{incident_id}/share/media/{item_id}")
-def media_file(incident_id: int, item_id: int, db: DB, ctx: Ctx, user: User = require("view_incident")) -> Response:
+def media_file(incident_id: RowId, item_id: RowId, db: DB, ctx: Ctx, user: User = require("view_incident")) -> Response:
     item = db.get(SharedItem, item_id)
     if item is None or item.incident_id != incident_id or not item.path:
         raise HTTPException(404, "no such media")
@@ -229,7 +229,7 @@ def media_file(incident_id: int, item_id: int, db: DB, ctx: Ctx, user: User = re
 
 
 @router.post("/incidents/{incident_id}/share/media/{item_id}/reveal", dependencies=[CSRF])
-def reveal(incident_id: int, item_id: int, db: DB, user: User = require("view_incident")) -> dict:
+def reveal(incident_id: RowId, item_id: RowId, db: DB, user: User = require("view_incident")) -> dict:
     """Unblur a photo, or a whole live view (revealing one of its frames reveals the stream)."""
     item = db.get(SharedItem, item_id)
     if item is None or item.incident_id != incident_id or item.kind not in ("photo", "frame"):
@@ -253,7 +253,7 @@ def reveal(incident_id: int, item_id: int, db: DB, user: User = require("view_in
 
 
 @router.get("/incidents/{incident_id}/share")
-def share_panel_page(incident_id: int, request: Request, db: DB, user: User = require("view_incident")):
+def share_panel_page(incident_id: RowId, request: Request, db: DB, user: User = require("view_incident")):
     incident = _incident_or_404(db, incident_id)
     audit(db, user.username, "view_incident_share", "incident", incident_id)
     db.commit()
