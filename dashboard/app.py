@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from config import Settings
 from dashboard.context import AppContext
-from dashboard.deps import LoginRequired
+from dashboard.deps import OPENAPI_PATH, CurrentUser, LoginRequired
 from dashboard.security import LoginThrottle, secret_key
 from dashboard.share.ws import LinkRateLimits
 from dashboard.routes.common import login_redirect
@@ -117,7 +118,9 @@ def body_limits(settings: Settings):
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     ctx = ctx or AppContext.build(settings)
-    app = FastAPI(title="Flare", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
+    # No interactive docs: Swagger UI and ReDoc load scripts from a CDN, outside the CSP. The
+    # description itself is served below, to signed-in users and API token holders only.
+    app = FastAPI(title="Flare", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.state.login_throttle = LoginThrottle(ctx.redis_url)
     app.state.link_limits = LinkRateLimits(ctx.redis_url)
@@ -147,4 +150,9 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     for module in (health, api, backlog, pages, share, feed, incidents, media, map, field, supervisor, admin, live,
                    evidence):
         app.include_router(module.router)
+
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    def openapi_description(user: CurrentUser) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     return app

@@ -15,6 +15,9 @@ from dashboard.security import can, session_expired, user_for_token
 from models.tables import User
 
 
+OPENAPI_PATH = "/openapi.json"  # the API description, for signed-in users and token holders only
+
+
 class LoginRequired(Exception):
     """Raised for browser pages; the app turns it into a redirect to /login."""
 
@@ -63,7 +66,7 @@ def current_user(request: Request, db: DB, ctx: Ctx) -> User:
         sess.clear()
         if idle_out:
             sess["signed_out_idle"] = True  # the sign-in page says what happened
-        if request.url.path.startswith("/api/"):
+        if request.url.path.startswith("/api/") or request.url.path == OPENAPI_PATH:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login required")
         raise LoginRequired()
     user = db.get(User, user_id)

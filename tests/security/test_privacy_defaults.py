@@ -69,3 +69,20 @@ def test_users_create_refuses_a_short_password_and_creates_none(settings, engine
         assert s.query(User).count() == 0
     ok = runner.invoke(cli, ["users", "create", "kim", "--role", "dispatcher", "--password", "a-long-enough-pass"])
     assert ok.exit_code == 0 and '"api_token"' in ok.output
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_no_interactive_docs_page_loads_scripts_from_a_cdn(api, path):
+    r = api.get(path)
+    assert r.status_code == 404
+    assert "cdn" not in r.text.lower() and "swagger" not in r.text.lower()
+
+
+def test_the_api_description_is_for_authenticated_users_only(settings, api):
+    anonymous = TestClient(create_app(settings), follow_redirects=False)
+    r = anonymous.get("/openapi.json")
+    assert r.status_code == 401 and "openapi" not in r.text
+    described = api.get("/openapi.json")
+    assert described.status_code == 200 and described.headers["cache-control"] == "no-store"
+    paths = described.json()["paths"]
+    assert "/api/v1/posts" in paths and "/openapi.json" not in paths
