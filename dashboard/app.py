@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from config import Settings
+from dashboard import visible_text
 from dashboard.context import AppContext
 from dashboard.deps import OPENAPI_PATH, CurrentUser, LoginRequired
 from dashboard.security import LoginThrottle, secret_key
@@ -126,6 +127,9 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app.state.link_limits = LinkRateLimits(ctx.redis_url)
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    # Everything a page outputs shows bidirectional controls and invisible characters as markers,
+    # so a dispatcher sees the characters triage read (set before any template is compiled).
+    app.state.templates.env.finalize = visible_text.finalize
     app.state.templates.env.globals["clock"] = make_clock(settings.service.timezone)
     app.add_middleware(
         SessionMiddleware, secret_key=secret_key(settings), session_cookie="flare_session",

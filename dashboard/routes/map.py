@@ -9,6 +9,7 @@ from dashboard.deps import DB, require
 from dashboard.routes.common import BACKGROUND, render, restore_idle_clock
 from dashboard.routes.incident_view import confidence_radius
 from dashboard.security import audit
+from dashboard.visible_text import visible
 from models.enums import IncidentStatus
 from models.tables import Incident, User
 
@@ -21,7 +22,7 @@ def open_incident_points(db: Session) -> list[dict]:
     rows = db.exec(select(Incident).where(Incident.status.in_(OPEN_STATES), Incident.lat.is_not(None),
                                           Incident.lon.is_not(None)).order_by(Incident.id))
     return [{"id": i.id, "urgency": i.urgency, "status": i.status, "category": i.category,
-             "summary": i.summary, "location": i.location_text, "lat": i.lat, "lon": i.lon,
+             "summary": visible(i.summary), "location": visible(i.location_text), "lat": i.lat, "lon": i.lon,
              "radius_m": confidence_radius(i.location_confidence), "is_test": i.is_test} for i in rows]
 
 
