@@ -4,13 +4,13 @@ Runs inside the caller's transaction; raises ActionError with a message for the 
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from sqlmodel import Session, select
 
 from config import ServiceSettings
 from escalation import messages
+from escalation.echo_guard import echoes_reporter
 from escalation.service import (
     QUEUED_URGENCIES,
     ActionError,
@@ -36,37 +36,7 @@ DmPossible = Callable[[Post], bool]
 HAND_ESCALATION_URGENCIES = (Urgency.critical.value, Urgency.high.value, Urgency.medium.value)
 OFFICER_DISPOSITIONS = (Disposition.not_emergency.value, Disposition.redirected.value,
                         Disposition.reviewed.value)
-QUOTE_WORDS = 4  # this many consecutive words of a reporter's post in a public reply is an echo
 MAX_REPLY_CHARS = 1000
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def _words(text: str) -> list[str]:
-    return [w.casefold() for w in _WORD.findall(text or "")]
-
-
-def _contains_run(haystack: list[str], needle: list[str]) -> bool:
-    n = len(needle)
-    return n > 0 and any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
-
-
-def echoes_reporter(reply_text: str, post_texts: list[str], locations: list[str]) -> str | None:
-    """Why a public reply would repeat the reporter (None when it does not).
-
-    Words are compared case-insensitively with punctuation ignored, so re-punctuating a quote
-    does not slip it through; any location the reporter gave counts even as a single word.
-    """
-    reply = _words(reply_text)
-    shingles = {tuple(reply[i:i + QUOTE_WORDS]) for i in range(len(reply) - QUOTE_WORDS + 1)}
-    for text in post_texts:
-        words = _words(text)
-        for i in range(len(words) - QUOTE_WORDS + 1):
-            if tuple(words[i:i + QUOTE_WORDS]) in shingles:
-                return f"it quotes the reporter's words (\"{' '.join(words[i:i + QUOTE_WORDS])}…\")"
-    for location in locations:
-        if _contains_run(reply, _words(location)):
-            return "it names the location the reporter gave"
-    return None
 
 
 def _post(session: Session, post_id: int) -> Post:

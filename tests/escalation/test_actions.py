@@ -232,6 +232,21 @@ def test_reply_privacy_rules(ctx, alice):
     assert [e.actor for e in queued][-2:] == ["alice", "alice"]
 
 
+def test_public_replies_repeating_a_phone_number_or_abbreviated_address_are_blocked_dms_are_not(ctx, alice):
+    incident_id = open_critical(ctx, text="fire in the flat above, ring me on 07700 900123, 221B Baker Street",
+                               location="221B Baker Street")
+    [post] = _posts(ctx, incident_id)
+    before = purposes(ctx, incident_id)
+    with pytest.raises(ActionError, match="phone number"):
+        actions.reply(ctx, incident_id, post.id, alice, "We will ring +44 7700-900-123 shortly", kind="public_reply")
+    with pytest.raises(ActionError, match="location"):
+        actions.reply(ctx, incident_id, post.id, alice, "Crews are heading to Baker St.", kind="public_reply")
+    assert purposes(ctx, incident_id) == before  # nothing was queued for the blocked replies
+    # The same words in a private message reach only the reporter: allowed.
+    actions.reply(ctx, incident_id, post.id, alice, "We will ring +44 7700-900-123; crews heading to Baker St.")
+    assert purposes(ctx, incident_id) == before + ["manual"]
+
+
 def test_silent_incident_gets_dm_only(ctx, alice):
     ctx.repliers["x"].dm = False
     incident_id = open_critical(ctx, text="cant talk he is in the house", silent=True)
