@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 from rich.console import Console
 
 from config import Settings
+from models.db import PRIVATE_UMASK
 
 app = typer.Typer(help="Flare: emergency intake from social media.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -308,4 +310,7 @@ def bench(ctx: typer.Context, name: Annotated[str, typer.Argument(help="triage|i
 
 
 def main() -> None:
+    # Everything a Flare process (and the Redis server, workers and logs it starts) creates is
+    # for its owner only: the database, AOF, logs and media hold reporters' words and places.
+    os.umask(PRIVATE_UMASK)
     app()

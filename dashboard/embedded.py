@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from models.db import private_dir
+from models.db import PRIVATE_UMASK, private_tree
 
 
 class RedisUnavailable(RuntimeError):
@@ -65,7 +65,7 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         """Start (or reuse) the server and return its URL."""
-        private_dir(self.data_dir)
+        private_tree(self.data_dir)  # the AOF holds reporters' words and places
         if self._alive():
             return self.url
         if self.socket_path.exists():
@@ -77,7 +77,7 @@ class EmbeddedRedis:
             "--logfile", str((self.data_dir / "redis.log").resolve()), "--daemonize", "no",
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, umask=PRIVATE_UMASK)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._alive():

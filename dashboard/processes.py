@@ -16,6 +16,7 @@ from pathlib import Path
 
 from config import Settings
 from dashboard.embedded import EmbeddedRedis
+from models.db import PRIVATE_UMASK, private_dir, private_opener
 
 
 @dataclass
@@ -46,23 +47,22 @@ class Supervisor:
         upgrade(env["FLARE_DATABASE_URL"])
         env.update(self.env)
         self.env = env
-        self.log_dir = Path(self.settings.data_dir) / "logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir = private_dir(Path(self.settings.data_dir) / "logs")
         return env
 
     def spawn(self, name: str, *args: str) -> Child:
         child = Child(name, [sys.executable, "-m", "dashboard", *args])
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        log = open(self.log_dir / f"{name}.log", "ab", opener=private_opener)  # noqa: SIM115 - lives as long as the child
         child.process = subprocess.Popen(child.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, umask=PRIVATE_UMASK)
         self.children.append(child)
         return child
 
     def restart(self, child: Child) -> None:
         self.kill(child, signal.SIGKILL)
-        log = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115
+        log = open(self.log_dir / f"{child.name}.log", "ab", opener=private_opener)  # noqa: SIM115
         child.process = subprocess.Popen(child.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, umask=PRIVATE_UMASK)
 
     @staticmethod
     def kill(child: Child, sig: int = signal.SIGTERM) -> None:

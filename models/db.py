@@ -1,6 +1,8 @@
 """Engine, sessions and migrations. Callers pass the URL in; nothing is global."""
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,11 +16,44 @@ from models.events import set_chain_key
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+PRIVATE_UMASK = 0o077  # files and directories Flare creates: the owner only
+
+
 def private_dir(path: Path) -> Path:
-    """Create a directory only its owner can read (reporters' words and places live there) and
-    tighten one that exists: 0700."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create a directory only its owner can read (reporters' words and places live there), and
+    any missing parent likewise, and tighten one that exists: 0700."""
+    path = Path(path)
+    for directory in reversed([p for p in [path, *path.parents] if not p.exists()]):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        directory.chmod(0o700)
     path.chmod(0o700)
+    return path
+
+
+def private_opener(path: str, flags: int) -> int:
+    """`open(..., opener=private_opener)`: a file created 0600, whatever the process umask."""
+    return os.open(path, flags, 0o600)
+
+
+def private_tree(path: Path) -> Path:
+    """`path` made 0700 (created if missing), and everything already in it tightened: no group or
+    other access to any file or directory (an older install, or files copied in, may have it)."""
+    private_dir(path)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            entry = Path(root) / name
+            mode = entry.lstat().st_mode
+            if stat.S_ISLNK(mode) or not mode & PRIVATE_UMASK:
+                continue
+            entry.chmod(stat.S_IMODE(mode) & ~PRIVATE_UMASK)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create an empty file 0600 (in a private directory) if missing; tighten it if it exists."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path.chmod(0o600)
     return path
 
 
@@ -36,8 +71,10 @@ def make_engine(url: str, chain_key: bytes | None = None, **kwargs) -> Engine:
 def _make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            private_dir(Path(path).parent)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # Created 0600 before SQLite opens it: its WAL and shared-memory files take the
+            # database file's mode.
+            private_file(Path(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from config import Settings
+from models.db import private_dir, private_opener
 from models.enums import EventKind
 from models.events import append_event
 from models.media import ShareLink, SharedItem
@@ -76,11 +77,11 @@ def write_file(settings: Settings, incident_id: int, link_id: int, stem: str, ex
     """Write bytes durably under <media>/<incident>/<link>/ and return where and their hash."""
     root = media_root(settings)
     folder = root / str(incident_id) / f"link-{link_id}"
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     name = f"{stem}-{time.time_ns()}-{secrets.token_hex(4)}.{ext}"
     final = folder / name
     tmp = folder / f".{name}.part"
-    with open(tmp, "wb") as fh:
+    with open(tmp, "wb", opener=private_opener) as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

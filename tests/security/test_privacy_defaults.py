@@ -10,7 +10,7 @@ from sqlmodel import Session
 from config import Settings
 from dashboard.app import create_app
 from dashboard.security import MIN_PASSWORD_LENGTH, create_user, secret_key
-from models.db import make_engine
+from models.db import make_engine, private_dir
 
 
 def _mode(path) -> int:
@@ -86,3 +86,73 @@ def test_the_api_description_is_for_authenticated_users_only(settings, api):
     assert described.status_code == 200 and described.headers["cache-control"] == "no-store"
     paths = described.json()["paths"]
     assert "/api/v1/posts" in paths and "/openapi.json" not in paths
+
+
+def _world_or_group_accessible(root) -> list[str]:
+    return [f"{p} {oct(_mode(p))}" for p in [root, *root.rglob("*")]
+            if not p.is_symlink() and _mode(p) & 0o077]
+
+
+@pytest.fixture
+def open_umask():
+    """The usual umask (022), under which files are created world-readable unless Flare says otherwise."""
+    import os
+
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_everything_in_the_data_directory_is_private_whatever_the_umask(tmp_path, open_umask, monkeypatch):
+    import redis as redis_client
+    from sqlalchemy import text
+
+    from dashboard.embedded import EmbeddedRedis
+    from dashboard.processes import Supervisor
+    from dashboard.share.storage import write_file
+
+    data = tmp_path / "data"
+    # Database, with its WAL and shared-memory files.
+    engine = make_engine(f"sqlite:///{data / 'flare.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+        conn.execute(text("INSERT INTO t VALUES ('12 High Street')"))
+    assert (data / "flare.db-wal").exists()
+    # Embedded Redis: AOF and log.
+    server = EmbeddedRedis(data)
+    try:
+        client = redis_client.Redis.from_url(server.start())
+        client.set("reporter", "12 High Street")
+        client.bgrewriteaof()
+    finally:
+        server.stop()
+    assert list(data.rglob("*.aof")) and (data / "redis.log").exists()
+    # Media, several directories deep.
+    settings = Settings(_env_file=None, data_dir=data)
+    stored = write_file(settings, 7, 3, "photo", "jpg", b"\xff\xd8 not really a jpeg")
+    assert (settings.resolved_media_dir / stored.relpath).exists()
+    # Logs of the processes the supervisor starts.
+    supervisor = Supervisor(settings, log_dir=private_dir(data / "logs"))
+    child = supervisor.spawn("help", "--help")
+    child.process.wait(timeout=60)
+    assert (data / "logs" / "help.log").stat().st_size > 0
+    engine.dispose()
+    assert _mode(data) == 0o700
+    assert _world_or_group_accessible(data) == []
+
+
+def test_an_older_too_open_data_directory_is_tightened_at_start(tmp_path, open_umask):
+    from dashboard.embedded import EmbeddedRedis
+
+    data = tmp_path / "data"
+    (data / "media" / "1").mkdir(parents=True, mode=0o755)
+    (data / "media" / "1" / "photo.jpg").write_bytes(b"x")
+    (data / "flare.db").write_bytes(b"")
+    data.chmod(0o755)
+    assert _world_or_group_accessible(data)
+    server = EmbeddedRedis(data)
+    server.start()
+    try:
+        assert _world_or_group_accessible(data) == []
+    finally:
+        server.stop()
