@@ -131,6 +131,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     # so a dispatcher sees the characters triage read (set before any template is compiled).
     app.state.templates.env.finalize = visible_text.finalize
     app.state.templates.env.globals["clock"] = make_clock(settings.service.timezone)
+    app.state.templates.env.globals["service_tz"] = settings.service.timezone  # the browser's clocks too
     app.add_middleware(
         SessionMiddleware, secret_key=secret_key(settings), session_cookie="flare_session",
         same_site="strict", https_only=settings.dashboard.public_base_url.startswith("https"),
@@ -148,11 +149,11 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
 
     errors.install(app)
 
-    from dashboard.routes import admin, api, backlog, evidence, feed, field, health, incidents, live, map, media, pages, supervisor
+    from dashboard.routes import admin, api, backlog, evidence, feed, field, health, incidents, live, map, media, pages, supervisor, wall
     from dashboard.share import routes as share
 
     for module in (health, api, backlog, pages, share, feed, incidents, media, map, field, supervisor, admin, live,
-                   evidence):
+                   evidence, wall):
         app.include_router(module.router)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)

@@ -85,7 +85,7 @@ def serve_sandbox(host: str, port: int, scenario: Path | None, data_dir: Path, s
 
 def ensure_demo_users(database_url: str, data_dir: Path) -> dict[str, str]:
     """One user per role with a random password, written to the data dir (created once)."""
-    from dashboard.security import create_user
+    from dashboard.security import create_user, token_digest
 
     path = data_dir / DEMO_PASSWORD_FILE
     engine = make_engine(database_url)
@@ -100,7 +100,9 @@ def ensure_demo_users(database_url: str, data_dir: Path) -> dict[str, str]:
             if s.exec(select(User).where(User.username == name)).first():
                 continue
             pw = logins.get(name) or f"{name}-{secrets.token_hex(6)}"
-            create_user(s, name, pw, role.value, display_name=name.title())
+            created, _token = create_user(s, name, pw, role.value, display_name=name.title())
+            if role is Role.wall:
+                created.api_token_hash = token_digest(pw)  # the wall signs in with this key at /wall/enter
             logins[name] = pw
         s.commit()
     engine.dispose()
@@ -138,6 +140,7 @@ def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox
         if demo:
             print(f"  Sign in as dispatcher / {logins.get('dispatcher')}   (all demo logins: "
                   f"{data_dir / DEMO_PASSWORD_FILE})")
+            print(f"  Wall display: {url}/wall/enter with the wall key {logins.get('wall')}")
             print(f"  Post as a member of the public: {sandbox_url}/")
             if not settings.notifiers.smtp_host:
                 print(f"  Pages to the duty supervisor and duty manager arrive by e-mail in "

@@ -1,6 +1,7 @@
 """FastAPI dependencies: the context, the database session and the signed-in user."""
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterator
 from typing import Annotated
@@ -12,6 +13,7 @@ from sqlmodel import Session
 
 from dashboard.context import AppContext
 from dashboard.security import can, session_expired, user_for_token
+from models.enums import Role
 from models.tables import User
 
 
@@ -56,12 +58,17 @@ def current_user(request: Request, db: DB, ctx: Ctx) -> User:
         user = user_for_token(db, auth.split(" ", 1)[1].strip())
         if user is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token")
+        if user.role == Role.wall.value:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a wall key opens the wall display only")
         request.state.via_token = True
         return user
     sess = request.session
     user_id = sess.get("user_id")
     idle = ctx.settings.dashboard.session_idle_minutes
-    if user_id is None or session_expired(sess.get("last_seen"), idle):
+    # A wall display has no one at it to be idle: its session is bound to its wall key instead
+    # (checked below), so revoking or replacing the key ends it at the next refresh.
+    wall_key = sess.get("wall_key")
+    if user_id is None or (not wall_key and session_expired(sess.get("last_seen"), idle)):
         idle_out = user_id is not None or bool(sess.get("signed_out_idle"))
         sess.clear()
         if idle_out:
@@ -70,12 +77,20 @@ def current_user(request: Request, db: DB, ctx: Ctx) -> User:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login required")
         raise LoginRequired()
     user = db.get(User, user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or not wall_session_valid(user, wall_key):
         sess.clear()
         raise LoginRequired()
     sess["last_seen"] = time.time()
     request.state.via_token = False
     return user
+
+
+def wall_session_valid(user: User, wall_key: str | None) -> bool:
+    """A wall account's session holds the digest of the key it signed in with; any other account
+    never carries one. A replaced key (or a password sign-in) is no wall session."""
+    if user.role == Role.wall.value:
+        return bool(wall_key) and hmac.compare_digest(wall_key, user.api_token_hash)
+    return not wall_key
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

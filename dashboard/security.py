@@ -31,6 +31,7 @@ CAPABILITIES: dict[str, set[str]] = {
                             "escalate_post", "dispose_post", "share_link", "supervise", "export"},
     Role.admin.value: {"admin", "supervise", "feed", "queue", "view_incident"},
     Role.field.value: {"field"},
+    Role.wall.value: {"wall"},
 }
 
 

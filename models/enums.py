@@ -104,6 +104,7 @@ class Role(StrEnum):
     supervisor = "supervisor"
     admin = "admin"
     field = "field"  # officer on patrol: read-only field feed
+    wall = "wall"  # a wall display: the queue, read-only, signed in with a revocable wall key
 
 
 class EventKind(StrEnum):

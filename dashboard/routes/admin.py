@@ -88,7 +88,7 @@ def create_user_form(request: Request, db: DB, user: User = require("admin"), us
     except IntegrityError:
         db.rollback()
         return action_failed(request, f"The username {username} is taken.", "/admin", 409)
-    return _page(request, db, user, new_token={"username": username, "token": token})
+    return _page(request, db, user, new_token={"username": username, "token": token, "role": role})
 
 
 @router.post("/admin/users/{user_id}/active", dependencies=[CSRF])
@@ -117,7 +117,7 @@ def reset_token(request: Request, user_id: RowId, db: DB, user: User = require("
     audit(db, user.username, "reset_token", "user", target.id, {"username": target.username})
     db.commit()
     # Shown once, in this response only: it is never stored in a cookie or the database.
-    return _page(request, db, user, new_token={"username": target.username, "token": token})
+    return _page(request, db, user, new_token={"username": target.username, "token": token, "role": target.role})
 
 
 @router.post("/admin/policies", dependencies=[CSRF])

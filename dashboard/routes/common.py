@@ -37,9 +37,10 @@ NAV_LINKS = [
     ("field", "/field", "Field feed"),
     ("supervise", "/supervisor", "Supervisor"),
     ("admin", "/admin", "Admin"),
+    ("wall", "/wall", "Wall display"),
 ]
 
-HOME_BY_ROLE = {"field": "/field", "officer": "/feed", "admin": "/admin"}
+HOME_BY_ROLE = {"field": "/field", "officer": "/feed", "admin": "/admin", "wall": "/wall"}
 
 
 def home_for(role: str) -> str:
@@ -173,6 +174,8 @@ def login_redirect(request: Request):
         referer = urlsplit(request.headers.get("referer", ""))
         same_site = referer.netloc in ("", request.url.netloc)
         back = (referer.path + (f"?{referer.query}" if referer.query else "")) if same_site else ""
+    if back.startswith("/wall") and not wants_json(request):
+        return RedirectResponse("/wall/enter", status_code=303)  # a wall signs in with its key
     params = {"next": safe_next(back, "")} if safe_next(back, "") not in ("", "/login") else {}
     if expired:
         params["expired"] = "1"

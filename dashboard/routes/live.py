@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 VIEWER_QUEUE_SIZE = 256
 KEEPALIVE_SECONDS = 15.0
-# Field units only need to know that an incident changed, never which post arrived.
+# Field units and wall displays only need to know that an incident changed, never which post arrived.
 FIELD_HIDDEN_TYPES = {"post", "disposed"}
 
 
@@ -156,7 +156,7 @@ def _signed_in_role(request: Request) -> str:
 
 
 def visible_to(role: str, message: LiveMessage) -> bool:
-    if role != "field":
+    if role not in ("field", "wall"):
         return True
     return message.type not in FIELD_HIDDEN_TYPES and message.incident_id is not None
 

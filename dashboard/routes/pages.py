@@ -22,7 +22,7 @@ from dashboard.routes.feed import review_count
 from dashboard.routes.queue_lines import CadLine, cad_lines
 from dashboard.security import authenticate, new_csrf_token
 from escalation.service import ActionError
-from models.enums import EventKind, IncidentStatus
+from models.enums import EventKind, IncidentStatus, Role
 from models.tables import Incident, IncidentEvent, User
 
 router = APIRouter(include_in_schema=False)
@@ -46,6 +46,10 @@ def login(request: Request, db: DB, username: str = Form(...), password: str = F
                       error=f"Too many failed sign-ins for this account or from this address. "
                             f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask a supervisor.")
     user = authenticate(db, username, password)
+    if user is not None and user.role == Role.wall.value:
+        # A wall display signs in with its key only, so replacing the key is enough to revoke it.
+        return render(request, "login.html", status_code=403, next_path="",
+                      error="A wall display signs in with its wall key at /wall/enter, not a password.")
     if user is None:
         throttle.failed(username, address)
         return render(request, "login.html", error="Wrong username or password.", status_code=401,

@@ -159,11 +159,39 @@
     statusEl.textContent = text;
   }
   var fallbackPoll = null;
+  // Clock times in the service's zone, 24-hour, like every time the server prints.
+  function hhmm(date) {
+    var options = { hour: "2-digit", minute: "2-digit", hour12: false };
+    try {
+      return new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: body.dataset.tz || undefined }, options)).format(date);
+    } catch (err) {
+      return new Intl.DateTimeFormat("en-GB", options).format(date);
+    }
+  }
+  // Screens nobody sits at (the wall display) say loudly when their live connection is gone and
+  // since when, so nobody trusts a frozen list; the banner goes once the stream is back.
+  var lostBanner = body.hasAttribute("data-live-banner") ? document.getElementById("live-lost") : null;
+  var lostSince = null;
+  function liveLost() {
+    if (!lostBanner || lostSince) return;
+    lostSince = new Date();
+    document.getElementById("live-lost-since").textContent = hhmm(lostSince);
+    lostBanner.hidden = false;
+  }
+  function liveBack() {
+    lostSince = null;
+    if (lostBanner) lostBanner.hidden = true;
+  }
+  document.addEventListener("flare:refreshed", function () {
+    var stamp = document.getElementById("wall-updated-at");
+    if (stamp) stamp.textContent = hhmm(new Date());
+  });
   function connect() {
     if (!window.EventSource || !statusEl) return;
     var source = new EventSource("/live/events");
     source.addEventListener("hello", function () {
       setStatus("live", "● live");
+      liveBack();
       if (fallbackPoll) { clearInterval(fallbackPoll); fallbackPoll = null; scheduleRefresh(0); }
     });
     source.addEventListener("live", function (e) {
@@ -173,6 +201,10 @@
     });
     source.onerror = function () {
       setStatus("down", "reconnecting…");
+      liveLost();
+      // A refused reconnection (a proxy's 502, a restart mid-handshake) closes the stream for
+      // good; open a new one rather than stay silent.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
       // Keep the screen current while the stream is down; EventSource reconnects by itself.
       if (!fallbackPoll) fallbackPoll = setInterval(function () { scheduleRefresh(0); }, 10000);
     };

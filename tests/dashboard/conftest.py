@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import socket
 import threading
 import time
@@ -11,14 +12,14 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from rq import SimpleWorker
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
 from dashboard import jobs
 from dashboard.app import create_app
 from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
-from dashboard.security import create_user
-from models import DeliveryReceipt, RawPost
+from dashboard.security import create_user, token_digest
+from models import DeliveryReceipt, RawPost, User
 from models.enums import Role
 from triage.factory import build_pipeline
 from triage.prescreen import lane_for
@@ -77,9 +78,25 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+def wall_key(app, username: str = "wall") -> str:
+    """A fresh wall key for the wall account (what an admin's "new token" gives)."""
+    key = secrets.token_urlsafe(32)
+    with Session(app.state.ctx.engine) as s:
+        wall = s.exec(select(User).where(User.username == username)).one()
+        wall.api_token_hash = token_digest(key)
+        s.add(wall)
+        s.commit()
+    return key
+
+
 def login(app, role: str) -> TestClient:
     client = TestClient(app, follow_redirects=False)
     token = csrf_from(client.get("/login").text)
+    if role == Role.wall.value:  # a wall signs in with its key, never a password
+        r = client.post("/wall/enter", data={"key": wall_key(app), "csrf_token": token})
+        assert r.status_code == 303, r.text
+        client.csrf = csrf_from(client.get("/wall/enter").text)
+        return client
     r = client.post("/login", data={"username": role, "password": PASSWORDS[role], "csrf_token": token})
     assert r.status_code == 303, r.text
     client.csrf = csrf_from(client.get("/login").text)  # the session's token after sign-in

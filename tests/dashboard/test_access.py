@@ -23,6 +23,8 @@ ROUTES: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/field/rows", ("field",)),
     ("GET", "/supervisor", ("supervise",)),
     ("GET", "/admin", ("admin",)),
+    ("GET", "/wall", ("wall",)),
+    ("GET", "/wall/rows", ("wall",)),
     ("POST", "/posts/{p}/escalate", ("escalate_post",)),
     ("POST", "/posts/{p}/dispose", ("dispose_post",)),
     ("POST", "/posts/{p}/attach", ("dispose_post",)),
@@ -44,10 +46,11 @@ ROUTES: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 # Routes every signed-in person has (their own settings, the live stream, sign-out).
 PERSONAL = {("POST", "/me/alerts"), ("GET", "/live/events"), ("POST", "/logout"), ("GET", "/"),
-            ("GET", "/login"), ("POST", "/login")}
+            ("GET", "/login"), ("POST", "/login"), ("GET", "/wall/enter"), ("POST", "/wall/enter")}
 VIEW_MODULES = ("dashboard.routes.pages", "dashboard.routes.feed", "dashboard.routes.incidents",
                 "dashboard.routes.media", "dashboard.routes.map", "dashboard.routes.field",
-                "dashboard.routes.supervisor", "dashboard.routes.admin", "dashboard.routes.live")
+                "dashboard.routes.supervisor", "dashboard.routes.admin", "dashboard.routes.live",
+                "dashboard.routes.wall")
 
 
 @pytest.fixture

@@ -1,0 +1,67 @@
+"""Wall display: the dispatch queue on a shared screen, read-only, that stays signed in safely.
+
+A wall is an account with the `wall` role. It signs in with its wall key (the account's token,
+shown once to the admin who creates it), never with a password; its session holds the key's
+digest instead of an idle clock, so nobody has to sign it in again every half hour, and an admin
+revokes it at once by replacing the key or deactivating the account (the next refresh ends it).
+The role can open this screen and nothing else: no incident pages, no feed, no API, no actions.
+It shows what the queue rows show and no more.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from dashboard.deps import CSRF, DB, require
+from dashboard.routes.common import render
+from dashboard.routes.pages import open_queue
+from dashboard.security import audit, new_csrf_token, user_for_token
+from models.enums import Role
+from models.tables import User
+from models.types import utcnow
+
+router = APIRouter(include_in_schema=False)
+
+# Timers and ages on the wall also move without events.
+WALL_REFRESH_SECONDS = 30
+THROTTLE_NAME = "wall-key"  # failed wall keys are counted like failed passwords
+
+
+@router.get("/wall/enter")
+def wall_enter_form(request: Request) -> HTMLResponse:
+    return render(request, "wall_enter.html", error="")
+
+
+@router.post("/wall/enter", dependencies=[CSRF])
+def wall_enter(request: Request, db: DB, key: str = Form(...)):
+    throttle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(THROTTLE_NAME, address)
+    if wait > 0:
+        return render(request, "wall_enter.html", status_code=429,
+                      error=f"Too many wrong wall keys. Try again in {max(1, math.ceil(wait / 60))} min.")
+    user = user_for_token(db, key.strip()) if key.strip() else None
+    if user is None or user.role != Role.wall.value:
+        throttle.failed(THROTTLE_NAME, address)
+        return render(request, "wall_enter.html", status_code=401,
+                      error="That is not a current wall key. Ask an admin for the key of this wall.")
+    request.session.clear()
+    request.session.update(user_id=user.id, last_seen=time.time(), csrf=new_csrf_token(),
+                           wall_key=user.api_token_hash)
+    audit(db, user.username, "wall_signed_in", "user", user.id, {"address": address})
+    db.commit()
+    return RedirectResponse("/wall", status_code=303)
+
+
+@router.get("/wall")
+def wall_page(request: Request, db: DB, user: User = require("wall")) -> HTMLResponse:
+    return render(request, "wall.html", user=user, rows=open_queue(db), review_count=0, idle_seconds=0,
+                  refresh_seconds=WALL_REFRESH_SECONDS, now=utcnow())
+
+
+@router.get("/wall/rows")
+def wall_rows(request: Request, db: DB, user: User = require("wall")) -> HTMLResponse:
+    return render(request, "_queue_rows.html", user=user, fragment=True, rows=open_queue(db), review_count=0)
