@@ -26,10 +26,10 @@ from sqlmodel import Session, select
 
 from dashboard.context import AppContext
 from escalation.policy import PolicySet, load_policies
-from escalation.service import PossibleDuplicate
+from escalation.service import PossibleDuplicate, TriageRow
 from models.domain import TriageOutput
 from models.enums import IncidentStatus, Urgency
-from models.tables import Incident, IncidentPost, Post, TriageRecord
+from models.tables import Incident, IncidentPost, Post
 from models.types import utcnow
 from triage import clustering
 
@@ -228,7 +228,7 @@ class BatchFinder:
     """
 
     def __init__(self, ctx: AppContext, session: Session, posts: list[Post],
-                 records: dict[int, TriageRecord]) -> None:
+                 records: dict[int, TriageRow]) -> None:
         self.ctx, self.session, self.records = ctx, session, records
         self.state = cluster_state(ctx)
         self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
@@ -239,6 +239,9 @@ class BatchFinder:
         self.places: dict[int, frozenset[str]] = {}
         self.locked: set[int] = set()
         self.weights: dict[int, float] = {}  # location weight of each joined incident
+        self.known: dict[int, clustering.Candidate] | None = None  # see _known
+        self.shared_places: dict[int, frozenset[str]] = {}
+        self.signatures: dict[int, clustering.MinHash | None] = {}  # post id → its MinHash, computed once
 
     def _links(self, posts: list[Post]) -> dict[int, dict[int, str]]:
         """post id → {incident id: why} for replies, quotes and threads of incident posts."""
@@ -260,6 +263,21 @@ class BatchFinder:
             self.candidates.update(_candidate_rows(self.session, Incident.id.in_(list(unseen))))
         return found
 
+    def _known(self) -> list[clustering.Candidate]:
+        """The open incidents of the database as grouping candidates, built once per batch with
+        their shared centroids and places (the places this batch's posts named are added as
+        they are placed); only a post's near-duplicate score and links are its own."""
+        if self.known is None:
+            ids = [i for i in self.candidates if i not in self.extra]
+            try:
+                shared = self.state.shared_for(ids)
+            except redis.RedisError:  # without centroids, place, links and near-duplicates still decide
+                log.warning("clustering state unavailable in Redis; deciding without embeddings")
+                shared = {}
+            self.known = {i: _candidate(self.candidates[i], shared) for i in ids}
+            self.shared_places = {i: cand.place_names for i, cand in self.known.items()}
+        return [cand for i, cand in self.known.items() if i not in self.extra]
+
     def _lock(self, incident_id: int) -> Incident:
         incident = self.session.get(Incident, incident_id, with_for_update=incident_id not in self.locked)
         self.locked.add(incident_id)
@@ -278,20 +296,13 @@ class BatchFinder:
         if not ids and not self.extra:
             _note(record, "clustering: new incident — no open incident to join")
             return None
+        signature = self.signatures[post.id] = clustering.minhash(facts.text)
         with self.state.lock:
             self.state.seed(session, [i for i in ids if i not in self.extra])
-            near = self.state.index.best_by_incident(clustering.minhash(facts.text))
-        try:
-            shared = self.state.shared_for([i for i in ids if i not in self.extra])
-        except redis.RedisError:  # without centroids, place, links and near-duplicates still decide
-            log.warning("clustering state unavailable in Redis; deciding without embeddings")
-            shared = {}
+            near = self.state.index.best_by_incident(signature)
         links = self.links.get(post.id, {})
-        candidates = [_candidate(
-            i, shared, more_places=self.places.get(i.id, frozenset()),
-            link=links.get(i.id, ""), near_duplicate=near.get(i.id, 0.0),
-        ) for i in self.candidates.values() if i.id not in self.extra]
-        for cand in self.extra.values():
+        candidates = []
+        for cand in [*self._known(), *self.extra.values()]:
             cand.near_duplicate = near.get(cand.incident_id, 0.0)
             cand.link = links.get(cand.incident_id, "")
             candidates.append(cand)
@@ -351,9 +362,11 @@ class BatchFinder:
         if out.silent:
             return
         with self.state.lock:
-            self.state.index.add(post.id, incident.id, post.text or "")
+            self.state.index.add(post.id, incident.id, post.text or "", self.signatures.pop(post.id, None))
         places = named_places(out)
         self.places[incident.id] = self.places.get(incident.id, frozenset()) | places
+        if self.known is not None and incident.id in self.known:
+            self.known[incident.id].place_names = self.shared_places[incident.id] | self.places[incident.id]
         if out.embedding is not None and incident.id not in self.candidates:
             vector = np.asarray(out.embedding, dtype=np.float32)
             old = self.centroids.get(incident.id)
@@ -380,7 +393,7 @@ def _possible_duplicate(decision: clustering.Decision) -> PossibleDuplicate | No
     return PossibleDuplicate(decision.possible_duplicate_of, decision.reason)
 
 
-def _note(record: TriageRecord | None, reason: str) -> None:
+def _note(record: TriageRow | None, reason: str) -> None:
     if record is not None:
         record.reasons = [*(record.reasons or []), reason]
 

@@ -7,10 +7,11 @@ incident was acknowledged but not XACKed. One sweeper at a time (a Redis lock).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq.utils import str_to_date
 from sqlmodel import Session, select
 
 from dashboard import escalation_runner
@@ -26,18 +27,21 @@ log = logging.getLogger("flare.sweep")
 STUCK_STARTED_SECONDS = 90
 
 
-def _job_alive(ctx: AppContext, job: Job) -> bool:
+_JOB_FIELDS = ("status", "worker_name", "started_at", "meta")
+_DONE = {JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value, JobStatus.FINISHED.value}
+
+
+def _job_alive(ctx: AppContext, status: str, worker_name: str, started_at: datetime | None) -> bool:
     """Will this triage job still run (or finish running)?"""
-    status = job.get_status(refresh=False)
-    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED):
+    if status in _DONE:
         return False
-    if status == JobStatus.STARTED:
+    if status == JobStatus.STARTED.value:
         # A SIGKILLed worker leaves its job "started" until RQ's heartbeat expires; our own
         # short liveness key tells us sooner that nobody is working on it any more.
-        if job.worker_name and not ctx.redis.exists(liveness_key(job.worker_name)):
+        if worker_name and not ctx.redis.exists(liveness_key(worker_name)):
             return False
-        if job.started_at is not None:
-            started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=utcnow().tzinfo)
+        if started_at is not None:
+            started = started_at if started_at.tzinfo else started_at.replace(tzinfo=utcnow().tzinfo)
             return (utcnow() - started).total_seconds() <= STUCK_STARTED_SECONDS
     return True
 
@@ -48,6 +52,11 @@ def _covered_posts(ctx: AppContext) -> set[int]:
 
     A worker killed between BLPOP and marking its job started leaves the job "queued" but in no
     queue at all: only jobs found in a lane or in a started registry count.
+
+    Which posts a job covers is in its meta (`flows.triage_batch.job_meta`): the sweep reads four
+    small fields of each job's hash, never its call data (an act job carries its posts' model
+    outputs, embeddings included: unpickling hundreds of them every sweep slowed the worker it
+    runs in). A job queued without that meta (by an older version) is read whole.
     """
     pipe = ctx.redis.pipeline(transaction=False)
     for name in TRIAGE_QUEUES:
@@ -55,14 +64,25 @@ def _covered_posts(ctx: AppContext) -> set[int]:
     job_ids = {job_id.decode() for ids in pipe.execute() for job_id in ids}
     for name in TRIAGE_QUEUES:
         job_ids.update(StartedJobRegistry(name, connection=ctx.redis).get_job_ids())
+    serializer = ctx.queues[TRIAGE_QUEUES[0]].serializer
     covered: set[int] = set()
-    triage_ids = [j for j in job_ids if j.startswith("triage-")]  # pages, and one-post jobs of old
+    triage_ids = sorted(j for j in job_ids if j.startswith("triage-"))  # pages, and one-post jobs of old
     for start in range(0, len(triage_ids), 500):
-        for job in Job.fetch_many(triage_ids[start:start + 500], connection=ctx.redis):
-            if job is None or not job.args or not _job_alive(ctx, job):
+        chunk = triage_ids[start:start + 500]
+        pipe = ctx.redis.pipeline(transaction=False)
+        for job_id in chunk:
+            pipe.hmget(Job.key_for(job_id), *_JOB_FIELDS)
+        for job_id, (status, worker, started, meta) in zip(chunk, pipe.execute(), strict=True):
+            if status is None:  # gone
                 continue
-            first = job.args[0]
-            covered.update(first if isinstance(first, list) else [first])
+            posts = triage_batch.meta_posts(serializer.loads(meta)) if meta else None
+            if posts is None:
+                job = Job.fetch(job_id, connection=ctx.redis)
+                first = job.args[0] if job.args else []
+                posts = first if isinstance(first, list) else [first]
+            if _job_alive(ctx, status.decode(), (worker or b"").decode(),
+                          str_to_date(started) if started else None):
+                covered.update(posts)
     return covered
 
 

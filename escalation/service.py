@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -67,20 +67,62 @@ def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: f
     return record
 
 
+@dataclass(slots=True)
+class TriageRow:
+    """A triage record as plain data, for batch triage: a page of them is inserted in one
+    statement (`insert_triage_rows`) instead of one ORM object each. Same columns and digest
+    (`triage_sha256`) as TriageRecord."""
+
+    post_id: int
+    urgency: str
+    category: str
+    confidence: float
+    language: str
+    silent: bool
+    needs_review: bool
+    locations: list
+    signals: dict
+    reasons: list
+    scores: dict
+    model_version: str
+    duration_ms: float
+    created_at: datetime = field(default_factory=utcnow)
+
+
+def triage_row(post: Post, out: TriageOutput, duration_ms: float) -> TriageRow:
+    return TriageRow(
+        post_id=post.id, urgency=out.urgency, category=out.category, confidence=out.confidence,
+        language=out.language, silent=out.silent, needs_review=out.needs_review,
+        locations=[m.as_dict() for m in out.locations], signals=out.signals, reasons=list(out.reasons),
+        scores=out.scores, model_version=out.model_version, duration_ms=duration_ms)
+
+
+def insert_triage_rows(session: Session, rows: list[TriageRow]) -> None:
+    if rows:
+        session.connection().execute(TriageRecord.__table__.insert(), [asdict(row) for row in rows])
+
+
 _DEFERRED = "flare_deferred_messages"
+_MEMBERS = "flare_deferred_members"
 
 
 def defer_messages(session: Session) -> None:
     """Batch mode for a session whose posts were just claimed for triage (so none of them has a
-    message yet): `queue_message` skips its duplicate check (the unique key still guards) and
-    inserts nothing until `flush_deferred_messages`, which writes them all in one statement."""
+    message or a membership yet): `queue_message` skips its duplicate check (the unique key
+    still guards) and inserts nothing until `flush_deferred_messages`, which writes them all in
+    one statement; `attach_post` keeps memberships as rows, written there in one statement too."""
     session.info[_DEFERRED] = []
+    session.info[_MEMBERS] = []
 
 
 def flush_deferred_messages(session: Session) -> list[OutboundMessage]:
-    """Insert the deferred messages and record their events; returns them with their ids."""
+    """Insert the deferred memberships and messages and record the messages' events; returns the
+    messages with their ids."""
     deferred: list[OutboundMessage] = session.info.pop(_DEFERRED, [])
+    members: list[dict] = session.info.pop(_MEMBERS, [])
     session.flush()
+    if members:
+        session.connection().execute(IncidentPost.__table__.insert(), members)
     for msg in deferred:
         _message_queued_event(session, msg)
     return deferred
@@ -193,8 +235,13 @@ def open_incident(session: Session, post: Post, out: TriageOutput, actor: str = 
 
 def attach_post(session: Session, incident: Incident, post: Post, actor: str, reason: str,
                 similarity: float | None = None, count: bool = True) -> None:
-    session.add(IncidentPost(incident_id=incident.id, post_id=post.id, attached_by=actor,
-                             reason=reason, similarity=similarity))
+    members: list[dict] | None = session.info.get(_MEMBERS)
+    if members is None:
+        session.add(IncidentPost(incident_id=incident.id, post_id=post.id, attached_by=actor,
+                                 reason=reason, similarity=similarity))
+    else:
+        members.append({"incident_id": incident.id, "post_id": post.id, "attached_at": utcnow(),
+                        "attached_by": actor, "reason": reason, "similarity": similarity})
     if count:
         incident.report_count += 1
         incident.summary = incident_summary(incident.category, incident.report_count)
@@ -232,7 +279,7 @@ def apply_triage(
                             tuple[Incident, str, float | None] | PossibleDuplicate | None]
     = lambda _s, _p, _o: None,
     reporter_incident: Callable[[Session, Post], Incident | None] = lambda _s, _p: None,
-    record: TriageRecord | None = None,
+    record: TriageRecord | TriageRow | None = None,
 ) -> Outcome:
     """Decide what happens to a triaged post: incident, disposition and messages to the reporter.
 
@@ -340,7 +387,8 @@ def _reporter_replied(session: Session, incident: Incident, post: Post, out: Tri
     result = Outcome(incident_id=incident.id, urgency=incident.urgency)
     result.needs_queue = back_in_front(session, incident, "reporter replied", post.id)
     silent = incident.silent or out.silent
-    reply = messages.receipt(service, post_language(session, post.id) or out.language, now, silent,
+    # The reply's own language (its triage record says the same; in a batch it is not written yet).
+    reply = messages.receipt(service, out.language or "en", now, silent,
                              dm_possible(post))
     if reply:
         msg = queue_message(session, post, incident.id, reply)

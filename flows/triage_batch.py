@@ -13,9 +13,11 @@ most urgent first, in one transaction per urgency group:
   1. mark the group triaged with one conditional UPDATE (`... WHERE triage_state = 'pending'
      RETURNING id`): a post another worker already took is skipped, so nothing is done twice,
      and on SQLite that first write takes the database's write lock for the whole group;
-  2. store every triage record in one statement;
-  3. open or join incidents (escalation.service.apply_triage, with clustering_hook.BatchFinder
-     asking the database once per group), queue receipts; events are appended in bulk;
+  2. open or join incidents (escalation.service.apply_triage, with clustering_hook.BatchFinder
+     asking the database once per group and building its grouping candidates once), queue
+     receipts; an incident joined by many posts of the group gets one UPDATE at the flush;
+  3. write the group's triage records, memberships, messages and events with one INSERT each
+     (plain rows, no ORM object per row);
   4. commit, then the Redis half: dispatch stream, receipts, clustering state, live feed.
 
 Critical and high posts commit and reach the dispatch stream before the rest of their batch is
@@ -41,8 +43,8 @@ from flows.drill import is_drill
 from flows.publish import dispatch_outcomes, publish_live_many
 from models.domain import GeoPoint, TriageOutput
 from models.enums import TriageState, Urgency
-from models.events import batch_appends
-from models.tables import Incident, Post, TriageRecord
+from models.events import batch_appends, flush_appends
+from models.tables import Incident, Post
 from triage.base import TriageInput
 
 log = logging.getLogger("flare.triage")
@@ -55,6 +57,17 @@ ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a 
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
 URGENT = (Urgency.critical.value, Urgency.high.value)
 _RANK = {u.value: u.rank for u in Urgency}
+
+
+def job_meta(post_ids: Sequence[int]) -> dict:
+    """What a triage job carries beside its call: the posts it covers, read by the sweep."""
+    return {"posts": list(post_ids)}
+
+
+def meta_posts(meta: dict) -> list[int] | None:
+    """The posts a triage job covers, from its meta (None: a job queued without it)."""
+    posts = meta.get("posts") if isinstance(meta, dict) else None
+    return list(posts) if isinstance(posts, list) else None
 
 
 def job_id(post_ids: Sequence[int]) -> str:
@@ -75,7 +88,7 @@ def enqueue(ctx: AppContext, items: Sequence[tuple[int, str]]) -> None:
             pages = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
             ctx.queues[lane].enqueue_many([
                 Queue.prepare_data(JOB_FUNCTION, (page,), job_id=job_id(page), timeout=300,
-                                   failure_ttl=7 * 86400) for page in pages], pipeline=pipe)
+                                   failure_ttl=7 * 86400, meta=job_meta(page)) for page in pages], pipeline=pipe)
         pipe.execute()
 
 
@@ -190,7 +203,7 @@ def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], duration_ms:
     ctx.queues[ACT_QUEUE].enqueue(
         ACT_FUNCTION, ids, Decided(out for _, out in later), duration_ms,
         job_id=f"{ACT_JOB_PREFIX}{ids[0]}-{len(ids)}-{time.monotonic_ns() % 10**9}",
-        job_timeout=300, failure_ttl=7 * 86400)
+        job_timeout=300, failure_ttl=7 * 86400, meta=job_meta(ids))
 
 
 def _input(post: Post) -> TriageInput:
@@ -226,14 +239,13 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: f
         batch_appends(s)
         by_id = {p.id: p for p in s.exec(select(Post).where(Post.id.in_(list(won)))).all()}
         mine = [(by_id[post.id], out) for post, out in group if post.id in won]
-        records: dict[int, TriageRecord] = {}
+        records: dict[int, service.TriageRow] = {}
         for post, out in mine:
             if post.malformed:
                 out.needs_review = True
                 out.reasons.append(f"payload malformed: {post.malformed_reason or 'unreadable'}")
             post.is_test = post.is_test or is_drill(ctx.settings, post.text, post.author_handle)
-            records[post.id] = service.store_triage(s, post, out, duration_ms)
-        s.flush()
+            records[post.id] = service.triage_row(post, out, duration_ms)
         finder = clustering_hook.BatchFinder(ctx, s, [post for post, _ in mine], records)
         policy_for = clustering_hook.policy_for(ctx)
         service.defer_messages(s)
@@ -247,8 +259,11 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: f
                 finder.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
                 outcomes.append((post, out, outcome))
         by_post = {outcome_post.id: outcome for outcome_post, _, outcome in outcomes}
+        # Grouping notes its reasons on the rows above: they are written now, in one statement.
+        service.insert_triage_rows(s, list(records.values()))
         for msg in service.flush_deferred_messages(s):
             by_post[msg.post_id].message_ids.append(msg.id)
+        flush_appends(s)
         s.commit()
     finder.save_locations()
     _after_commit(ctx, outcomes)

@@ -15,6 +15,7 @@ import weakref
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
@@ -131,17 +132,37 @@ def incident_state(incident: Incident) -> dict[str, Any]:
 _HEADS = "flare_event_heads"
 
 
+_ROWS = "flare_event_rows"
+
+
 def batch_appends(session: Session) -> None:
-    """Let this session's appends remember each incident's chain head and write their events at
-    the next flush, so a batch appending many events reads each head once and inserts them in
-    one statement. Only for a session whose transaction holds the incidents it appends to (the
-    batch triage path locks them), and which is not used again after its commit."""
+    """Let this session's appends remember each incident's chain head and keep their events as
+    plain rows, written by `flush_appends` in one INSERT (no ORM object per event), so a batch
+    appending many events reads each head once. Only for a session whose transaction holds the
+    incidents it appends to (the batch triage path locks them), and which is not used again
+    after its commit. A commit without `flush_appends` writes them too (before_commit)."""
     session.info[_HEADS] = {}
+    session.info[_ROWS] = []
+    if not event.contains(session, "before_commit", flush_appends):
+        event.listen(session, "before_commit", flush_appends)
+
+
+def flush_appends(session: Session) -> int:
+    """Write the events a `batch_appends` session has appended so far (after flushing the rows
+    they refer to); returns how many."""
+    rows: list[dict[str, Any]] | None = session.info.get(_ROWS)
+    if not rows:
+        return 0
+    session.flush()
+    session.connection().execute(IncidentEvent.__table__.insert(), rows)
+    session.info[_ROWS] = []
+    return len(rows)
 
 
 def append_event(session: Session, incident_id: int, kind: str, actor: str = "system",
-                 data: dict[str, Any] | None = None, at: datetime | None = None) -> IncidentEvent:
-    """Append one event after the incident's last one (caller commits).
+                 data: dict[str, Any] | None = None, at: datetime | None = None) -> IncidentEvent | None:
+    """Append one event after the incident's last one (caller commits). Returns the event, or
+    None in `batch_appends` mode (it is a row until `flush_appends`).
 
     Two writers racing for the same `seq` hit the unique constraint and one retries at the
     caller's transaction level, so the chain never forks.
@@ -160,14 +181,16 @@ def append_event(session: Session, incident_id: int, kind: str, actor: str = "sy
         prev = last.hash if last else GENESIS
     at = at or utcnow()
     payload = json.loads(json.dumps(data or {}, default=_canonical))
+    digest = event_hash(key, prev, incident_id, seq, str(kind), actor, at, payload)
+    if heads is not None:
+        heads[incident_id] = (seq, digest)
+        session.info[_ROWS].append({"incident_id": incident_id, "seq": seq, "kind": str(kind), "actor": actor,
+                                    "at": at, "data": payload, "prev_hash": prev, "hash": digest})
+        return None
     ev = IncidentEvent(incident_id=incident_id, seq=seq, kind=str(kind), actor=actor, at=at,
-                       data=payload, prev_hash=prev)
-    ev.hash = event_hash(key, prev, incident_id, seq, ev.kind, actor, at, payload)
+                       data=payload, prev_hash=prev, hash=digest)
     session.add(ev)
-    if heads is None:
-        session.flush()
-    else:
-        heads[incident_id] = (seq, ev.hash)
+    session.flush()
     return ev
 
 

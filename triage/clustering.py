@@ -48,6 +48,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -156,7 +157,9 @@ class Candidate:
 
     @property
     def address_keys(self) -> frozenset[str]:
-        return self.addresses | address_keys(self.place_names)
+        # Asked for every post against every candidate: the places' keys are cached (a surge's
+        # incidents name the same few places for thousands of posts).
+        return self.addresses | _place_address_keys(self.place_names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +186,24 @@ def personal_request(text: str) -> bool:
 def address_keys(place_names: frozenset[str] | set[str], text: str = "") -> frozenset[str]:
     """Street addresses as "<number> <first word of the street>" ("12 high" for "12 High St,
     Leeds"), from extracted place mentions and, with a street type, from running text."""
-    keys = {f"{m[1]} {m[2]}" for name in place_names if (m := _ADDRESS_MENTION.match(fold(name)))}
+    keys = set(_place_address_keys(frozenset(place_names)))
     if text:
         keys.update(f"{m[1]} {m[2]}" for m in _ADDRESS_IN_TEXT.finditer(fold(text)))
     return frozenset(keys)
 
 
+@lru_cache(maxsize=8192)
+def _place_address_keys(place_names: frozenset[str]) -> frozenset[str]:
+    return frozenset().union(*(_name_address_key(name) for name in place_names))
+
+
+@lru_cache(maxsize=16384)
+def _name_address_key(name: str) -> frozenset[str]:
+    m = _ADDRESS_MENTION.match(fold(name))
+    return frozenset((f"{m[1]} {m[2]}",)) if m else frozenset()
+
+
+@lru_cache(maxsize=16384)
 def specific_place(name: str) -> bool:
     """A street, building or landmark; a bare town, district or river name is not."""
     return bool(_SPECIFIC_PLACE.search(fold(name)))
@@ -224,10 +239,11 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
         return Decision(None, "silent contact: kept apart from public incidents")
     personal = personal_request(post.text)
     post_addresses = post.address_keys
+    cosines = _cosines(post.embedding, candidates)
     best: _Scored | None = None
     unsure: _Scored | None = None
-    for cand in candidates:
-        scored = _match(post, cand, personal, post_addresses, rules)
+    for cand, cos in zip(candidates, cosines, strict=True):
+        scored = _match(post, cand, personal, post_addresses, cos, rules)
         if scored is None:
             continue
         if scored.decision.incident_id is None:
@@ -248,6 +264,26 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
     return Decision(None, why)
 
 
+def _cosines(embedding: np.ndarray | None, candidates: list[Candidate]) -> list[float | None]:
+    """`cosine` of the post against every candidate's centroid, in one matrix product."""
+    if embedding is None:
+        return [None] * len(candidates)
+    post = np.asarray(embedding, dtype=np.float64).ravel()
+    post_norm = float(np.linalg.norm(post))
+    shaped = [n for n, c in enumerate(candidates)
+              if c.centroid is not None and np.shape(c.centroid) == post.shape]
+    out: list[float | None] = [None] * len(candidates)
+    if post_norm == 0.0 or not shaped:
+        return out
+    matrix = np.stack([np.asarray(candidates[n].centroid, dtype=np.float64) for n in shaped])
+    norms = np.linalg.norm(matrix, axis=1)
+    dots = matrix @ post
+    for n, dot, norm in zip(shaped, dots.tolist(), norms.tolist(), strict=True):
+        if norm != 0.0:
+            out[n] = dot / (norm * post_norm)
+    return out
+
+
 def _uncertain(cand: Candidate, why: str, similarity: float) -> _Scored:
     return _Scored(similarity, Decision(
         None, f"possible duplicate of #{cand.incident_id} ({why}): a person confirms", round(similarity, 4),
@@ -255,7 +291,7 @@ def _uncertain(cand: Candidate, why: str, similarity: float) -> _Scored:
 
 
 def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: frozenset[str],
-           rules: ClusterRules) -> _Scored | None:
+           cos: float | None, rules: ClusterRules) -> _Scored | None:
     """A join (incident_id set), an uncertain match (incident_id None, possible_duplicate_of set),
     or None for a different event. See the table in the module docstring."""
     if cand.silent:
@@ -271,7 +307,6 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
     cand_addresses = cand.address_keys
     if post_addresses and cand_addresses and not post_addresses & cand_addresses:
         return None  # two street addresses: two emergencies unless a person merges them
-    cos = cosine(post.embedding, cand.centroid)
     similarity = max(cand.near_duplicate, cos or 0.0)
     kind = same_kind(post.category, cand.category)
     related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)

@@ -1,0 +1,36 @@
+"""The sweep tells which pending posts a live triage job still covers from each job's meta, never
+from its call data (an act job's data carries its posts' model outputs, embeddings included)."""
+from __future__ import annotations
+
+import pytest
+from rq.job import Job, JobStatus
+
+from dashboard.context import ACT_QUEUE, AppContext, set_process_context
+from dashboard.sweep import _covered_posts
+from flows import triage_batch
+
+
+@pytest.fixture
+def ctx(settings, redis_conn):
+    c = AppContext.build(settings)
+    set_process_context(c)
+    yield c
+    set_process_context(None)
+    c.close()
+
+
+def test_covered_posts_come_from_job_meta_and_older_jobs_are_read_whole(ctx):
+    triage_batch.enqueue(ctx, [(1, "default"), (2, "default"), (3, "bulk")])
+    act = ctx.queues[ACT_QUEUE].enqueue(triage_batch.ACT_FUNCTION, [4, 5], triage_batch.Decided(), 1.0,
+                                        job_id="triage-act-4-2-1", meta=triage_batch.job_meta([4, 5]))
+    # Queued by a version without the meta: its posts are only in its call.
+    ctx.queues["default"].enqueue(triage_batch.JOB_FUNCTION, [7, 8], job_id="triage-batch-7-2-1")
+    # The act job's call data is never read: unreadable data does not matter.
+    ctx.redis.hset(Job.key_for(act.id), "data", b"not a pickle")
+    assert _covered_posts(ctx) == {1, 2, 3, 4, 5, 7, 8}
+
+    # A job that failed covers nothing (its posts are re-driven).
+    old = Job.fetch("triage-batch-7-2-1", connection=ctx.redis)
+    old.set_status(JobStatus.FAILED)
+    ctx.redis.hset(Job.key_for(act.id), "status", JobStatus.FINISHED.value)
+    assert _covered_posts(ctx) == {1, 2, 3}
