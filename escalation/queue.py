@@ -14,6 +14,7 @@ import redis
 from models.enums import Urgency
 
 GROUP = "dispatchers"
+UNDELIVERED_COUNT_CAP = 100_000  # a count past this is "at least" (a queue that long is already a red screen)
 
 
 def _stream_age_key(entry_id: str) -> tuple[int, int]:
@@ -110,12 +111,19 @@ class DispatchQueue:
                 for r in rows]
 
     def undelivered_count(self) -> int:
+        """Entries no console has been handed yet.
+
+        Redis 7 reports the group's lag; Redis 6.2 (the embedded server) does not, and 7 leaves
+        it empty after deletions, so then the entries after the last delivered id are counted.
+        """
         self.ensure_group()
         for g in self.conn.xinfo_groups(self.key):
-            name = _decode(g["name"])
-            if name == GROUP:
-                lag = g.get("lag")
-                return int(lag) if lag is not None else 0
+            if _decode(g["name"]) != GROUP:
+                continue
+            if g.get("lag") is not None:
+                return int(g["lag"])
+            last = _decode(g["last-delivered-id"])
+            return len(self.conn.xrange(self.key, min=f"({last}", max="+", count=UNDELIVERED_COUNT_CAP))
         return 0
 
     def trim_acknowledged(self) -> int:

@@ -128,3 +128,18 @@ def test_pending_entry_whose_data_was_deleted_is_skipped_not_fatal(queue, redis_
     redis_conn.xdel(queue.key, entry)
     assert queue.read("alice") == []
     assert [p["entry_id"] for p in queue.pending()] == [entry]
+
+
+def test_undelivered_counts_entries_no_console_was_handed(queue, redis_conn):
+    # Redis 7 reports the group's lag; the embedded Redis 6.2 does not: both must give the same count.
+    assert queue.undelivered_count() == 0
+    first = queue.publish(1, "critical")
+    queue.publish(2, "high")
+    queue.publish(3, "medium")
+    assert queue.undelivered_count() == 3
+    assert [e.entry_id for e in queue.read("alice", count=1)] == [first]
+    assert queue.undelivered_count() == 2
+    queue.ack(first)
+    assert queue.undelivered_count() == 2  # acknowledging a delivered entry does not change it
+    queue.read("bob")
+    assert queue.undelivered_count() == 0
