@@ -7,7 +7,8 @@ from sqlmodel import select
 
 from dashboard import actions
 from dashboard.deps import CSRF, DB, Ctx, RowId, require
-from dashboard.security import audit
+from dashboard.security import audit, can
+from dashboard.share.links import hide_links
 from escalation.service import ActionError
 from models.enums import IncidentStatus, Urgency
 from models.tables import Incident, OutboundMessage, Post, TriageRecord, User
@@ -54,7 +55,12 @@ def list_incidents(db: DB, user: User = require("view_incident"), status: str | 
         q = q.where(Incident.status == status)
     else:
         q = q.where(Incident.status.in_([s.value for s in IncidentStatus if s.is_open]))
-    return [incident_public(i) for i in dispatch_order(list(db.exec(q.limit(1000))))]
+    rows = dispatch_order(list(db.exec(q.limit(1000))))
+    # Places and summaries of reporters' incidents: one audit entry per request names them all.
+    audit(db, user.username, "view_incident_list", "incident", "",
+          {"via": "api", "status": status or "open", "count": len(rows), "incidents": [i.id for i in rows]})
+    db.commit()
+    return [incident_public(i) for i in rows]
 
 
 @router.get("/incidents/{incident_id}")
@@ -203,8 +209,12 @@ def incident_messages(incident_id: RowId, db: DB, user: User = require("view_inc
         raise HTTPException(404, "incident not found")
     rows = db.exec(select(OutboundMessage).where(OutboundMessage.incident_id == incident_id)
                    .order_by(OutboundMessage.id)).all()
+    audit(db, user.username, "view_messages", "incident", incident_id, {"via": "api", "count": len(rows)})
+    db.commit()
+    # A share link is a bearer credential: only people who may send links see it.
+    shown = (lambda text: text) if can(user.role, "share_link") else hide_links
     return [{"id": m.id, "post_id": m.post_id, "platform": m.platform, "kind": m.kind, "purpose": m.purpose,
-             "text": m.text, "status": m.status, "attempts": m.attempts, "last_error": m.last_error,
+             "text": shown(m.text), "status": m.status, "attempts": m.attempts, "last_error": shown(m.last_error),
              "created_by": m.created_by, "created_at": m.created_at.isoformat(),
              "sent_at": m.sent_at.isoformat() if m.sent_at else None} for m in rows]
 

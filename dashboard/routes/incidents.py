@@ -18,6 +18,7 @@ from dashboard.routes.common import action_done, action_failed, render, safe_nex
 from dashboard.routes.incident_view import build_view, event_summary
 from dashboard.routes.reply_templates import reply_templates
 from dashboard.security import audit, can
+from dashboard.share.links import hide_links
 from escalation.service import ActionError
 from models.enums import EventKind, MessageKind
 from models.events import append_event
@@ -40,7 +41,9 @@ def incident_page(request: Request, incident_id: RowId, db: DB, user: User = req
     view = build_view(db, incident)
     ctx = request.app.state.ctx
     caps = {c: can(user.role, c) for c in ("acknowledge", "reply", "resolve", "share_link", "dispose_post", "export")}
-    return render(request, "incident.html", user=user, v=view, caps=caps, event_summary=event_summary,
+    # A share link in a sent message is a bearer credential: only people who may send links see it.
+    shown = (lambda text: text) if caps["share_link"] else hide_links
+    return render(request, "incident.html", user=user, v=view, caps=caps, event_summary=event_summary, shown=shown,
                   templates_for_reply=reply_templates(ctx.settings.service),
                   tile_url=ctx.settings.dashboard.tile_url)
 

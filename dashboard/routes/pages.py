@@ -4,6 +4,7 @@ Jinja2 autoescapes every value: post text is never trusted.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from dashboard.routes.api import dispatch_order
 from dashboard.routes.common import BACKGROUND, action_done, action_failed, home_for, render, safe_next
 from dashboard.routes.feed import review_count
 from dashboard.routes.queue_lines import CadLine, cad_lines
-from dashboard.security import authenticate, new_csrf_token
+from dashboard.security import audit, authenticate, new_csrf_token
 from escalation.service import ActionError
 from models.enums import EventKind, IncidentStatus, Role
 from models.tables import Incident, IncidentEvent, User
@@ -106,15 +107,32 @@ def open_queue(db: Session) -> list[QueueRow]:
     return [QueueRow(i, *by_incident.get(i.id, (None, 0)), lines[i.id]) for i in incidents]
 
 
+def audit_queue_view(request: Request, db: Session, user: User, rows: list[QueueRow], refresh: bool) -> None:
+    """The queue shows each open incident's latest report and place: one audit entry per page
+    load naming the incidents shown, and one per live refresh that shows something this person's
+    last recorded view did not (a new incident or a new report), not one per refresh or per row."""
+    shown = [(r.incident.id, r.line.post_id) for r in rows]
+    digest = hashlib.sha256(repr(shown).encode()).hexdigest()[:32]
+    if refresh and request.session.get("queue_seen") == digest:
+        return
+    audit(db, user.username, "view_queue", "incident", "",
+          {"count": len(rows), "incidents": [i for i, _ in shown], "refresh": refresh})
+    db.commit()
+    request.session["queue_seen"] = digest
+
+
 @router.get("/queue")
 def queue_page(request: Request, db: DB, user: User = require("queue")) -> HTMLResponse:
-    return render(request, "queue.html", user=user, rows=open_queue(db), review_count=review_count(db))
+    rows = open_queue(db)
+    audit_queue_view(request, db, user, rows, refresh=False)
+    return render(request, "queue.html", user=user, rows=rows, review_count=review_count(db))
 
 
 @router.get("/queue/rows", dependencies=[BACKGROUND])
 def queue_fragment(request: Request, db: DB, user: User = require("queue")) -> HTMLResponse:
-    return render(request, "_queue_rows.html", user=user, fragment=True, rows=open_queue(db),
-                  review_count=review_count(db))
+    rows = open_queue(db)
+    audit_queue_view(request, db, user, rows, refresh=True)
+    return render(request, "_queue_rows.html", user=user, fragment=True, rows=rows, review_count=review_count(db))
 
 
 def _run(request: Request, action_name: str, incident_id: int, ctx, user: User, next_path: str,

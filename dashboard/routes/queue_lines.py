@@ -23,6 +23,7 @@ PLACE_RANK = {"latlon": 0, "what3words": 0, "address": 1, "postcode": 2, "zip": 
 @dataclass
 class CadLine:
     first_words: str = ""
+    post_id: int | None = None  # the report the first words come from
     words_truncated: bool = False
     place: str = ""
     place_on_map: bool = False
@@ -64,8 +65,9 @@ def cad_lines(db: Session, incident_ids: list[int]) -> dict[int, CadLine]:
         post_incident[post_id] = incident_id
         if incident_id not in latest or (received_at, post_id) > latest[incident_id][:2]:
             latest[incident_id] = (received_at, post_id, text)
-    for incident_id, (_, _, text) in latest.items():
+    for incident_id, (_, post_id, text) in latest.items():
         out[incident_id].first_words, out[incident_id].words_truncated = first_words(text or "")
+        out[incident_id].post_id = post_id
     # Newest report first: a later, more precise address wins over an earlier vague one of equal rank.
     mentions: dict[int, list[dict]] = {}
     for post_id, locations in db.exec(select(TriageRecord.post_id, TriageRecord.locations)

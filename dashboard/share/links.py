@@ -94,6 +94,16 @@ def url_in(text: str) -> str:
     return match.group(0) if match else ""
 
 
+# What people who may not send links see in place of a link a message carried: the link is a
+# bearer credential, and whoever opens it first binds it to their device (locking the reporter out).
+LINK_HIDDEN = "[one-time share link, shown only to people who can send links]"
+
+
+def hide_links(text: str) -> str:
+    """The message text with every share link replaced by LINK_HIDDEN."""
+    return _LINK_IN_TEXT.sub(LINK_HIDDEN, text or "")
+
+
 def device_digest(cookie_value: str) -> str:
     return hashlib.sha256(cookie_value.encode()).hexdigest()
 

@@ -1,6 +1,7 @@
 """Share links over plain HTTP: sending, device binding, consent, refusal, tampering, expiry, revoke."""
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -9,11 +10,12 @@ from rq import SimpleWorker
 from sqlmodel import Session, select
 
 from dashboard.context import WORKER_QUEUES
+from dashboard.security import create_user
 from dashboard.share import links
 from dashboard.share.links import LinkError, LinkProblem
 from models.media import ShareLink
 from models.tables import AuditEntry, Incident, OutboundMessage
-from share_test_helpers import jpeg_bytes, signed_in_dispatcher
+from share_test_helpers import DISPATCHER_PASSWORD, jpeg_bytes, signed_in_dispatcher
 
 
 def reporter(env, user_agent: str = "Mozilla/5.0 (Linux; Android 14) Mobile") -> httpx.Client:
@@ -220,3 +222,42 @@ def test_public_reply_with_the_link_fits_a_short_post(share_env):
         s.commit()
     assert created.message.kind == "public_reply"
     assert len(created.message.text) <= 300 and created.url in created.message.text
+
+
+def _signed_in(env, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=env.base, follow_redirects=False, timeout=10)
+    page = client.get("/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = client.post("/login", data={"username": username, "password": password, "csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    return client
+
+
+def test_share_link_urls_are_shown_only_to_roles_that_can_send_links(share_env):
+    sent = share_env.new_link()
+    path = path_of(sent["url"])
+    with Session(share_env.ctx.engine) as s:
+        _, admin_token = create_user(s, "ada", "admin-pw-123456", "admin")
+        s.commit()
+    messages = f"/api/v1/incidents/{share_env.incident_id}/messages"
+    with share_env.api() as dispatcher:
+        [mine] = [m for m in dispatcher.get(messages).json() if m["purpose"] == "share_link"]
+    assert path in mine["text"]  # the dispatcher checks the address the reporter was sent
+    for token in (share_env.officer_token, admin_token):
+        r = httpx.get(share_env.base + messages, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        [theirs] = [m for m in r.json() if m["purpose"] == "share_link"]
+        assert path not in r.text and "/s/" not in theirs["text"]
+        assert links.LINK_HIDDEN in theirs["text"] and theirs["text"].startswith(share_env.settings.service.name)
+    officer = _signed_in(share_env, "oliver", "officer-pw-123")
+    dispatcher = _signed_in(share_env, "dana", DISPATCHER_PASSWORD)
+    try:
+        page = officer.get(f"/incidents/{share_env.incident_id}")
+        assert page.status_code == 200 and path not in page.text and "/s/" not in page.text
+        assert "shown only to people who can send links" in page.text
+        assert path in dispatcher.get(f"/incidents/{share_env.incident_id}").text
+    finally:
+        officer.close()
+        dispatcher.close()
+    # The link is still unused: nobody without the right to send it could have opened it first.
+    assert link_row(share_env, sent["link_id"]).device_hash in (None, "")
