@@ -9,6 +9,7 @@ from typing import Annotated
 from annotated_types import Interval
 
 from fastapi import Depends, HTTPException, Request, status
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from dashboard.context import AppContext
@@ -35,6 +36,25 @@ def get_db(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 DB = Annotated[Session, Depends(get_db)]
+
+class ErrorBody(BaseModel):
+    detail: str | list
+
+
+def _error(description: str) -> dict:
+    return {"model": ErrorBody, "description": description}
+
+
+# What any JSON API operation may answer besides its success: part of /openapi.json, so clients
+# (and the schemathesis test) know every status code the API uses.
+API_ERRORS: dict[int | str, dict] = {
+    401: _error("No valid API token or session"),
+    403: _error("The role cannot do this, or a signed-in session's CSRF token is missing"),
+    404: _error("No such incident, post, link or item"),
+    409: _error("The action does not fit the current state (the detail says why)"),
+    413: _error("Request body too large"),
+    503: _error("The live queue store (Redis) cannot be reached; retry shortly"),
+}
 
 # Row ids are INTEGER columns (signed 32-bit in PostgreSQL, the narrower of the two databases): a
 # larger number in a path, form or body is refused at the edge (422 naming the bound) instead of

@@ -58,6 +58,20 @@ class DispatchQueue:
                 raise
         self._group_ready = True
 
+    def _grouped(self, call):
+        """Run a group command; if the stream or its group has gone (Redis restarted without its
+        data, or the key was deleted since this process created it), make it again and retry once,
+        rather than failing every read until the process restarts."""
+        self.ensure_group()
+        try:
+            return call()
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._group_ready = False
+            self.ensure_group()
+            return call()
+
     def publish(self, incident_id: int, urgency: str) -> str:
         self.ensure_group()
         entry_id = self.conn.xadd(self.key, {"incident_id": str(incident_id), "urgency": urgency})
@@ -74,7 +88,9 @@ class DispatchQueue:
 
     def read(self, consumer: str, count: int = 100) -> list[QueueEntry]:
         """This console's pending entries first (after a restart), then new ones."""
-        self.ensure_group()
+        return self._grouped(lambda: self._read(consumer, count))
+
+    def _read(self, consumer: str, count: int) -> list[QueueEntry]:
         own = self.conn.xreadgroup(GROUP, consumer, {self.key: "0"}, count=count)
         entries = self._entries(own[0][1]) if own else []
         new = self.conn.xreadgroup(GROUP, consumer, {self.key: ">"}, count=count)
@@ -92,20 +108,17 @@ class DispatchQueue:
         return sorted(unique.values(), key=lambda e: (_urgency_rank(e.urgency), _stream_age_key(e.entry_id)))
 
     def ack(self, entry_id: str) -> bool:
-        self.ensure_group()
-        return bool(self.conn.xack(self.key, GROUP, entry_id))
+        return bool(self._grouped(lambda: self.conn.xack(self.key, GROUP, entry_id)))
 
     def reclaim(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[QueueEntry]:
         """Take over entries another console has held without acknowledging for min_idle_ms."""
-        self.ensure_group()
-        result = self.conn.xautoclaim(self.key, GROUP, consumer, min_idle_time=min_idle_ms,
-                                      start_id="0-0", count=count)
+        result = self._grouped(lambda: self.conn.xautoclaim(self.key, GROUP, consumer, min_idle_time=min_idle_ms,
+                                                            start_id="0-0", count=count))
         # Redis 6.2 answers [next, entries]; 7.x adds a list of deleted ids.
         return self._entries(result[1])
 
     def pending(self) -> list[dict]:
-        self.ensure_group()
-        rows = self.conn.xpending_range(self.key, GROUP, min="-", max="+", count=10_000)
+        rows = self._grouped(lambda: self.conn.xpending_range(self.key, GROUP, min="-", max="+", count=10_000))
         return [{"entry_id": _decode(r["message_id"]), "consumer": _decode(r["consumer"]),
                  "idle_ms": int(r["time_since_delivered"]), "deliveries": int(r["times_delivered"])}
                 for r in rows]

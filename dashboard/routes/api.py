@@ -6,14 +6,14 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from dashboard import actions
-from dashboard.deps import CSRF, DB, Ctx, RowId, require
+from dashboard.deps import API_ERRORS, CSRF, DB, Ctx, RowId, require
 from dashboard.security import audit, can
 from dashboard.share.links import hide_links
 from escalation.service import ActionError
 from models.enums import IncidentStatus, Urgency
 from models.tables import Incident, OutboundMessage, Post, TriageRecord, User
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=API_ERRORS)
 
 
 class IncidentPublic(BaseModel):

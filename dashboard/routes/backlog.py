@@ -11,12 +11,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from dashboard.context import WORKER_QUEUES
-from dashboard.deps import DB, Ctx, require
+from dashboard.deps import API_ERRORS, DB, Ctx, require
 from models.enums import TriageState
 from models.tables import Post, User
 from models.types import utcnow
 
-router = APIRouter(prefix="/api/v1", tags=["backlog"])
+router = APIRouter(prefix="/api/v1", tags=["backlog"], responses=API_ERRORS)
 
 
 def backlog_snapshot(ctx, db) -> dict:

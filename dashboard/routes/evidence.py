@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from sqlmodel import select
 from starlette.background import BackgroundTask
 
-from dashboard.deps import CSRF, DB, Ctx, RowId, require
+from dashboard.deps import API_ERRORS, CSRF, DB, Ctx, RowId, require
 from dashboard.security import audit
 from evidence.bundle import ExportError, export_incident
 from evidence.media import default_media_root
@@ -43,7 +43,7 @@ def evidence_export(incident_id: RowId, ctx: Ctx, db: DB, user: User = require("
                         background=BackgroundTask(shutil.rmtree, workdir, ignore_errors=True))
 
 
-@router.get("/api/v1/posts/{post_id}/redacted", tags=["api"])
+@router.get("/api/v1/posts/{post_id}/redacted", tags=["api"], responses=API_ERRORS)
 def redacted_post_view(post_id: RowId, db: DB, user: User = require("view_incident")) -> dict:
     post = db.get(Post, post_id)
     if post is None:

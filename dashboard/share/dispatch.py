@@ -19,7 +19,7 @@ from config import Settings
 
 from dashboard import jobs
 from dashboard.context import AppContext
-from dashboard.deps import CSRF, DB, Ctx, RowId, require
+from dashboard.deps import API_ERRORS, CSRF, DB, Ctx, RowId, require
 from dashboard.escalation_runner import publish_live
 from dashboard.routes.common import MEDIA_REVEALED_ACTION, action_done, action_failed, render, safe_next
 from dashboard.security import audit, can
@@ -31,7 +31,7 @@ from models.tables import AuditEntry, Incident, OutboundMessage, User
 from models.types import utcnow
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(prefix="/api/v1", tags=["share"])
+api_router = APIRouter(prefix="/api/v1", tags=["share"], responses=API_ERRORS)
 
 VIEW_AUDIT_WINDOW_SECONDS = 60
 TRAIL_LENGTH = 50

@@ -143,3 +143,13 @@ def test_undelivered_counts_entries_no_console_was_handed(queue, redis_conn):
     assert queue.undelivered_count() == 2  # acknowledging a delivered entry does not change it
     queue.read("bob")
     assert queue.undelivered_count() == 0
+
+
+def test_a_stream_lost_under_a_running_process_is_made_again_not_an_error(queue, redis_conn):
+    queue.publish(1, "critical")
+    assert [e.incident_id for e in queue.board("console")] == [1]
+    redis_conn.delete(queue.key)  # Redis restarted without its data, or the key was removed
+    assert queue.board("console", reclaim_idle_ms=1) == []
+    assert queue.pending() == [] and queue.ack("1-0") is False
+    queue.publish(2, "high")
+    assert [e.incident_id for e in queue.board("console")] == [2]
