@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,8 @@ app.add_typer(cad_app, name="cad")
 console = Console(stderr=True)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A worker or connectors process started during an outage retries this often until it can start.
+START_RETRY_MIN_S, START_RETRY_MAX_S = 0.25, 1.0
 
 
 def _settings() -> Settings:
@@ -47,17 +50,28 @@ def _configure_logging(level: str) -> None:
     configure_logging(level)
 
 
-def _context(settings: Settings):
+def _context(settings: Settings, wait: bool = False):
+    """The process's context. A long-running service (`wait`) started while Redis or the database
+    is down waits for them, retrying every second or two, instead of exiting: a supervisor that
+    restarts it in the middle of an outage would otherwise see it die again and again, and it
+    would come up seconds after the store does instead of at once."""
     from dashboard.context import AppContext, DatabaseUnavailable
     from dashboard.embedded import EmbeddedRedis, RedisUnavailable
 
-    try:
-        url = settings.redis_url
-        if not url:  # embedded: reuse the server a supervisor started for this data dir, or start one
-            url = EmbeddedRedis(Path(settings.data_dir)).start()
-        return AppContext.build(settings, redis_url=url)
-    except (RedisUnavailable, DatabaseUnavailable) as exc:
-        _fail(str(exc))
+    delay, waited = START_RETRY_MIN_S, 0.0
+    while True:
+        try:
+            url = settings.redis_url
+            if not url:  # embedded: reuse the server a supervisor started for this data dir, or start one
+                url = EmbeddedRedis(Path(settings.data_dir)).start()
+            return AppContext.build(settings, redis_url=url)
+        except (RedisUnavailable, DatabaseUnavailable) as exc:
+            if not wait:
+                _fail(str(exc))
+            logging.getLogger("flare").warning("%s (waited %.0f s; retrying in %.1f s)", exc, waited, delay)
+            time.sleep(delay)
+            waited += delay
+            delay = min(START_RETRY_MAX_S, delay * 2)
 
 
 # ----------------------------------------------------------------------------- database / users
@@ -101,7 +115,7 @@ def worker(burst: bool = False) -> None:
 
     settings = _settings()
     _configure_logging(settings.log_level)
-    run_worker(_context(settings), burst=burst)
+    run_worker(_context(settings, wait=not burst), burst=burst)
 
 
 @app.command()
@@ -125,7 +139,7 @@ def connectors() -> None:
 
     settings = _settings()
     _configure_logging(settings.log_level)
-    run_connectors(_context(settings))
+    run_connectors(_context(settings, wait=True))
 
 
 @app.command()

@@ -73,6 +73,8 @@ class AppContext:
             with engine.connect() as c:
                 c.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - turn any driver error into one clear message
+            engine.dispose()
+            conn.close()
             raise DatabaseUnavailable(
                 f"Cannot reach the database ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
                 "Check FLARE_DATABASE_URL or unset it to use SQLite in the data dir."

@@ -58,7 +58,34 @@ def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
         stop.wait(STEP_TIMER_INTERVAL_S)
 
 
-class SenderWorker(SimpleWorker):
+PUBSUB_JOIN_S = 1.0
+
+
+class FlareWorker(SimpleWorker):
+    """RQ's SimpleWorker, stopping its command listener (the pub/sub thread) at once.
+
+    RQ 3.0 unsubscribes and then calls the thread's stop(), which since redis-py 8 joins the
+    thread without a time limit. If the thread reads the UNSUBSCRIBE reply before stop() clears
+    its running flag, it loops back into a 60 s wait for a subscription that never comes, and
+    the worker's shutdown (every burst drain) waits out those 60 s. Clearing the flag first
+    closes that race: the reply wakes the thread's read and the thread sees it must stop."""
+
+    def unsubscribe(self) -> None:
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if thread is None or pubsub is None:
+            return
+        thread.stop(timeout=0)  # clears the running flag; does not wait
+        try:
+            pubsub.unsubscribe()  # its reply ends the thread's blocking read
+        except redis.RedisError:  # Redis is gone: the thread's read fails and it ends by itself
+            pass
+        thread.join(timeout=PUBSUB_JOIN_S)  # a daemon thread: never wait on it longer
+        if not thread.is_alive():
+            pubsub.close()
+        self.pubsub_thread = None
+
+
+class SenderWorker(FlareWorker):
     """An RQ worker for the messages queue that runs in a thread of the worker process: no signal
     handlers (only the main thread may install them) and a timer instead of SIGALRM for timeouts."""
 
@@ -68,7 +95,7 @@ class SenderWorker(SimpleWorker):
         return None
 
 
-def _rq_worker(ctx: AppContext, worker_class: type[SimpleWorker], queues: list[str], name: str) -> SimpleWorker:
+def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[str], name: str) -> FlareWorker:
     """An RQ worker on a fresh blocking connection. It blocks in BLMOVE for minutes: its own
     connection pool, whose read timeout RQ sets longer than that, leaves the short timeouts the
     jobs use untouched. RQ backs off up to a minute after a Redis hiccup; an emergency queue
@@ -138,7 +165,7 @@ def _serve(ctx: AppContext, current: dict[str, str], burst: bool, queues: list[s
     base, attempt, delay = current["name"], 0, RECONNECT_MIN_S
     while True:
         try:
-            _rq_worker(ctx, SimpleWorker, queues, current["name"]).work(
+            _rq_worker(ctx, FlareWorker, queues, current["name"]).work(
                 burst=burst, with_scheduler=True, logging_level="WARNING")
             return
         except (redis.ConnectionError, redis.TimeoutError, RedisUnavailable) as exc:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from rq import SimpleWorker
+from dashboard.worker import FlareWorker
 from sqlmodel import Session, select
 
 from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
@@ -48,7 +48,7 @@ def test_lone_cries_are_escalated_first_and_separately_while_the_burst_collapses
     scenario = load_burst_module()
     entries = scenario.burst_scenario(N_BURST, N_UNRELATED, seconds=60.0, seed=7)
     ingest(ctx, [_raw(e, n) for n, e in enumerate(entries)])
-    worker = SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis)
+    worker = FlareWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis)
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
     with Session(ctx.engine) as s:

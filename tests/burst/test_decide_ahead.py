@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rq import SimpleWorker
+from dashboard.worker import FlareWorker
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -73,7 +73,7 @@ def test_urgent_posts_are_acted_on_first_the_rest_wait_decided_and_a_lost_act_jo
         s.exec(update(Post).values(received_at=datetime.now(UTC) - timedelta(minutes=5)))
         s.commit()
     assert sweep(ctx)["posts"] >= len(later)
-    SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(
+    FlareWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(
         burst=True, with_scheduler=False, logging_level="WARNING")
     with Session(ctx.engine) as s:
         assert not s.exec(select(Post.id).where(Post.triage_state == TriageState.pending.value)).all()

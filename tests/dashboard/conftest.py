@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from rq import SimpleWorker
+from dashboard.worker import FlareWorker
 from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
@@ -118,7 +118,7 @@ def client_for(app, users):
 
 
 def drain(ctx: AppContext) -> None:
-    SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
+    FlareWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
 
 
 def raw_post(ext: str, text: str, author: str = "u1", **extra) -> RawPost:

@@ -2,7 +2,7 @@
 incidents through the same service path the triage job uses."""
 from __future__ import annotations
 
-from rq import SimpleWorker
+from dashboard.worker import FlareWorker
 from sqlmodel import Session
 
 from connectors.intake import persist_posts
@@ -42,7 +42,7 @@ FAST_POLICY = {
 
 
 def drain(ctx: AppContext) -> None:
-    SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
+    FlareWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
 
 
 def make_user(ctx: AppContext, username: str, role: str = "dispatcher") -> tuple[User, str]:

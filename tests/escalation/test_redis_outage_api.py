@@ -7,32 +7,22 @@ import pytest
 import redis
 from esc_helpers import RecordingReplier, make_user, open_critical
 from fastapi.testclient import TestClient
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlmodel import Session, select
 
 from dashboard.app import create_app
 from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
 from dashboard.sweep import sweep
+from dashboard.worker import FlareWorker
 from models.enums import IncidentStatus, MessagePurpose
 from models.tables import Incident, OutboundMessage
 from tests.tcp_proxy import proxied_redis_url
 
 
-class _Worker(SimpleWorker):
-    """RQ's remote-command pub/sub thread can take a minute to stop when the subscription races
-    its first read (redis-py waits `sleep_time` = 60 s for it); these tests send no commands."""
-
-    def subscribe(self) -> None:
-        return None
-
-    def unsubscribe(self) -> None:
-        return None
-
-
 def drain(direct_url: str) -> None:
     """Run the queued jobs on a connection that bypasses the proxy, as a worker elsewhere would."""
     conn = redis.Redis.from_url(direct_url)
-    _Worker([Queue(q, connection=conn) for q in WORKER_QUEUES], connection=conn).work(burst=True)
+    FlareWorker([Queue(q, connection=conn) for q in WORKER_QUEUES], connection=conn).work(burst=True)
     conn.close()
 
 

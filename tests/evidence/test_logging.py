@@ -6,7 +6,7 @@ import logging
 import re
 
 import pytest
-from rq import SimpleWorker
+from dashboard.worker import FlareWorker
 from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
@@ -93,7 +93,7 @@ def test_text_extra_is_dropped_before_any_handler_formats_it(log_stream):
 
 
 def _drain(ctx: AppContext) -> None:
-    SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
+    FlareWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
 
 
 def test_full_flow_logs_no_personal_data_or_post_text(settings, log_stream):

@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from rq import SimpleWorker
+from dashboard.worker import FlareWorker
 from sqlmodel import Session, select
 
 from dashboard.context import WORKER_QUEUES
@@ -38,7 +38,7 @@ def link_row(env, link_id: int) -> ShareLink:
 def test_dispatcher_sends_link_by_dm_and_roles_are_enforced(share_env):
     sent = share_env.new_link()
     assert sent["delivery"] == "dm" and sent["url"].startswith(share_env.base + "/s/")
-    SimpleWorker([share_env.ctx.queues[q] for q in WORKER_QUEUES], connection=share_env.ctx.redis).work(burst=True)
+    FlareWorker([share_env.ctx.queues[q] for q in WORKER_QUEUES], connection=share_env.ctx.redis).work(burst=True)
     with Session(share_env.ctx.engine) as s:
         msg = s.get(OutboundMessage, sent["message_id"])
         assert (msg.purpose, msg.kind, msg.status) == ("share_link", "dm", "sent")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
+from dashboard.worker import FlareWorker
 from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
@@ -61,7 +61,7 @@ def ctx(settings):
 
 def drain(ctx: AppContext) -> None:
     """Run every queued job in this process, as `flare worker --burst` would."""
-    SimpleWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
+    FlareWorker([ctx.queues[q] for q in WORKER_QUEUES], connection=ctx.redis).work(burst=True)
 
 
 def raw(ext: str, text: str, author: str = "u1") -> RawPost:
