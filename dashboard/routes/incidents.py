@@ -16,13 +16,13 @@ from dashboard import actions
 from dashboard.deps import CSRF, DB, Ctx, RowId, require, row_id
 from dashboard.routes.common import action_done, action_failed, render, safe_next
 from dashboard.routes.incident_view import build_view, event_summary
-from dashboard.routes.reply_templates import reply_templates
+from dashboard.routes.reply_templates import LANGUAGE_NAMES, reply_language, reply_templates
 from dashboard.security import audit, can
 from dashboard.share.links import hide_links
 from escalation.service import ActionError
 from models.enums import EventKind, MessageKind
 from models.events import append_event
-from models.tables import Incident, IncidentPost, User
+from models.tables import Incident, IncidentPost, TriageRecord, User
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,8 +43,13 @@ def incident_page(request: Request, incident_id: RowId, db: DB, user: User = req
     caps = {c: can(user.role, c) for c in ("acknowledge", "reply", "resolve", "share_link", "dispose_post", "export")}
     # A share link in a sent message is a bearer credential: only people who may send links see it.
     shown = (lambda text: text) if caps["share_link"] else hide_links
+    # Each reporter's language as triage read their post: the reply templates follow the one chosen.
+    languages = dict(db.exec(select(TriageRecord.post_id, TriageRecord.language)
+                             .where(TriageRecord.post_id.in_([p.id for p in view.posts] or [-1]))).all())
     return render(request, "incident.html", user=user, v=view, caps=caps, event_summary=event_summary, shown=shown,
                   templates_for_reply=reply_templates(ctx.settings.service),
+                  reply_languages={pid: reply_language(languages.get(pid)) for pid in (p.id for p in view.posts)},
+                  language_names=LANGUAGE_NAMES,
                   tile_url=ctx.settings.dashboard.tile_url)
 
 

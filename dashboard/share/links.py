@@ -23,8 +23,9 @@ from sqlmodel import Session, select
 
 from config import Settings
 from dashboard.security import secret_key
+from dashboard.share import texts
 from escalation import messages
-from escalation.service import queue_message, reporter_posts
+from escalation.service import post_language, queue_message, reporter_posts
 from models.enums import EventKind, IncidentStatus, MessageKind, MessagePurpose
 from models.events import append_event
 from models.media import ShareLink
@@ -116,16 +117,11 @@ def is_preview_agent(user_agent: str) -> bool:
     return bool(_PREVIEW_AGENTS.search(user_agent or ""))
 
 
-def link_message_text(settings: Settings, url: str, kind: str) -> str:
-    """The message carrying the link. Public replies must fit the platforms' short post limits."""
-    service = settings.service
+def link_message_text(settings: Settings, url: str, kind: str, language: str | None = None) -> str:
+    """The message carrying the link, in the reporter's language. Public replies must fit the
+    platforms' short post limits."""
     minutes = max(1, math.ceil(settings.share.link_ttl_minutes))
-    if kind == MessageKind.public_reply.value:
-        return (f"{service.name}: to share your location or photos with us, open {url} "
-                f"(one-time, {minutes} min). Emergency: call {service.emergency_number}.")
-    return (f"{service.name} asks if you can share your location, photos or camera with the dispatcher. "
-            f"Open this one-time link on your phone (valid {minutes} min): {url} "
-            f"Nothing is shared unless you agree. In an emergency call {service.emergency_number}.")
+    return texts.link_message(settings, language, url, minutes, public=kind == MessageKind.public_reply.value)
 
 
 def create_link(session: Session, settings: Settings, incident_id: int, username: str,
@@ -156,7 +152,8 @@ def create_link(session: Session, settings: Settings, incident_id: int, username
     if post is not None:
         kind = messages.choose_kind(dm_possible(post), incident.silent)
         if kind is not None:
-            reply = messages.Reply(MessagePurpose.share_link.value, kind, link_message_text(settings, url, kind))
+            text = link_message_text(settings, url, kind, post_language(session, post.id))
+            reply = messages.Reply(MessagePurpose.share_link.value, kind, text)
             message = queue_message(session, post, incident_id, reply, dedupe_key=f"share_link:{link.id}",
                                     created_by=username)
             link.message_id = message.id if message else None
@@ -225,13 +222,18 @@ def bind_device(session: Session, link: ShareLink, cookie_value: str, now: datet
         check_device(link, cookie_value)
 
 
-def consent_text(settings: Settings) -> str:
-    """The exact words the reporter agrees to (stored with the consent record)."""
-    days = settings.retention.media_days
-    return (f"I agree to share with {settings.service.name}, until I press Stop or the link expires: "
-            "my location while sharing is on, photos I choose, my camera while live is on, and messages "
-            f"I type. They are kept as evidence for this incident for {days} days, or longer only "
-            "if required by law.")
+def consent_text(settings: Settings, language: str | None = None) -> str:
+    """The exact words the reporter agrees to (stored with the consent record), in their language."""
+    return texts.consent_text(settings, language)
+
+
+def link_language(session: Session, link: ShareLink) -> str:
+    """The language of the report the link answered (as triage read it), else the incident's first."""
+    post_id = link.post_id
+    if post_id is None:
+        posts = reporter_posts(session, link.incident_id)
+        post_id = posts[0].id if posts else None
+    return texts.page_language(post_language(session, post_id) if post_id else "en")
 
 
 def record_consent(session: Session, settings: Settings, link: ShareLink, user_agent: str,
@@ -245,7 +247,7 @@ def record_consent(session: Session, settings: Settings, link: ShareLink, user_a
     now = now or utcnow()
     link.consent_at = now
     link.consent_scope = list(CONSENT_SCOPE)
-    link.consent_text = consent_text(settings)
+    link.consent_text = consent_text(settings, link_language(session, link))
     link.consent_user_agent = (user_agent or "")[:500]
     session.add(link)
     digest = hashlib.sha256(f"{now.isoformat()}|{link.consent_text}|{link.consent_user_agent}".encode()).hexdigest()

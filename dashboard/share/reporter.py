@@ -16,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard.context import AppContext
 from dashboard.escalation_runner import publish_live
-from dashboard.share import links, storage
+from dashboard.share import links, storage, texts
 from dashboard.share.links import DEVICE_COOKIE, LinkError, LinkProblem
+from dashboard.timefmt import make_clock
 from models.media import ShareLink
 from models.types import utcnow
 
@@ -72,11 +73,15 @@ def same_origin(headers, url_netloc: str) -> bool:
     return origin != "null" and urlsplit(origin).netloc == (headers.get("host") or url_netloc)
 
 
-def closed_page(request: Request, problem: LinkProblem) -> HTMLResponse:
+def closed_page(request: Request, problem: LinkProblem, language: str = "en") -> HTMLResponse:
+    """The page for a link that cannot be used (any more). An invalid link names no reporter, so it
+    is in English; a known link's page is in its reporter's language."""
     settings = _ctx(request).settings
     response = request.app.state.templates.TemplateResponse(
         request, "share_closed.html",
-        {"problem": problem.value, "service": settings.service}, status_code=_PROBLEM_STATUS[problem])
+        {"problem": problem.value, "service": settings.service, "lang": texts.page_language(language),
+         "dir": texts.direction(language), "t": texts.page_texts(language)},
+        status_code=_PROBLEM_STATUS[problem])
     return share_headers(response)
 
 
@@ -97,9 +102,11 @@ def share_page(token: str, request: Request) -> Response:
     ctx = _ctx(request)
     cookie = request.cookies.get(DEVICE_COOKIE)
     new_cookie = None
+    language = "en"
     with Session(ctx.engine, expire_on_commit=False) as s:
         try:
             link = links.load_link(s, ctx.settings, token)
+            language = links.link_language(s, link)
             links.check_device(link, cookie)
             if link.declined_at is not None or link.ended_at is not None:
                 raise LinkError(LinkProblem.declined if link.declined_at else LinkProblem.ended)
@@ -109,11 +116,13 @@ def share_page(token: str, request: Request) -> Response:
                 new_cookie = cookie or links.new_device_cookie()
                 links.bind_device(s, link, new_cookie)
         except LinkError as exc:
-            return closed_page(request, exc.problem)
+            return closed_page(request, exc.problem, language)
     settings = ctx.settings
     response = request.app.state.templates.TemplateResponse(request, "share.html", {
         "state": _page_state(link), "token": token, "service": settings.service,
-        "consent_text": links.consent_text(settings), "scope": links.CONSENT_SCOPE,
+        "lang": language, "dir": texts.direction(language), "t": texts.page_texts(language),
+        "script_texts": texts.script_texts(language), "clock": make_clock(settings.service.timezone),
+        "consent_text": links.consent_text(settings, language), "scope": links.CONSENT_SCOPE,
         "expires_at": link.expires_at, "retention_days": settings.retention.media_days,
         "frame_interval_ms": settings.share.frame_interval_ms,
         "max_upload_mb": max(1, settings.share.max_upload_bytes // (1024 * 1024)),
@@ -141,9 +150,11 @@ def _link_for_post(request: Request, s: Session, token: str) -> tuple[ShareLink,
 @router.post("/s/{token}/consent")
 def consent(token: str, request: Request, answer: str = Form(...)) -> Response:
     ctx = _ctx(request)
+    language = "en"
     with Session(ctx.engine, expire_on_commit=False) as s:
         try:
             link, fresh = _link_for_post(request, s, token)
+            language = links.link_language(s, link)
             if answer == "agree":
                 links.record_consent(s, ctx.settings, link, request.headers.get("user-agent", ""))
             elif answer == "decline":
@@ -151,9 +162,9 @@ def consent(token: str, request: Request, answer: str = Form(...)) -> Response:
             else:
                 return share_headers(JSONResponse({"detail": "answer must be agree or decline"}, 422))
         except LinkError as exc:
-            return closed_page(request, exc.problem)
+            return closed_page(request, exc.problem, language)
     if answer == "decline":
-        response = closed_page(request, LinkProblem.declined)
+        response = closed_page(request, LinkProblem.declined, language)
     else:
         publish_live(ctx, {"type": "share_update", "incident_id": link.incident_id, "link_id": link.id,
                            "kind": "consent"})
@@ -195,6 +206,7 @@ def stop(token: str, request: Request) -> Response:
     with Session(ctx.engine, expire_on_commit=False) as s:
         try:
             link, _ = _link_for_post(request, s, token)
+            language = links.link_language(s, link)
             changed = links.end_sharing(s, link)
         except LinkError as exc:
             if exc.problem in (LinkProblem.ended, LinkProblem.declined):
@@ -204,5 +216,5 @@ def stop(token: str, request: Request) -> Response:
         publish_live(ctx, {"type": "share_update", "incident_id": link.incident_id, "link_id": link.id,
                            "kind": "stopped"})
     if "form" in request.headers.get("content-type", ""):
-        return closed_page(request, LinkProblem.ended)
+        return closed_page(request, LinkProblem.ended, language)
     return share_headers(JSONResponse({"ok": True, "state": "ended"}))

@@ -437,10 +437,32 @@
   });
 
   // ------------------------------------------------------------------ small page helpers
+  // Reply templates come in the chosen reporter's language (as triage read their post); the
+  // dispatcher may pick another. Changing either refills a message only while it is a template.
   var templatePicker = document.getElementById("reply-template");
-  if (templatePicker) templatePicker.addEventListener("change", function () {
+  var replyLanguage = document.getElementById("reply-language");
+  var replyTo = document.getElementById("reply-to");
+  var replyText = document.getElementById("reply-text");
+  var lastTemplateText = null;
+  function fillTemplate() {
     var option = templatePicker.selectedOptions[0];
-    if (option && option.dataset.text) document.getElementById("reply-text").value = option.dataset.text;
+    if (!option || !option.dataset.text) return;
+    if (replyText.value && replyText.value !== lastTemplateText) return;  // never overwrite their own words
+    var texts = {};
+    try { texts = JSON.parse(option.dataset.texts || "{}"); } catch (err) { texts = {}; }
+    var lang = replyLanguage ? replyLanguage.value : "en";
+    replyText.value = texts[lang] || option.dataset.text;
+    lastTemplateText = replyText.value;
+  }
+  if (templatePicker) templatePicker.addEventListener("change", function () {
+    if (replyText.value === lastTemplateText) replyText.value = "";
+    fillTemplate();
+  });
+  if (replyLanguage) replyLanguage.addEventListener("change", fillTemplate);
+  if (replyTo && replyLanguage) replyTo.addEventListener("change", function () {
+    var option = replyTo.selectedOptions[0];
+    if (option && option.dataset.lang) replyLanguage.value = option.dataset.lang;
+    fillTemplate();
   });
   var locate = document.getElementById("use-my-location");
   if (locate) locate.addEventListener("click", function () {

@@ -18,6 +18,15 @@
   var framesSent = 0, framesStored = 0;
   var lastFixSent = 0;
 
+  // The page's texts in the reporter's language (a JSON data block the server wrote).
+  var T = {};
+  try { T = JSON.parse($("page-texts").textContent); } catch (e) { T = {}; }
+  function t(key, values) {
+    var text = T[key] || key;
+    Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(String(values[k])); });
+    return text;
+  }
+
   function say(text) { $("status").textContent = text; }
   function readout(id, text, isError) {
     var el = $(id);
@@ -27,9 +36,8 @@
   }
 
   var closedReasons = {
-    expired: "This link has expired.", revoked: "The dispatcher cancelled this link.",
-    used: "This link is in use on another device.", ended: "Sharing has stopped.",
-    declined: "Sharing was not agreed.", invalid: "This link is not valid."
+    expired: t("closed_expired"), revoked: t("closed_revoked"), used: t("closed_used"), ended: t("stopped"),
+    declined: t("closed_declined"), invalid: t("closed_invalid")
   };
 
   function connect() {
@@ -44,15 +52,15 @@
       var msg;
       try { msg = JSON.parse(event.data); } catch (e) { return; }
       if (msg.type === "ack") { onAck(msg); }
-      else if (msg.type === "closed") { finish(closedReasons[msg.reason] || "Sharing has stopped."); }
-      else if (msg.type === "error") { say("Not sent: " + msg.detail); }
+      else if (msg.type === "closed") { finish(closedReasons[msg.reason] || t("stopped")); }
+      else if (msg.type === "error") { say(t("not_sent") + " (" + msg.detail + ")"); }
     };
     socket.onclose = function (event) {
       socket = null;
       if (finished) { return; }  // the server's "closed" message already said why
-      if (event.code >= 4400 && event.code < 4500) { finish("Sharing has stopped."); return; }
+      if (event.code >= 4400 && event.code < 4500) { finish(t("stopped")); return; }
       if (socketWanted && !finished) {
-        say("Connection lost — reconnecting…");
+        say(t("reconnecting"));
         setTimeout(connect, 2000);
       }
     };
@@ -68,32 +76,32 @@
   function onAck(msg) {
     if (msg.kind === "frame") {
       framesStored += 1;
-      readout("live-readout", "Live: " + framesStored + " pictures received by the dispatcher.");
+      readout("live-readout", t("frames", { n: framesStored }));
     } else if (msg.kind === "location") {
-      say("Location received by the dispatcher.");
+      say(t("location_received"));
     } else if (msg.kind === "text") {
-      readout("text-readout", "Message received.");
+      readout("text-readout", t("text_received"));
     }
   }
 
   // ---------------------------------------------------------------- location
   function startLocation() {
-    if (!("geolocation" in navigator)) { readout("location-readout", "This browser cannot share location.", true); return; }
+    if (!("geolocation" in navigator)) { readout("location-readout", t("no_geo"), true); return; }
     socketWanted = true;
     connect();
     $("btn-location").classList.add("on");
-    $("btn-location").textContent = "Sharing location";
-    readout("location-readout", "Finding your location…");
+    $("btn-location").textContent = t("sharing_location");
+    readout("location-readout", t("finding"));
     watchId = navigator.geolocation.watchPosition(function (pos) {
       var c = pos.coords;
-      readout("location-readout", "Sharing location (accurate to about " + Math.round(c.accuracy) + " m).");
+      readout("location-readout", t("accuracy", { m: Math.round(c.accuracy) }));
       var now = Date.now();
       if (now - lastFixSent < 1000) { return; }  // at most one fix a second: saves battery and data
       lastFixSent = now;
       sendJson({ type: "location", lat: c.latitude, lon: c.longitude, accuracy: c.accuracy,
                  altitude: c.altitude, heading: c.heading, speed: c.speed, ts: pos.timestamp });
     }, function (err) {
-      readout("location-readout", err.code === 1 ? "Location permission was refused." : "Location not available: " + err.message, true);
+      readout("location-readout", err.code === 1 ? t("location_refused") : t("location_unavailable"), true);
     }, { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
   }
 
@@ -102,21 +110,21 @@
     Array.prototype.forEach.call(files, function (file) {
       var form = new FormData();
       form.append("photo", file, file.name || "photo.jpg");
-      readout("photo-readout", "Sending photo…");
+      readout("photo-readout", t("sending_photo"));
       fetch(base + "/photo", { method: "POST", body: form, credentials: "same-origin" })
         .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
         .then(function (res) {
-          if (res.ok) { readout("photo-readout", "Photo received by the dispatcher."); }
-          else { readout("photo-readout", "Photo not sent: " + (res.body.detail || "error"), true); }
+          if (res.ok) { readout("photo-readout", t("photo_received")); }
+          else { readout("photo-readout", t("photo_failed") + (res.body.detail ? " (" + res.body.detail + ")" : ""), true); }
         })
-        .catch(function () { readout("photo-readout", "Photo not sent: no connection.", true); });
+        .catch(function () { readout("photo-readout", t("photo_offline"), true); });
     });
   }
 
   // ---------------------------------------------------------------- live camera as still frames
   function startLive() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      readout("live-readout", "This browser cannot use the camera.", true); return;
+      readout("live-readout", t("no_camera"), true); return;
     }
     socketWanted = true;
     connect();
@@ -128,12 +136,12 @@
         video.srcObject = s;
         video.hidden = false;
         $("btn-live").classList.add("on");
-        $("btn-live").textContent = "Live — camera on";
-        readout("live-readout", "Live: starting…");
+        $("btn-live").textContent = t("live_on");
+        readout("live-readout", t("live_starting"));
         frameTimer = setInterval(sendFrame, frameInterval);
       })
       .catch(function (err) {
-        readout("live-readout", "Camera not available: " + (err && err.name === "NotAllowedError" ? "permission refused" : err.message), true);
+        readout("live-readout", err && err.name === "NotAllowedError" ? t("camera_refused") : t("camera_unavailable"), true);
       });
   }
 
@@ -181,7 +189,7 @@
     if (socket && socket.readyState === 1) { socket.send(JSON.stringify({ type: "stop" })); }
     // Also by plain HTTP, so "stop" is recorded even when the socket is down.
     fetch(base + "/stop", { method: "POST", credentials: "same-origin", keepalive: true })
-      .finally(function () { finish("You stopped sharing"); });
+      .finally(function () { finish(t("you_stopped")); });
   }
 
   $("btn-location").addEventListener("click", function () { if (watchId === null) { startLocation(); } });
@@ -193,7 +201,7 @@
     if (!text) { return; }
     sendJson({ type: "text", text: text });
     $("text-input").value = "";
-    readout("text-readout", "Sending message…");
+    readout("text-readout", t("sending_text"));
   });
   $("btn-stop").addEventListener("click", stopSharing);
   window.addEventListener("pagehide", function () { stopDevices(); });
