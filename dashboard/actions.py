@@ -67,7 +67,7 @@ def _reschedule(ctx: AppContext, incident_id: int) -> None:
 
 
 def acknowledge(ctx: AppContext, incident_id: int, user: User) -> service.Outcome:
-    outcome = _run(ctx, user, "acknowledged", lambda s: service.acknowledge(
+    outcome = _run(ctx, user, "acknowledged", lambda s: incident_actions.acknowledge_claimed(
         s, incident_id, user.username, ctx.settings.service, ctx.dm_possible))
     if ctx.settings.cad.webhook_url:
         # Hand the acknowledged incident to the centre's CAD (signed, retried, logged).
@@ -83,6 +83,18 @@ def acknowledge(ctx: AppContext, incident_id: int, user: User) -> service.Outcom
 def claim(ctx: AppContext, incident_id: int, user: User) -> service.Outcome:
     return _run(ctx, user, "claimed", lambda s: incident_actions.claim(
         s, incident_id, user.username, ctx.settings.service, ctx.dm_possible))
+
+
+def take_over(ctx: AppContext, incident_id: int, user: User) -> service.Outcome:
+    """Take a colleague's claimed incident: audited (whose claim it was), and an event in its log."""
+    detail: dict = {}
+
+    def work(s: Session) -> service.Outcome:
+        outcome = incident_actions.take_over(s, incident_id, user.username, ctx.settings.service, ctx.dm_possible)
+        detail["from"] = outcome.taken_from  # read under the incident's lock, before the audit entry
+        return outcome
+
+    return _run(ctx, user, "taken_over", work, detail)
 
 
 def release(ctx: AppContext, incident_id: int, user: User) -> service.Outcome:

@@ -48,6 +48,41 @@ def _seen_by(session: Session, incident: Incident, username: str, service: Servi
     outcome.stream_entry_to_ack = ack.stream_entry_to_ack
 
 
+def check_claim(incident: Incident, username: str) -> None:
+    """Acknowledging or finishing an incident a colleague has claimed would act behind their back:
+    it takes an explicit take-over (recorded) first."""
+    if incident.claimed_by and incident.claimed_by != username:
+        raise ActionError(f"incident {incident.id} is claimed by {incident.claimed_by}; "
+                          "take it over first (it is recorded), or ask them")
+
+
+def acknowledge_claimed(session: Session, incident_id: int, username: str, service: ServiceSettings,
+                        dm_possible: DmPossible) -> Outcome:
+    """A person acknowledges: refused on an incident a colleague has claimed."""
+    check_claim(locked_incident(session, incident_id), username)
+    return acknowledge(session, incident_id, username, service, dm_possible)
+
+
+def take_over(session: Session, incident_id: int, username: str, service: ServiceSettings,
+              dm_possible: DmPossible) -> Outcome:
+    """Take an incident a colleague has claimed (they are away, or it cannot wait): the claim
+    moves to this person, and the incident's event log records from whom."""
+    incident = _open(session, incident_id)
+    if not incident.claimed_by:
+        raise ActionError(f"incident {incident_id} is not claimed by anyone: claim it")
+    if incident.claimed_by == username:
+        raise ActionError(f"incident {incident_id} is already yours")
+    outcome = Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id)
+    _seen_by(session, incident, username, service, dm_possible, outcome)
+    previous = incident.claimed_by
+    incident.claimed_by = username
+    incident.updated_at = utcnow()
+    append_event(session, incident.id, EventKind.taken_over, username,
+                 {"from": previous, "to": username, **incident_state(incident)})
+    outcome.taken_from = previous
+    return outcome
+
+
 def claim(session: Session, incident_id: int, username: str, service: ServiceSettings,
           dm_possible: DmPossible) -> Outcome:
     incident = _open(session, incident_id)
@@ -105,6 +140,7 @@ def _finish(session: Session, incident_id: int, username: str, note: str, kind: 
         pass  # resolved incidents are closed once the paperwork is done
     elif not IncidentStatus(incident.status).is_open:
         raise ActionError(f"incident {incident_id} is already {incident.status}")
+    check_claim(incident, username)
     outcome = Outcome(incident_id=incident.id, stream_entry_to_ack=incident.stream_entry_id,
                       urgency=incident.urgency)
     if tell_reporter:

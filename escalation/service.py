@@ -53,6 +53,8 @@ class Outcome:
     urgency: str = ""
     # Set when the acknowledgement itself found the SLA already passed (for the breach counter).
     sla_breached_late: bool = False
+    # Set by a take-over: whose claim it was.
+    taken_from: str = ""
 
 
 def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: float) -> TriageRecord:

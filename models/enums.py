@@ -119,6 +119,7 @@ class EventKind(StrEnum):
     claimed = "claimed"
     released = "released"
     reassigned = "reassigned"
+    taken_over = "taken_over"  # a colleague's claim taken over, explicitly (audited)
     resolved = "resolved"
     closed = "closed"
     false_alarm = "false_alarm"

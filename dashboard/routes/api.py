@@ -153,6 +153,13 @@ def claim(incident_id: RowId, ctx: Ctx, user: User = require("acknowledge")) -> 
     return {"ok": True, "incident_id": incident_id, "claimed_by": user.username}
 
 
+@router.post("/incidents/{incident_id}/take-over", dependencies=[CSRF])
+def take_over(incident_id: RowId, ctx: Ctx, user: User = require("acknowledge")) -> dict:
+    """Take an incident a colleague has claimed (audited; recorded in the incident's events)."""
+    outcome = _act(actions.take_over, ctx, incident_id, user)
+    return {"ok": True, "incident_id": incident_id, "claimed_by": user.username, "taken_from": outcome.taken_from}
+
+
 @router.post("/incidents/{incident_id}/release", dependencies=[CSRF])
 def release(incident_id: RowId, ctx: Ctx, user: User = require("acknowledge")) -> dict:
     _act(actions.release, ctx, incident_id, user)

@@ -148,6 +148,8 @@ def event_summary(event: IncidentEvent) -> str:
         return f"acknowledged after {float(d['seconds_to_ack']):.0f} s"
     if kind == EventKind.triaged.value:
         return f"triaged {d.get('urgency', '')} / {d.get('category', '')} (confidence {d.get('confidence', '')})"
+    if kind == EventKind.taken_over.value:
+        return f"taken over from {d.get('from', '')} by {d.get('to', '')}"
     if kind == EventKind.media_revealed.value:
         return f"graphic media on post {d.get('post_id')} revealed"
     detail = ", ".join(f"{k}: {v}" for k, v in d.items() if k not in ("stream_entry_id",) and v not in ("", None))

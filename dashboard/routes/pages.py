@@ -157,6 +157,12 @@ def claim_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = requ
     return _run(request, "claim", incident_id, ctx, user, next, "claimed by you")
 
 
+@router.post("/incidents/{incident_id}/take-over", dependencies=[CSRF])
+def take_over_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
+                   next: str = Form("/queue")):
+    return _run(request, "take_over", incident_id, ctx, user, next, "taken over: it is yours now")
+
+
 @router.post("/incidents/{incident_id}/release", dependencies=[CSRF])
 def release_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                  next: str = Form("/queue")):

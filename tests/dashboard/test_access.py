@@ -32,6 +32,7 @@ ROUTES: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/incidents/{i}/acknowledge", ("acknowledge",)),
     ("POST", "/incidents/{i}/claim", ("acknowledge",)),
     ("POST", "/incidents/{i}/release", ("acknowledge",)),
+    ("POST", "/incidents/{i}/take-over", ("acknowledge",)),
     ("POST", "/incidents/{i}/reassign", ("acknowledge",)),
     ("POST", "/incidents/{i}/reply", ("reply",)),
     ("POST", "/incidents/{i}/resolve", ("resolve",)),

@@ -34,6 +34,10 @@ def test_incident_lifecycle_over_the_api(ctx, client, dispatcher):
     r = client.post(f"/api/v1/incidents/{incident_id}/release", headers=dispatcher)
     assert r.status_code == 409 and "claimed by bob" in r.json()["detail"]
     r = client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"note": "done"}, headers=dispatcher)
+    assert r.status_code == 409 and "claimed by bob" in r.json()["detail"]  # bob's: take it over first
+    r = client.post(f"/api/v1/incidents/{incident_id}/take-over", headers=dispatcher)
+    assert r.json() == {"ok": True, "incident_id": incident_id, "claimed_by": "alice", "taken_from": "bob"}
+    r = client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"note": "done"}, headers=dispatcher)
     assert r.json() == {"ok": True, "incident_id": incident_id, "status": "resolved"}
     assert client.post(f"/api/v1/incidents/{incident_id}/close", headers=dispatcher).status_code == 200
     r = client.post(f"/api/v1/incidents/{incident_id}/false-alarm", headers=dispatcher)
