@@ -21,6 +21,7 @@ ROUTES: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/map/incidents.json", ("view_incident",)),
     ("GET", "/field", ("field",)),
     ("GET", "/field/rows", ("field",)),
+    ("GET", "/field/incidents/{i}", ("field",)),
     ("GET", "/supervisor", ("supervise",)),
     ("GET", "/admin", ("admin",)),
     ("GET", "/wall", ("wall",)),
