@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -99,9 +99,14 @@ def triage_row(post: Post, out: TriageOutput, duration_ms: float) -> TriageRow:
         scores=out.scores, model_version=out.model_version, duration_ms=duration_ms)
 
 
+_TRIAGE_COLUMNS = tuple(f.name for f in fields(TriageRow))
+
+
 def insert_triage_rows(session: Session, rows: list[TriageRow]) -> None:
+    # Shallow: the JSON columns' dicts and lists are written as they are (asdict would deep-copy).
     if rows:
-        session.connection().execute(TriageRecord.__table__.insert(), [asdict(row) for row in rows])
+        session.connection().execute(TriageRecord.__table__.insert(),
+                                     [{name: getattr(row, name) for name in _TRIAGE_COLUMNS} for row in rows])
 
 
 _DEFERRED = "flare_deferred_messages"

@@ -57,7 +57,10 @@ def publish_incident(ctx: AppContext, incident_id: int) -> None:
         return
     try:
         with Session(ctx.engine, expire_on_commit=False) as s:
-            incident = s.get(Incident, incident_id)
+            # Locked before its chain head is read: a triage batch joining reports to it holds the
+            # row until it commits, and appending behind its back (a FK check waiting on that row
+            # while the batch waits on our event's seq) was a deadlock on PostgreSQL.
+            incident = s.get(Incident, incident_id, with_for_update=True)
             if incident is None or incident.stream_entry_id or incident.status != IncidentStatus.new.value:
                 return
             entry_id = ctx.dispatch.publish(incident.id, incident.urgency)

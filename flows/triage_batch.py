@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from itertools import groupby
 
 from rq import Queue
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
@@ -56,6 +56,7 @@ ACT_FUNCTION = "flows.triage_batch.act_batch"
 ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a job covers
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
 URGENT = (Urgency.critical.value, Urgency.high.value)
+GROUPING_LOCK_KEY = 0x466C617265  # "Flare": the advisory lock of grouping transactions (PostgreSQL)
 _RANK = {u.value: u.rank for u in Urgency}
 
 
@@ -227,9 +228,21 @@ def _commit_group(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durat
     return 0
 
 
+def _one_group_at_a_time(session: Session) -> None:
+    """Grouping transactions run one at a time per database. On SQLite the first UPDATE takes the
+    database's write lock for the whole group; on PostgreSQL a transaction-level advisory lock
+    does the same. Without it two workers' groups lock the incidents they join in different
+    orders (and the event inserts' foreign-key checks lock them too), and every cycle cost a
+    second of deadlock_timeout and a rolled-back group. A group is short (plain-row inserts,
+    one UPDATE per incident), and the model runs outside it, in parallel on every worker."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY})
+
+
 def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float) -> int:
     outcomes: list[tuple[Post, TriageOutput, service.Outcome]] = []
     with Session(ctx.engine, expire_on_commit=False) as s:
+        _one_group_at_a_time(s)
         ids = [post.id for post, _ in group]
         won = set(s.exec(update(Post).where(Post.id.in_(ids), Post.triage_state == TriageState.pending.value)
                          .values(triage_state=TriageState.done.value).returning(Post.id)).scalars().all())
