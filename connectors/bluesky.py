@@ -22,7 +22,8 @@ from atproto_client.request import Request
 
 from config.settings import BlueskySettings
 from connectors.common import (
-    RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post, match_sent,
+    POLL_CONNECT_TIMEOUT_S, POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str,
+    failure, malformed_post, match_sent,
     outcome_unknown, parse_time, to_json_text,
 )
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 20.0  # the replier's account: a send may take a while
 # The sources' account only reads (safe to repeat): a hung poll is abandoned within seconds.
-POLL_TIMEOUT = httpx.Timeout(6.0, connect=3.0)
+POLL_TIMEOUT = httpx.Timeout(POLL_READ_TIMEOUT_S, connect=POLL_CONNECT_TIMEOUT_S)
 MAX_PAGES = 20
 PAGE_LIMIT = 100
 SEEN_URIS_KEPT = 1000

@@ -15,6 +15,11 @@ from models.domain import DeliveryReceipt, RawPost
 
 # How many idempotency keys a replier remembers (a few days of traffic for one service).
 REMEMBERED_SENDS = 10_000
+# Polls only read (safe to repeat). A platform answers a poll in well under a second; one that
+# has not answered in 3 s is abandoned and the poll is sent again at once (connectors.runner),
+# so one stalled answer costs a post about 3 s, not the 6-25 s a longer wait would.
+POLL_CONNECT_TIMEOUT_S = 2.0
+POLL_READ_TIMEOUT_S = 3.0
 
 
 class RateLimitGate:

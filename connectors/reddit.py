@@ -21,7 +21,8 @@ from prawcore.exceptions import RequestException
 
 from config.settings import RedditSettings
 from connectors.common import (
-    RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post, match_sent,
+    POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post,
+    match_sent,
     outcome_unknown, parse_time, to_json_text,
 )
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
@@ -37,7 +38,7 @@ class AmbiguousWrite(Exception):
     """A POST whose connection broke after sending: the platform may have acted on it."""
 
 
-class ReadTimedOut(Exception):
+class ReadTimedOut(TimeoutError):
     """A read that did not answer in time; the caller's own loop retries it (prawcore would
     retry it twice more first, tripling the wait for the next post)."""
 
@@ -66,7 +67,7 @@ class WriteSafeRequestor(prawcore.Requestor):
 
 
 WRITE_TIMEOUT = 16  # prawcore's default, for the replier
-POLL_TIMEOUT = 6  # the sources only read (safe to repeat): a hung poll is abandoned within seconds
+POLL_TIMEOUT = POLL_READ_TIMEOUT_S  # the sources only read (safe to repeat): see connectors.common
 
 
 def make_reddit(settings: RedditSettings, timeout: int = WRITE_TIMEOUT) -> praw.Reddit:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import httpx
 import redis
+import requests
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -120,6 +122,55 @@ def poll_once(
 MAX_BACKOFF_SECONDS = 5.0
 FIRST_RETRY_SECONDS = 0.5
 DATABASE_PROBE_SECONDS = 0.25
+TIMEOUT_RETRIES_AT_ONCE = 2  # then the usual backoff: a platform that keeps stalling is not hammered
+HAND_ON_RETRY_SECONDS = 0.25
+HAND_ON_KEPT = 50_000  # posts waiting to be handed on; beyond that the sweep re-drives the oldest
+
+
+class HandOn:
+    """Hands stored posts on (to triage). A batch it could not hand on (Redis down) is tried
+    again every quarter second until it goes, so posts stored during a Redis outage reach triage
+    the moment Redis is back, not after the sweep's grace period (the sweep still covers a crash
+    of this process)."""
+
+    def __init__(self, on_persisted: OnPersisted) -> None:
+        self._on_persisted = on_persisted
+        self._waiting: list[Persisted] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, persisted: list[Persisted]) -> None:
+        try:
+            self._on_persisted(list(persisted))
+        except Exception as exc:  # noqa: BLE001 - committed rows are safe; retried below
+            log.warning("%d stored posts not handed on (%s: %s); retrying", len(persisted), type(exc).__name__, exc)
+            self._keep(list(persisted))
+
+    def _keep(self, batch: list[Persisted]) -> None:
+        with self._lock:
+            self._waiting = (batch + self._waiting)[-HAND_ON_KEPT:]
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def retry(self) -> bool:
+        """One attempt at everything waiting; True when nothing is left."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        if not batch:
+            return True
+        try:
+            self._on_persisted(batch)
+        except Exception:  # noqa: BLE001 - still down: next time
+            self._keep(batch)
+            return False
+        log.info("%d stored posts handed on after an outage", len(batch))
+        return True
+
+    def retry_until(self, stop: threading.Event) -> None:
+        while not stop.wait(HAND_ON_RETRY_SECONDS):
+            self.retry()
 
 
 def backoff_seconds(poll_seconds: float, failures: int, max_backoff: float) -> float:
@@ -127,6 +178,22 @@ def backoff_seconds(poll_seconds: float, failures: int, max_backoff: float) -> f
     never longer than the source's own poll interval would have waited."""
     base = min(max_backoff, poll_seconds, FIRST_RETRY_SECONDS * (2 ** min(failures - 1, 10)))
     return base * random.uniform(0.8, 1.2)  # jitter: sources that failed together retry apart
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A read that got no answer in time (whichever client library raised it, however wrapped):
+    the platform is up, one answer stalled; a poll sent again at once usually gets through."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (TimeoutError, requests.exceptions.Timeout, httpx.TimeoutException)):
+            return True
+        todo += [current.__cause__, current.__context__, getattr(current, "original_exception", None)]
+    return False
 
 
 def _database_down(exc: BaseException) -> bool:
@@ -171,6 +238,8 @@ def _run_source(
             if _database_down(exc):
                 wait_for_database(engine, stop)
                 wait = 0.0  # poll at once: posts may have waited on the platform all along
+            elif _timed_out(exc) and failures <= TIMEOUT_RETRIES_AT_ONCE:
+                wait = 0.0  # the wait was the timeout itself
             else:
                 wait = backoff_seconds(poll_seconds, failures, max_backoff)
         else:
@@ -194,12 +263,15 @@ def run_forever(
     """Poll every source on its own schedule (`source.poll_seconds`) until `stop` is set.
 
     Each source gets its own thread: a slow platform, or a client library that sleeps on its
-    own (prawcore does, between requests), never holds up the others.
+    own (prawcore does, between requests), never holds up the others. Posts that could not be
+    handed on are retried by one more thread (HandOn).
     """
+    hand_on = HandOn(on_persisted)
+    threading.Thread(target=hand_on.retry_until, args=(stop,), name="connector-hand-on", daemon=True).start()
     threads = [
         threading.Thread(
             target=_run_source, name=f"connector-{source.name}", daemon=True,
-            args=(source, engine, on_persisted, checkpoint_store, redis_conn, stop, choose_lane, max_backoff),
+            args=(source, engine, hand_on, checkpoint_store, redis_conn, stop, choose_lane, max_backoff),
         )
         for source in sources
     ]

@@ -20,7 +20,8 @@ from requests.adapters import HTTPAdapter
 
 from config.settings import XSettings
 from connectors.common import (
-    LOOKUP_CLOCK_SLACK, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post,
+    LOOKUP_CLOCK_SLACK, POLL_CONNECT_TIMEOUT_S, POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem,
+    SentLedger, clean_str, failure, malformed_post,
     match_sent, outcome_unknown, parse_time,
 )
 from models.domain import DeliveryReceipt, GeoPoint, OutboundRequest, RawPost
@@ -32,7 +33,7 @@ X_API_PREFIX = "https://api.twitter.com"
 REQUEST_TIMEOUT = (5.0, 20.0)  # connect, read, for writes: tweepy sets none
 # Reads (polls, lookups) are safe to repeat: a hung one is abandoned within seconds and tried
 # again, so a slow platform answer cannot hold a source's next post for long.
-READ_TIMEOUT = (3.0, 6.0)
+READ_TIMEOUT = (POLL_CONNECT_TIMEOUT_S, POLL_READ_TIMEOUT_S)
 MAX_PAGES = 50  # 5,000 items: more than X keeps in a mention timeline (~800)
 TWEET_FIELDS = ["created_at", "geo", "conversation_id", "in_reply_to_user_id", "author_id"]
 EXPANSIONS = ["author_id", "geo.place_id"]

@@ -23,15 +23,27 @@ from models.enums import Lane
 from dashboard.sweep import try_checkpoint, try_sweep
 
 log = logging.getLogger("flare.worker")
-LIVENESS_TTL_S = 6
+# The liveness key is refreshed twice a second on its own thread (a long sweep never delays it),
+# so a SIGKILLed worker's job is re-driven by the sweep within LIVENESS_TTL_S of its death.
+LIVENESS_TTL_S = 2
+HEARTBEAT_S = 0.5
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 1.0  # a ping a second: back within a second of Redis
 
 
-def _sweeper(ctx: AppContext, current: dict[str, str], stop: threading.Event) -> None:
+def _heartbeat(ctx: AppContext, current: dict[str, str], stop: threading.Event) -> None:
+    """Says this worker is alive; its absence tells the sweep a started job has nobody on it."""
+    while not stop.is_set():
+        try:
+            ctx.redis.set(liveness_key(current["name"]), "1", px=int(LIVENESS_TTL_S * 1000))
+        except redis.RedisError:  # Redis is down: nothing to re-drive until it is back
+            pass
+        stop.wait(HEARTBEAT_S)
+
+
+def _sweeper(ctx: AppContext, stop: threading.Event) -> None:
     interval = ctx.settings.sweep_interval_seconds
     while not stop.is_set():
         try:
-            ctx.redis.set(liveness_key(current["name"]), "1", ex=LIVENESS_TTL_S)
             try_sweep(ctx, interval)
             try_checkpoint(ctx)
             # Retention runs once a day, on whichever worker gets there first.
@@ -59,6 +71,7 @@ def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
 
 
 PUBSUB_JOIN_S = 1.0
+SENDER_RESTART_S = 0.5
 
 
 class FlareWorker(SimpleWorker):
@@ -108,13 +121,19 @@ def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[st
 
 
 def _sender(ctx: AppContext, name: str, stop: threading.Event) -> None:
-    """Sends replies until the process stops; a Redis outage only pauses it."""
+    """Sends replies until the process stops; a Redis outage only pauses it. Each restart takes a
+    fresh name: the old one may still be registered (a Redis restarted from its AOF remembers
+    it), and RQ refuses to start a second worker under a live name."""
+    attempt, current = 0, name
     while not stop.is_set():
         try:
-            _rq_worker(ctx, SenderWorker, [MESSAGES_QUEUE], name).work(with_scheduler=False, logging_level="WARNING")
+            _rq_worker(ctx, SenderWorker, [MESSAGES_QUEUE], current).work(with_scheduler=False,
+                                                                          logging_level="WARNING")
         except Exception:  # noqa: BLE001 - a sender must outlive a transient Redis error
-            log.exception("sender %s stopped; restarting", name)
-        stop.wait(1.0)
+            log.exception("sender %s stopped; restarting", current)
+        attempt += 1
+        current = f"{name}-r{attempt}"
+        stop.wait(SENDER_RESTART_S)
 
 
 def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, preload: bool = True) -> None:
@@ -135,8 +154,8 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
     name = name or f"flare-{socket.gethostname()}-{os.getpid()}"
     current = {"name": name}  # the RQ worker name the liveness key speaks for
     stop = threading.Event()
-    thread = threading.Thread(target=_sweeper, args=(ctx, current, stop), daemon=True, name="sweeper")
-    thread.start()
+    threading.Thread(target=_heartbeat, args=(ctx, current, stop), daemon=True, name="heartbeat").start()
+    threading.Thread(target=_sweeper, args=(ctx, stop), daemon=True, name="sweeper").start()
     if not burst:
         threading.Thread(target=_step_timer, args=(ctx, stop), daemon=True, name="step-timer").start()
         # Replies go out on these threads (the main worker serves the messages queue only when

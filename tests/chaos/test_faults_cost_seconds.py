@@ -44,8 +44,10 @@ from tests.waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 CRITICAL_SECONDS = 10.0  # the target, reported (p50, max, how many within it)
 # Asserted: no critical is left behind for a minute whatever the faults. The target above is
-# still missed by criticals caught in a Redis outage (the dispatch queue is a Redis stream), in a
-# Reddit poll hitting slow answers and prawcore's own 5xx retries, or in a killed worker's job.
+# still missed by criticals posted in the database or Redis outage (nothing is stored, or nothing
+# queued, until it ends: the dispatch queue is a Redis stream) whose platform then answers with
+# 429 windows, 5xx and stalled reads for seconds more; `faults_at` and the slowest criticals'
+# stored/triaged times in the printed report show which.
 CRITICAL_BOUND_SECONDS = 60.0
 PLATFORMS = ("x", "bluesky", "reddit")
 CITIES = ["Leeds", "Bristol", "Glasgow", "Cardiff", "Norwich", "Exeter", "York", "Hull", "Derby", "Bath",
@@ -106,6 +108,7 @@ class Rig:
         self.killed: Counter[str] = Counter()
         self.unexpected_exits: list[str] = []
         self.restarts = 0
+        self.fault_times: list[tuple[str, float]] = []  # (fault, seconds after the start) as applied
 
     def tend(self) -> None:
         """The supervisor's loop, plus the bookkeeping: exits the test did not cause are failures."""
@@ -208,6 +211,7 @@ def test_faults_cost_seconds_never_people(tmp_path: Path, database_url: str):
                 posted[f"{item.platform}:{item.external_id}"] = (item.created_at, what)
             while pending_faults and pending_faults[0][0] <= elapsed:
                 _, fault = pending_faults.pop(0)
+                rig.fault_times.append((fault, round(time.time() - rig.started_epoch, 1)))
                 if fault == "platform_faults_on":
                     for n, platform in enumerate(PLATFORMS):
                         rig.state.set_faults(platform, {**PLATFORM_FAULTS, "seed": seed * 10 + n})
@@ -296,7 +300,7 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
         "messages_failed": sum(m.status == DeliveryStatus.failed.value for m in messages),
         "resolved_by_lookup": found, "duplicates": 0, "acknowledged_incidents": len(acked_incidents),
         "faults_served": dict(rig.state.fault_counts), "restarts": rig.restarts,
-        "killed": ["worker-1", "worker-2", "connectors"], "unexpected_exits": 0,
+        "killed": ["worker-1", "worker-2", "connectors"], "unexpected_exits": 0, "faults_at": rig.fault_times,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     } | {"all_within": max(latencies) <= CRITICAL_SECONDS}
 

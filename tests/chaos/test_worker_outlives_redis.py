@@ -63,6 +63,9 @@ def test_worker_survives_redis_restart(tmp_path: Path, database_url: str):
         wait_for(lambda: _alive(ctx), 10, "Redis to answer again")
         post(2)
         wait_for(lambda: _triaged(ctx, "2"), 60, "a post sent after the restart to be triaged")
+        # Its receipt goes out too: the sender threads came back under fresh names (the restarted
+        # Redis remembers their old registrations, and RQ refuses a second worker of one name).
+        wait_for(lambda: "reporter2" in _recipients(tmp_path / "sent.jsonl"), 15, "the receipt after the restart")
         assert worker.poll() is None
     finally:
         if worker.poll() is None:
@@ -70,6 +73,12 @@ def test_worker_survives_redis_restart(tmp_path: Path, database_url: str):
             worker.wait(timeout=10)
         server.stop()
         ctx.close()
+
+
+def _recipients(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {json.loads(line)["recipient"] for line in path.read_text().splitlines() if line.strip()}
 
 
 def _alive(ctx: AppContext) -> bool:

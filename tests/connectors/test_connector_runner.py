@@ -12,11 +12,13 @@ from sqlalchemy.engine import make_url
 from config import Settings
 from connector_test_helpers import Recorder, db_external_id, poll, stored_posts
 from connectors.bluesky import BlueskyAccount, BlueskyDirectMessagesSource, BlueskyNotificationsSource
-from connectors.common import RateLimited
+from connectors.common import POLL_READ_TIMEOUT_S, RateLimited
 from connectors.health import OUTAGE_AFTER_FAILURES, health_key, read_health
 from connectors.reddit import RedditInboxSource
 from connectors.registry import build_repliers, build_sources
-from connectors.runner import MAX_BACKOFF_SECONDS, DbCheckpointStore, backoff_seconds, poll_once, run_forever
+from connectors.runner import (
+    MAX_BACKOFF_SECONDS, DbCheckpointStore, _timed_out, backoff_seconds, poll_once, run_forever,
+)
 from connectors.x import XDirectMessagesSource, XMentionsSource
 from models.db import make_engine
 from tests.tcp_proxy import TcpProxy
@@ -263,8 +265,9 @@ def test_first_poll_runs_as_soon_as_the_database_is_back(sandbox, platform_setti
 
 @pytest.mark.parametrize("platform", ["x", "bluesky", "reddit"])
 def test_a_hung_poll_is_abandoned_within_seconds(sandbox, platform_settings, engine, tmp_path, platform):
-    """A platform answering reads 12 s late: the poll gives up in seconds and is tried again
-    (writes keep their longer timeout: giving up on a send early only makes it uncertain)."""
+    """A platform answering reads 12 s late: the poll gives up within about 3 s and the runner
+    knows it timed out, so it polls again at once (writes keep their longer timeout: giving up on
+    a send early only makes it uncertain)."""
     state, _ = sandbox
     settings = platform_settings.model_copy(update={"data_dir": tmp_path})
     [source] = [s for s in build_sources(settings) if s.platform == platform][:1]
@@ -274,6 +277,48 @@ def test_a_hung_poll_is_abandoned_within_seconds(sandbox, platform_settings, eng
         source.reddit.user.me()
     state.set_faults(platform, {"slow_rate": 1.0, "slow_seconds": 12, "affect_writes": False})
     started = time.monotonic()
-    with pytest.raises(Exception):  # noqa: B017 - each client raises its own timeout type
+    with pytest.raises(Exception) as raised:  # noqa: B017 - each client raises its own timeout type
         poll(source, engine)
-    assert time.monotonic() - started < 9.0
+    assert time.monotonic() - started < POLL_READ_TIMEOUT_S + 2.0
+    assert _timed_out(raised.value), repr(raised.value)
+    assert not _timed_out(RuntimeError("HTTP 503"))
+
+
+class _QueueDown(Recorder):
+    """on_persisted against a Redis that is down until `up` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = threading.Event()
+        self.refused = 0
+
+    def __call__(self, persisted) -> None:
+        if not self.up.is_set():
+            self.refused += 1
+            raise ConnectionError("Redis is down")
+        super().__call__(persisted)
+
+
+def test_posts_stored_while_redis_is_down_are_handed_on_the_moment_it_is_back(
+        sandbox, platform_settings, engine, redis_conn):
+    """Not after the sweep's grace period: the connector itself tries again every quarter second."""
+    state, _ = sandbox
+    settings = platform_settings.model_copy(update={"x": platform_settings.x.model_copy(update={"poll_seconds": 30})})
+    handed = _QueueDown()
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=([XMentionsSource(settings.x)], engine, handed,
+                                                        DbCheckpointStore(engine), None, stop))
+    state.add_post("x", "@flare999 my neighbour has collapsed", "rd")
+    thread.start()
+    try:
+        _wait_for(lambda: len(stored_posts(engine)) == 1)
+        time.sleep(1.0)
+        assert handed.calls == [] and handed.refused >= 2  # stored, not handed on, tried again
+        handed.up.set()
+        back = time.monotonic()
+        _wait_for(lambda: handed.created == 1)
+        assert time.monotonic() - back < 1.0  # not the 30 s poll interval, nor the sweep's grace
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert handed.created == 1 and state.path_counts["GET /2/users/1000/mentions"] == 1

@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 
 from config import Settings
 from dashboard.cli import _context
-from dashboard.worker import FlareWorker
+from dashboard.context import AppContext, liveness_key
+from dashboard.worker import LIVENESS_TTL_S, FlareWorker, _heartbeat
 from tests.tcp_proxy import TcpProxy, proxied_redis_url
 
 
@@ -90,3 +91,24 @@ def test_a_service_started_during_an_outage_waits_for_the_store(tmp_path: Path, 
             ctx.close()
         redis_proxy.close()
         db_proxy.close()
+
+
+def test_a_dead_workers_liveness_key_is_gone_within_seconds(settings):
+    """The sweep re-drives a SIGKILLed worker's started job once its liveness key is gone: the key
+    lives LIVENESS_TTL_S (2 s), refreshed on a thread of its own however long a sweep takes."""
+    ctx = AppContext.build(settings)
+    stop = threading.Event()
+    current = {"name": "heartbeat-test"}
+    thread = threading.Thread(target=_heartbeat, args=(ctx, current, stop), daemon=True)
+    try:
+        thread.start()
+        time.sleep(2.5)  # longer than the TTL: refreshed all along
+        assert ctx.redis.exists(liveness_key("heartbeat-test"))
+        assert 0 < ctx.redis.pttl(liveness_key("heartbeat-test")) <= LIVENESS_TTL_S * 1000
+        stop.set()  # the process dies: nobody refreshes the key
+        thread.join(timeout=2)
+        time.sleep(LIVENESS_TTL_S + 0.2)
+        assert not ctx.redis.exists(liveness_key("heartbeat-test"))
+    finally:
+        stop.set()
+        ctx.close()
