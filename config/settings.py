@@ -32,7 +32,10 @@ class DashboardSettings(BaseModel):
     # link may be up to share.max_upload_bytes. Larger bodies are refused before they are read.
     max_body_bytes: int = 256 * 1024
     public_base_url: str = ""  # for links sent to reporters; defaults to http://host:port
-    tile_url: str = ""  # map tiles; empty = plain background with markers only
+    tile_url: str = ""  # map tiles; empty = the offline base map (country outlines and coastlines)
+    # The service area's middle: the offline base map draws outlines in detail around it.
+    map_centre_lat: float = Field(default=54.0, ge=-90, le=90)
+    map_centre_lon: float = Field(default=-2.0, ge=-180, le=180)
 
 
 class XSettings(BaseModel):

@@ -1,12 +1,13 @@
 """The map of open incidents (Leaflet, served from our own static files)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
+from dashboard import basemap
 from dashboard.deps import DB, require
-from dashboard.routes.common import BACKGROUND, render, restore_idle_clock
+from dashboard.routes.common import BACKGROUND, render, require_any, restore_idle_clock
 from dashboard.routes.incident_view import confidence_radius
 from dashboard.security import audit
 from dashboard.visible_text import visible
@@ -30,6 +31,21 @@ def open_incident_points(db: Session) -> list[dict]:
 def map_page(request: Request, user: User = require("view_incident")) -> HTMLResponse:
     ctx = request.app.state.ctx
     return render(request, "map.html", user=user, tile_url=ctx.settings.dashboard.tile_url)
+
+
+BASE_LAYERS = {"world": basemap.world_outlines, "area": basemap.area_outlines}
+
+
+@router.get("/map/base/{layer}.geojson", dependencies=[BACKGROUND])
+def base_map_layer(request: Request, layer: str, user: User = require_any("view_incident", "field")) -> Response:
+    """The offline base map's outlines (public map data, the same for everyone: cacheable)."""
+    build = BASE_LAYERS.get(layer)
+    if build is None:
+        raise HTTPException(404, "no such base map layer")
+    restore_idle_clock(request)
+    dashboard = request.app.state.settings.dashboard
+    return Response(build(dashboard.map_centre_lat, dashboard.map_centre_lon), media_type="application/geo+json",
+                    headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/map/incidents.json", dependencies=[BACKGROUND])

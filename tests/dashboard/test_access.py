@@ -19,6 +19,7 @@ ROUTES: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/incidents/{i}", ("view_incident",)),
     ("GET", "/map", ("view_incident",)),
     ("GET", "/map/incidents.json", ("view_incident",)),
+    ("GET", "/map/base/{layer}.geojson", ("view_incident", "field")),
     ("GET", "/field", ("field",)),
     ("GET", "/field/rows", ("field",)),
     ("GET", "/field/incidents/{i}", ("field",)),
@@ -63,7 +64,7 @@ def world(ctx, users):
     drain(ctx)
     with Session(ctx.engine) as s:
         incident_id = s.exec(select(Incident.id)).one()
-    return {"i": incident_id, "p": post_id, "m": 0, "u": users["field"].id}
+    return {"i": incident_id, "p": post_id, "m": 0, "u": users["field"].id, "layer": "area"}
 
 
 def test_every_view_route_is_in_the_role_table(app):
@@ -113,6 +114,9 @@ def test_signed_out_visitors_are_sent_to_login(app, world):
             continue
         r = client.get(template.format(**world))
         location = r.headers["location"]
+        if template.startswith("/wall"):  # a wall display signs in with its key, on its own page
+            assert r.status_code == 303 and location == "/wall/enter", template
+            continue
         assert r.status_code == 303 and location.split("?")[0] == "/login", template
         assert "expired" not in location, template  # never signed in: nothing expired
         # ... and back to the page asked for once signed in
