@@ -5,11 +5,13 @@ shown once to the admin who creates it), never with a password; its session hold
 digest instead of an idle clock, so nobody has to sign it in again every half hour, and an admin
 revokes it at once by replacing the key or deactivating the account (the next refresh ends it).
 The role can open this screen and nothing else: no incident pages, no feed, no API, no actions.
-It shows what the queue rows show and no more.
+It shows what the queue rows show and less: anyone passing a wall can read it, so phone numbers,
+e-mail addresses and handles in the reports' first words are masked, as for field units.
 """
 from __future__ import annotations
 
 import math
+import re
 import time
 
 from fastapi import APIRouter, Form, Request
@@ -17,7 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dashboard.deps import CSRF, DB, require
 from dashboard.routes.common import render
-from dashboard.routes.pages import open_queue
+from dashboard.routes.field import field_text
+from dashboard.routes.pages import QueueRow, open_queue
 from dashboard.security import audit, new_csrf_token, user_for_token
 from models.enums import Role
 from models.tables import User
@@ -28,6 +31,21 @@ router = APIRouter(include_in_schema=False)
 # Timers and ages on the wall also move without events.
 WALL_REFRESH_SECONDS = 30
 THROTTLE_NAME = "wall-key"  # failed wall keys are counted like failed passwords
+
+
+# Digits cut off at the end of the first words may be the start of a number the masking cannot
+# recognise any more: they go too.
+_CUT_DIGITS = re.compile(r"[+(]?\d[\d\s().-]*$")
+
+
+def wall_rows_of(db) -> list[QueueRow]:
+    rows = open_queue(db)
+    for row in rows:
+        words = field_text(row.line.first_words)
+        if row.line.words_truncated:
+            words = _CUT_DIGITS.sub("[…]", words).rstrip()
+        row.line.first_words = words
+    return rows
 
 
 @router.get("/wall/enter")
@@ -58,10 +76,10 @@ def wall_enter(request: Request, db: DB, key: str = Form(...)):
 
 @router.get("/wall")
 def wall_page(request: Request, db: DB, user: User = require("wall")) -> HTMLResponse:
-    return render(request, "wall.html", user=user, rows=open_queue(db), review_count=0, idle_seconds=0,
+    return render(request, "wall.html", user=user, rows=wall_rows_of(db), review_count=0, idle_seconds=0,
                   refresh_seconds=WALL_REFRESH_SECONDS, now=utcnow())
 
 
 @router.get("/wall/rows")
 def wall_rows(request: Request, db: DB, user: User = require("wall")) -> HTMLResponse:
-    return render(request, "_queue_rows.html", user=user, fragment=True, rows=open_queue(db), review_count=0)
+    return render(request, "_queue_rows.html", user=user, fragment=True, rows=wall_rows_of(db), review_count=0)

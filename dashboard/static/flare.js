@@ -212,6 +212,15 @@
 
   document.addEventListener("flare:live", function (e) {
     var p = e.detail || {};
+    // A field unit's incident detail is read-only: it simply reloads when its incident changes.
+    if (page === "field-incident") {
+      var shown = document.getElementById("field-incident");
+      if (shown && String(p.incident_id) === shown.dataset.incident) {
+        clearTimeout(refreshTimer);
+        refreshTimer = setTimeout(function () { window.location.reload(); }, 300);
+      }
+      return;
+    }
     if (page === "incident") {
       if (String(p.incident_id) === body.dataset.incident) {
         var changed = document.getElementById("incident-changed");

@@ -11,7 +11,8 @@ from tests.dashboard.conftest import PASSWORDS, csrf_from, drain, ingest, login,
 
 
 def _queued(ctx) -> int:
-    ingest(ctx, [raw_post("w1", "help my dad collapsed not breathing at 12 High Street", author="secret_handle")])
+    ingest(ctx, [raw_post("w1", "help my dad collapsed not breathing at 12 High Street call 07700 900123",
+                          author="secret_handle")])
     drain(ctx)
     with Session(ctx.engine) as s:
         return s.exec(select(Incident.id)).one()
@@ -24,6 +25,7 @@ def test_wall_shows_the_queue_read_only_without_reporter_details(ctx, app, users
     assert page.status_code == 200
     assert f"#{incident_id}" in page.text and "help my dad collapsed" in page.text  # what the queue shows
     assert "secret_handle" not in page.text  # ... and no reporter handle
+    assert "07700 900123" not in page.text and "[phone]" in page.text  # nor a number in their words
     assert f'href="/incidents/{incident_id}"' not in page.text  # nothing to open
     assert "/acknowledge" not in page.text and "csrf_token" not in wall.get("/wall/rows").text
     assert 'id="live-lost"' in page.text and 'data-idle="0"' in page.text
@@ -33,6 +35,15 @@ def test_wall_shows_the_queue_read_only_without_reporter_details(ctx, app, users
     assert r.status_code == 403
     with Session(ctx.engine) as s:
         assert s.get(Incident, incident_id).status == "queued"
+
+
+def test_wall_masks_a_number_cut_off_by_the_first_words(ctx, app, users):
+    words = " ".join(["help"] * 13)  # the row shows the first 14 words: the number is cut in two
+    ingest(ctx, [raw_post("w9", f"{words} 07700 900123 now", author="w9")])
+    drain(ctx)
+    assert "07700" in login(app, "dispatcher").get("/queue/rows").text  # the dispatcher's queue has it
+    wall_row = login(app, "wall").get("/wall/rows").text
+    assert "07700" not in wall_row and "help help" in wall_row
 
 
 def test_wall_key_is_the_only_way_in_and_not_an_api_token(app, users):
