@@ -173,6 +173,11 @@ def append_event(session: Session, incident_id: int, kind: str, actor: str = "sy
         seq, prev = heads[incident_id]
         seq += 1
     else:
+        # The incident's row is locked before its chain head is read (a no-op where the caller
+        # holds it already, and on SQLite): two writers appending to one incident then queue on
+        # the row instead of each waiting on the other's seq while holding what the other's
+        # foreign-key check needs, a deadlock on PostgreSQL.
+        session.exec(select(Incident.id).where(Incident.id == incident_id).with_for_update())
         last = session.exec(  # two columns, not the row: the last event's data is never needed here
             select(IncidentEvent.seq, IncidentEvent.hash).where(IncidentEvent.incident_id == incident_id)
             .order_by(IncidentEvent.seq.desc()).limit(1)
