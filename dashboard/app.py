@@ -7,13 +7,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.sessions import SessionMiddleware
 
 from config import Settings
 from dashboard import visible_text
 from dashboard.context import AppContext
 from dashboard.deps import OPENAPI_PATH, CurrentUser, LoginRequired
-from dashboard.security import LoginThrottle, secret_key
+from dashboard.security import LoginThrottle
+from dashboard.sessions import ServerSessions
 from dashboard.share.ws import LinkRateLimits
 from dashboard.routes.common import login_redirect
 from dashboard.timefmt import make_clock
@@ -132,11 +132,9 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app.state.templates.env.finalize = visible_text.finalize
     app.state.templates.env.globals["clock"] = make_clock(settings.service.timezone)
     app.state.templates.env.globals["service_tz"] = settings.service.timezone  # the browser's clocks too
-    app.add_middleware(
-        SessionMiddleware, secret_key=secret_key(settings), session_cookie="flare_session",
-        same_site="strict", https_only=settings.dashboard.public_base_url.startswith("https"),
-        max_age=12 * 3600,
-    )
+    # Sessions live in the database; the cookie carries only a random id (revocable on sign-out).
+    app.add_middleware(ServerSessions, engine=ctx.engine,
+                       https_only=settings.dashboard.public_base_url.startswith("https"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(LoginRequired)

@@ -21,6 +21,11 @@ from models.tables import User
 OPENAPI_PATH = "/openapi.json"  # the API description, for signed-in users and token holders only
 
 
+# The idle clock restarts on activity, to this resolution: the session is stored server-side, and
+# a write on every request would turn every read into a write.
+LAST_SEEN_RESOLUTION_SECONDS = 10
+
+
 class LoginRequired(Exception):
     """Raised for browser pages; the app turns it into a redirect to /login."""
 
@@ -100,7 +105,9 @@ def current_user(request: Request, db: DB, ctx: Ctx) -> User:
     if user is None or not user.active or not wall_session_valid(user, wall_key):
         sess.clear()
         raise LoginRequired()
-    sess["last_seen"] = time.time()
+    now = time.time()
+    if now - float(sess.get("last_seen") or 0) >= LAST_SEEN_RESOLUTION_SECONDS:
+        sess["last_seen"] = now  # (to the resolution: not a database write on every request)
     request.state.via_token = False
     return user
 

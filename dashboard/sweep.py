@@ -14,7 +14,7 @@ from rq.registry import StartedJobRegistry
 from rq.utils import str_to_date
 from sqlmodel import Session, select
 
-from dashboard import escalation_runner
+from dashboard import escalation_runner, sessions
 from dashboard.context import TRIAGE_QUEUES, AppContext, liveness_key
 from escalation.service import belongs_in_queue
 from evidence.checkpoint import CheckpointResult, write_checkpoint
@@ -129,6 +129,7 @@ def sweep(ctx: AppContext) -> dict[str, int]:
             counts["acks"] += 1
     # Keeps the stream short; never passes an entry a console holds unacknowledged.
     counts["trimmed"] = ctx.dispatch.trim_acknowledged()
+    counts["sessions_purged"] = sessions.purge(ctx.engine, now)
     if any(counts.values()):
         log.info("sweep re-drove %s", counts)
     return counts

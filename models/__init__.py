@@ -31,6 +31,7 @@ from models.tables import (
     Incident,
     IncidentEvent,
     IncidentPost,
+    LoginSession,
     OutboundMessage,
     Post,
     TriageRecord,
@@ -41,7 +42,7 @@ from models.types import utcnow
 __all__ = [
     "AuditEntry", "CadDelivery", "Category", "ConnectorCheckpoint", "DeliveryReceipt", "DeliveryStatus",
     "EvidenceTombstone",     "Disposition", "EventKind", "GeoPoint", "Incident", "IncidentEvent", "IncidentPost",
-    "IncidentStatus", "Lane", "LocationMention", "MessageKind", "MessagePurpose", "Notifier",
+    "IncidentStatus", "Lane", "LoginSession", "LocationMention", "MessageKind", "MessagePurpose", "Notifier",
     "OutboundMessage", "OutboundRequest", "Platform", "Post", "RawPost", "Replier", "Role",
     "SharedItem", "ShareLink", "Source", "TriageOutput", "TriageRecord", "TriageState", "Urgency", "User", "utcnow",
 ]

@@ -186,6 +186,25 @@ class User(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class LoginSession(SQLModel, table=True):
+    """A browser's session, held here: the cookie carries only a random id, stored as its sha256.
+
+    Signing out, a change of who is signed in, "sign out everywhere" and deactivating a person
+    revoke the row, so a copied cookie stops working with the original."""
+
+    __tablename__ = "login_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", index=True)  # None: not signed in
+    data: dict = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str = ""  # who or what ended it: a username, "sign-out", "sign-in" (a new id)...
+
+
 class ConnectorCheckpoint(SQLModel, table=True):
     """Where a connector's feed stands. Written only after the posts it covers are committed."""
 

@@ -16,6 +16,7 @@ from dashboard.routes.common import action_done, action_failed, render
 from dashboard.routes.reply_templates import reply_templates
 from dashboard.routes.supervisor import connector_health
 from dashboard.security import audit, create_user, token_digest
+from dashboard.sessions import live_session_counts, revoke_user_sessions
 from escalation.policy import DEFAULT_POLICY_FILE, PolicySet
 from models.enums import Role
 from models.tables import User
@@ -57,7 +58,7 @@ def validate_policy(text: str) -> tuple[PolicySet | None, list[str]]:
 def _page(request: Request, db: Session, user: User, status_code: int = 200, **extra) -> HTMLResponse:
     settings = request.app.state.settings
     users = db.exec(select(User).order_by(User.active.desc(), User.role, User.username)).all()
-    context = {"users": users, "roles": list(Role), "policy_text": current_policy_text(settings),
+    context = {"users": users, "roles": list(Role), "sessions": live_session_counts(db), "policy_text": current_policy_text(settings),
                "policy_path": str(policy_path(settings)), "policy_errors": [],
                "policy_in_use": bool(settings.escalation_policy_file),
                "reply_templates": reply_templates(settings.service),
@@ -100,10 +101,25 @@ def set_active(request: Request, user_id: RowId, db: DB, user: User = require("a
         return action_failed(request, "You cannot deactivate your own account.", "/admin", 422)
     target.active = active == "1"
     db.add(target)
+    ended = 0 if target.active else revoke_user_sessions(db, target.id, user.username)
     audit(db, user.username, "activate_user" if target.active else "deactivate_user", "user", target.id,
-          {"username": target.username})
+          {"username": target.username, **({} if target.active else {"sessions_ended": ended})})
     db.commit()
     return action_done(request, f"{target.username} {'re-activated' if target.active else 'deactivated'}.", "/admin")
+
+
+@router.post("/admin/users/{user_id}/sign-out", dependencies=[CSRF])
+def sign_out_everywhere(request: Request, user_id: RowId, db: DB, user: User = require("admin")):
+    """End every browser session of one person (a lost phone, a shared screen, a leaver): each
+    copy of their cookie stops working at once. API tokens are reset separately."""
+    target = db.get(User, user_id)
+    if target is None:
+        raise HTTPException(404, "user not found")
+    ended = revoke_user_sessions(db, target.id, user.username)
+    audit(db, user.username, "sign_out_everywhere", "user", target.id, {"username": target.username, "sessions_ended": ended})
+    db.commit()
+    return action_done(request, f"{target.username} signed out everywhere ({ended} session{'' if ended == 1 else 's'} ended).",
+                       "/admin", sessions_ended=ended)
 
 
 @router.post("/admin/users/{user_id}/token", dependencies=[CSRF])

@@ -45,6 +45,7 @@ ROUTES: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/admin/users", ("admin",)),
     ("POST", "/admin/users/{u}/active", ("admin",)),
     ("POST", "/admin/users/{u}/token", ("admin",)),
+    ("POST", "/admin/users/{u}/sign-out", ("admin",)),
     ("POST", "/admin/policies", ("admin",)),
 ]
 # Routes every signed-in person has (their own settings, the live stream, sign-out).

@@ -1,0 +1,179 @@
+"""Dashboard sessions held server-side (login_sessions): the cookie carries only a random id.
+
+Pure ASGI middleware in place of Starlette's signed-cookie sessions. `request.session` is the same
+dict as before; the middleware loads it from the row the cookie names and writes back what a
+request changed when the response starts. A session whose signed-in person changes (sign-in,
+sign-out, the idle sign-out, a deactivated account) gets a new id and the old row is revoked, so a
+copy of the old cookie is worth nothing; "sign out everywhere" revokes every row of a person.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+from anyio import to_thread
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from models.tables import LoginSession
+
+COOKIE = "flare_session"
+# A session ends after this long without a request (the dashboard's idle sign-out is shorter; a
+# wall display, which has no idle clock, stays signed in while it keeps refreshing).
+MAX_AGE_SECONDS = 12 * 3600
+EXTEND_AFTER = timedelta(hours=1)  # the expiry moves on (a row write) at most once an hour
+SCOPE_KEY = "flare.login_session"
+
+
+def utcnow() -> datetime:
+    """Session time is read from the same clock as the dashboard's idle timeout (time.time)."""
+    return datetime.fromtimestamp(time.time(), UTC)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _snapshot(data: dict) -> str:
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+@dataclass
+class Loaded:
+    row_id: int | None
+    user_id: int | None
+    original: str  # what the session held when the request arrived
+    token: str = ""
+    expires_at: datetime | None = None
+
+
+def load(engine: Engine, token: str | None, now: datetime | None = None) -> tuple[Loaded, dict[str, Any]]:
+    """The live session a cookie names; an unknown, expired or revoked id gives an empty one."""
+    if token:
+        with Session(engine) as db:
+            row = db.exec(select(LoginSession).where(LoginSession.token_hash == token_hash(token))).first()
+        if row is not None and row.revoked_at is None and row.expires_at > (now or utcnow()):
+            data = dict(row.data or {})
+            return Loaded(row.id, row.user_id, _snapshot(data), token, row.expires_at), data
+    return Loaded(None, None, _snapshot({})), {}
+
+
+def save(engine: Engine, loaded: Loaded, data: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Write back what the request changed, and move the expiry on. Returns the cookie value to
+    set (a new id, or the same one with a new expiry), "" when the cookie should be cleared, None
+    when the cookie stays as it is."""
+    now = now or utcnow()
+    changed = _snapshot(data) != loaded.original
+    extend = loaded.expires_at is not None and now + timedelta(seconds=MAX_AGE_SECONDS) - loaded.expires_at >= EXTEND_AFTER
+    if not changed and not extend:
+        return None
+    user_id = data.get("user_id")
+    with Session(engine) as db:
+        if loaded.row_id is not None and user_id == loaded.user_id:
+            values: dict[str, Any] = {"updated_at": now}
+            if changed:
+                values["data"] = data
+            if extend:
+                values["expires_at"] = now + timedelta(seconds=MAX_AGE_SECONDS)
+            # A revoked row stays revoked: a request in flight never brings it back.
+            done = db.execute(update(LoginSession).where(LoginSession.id == loaded.row_id,
+                                                         LoginSession.revoked_at.is_(None)).values(**values))
+            db.commit()
+            return loaded.token if extend and done.rowcount else None
+        if loaded.row_id is not None:  # someone else is signed in now, or nobody: a new id
+            reason = "sign-in" if user_id is not None else "sign-out"
+            db.execute(update(LoginSession).where(LoginSession.id == loaded.row_id, LoginSession.revoked_at.is_(None))
+                       .values(revoked_at=now, revoked_by=reason))
+        token = ""
+        if data:
+            token = secrets.token_urlsafe(32)
+            db.add(LoginSession(token_hash=token_hash(token), user_id=user_id, data=data, created_at=now,
+                                updated_at=now, expires_at=now + timedelta(seconds=MAX_AGE_SECONDS)))
+        db.commit()
+    return token
+
+
+def revoke_user_sessions(db: Session, user_id: int, by: str, now: datetime | None = None) -> int:
+    """End every live session of one person (caller commits). Returns how many were live."""
+    now = now or utcnow()
+    result = db.execute(update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None), LoginSession.expires_at > now)
+        .values(revoked_at=now, revoked_by=by))
+    return int(result.rowcount or 0)
+
+
+def live_session_counts(db: Session, now: datetime | None = None) -> dict[int, int]:
+    """Signed-in sessions still live, per person (for the admin screen)."""
+    now = now or utcnow()
+    rows = db.exec(select(LoginSession.user_id).where(
+        LoginSession.user_id.is_not(None), LoginSession.revoked_at.is_(None), LoginSession.expires_at > now)).all()
+    counts: dict[int, int] = {}
+    for user_id in rows:
+        counts[user_id] = counts.get(user_id, 0) + 1
+    return counts
+
+
+def purge(engine: Engine, now: datetime | None = None) -> int:
+    """Forget sessions past their expiry, and revoked ones a day after revocation."""
+    now = now or utcnow()
+    with Session(engine) as db:
+        result = db.execute(delete(LoginSession).where(
+            (LoginSession.expires_at < now) | (LoginSession.revoked_at < now - timedelta(days=1))))
+        db.commit()
+    return int(result.rowcount or 0)
+
+
+def _cookie_from(scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            jar = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except CookieError:  # a malformed Cookie header names no session
+                return None
+            if COOKIE in jar:
+                return jar[COOKIE].value
+    return None
+
+
+class ServerSessions:
+    """Loads `scope["session"]` from login_sessions and saves it when the response starts."""
+
+    def __init__(self, app, engine: Engine, https_only: bool = False) -> None:
+        self.app = app
+        self.engine = engine
+        self.flags = "; path=/; httponly; samesite=strict" + ("; secure" if https_only else "")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if scope.get("path", "").startswith("/static/"):  # our own files: no session needed
+            scope["session"] = {}
+            await self.app(scope, receive, send)
+            return
+        loaded, data = await to_thread.run_sync(load, self.engine, _cookie_from(scope))
+        scope["session"] = data
+        scope[SCOPE_KEY] = loaded
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_saving(message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = await to_thread.run_sync(save, self.engine, loaded, scope["session"])
+                if cookie is not None:
+                    value = (f"{COOKIE}={cookie}; Max-Age={MAX_AGE_SECONDS}" if cookie
+                             else f"{COOKIE}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
+                    message["headers"] = list(message.get("headers", [])) + [
+                        (b"set-cookie", (value + self.flags).encode("latin-1"))]
+            await send(message)
+
+        await self.app(scope, receive, send_saving)
