@@ -108,7 +108,17 @@ class DispatchQueue:
         return sorted(unique.values(), key=lambda e: (_urgency_rank(e.urgency), _stream_age_key(e.entry_id)))
 
     def ack(self, entry_id: str) -> bool:
-        return bool(self._grouped(lambda: self.conn.xack(self.key, GROUP, entry_id)))
+        """The incident was acknowledged: its entry leaves the stream, whether or not a console
+        was handed it (one acknowledged from its own page may never have been), so nothing
+        counts it as waiting. True when a console held it."""
+        return bool(self._grouped(lambda: self._ack_and_delete(entry_id)))
+
+    def _ack_and_delete(self, entry_id: str) -> int:
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.xack(self.key, GROUP, entry_id)
+            pipe.xdel(self.key, entry_id)
+            acked, _ = pipe.execute()
+        return acked
 
     def reclaim(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[QueueEntry]:
         """Take over entries another console has held without acknowledging for min_idle_ms."""

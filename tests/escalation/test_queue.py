@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from escalation.queue import DispatchQueue
+from escalation.queue import GROUP, DispatchQueue
 
 
 @pytest.fixture
@@ -62,12 +62,26 @@ def test_board_includes_reclaimed_entries_without_duplicates(queue):
     assert [e.incident_id for e in board] == [2, 1]
 
 
+def _xack_only(redis_conn, queue, entry_id):
+    """An acknowledgement that left its entry in the stream (one made before acknowledging
+    deleted the entry): the sweep's trim is what removes those."""
+    redis_conn.xack(queue.key, GROUP, entry_id)
+
+
+def test_acknowledging_removes_the_entry_from_the_stream(queue, redis_conn):
+    first, second = queue.publish(1, "critical"), queue.publish(2, "high")
+    queue.read("alice")
+    assert queue.ack(first) is True
+    assert [eid.decode() for eid, _ in redis_conn.xrange(queue.key)] == [second]
+    assert queue.trim_acknowledged() == 0
+
+
 def test_trim_never_passes_an_unacknowledged_entry(queue, redis_conn):
     entries = [queue.publish(i, "high") for i in range(1, 7)]
     queue.read("alice", count=4)  # 1-4 delivered, 5-6 undelivered
     for e in entries[:4]:
         if e != entries[1]:
-            queue.ack(e)
+            _xack_only(redis_conn, queue, e)
     trimmed = queue.trim_acknowledged()
     assert trimmed == 1  # only the entry before the oldest pending one (entries[1])
     remaining = [eid.decode() for eid, _ in redis_conn.xrange(queue.key)]
@@ -79,7 +93,7 @@ def test_trim_keeps_undelivered_entries_when_nothing_is_pending(queue, redis_con
     entries = [queue.publish(i, "high") for i in range(1, 5)]
     delivered = queue.read("alice", count=2)
     for e in delivered:
-        queue.ack(e.entry_id)
+        _xack_only(redis_conn, queue, e.entry_id)
     assert queue.trim_acknowledged() == 2
     assert [eid.decode() for eid, _ in redis_conn.xrange(queue.key)] == entries[2:]
     # The undelivered ones are still handed out afterwards.
@@ -90,7 +104,7 @@ def test_trim_of_fully_acknowledged_stream_empties_it_and_new_entries_survive(qu
     for i in range(3):
         queue.publish(i, "high")
     for e in queue.read("alice"):
-        queue.ack(e.entry_id)
+        _xack_only(redis_conn, queue, e.entry_id)
     assert queue.trim_acknowledged() == 3
     assert redis_conn.xlen(queue.key) == 0
     later = queue.publish(9, "critical")
@@ -153,3 +167,11 @@ def test_a_stream_lost_under_a_running_process_is_made_again_not_an_error(queue,
     assert queue.pending() == [] and queue.ack("1-0") is False
     queue.publish(2, "high")
     assert [e.incident_id for e in queue.board("console")] == [2]
+
+
+def test_an_incident_acknowledged_before_any_console_read_it_no_longer_counts_as_waiting(queue):
+    first = queue.publish(1, "critical")
+    queue.publish(2, "high")
+    assert queue.ack(first) is False  # acknowledged from its own page: no console held it
+    assert queue.undelivered_count() == 1
+    assert [e.incident_id for e in queue.read("alice")] == [2]
