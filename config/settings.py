@@ -131,6 +131,21 @@ class ShareSettings(BaseModel):
     frame_interval_ms: int = 1000  # how often the phone sends a still frame while live
 
 
+class MediaArchiveSettings(BaseModel):
+    """Media attached to posts (the addresses a platform payload names) are fetched once, by a
+    background job after the post is stored, and kept with their SHA-256; the dashboard only ever
+    serves the archived copy. Off: nothing is fetched and media cannot be revealed."""
+
+    enabled: bool = True
+    max_bytes: int = 25 * 1024 * 1024  # one image or short video
+    timeout_seconds: float = 15.0
+    content_types: list[str] = Field(default_factory=lambda: ["image/", "video/"])  # prefixes
+    # Payload addresses naming loopback, private or link-local hosts are refused (a hostile
+    # payload must not make Flare fetch from inside its own network); tests against a local
+    # server turn this on.
+    allow_private_addresses: bool = False
+
+
 class NotifierSettings(BaseModel):
     """External paging for escalation steps. Each channel is enabled by configuring it.
 
@@ -175,6 +190,7 @@ class Settings(BaseSettings):
     triage: TriageSettings = Field(default_factory=TriageSettings)
     notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
     share: ShareSettings = Field(default_factory=ShareSettings)
+    media_archive: MediaArchiveSettings = Field(default_factory=MediaArchiveSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     cad: CadSettings = Field(default_factory=CadSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)

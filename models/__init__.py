@@ -22,7 +22,7 @@ from models.enums import (
     Urgency,
 )
 from models.cad import CadDelivery
-from models.media import SharedItem, ShareLink
+from models.media import PostMedia, SharedItem, ShareLink
 from models.seams import Notifier, Replier, Source
 from models.tables import (
     AuditEntry,
@@ -43,6 +43,6 @@ __all__ = [
     "AuditEntry", "CadDelivery", "Category", "ConnectorCheckpoint", "DeliveryReceipt", "DeliveryStatus",
     "EvidenceTombstone",     "Disposition", "EventKind", "GeoPoint", "Incident", "IncidentEvent", "IncidentPost",
     "IncidentStatus", "Lane", "LoginSession", "LocationMention", "MessageKind", "MessagePurpose", "Notifier",
-    "OutboundMessage", "OutboundRequest", "Platform", "Post", "RawPost", "Replier", "Role",
+    "OutboundMessage", "OutboundRequest", "Platform", "Post", "PostMedia", "RawPost", "Replier", "Role",
     "SharedItem", "ShareLink", "Source", "TriageOutput", "TriageRecord", "TriageState", "Urgency", "User", "utcnow",
 ]

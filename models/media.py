@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import JSONType, UTCDateTime, utcnow
@@ -59,3 +59,26 @@ class SharedItem(SQLModel, table=True):
     sha256: str  # of the file bytes, or of the canonical JSON in `data` for locations and texts
     data: dict = Field(default_factory=dict, sa_type=JSONType)  # lat/lon/accuracy, or the text
     stream_seq: int | None = None  # position of a live frame within its connection
+
+
+class PostMedia(SQLModel, table=True):
+    """A media item a post's payload named, archived once after the post was stored: the bytes
+    are kept under the media dir with their SHA-256, so what a dispatcher reveals is what arrived,
+    fetched by no one's browser and unchanged since. `status` is archived or failed (`error` says
+    why: too large, not an image or video, unreachable, a private address)."""
+
+    __tablename__ = "post_media"
+    __table_args__ = (UniqueConstraint("post_id", "idx", name="uq_post_media_post_idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id", index=True)
+    idx: int  # position among the post's attached media
+    kind: str  # image | video
+    source_url: str = Field(sa_column=Column(Text, nullable=False))
+    status: str  # archived | failed
+    error: str = ""
+    path: str = ""  # relative to the media dir
+    content_type: str = ""
+    size: int = 0
+    sha256: str = ""
+    fetched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -49,6 +49,13 @@ def _backend() -> str:
 BACKEND = _backend()
 
 
+def pytest_configure(config):
+    # Tests never fetch post media from the addresses payloads name (example hosts, or the
+    # outside world): the archive is off unless a test turns it on against its own local server.
+    # Set in the environment so processes the tests start inherit it.
+    os.environ["FLARE_MEDIA_ARCHIVE__ENABLED"] = "false"
+
+
 def pytest_report_header(config):
     return f"flare test backend: {BACKEND}"
 

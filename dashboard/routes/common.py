@@ -97,11 +97,11 @@ def _touch_and_count(request: Request, user: User, count: bool) -> int:
 
 
 # Defence in depth for the dashboard's own pages: even if some text escaped escaping, no script
-# but our own files could run. Styles stay inline-capable for Leaflet; images and video may come
-# from platforms' media hosts and the configured tile server.
+# but our own files could run. Styles stay inline-capable for Leaflet; images may come from the
+# configured tile server; post media only from our own archive (never a platform's host).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob: https: http:; media-src 'self' blob: https: http:; connect-src 'self'; "
+    "img-src 'self' data: blob: https: http:; media-src 'self' blob:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 

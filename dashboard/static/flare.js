@@ -375,7 +375,13 @@
     var figure = button.closest("figure");
     button.disabled = true;
     post(button.dataset.reveal, new FormData())
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (r) {
+        if (r.ok) return r.json();
+        // The server says why (e.g. not archived yet): shown as text, never as markup.
+        return r.json().catch(function () { return {}; }).then(function (d) {
+          throw new Error(typeof d.detail === "string" ? d.detail : "Could not load the media.");
+        });
+      })
       .then(function (data) {
         var media = document.createElement(data.kind === "video" ? "video" : "img");
         if (data.kind === "video") media.controls = true; else media.alt = "Media attached by the reporter";
@@ -395,7 +401,7 @@
           if (hint) hint.hidden = data.exposure < parseInt(count.dataset.breakAt || "10", 10);
         }
       })
-      .catch(function () { button.disabled = false; toast("Could not load the media.", "error"); });
+      .catch(function (err) { button.disabled = false; toast(err.message || "Could not load the media.", "error"); });
   });
 
   // ------------------------------------------------------------------ keyboard (dispatch queue)

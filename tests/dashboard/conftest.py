@@ -158,3 +158,60 @@ def server(app):
     hub = getattr(app.state, "live_hub", None)
     if hub is not None:
         hub.stop()  # before the context closes the Redis pool under the listener
+
+
+class MediaHost:
+    """A local web server standing in for a platform's media host; counts what it was asked."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.requests: list[str] = []
+        host = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server API
+                host.requests.append(self.path)
+                if self.path.startswith("/redirect-to"):
+                    self.send_response(302)
+                    self.send_header("location", self.path[len("/redirect-to"):])
+                    self.end_headers()
+                    return
+                if self.path not in host.files:
+                    self.send_error(404)
+                    return
+                ctype, body = host.files[self.path]
+                self.send_response(200)
+                self.send_header("content-type", ctype)
+                if not self.path.startswith("/chunked"):
+                    self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def media_host():
+    host = MediaHost()
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def archiving(ctx):
+    """Turn the media archive on for this test, against local servers."""
+    ctx.settings.media_archive.enabled = True
+    ctx.settings.media_archive.allow_private_addresses = True
+    return ctx.settings.media_archive

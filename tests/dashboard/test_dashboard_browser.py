@@ -57,7 +57,7 @@ def wait_live(page) -> None:
     page.wait_for_selector('#live-status[data-state="live"]')
 
 
-def test_roles_live_feed_escalate_acknowledge_reply(ctx, users, server, browser):
+def test_roles_live_feed_escalate_acknowledge_reply(ctx, users, server, browser, archiving):
     SHOTS.mkdir(parents=True, exist_ok=True)
     image_url = f"{server}/static/vendor/leaflet/images/marker-icon.png"
 

@@ -86,17 +86,19 @@ def test_malformed_posts_are_flagged_on_the_feed(ctx, app, users):
     assert "MALFORMED: truncated JSON" in html and 'class="post malformed' in html
 
 
-def test_media_is_hidden_until_revealed_and_the_reveal_is_recorded(ctx, app, users):
-    payload = json.dumps({"id": "g1", "media": [{"type": "video", "url": "https://media.example/v.mp4"},
+def test_media_is_hidden_until_revealed_and_the_reveal_is_recorded(ctx, app, users, media_host, archiving):
+    media_host.files["/v.mp4"] = ("video/mp4", b"\x00\x00\x00\x18ftypmp42 a video")
+    payload = json.dumps({"id": "g1", "media": [{"type": "video", "url": f"{media_host.url}/v.mp4"},
                                                 {"type": "photo", "url": "javascript:alert(1)"}]})
     [post_id] = ingest(ctx, [raw_post("g1", "man with a knife attacking people", raw_payload=payload)])
     drain(ctx)
     officer = login(app, "officer")
     html = officer.get("/feed").text
-    assert "https://media.example/v.mp4" not in html  # the address is not in the page before a click
+    assert media_host.url not in html  # no address is in the page before a click
     assert "javascript:alert" not in html and html.count('class="media-cw"') == 1
     r = officer.post(f"/posts/{post_id}/media/0/reveal", headers={"x-csrf-token": officer.csrf})
-    assert r.json() == {"ok": True, "kind": "video", "url": "https://media.example/v.mp4", "exposure": 1}
+    body = r.json()
+    assert (body["ok"], body["kind"], body["url"], body["exposure"]) == (True, "video", f"/posts/{post_id}/media/0/file", 1)
     with Session(ctx.engine) as s:
         assert s.exec(select(AuditEntry).where(AuditEntry.action == "media_revealed")).one().username == "officer"
         revealed = s.exec(select(IncidentEvent).where(IncidentEvent.kind == EventKind.media_revealed.value)).one()
