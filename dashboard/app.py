@@ -12,7 +12,7 @@ from config import Settings
 from dashboard import visible_text
 from dashboard.context import AppContext
 from dashboard.deps import OPENAPI_PATH, CurrentUser, LoginRequired
-from dashboard.security import LoginThrottle
+from dashboard.security import LoginThrottle, secret_key
 from dashboard.sessions import ServerSessions
 from dashboard.share.ws import LinkRateLimits
 from dashboard.routes.common import login_redirect
@@ -133,7 +133,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app.state.templates.env.globals["clock"] = make_clock(settings.service.timezone)
     app.state.templates.env.globals["service_tz"] = settings.service.timezone  # the browser's clocks too
     # Sessions live in the database; the cookie carries only a random id (revocable on sign-out).
-    app.add_middleware(ServerSessions, engine=ctx.engine,
+    app.add_middleware(ServerSessions, engine=ctx.engine, secret=secret_key(settings),
                        https_only=settings.dashboard.public_base_url.startswith("https"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

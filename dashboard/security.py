@@ -120,7 +120,7 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 
 def secret_key(settings: Settings) -> str:
-    """The signing key for share links: configured, or generated once into the data dir."""
+    """The signing key for share links and signed-out sessions: configured, or generated once into the data dir."""
     configured = settings.dashboard.secret_key.get_secret_value()
     if configured:
         return configured

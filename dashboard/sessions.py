@@ -5,6 +5,10 @@ dict as before; the middleware loads it from the row the cookie names and writes
 request changed when the response starts. A session whose signed-in person changes (sign-in,
 sign-out, the idle sign-out, a deactivated account) gets a new id and the old row is revoked, so a
 copy of the old cookie is worth nothing; "sign out everywhere" revokes every row of a person.
+
+Nobody signed in (the sign-in form's CSRF token, a page to return to, a notice) has no row: that
+session travels in a signed, expiring cookie ("a." + itsdangerous), so an anonymous visitor costs
+no database write however often they load the sign-in page. A random id never contains a dot.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from anyio import to_thread
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -30,6 +35,11 @@ COOKIE = "flare_session"
 MAX_AGE_SECONDS = 12 * 3600
 EXTEND_AFTER = timedelta(hours=1)  # the expiry moves on (a row write) at most once an hour
 SCOPE_KEY = "flare.login_session"
+ANONYMOUS_PREFIX = "a."
+
+
+def anonymous_serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="flare-anonymous-session")
 
 
 def utcnow() -> datetime:
@@ -54,8 +64,12 @@ class Loaded:
     expires_at: datetime | None = None
 
 
-def load(engine: Engine, token: str | None, now: datetime | None = None) -> tuple[Loaded, dict[str, Any]]:
+def load(engine: Engine, token: str | None, now: datetime | None = None,
+         anonymous: URLSafeTimedSerializer | None = None) -> tuple[Loaded, dict[str, Any]]:
     """The live session a cookie names; an unknown, expired or revoked id gives an empty one."""
+    if token and token.startswith(ANONYMOUS_PREFIX):
+        data = _anonymous_data(anonymous, token)
+        return Loaded(None, None, _snapshot(data)), data
     if token:
         with Session(engine) as db:
             row = db.exec(select(LoginSession).where(LoginSession.token_hash == token_hash(token))).first()
@@ -65,7 +79,19 @@ def load(engine: Engine, token: str | None, now: datetime | None = None) -> tupl
     return Loaded(None, None, _snapshot({})), {}
 
 
-def save(engine: Engine, loaded: Loaded, data: dict[str, Any], now: datetime | None = None) -> str | None:
+def _anonymous_data(anonymous: URLSafeTimedSerializer | None, token: str) -> dict[str, Any]:
+    if anonymous is None:
+        return {}
+    try:
+        data = anonymous.loads(token[len(ANONYMOUS_PREFIX):], max_age=MAX_AGE_SECONDS)
+    except BadSignature:  # forged, garbled or expired (SignatureExpired is a BadSignature)
+        return {}
+    # Only what an anonymous session may hold: a signed-in person always has a revocable row.
+    return data if isinstance(data, dict) and data.get("user_id") is None else {}
+
+
+def save(engine: Engine, loaded: Loaded, data: dict[str, Any], now: datetime | None = None,
+         anonymous: URLSafeTimedSerializer | None = None) -> str | None:
     """Write back what the request changed, and move the expiry on. Returns the cookie value to
     set (a new id, or the same one with a new expiry), "" when the cookie should be cleared, None
     when the cookie stays as it is."""
@@ -75,6 +101,8 @@ def save(engine: Engine, loaded: Loaded, data: dict[str, Any], now: datetime | N
     if not changed and not extend:
         return None
     user_id = data.get("user_id")
+    if loaded.row_id is None and user_id is None and anonymous is not None:
+        return ANONYMOUS_PREFIX + anonymous.dumps(data) if data else ""
     with Session(engine) as db:
         if loaded.row_id is not None and user_id == loaded.user_id:
             values: dict[str, Any] = {"updated_at": now}
@@ -92,7 +120,9 @@ def save(engine: Engine, loaded: Loaded, data: dict[str, Any], now: datetime | N
             db.execute(update(LoginSession).where(LoginSession.id == loaded.row_id, LoginSession.revoked_at.is_(None))
                        .values(revoked_at=now, revoked_by=reason))
         token = ""
-        if data:
+        if data and user_id is None and anonymous is not None:  # signed out: no row needed
+            token = ANONYMOUS_PREFIX + anonymous.dumps(data)
+        elif data:
             token = secrets.token_urlsafe(32)
             db.add(LoginSession(token_hash=token_hash(token), user_id=user_id, data=data, created_at=now,
                                 updated_at=now, expires_at=now + timedelta(seconds=MAX_AGE_SECONDS)))
@@ -146,9 +176,10 @@ def _cookie_from(scope) -> str | None:
 class ServerSessions:
     """Loads `scope["session"]` from login_sessions and saves it when the response starts."""
 
-    def __init__(self, app, engine: Engine, https_only: bool = False) -> None:
+    def __init__(self, app, engine: Engine, secret: str, https_only: bool = False) -> None:
         self.app = app
         self.engine = engine
+        self.anonymous = anonymous_serializer(secret)
         self.flags = "; path=/; httponly; samesite=strict" + ("; secure" if https_only else "")
 
     async def __call__(self, scope, receive, send) -> None:
@@ -159,7 +190,7 @@ class ServerSessions:
             scope["session"] = {}
             await self.app(scope, receive, send)
             return
-        loaded, data = await to_thread.run_sync(load, self.engine, _cookie_from(scope))
+        loaded, data = await to_thread.run_sync(load, self.engine, _cookie_from(scope), None, self.anonymous)
         scope["session"] = data
         scope[SCOPE_KEY] = loaded
         if scope["type"] == "websocket":
@@ -168,7 +199,7 @@ class ServerSessions:
 
         async def send_saving(message) -> None:
             if message["type"] == "http.response.start":
-                cookie = await to_thread.run_sync(save, self.engine, loaded, scope["session"])
+                cookie = await to_thread.run_sync(save, self.engine, loaded, scope["session"], None, self.anonymous)
                 if cookie is not None:
                     value = (f"{COOKIE}={cookie}; Max-Age={MAX_AGE_SECONDS}" if cookie
                              else f"{COOKIE}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from dashboard import sessions
 from models import AuditEntry, LoginSession, User
 from models.types import utcnow
-from tests.dashboard.conftest import PASSWORDS, login
+from tests.dashboard.conftest import PASSWORDS, csrf_from, login
 from tests.dashboard.test_dashboard_browser import CHROMIUM, browser, sign_in  # noqa: F401
 
 
@@ -58,15 +58,16 @@ def test_the_cookie_is_a_random_id_and_a_copy_dies_with_sign_out(ctx, app, users
 
 def test_signing_in_gives_a_new_id(ctx, app, users):
     client = TestClient(app, follow_redirects=False)
-    client.get("/login")
+    token = csrf_from(client.get("/login").text)
     before = cookie_of(client)
-    assert row_for(ctx, before).user_id is None  # the sign-in form's own session (its CSRF token)
+    # The sign-in form's own session (its CSRF token) is a signed cookie, not a row.
+    assert before.startswith(sessions.ANONYMOUS_PREFIX) and row_for(ctx, before) is None
     client.csrf = None
-    planted = copy_of(app, client)  # someone who knew the id before sign-in learns nothing
-    token = row_for(ctx, before).data["csrf"]
+    planted = copy_of(app, client)  # someone who knew the cookie before sign-in learns nothing
     assert client.post("/login", data={"username": "officer", "password": PASSWORDS["officer"],
                                        "csrf_token": token}).status_code == 303
-    assert cookie_of(client) != before and row_for(ctx, before).revoked_at is not None
+    after = cookie_of(client)
+    assert after != before and "." not in after and row_for(ctx, after).user_id == users["officer"].id
     assert client.get("/feed").status_code == 200
     assert planted.get("/feed").status_code == 303
 
@@ -165,3 +166,28 @@ def test_a_session_in_use_moves_its_expiry_on(ctx, app, users):
     assert row_for(ctx, cookie).expires_at > utcnow() + timedelta(hours=11, minutes=59)
     r = officer.get("/api/v1/posts")
     assert "set-cookie" not in r.headers  # not again within the hour
+
+
+def test_visitors_who_are_not_signed_in_cost_no_session_rows(ctx, app, users):
+    with Session(ctx.engine) as s:
+        rows_before = len(s.exec(select(LoginSession)).all())
+    for _ in range(20):  # a flood of sign-in page loads, each without a cookie
+        TestClient(app, follow_redirects=False).get("/login")
+    with Session(ctx.engine) as s:
+        assert len(s.exec(select(LoginSession)).all()) == rows_before
+
+
+def test_a_signed_out_cookie_cannot_be_forged_into_a_sign_in(ctx, app, users):
+    signer = sessions.anonymous_serializer("not the dashboard's key")
+    forged = TestClient(app, follow_redirects=False)
+    forged.cookies.set(sessions.COOKIE, sessions.ANONYMOUS_PREFIX + signer.dumps({"user_id": users["admin"].id}))
+    assert forged.get("/queue").status_code == 303
+    real = TestClient(app, follow_redirects=False)
+    real.get("/login")
+    cookie = cookie_of(real)
+    tampered = TestClient(app, follow_redirects=False)
+    tampered.cookies.set(sessions.COOKIE, cookie[:-3] + ("AAA" if not cookie.endswith("AAA") else "BBB"))
+    assert tampered.get("/queue").status_code == 303
+    # Even a correctly signed anonymous cookie never carries a person: sign-in always makes a row.
+    loaded, data = sessions.load(ctx.engine, cookie, anonymous=None)
+    assert data == {} and loaded.row_id is None
