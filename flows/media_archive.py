@@ -15,7 +15,6 @@ import hashlib
 import ipaddress
 import logging
 import mimetypes
-import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from sqlmodel import Session, select
 
 from config import Settings
 from dashboard.context import AppContext, process_context
-from models.db import private_dir, private_opener
+from models.db import private_dir, write_private
 from models.enums import Lane
 from models.media import PostMedia
 from models.post_media import AttachedMedia, attached_media
@@ -109,13 +108,7 @@ def archive_one(client: httpx.Client, settings: Settings, post_id: int, item: At
     digest = hashlib.sha256(data).hexdigest()
     ext = mimetypes.guess_extension(content_type) or ".bin"
     folder = private_dir(settings.resolved_media_dir / "posts" / str(post_id))
-    final = folder / f"{item.index}-{digest[:16]}{ext}"
-    tmp = folder / f".{final.name}.part"
-    with open(tmp, "wb", opener=private_opener) as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+    final = write_private(folder / f"{item.index}-{digest[:16]}{ext}", data)
     record.status, record.path = ARCHIVED, str(final.relative_to(settings.resolved_media_dir))
     record.content_type, record.size, record.sha256, record.fetched_at = content_type, len(data), digest, utcnow()
     return record

@@ -35,6 +35,18 @@ def private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
 
 
+def write_private(final: Path, data: bytes) -> Path:
+    """Write `data` to `final` (0600) so that a reader sees all of it or nothing: a hidden
+    temporary file, synced, then renamed into place."""
+    tmp = final.with_name(f".{final.name}.part")
+    with open(tmp, "wb", opener=private_opener) as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return final
+
+
 def private_tree(path: Path) -> Path:
     """`path` made 0700 (created if missing), and everything already in it tightened: no group or
     other access to any file or directory (an older install, or files copied in, may have it)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from config import Settings
-from models.db import private_dir, private_opener
+from models.db import private_dir, write_private
 from models.enums import EventKind
 from models.events import append_event
 from models.media import ShareLink, SharedItem
@@ -79,13 +78,7 @@ def write_file(settings: Settings, incident_id: int, link_id: int, stem: str, ex
     folder = root / str(incident_id) / f"link-{link_id}"
     private_dir(folder)
     name = f"{stem}-{time.time_ns()}-{secrets.token_hex(4)}.{ext}"
-    final = folder / name
-    tmp = folder / f".{name}.part"
-    with open(tmp, "wb", opener=private_opener) as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+    final = write_private(folder / name, data)
     return StoredFile(relpath=str(final.relative_to(root)), sha256=sha256_hex(data), size=len(data))
 
 

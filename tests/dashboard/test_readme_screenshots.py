@@ -3,27 +3,18 @@ demo.jsonl) through the full triage pipeline, then the queue's CAD-style rows an
 screen in Chromium, with the demo's e-mail paging unreachable so failed pages show in red."""
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
-
 import pytest
 from sqlmodel import Session, select
 
-from connectors.intake import persist_posts
-from dashboard import jobs
-from dashboard.context import AppContext, set_process_context
-from models import GeoPoint, Incident, RawPost
+from models import Incident
 from models.enums import EventKind
 from models.events import append_event
 from tests.dashboard import test_dashboard_browser as base
 from tests.dashboard.conftest import RecordingReplier, drain
 from tests.dashboard.test_dashboard_browser import CHROMIUM, SHOTS, sign_in, wait_live
-from triage.prescreen import lane_for
+from tests.demo_pipeline import demo_context, ingest_demo
 
 browser = base.browser
-DEMO = Path(__file__).resolve().parents[2] / "connectors" / "sandbox" / "scenarios" / "demo.jsonl"
-MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"  # shared with the triage tests
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,25 +25,12 @@ pytestmark = [
 
 @pytest.fixture
 def ctx(settings, redis_conn):
-    """The demo's pipeline (the full model, not the rules-only one the other UI tests use)."""
-    settings.triage.model_cache_dir = MODEL_CACHE
-    c = AppContext.build(settings)
-    c._repliers = {p: RecordingReplier() for p in ("x", "bluesky", "reddit")}
-    set_process_context(c)
-    yield c
-    set_process_context(None)
-    c.close()
+    with demo_context(settings, RecordingReplier) as c:
+        yield c
 
 
 def load_demo(ctx) -> None:
-    lines = [json.loads(line) for line in DEMO.read_text().splitlines() if line.strip()]
-    raws = [RawPost(platform=e["platform"], external_id=f"demo{n}", text=e["text"], raw_payload=json.dumps(e),
-                    author_id=e["author"], author_handle=e["author"], is_dm=bool(e.get("is_dm")),
-                    author_location=e.get("author_location", ""), malformed=bool(e.get("malformed")),
-                    geo=GeoPoint(e["lat"], e["lon"]) if "lat" in e else None)
-            for n, e in enumerate(lines)]
-    stored = persist_posts(ctx.engine, raws, lambda r: lane_for(r.text, r.is_dm))
-    jobs.on_persisted(ctx, stored)
+    ingest_demo(ctx)
     drain(ctx)
 
 

@@ -3,44 +3,22 @@ emergency in it is a different event from a different person, so no incident may
 from two reporters (it once put "someone's been following me, I'm scared" into a cardiac arrest)."""
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
-
 import pytest
 from sqlmodel import Session, select
 
-from connectors.intake import persist_posts
-from dashboard import jobs
-from dashboard.context import AppContext, set_process_context
 from esc_helpers import RecordingReplier, drain
-from models import GeoPoint, IncidentPost, Post, RawPost
-from triage.prescreen import lane_for
-
-DEMO = Path(__file__).resolve().parents[2] / "connectors" / "sandbox" / "scenarios" / "demo.jsonl"
-MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"  # shared with the triage tests
+from models import IncidentPost, Post
+from tests.demo_pipeline import demo_context, ingest_demo
 
 
 @pytest.fixture
 def ctx(settings, redis_conn):
-    settings.triage.model_cache_dir = MODEL_CACHE
-    c = AppContext.build(settings)
-    c._repliers = {p: RecordingReplier() for p in ("x", "bluesky", "reddit")}
-    set_process_context(c)
-    yield c
-    set_process_context(None)
-    c.close()
+    with demo_context(settings, RecordingReplier) as c:
+        yield c
 
 
 def test_no_incident_of_the_demo_scenario_gathers_two_reporters(ctx):
-    lines = [json.loads(line) for line in DEMO.read_text().splitlines() if line.strip()]
-    raws = [RawPost(platform=e["platform"], external_id=f"demo{n}", text=e["text"], raw_payload=json.dumps(e),
-                    author_id=e["author"], author_handle=e["author"], is_dm=bool(e.get("is_dm")),
-                    author_location=e.get("author_location", ""), malformed=bool(e.get("malformed")),
-                    geo=GeoPoint(e["lat"], e["lon"]) if "lat" in e else None)
-            for n, e in enumerate(lines)]
-    stored = persist_posts(ctx.engine, raws, lambda r: lane_for(r.text, r.is_dm))
-    jobs.on_persisted(ctx, stored)
+    ingest_demo(ctx)
     drain(ctx)
     with Session(ctx.engine) as s:
         rows = s.exec(select(IncidentPost.incident_id, Post.author_id, Post.text)
