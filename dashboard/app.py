@@ -15,7 +15,25 @@ from dashboard.deps import OPENAPI_PATH, CurrentUser, LoginRequired
 from dashboard.security import LoginThrottle, secret_key
 from dashboard.sessions import ServerSessions
 from dashboard.share.ws import LinkRateLimits
+from dashboard.routes import (
+    admin,
+    api,
+    backlog,
+    errors,
+    evidence,
+    feed,
+    field,
+    health,
+    incidents,
+    live,
+    map,
+    media,
+    pages,
+    supervisor,
+    wall,
+)
 from dashboard.routes.common import login_redirect
+from dashboard.share import routes as share
 from dashboard.timefmt import make_clock
 
 HERE = Path(__file__).parent
@@ -143,13 +161,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
 
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))  # outermost: before anything reads
-    from dashboard.routes import errors
-
     errors.install(app)
-
-    from dashboard.routes import admin, api, backlog, evidence, feed, field, health, incidents, live, map, media, pages, supervisor, wall
-    from dashboard.share import routes as share
-
     for module in (health, api, backlog, pages, share, feed, incidents, media, map, field, supervisor, admin, live,
                    evidence, wall):
         app.include_router(module.router)

@@ -5,12 +5,18 @@ import secrets
 import shutil
 from pathlib import Path
 
+import uvicorn
 from sqlmodel import Session, select
+
+from connectors.sandbox.app import create_sandbox_app
+from connectors.sandbox.scenario import DEMO_SCENARIO, load_scenario, play_scenario
+from connectors.sandbox.state import X_SERVICE_USER_ID, SandboxState
 
 from config import Settings
 from dashboard.embedded import EmbeddedRedis
 from dashboard.paging_inbox import INBOX_DIR, paging_env
 from dashboard.processes import Supervisor, wait_http
+from dashboard.security import create_user, token_digest
 from models.db import make_engine
 from models.enums import Role
 from models.tables import User
@@ -55,8 +61,6 @@ def fresh_start(settings: Settings) -> list[str]:
 
 def sandbox_client_env(base_url: str, handle: str) -> dict[str, str]:
     """Settings that point the real client libraries at the local sandbox."""
-    from connectors.sandbox.state import X_SERVICE_USER_ID
-
     return {
         "FLARE_X__BASE_URL": base_url, "FLARE_X__BEARER_TOKEN": "sandbox-bearer",
         "FLARE_X__USER_ID": X_SERVICE_USER_ID, "FLARE_X__CONSUMER_KEY": "sandbox-ck",
@@ -71,11 +75,6 @@ def sandbox_client_env(base_url: str, handle: str) -> dict[str, str]:
 
 
 def serve_sandbox(host: str, port: int, scenario: Path | None, data_dir: Path, speed: float = 1.0) -> None:
-    from connectors.sandbox.app import create_sandbox_app
-    from connectors.sandbox.scenario import load_scenario, play_scenario
-    from connectors.sandbox.state import SandboxState
-    import uvicorn
-
     data_dir.mkdir(parents=True, exist_ok=True)
     state = SandboxState(path=data_dir / "sandbox-state.json")
     if scenario is not None:
@@ -85,8 +84,6 @@ def serve_sandbox(host: str, port: int, scenario: Path | None, data_dir: Path, s
 
 def ensure_demo_users(database_url: str, data_dir: Path) -> dict[str, str]:
     """One user per role with a random password, written to the data dir (created once)."""
-    from dashboard.security import create_user, token_digest
-
     path = data_dir / DEMO_PASSWORD_FILE
     engine = make_engine(database_url)
     logins: dict[str, str] = {}
@@ -113,8 +110,6 @@ def ensure_demo_users(database_url: str, data_dir: Path) -> dict[str, str]:
 
 def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox_port: int = 8765,
                paging_port: int = 8025) -> None:
-    from connectors.sandbox.scenario import DEMO_SCENARIO
-
     sup = Supervisor(settings)
     data_dir = Path(settings.data_dir).resolve()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from config import ServiceSettings
 from escalation import messages
+from escalation.policy import Event, next_action
 from models.domain import TriageOutput
 from models.enums import (
     Disposition,
@@ -542,8 +543,6 @@ def _record_late_sla_breach(session: Session, incident: Incident, waited: float)
 
 
 def _next_due(session: Session, incident: Incident) -> datetime | None:
-    from escalation.policy import Event, next_action
-
     rows = session.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident.id)
                         .order_by(IncidentEvent.seq)).all()
     action = next_action(incident.policy_snapshot or {}, [Event(r.kind, r.at, r.data or {}) for r in rows],
