@@ -1,4 +1,5 @@
 """Location patterns, extraction and offline geocoding."""
+
 from __future__ import annotations
 
 import json
@@ -17,21 +18,24 @@ def kinds(text: str) -> dict[str, str]:
     return {text[s:e]: kind for s, e, kind, _ in extract_spans(text)}
 
 
-@pytest.mark.parametrize("text, span, kind", [
-    ("flat fire at 22 Birch Lane Leeds LS6 2AB now", "LS6 2AB", "postcode"),
-    ("im at ls1 4ap help", "ls1 4ap", "postcode"),
-    ("crash on the M6 J14 northbound", "M6 J14", "junction"),
-    ("stuck at junction 26 of the M62", "junction 26 of the M62", "junction"),
-    ("pileup on I-95 north near exit 12", "I-95 north near exit 12", "junction"),
-    ("fell at 51.4545, -2.5879 please", "51.4545, -2.5879", "latlon"),
-    ("///index.home.raft not breathing", "///index.home.raft", "what3words"),
-    ("order pizza to 12 oak st", "12 oak st", "address"),
-    ("we are at 1400 Pennsylvania Ave SE", "1400 Pennsylvania Ave SE", "address"),
-    ("car on fire at the corner of Mill Street and Church Road", None, "corner"),
-    ("guy with a gun at 7-Eleven on Oak & 3rd", "Oak & 3rd", "corner"),
-    ("bleeding man outside Greggs on Briggate", "Greggs", "landmark"),
-    ("roof at 1512 Cypress St Houston TX 77009", None, "address"),
-])
+@pytest.mark.parametrize(
+    "text, span, kind",
+    [
+        ("flat fire at 22 Birch Lane Leeds LS6 2AB now", "LS6 2AB", "postcode"),
+        ("im at ls1 4ap help", "ls1 4ap", "postcode"),
+        ("crash on the M6 J14 northbound", "M6 J14", "junction"),
+        ("stuck at junction 26 of the M62", "junction 26 of the M62", "junction"),
+        ("pileup on I-95 north near exit 12", "I-95 north near exit 12", "junction"),
+        ("fell at 51.4545, -2.5879 please", "51.4545, -2.5879", "latlon"),
+        ("///index.home.raft not breathing", "///index.home.raft", "what3words"),
+        ("order pizza to 12 oak st", "12 oak st", "address"),
+        ("we are at 1400 Pennsylvania Ave SE", "1400 Pennsylvania Ave SE", "address"),
+        ("car on fire at the corner of Mill Street and Church Road", None, "corner"),
+        ("guy with a gun at 7-Eleven on Oak & 3rd", "Oak & 3rd", "corner"),
+        ("bleeding man outside Greggs on Briggate", "Greggs", "landmark"),
+        ("roof at 1512 Cypress St Houston TX 77009", None, "address"),
+    ],
+)
 def test_pattern_finds_location(text, span, kind):
     found = kinds(text)
     if span is None:
@@ -52,8 +56,7 @@ def test_no_spans_in_plain_text():
 @pytest.fixture(scope="module")
 def gazetteer(tmp_path_factory):
     local = tmp_path_factory.mktemp("gaz") / "local.jsonl"
-    local.write_text(json.dumps({"name": "Red Lion", "lat": 53.7996, "lon": -1.5491,
-                                 "aliases": ["the red lion pub"]}) + "\nnot json\n")
+    local.write_text(json.dumps({"name": "Red Lion", "lat": 53.7996, "lon": -1.5491, "aliases": ["the red lion pub"]}) + "\nnot json\n")
     return Gazetteer(local)
 
 
@@ -103,21 +106,25 @@ def test_ner_finds_capitalised_place(model_pipeline):
 
 # --- mention boundaries and place-name spotting -----------------------------------------------
 
+
 def _places(gazetteer, text: str) -> list[str]:
     return [text[s:e] for s, e in gazetteer.scan_places(text)]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Donations for #ItalyEarthquake victims", []),             # a name inside a longer tag
-    ("Thoughts with #PuertoRico and #srilanka tonight", ["PuertoRico", "srilanka"]),
-    ("pray for mexico and texas", ["mexico", "texas"]),          # countries/states in any case
-    ("FLOODING IN MEXICO NOW", ["MEXICO"]),
-    ("Ecuadors president visits", ["Ecuadors"]),                 # possessive without apostrophe
-    ("Follow @Relief_Zimbabwe and https://example.org/Zimbabwe", []),
-    ("Man rescued from flood waters", []),                       # a town that is also a word
-    ("Flooding in Houston, Texas", ["Houston", "Texas"]),
-    ("Mexico City is shaking", ["Mexico City"]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Donations for #ItalyEarthquake victims", []),  # a name inside a longer tag
+        ("Thoughts with #PuertoRico and #srilanka tonight", ["PuertoRico", "srilanka"]),
+        ("pray for mexico and texas", ["mexico", "texas"]),  # countries/states in any case
+        ("FLOODING IN MEXICO NOW", ["MEXICO"]),
+        ("Ecuadors president visits", ["Ecuadors"]),  # possessive without apostrophe
+        ("Follow @Relief_Zimbabwe and https://example.org/Zimbabwe", []),
+        ("Man rescued from flood waters", []),  # a town that is also a word
+        ("Flooding in Houston, Texas", ["Houston", "Texas"]),
+        ("Mexico City is shaking", ["Mexico City"]),
+    ],
+)
 def test_scan_places_boundaries(gazetteer, text, expected):
     assert _places(gazetteer, text) == expected
 
@@ -146,15 +153,18 @@ def _doc(text: str, ents: list[tuple[str, str]]):
     return doc
 
 
-@pytest.mark.parametrize("text, ents, expected", [
-    ("Fires in Northern California spread", [("Northern California", "GPE")], ["California"]),
-    ("Boats sent to the Abaco Islands", [("the Abaco Islands", "LOC")], ["Abaco Islands"]),
-    ("Aid for Northern Ireland", [("Northern Ireland", "GPE")], ["Northern Ireland"]),
-    ("Crews fight the Camp Fire", [("the Camp Fire", "FAC")], []),
-    ("Hurricane Harvey hits", [("Hurricane Harvey", "FAC")], []),
-    ("RT @abc: floods", [("RT @abc", "GPE")], []),
-    ("Help for Puerto Rico’s people", [("Puerto Rico’s", "GPE")], ["Puerto Rico"]),
-])
+@pytest.mark.parametrize(
+    "text, ents, expected",
+    [
+        ("Fires in Northern California spread", [("Northern California", "GPE")], ["California"]),
+        ("Boats sent to the Abaco Islands", [("the Abaco Islands", "LOC")], ["Abaco Islands"]),
+        ("Aid for Northern Ireland", [("Northern Ireland", "GPE")], ["Northern Ireland"]),
+        ("Crews fight the Camp Fire", [("the Camp Fire", "FAC")], []),
+        ("Hurricane Harvey hits", [("Hurricane Harvey", "FAC")], []),
+        ("RT @abc: floods", [("RT @abc", "GPE")], []),
+        ("Help for Puerto Rico’s people", [("Puerto Rico’s", "GPE")], ["Puerto Rico"]),
+    ],
+)
 def test_ner_span_tidying(text, ents, expected):
     assert _spans(text, doc=_doc(text, ents)) == expected
 
@@ -171,18 +181,21 @@ def test_repeated_name_is_found_again():
     assert [text[s:e] for s, e, _, _ in found] == ["Kerala", "Kerala"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Shelters open in Wilmington, NC tonight", ["Wilmington", "NC"]),
-    ("Aid from the U.S. arrives", ["U.S."]),
-    ("Flights from the UK’s airports", ["UK"]),
-    ("HELP IN OR NEAR TX NOW PLEASE", []),                       # all caps: codes mean nothing
-    ("toll now 31 and expected to rise", []),                 # not "272 ... rise" (street type)
-    ("burned 2,340 sq km of forest", []),
-    ("A M7.1 quake hit", []),                                    # magnitude, not the M7
-    ("Rescue Teams On Their Way", []),
-    ("Patients died in hospital overnight", []),                 # where, not a named place
-    ("Homes hit by Irma", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Shelters open in Wilmington, NC tonight", ["Wilmington", "NC"]),
+        ("Aid from the U.S. arrives", ["U.S."]),
+        ("Flights from the UK’s airports", ["UK"]),
+        ("HELP IN OR NEAR TX NOW PLEASE", []),  # all caps: codes mean nothing
+        ("toll now 31 and expected to rise", []),  # not "272 ... rise" (street type)
+        ("burned 2,340 sq km of forest", []),
+        ("A M7.1 quake hit", []),  # magnitude, not the M7
+        ("Rescue Teams On Their Way", []),
+        ("Patients died in hospital overnight", []),  # where, not a named place
+        ("Homes hit by Irma", []),
+    ],
+)
 def test_abbreviations_and_false_addresses(text, expected):
     assert _spans(text) == expected
 
@@ -190,7 +203,7 @@ def test_abbreviations_and_false_addresses(text, expected):
 def test_codes_and_states_geocode_to_the_right_country(gazetteer):
     assert "Texas" in gazetteer.lookup("TX", "place")[2]
     assert gazetteer.lookup("N.C.", "place")[2].startswith("North Carolina")
-    assert gazetteer.lookup("NZ", "place")[0] < 0                # Wellington NZ, not Florida
+    assert gazetteer.lookup("NZ", "place")[0] < 0  # Wellington NZ, not Florida
     assert gazetteer.lookup("Florida", "place")[2].endswith(", US")
 
 
@@ -217,17 +230,48 @@ def test_location_ner_missing_weights_means_no_tuned_model(tmp_path):
     assert load_location_ner(tmp_path) is None
 
 
-@pytest.mark.parametrize("text, place", [
-    # Tweet-style pleas: hashtags, places the stock news-trained NER does not know.
-    ("Help urgently #Urgent - 35 ppl trapped in Puthankavu, #Chengannur need urgent rescuing",
-     "Chengannur"),
-    ("Thrissur Annamanada, StJohn UP school, 50 people are stuck, emergency, please help them",
-     "Annamanada"),
-    ("family of 5 on the roof at Meyerland, water rising fast, please send a boat", "Meyerland"),
-])
+@pytest.mark.parametrize(
+    "text, place",
+    [
+        # Tweet-style pleas: hashtags, places the stock news-trained NER does not know.
+        ("Help urgently #Urgent - 35 ppl trapped in Puthankavu, #Chengannur need urgent rescuing", "Chengannur"),
+        ("Thrissur Annamanada, StJohn UP school, 50 people are stuck, emergency, please help them", "Annamanada"),
+        ("family of 5 on the roof at Meyerland, water rising fast, please send a boat", "Meyerland"),
+    ],
+)
 def test_tuned_ner_finds_places_in_tweet_style_pleas(text, place):
     from triage.locations.extract import get_nlp
 
     doc = get_nlp()(text)
     spans = {text[s:e] for s, e, _, _ in extract_spans(text, doc)}
     assert place in spans, spans
+
+
+def test_a_landmark_word_must_end_at_a_word_boundary():
+    # "the parking garage" is not "the park"; the whole "parking lot" still is a landmark.
+    assert "park" not in kinds("shooting at the parking garage on Wabash, guy down")
+    assert kinds("tree fell on cars in the parking lot").get("parking lot") == "landmark"
+
+
+@pytest.mark.parametrize(
+    "text, word",
+    [
+        ("Hurricane Irma Update: Sonesta Guests in St. Maarten Remain in Shelters", "Shelters"),
+        ("UPDATE: 79 Killed in Deadliest Wildfires to Hit Greece in Decades", "Deadliest"),
+        ("Dorian Could Ravage Floridas Agricultural Industry, Costing Millions in Damage", "Damage"),
+    ],
+)
+def test_title_case_headline_words_are_not_landmarks(text, word):
+    assert word not in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text, span",
+    [
+        ("bleeding man outside Greggs on Briggate", "Greggs"),
+        ("Help at Tesco Extra now", "Tesco Extra"),  # too short to be read as a headline
+        ("Storm damage at a church near Clayton County #Irma #Storm #Damage #News", "Clayton County"),
+    ],
+)
+def test_landmarks_in_ordinary_sentences_are_kept(text, span):
+    assert kinds(text).get(span) == "landmark"
