@@ -18,6 +18,7 @@ from escalation.service import (
     incident_summary,
     acknowledge,
     acknowledged_messages,
+    check_claim,
     stop_chain,
 )
 from models.enums import EventKind, IncidentStatus, Urgency
@@ -46,14 +47,6 @@ def _seen_by(session: Session, incident: Incident, username: str, service: Servi
     outcome.seconds_to_ack, outcome.urgency = ack.seconds_to_ack, ack.urgency
     outcome.sla_breached_late = ack.sla_breached_late
     outcome.stream_entry_to_ack = ack.stream_entry_to_ack
-
-
-def check_claim(incident: Incident, username: str) -> None:
-    """Acknowledging or finishing an incident a colleague has claimed would act behind their back:
-    it takes an explicit take-over (recorded) first."""
-    if incident.claimed_by and incident.claimed_by != username:
-        raise ActionError(f"incident {incident.id} is claimed by {incident.claimed_by}; "
-                          "take it over first (it is recorded), or ask them")
 
 
 def acknowledge_claimed(session: Session, incident_id: int, username: str, service: ServiceSettings,
@@ -199,6 +192,8 @@ def merge(session: Session, incident_ids: list[int], username: str, service: Ser
     if len(ids) < 2:
         raise ActionError("choose at least two incidents to merge")
     incidents = [_open(session, i) for i in ids]  # locked in id order: no deadlock between mergers
+    for incident in incidents:
+        check_claim(incident, username)
     survivor = min(incidents, key=lambda i: (Urgency(i.urgency).rank, i.created_at, i.id))
     others = [i for i in incidents if i.id != survivor.id]
     outcome = Outcome(incident_id=survivor.id, urgency=survivor.urgency)
@@ -226,6 +221,7 @@ def merge(session: Session, incident_ids: list[int], username: str, service: Ser
 def split(session: Session, incident_id: int, post_ids: list[int], username: str) -> Outcome:
     """Move some reports into a new incident, which goes through the dispatch queue itself."""
     source = _open(session, incident_id)
+    check_claim(source, username)
     members = set(session.exec(select(IncidentPost.post_id).where(IncidentPost.incident_id == source.id)))
     chosen = sorted(set(post_ids))
     if not chosen:

@@ -18,6 +18,7 @@ from escalation.service import (
     locked_incident,
     acknowledged_messages,
     attach_post,
+    check_claim,
     manual_message,
     open_incident,
     post_language,
@@ -166,6 +167,7 @@ def reply(session: Session, incident_id: int, post_id: int, username: str, text:
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise ActionError(f"incident {incident_id} not found")
+    check_claim(incident, username)  # one voice per incident: its claimer's
     posts = reporter_posts(session, incident_id)
     post = next((p for p in posts if p.id == post_id), None)
     if post is None:

@@ -461,6 +461,15 @@ def mark_queued(session: Session, incident: Incident, entry_id: str) -> None:
                  {"stream_entry_id": entry_id, **incident_state(incident)})
 
 
+def check_claim(incident: Incident, username: str) -> None:
+    """Acknowledging, finishing, merging or splitting an incident a colleague has claimed, or
+    writing to its reporters, would act behind their back: it takes an explicit take-over
+    (recorded) first."""
+    if incident.claimed_by and incident.claimed_by != username:
+        raise ActionError(f"incident {incident.id} is claimed by {incident.claimed_by}; "
+                          "take it over first (it is recorded), or ask them")
+
+
 def locked_incident(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id, with_for_update=True)
     if incident is None:

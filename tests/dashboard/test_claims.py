@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from models import AuditEntry, Incident, IncidentEvent
+from models import AuditEntry, Incident, IncidentEvent, IncidentPost, OutboundMessage
 from models.events import verify_chain
 from tests.dashboard.conftest import drain, ingest, login, raw_post
 from tests.dashboard.test_dashboard_browser import CHROMIUM, browser, sign_in  # noqa: F401
@@ -76,6 +76,36 @@ def test_the_claimer_acts_freely_and_take_over_needs_a_colleagues_claim(ctx, app
     assert api(dispatcher, f"/api/v1/incidents/{other}/claim").status_code == 200
     assert api(dispatcher, f"/api/v1/incidents/{other}/release").status_code == 200
     assert api(supervisor, f"/api/v1/incidents/{other}/resolve").status_code == 200
+
+
+
+def test_a_colleagues_claim_blocks_reply_merge_and_split(ctx, app, users):
+    claimed = queued_incident(ctx, "c1")
+    other = queued_incident(ctx, "c3")
+    dispatcher, supervisor = login(app, "dispatcher"), login(app, "supervisor")
+    assert api(dispatcher, f"/api/v1/incidents/{claimed}/claim").status_code == 200
+    with Session(ctx.engine) as s:
+        members = [row.post_id for row in s.exec(select(IncidentPost).where(IncidentPost.incident_id == claimed))]
+        messages_before = len(s.exec(select(OutboundMessage)).all())
+    refused = {
+        "reply": api(supervisor, f"/api/v1/incidents/{claimed}/reply", post_id=members[0],
+                     text="Help is on the way.", kind="dm"),
+        "merge": api(supervisor, "/api/v1/incidents/merge", incident_ids=[claimed, other]),
+        # the claim is checked before anything else: the split would be refused for it first
+        "split": api(supervisor, f"/api/v1/incidents/{claimed}/split", post_ids=members[-1:]),
+    }
+    for action, r in refused.items():
+        assert r.status_code == 409, (action, r.text)
+        assert "claimed by dispatcher" in r.json()["detail"], action
+    with Session(ctx.engine) as s:  # nothing changed: no message, both incidents open, members in place
+        assert len(s.exec(select(OutboundMessage)).all()) == messages_before
+        assert s.get(Incident, other).status == "queued"
+        assert {row.post_id for row in s.exec(select(IncidentPost).where(IncidentPost.incident_id == claimed))} \
+            == set(members)
+    # the claimer may do all three
+    assert api(dispatcher, f"/api/v1/incidents/{claimed}/reply", post_id=members[0], text="Help is on the way.",
+               kind="dm").status_code == 200
+    assert api(dispatcher, "/api/v1/incidents/merge", incident_ids=[claimed, other]).status_code == 200
 
 
 @pytest.mark.browser
