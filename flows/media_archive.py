@@ -6,7 +6,8 @@ can change it after review). Instead, a background job on the bulk lane (pages o
 BATCH_SIZE posts, queued by intake next to triage, never waited on by it) fetches each item once:
 bounded in size (refused past `max_bytes`, declared or streamed), an image or video content type
 only, no redirects to or addresses naming a private, loopback or link-local host (unless
-configured for a local test server). The bytes go under the media dir (0600) with their SHA-256
+configured for a local test server), each host resolved once and connected to at the address
+checked. The bytes go under the media dir (0600) with their SHA-256
 in `post_media`; a failure is recorded with its reason and never retried by the dashboard.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import mimetypes
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from rq import Queue
@@ -114,27 +115,46 @@ def archive_one(client: httpx.Client, settings: Settings, post_id: int, item: At
     return record
 
 
-def _check_address(url: str, allow_private: bool) -> None:
+def _lookup(host: str, port: int) -> list[str]:
+    """Every address the name gives now (the system resolver)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def _pinned_address(url: str, allow_private: bool) -> str:
+    """Resolve the host once and check every address it names. The fetch then connects to the
+    address checked, so a name that answers differently a moment later (DNS rebinding) cannot
+    steer it to a private host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused("not a web address")
-    if allow_private:
-        return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
+        addresses = _lookup(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     except OSError as exc:
         raise Refused("host not found") from exc
-    for info in infos:
-        if not ipaddress.ip_address(info[4][0]).is_global:
-            raise Refused("the address names a private, loopback or link-local host")
+    if not addresses:
+        raise Refused("host not found")
+    if not allow_private and not all(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses):
+        raise Refused("the address names a private, loopback or link-local host")
+    return addresses[0]
+
+
+def _pinned_request(client: httpx.Client, url: str, address: str) -> httpx.Request:
+    """GET `url` from `address`: the Host header and the TLS name (SNI and certificate check)
+    stay the URL's own host."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    return client.build_request("GET", target, headers={"host": parts.netloc.rpartition("@")[2]},
+                                extensions={"sni_hostname": parts.hostname})
 
 
 def _fetch(client: httpx.Client, settings: Settings, url: str) -> tuple[str, bytes]:
     cfg = settings.media_archive
     for _ in range(MAX_REDIRECTS + 1):
-        _check_address(url, cfg.allow_private_addresses)
-        with client.stream("GET", url) as response:
+        address = _pinned_address(url, cfg.allow_private_addresses)
+        response = client.send(_pinned_request(client, url, address), stream=True)
+        try:
             if response.is_redirect:
                 url = urljoin(url, response.headers.get("location", ""))
                 continue
@@ -152,6 +172,8 @@ def _fetch(client: httpx.Client, settings: Settings, url: str) -> tuple[str, byt
                 if len(data) > cfg.max_bytes:
                     raise Refused(f"larger than {cfg.max_bytes} bytes")
             return content_type, bytes(data)
+        finally:
+            response.close()
     raise Refused("too many redirects")
 
 

@@ -168,11 +168,13 @@ class MediaHost:
 
         self.files: dict[str, tuple[str, bytes]] = {}
         self.requests: list[str] = []
+        self.hosts: list[str] = []  # the Host header of each request
         host = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the http.server API
                 host.requests.append(self.path)
+                host.hosts.append(self.headers.get("host", ""))
                 if self.path.startswith("/redirect-to"):
                     self.send_response(302)
                     self.send_header("location", self.path[len("/redirect-to"):])

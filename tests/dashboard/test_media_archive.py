@@ -8,6 +8,7 @@ import stat
 import pytest
 from sqlmodel import Session, select
 
+from flows import media_archive
 from models import AuditEntry, PostMedia
 from tests.dashboard.conftest import drain, ingest, login, raw_post
 
@@ -91,6 +92,40 @@ def test_private_addresses_are_refused_without_asking_them(ctx, users, media_hos
     drain(ctx)
     assert [r.status for r in _rows(ctx, post_id)] == ["failed"] * 3
     assert all("private, loopback or link-local" in r.error for r in _rows(ctx, post_id))
+    assert media_host.requests == []
+
+
+
+def test_the_fetch_connects_to_the_address_it_checked(ctx, users, media_host, archiving, monkeypatch):
+    """DNS rebinding: a name that resolves to a public address when checked and to a private one
+    a moment later. The host is resolved once per hop and the connection goes to the address
+    checked; the Host header stays the name. (The name does not resolve on this machine at all,
+    so the fetch succeeds only through the pinned address.)"""
+    port = int(media_host.url.rsplit(":", 1)[1])
+    answers = iter([["127.0.0.1"], ["169.254.169.254"]])
+    looked_up: list[str] = []
+
+    def rebinding(host: str, _port: int) -> list[str]:
+        looked_up.append(host)
+        return next(answers)
+
+    monkeypatch.setattr(media_archive, "_lookup", rebinding)
+    media_host.files["/a.png"] = ("image/png", PNG)
+    post_id = _post_with(ctx, "m6", f"http://media.rebind.invalid:{port}/a.png")
+    drain(ctx)
+    [row] = _rows(ctx, post_id)
+    assert row.status == "archived" and row.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert looked_up == ["media.rebind.invalid"]
+    assert media_host.hosts == [f"media.rebind.invalid:{port}"]
+
+
+def test_a_name_with_any_private_address_is_refused(ctx, users, media_host, archiving, monkeypatch):
+    archiving.allow_private_addresses = False
+    monkeypatch.setattr(media_archive, "_lookup", lambda host, port: ["93.184.216.34", "127.0.0.1"])
+    post_id = _post_with(ctx, "m7", "http://mixed.invalid/a.png")
+    drain(ctx)
+    [row] = _rows(ctx, post_id)
+    assert row.status == "failed" and "private, loopback or link-local" in row.error
     assert media_host.requests == []
 
 
