@@ -37,6 +37,7 @@ from connectors.sandbox import SandboxServer, SandboxState
 from dashboard.context import WORKER_QUEUES
 from dashboard.demo import sandbox_client_env
 from dashboard.processes import Supervisor
+from flows.decisions import STATS_KEY as DECISION_STATS_KEY
 from flows.publish import LIVE_CHANNEL
 from models.db import make_engine
 from models.enums import TriageState
@@ -346,6 +347,7 @@ def run(args: argparse.Namespace) -> dict:
             decisions = _decision_latencies(engine, arrivals, heard)
             counts = _incident_counts(engine, set(lone) | set(quiet))
             duplicates = _duplicates(conn, state)
+            cache = {k.decode(): int(v) for k, v in conn.hgetall(DECISION_STATS_KEY).items()}
             engine.dispose()
             conn.close()
         finally:
@@ -361,6 +363,13 @@ def run(args: argparse.Namespace) -> dict:
     result["decided_posts_per_second"] = round(len(heard) / max(0.001, max(heard.values()) - min(heard.values())), 1) \
         if len(heard) > 1 else None
     result["duplicates"] = duplicates
+    # Posts decided from a worker's memory of an identical input (flows/decisions.py); how much
+    # of the scenario repeats itself word for word is said beside it.
+    posts_decided, computed = cache.get("posts", 0), cache.get("computed", 0)
+    result["decision_cache"] = {
+        "posts": posts_decided, "model_runs": computed,
+        "hit_rate": round(1 - computed / posts_decided, 3) if posts_decided else None,
+        "scenario_distinct_texts": len({e.text for e in entries})}
     result["standalone_pipeline_posts_per_second"] = standalone
     result["in_system_to_standalone"] = round(result["triage_posts_per_second"] / standalone, 3) if standalone else None
     return result
@@ -420,6 +429,10 @@ def _print(result: dict) -> None:
     a = d["acted"]
     print(f"  acted on (triage record stored) after arrival: p50 {a['p50_s']} s, p90 {a['p90_s']} s, "
           f"p99 {a['p99_s']} s, max {a['max_s']} s")
+    c = result["decision_cache"]
+    print(f"  decisions from a worker's memory of an identical post: {c['hit_rate']} ({c['posts']} posts, "
+          f"{c['model_runs']} model runs; the scenario has {c['scenario_distinct_texts']} distinct texts "
+          f"in {result['posts']})")
     if result["standalone_pipeline_posts_per_second"]:
         print(f"  in-system triage / standalone pipeline in this run: {result['triage_posts_per_second']} / "
               f"{result['standalone_pipeline_posts_per_second']} = {result['in_system_to_standalone']}")

@@ -1,0 +1,131 @@
+"""Repeated posts are decided once per worker, and a copy's decision is the one it gets alone."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from config import Settings
+from flows.decisions import Decisions
+from models.domain import GeoPoint, TriageOutput
+from triage.base import TriageInput
+from triage.factory import build_pipeline
+
+MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
+CRY = "my dad collapsed and isnt breathing, 7 Rowan Close"
+COPIES = [
+    CRY,
+    "stay safe Manchester",
+    CRY,
+    "huge explosion near Piccadilly, windows blown out",
+    "stay safe Manchester",
+    CRY,
+    "went blue and slid off his chair, 3 Elm Road",
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("decisions"), triage={"model_cache_dir": str(MODEL_CACHE), "threads": 1})
+    return build_pipeline(settings, kind="models")
+
+
+def _same(a: TriageOutput, b: TriageOutput) -> None:
+    assert (a.urgency, a.category, a.confirmed, a.needs_review, a.silent, a.language, a.reasons) == (
+        b.urgency,
+        b.category,
+        b.confirmed,
+        b.needs_review,
+        b.silent,
+        b.language,
+        b.reasons,
+    )
+    assert [m.as_dict() for m in a.locations] == [m.as_dict() for m in b.locations]
+    for name in ("urgency", "category"):
+        for key, value in a.scores[name].items():
+            assert abs(value - b.scores[name][key]) < 1e-5
+    assert np.abs(np.asarray(a.embedding) - np.asarray(b.embedding)).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_copies_get_the_decision_each_gets_alone_and_run_the_model_once(pipeline):
+    decisions = Decisions(pipeline)
+    outs, computed = decisions.decide([TriageInput(text=t) for t in COPIES])
+    assert computed == len(set(COPIES)), "each distinct post once"
+    for text, out in zip(COPIES, outs, strict=True):
+        _same(out, pipeline(TriageInput(text=text)))
+    again, computed = decisions.decide([TriageInput(text=t) for t in reversed(COPIES)])
+    assert computed == 0, "every one of them decided before, on this worker"
+    for text, out in zip(reversed(COPIES), again, strict=True):
+        _same(out, pipeline(TriageInput(text=text)))
+    assert decisions.stats.posts == 2 * len(COPIES) and decisions.stats.computed == len(set(COPIES))
+
+
+@pytest.mark.slow
+def test_the_same_words_with_another_place_or_platform_are_decided_apart(pipeline):
+    decisions = Decisions(pipeline)
+    inputs = [
+        TriageInput(text=CRY),
+        TriageInput(text=CRY, platform="bluesky"),
+        TriageInput(text=CRY, is_dm=True),
+        TriageInput(text=CRY, geo=GeoPoint(53.48, -2.23, "Manchester")),
+        TriageInput(text=CRY, author_location="Leeds"),
+        TriageInput(text=CRY + " "),
+    ]
+    outs, computed = decisions.decide(inputs)
+    assert computed == len(inputs)
+    for inp, out in zip(inputs, outs, strict=True):
+        _same(out, pipeline(inp))
+
+
+class _Counting:
+    """A pipeline double: counts the posts it runs; one text always fails a stage."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def many(self, inputs):
+        self.ran.extend(i.text for i in inputs)
+        return [
+            TriageOutput(
+                urgency="low",
+                category="none",
+                confidence=0.5,
+                reasons=["undecided: classify failed (RuntimeError)"] if i.text == "broken" else ["ok"],
+                embedding=np.ones(4, dtype=np.float32),
+            )
+            for i in inputs
+        ]
+
+
+def test_each_caller_gets_its_own_copy():
+    decisions = Decisions(_Counting())
+    first, _ = decisions.decide([TriageInput(text="a"), TriageInput(text="a")])
+    first[0].reasons.append("payload malformed")
+    first[0].needs_review = True
+    first[1].embedding[0] = 9.0
+    later, computed = decisions.decide([TriageInput(text="a")])
+    assert computed == 0
+    assert later[0].reasons == ["ok"] and not later[0].needs_review and later[0].embedding[0] == 1.0
+    assert first[1].reasons == ["ok"]
+
+
+def test_a_post_not_fully_decided_is_decided_again_next_time():
+    pipeline = _Counting()
+    decisions = Decisions(pipeline)
+    decisions.decide([TriageInput(text="broken"), TriageInput(text="fine")])
+    decisions.decide([TriageInput(text="broken"), TriageInput(text="fine")])
+    assert pipeline.ran == ["broken", "fine", "broken"]
+
+
+def test_the_least_recently_used_outputs_go_first():
+    pipeline = _Counting()
+    decisions = Decisions(pipeline, size=2)
+    decisions.decide([TriageInput(text="a"), TriageInput(text="b")])
+    decisions.decide([TriageInput(text="a")])  # "a" used again: "b" is now the oldest
+    decisions.decide([TriageInput(text="c")])
+    decisions.decide([TriageInput(text="a"), TriageInput(text="b")])
+    assert pipeline.ran == ["a", "b", "c", "b"]
