@@ -69,6 +69,10 @@ def _page(request: Request, db: Session, user: User, status_code: int = 200, **e
 
 @router.get("/admin")
 def admin_page(request: Request, db: DB, user: User = require("admin")) -> HTMLResponse:
+    # Staff names, roles and when each was last seen are personal data: the view is on record.
+    shown = list(db.exec(select(User.id).order_by(User.id)))
+    audit(db, user.username, "view_users", "user", "", {"count": len(shown), "users": shown})
+    db.commit()
     return _page(request, db, user)
 
 

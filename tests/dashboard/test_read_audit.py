@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from models import AuditEntry, Incident
+from models import AuditEntry, Incident, User
 from tests.dashboard.conftest import drain, ingest, login, raw_post
 
 
@@ -77,3 +77,13 @@ def test_queue_page_is_audited_and_refreshes_only_when_what_they_show_changes(ct
     supervisor = login(app, "supervisor")
     supervisor.get("/queue/rows")
     assert [r.username for r in entries(ctx, "view_queue")][-1] == "supervisor"
+
+
+def test_the_staff_list_is_audited_per_view(ctx, app, users):
+    admin = login(app, "admin")
+    assert admin.get("/admin").status_code == 200
+    assert admin.get("/admin").status_code == 200
+    rows = entries(ctx, "view_users")
+    assert [r.username for r in rows] == ["admin", "admin"]
+    with Session(ctx.engine) as s:
+        assert rows[0].detail["users"] == sorted(s.exec(select(User.id)).all())
