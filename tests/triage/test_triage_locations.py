@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.domain import GeoPoint
 from triage.base import TriageInput, TriageItem
 from triage.locations.extract import extract_spans
 from triage.locations.geocode import Gazetteer
+from triage.locations.patterns import find_pattern_spans
 from triage.locations.stage import LocationStage
 from triage.normalise import NormaliseStage
 
@@ -275,3 +278,40 @@ def test_title_case_headline_words_are_not_landmarks(text, word):
 )
 def test_landmarks_in_ordinary_sentences_are_kept(text, span):
     assert kinds(text).get(span) == "landmark"
+
+
+_TITLE_WORDS = st.sampled_from(["Storm", "Damage", "in", "at", "the", "Shelters", "near", "Oak", "St", "#Irma", "@x", "12", "road"])
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=300), st.lists(_TITLE_WORDS, max_size=30).map(" ".join)))
+def test_pattern_spans_stay_inside_the_text(text):
+    for start, end, kind, confidence in find_pattern_spans(text):
+        assert 0 <= start < end <= len(text)
+        assert 0 < confidence <= 1 and kind
+
+
+@pytest.mark.parametrize(
+    "text, span",
+    [
+        ("FIRE AT THE HOSTEL ON DAME LANE PEOPLE HANGING OUT THE TOP WINDOWS", "DAME LANE"),
+        ("MAN WITH A KNIFE ON HIGH ST NOW @police", "HIGH ST"),
+        ("thre is smok comin out the flats on harrow rd n sum1 at the windo wavin", "harrow rd"),
+        ("Help flooding on rockfish road, I'm trapped on the roof", "rockfish road"),
+    ],
+)
+def test_streets_in_posts_written_in_one_case(text, span):
+    assert kinds(text).get(span) == "street"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "car crashed on the main road, driver ok",
+        "ON MY WAY DOWN THE ROAD NOW",
+        "stuck in the bus lane again",
+        "he lives on my street",
+    ],
+)
+def test_single_case_street_needs_a_name(text):
+    assert "street" not in kinds(text).values(), kinds(text)

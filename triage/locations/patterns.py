@@ -61,6 +61,70 @@ NAMED_STREET = re.compile(
     r"Crescent|Cres|Terrace|Grove|Court|Place|Gardens|Mews|Row|Rise|Boulevard|Blvd|Parkway|"
     r"Square|Sq|Walk|Green|Hill|Highway|Hwy|Parade|Broadway)\b\.?"
 )
+# In a post written all in capitals or all in lower case, the capitals NAMED_STREET needs are
+# missing: "FIRE AT THE HOSTEL ON DAME LANE", "flooding on rockfish road". There a street is read
+# only after a preposition, from one or two name words and an unambiguous street type (not "way",
+# "close" or "place", which are also ordinary words); see _SINGLE_CASE_NOT_NAMES.
+SINGLE_CASE_STREET = re.compile(
+    r"\b(?:on|at|in|near|off|along|down|up|from|to|outside|opposite|behind|onto|into|across|past|towards?)"
+    r"\s+(?:the\s+)?(?P<name>(?:[a-z][a-z'\-]*\s+)?[a-z][a-z'\-]*\s+"
+    r"(?:street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|highway|hwy|parkway|pkwy|terrace|crescent|drive|dr)\b)",
+    re.I,
+)
+# Words that make "the X road" a description, not a name ("on the main road", "in the bus lane").
+_SINGLE_CASE_NOT_NAMES = {
+    "my",
+    "our",
+    "your",
+    "his",
+    "her",
+    "their",
+    "its",
+    "this",
+    "that",
+    "same",
+    "main",
+    "side",
+    "back",
+    "wrong",
+    "whole",
+    "open",
+    "dirt",
+    "fast",
+    "slow",
+    "bus",
+    "cycle",
+    "bike",
+    "icy",
+    "flooded",
+    "closed",
+    "busy",
+    "next",
+    "other",
+    "every",
+    "long",
+    "middle",
+    "end",
+    "country",
+    "private",
+    "service",
+    "access",
+    "slip",
+    "narrow",
+    "quiet",
+    "dark",
+    "old",
+    "new",
+    "top",
+    "bottom",
+    "far",
+    "near",
+    "one",
+    "two",
+    "no",
+    "down",
+    "up",
+}
 _STREETISH = r"(?:[A-Z0-9][\w'\-]*\s?){1,3}"
 CORNER = re.compile(
     r"\b(?:corner|junction|intersection|crossroads)\s+of\s+(?:the\s+)?" + _STREETISH + r"\s?(?:and|&|/)\s+" + _STREETISH.rstrip("?") + r"?", re.I
@@ -238,6 +302,21 @@ def _headline_case(text: str) -> bool:
     return len(words) >= 4 and sum(w[0].isupper() for w in words) >= _HEADLINE_SHARE * len(words)
 
 
+_PLAIN_WORD = re.compile(r"(?<![@#/\w.])[A-Za-z][A-Za-z'’]*")
+
+
+def _single_case(text: str) -> bool:
+    """Written in capitals (≥ 80 % of the words of two letters or more) or in lower case (no
+    capitalised word but the first and "I"); handles, hashtags and links are not counted."""
+    words = _PLAIN_WORD.findall(text)
+    if not words:
+        return False
+    long_words = [w for w in words if len(w) > 1]
+    if long_words and sum(w.isupper() for w in long_words) >= 0.8 * len(long_words):
+        return True
+    return not any(w[0].isupper() and w.split("'")[0].split("’")[0] != "I" for w in words[1:])
+
+
 def _mostly_capitals(text: str) -> bool:
     """All-caps posts ("HELP IN OR NEAR TX") make two-letter codes meaningless."""
     words = text.split()
@@ -268,6 +347,12 @@ def find_pattern_spans(text: str) -> Iterator[Span]:
     for m in NAMED_STREET.finditer(text):
         if not _FUNCTION_WORDS.intersection(m.group(0).lower().split()[:-1]):
             yield m.start(), m.end(), "street", 0.7
+    if _single_case(text):
+        for m in SINGLE_CASE_STREET.finditer(text):
+            name = m["name"]
+            words = name.lower().split()[:-1]
+            if (name.isupper() or name.islower()) and not (_FUNCTION_WORDS | _SINGLE_CASE_NOT_NAMES).intersection(words):
+                yield m.start("name"), m.end("name"), "street", 0.6
     for m in ROAD.finditer(text):
         yield m.start(), m.end(), "road", 0.6
     abbreviations = list(ABBREVIATION.finditer(text))
