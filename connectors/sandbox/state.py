@@ -7,6 +7,7 @@ restart of the sandbox process.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -244,8 +245,6 @@ def bluesky_did(author: str) -> str:
 
 def hash_text(text: str) -> int:
     """Deterministic across processes (unlike hash()), so ids survive a sandbox restart."""
-    import hashlib
-
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:16], "big")
 
 
