@@ -16,6 +16,7 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 
+import redis
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -135,24 +136,31 @@ def escalation_step(incident_id: int, token: str, ctx: AppContext | None = None)
     if moved != 1:
         return "fired" if fired else "stale"  # someone else holds the chain now; they schedule it
     if due_at is not None:
-        schedule(ctx, incident_id, token, due_at)
+        try:
+            schedule(ctx, incident_id, token, due_at)
+        except redis.RedisError:  # next_step_at is committed: every worker's step timer fires it
+            log.warning("incident %s: next step not scheduled in Redis; the step timer has it", incident_id)
     return "fired" if fired else "rescheduled"
 
 
 def _after_fire(ctx: AppContext, incident: Incident, action: Action) -> None:
-    """Side effects of a recorded action: live alert, metrics, external paging."""
+    """Side effects of a recorded action: live alert, metrics, external paging. A page to a
+    person goes out even while Redis (counters, live screens) is unreachable."""
     from dashboard import metrics
 
-    if action.kind == "sla_breach":
-        metrics.count_sla_breach(ctx, incident.urgency)
-        publish_live(ctx, {"type": "sla_breach", "incident_id": incident.id, "urgency": incident.urgency})
-        return
     name = str(action.step.get("action"))
-    metrics.count_step(ctx, name)
-    publish_live(ctx, {"type": "escalation", "incident_id": incident.id, "action": name,
-                       "kind": action.kind, "sound": action.step.get("sound", False),
-                       "targets": action.step.get("targets", []), "urgency": incident.urgency})
-    if name in ("notify_external", "notify_supervisor"):
+    try:
+        if action.kind == "sla_breach":
+            metrics.count_sla_breach(ctx, incident.urgency)
+            publish_live(ctx, {"type": "sla_breach", "incident_id": incident.id, "urgency": incident.urgency})
+        else:
+            metrics.count_step(ctx, name)
+            publish_live(ctx, {"type": "escalation", "incident_id": incident.id, "action": name,
+                               "kind": action.kind, "sound": action.step.get("sound", False),
+                               "targets": action.step.get("targets", []), "urgency": incident.urgency})
+    except redis.RedisError as exc:  # the step is recorded; screens re-read it when Redis is back
+        log.warning("incident %s: %s not counted or shown live (%s)", incident.id, action.kind, exc)
+    if action.kind != "sla_breach" and name in ("notify_external", "notify_supervisor"):
         from dashboard.notifiers import notify_all
 
         try:

@@ -94,9 +94,12 @@ def sweep(ctx: AppContext) -> dict[str, int]:
         pending = s.exec(select(Post.id, Post.lane).where(
             Post.triage_state == TriageState.pending.value, Post.received_at < now - grace,
         ).order_by(Post.lane, Post.id).limit(5000)).all()
+        # Never published, or queued in the database alone while Redis was unreachable (its
+        # stream entry is added now; it is not queued again).
         unpublished = [incident_id for incident_id, urgency, flags in s.exec(
             select(Incident.id, Incident.urgency, Incident.flags).where(
-                Incident.status == IncidentStatus.new.value, Incident.stream_entry_id == ""))
+                Incident.status.in_([IncidentStatus.new.value, IncidentStatus.queued.value]),
+                Incident.stream_entry_id == ""))
             if belongs_in_queue(urgency, flags)]
         due_messages = s.exec(select(OutboundMessage.id).where(
             OutboundMessage.status == DeliveryStatus.queued.value,

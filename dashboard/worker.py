@@ -19,8 +19,9 @@ from rq.timeouts import TimerDeathPenalty
 
 from dashboard.context import MESSAGES_QUEUE, WORKER_QUEUES, AppContext, liveness_key, set_process_context
 from dashboard.embedded import RedisUnavailable, check_redis
-from models.enums import Lane
+from dashboard.redisless import triage_while_redis_down
 from dashboard.sweep import try_checkpoint, try_sweep
+from models.enums import Lane
 
 log = logging.getLogger("flare.worker")
 # The liveness key is refreshed twice a second on its own thread (a long sweep never delays it),
@@ -83,6 +84,16 @@ class FlareWorker(SimpleWorker):
     the worker's shutdown (every burst drain) waits out those 60 s. Clearing the flag first
     closes that race: the reply wakes the thread's read and the thread sees it must stop."""
 
+    # Set on the main worker: its jobs and the Redis-less triage thread (dashboard/redisless.py)
+    # never run the model at the same time.
+    model_lock: threading.Lock | None = None
+
+    def execute_job(self, job, queue):
+        if self.model_lock is None:
+            return super().execute_job(job, queue)
+        with self.model_lock:
+            return super().execute_job(job, queue)
+
     def unsubscribe(self) -> None:
         thread, pubsub = self.pubsub_thread, self.pubsub
         if thread is None or pubsub is None:
@@ -108,7 +119,8 @@ class SenderWorker(FlareWorker):
         return None
 
 
-def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[str], name: str) -> FlareWorker:
+def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[str], name: str,
+               model_lock: threading.Lock | None = None) -> FlareWorker:
     """An RQ worker on a fresh blocking connection. It blocks in BLMOVE for minutes: its own
     connection pool, whose read timeout RQ sets longer than that, leaves the short timeouts the
     jobs use untouched. RQ backs off up to a minute after a Redis hiccup; an emergency queue
@@ -117,6 +129,7 @@ def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[st
     worker = worker_class([ctx.queues[q] for q in queues], connection=conn, name=name)
     worker.max_connection_wait_time = 1
     worker.exponential_backoff_factor = 1.0
+    worker.model_lock = model_lock
     return worker
 
 
@@ -154,10 +167,14 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
     name = name or f"flare-{socket.gethostname()}-{os.getpid()}"
     current = {"name": name}  # the RQ worker name the liveness key speaks for
     stop = threading.Event()
+    model_lock = threading.Lock()
     threading.Thread(target=_heartbeat, args=(ctx, current, stop), daemon=True, name="heartbeat").start()
     threading.Thread(target=_sweeper, args=(ctx, stop), daemon=True, name="sweeper").start()
     if not burst:
         threading.Thread(target=_step_timer, args=(ctx, stop), daemon=True, name="step-timer").start()
+        # While Redis is unreachable, posts are claimed from the database and triaged here.
+        threading.Thread(target=triage_while_redis_down, args=(ctx, model_lock, stop), daemon=True,
+                         name="redisless-triage").start()
         # Replies go out on these threads (the main worker serves the messages queue only when
         # they are configured off).
         for n in range(ctx.settings.sender_threads):
@@ -168,7 +185,7 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
     queues = WORKER_QUEUES if burst or ctx.settings.sender_threads < 1 else \
         [q for q in WORKER_QUEUES if q != MESSAGES_QUEUE]
     try:
-        _serve(ctx, current, burst, queues)
+        _serve(ctx, current, burst, queues, model_lock)
     finally:
         stop.set()
         try:
@@ -177,14 +194,15 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
             pass
 
 
-def _serve(ctx: AppContext, current: dict[str, str], burst: bool, queues: list[str]) -> None:
+def _serve(ctx: AppContext, current: dict[str, str], burst: bool, queues: list[str],
+           model_lock: threading.Lock | None = None) -> None:
     """Run the RQ worker until it stops on its own (burst done, or SIGTERM/SIGINT). A lost Redis
     connection never ends the process: RQ's bookkeeping raises it out of `work()`, and the worker
     comes back under a fresh name (the old one may still be registered) as soon as Redis answers."""
     base, attempt, delay = current["name"], 0, RECONNECT_MIN_S
     while True:
         try:
-            _rq_worker(ctx, FlareWorker, queues, current["name"]).work(
+            _rq_worker(ctx, FlareWorker, queues, current["name"], model_lock).work(
                 burst=burst, with_scheduler=True, logging_level="WARNING")
             return
         except (redis.ConnectionError, redis.TimeoutError, RedisUnavailable) as exc:

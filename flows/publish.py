@@ -5,9 +5,11 @@ commit and these calls) is re-driven by the sweep, because the database says wha
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import timedelta
 
+import redis
 from rq import Queue
 from sqlmodel import Session
 
@@ -17,6 +19,7 @@ from escalation import service
 from models.enums import IncidentStatus
 from models.tables import Incident
 
+log = logging.getLogger("flare.publish")
 LIVE_CHANNEL = escalation_runner.ALERT_CHANNEL
 SEND_FUNCTION = "dashboard.jobs.send_message"  # one message, later (a retry's delayed job)
 SEND_PAGE_FUNCTION = "flows.sending.send_messages"  # a page of messages, now
@@ -46,30 +49,56 @@ def enqueue_sends(ctx: AppContext, message_ids: list[int]) -> None:
 
 
 def publish_incident(ctx: AppContext, incident_id: int) -> None:
-    """Put an incident into the dispatch stream once (the DB row records the entry id).
+    """Put an incident in front of a dispatcher once: queued in the database (the queue page reads
+    it from there) and in the dispatch stream (the DB row records the entry id).
 
     The triage job and the sweep can both get here for a new incident; a short Redis lock stops
     them both publishing it (two stream entries, one never acknowledged). A holder that dies
-    lets the lock expire and the sweep publishes it then.
+    lets the lock expire and the sweep publishes it then. While Redis is unreachable the incident
+    is queued in the database alone (the row lock keeps that to one publisher), and the sweep adds
+    its stream entry when Redis answers again (`needs_stream_entry`), without queueing it twice.
     """
     lock = f"flare:publish-lock:{incident_id}"
-    if not ctx.redis.set(lock, "1", nx=True, px=10_000):
-        return
+    try:
+        if not ctx.redis.set(lock, "1", nx=True, px=10_000):
+            return
+        streaming = True
+    except redis.RedisError:
+        streaming = False
+    fresh = False
     try:
         with Session(ctx.engine, expire_on_commit=False) as s:
             # Locked before its chain head is read: a triage batch joining reports to it holds the
             # row until it commits, and appending behind its back (a FK check waiting on that row
             # while the batch waits on our event's seq) was a deadlock on PostgreSQL.
             incident = s.get(Incident, incident_id, with_for_update=True)
-            if incident is None or incident.stream_entry_id or incident.status != IncidentStatus.new.value:
+            if incident is None or incident.stream_entry_id:
                 return
-            entry_id = ctx.dispatch.publish(incident.id, incident.urgency)
-            service.mark_queued(s, incident, entry_id)
+            fresh = incident.status == IncidentStatus.new.value
+            if not fresh and incident.status != IncidentStatus.queued.value:
+                return
+            entry_id = ""
+            if streaming:
+                try:
+                    entry_id = ctx.dispatch.publish(incident.id, incident.urgency)
+                except redis.RedisError as exc:  # Redis went between the lock and the XADD
+                    log.warning("incident %s queued without its stream entry (%s)", incident_id, exc)
+            if fresh:
+                service.mark_queued(s, incident, entry_id)
+            elif entry_id:
+                incident.stream_entry_id = entry_id  # the stream catches up; queued_at stays
+            else:
+                return
             s.add(incident)
             s.commit()
     finally:
-        ctx.redis.delete(lock)
-    escalation_runner.start_chain(ctx, incident_id)
+        if streaming:
+            try:
+                ctx.redis.delete(lock)
+            except redis.RedisError:  # it expires by itself
+                pass
+    if fresh:
+        escalation_runner.start_chain(ctx, incident_id)
 
 
 def dispatch_outcome(ctx: AppContext, outcome: service.Outcome) -> None:
@@ -81,10 +110,13 @@ def dispatch_outcomes(ctx: AppContext, outcomes: list[service.Outcome]) -> None:
     """`dispatch_outcome` for a batch, in the order given (most urgent first): incidents reach
     the dispatch stream first, then every message is queued in one round trip."""
     for outcome in outcomes:
-        if outcome.needs_queue and outcome.incident_id:
-            publish_incident(ctx, outcome.incident_id)
-        if outcome.stream_entry_to_ack:
-            ctx.dispatch.ack(outcome.stream_entry_to_ack)
+        try:
+            if outcome.needs_queue and outcome.incident_id:
+                publish_incident(ctx, outcome.incident_id)
+            if outcome.stream_entry_to_ack:
+                ctx.dispatch.ack(outcome.stream_entry_to_ack)
+        except redis.RedisError as exc:  # one incident's Redis half never holds back the next's
+            log.warning("incident %s: Redis half left to the sweep (%s)", outcome.incident_id, exc)
     enqueue_sends(ctx, [mid for outcome in outcomes for mid in outcome.message_ids])
 
 
@@ -92,7 +124,10 @@ def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
     """Tell every open dashboard (SSE) what changed: one round trip for many changes."""
     if not payloads:
         return
-    with ctx.redis.pipeline(transaction=False) as pipe:
-        for payload in payloads:
-            pipe.publish(LIVE_CHANNEL, json.dumps(payload, default=str))
-        pipe.execute()
+    try:
+        with ctx.redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.publish(LIVE_CHANNEL, json.dumps(payload, default=str))
+            pipe.execute()
+    except redis.RedisError as exc:  # open screens re-read the database when their stream comes back
+        log.debug("live feed not told of %d changes: %s", len(payloads), exc)

@@ -197,10 +197,15 @@ def _split(ctx: AppContext, decided: list[tuple[Post, TriageOutput]]
 
 
 def _pages_waiting(ctx: AppContext) -> bool:
-    with ctx.redis.pipeline(transaction=False) as pipe:
-        for lane in LANES:
-            pipe.llen(f"rq:queue:{lane}")
-        return any(pipe.execute())
+    """Do pages wait in a lane? Unknown while Redis is unreachable (a worker then claims posts
+    from the database, dashboard/redisless.py): nothing is deferred to a queue it cannot reach."""
+    try:
+        with ctx.redis.pipeline(transaction=False) as pipe:
+            for lane in LANES:
+                pipe.llen(f"rq:queue:{lane}")
+            return any(pipe.execute())
+    except redis.RedisError:
+        return False
 
 
 def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], duration_ms: float) -> None:

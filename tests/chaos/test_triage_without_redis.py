@@ -1,0 +1,130 @@
+"""While Redis is unreachable a worker claims pending posts straight from the database: a cry for
+help is triaged and queued in the database (what the dispatchers' queue page reads) during the
+outage, and its dispatch-stream entry follows when Redis is back, without queueing it twice."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from connectors.intake import persist_posts
+from dashboard.context import AppContext, set_process_context
+from dashboard.redisless import claim_pending, redis_reachable, triage_while_redis_down
+from dashboard.routes.pages import open_queue
+from dashboard.sweep import sweep
+from dashboard.worker import FlareWorker
+from models.domain import DeliveryReceipt, RawPost
+from models.enums import EventKind, IncidentStatus, TriageState
+from models.tables import Incident, IncidentEvent, IncidentPost, Post
+from tests.tcp_proxy import proxied_redis_url
+from tests.waiting import wait_for
+
+
+class Replier:
+    platform = "x"
+
+    def supports_dm(self, request) -> bool:
+        return True
+
+    def send(self, request) -> DeliveryReceipt:
+        return DeliveryReceipt(ok=True, platform_message_id="m1")
+
+
+def _raw(ext: str, text: str) -> RawPost:
+    return RawPost(platform="x", external_id=ext, text=text, raw_payload="{}", author_id=f"a{ext}", author_handle=f"a{ext}")
+
+
+def _store(engine, lanes: list[str]) -> list[int]:
+    out = []
+    for n, lane in enumerate(lanes):
+        out += [p.post_id for p in persist_posts(engine, [_raw(f"{lane}{n}", f"post {n}")], lambda _r, lane=lane: lane)]
+    return out
+
+
+def test_claims_lease_pages_critical_lane_first(engine):
+    ids = _store(engine, ["default", "default", "critical", "bulk", "critical"])
+    first = claim_pending(engine, limit=3)
+    assert first == sorted([ids[2], ids[4], ids[0]])  # both critical, then the oldest default
+    assert claim_pending(engine, limit=10) == sorted([ids[1], ids[3]])  # leased posts are skipped
+    assert claim_pending(engine) == []
+    with Session(engine) as s:
+        s.exec(update(Post).where(Post.id == ids[1]).values(triage_state=TriageState.done.value))
+        s.commit()
+    time.sleep(0.01)
+    # A lease that ran out (its worker died) is claimed again; a triaged post never is.
+    assert claim_pending(engine, lease_s=0.0) == sorted([ids[0], ids[2], ids[3], ids[4]])
+
+
+@pytest.fixture
+def cut(settings):
+    proxy, url = proxied_redis_url(settings.redis_url)
+    c = AppContext.build(settings.model_copy(update={"redis_url": url, "outbox_grace_seconds": 0}))
+    c._repliers = {"x": Replier()}
+    set_process_context(c)
+    yield c, proxy
+    set_process_context(None)
+    c.close()
+    proxy.close()
+
+
+def test_a_critical_is_queued_while_redis_is_down_and_the_stream_catches_up(cut):
+    ctx, proxy = cut
+    ctx.pipeline  # noqa: B018 - the model loads before the outage, as a worker's preload does
+    proxy.refuse()
+    assert not redis_reachable(ctx)
+    post_id = persist_posts(ctx.engine, [_raw("1", "my dad collapsed and is not breathing, 12 High Street Leeds")])[0].post_id
+
+    stop = threading.Event()
+    thread = threading.Thread(target=triage_while_redis_down, args=(ctx, threading.Lock(), stop), daemon=True)
+    thread.start()
+    try:
+
+        def triaged() -> bool:
+            with Session(ctx.engine) as s:
+                return s.get(Post, post_id).triage_state == TriageState.done.value
+
+        wait_for(triaged, 60, "the post to be triaged from the database while Redis is down")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    with Session(ctx.engine) as s:
+        incident_id = s.exec(select(IncidentPost.incident_id).where(IncidentPost.post_id == post_id)).one()
+        incident = s.get(Incident, incident_id)
+        assert incident.urgency == "critical" and incident.status == IncidentStatus.queued.value
+        assert incident.queued_at is not None and incident.stream_entry_id == ""
+        queued_at = incident.queued_at
+        # The dispatchers' queue page reads the database: the incident is in front of them now.
+        assert [row.incident.id for row in open_queue(s)] == [incident_id]
+
+    proxy.accept()
+    assert redis_reachable(ctx)
+    sweep(ctx)
+    sweep(ctx)  # a second sweep finds nothing left to add
+    with Session(ctx.engine) as s:
+        incident = s.get(Incident, incident_id)
+        queued_events = s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind == EventKind.queued.value)).all()
+    entries = ctx.redis.xrange(ctx.dispatch.key)
+    assert [int(fields[b"incident_id"]) for _, fields in entries] == [incident_id]
+    assert incident.stream_entry_id == entries[0][0].decode()
+    assert incident.queued_at == queued_at and incident.status == IncidentStatus.queued.value
+    assert len(queued_events) == 1  # queued once: the stream entry is not a second queueing
+
+
+def test_the_model_is_never_run_by_a_job_and_the_database_claims_at_once():
+    lock = threading.Lock()
+    worker = FlareWorker.__new__(FlareWorker)
+    worker.model_lock = lock
+    seen = []
+
+    def execute_job(job, queue):
+        seen.append(lock.locked())
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SimpleWorker, "execute_job", lambda self, job, queue: execute_job(job, queue))
+        worker.execute_job(None, None)
+    assert seen == [True] and not lock.locked()
