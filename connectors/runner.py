@@ -100,6 +100,22 @@ def poll_once(
     """
     cursor = checkpoint_store.load(source.name)
     posts, new_cursor = source.fetch(cursor)
+    return store_page(source, engine, on_persisted, checkpoint_store, cursor, posts, new_cursor, choose_lane=choose_lane)
+
+
+def store_page(
+    source: Source,
+    engine: Engine,
+    on_persisted: OnPersisted,
+    checkpoint_store: CheckpointStore,
+    cursor: dict[str, Any],
+    posts: list[RawPost],
+    new_cursor: dict[str, Any],
+    *,
+    choose_lane: LaneChooser | None = None,
+) -> PollResult:
+    """Persist what was read from `cursor` up to `new_cursor`, hand it on, then move the checkpoint
+    and do the platform's bookkeeping (the second half of `poll_once`)."""
     persisted: list[Persisted] = []
     if posts:
         persisted = persist_posts(engine, posts, choose_lane or (lambda _p: Lane.default.value))
@@ -213,11 +229,67 @@ def wait_for_database(engine: Engine, stop: threading.Event) -> None:
             stop.wait(DATABASE_PROBE_SECONDS)
 
 
+def _database_answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except DBAPIError:
+        return False
+
+
+def read_while_database_down(
+    source: Source, engine: Engine, stop: threading.Event, cursor: dict[str, Any], poll_seconds: float,
+) -> tuple[list[RawPost], dict[str, Any]]:
+    """The database refused. Keep reading the platform from the last checkpoint this process
+    loaded (it cannot move: nothing read since is stored), holding what arrives in memory, and
+    return it with the cursor it reached as soon as the database answers (probed every
+    DATABASE_PROBE_SECONDS). So the posts written during the outage are stored the moment it ends,
+    with no platform round trip (nor its 429s, 5xx or stalls) in between. A process that dies
+    meanwhile loses only memory: the checkpoint never moved, and the posts are read again."""
+    held: dict[str, RawPost] = {}
+    next_fetch = 0.0
+    while not stop.is_set():
+        limited_until = float(getattr(source, "rate_limited_until", 0.0) or 0.0)
+        now = time.time()
+        if now >= next_fetch and now >= limited_until:
+            next_fetch = now + poll_seconds
+            try:
+                posts, cursor = source.fetch(cursor)
+                for post in posts:
+                    held.setdefault(post.external_id, post)
+            except Exception as exc:  # noqa: BLE001 - a 429, 5xx or stall: read again next time
+                log.info("%s: read while the database is down failed: %s", source.name, exc)
+        if _database_answers(engine):
+            break
+        stop.wait(DATABASE_PROBE_SECONDS)
+    return list(held.values()), cursor
+
+
+class _RememberedCursors:
+    """The checkpoint store, remembering the last cursor loaded or saved for each source: what a
+    source reads from while the database is unreachable."""
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def load(self, name: str) -> dict[str, Any]:
+        cursor = self.store.load(name)
+        self.last[name] = dict(cursor)
+        return cursor
+
+    def save(self, name: str, cursor: dict[str, Any]) -> None:
+        self.store.save(name, cursor)
+        self.last[name] = dict(cursor)
+
+
 def _run_source(
     source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: CheckpointStore,
     conn: redis.Redis | None, stop: threading.Event, choose_lane: LaneChooser | None, max_backoff: float,
 ) -> None:
     poll_seconds = float(getattr(source, "poll_seconds", 15.0))
+    checkpoint_store = _RememberedCursors(checkpoint_store)
     failures = 0
     while not stop.is_set():
         limited_until = float(getattr(source, "rate_limited_until", 0.0) or 0.0)
@@ -235,7 +307,9 @@ def _run_source(
             failures += 1
             log.warning("%s: poll failed (%d in a row): %s", source.name, failures, exc)
             health.record_failure(conn, source.name, source.platform, f"{type(exc).__name__}: {exc}", failures)
-            if _database_down(exc):
+            if _database_down(exc) and source.name in checkpoint_store.last:
+                wait = _store_held(source, engine, on_persisted, checkpoint_store, stop, choose_lane, poll_seconds)
+            elif _database_down(exc):
                 wait_for_database(engine, stop)
                 wait = 0.0  # poll at once: posts may have waited on the platform all along
             elif _timed_out(exc) and failures <= TIMEOUT_RETRIES_AT_ONCE:
@@ -247,6 +321,26 @@ def _run_source(
             health.record_success(conn, source.name, source.platform, result.stored, result.lag_seconds)
             wait = poll_seconds
         stop.wait(wait)
+
+
+def _store_held(
+    source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: _RememberedCursors,
+    stop: threading.Event, choose_lane: LaneChooser | None, poll_seconds: float,
+) -> float:
+    """Read while the database is down, store what was held the moment it answers, and say how
+    long to wait before the next poll (none: it follows at once)."""
+    cursor = checkpoint_store.last[source.name]
+    posts, new_cursor = read_while_database_down(source, engine, stop, dict(cursor), poll_seconds)
+    if stop.is_set():
+        return 0.0
+    try:
+        result = store_page(source, engine, on_persisted, checkpoint_store, cursor, posts, new_cursor,
+                            choose_lane=choose_lane)
+    except Exception as exc:  # noqa: BLE001 - down again: the checkpoint did not move, so they are read again
+        log.warning("%s: %d posts held through a database outage not stored: %s", source.name, len(posts), exc)
+        return DATABASE_PROBE_SECONDS
+    log.info("%s: %d posts read during a database outage stored as it ended", source.name, result.stored)
+    return 0.0
 
 
 def run_forever(

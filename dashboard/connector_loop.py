@@ -1,4 +1,8 @@
-"""`flare connectors`: polls every configured platform until stopped (SIGTERM/Ctrl-C)."""
+"""`flare connectors`: polls every configured platform until stopped (SIGTERM/Ctrl-C).
+
+The process only stores posts and queues them (flows.intake, flows.triage_queue): it never
+imports the triage side it does not run, so a restarted connector is polling again within a
+couple of seconds."""
 from __future__ import annotations
 
 import logging
@@ -7,9 +11,8 @@ import threading
 
 from connectors.registry import build_sources
 from connectors.runner import DbCheckpointStore, run_forever
-from dashboard import jobs
 from dashboard.context import AppContext
-from dashboard.intake_wiring import choose_lane
+from flows.intake import choose_lane, on_persisted
 
 log = logging.getLogger("flare.connectors")
 
@@ -22,5 +25,5 @@ def run_connectors(ctx: AppContext, stop: threading.Event | None = None) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         if threading.current_thread() is threading.main_thread():
             signal.signal(sig, lambda *_: stop.set())
-    run_forever(sources, ctx.engine, lambda stored: jobs.on_persisted(ctx, stored),
+    run_forever(sources, ctx.engine, lambda stored: on_persisted(ctx, stored),
                 DbCheckpointStore(ctx.engine), ctx.redis, stop, choose_lane=choose_lane)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from connectors.intake import Persisted, persist_posts
 from dashboard.context import AppContext
-from flows import media_archive, triage_batch
+from flows import media_archive, triage_queue
 from flows.publish import publish_live_many
 from models.domain import RawPost
 from triage.prescreen import lane_for
@@ -29,6 +29,6 @@ def on_persisted(ctx: AppContext, stored: Sequence[Persisted]) -> None:
     """Queue triage for the newly stored posts (duplicates are skipped), then their media archive
     jobs on the bulk lane (fetched later, never waited on here), and tell the live feed."""
     created = [p for p in stored if p.created]
-    triage_batch.enqueue(ctx, [(p.post_id, p.lane) for p in created])
+    triage_queue.enqueue(ctx, [(p.post_id, p.lane) for p in created])
     media_archive.enqueue(ctx, [p.post_id for p in created])
     publish_live_many(ctx, [{"type": "post", "post_id": p.post_id, "lane": p.lane} for p in created])

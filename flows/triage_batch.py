@@ -29,19 +29,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from itertools import groupby
 
 import redis
-from rq import Queue
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
 from dashboard import clustering_hook
-from dashboard.context import ACT_QUEUE, LANES, WORKER_QUEUES, AppContext, process_context
+from dashboard.context import ACT_QUEUE, LANES, AppContext, process_context
 from escalation import service
 from flows import decisions
 from flows.drill import is_drill
+# The queueing half lives in flows/triage_queue.py (intake, and so the connectors process, imports
+# it without the model's side); its names stay here for callers.
+from flows.triage_queue import BATCH_SIZE, JOB_FUNCTION, JOB_PREFIX, enqueue, job_id, job_meta, meta_posts  # noqa: F401
 from flows.publish import dispatch_outcomes, publish_live_many
 from models.domain import GeoPoint, TriageOutput
 from models.enums import TriageState, Urgency
@@ -51,48 +52,12 @@ from triage.base import TriageInput
 
 log = logging.getLogger("flare.triage")
 
-BATCH_SIZE = 64
-JOB_FUNCTION = "flows.triage_batch.triage_batch"
-JOB_PREFIX = "triage-batch-"
 ACT_FUNCTION = "flows.triage_batch.act_batch"
 ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a job covers
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
 URGENT = (Urgency.critical.value, Urgency.high.value)
 GROUPING_LOCK_KEY = 0x466C617265  # "Flare": the advisory lock of grouping transactions (PostgreSQL)
 _RANK = {u.value: u.rank for u in Urgency}
-
-
-def job_meta(post_ids: Sequence[int]) -> dict:
-    """What a triage job carries beside its call: the posts it covers, read by the sweep."""
-    return {"posts": list(post_ids)}
-
-
-def meta_posts(meta: dict) -> list[int] | None:
-    """The posts a triage job covers, from its meta (None: a job queued without it)."""
-    posts = meta.get("posts") if isinstance(meta, dict) else None
-    return list(posts) if isinstance(posts, list) else None
-
-
-def job_id(post_ids: Sequence[int]) -> str:
-    return f"{JOB_PREFIX}{post_ids[0]}-{len(post_ids)}-{time.monotonic_ns() % 10**9}"
-
-
-def enqueue(ctx: AppContext, items: Sequence[tuple[int, str]]) -> None:
-    """Queue triage for stored posts: pages of up to BATCH_SIZE posts per lane, critical lane
-    first, in one Redis pipeline. (Nothing is written to the database: the sweep asks RQ which
-    pending posts a live job still covers.)"""
-    if not items:
-        return
-    order = {lane: n for n, lane in enumerate(WORKER_QUEUES)}
-    ranked = sorted(items, key=lambda item: (order.get(item[1], len(order)), item[0]))
-    with ctx.redis.pipeline() as pipe:
-        for lane, group in groupby(ranked, key=lambda item: item[1]):
-            ids = [post_id for post_id, _ in group]
-            pages = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
-            ctx.queues[lane].enqueue_many([
-                Queue.prepare_data(JOB_FUNCTION, (page,), job_id=job_id(page), timeout=300,
-                                   failure_ttl=7 * 86400, meta=job_meta(page)) for page in pages], pipeline=pipe)
-        pipe.execute()
 
 
 def triage_batch(post_ids: list[int], ctx: AppContext | None = None) -> dict[str, int]:

@@ -263,6 +263,43 @@ def test_first_poll_runs_as_soon_as_the_database_is_back(sandbox, platform_setti
         engine.dispose()
 
 
+def test_posts_read_during_a_database_outage_are_stored_the_moment_it_ends(sandbox, platform_settings, database_url,
+                                                                            redis_conn):
+    """While the database refuses, the connector keeps reading the platform from its last
+    checkpoint and holds what it read: when the database answers, the post is stored at once,
+    even though the platform now fails every read (no round trip stands between the two)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL behind a cuttable TCP proxy")
+    state, _ = sandbox
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    settings = platform_settings.model_copy(update={"x": platform_settings.x.model_copy(update={"poll_seconds": 0.3})})
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=([XMentionsSource(settings.x)], engine, Recorder(),
+                                                        DbCheckpointStore(engine), redis_conn, stop))
+    mentions = "GET /2/users/1000/mentions"
+    try:
+        state.add_post("x", "@flare999 before the outage", "early")
+        thread.start()
+        _wait_for(lambda: len(stored_posts(engine)) == 1)
+        proxy.refuse()
+        state.add_post("x", "@flare999 flooding at the school", "db")
+        reads = state.path_counts[mentions]
+        _wait_for(lambda: state.path_counts[mentions] >= reads + 2)  # read during the outage
+        state.set_faults("x", {"error_rate": 1.0})
+        proxy.accept()
+        back = time.monotonic()
+        _wait_for(lambda: len(stored_posts(engine)) == 2)
+        assert time.monotonic() - back < 1.5  # a probe every quarter second, then the held page
+        assert DbCheckpointStore(engine).load("x:mentions") == {"since_id": state.items[-1].external_id}
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        proxy.close()
+        engine.dispose()
+
+
 @pytest.mark.parametrize("platform", ["x", "bluesky", "reddit"])
 def test_a_hung_poll_is_abandoned_within_seconds(sandbox, platform_settings, engine, tmp_path, platform):
     """A platform answering reads 12 s late: the poll gives up within about 3 s and the runner
