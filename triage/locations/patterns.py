@@ -305,6 +305,12 @@ def _headline_case(text: str) -> bool:
 _PLAIN_WORD = re.compile(r"(?<![@#/\w.])[A-Za-z][A-Za-z'’]*")
 
 
+_NOT_STREET_NAMES = _FUNCTION_WORDS | _SINGLE_CASE_NOT_NAMES
+_STREET_TYPE_LOWER = re.compile(
+    r"\s(?:st(?:reet)?|r(?:oa)?d|ave(?:nue)?|l(?:ane|n)|dr(?:ive)?|b(?:oulevard|lvd)|h(?:ighway|wy)|p(?:arkway|kwy)|terrace|crescent)\b"
+)
+
+
 def _single_case(text: str) -> bool:
     """Written in capitals (≥ 80 % of the words of two letters or more) or in lower case (no
     capitalised word but the first and "I"); handles, hashtags and links are not counted."""
@@ -347,11 +353,12 @@ def find_pattern_spans(text: str) -> Iterator[Span]:
     for m in NAMED_STREET.finditer(text):
         if not _FUNCTION_WORDS.intersection(m.group(0).lower().split()[:-1]):
             yield m.start(), m.end(), "street", 0.7
-    if _single_case(text):
+    # Case-insensitive scanning is slow in `re`: look for a street type in the lowered text first.
+    if _STREET_TYPE_LOWER.search(text.lower()) and _single_case(text):
         for m in SINGLE_CASE_STREET.finditer(text):
             name = m["name"]
             words = name.lower().split()[:-1]
-            if (name.isupper() or name.islower()) and not (_FUNCTION_WORDS | _SINGLE_CASE_NOT_NAMES).intersection(words):
+            if (name.isupper() or name.islower()) and not _NOT_STREET_NAMES.intersection(words):
                 yield m.start("name"), m.end("name"), "street", 0.6
     for m in ROAD.finditer(text):
         yield m.start(), m.end(), "road", 0.6
