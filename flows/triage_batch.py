@@ -6,7 +6,8 @@ the pipeline over its posts at once and publishes every decision to the live fee
 pages wait to be decided, only the posts that must go first (`_split`: urgent by the model and
 not one more report of an incident already waiting in the dispatch queue, or a reporter's
 reply) are acted on there; the rest go, decided, to one job in the act queue (`act_batch`),
-which workers serve after every lane. So every post is decided as soon as a worker is free,
+which workers serve after every lane (an act job takes on the act jobs waiting behind it, so a
+deep backlog is acted on in groups of ACT_GROUP_POSTS). So every post is decided as soon as a worker is free,
 whatever its wording, and a cry for help is acted on before the backlog of reports. Acting is
 most urgent first, in one transaction per urgency group:
 
@@ -28,9 +29,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import redis
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
@@ -54,6 +58,9 @@ log = logging.getLogger("flare.triage")
 
 ACT_FUNCTION = "flows.triage_batch.act_batch"
 ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a job covers
+ACT_GROUP_POSTS = 128  # posts acted on in one transaction by an act job (bounds how long it holds the lock)
+ACT_TAKE_POSTS = 512  # posts an act job takes on, its own and those of act jobs waiting behind it
+ACT_TAKE_JOBS = 16  # act jobs it looks at
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
 URGENT = (Urgency.critical.value, Urgency.high.value)
 GROUPING_LOCK_KEY = 0x466C617265  # "Flare": the advisory lock of grouping transactions (PostgreSQL)
@@ -95,14 +102,89 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
 def act_batch(post_ids: list[int], outputs: list[TriageOutput], duration_ms: float,
               ctx: AppContext | None = None) -> dict[str, int]:
     """The RQ job for decided posts that could wait: act on those still pending, with the model
-    outputs their decide job computed (a post is never decided twice unless its job is lost)."""
+    outputs their decide job computed (a post is never decided twice unless its job is lost).
+
+    When more act jobs wait behind it, it takes them on too (`_take_waiting`), up to
+    ACT_TAKE_POSTS posts: one job, one read of the grouping candidates and one commit per
+    ACT_GROUP_POSTS posts instead of one per page. Between groups it gives way to pages waiting
+    to be decided, handing what it has not acted on back to the act queue as one job."""
     ctx = ctx or process_context()
-    with Session(ctx.engine, expire_on_commit=False) as s:
-        posts = {p.id: p for p in s.exec(select(Post).where(
-            Post.id.in_(list(post_ids)), Post.triage_state == TriageState.pending.value)).all()}
-    decided = _ranked((posts[post_id], out) for post_id, out in zip(post_ids, outputs, strict=True)
-                      if post_id in posts)
-    return _act_on(ctx, decided, duration_ms) if decided else {"triaged": 0}
+    durations = dict.fromkeys(post_ids, duration_ms)
+    pairs = list(zip(post_ids, outputs, strict=True))
+    current = get_current_job()
+    if current is not None:
+        for post_id, out, ms in _take_waiting(ctx, current, [post_id for post_id, _ in pairs]):
+            pairs.append((post_id, out))
+            durations[post_id] = ms
+    pairs.sort(key=lambda pair: (_RANK.get(pair[1].urgency, 9), pair[0]))  # most urgent first
+    counts = {"triaged": 0, "skipped": 0, "handed_back": 0}
+    for start in range(0, len(pairs), ACT_GROUP_POSTS):
+        if start and _pages_waiting(ctx):
+            rest = pairs[start:]
+            _defer_pairs(ctx, rest, {post_id: durations[post_id] for post_id, _ in rest})
+            counts["handed_back"] = len(rest)
+            break
+        chunk = pairs[start:start + ACT_GROUP_POSTS]
+        with Session(ctx.engine, expire_on_commit=False) as s:
+            posts = {p.id: p for p in s.exec(select(Post).where(
+                Post.id.in_([post_id for post_id, _ in chunk]), Post.triage_state == TriageState.pending.value)).all()}
+        decided = _ranked((posts[post_id], out) for post_id, out in chunk if post_id in posts)
+        if decided:
+            done = _act_on(ctx, decided, durations)
+            counts["triaged"] += done["triaged"]
+            counts["skipped"] += done["skipped"]
+    return counts
+
+
+def _take_waiting(ctx: AppContext, current, own: list[int]) -> list[tuple[int, TriageOutput, float]]:
+    """Take act jobs waiting in the act queue (oldest first, whole jobs, up to ACT_TAKE_POSTS
+    posts with this job's own): their posts, outputs and decide times.
+
+    Claims expire as every triage job's do. This job's meta names the taken posts before they
+    leave the queue, so the sweep counts them as this live job's; if this worker dies, its
+    liveness key lapses and the sweep re-drives whatever is still pending. A job another worker
+    started in the meantime is left to it (LREM finds nothing)."""
+    room = ACT_TAKE_POSTS - len(own)
+    queue = ctx.queues[ACT_QUEUE]
+    if room <= 0:
+        return []
+    waiting = [entry.decode() for entry in ctx.redis.lrange(queue.key, 0, ACT_TAKE_JOBS - 1)]
+    if not waiting:
+        return []
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for waiting_id in waiting:
+            pipe.hget(Job.key_for(waiting_id), "meta")
+        metas = pipe.execute()
+    chosen: list[str] = []
+    covered = list(own)
+    for waiting_id, meta in zip(waiting, metas, strict=True):
+        posts = meta_posts(queue.serializer.loads(meta)) if meta else None
+        if not waiting_id.startswith(ACT_JOB_PREFIX) or posts is None or len(posts) > room:
+            continue
+        chosen.append(waiting_id)
+        covered.extend(posts)
+        room -= len(posts)
+    if not chosen:
+        return []
+    current.meta.update(job_meta(covered))
+    current.save_meta()
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for waiting_id in chosen:
+            pipe.lrem(queue.key, 1, waiting_id)
+        removed = pipe.execute()
+    taken: list[tuple[int, TriageOutput, float]] = []
+    for waiting_id, n in zip(chosen, removed, strict=True):
+        if not n:
+            continue
+        try:
+            job = Job.fetch(waiting_id, connection=ctx.redis, serializer=queue.serializer)
+            ids, outs, ms = job.args[:3]
+        except (NoSuchJobError, ValueError, TypeError):  # gone or unreadable: the sweep re-drives its posts
+            log.warning("act job %s could not be read; the sweep will re-drive its posts", waiting_id)
+            continue
+        taken.extend((post_id, out, float(ms)) for post_id, out in zip(ids, outs, strict=True))
+        job.delete(remove_from_queue=False)
+    return taken
 
 
 class Decided(list):
@@ -117,7 +199,8 @@ def _ranked(pairs) -> list[tuple[Post, TriageOutput]]:
     return sorted(pairs, key=lambda po: (_RANK.get(po[1].urgency, 9), po[0].id))
 
 
-def _act_on(ctx: AppContext, decided: list[tuple[Post, TriageOutput]], duration_ms: float) -> dict[str, int]:
+def _act_on(ctx: AppContext, decided: list[tuple[Post, TriageOutput]],
+            duration_ms: float | Mapping[int, float]) -> dict[str, int]:
     """Most urgent first: critical and high posts commit (and reach the dispatch stream) before
     the rest of the page is written."""
     urgent = [po for po in decided if po[1].urgency in URGENT]
@@ -176,9 +259,16 @@ def _pages_waiting(ctx: AppContext) -> bool:
 def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], duration_ms: float) -> None:
     """The posts stay pending until acted on: a lost act job is re-driven by the sweep (which
     decides them again: the same decision, since a post is decided alone)."""
-    ids = [post.id for post, _ in later]
+    _defer_pairs(ctx, [(post.id, out) for post, out in later], duration_ms)
+
+
+def _defer_pairs(ctx: AppContext, pairs: list[tuple[int, TriageOutput]],
+                 duration_ms: float | Mapping[int, float]) -> None:
+    ids = [post_id for post_id, _ in pairs]
+    if not isinstance(duration_ms, int | float):  # an act job's decide time, one figure per job
+        duration_ms = sum(duration_ms[post_id] for post_id in ids) / len(ids)
     ctx.queues[ACT_QUEUE].enqueue(
-        ACT_FUNCTION, ids, Decided(out for _, out in later), duration_ms,
+        ACT_FUNCTION, ids, Decided(out for _, out in pairs), duration_ms,
         job_id=f"{ACT_JOB_PREFIX}{ids[0]}-{len(ids)}-{time.monotonic_ns() % 10**9}",
         job_timeout=300, failure_ttl=7 * 86400, meta=job_meta(ids))
 
@@ -190,7 +280,8 @@ def _input(post: Post) -> TriageInput:
         author_location=post.author_location)
 
 
-def _commit_group(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float) -> int:
+def _commit_group(ctx: AppContext, group: list[tuple[Post, TriageOutput]],
+                  duration_ms: float | Mapping[int, float]) -> int:
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return _act(ctx, group, duration_ms)
@@ -215,7 +306,7 @@ def _one_group_at_a_time(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY})
 
 
-def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float) -> int:
+def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float | Mapping[int, float]) -> int:
     outcomes: list[tuple[Post, TriageOutput, service.Outcome]] = []
     with Session(ctx.engine, expire_on_commit=False) as s:
         _one_group_at_a_time(s)
@@ -234,7 +325,8 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: f
                 out.needs_review = True
                 out.reasons.append(f"payload malformed: {post.malformed_reason or 'unreadable'}")
             post.is_test = post.is_test or is_drill(ctx.settings, post.text, post.author_handle)
-            records[post.id] = service.triage_row(post, out, duration_ms)
+            ms = duration_ms if isinstance(duration_ms, int | float) else duration_ms[post.id]
+            records[post.id] = service.triage_row(post, out, ms)
         finder = clustering_hook.BatchFinder(ctx, s, [post for post, _ in mine], records)
         policy_for = clustering_hook.policy_for(ctx)
         service.defer_messages(s)

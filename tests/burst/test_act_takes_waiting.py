@@ -1,0 +1,115 @@
+"""An act job takes on the act jobs waiting behind it, acts on every post once, and gives way to
+pages waiting to be decided."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from rq.job import Job
+from sqlmodel import Session, select
+
+from burst_helpers import AcceptingReplier
+from dashboard.context import ACT_QUEUE, LANES, AppContext, set_process_context
+from dashboard.sweep import _covered_posts
+from dashboard.worker import FlareWorker
+from flows import triage_batch
+from flows.intake import ingest
+from models import Post, RawPost, TriageState
+from models.tables import TriageRecord
+from triage.base import TriageInput
+
+MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
+CALM = [
+    "is the 42 bus running late today",
+    "what time does the library close on sundays",
+    "happy birthday to my little brother, have a great day",
+    "does anyone know when the shop opens",
+]
+
+
+@pytest.fixture
+def ctx(settings, redis_conn):
+    settings.triage.model_cache_dir = MODEL_CACHE
+    c = AppContext.build(settings)
+    c._repliers = {"x": AcceptingReplier()}
+    set_process_context(c)
+    yield c
+    set_process_context(None)
+    c.close()
+
+
+def _deferred_pages(ctx, pages: int) -> list[list[int]]:
+    """`pages` act jobs waiting in the act queue, each with its page's decided posts."""
+    out = []
+    for n in range(pages):
+        raw = [
+            RawPost(platform="x", external_id=f"{n}-{k}", text=t, raw_payload=t, author_id=f"a{n}-{k}", author_handle=f"a{n}-{k}", posted_at=datetime.now(UTC))
+            for k, t in enumerate(CALM)
+        ]
+        ids = [p.post_id for p in ingest(ctx, raw)]
+        out.append(ids)
+    for lane in LANES:  # the test decides the pages itself
+        ctx.queues[lane].empty()
+    for ids in out:
+        with Session(ctx.engine) as s:
+            posts = list(s.exec(select(Post).where(Post.id.in_(ids)).order_by(Post.id)).all())
+        outs = ctx.pipeline.many([TriageInput(text=p.text) for p in posts])
+        triage_batch._defer(ctx, list(zip(posts, outs, strict=True)), 2.5)
+    return out
+
+
+def _records(ctx) -> list[int]:
+    with Session(ctx.engine) as s:
+        return list(s.exec(select(TriageRecord.post_id)).all())
+
+
+@pytest.mark.slow
+def test_one_act_job_takes_on_those_waiting_and_acts_on_every_post_once(ctx):
+    pages = _deferred_pages(ctx, 3)
+    jobs = ctx.queues[ACT_QUEUE].job_ids
+    assert len(jobs) == 3
+    FlareWorker([ctx.queues[ACT_QUEUE]], connection=ctx.redis).work(burst=True, with_scheduler=False, logging_level="WARNING")
+    first = Job.fetch(jobs[0], connection=ctx.redis)
+    assert first.return_value() == {"triaged": 3 * len(CALM), "skipped": 0, "handed_back": 0}
+    assert sorted(first.meta["posts"]) == sorted(i for ids in pages for i in ids), "it said which posts it took"
+    assert not Job.exists(jobs[1], connection=ctx.redis) and not Job.exists(jobs[2], connection=ctx.redis)
+    records = _records(ctx)
+    assert sorted(records) == sorted(i for ids in pages for i in ids), "every post acted on once"
+    with Session(ctx.engine) as s:
+        assert {r.duration_ms for r in s.exec(select(TriageRecord)).all()} == {2.5}
+
+
+@pytest.mark.slow
+def test_taken_posts_stay_covered_for_the_sweep(ctx):
+    pages = _deferred_pages(ctx, 3)
+    queue = ctx.queues[ACT_QUEUE]
+    current = Job.fetch(queue.job_ids[0], connection=ctx.redis)
+    queue.remove(current)  # as a worker does when it starts the job
+    taken = triage_batch._take_waiting(ctx, current, pages[0])
+    assert sorted(post_id for post_id, _, _ in taken) == sorted(pages[1] + pages[2])
+    assert queue.count == 0
+    # The taking job's meta names them: while it lives (here: not finished), the sweep leaves them.
+    ctx.queues[ACT_QUEUE].enqueue_job(Job.fetch(current.id, connection=ctx.redis))
+    assert set(pages[1] + pages[2]) <= _covered_posts(ctx)
+
+
+@pytest.mark.slow
+def test_an_act_job_gives_way_to_pages_waiting_to_be_decided(ctx, monkeypatch):
+    (ids,) = _deferred_pages(ctx, 1)
+    job = Job.fetch(ctx.queues[ACT_QUEUE].job_ids[0], connection=ctx.redis)
+    ctx.queues[ACT_QUEUE].empty()
+    monkeypatch.setattr(triage_batch, "ACT_GROUP_POSTS", 1)
+    ctx.redis.rpush(f"rq:queue:{LANES[-1]}", "a-page-waiting")
+    try:
+        counts = triage_batch.act_batch(*job.args[:3], ctx=ctx)
+    finally:
+        ctx.redis.lrem(f"rq:queue:{LANES[-1]}", 0, "a-page-waiting")
+    assert counts == {"triaged": 1, "skipped": 0, "handed_back": len(CALM) - 1}
+    (back,) = ctx.queues[ACT_QUEUE].jobs
+    assert sorted(back.args[0]) == sorted(set(ids) - set(_records(ctx)))
+    with Session(ctx.engine) as s:
+        pending = set(s.exec(select(Post.id).where(Post.triage_state == TriageState.pending.value)).all())
+    assert pending == set(back.args[0])
