@@ -26,7 +26,6 @@ from models.domain import TriageOutput
 from triage.base import TriageInput
 
 CACHE_SIZE = 20_000  # outputs remembered per worker (~3 kB each with the embedding)
-_NOT_DECIDED = ("undecided:", "rules fallback")
 
 
 def input_key(inp: TriageInput) -> Hashable:
@@ -36,7 +35,10 @@ def input_key(inp: TriageInput) -> Hashable:
 
 
 def _remembered(out: TriageOutput) -> bool:
-    return not any(reason.startswith(_NOT_DECIDED) for reason in out.reasons)
+    """False when a stage failed on the post (triage.base.Pipeline notes "undecided: <stage>
+    failed (<error>)") or the rules answered for the model: such a failure may not recur. What
+    the post itself leaves undecided ("undecided: location (no place named)") is its decision."""
+    return not any(reason.startswith("rules fallback") or (reason.startswith("undecided:") and " failed (" in reason) for reason in out.reasons)
 
 
 @dataclass

@@ -58,7 +58,7 @@ log = logging.getLogger("flare.triage")
 
 ACT_FUNCTION = "flows.triage_batch.act_batch"
 ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a job covers
-ACT_GROUP_POSTS = 128  # posts acted on in one transaction by an act job (bounds how long it holds the lock)
+ACT_GROUP_POSTS = 64  # posts acted on in one transaction by an act job: as long as a page of old, so a cry for help waits no longer for a worker or the lock
 ACT_TAKE_POSTS = 512  # posts an act job takes on, its own and those of act jobs waiting behind it
 ACT_TAKE_JOBS = 16  # act jobs it looks at
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried

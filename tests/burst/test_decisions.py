@@ -84,6 +84,12 @@ def test_the_same_words_with_another_place_or_platform_are_decided_apart(pipelin
 class _Counting:
     """A pipeline double: counts the posts it runs; one text always fails a stage."""
 
+    REASONS = {
+        "broken": "undecided: classify failed (RuntimeError)",
+        "fallback": "rules fallback: model load failed",
+        "nowhere": "undecided: location (no geotag and no place named in the text)",
+    }
+
     def __init__(self) -> None:
         self.ran: list[str] = []
 
@@ -94,7 +100,7 @@ class _Counting:
                 urgency="low",
                 category="none",
                 confidence=0.5,
-                reasons=["undecided: classify failed (RuntimeError)"] if i.text == "broken" else ["ok"],
+                reasons=[self.REASONS.get(i.text, "ok")],
                 embedding=np.ones(4, dtype=np.float32),
             )
             for i in inputs
@@ -116,9 +122,10 @@ def test_each_caller_gets_its_own_copy():
 def test_a_post_not_fully_decided_is_decided_again_next_time():
     pipeline = _Counting()
     decisions = Decisions(pipeline)
-    decisions.decide([TriageInput(text="broken"), TriageInput(text="fine")])
-    decisions.decide([TriageInput(text="broken"), TriageInput(text="fine")])
-    assert pipeline.ran == ["broken", "fine", "broken"]
+    texts = ["broken", "fallback", "nowhere", "fine"]
+    decisions.decide([TriageInput(text=t) for t in texts])
+    decisions.decide([TriageInput(text=t) for t in texts])
+    assert pipeline.ran == [*texts, "broken", "fallback"], "a post's own undecided place is its decision"
 
 
 def test_the_least_recently_used_outputs_go_first():
