@@ -112,10 +112,15 @@ def act_batch(post_ids: list[int], outputs: list[TriageOutput], duration_ms: flo
     durations = dict.fromkeys(post_ids, duration_ms)
     pairs = list(zip(post_ids, outputs, strict=True))
     current = get_current_job()
+    taken: list[tuple[int, TriageOutput, float]] = []
     if current is not None:
-        for post_id, out, ms in _take_waiting(ctx, current, [post_id for post_id, _ in pairs]):
-            pairs.append((post_id, out))
-            durations[post_id] = ms
+        try:
+            taken = _take_waiting(ctx, current, [post_id for post_id, _ in pairs])
+        except redis.RedisError:  # Redis went away: this job's own posts are acted on all the same
+            log.warning("could not take on waiting act jobs; acting on this one's posts")
+    for post_id, out, ms in taken:
+        pairs.append((post_id, out))
+        durations[post_id] = ms
     pairs.sort(key=lambda pair: (_RANK.get(pair[1].urgency, 9), pair[0]))  # most urgent first
     counts = {"triaged": 0, "skipped": 0, "handed_back": 0}
     for start in range(0, len(pairs), ACT_GROUP_POSTS):
