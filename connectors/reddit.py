@@ -66,11 +66,30 @@ class WriteSafeRequestor(prawcore.Requestor):
             raise RequestException(exc, args, kwargs) from None
 
 
+class ServerErrorAnswer(Exception):
+    """A poll answered with a 5xx, handed straight back to the caller (see PollRequestor)."""
+
+
+class PollRequestor(WriteSafeRequestor):
+    """For the sources' client, which only polls (and marks read): a 5xx answer goes straight back
+    to the polling loop, which retries within half a second (connectors.runner). prawcore would
+    retry it itself first, sleeping up to 2 s and then 2-4 s between tries: seconds during which
+    a post already on the platform waits to be stored."""
+
+    def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+        response = super().request(*args, timeout=timeout, **kwargs)
+        if response.status_code >= 500:
+            raise RequestException(ServerErrorAnswer(f"HTTP {response.status_code}"), args, kwargs)
+        return response
+
+
 WRITE_TIMEOUT = 16  # prawcore's default, for the replier
 POLL_TIMEOUT = POLL_READ_TIMEOUT_S  # the sources only read (safe to repeat): see connectors.common
 
 
-def make_reddit(settings: RedditSettings, timeout: int = WRITE_TIMEOUT) -> praw.Reddit:
+def make_reddit(settings: RedditSettings, timeout: float = WRITE_TIMEOUT, *, polls: bool = False) -> praw.Reddit:
+    """A client for the replier (prawcore's own retries of 5xx answers kept), or with `polls` for
+    the sources (a 5xx is the polling loop's to retry: PollRequestor)."""
     kwargs: dict[str, Any] = {}
     if settings.base_url:
         base = settings.base_url.rstrip("/")
@@ -79,7 +98,7 @@ def make_reddit(settings: RedditSettings, timeout: int = WRITE_TIMEOUT) -> praw.
         client_id=settings.client_id, client_secret=settings.client_secret.get_secret_value(),
         username=settings.username, password=settings.password.get_secret_value(),
         user_agent=settings.user_agent, check_for_updates=False, check_for_async=False,
-        requestor_class=WriteSafeRequestor, requestor_kwargs={"timeout": timeout}, **kwargs,
+        requestor_class=PollRequestor if polls else WriteSafeRequestor, requestor_kwargs={"timeout": timeout}, **kwargs,
     )
 
 
@@ -135,7 +154,7 @@ class _RedditSource:
         self.name = name
         self.settings = settings
         self.poll_seconds = settings.poll_seconds
-        self.reddit = reddit or make_reddit(settings)
+        self.reddit = reddit or make_reddit(settings, timeout=POLL_TIMEOUT, polls=True)
         self.gate = RateLimitGate()
 
     @property

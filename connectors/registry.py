@@ -37,7 +37,7 @@ def build_sources(settings: Settings) -> list[Source]:
     else:
         log.warning("bluesky: disabled: set FLARE_BLUESKY__HANDLE and FLARE_BLUESKY__APP_PASSWORD")
     if settings.reddit.configured:
-        reddit = make_reddit(settings.reddit, timeout=REDDIT_POLL_TIMEOUT)
+        reddit = make_reddit(settings.reddit, timeout=REDDIT_POLL_TIMEOUT, polls=True)
         sources.append(RedditInboxSource(settings.reddit, reddit))
         sources += [RedditSubredditSource(settings.reddit, sub, reddit) for sub in settings.reddit.subreddits]
     else:

@@ -1,6 +1,9 @@
 """Reddit connector against the sandbox with the real praw client."""
 from __future__ import annotations
 
+import time
+
+import pytest
 from connector_test_helpers import Recorder, poll, stored_posts
 from connectors.reddit import RedditInboxSource, RedditReplier, RedditSubredditSource
 from connectors.runner import DbCheckpointStore, poll_once
@@ -106,3 +109,20 @@ def test_dropped_post_is_not_resent_by_prawcore(sandbox, platform_settings):
 
     assert not receipt.ok and receipt.uncertain  # retried only after a look on the platform
     assert state.path_counts["POST /api/comment"] == 1  # one attempt, no silent retry
+
+
+def test_a_poll_answered_with_a_5xx_is_handed_back_at_once(sandbox, platform_settings, engine):
+    """prawcore would retry a 503 itself, sleeping up to 2 s and then 2-4 s; the sources' client
+    hands it straight back to the polling loop, whose own retry comes within half a second."""
+    state, _ = sandbox
+    state.add_post("reddit", "u/flare999 car on fire outside", "ash")
+    source = RedditInboxSource(platform_settings.reddit)
+    source.reddit.user.me()  # the token first, so the fault meets the poll
+    state.set_faults("reddit", {"error_next": 1})
+    before = dict(state.path_counts)
+    started = time.monotonic()
+    with pytest.raises(Exception, match="503"):  # noqa: B017 - prawcore wraps it in its own type
+        poll(source, engine)
+    assert time.monotonic() - started < 1.0
+    assert sum(state.path_counts.values()) - sum(before.values()) == 1  # one request, no silent retry
+    assert poll(source, engine).stored == 1
