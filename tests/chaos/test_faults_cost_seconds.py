@@ -7,9 +7,11 @@ started and restarted by Flare's own supervisor, and the platform sandbox speaki
 Reddit to the real client libraries, with a spell of 429s, 5xx, slow answers and writes whose
 answer is lost. A dispatcher acknowledges each critical incident as it appears.
 
-Afterwards: every post stored exactly once; every critical in the dispatch queue within
-CRITICAL_BOUND_SECONDS of its post (the CRITICAL_SECONDS target is reported, not yet met); no reporter got any message twice; every reporter of an
-acknowledged incident got their acknowledgement; no worker exited but the ones the test killed.
+Afterwards: every post stored exactly once; every critical in the dispatch queue (queued in the
+database, which the queue page reads) within CRITICAL_BOUND_SECONDS of its post, and all but
+MAY_MISS_TARGET of them within the CRITICAL_SECONDS target (p99 is reported, not yet asserted);
+no reporter got any message twice; every reporter of an acknowledged incident got their
+acknowledgement; no worker exited but the ones the test killed.
 Figures are printed (`pytest -s`) for the report.
 """
 from __future__ import annotations
@@ -42,13 +44,15 @@ from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CRITICAL_SECONDS = 10.0  # the target, reported (p50, max, how many within it)
-# Asserted: no critical is left behind for a minute whatever the faults. The target above is
-# still missed by criticals posted in the database or Redis outage (nothing is stored, or nothing
-# queued, until it ends: the dispatch queue is a Redis stream) whose platform then answers with
-# 429 windows, 5xx and stalled reads for seconds more; `faults_at` and the slowest criticals'
-# stored/triaged times in the printed report show which.
-CRITICAL_BOUND_SECONDS = 60.0
+CRITICAL_SECONDS = 10.0  # the target: p50, p99, max and how many within it are reported
+# Asserted: what every run supports. While Redis is down workers triage from the database and
+# incidents are queued there; while the database refuses, connectors keep reading the platforms
+# and store what they held the moment it answers. What still misses the target: a critical stored
+# just before the database refused (nothing can be acted on until it answers, 8 s here), or one
+# whose platform keeps answering 429 (each window honoured, 2-3 s) and 5xx around an outage or a
+# connectors restart. Runs here: 11-12 of 12 within 10 s, the slowest 6.8-13.4 s (docs/production.md).
+CRITICAL_BOUND_SECONDS = 20.0
+MAY_MISS_TARGET = 2
 PLATFORMS = ("x", "bluesky", "reddit")
 CITIES = ["Leeds", "Bristol", "Glasgow", "Cardiff", "Norwich", "Exeter", "York", "Hull", "Derby", "Bath",
           "Oxford", "Dundee", "Carlisle", "Truro", "Inverness"]
@@ -261,17 +265,25 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
     assert stored == expected, "posts lost or stored twice"
 
     incident_of = {post_id: i for i, ids in members.items() for post_id in ids}
-    latencies, slow = [], []
+    latencies, stream_lags, slow = [], [], []
     for key in criticals:
         platform, external = key.split(":", 1)
         post = posts[(platform, external)]
         incident = incidents[incident_of[post.id]]
-        assert incident.urgency == "critical" and incident.stream_entry_id, f"critical {key} never queued"
+        assert incident.urgency == "critical" and incident.queued_at, f"critical {key} never queued"
+        # Its stream entry follows once Redis answers, unless a dispatcher acknowledged it first.
+        assert incident.stream_entry_id or incident.acknowledged_at, f"critical {key} never reached the stream"
+        # In the dispatch queue: queued in the database (the queue page reads it there) with the
+        # post joined to it. The stream entry (the consoles' API) may follow later, after a Redis
+        # outage; its lag is reported beside.
+        at = posted[key][0]
         joined = post.disposition_at.timestamp() if post.disposition_at else 0.0
-        latencies.append(max(_entry_time(incident.stream_entry_id), joined) - posted[key][0])
-        slow.append((round(latencies[-1], 1), round(posted[key][0] - rig.started_epoch, 1), platform,
-                     posted[key][1]["is_dm"], round(post.received_at.timestamp() - posted[key][0], 1),
-                     round(joined - posted[key][0], 1) if joined else None))
+        latencies.append(max(incident.queued_at.timestamp(), joined) - at)
+        stream_lag = max(_entry_time(incident.stream_entry_id), joined) - at if incident.stream_entry_id else None
+        stream_lags += [stream_lag] if stream_lag is not None else []
+        slow.append((round(latencies[-1], 1), round(at - rig.started_epoch, 1), platform, posted[key][1]["is_dm"],
+                     round(post.received_at.timestamp() - at, 1), round(joined - at, 1) if joined else None,
+                     round(stream_lag, 1) if stream_lag is not None else "acknowledged first"))
 
     sent = Counter(_target(s) for s in rig.state.outbox)
     duplicates = {k: n for k, n in sent.items() if n > 1}
@@ -290,12 +302,17 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
     assert not rig.unexpected_exits, rig.unexpected_exits
     assert rig.restarts == 3 and not rig.sup.dead_children()  # each killed process came back
     assert max(latencies) <= CRITICAL_BOUND_SECONDS, sorted(slow, reverse=True)
+    assert sum(t > CRITICAL_SECONDS for t in latencies) <= MAY_MISS_TARGET, sorted(slow, reverse=True)
     found = sum("found on the platform" in m.last_error for m in messages)
     return {
         "posts": len(posted), "stored": sum(stored.values()), "criticals": len(criticals),
-        "critical_to_queue_s": {"p50": round(statistics.median(latencies), 2), "max": round(max(latencies), 2)},
+        "critical_to_queue_s": {"p50": round(statistics.median(latencies), 2), "p99": round(_p99(latencies), 2),
+                                "max": round(max(latencies), 2)},
         "within_10s": sum(t <= CRITICAL_SECONDS for t in latencies),
-        "slowest (s, posted at s, platform, dm, stored after s, triaged after s)": sorted(slow, reverse=True)[:4],
+        "critical_to_stream_s": {"p50": round(statistics.median(stream_lags), 2), "max": round(max(stream_lags), 2),
+                                 "acknowledged_before_entry": len(latencies) - len(stream_lags)},
+        "criticals, slowest first (s, posted at s, platform, dm, stored after s, triaged after s, in stream after s)":
+            sorted(slow, key=lambda row: row[0], reverse=True),
         "messages_sent": sum(m.status == DeliveryStatus.sent.value for m in messages),
         "messages_failed": sum(m.status == DeliveryStatus.failed.value for m in messages),
         "resolved_by_lookup": found, "duplicates": 0, "acknowledged_incidents": len(acked_incidents),
@@ -303,6 +320,12 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
         "killed": ["worker-1", "worker-2", "connectors"], "unexpected_exits": 0, "faults_at": rig.fault_times,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     } | {"all_within": max(latencies) <= CRITICAL_SECONDS}
+
+
+def _p99(values: list[float]) -> float:
+    """The 99th percentile, nearest rank (with a dozen criticals, the slowest one)."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-99 * len(ordered) // 100) - 1)]
 
 
 def posts_by_id(posts: dict) -> dict[int, Post]:
