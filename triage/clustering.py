@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -239,11 +240,12 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
         return Decision(None, "silent contact: kept apart from public incidents")
     personal = personal_request(post.text)
     post_addresses = post.address_keys
+    retweet = post.retweet
     cosines = _cosines(post.embedding, candidates)
     best: _Scored | None = None
     unsure: _Scored | None = None
     for cand, cos in zip(candidates, cosines, strict=True):
-        scored = _match(post, cand, personal, post_addresses, cos, rules)
+        scored = _match(post, cand, personal, post_addresses, cos, rules, retweet)
         if scored is None:
             continue
         if scored.decision.incident_id is None:
@@ -264,21 +266,50 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
     return Decision(None, why)
 
 
+class _Stacked:
+    """The centroids of the candidates last asked about, stacked (float64) with their norms.
+
+    A batch asks about the same candidates for post after post, so they are stacked once, not
+    once per post; the arithmetic is the same as stacking them anew. Keyed by the centroid
+    arrays themselves (held here, so their ids cannot be reused): centroids are never changed in
+    place, a changed centroid is a new array."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.centroids: tuple = ()
+        self.dim: tuple[int, ...] = ()
+        self.shaped: list[int] = []
+        self.matrix: np.ndarray | None = None
+        self.norms: list[float] = []
+
+    def get(self, centroids: tuple, dim: tuple[int, ...]) -> tuple[list[int], np.ndarray | None, list[float]]:
+        with self.lock:
+            if dim != self.dim or len(centroids) != len(self.centroids) or any(
+                    a is not b for a, b in zip(centroids, self.centroids)):
+                shaped = [n for n, c in enumerate(centroids) if c is not None and np.shape(c) == dim]
+                matrix = np.stack([np.asarray(centroids[n], dtype=np.float64) for n in shaped]) if shaped else None
+                self.centroids, self.dim, self.shaped, self.matrix = centroids, dim, shaped, matrix
+                self.norms = np.linalg.norm(matrix, axis=1).tolist() if matrix is not None else []
+            return self.shaped, self.matrix, self.norms
+
+
+_STACKED = _Stacked()
+
+
 def _cosines(embedding: np.ndarray | None, candidates: list[Candidate]) -> list[float | None]:
     """`cosine` of the post against every candidate's centroid, in one matrix product."""
     if embedding is None:
         return [None] * len(candidates)
     post = np.asarray(embedding, dtype=np.float64).ravel()
     post_norm = float(np.linalg.norm(post))
-    shaped = [n for n, c in enumerate(candidates)
-              if c.centroid is not None and np.shape(c.centroid) == post.shape]
     out: list[float | None] = [None] * len(candidates)
-    if post_norm == 0.0 or not shaped:
+    if post_norm == 0.0:
         return out
-    matrix = np.stack([np.asarray(candidates[n].centroid, dtype=np.float64) for n in shaped])
-    norms = np.linalg.norm(matrix, axis=1)
+    shaped, matrix, norms = _STACKED.get(tuple(c.centroid for c in candidates), post.shape)
+    if matrix is None:
+        return out
     dots = matrix @ post
-    for n, dot, norm in zip(shaped, dots.tolist(), norms.tolist(), strict=True):
+    for n, dot, norm in zip(shaped, dots.tolist(), norms, strict=True):
         if norm != 0.0:
             out[n] = dot / (norm * post_norm)
     return out
@@ -291,7 +322,7 @@ def _uncertain(cand: Candidate, why: str, similarity: float) -> _Scored:
 
 
 def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: frozenset[str],
-           cos: float | None, rules: ClusterRules) -> _Scored | None:
+           cos: float | None, rules: ClusterRules, retweet: bool) -> _Scored | None:
     """A join (incident_id set), an uncertain match (incident_id None, possible_duplicate_of set),
     or None for a different event. See the table in the module docstring."""
     if cand.silent:
@@ -300,7 +331,7 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         return _Scored(3.0, Decision(cand.incident_id, cand.link, 1.0))
     if post.at - cand.last_report_at > rules.window:
         return None
-    if post.retweet and cand.near_duplicate >= rules.retweet_duplicate:
+    if retweet and cand.near_duplicate >= rules.retweet_duplicate:
         return _Scored(2.0 + cand.near_duplicate, Decision(
             cand.incident_id, f"retweet of a report in this incident (text overlap {cand.near_duplicate:.2f})",
             round(cand.near_duplicate, 4)))
@@ -408,7 +439,10 @@ if hasattr(_TEMPLATE, "scheme"):
     _SHARED["scheme"] = _TEMPLATE.scheme
 
 
+@lru_cache(maxsize=8192)
 def minhash(text: str) -> MinHash | None:
+    """The text's signature. Cached by text: a burst repeats itself word for word, and a
+    signature is never changed once made (the index only reads it)."""
     grams = shingles(text)
     if not grams:
         return None
