@@ -25,7 +25,9 @@ RAISES — from rules; they raise, never lower
       ≥ request_gate (relayed and third-person pleas: "35 ppl trapped in X, need rescuing";
       not news of rescue efforts)                        → at least high
   R7  a literal post (P(literal) ≥ literal_gate) naming a threat-to-life cue a call-taker asks
-      about ("not answering me", "not moving") or people trapped → at least high
+      about ("not answering me", "not moving") or people trapped, unless the asking head reads
+      it as a report about an event (P(asking) < asking_gate: "film about trapped miners
+      released")                                         → at least high
 REVIEW — a person decides the disposition of a post left at low or none
   V1  the model is near the next level up: P(at least that level) ≥ review_ratio × its
       threshold
@@ -66,6 +68,7 @@ class DecisionNumbers:
     veto_exempt: tuple[str, ...]  # phrase categories R2 never caps (self-harm)
     literal_gate: float  # P(literal) below which a phrase may not raise (R1, R6)
     tier_literal_gate: float  # P(literal) below which thresholds alone may not raise (T2)
+    asking_gate: float  # P(asking) below which a threat-to-life cue does not raise (R7)
     rescue_gate: float  # P(search and rescue) at or above which a literal request is high (R6)
     request_gate: float  # P(request) a post needs for R6
     review_ratio: float  # V1: fraction of the next level's threshold that sends low/none to review
@@ -78,6 +81,7 @@ class DecisionNumbers:
                    veto_exempt=tuple(extra["veto_exempt"]),
                    literal_gate=float(extra["literal_gate"]),
                    tier_literal_gate=float(extra["tier_literal_gate"]),
+                   asking_gate=float(extra["asking_gate"]),
                    rescue_gate=float(extra["rescue_gate"]),
                    request_gate=float(extra["request_gate"]),
                    review_ratio=float(extra["review_ratio"]),
@@ -100,6 +104,7 @@ class Evidence:
     phrases: tuple[Phrase, ...] = ()  # most urgent first
     figurative: bool = False
     p_literal: float = 1.0
+    p_asking: float = 1.0  # the asking head: a request to a responder, not a report about an event
     p_rescue: float = 0.0  # the Figure Eight search-and-rescue head
     p_request: float = 0.0  # the Figure Eight request head
     threat_cue: str = ""  # the words, when the post names a threat-to-life cue or people trapped
@@ -182,8 +187,10 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
             and ev.p_literal >= n.literal_gate and level.rank > Urgency.high.rank):
         why.append(f"a request for rescue (P={ev.p_rescue:.2f}) raises {level.value} → high")
         level = Urgency.high
-    if ev.threat_cue and ev.p_literal >= n.literal_gate and level.rank > Urgency.high.rank:  # R7
-        why.append(f"'{ev.threat_cue}' in a literal post raises {level.value} → high")
+    if (ev.threat_cue and ev.p_literal >= n.literal_gate and ev.p_asking >= n.asking_gate  # R7
+            and level.rank > Urgency.high.rank):
+        why.append(f"'{ev.threat_cue}' in a literal post that asks for help (P(asking)="
+                   f"{ev.p_asking:.2f}) raises {level.value} → high")
         level = Urgency.high
     if level.rank >= Urgency.low.rank:
         following = LEVELS[level.rank - 1]  # V1
@@ -250,8 +257,8 @@ class ClassifierStage:
             self._decide(item, {name: p[i] for name, p in probs.items()})
         return items
 
-    def _evidence(self, item: TriageItem, p_literal: float, p_rescue: float, p_request: float
-                  ) -> Evidence:
+    def _evidence(self, item: TriageItem, p_literal: float, p_rescue: float, p_request: float,
+                  p_asking: float) -> Evidence:
         laughs = int(item.signals.get("normalised", {}).get("laugh_emoji", 0))
         signals, signal_reasons = find_signals(item.text, laughs)
         item.signals.update(signals)
@@ -265,7 +272,8 @@ class ClassifierStage:
         found = evidence_words(item.text)
         return Evidence(phrases=phrases_in(item.text), figurative=bool(signals["figurative"]),
                         threat_cue=found["threat_cue"] or found["people_trapped"] or "",
-                        p_literal=p_literal, p_rescue=p_rescue, p_request=p_request, silent=why if silent else "",
+                        p_literal=p_literal, p_rescue=p_rescue, p_request=p_request,
+                        p_asking=p_asking, silent=why if silent else "",
                         plea_with_address=plea_with_address(item.text),
                         address=street_address(item.text),
                         foreign=item.language if foreign else "", empty=not item.text.strip())
@@ -283,9 +291,11 @@ class ClassifierStage:
             item.scores[name] = round(float(p[name][1]), 4)
         p_literal = float(p["literal"][1])
         item.scores["literal"] = round(p_literal, 4)
+        p_asking = float(p["asking"][1])
+        item.scores["asking"] = round(p_asking, 4)
 
         evidence = self._evidence(item, p_literal, float(p["f8_search_and_rescue"][1]),
-                                  float(p["f8_request"][1]))
+                                  float(p["f8_request"][1]), p_asking)
         decision = decide(urgency_probs, evidence, self.numbers)
         item.reasons.extend(decision.reasons)
         item.urgency = decision.urgency.value

@@ -30,8 +30,11 @@ class Corpus:
     external_category: list[ds.LabelledText] = field(default_factory=list)
     trec_train: list[tuple[str, str]] = field(default_factory=list)  # (text, priority)
     trec_train_events: list[str] = field(default_factory=list)  # event of each trec_train row
+    trec_train_types: list[str] = field(default_factory=list)  # information types, "|"-joined
+    trec_train_ids: list[str] = field(default_factory=list)  # tweet id of each trec_train row
     trec_test: list[tuple[str, str]] = field(default_factory=list)
     f8: dict[str, list[dict]] = field(default_factory=dict)  # split → rows
+    crisislex: list[str] = field(default_factory=list)  # the subsample's texts (all of them)
     # Tuning halves only (datasets.held_out picks the other halves, which are only scored).
     disaster_tweets: list[dict] = field(default_factory=list)
     rescue: list[dict] = field(default_factory=list)
@@ -42,6 +45,7 @@ class Corpus:
         texts += [t for t, _ in self.trec_train + self.trec_test]
         texts += [r["message"] for rows in self.f8.values() for r in rows]
         texts += [r["text"] for r in self.disaster_tweets + self.rescue]
+        texts += self.crisislex
         return list(dict.fromkeys(texts))
 
 
@@ -56,6 +60,8 @@ def build_corpus(datasets_dir: Path) -> Corpus:
         target.append((row["text"], row["priority"]))
         if target is corpus.trec_train:
             corpus.trec_train_events.append(row["event"])
+            corpus.trec_train_types.append(row["categories"])
+            corpus.trec_train_ids.append(row["tweet_id"])
         # Low-priority disaster tweets (news, commentary, sympathy) are the bulk of a public
         # stream and ask nobody for help: `none` examples for urgency. Training events only.
         if (row["priority"] == "Low" and row["source_split"] != TREC_TEST_SPLIT
@@ -81,6 +87,7 @@ def build_corpus(datasets_dir: Path) -> Corpus:
     for r in crisislex:
         if _stable_fraction(r["text"]) >= keep:
             continue
+        corpus.crisislex.append(r["text"])
         urgency, category = ds.crisislex_labels(r)
         if urgency is not None:
             corpus.external_urgency.append(ds.LabelledText(r["text"], urgency=urgency,
@@ -110,6 +117,7 @@ def _normalise_all(corpus: Corpus) -> None:
     corpus.trec_test = [(normalise_text(t)[0], p) for t, p in corpus.trec_test]
     for row in corpus.disaster_tweets + corpus.rescue:
         row["text"] = normalise_text(row["text"])[0]
+    corpus.crisislex = [normalise_text(t)[0] for t in corpus.crisislex]
     for rows in corpus.f8.values():
         for row in rows:
             row["message"] = normalise_text(row["message"])[0]

@@ -139,6 +139,36 @@ def crisislex_labels(row: dict[str, str]) -> tuple[str | None, str | None]:
     return None, None
 
 
+# A request TO a responder (someone asks for help now, for themselves or for others) against a
+# report ABOUT an event (news, commentary, sympathy, appeals for donations, advice, weather).
+TRECIS_ASKING = frozenset({"SearchAndRescue", "GoodsServices"})
+TRECIS_ABOUT = frozenset({"News", "Sentiment", "Discussion", "Irrelevant", "Hashtags", "Factoid",
+                          "MultimediaShare", "Donations", "Volunteer", "Official", "Weather",
+                          "ContextualInformation", "Advice", "CleanUp", "ServiceAvailable",
+                          "ThirdPartyObservation", "OriginalEvent", "NewSubEvent"})
+
+
+def trecis_asking(categories: str) -> int | None:
+    """1: asks for rescue, goods or services; 0: a report about the event; None: a first-person
+    observation without a request (it may be a witness who needs help) or nothing known."""
+    types = set(categories.split("|"))
+    if types & TRECIS_ASKING:
+        return 1
+    if "FirstPartyObservation" in types or "MovePeople" in types or not types & TRECIS_ABOUT:
+        return None
+    return 0
+
+
+def figure_eight_asking(row: dict) -> int | None:
+    """1: a request; 0: unrelated, or related but neither a request nor a direct report (news,
+    commentary); None: a direct report without a request."""
+    if row.get("request"):
+        return 1
+    if row.get("direct_report"):
+        return None
+    return 0
+
+
 # --- sets measured but split so one part is never read while tuning -----------------------
 
 def held_out(key: str) -> bool:

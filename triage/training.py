@@ -26,7 +26,7 @@ from triage.classify import DecisionNumbers, decision_score, model_tier
 from triage.signals import (FEATURE_NAMES, find_signals, plea_with_address, safety_net,
                             signal_features, silent_contact)
 
-VERSION = "minilm-int8-alone-lr-8"
+VERSION = "minilm-int8-alone-lr-9"
 # External data is weakly labelled and off-domain (disaster-time tweets, not posts to a handle):
 # each source together weighs this fraction of the handle set.
 # For urgency, out-of-fold critical precision on the handle set falls as external data weighs
@@ -106,6 +106,18 @@ C_URGENCY_CHOICES = (1.0, 2.0, 4.0)
 TREC_BALANCE_POWERS = (0.0, 0.5, 1.0)  # 0: raw class frequencies, 1: fully balanced
 C_HANDLE = 2.0
 C_EXTERNAL = 1.0
+# R7 in classify: a threat-to-life cue or "trapped" raises only a post the asking head does not
+# read as a report about an event (P(asking) at or above this gate: not "film about trapped miners
+# released"). The gate keeps ASKING_KEEP of the handle training set's critical and high posts out
+# of fold, and is never above ASKING_GATE_CAP. Each external source weighs
+# ASKING_SOURCE_WEIGHTS × the handle set. Used on T2 as well (thresholds alone may not raise a
+# post below the gate) it turned a spreading moor fire (P(asking) 0.03: TREC-IS labels such
+# third-party observations as reports) from critical to none and gained one post of 1,075 on the
+# disaster tweets cross-fitted (DATA.md): not kept.
+ASKING_KEEP = 0.99
+ASKING_GATE_CAP = 0.5
+ASKING_SOURCE_WEIGHTS = {"trecis": 1.0, "figure_eight": 1.0, "crisislex": 0.5,
+                         "disaster_tweets": 1.0, "rescue_requests": 0.5}
 
 
 def _balanced(labels: list[str], classes: list[str]) -> np.ndarray:
@@ -275,7 +287,7 @@ def _stable_thresholds(probs: np.ndarray, y: np.ndarray, floor: np.ndarray, gate
 
 
 def _urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.ndarray,
-                  literal_gates: tuple[float, float]) -> tuple[Head, dict]:
+                  literal_gates: tuple[float, float], asking_gate: float) -> tuple[Head, dict]:
     classes = ds.URGENCIES
     handle = corpus.handle_train
     y_handle = np.array([classes.index(r.urgency) for r in handle])
@@ -304,7 +316,7 @@ def _urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.nd
     numbers = {"thresholds": thresholds, "confirm": confirm, "none_gate": NONE_GATE,
                "net_veto": NET_VETO, "veto_exempt": list(VETO_EXEMPT),
                "literal_gate": literal_gate, "tier_literal_gate": tier_literal_gate,
-               "rescue_gate": RESCUE_GATE, "request_gate": REQUEST_GATE,
+               "asking_gate": asking_gate, "rescue_gate": RESCUE_GATE, "request_gate": REQUEST_GATE,
                "review_ratio": REVIEW_RATIO,
                "foreign_confidence": FOREIGN_CONFIDENCE}
     confidence_map = _confidence_map(probs, y_handle, floor_c, DecisionNumbers.from_extra(numbers),
@@ -424,6 +436,88 @@ def _literal_head(corpus: Corpus, emb: dict[str, np.ndarray]
     return head, oof, (gate, tier_gate), summary
 
 
+def _asking_rows(corpus: Corpus) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """External rows for the asking head: (texts, 1 = asks a responder for help / 0 = a report
+    about an event, weights). Each source together weighs ASKING_SOURCE_WEIGHTS × the handle set,
+    split evenly between its two classes where it has both."""
+    sources: dict[str, list[tuple[str, int]]] = {"trecis": [], "figure_eight": [], "crisislex": [],
+                                                 "disaster_tweets": [], "rescue_requests": []}
+    for (text, priority), types, tweet_id in zip(corpus.trec_train, corpus.trec_train_types,
+                                                 corpus.trec_train_ids):
+        label = ds.trecis_asking(types)
+        # The rescue set's report half (datasets.read_rescue_requests) is never trained on.
+        reported = ("SearchAndRescue" in types.split("|") and priority != "Low"
+                    and ds.held_out(f"trecis:{tweet_id}"))
+        if label is not None and not reported:
+            sources["trecis"].append((text, label))
+    for r in corpus.f8["train"]:
+        label = ds.figure_eight_asking(r)
+        if label is not None:
+            sources["figure_eight"].append((r["message"], label))
+    sources["crisislex"] = [(t, 0) for t in corpus.crisislex]
+    sources["disaster_tweets"] = [(r["text"], 0) for r in corpus.disaster_tweets]
+    sources["rescue_requests"] = [(r["text"], 1) for r in corpus.rescue]
+    n_handle = len(corpus.handle_train)
+    texts, labels, weights = [], [], []
+    for name, rows in sources.items():
+        per_class = {v: sum(1 for _, y in rows if y == v) for v in (0, 1)}
+        present = [v for v in (0, 1) if per_class[v]]
+        for text, y in rows:
+            texts.append(text)
+            labels.append(y)
+            weights.append(ASKING_SOURCE_WEIGHTS[name] * n_handle / (len(present) * per_class[y]))
+    return texts, np.array(labels), np.array(weights)
+
+
+def _asking_label(row: ds.LabelledText) -> int | None:
+    """Handle posts: critical/high/medium ask for help; `none` posts (news, commentary, jokes,
+    complaints) do not; low posts (questions, advice) say nothing about it."""
+    if row.urgency in ("critical", "high", "medium"):
+        return 1
+    return 0 if row.urgency == "none" else None
+
+
+def _asking_head(corpus: Corpus, emb: dict[str, np.ndarray]
+                 ) -> tuple[Head, np.ndarray, float, dict]:
+    """P(the post asks a responder for help now, for the writer or for someone else) against a
+    report about an event, on the embedding and the phrase features. Returns the head, its
+    out-of-fold P(asking) on every handle training post, the T2 gate and a summary."""
+    handle = corpus.handle_train
+    ext_texts, ext_y, ext_w = _asking_rows(corpus)
+    x_ext = with_signal_features(ext_texts, emb)
+    labels = [_asking_label(r) for r in handle]
+    known = np.array([v is not None for v in labels])
+    y_handle = np.array([v if v is not None else -1 for v in labels])
+    x_handle = with_signal_features([r.text for r in handle], emb)
+
+    def fit(idx: np.ndarray) -> Head:
+        y = [str(v) for v in np.concatenate([y_handle[idx], ext_y])]
+        w = np.concatenate([_balanced(y[:len(idx)], ["0", "1"]), ext_w])
+        return _fit(np.vstack([x_handle[idx], x_ext]), y, ["0", "1"], w, C_EXTERNAL)
+
+    oof = np.zeros(len(handle))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=7)
+    strata = np.array([r.urgency for r in handle])
+    for train_idx, test_idx in folds.split(np.zeros(len(handle)), strata):
+        oof[test_idx] = fit(train_idx[known[train_idx]]).probabilities(x_handle[test_idx])[:, 1]
+    urgent = np.array([r.urgency in ("critical", "high") for r in handle])
+    gate = round(min(ASKING_GATE_CAP, float(np.quantile(oof[urgent], 1 - ASKING_KEEP))), 4)
+    head = fit(np.flatnonzero(known))
+    head.name = "asking"
+    head.extra = {"features": FEATURE_NAMES, "gate": gate,
+                  "trained_on": "handle train (critical/high/medium = 1, none = 0); TREC-IS "
+                                "training events (SearchAndRescue, GoodsServices = 1; news, "
+                                "commentary and other reports = 0); Figure Eight train (request "
+                                "= 1; neither request nor direct report = 0); CrisisLexT26 "
+                                "subsample = 0; disaster tweets (tuning half) = 0; rescue "
+                                "requests (tuning half) = 1"}
+    none = np.array([r.urgency == "none" for r in handle])
+    summary = {"asking_gate": gate,
+               "asking_oof_kept_urgent": round(float((oof[urgent] >= gate).mean()), 4),
+               "asking_oof_below_gate_none": round(float((oof[none] < gate).mean()), 4)}
+    return head, oof, gate, summary
+
+
 def _urgency_external(corpus: Corpus) -> list[ds.LabelledText]:
     return corpus.external_urgency if URGENCY_EXTERNAL_WEIGHT > 0 else []
 
@@ -506,8 +600,10 @@ def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress:
     corpus = build_corpus(Path(datasets_dir))
     emb = embed_corpus(corpus, cache_dir, progress)
     literal, literal_oof, literal_gates, literal_summary = _literal_head(corpus, emb)
-    steps = [("urgency", lambda: _urgency_head(corpus, emb, literal_oof, literal_gates)),
+    asking, _, asking_gate, asking_summary = _asking_head(corpus, emb)
+    steps = [("urgency", lambda: _urgency_head(corpus, emb, literal_oof, literal_gates, asking_gate)),
              ("literal", lambda: (literal, literal_summary)),
+             ("asking", lambda: (asking, asking_summary)),
              ("category", lambda: (_category_head(corpus, emb), {})),
              ("trec_priority", lambda: _trec_head(corpus, emb))]
     steps += [(f"f8_{t}", lambda t=t: (_figure_eight_head(corpus, emb, t), {}))
@@ -527,7 +623,8 @@ def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress:
                               "trec_train": len(corpus.trec_train),
                               "figure_eight_train": len(corpus.f8["train"]),
                               "disaster_tweets_tuning_half": len(corpus.disaster_tweets),
-                              "rescue_requests_tuning_half": len(corpus.rescue)},
+                              "rescue_requests_tuning_half": len(corpus.rescue),
+                              "crisislex_subsample": len(corpus.crisislex)},
             "external_weight": {"urgency": URGENCY_EXTERNAL_WEIGHT, "category": EXTERNAL_WEIGHT},
             **summary}
     save_heads(heads, meta, out_dir)

@@ -159,3 +159,14 @@ def test_a_critical_result_says_whether_it_is_confirmed(triage_text):
     assert out.scores["confirmed"] is out.confirmed  # stored with the triage result
     assert isinstance(out.confirmed, bool)  # a plain bool: the result is stored as JSON
     assert "confirmed" not in triage_text("how do I report a pothole").as_dict()
+
+
+def test_a_report_about_people_trapped_is_not_raised_but_a_request_is(triage_text):
+    # R7: "trapped" raises a post only when the asking head reads a request to a responder, not
+    # a report about an event (a real tweet from the disaster tweets' tuning half).
+    report = triage_text("Hollywood movie about trapped miners released in Chile")
+    assert report.urgency not in URGENT, (report.urgency, report.reasons)
+    assert report.scores["asking"] < 0.5
+    request = triage_text("my brother is trapped under the rubble of our house on Mill Lane, please hurry")
+    assert request.urgency in URGENT, (request.urgency, request.reasons)
+    assert request.scores["asking"] > report.scores["asking"]

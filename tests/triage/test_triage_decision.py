@@ -10,7 +10,7 @@ from triage.signals import FEATURE_NAMES
 
 N = DecisionNumbers(thresholds={"critical": 0.03, "high": 0.15, "medium": 0.4, "low": 0.5},
                     confirm=0.5, none_gate=0.65, net_veto=0.9, veto_exempt=("self_harm",),
-                    literal_gate=0.2, tier_literal_gate=0.2, rescue_gate=0.7, request_gate=0.5, review_ratio=0.5, foreign_confidence=0.6)
+                    literal_gate=0.2, tier_literal_gate=0.2, asking_gate=0.2, rescue_gate=0.7, request_gate=0.5, review_ratio=0.5, foreign_confidence=0.6)
 
 # P(critical), P(high), P(medium), P(low), P(none)
 SURE_CRITICAL = [0.8, 0.15, 0.03, 0.01, 0.01]
@@ -64,10 +64,18 @@ CASES = [
      Evidence(p_literal=0.1), "high", False, False),
     ("T2 a sure critical stands even when it does not read as literal", SURE_CRITICAL,
      Evidence(p_literal=0.1), "critical", True, False),
+    ("T2 the asking head never holds back the model's tier (a report of a spreading fire)",
+     [0.04, 0.1, 0.1, 0.16, 0.6], Evidence(p_asking=0.05), "critical", False, False),
+    ("R3 a phrase still raises a post that reads as a report", LOW,
+     Evidence((STABBED,), p_asking=0.1), "critical", False, False),
+    ("R6 a relayed rescue request is raised whatever the asking head says", NONE,
+     Evidence(p_rescue=0.8, p_request=0.7, p_asking=0.1), "high", False, False),
     ("R7 a threat-to-life cue in a literal post at least high", NONE,
      Evidence(threat_cue="not answering me"), "high", False, False),
     ("R7 not in a post that does not read as literal", NONE,
      Evidence(threat_cue="not moving", p_literal=0.1), "none", False, False),
+    ("R7 not in a report about an event", NONE,
+     Evidence(threat_cue="trapped", p_asking=0.1), "none", False, False),
     ("V1 near low goes to a person", NONE_NEAR_LOW, Evidence(), "none", False, True),
     ("V3 another language: low/none goes to a person", NONE, Evidence(foreign="de"),
      "none", False, True),
@@ -106,3 +114,4 @@ def test_the_numbers_come_from_the_trained_heads():
     numbers = DecisionNumbers.from_extra(load_heads()["urgency"].extra)
     assert 0 < numbers.thresholds["critical"] < numbers.confirm <= 1
     assert 0 <= numbers.literal_gate <= 0.5
+    assert 0 < numbers.asking_gate <= 0.5
