@@ -73,6 +73,9 @@ def decide(config: FaultConfig, is_write: bool, now: float | None = None) -> Fau
         return FaultDecision("outage", 503, reset_at=config.outage_end, delay=delay)
     if is_write and not config.affect_writes:
         return FaultDecision("", delay=delay)
+    if is_write and config.lose_response_next > 0:  # "the next write": before any random fault
+        config.lose_response_next -= 1
+        return FaultDecision("lose_response", delay=delay)
     if now < config.limited_until:
         return FaultDecision("rate_limit", 429, reset_at=config.limited_until, delay=delay)
     if config.rate_limit_next > 0 or (config.rate_limit_rate and config.rng.random() < config.rate_limit_rate):
@@ -85,9 +88,7 @@ def decide(config: FaultConfig, is_write: bool, now: float | None = None) -> Fau
     if config.drop_next > 0 or (config.drop_rate and config.rng.random() < config.drop_rate):
         config.drop_next = max(0, config.drop_next - 1)
         return FaultDecision("drop", delay=delay)
-    if is_write and (config.lose_response_next > 0
-                     or (config.lose_response_rate and config.rng.random() < config.lose_response_rate)):
-        config.lose_response_next = max(0, config.lose_response_next - 1)
+    if is_write and config.lose_response_rate and config.rng.random() < config.lose_response_rate:
         return FaultDecision("lose_response", delay=delay)
     return FaultDecision("", delay=delay)
 

@@ -103,6 +103,9 @@
   // ------------------------------------------------------------------ fragment refresh
   var refreshUrl = body.dataset.refresh || "";
   var refreshing = false, refreshAgain = false, refreshTimer = null, leaving = false;
+  // One-click actions still waiting for their answer: a refresh that finds the session ended
+  // leaves the navigation to them, so a reload never cancels an action before it is kept.
+  var actionsInFlight = 0, navigating = false;
 
   function container() { return document.querySelector("[data-fragment]"); }
 
@@ -127,7 +130,7 @@
     fetch(refreshUrl, { credentials: "same-origin", headers: { "X-Requested-With": "flare" } })
       .then(function (r) {
         if (r.status === 401 || r.redirected) {
-          if (!leaving) { leaving = true; window.location.reload(); }
+          if (!leaving) { leaving = true; if (actionsInFlight === 0) window.location.reload(); }
           throw new Error("signed out");
         }
         if (!r.ok) throw new Error("HTTP " + r.status);
@@ -350,13 +353,14 @@
     var described = describeForm(form, e.submitter);
     // Kept before sending: if the page is sent to the sign-in page meanwhile, it is not lost.
     stash("flare:inflight", described);
+    actionsInFlight += 1;
     post(form.action, new FormData(form))
       .then(function (r) {
         if (r.status !== 401) { try { sessionStorage.removeItem("flare:inflight"); } catch (err) { /* off */ } }
         return r.json().catch(function () { return {}; }).then(function (data) {
           if (r.status === 401) {  // signed out meanwhile: keep the action, sign in, come back
             stash("flare:unsent", described);
-            leaving = true;  // one navigation to the sign-in page, not a reload racing it
+            leaving = navigating = true;  // one navigation to the sign-in page, not a reload racing it
             window.location.assign("/login?" + (data.expired ? "expired=1&" : "") + "next=" +
               encodeURIComponent(location.pathname + location.search));
             return;
@@ -367,7 +371,13 @@
         });
       })
       .catch(function () { toast("Could not reach Flare. Check the connection and try again.", "error"); })
-      .finally(function () { buttons.forEach(function (b) { b.disabled = false; }); scheduleRefresh(0); });
+      .finally(function () {
+        actionsInFlight -= 1;
+        buttons.forEach(function (b) { b.disabled = false; });
+        // A refresh found the session ended while this action was out: now it may reload.
+        if (leaving && !navigating && actionsInFlight === 0) window.location.reload();
+        else scheduleRefresh(0);
+      });
   });
 
   // ------------------------------------------------------------------ graphic media reveal
