@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,13 +78,35 @@ def _embedded_redis(tmp_path_factory) -> Iterator[object | None]:
     server.shutdown()
 
 
+REDIS_TEST_DBS = range(1, 16)  # db 0 holds only the leases below
+REDIS_LEASE_S = 2 * 3600  # longer than any test session; a crashed session's lease runs out
+
+
 @pytest.fixture(scope="session")
-def redis_url(_embedded_redis) -> str:
+def redis_url(_embedded_redis) -> Iterator[str]:
+    """A Redis database of this session's own. Test sessions on one machine share the server, and
+    every test empties its database: each session leases a free one (SET NX on db 0), so two
+    sessions never share one however many have run before."""
     if _embedded_redis is not None:
-        return f"unix://{_embedded_redis.socket_file}?db=1"
+        yield f"unix://{_embedded_redis.socket_file}?db=1"
+        return
     admin = redis.Redis(host="127.0.0.1", port=6379, db=0)
-    db = int(admin.incr("flare:test:db-counter")) % 15 + 1
-    return f"redis://127.0.0.1:6379/{db}"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    deadline = time.monotonic() + 300
+    while True:
+        db = next((n for n in REDIS_TEST_DBS
+                   if admin.set(f"flare:test:db-lease:{n}", owner, nx=True, ex=REDIS_LEASE_S)), None)
+        if db is not None:
+            break
+        if time.monotonic() > deadline:
+            pytest.exit("every Redis test database (1-15) is leased by another test session", returncode=3)
+        time.sleep(1)
+    try:
+        yield f"redis://127.0.0.1:6379/{db}"
+    finally:
+        if admin.get(f"flare:test:db-lease:{db}") == owner.encode():
+            admin.delete(f"flare:test:db-lease:{db}")
+        admin.close()
 
 
 @pytest.fixture(scope="session")
