@@ -110,6 +110,12 @@ def sweep(ctx: AppContext) -> dict[str, int]:
     # lane and one fetch per 500 jobs tell which posts a live job still covers.
     covered = _covered_posts(ctx) if pending else set()
     lost = [(post_id, lane) for post_id, lane in pending if post_id not in covered]
+    if lost:
+        # The queues and the started registries are read one after the other: a job handing its
+        # posts on to a new job (or popped by a worker) between the two reads is in neither.
+        # Only what is still uncovered at a second look is lost.
+        covered = _covered_posts(ctx)
+        lost = [(post_id, lane) for post_id, lane in lost if post_id not in covered]
     triage_batch.enqueue(ctx, lost)
     counts["posts"] = len(lost)
     for incident_id in unpublished:

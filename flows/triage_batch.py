@@ -120,13 +120,17 @@ def act_batch(post_ids: list[int], outputs: list[TriageOutput], duration_ms: flo
             log.warning("could not take on waiting act jobs; acting on this one's posts")
     for post_id, out, ms in taken:
         pairs.append((post_id, out))
-        durations[post_id] = ms
+        durations.setdefault(post_id, ms)
+    # A post can sit in two act jobs (a sweep re-drive of one still covered): act on it once, or
+    # its group's second copy would break a unique key and roll the whole group back.
+    pairs = list(dict(reversed(pairs)).items())
     pairs.sort(key=lambda pair: (_RANK.get(pair[1].urgency, 9), pair[0]))  # most urgent first
     counts = {"triaged": 0, "skipped": 0, "handed_back": 0}
     for start in range(0, len(pairs), ACT_GROUP_POSTS):
         if start and _pages_waiting(ctx):
             rest = pairs[start:]
-            _defer_pairs(ctx, rest, {post_id: durations[post_id] for post_id, _ in rest})
+            # At the front of the act queue: these posts were decided before anything behind them.
+            _defer_pairs(ctx, rest, {post_id: durations[post_id] for post_id, _ in rest}, at_front=True)
             counts["handed_back"] = len(rest)
             break
         chunk = pairs[start:start + ACT_GROUP_POSTS]
@@ -268,14 +272,14 @@ def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], duration_ms:
 
 
 def _defer_pairs(ctx: AppContext, pairs: list[tuple[int, TriageOutput]],
-                 duration_ms: float | Mapping[int, float]) -> None:
+                 duration_ms: float | Mapping[int, float], at_front: bool = False) -> None:
     ids = [post_id for post_id, _ in pairs]
     if not isinstance(duration_ms, int | float):  # an act job's decide time, one figure per job
         duration_ms = sum(duration_ms[post_id] for post_id in ids) / len(ids)
     ctx.queues[ACT_QUEUE].enqueue(
         ACT_FUNCTION, ids, Decided(out for _, out in pairs), duration_ms,
         job_id=f"{ACT_JOB_PREFIX}{ids[0]}-{len(ids)}-{time.monotonic_ns() % 10**9}",
-        job_timeout=300, failure_ttl=7 * 86400, meta=job_meta(ids))
+        job_timeout=300, failure_ttl=7 * 86400, meta=job_meta(ids), at_front=at_front)
 
 
 def _input(post: Post) -> TriageInput:

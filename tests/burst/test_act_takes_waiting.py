@@ -108,8 +108,33 @@ def test_an_act_job_gives_way_to_pages_waiting_to_be_decided(ctx, monkeypatch):
     finally:
         ctx.redis.lrem(f"rq:queue:{LANES[-1]}", 0, "a-page-waiting")
     assert counts == {"triaged": 1, "skipped": 0, "handed_back": len(CALM) - 1}
-    (back,) = ctx.queues[ACT_QUEUE].jobs
+    back = ctx.queues[ACT_QUEUE].jobs[0]  # at the front: decided before anything behind it
     assert sorted(back.args[0]) == sorted(set(ids) - set(_records(ctx)))
     with Session(ctx.engine) as s:
         pending = set(s.exec(select(Post.id).where(Post.triage_state == TriageState.pending.value)).all())
     assert pending == set(back.args[0])
+
+
+
+@pytest.mark.slow
+def test_a_post_in_two_act_jobs_is_acted_on_once_with_the_rest_of_its_group(ctx):
+    """A sweep re-drive of a post a live job still covers puts it in two act jobs; the job that
+    takes the other on holds it twice and must act on it once, not roll its group back."""
+    texts = ["help my dad collapsed and is not breathing", "fire in the flat below, smoke everywhere", *CALM[:2]]
+    raw = [RawPost(platform="x", external_id=f"dup-{k}", text=t, raw_payload=t, author_id=f"d{k}", author_handle=f"d{k}",
+                   posted_at=datetime.now(UTC)) for k, t in enumerate(texts)]
+    ids = [p.post_id for p in ingest(ctx, raw)]
+    for lane in LANES:
+        ctx.queues[lane].empty()
+    with Session(ctx.engine) as s:
+        posts = list(s.exec(select(Post).where(Post.id.in_(ids)).order_by(Post.id)).all())
+    outs = ctx.pipeline.many([TriageInput(text=p.text) for p in posts])
+    assert {o.urgency for o in outs[:2]} <= {"critical", "high"}  # they open incidents and receipts
+    pairs = list(zip(ids, outs, strict=True))
+    triage_batch._defer_pairs(ctx, pairs, 2.5)
+    triage_batch._defer_pairs(ctx, pairs[:2], 2.5)  # the urgent two again, as a re-drive would
+    queue = ctx.queues[ACT_QUEUE]
+    FlareWorker([queue], connection=ctx.redis).work(burst=True, with_scheduler=False, logging_level="WARNING")
+    assert sorted(_records(ctx)) == sorted(ids), "every post acted on, each once"
+    with Session(ctx.engine) as s:
+        assert not s.exec(select(Post.id).where(Post.triage_state == TriageState.pending.value)).all()
