@@ -55,8 +55,16 @@ class LiveMessage:
                    b"event: live\ndata: " + data + b"\n\n")
 
 
+# The channel itself: while Redis is gone no event can arrive, though the browsers' connections
+# (and their keepalives) stay up. They are told, so each screen polls until the channel is back.
+CHANNEL_LOST = LiveMessage("lost", None, b"event: lost\ndata: {}\n\n")
+CHANNEL_BACK = LiveMessage("back", None, b"event: back\ndata: {}\n\n")
+
+
 class LiveHub:
     """Owns the process's one pub/sub connection and the set of viewer queues."""
+
+    RESUBSCRIBE_SECONDS = 1.0  # between attempts while Redis is gone
 
     def __init__(self, conn: redis.Redis) -> None:
         self._conn = conn
@@ -103,29 +111,45 @@ class LiveHub:
                     pass
             queue.put_nowait(message)
 
+    def _tell_viewers(self, message: LiveMessage) -> bool:
+        """Hand a message to the serving loop; False when that loop has closed."""
+        if self._loop is None:
+            return True
+        try:
+            self._loop.call_soon_threadsafe(self._fan_out, message)
+        except RuntimeError:  # the serving loop has closed: nobody left to tell
+            return False
+        return True
+
     def _listen(self, stop: threading.Event) -> None:
+        lost = False
         while not stop.is_set():
             pubsub = self._conn.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(ALERT_CHANNEL)
+                if lost:
+                    lost = False
+                    if not self._tell_viewers(CHANNEL_BACK):
+                        return
                 while not stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
                     live = LiveMessage.from_raw(message["data"])
-                    if live is not None and self._loop is not None:
-                        try:
-                            self._loop.call_soon_threadsafe(self._fan_out, live)
-                        except RuntimeError:  # the serving loop has closed: nobody left to tell
-                            return
+                    if live is not None and not self._tell_viewers(live):
+                        return
             except (redis.RedisError, OSError, ValueError) as exc:
                 # ValueError/OSError: the pool was closed under us (process shutting down).
                 if stop.is_set():
                     return
                 # Redis restarting must not end live updates for good: browsers keep their
-                # connection and we resubscribe; pages also poll slowly as a fallback.
+                # connection and we resubscribe; meanwhile each page polls (told once).
                 log.warning("live channel lost (%s); resubscribing", exc)
-                stop.wait(1.0)
+                if not lost:
+                    lost = True
+                    if not self._tell_viewers(CHANNEL_LOST):
+                        return
+                stop.wait(self.RESUBSCRIBE_SECONDS)
             finally:
                 try:
                     pubsub.close()
@@ -156,7 +180,7 @@ def _signed_in_role(request: Request) -> str:
 
 
 def visible_to(role: str, message: LiveMessage) -> bool:
-    if role not in ("field", "wall"):
+    if role not in ("field", "wall") or message in (CHANNEL_LOST, CHANNEL_BACK):
         return True
     return message.type not in FIELD_HIDDEN_TYPES and message.incident_id is not None
 

@@ -202,16 +202,26 @@
       try { payload = JSON.parse(e.data); } catch (err) { return; }
       document.dispatchEvent(new CustomEvent("flare:live", { detail: payload }));
     });
-    source.onerror = function () {
+    function pollWhileDown() {
       setStatus("down", "reconnecting…");
       liveLost();
-      // A refused reconnection (a proxy's 502, a restart mid-handshake) closes the stream for
-      // good; open a new one rather than stay silent.
-      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
-      // Keep the screen current while the stream is down; EventSource reconnects by itself.
-      // Every 2 s: an incident queued while Redis (and so the live stream) is down is on screen
-      // within seconds of reaching the database.
+      // Keep the screen current while live updates are down. Every 2 s: an incident queued while
+      // Redis (and so the live channel) is down is on screen within seconds of reaching the database.
       if (!fallbackPoll) fallbackPoll = setInterval(function () { scheduleRefresh(0); }, 2000);
+    }
+    // The server's own channel went away while this connection stays open (Redis restarting).
+    source.addEventListener("lost", pollWhileDown);
+    source.addEventListener("back", function () {
+      setStatus("live", "● live");
+      liveBack();
+      if (fallbackPoll) { clearInterval(fallbackPoll); fallbackPoll = null; }
+      scheduleRefresh(0);
+    });
+    source.onerror = function () {
+      pollWhileDown();
+      // A refused reconnection (a proxy's 502, a restart mid-handshake) closes the stream for
+      // good; open a new one rather than stay silent. EventSource reconnects by itself otherwise.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
     };
   }
 

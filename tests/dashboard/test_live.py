@@ -8,10 +8,11 @@ import time
 
 import httpx
 import pytest
+import redis
 from sqlmodel import Session
 
 from dashboard.escalation_runner import ALERT_CHANNEL, publish_live
-from dashboard.routes.live import LiveHub, LiveMessage, visible_to
+from dashboard.routes.live import CHANNEL_BACK, CHANNEL_LOST, LiveHub, LiveMessage, visible_to
 from dashboard.security import token_digest
 from models import User
 
@@ -137,3 +138,50 @@ def test_messages_are_one_sse_frame_whatever_the_payload():
     frame = LiveMessage.from_raw('{"type": "note", "text": "line one\\nline two", "incident_id": 2}').frame
     assert frame.startswith(b"event: live\ndata: {") and frame.endswith(b"}\n\n") and frame.count(b"\n") == 3
     assert LiveMessage.from_raw(b"not json") is None and LiveMessage.from_raw(b"[1, 2]") is None
+
+
+class _FlakyPubSub:
+    """Redis refusing the subscription `fails` times, then answering (with no messages)."""
+
+    def __init__(self, owner) -> None:
+        self.owner = owner
+
+    def subscribe(self, channel) -> None:
+        self.owner.attempts += 1
+        if self.owner.attempts <= self.owner.fails:
+            raise redis.ConnectionError("connection refused")
+
+    def get_message(self, timeout: float = 0.0):
+        time.sleep(min(timeout, 0.05))
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class _FlakyRedis:
+    def __init__(self, fails: int) -> None:
+        self.fails, self.attempts = fails, 0
+
+    def pubsub(self, **_kw) -> _FlakyPubSub:
+        return _FlakyPubSub(self)
+
+
+def test_viewers_are_told_once_when_the_channel_is_lost_and_once_when_it_is_back(monkeypatch):
+    """While Redis is gone the browsers' connections stay open (keepalives flow), so without being
+    told a screen would never start polling and an incident queued meanwhile would not show."""
+    monkeypatch.setattr(LiveHub, "RESUBSCRIBE_SECONDS", 0.01)
+
+    async def scenario():
+        hub = LiveHub(_FlakyRedis(fails=3))
+        viewer = hub.subscribe()
+        told = [await asyncio.wait_for(viewer.get(), 5) for _ in range(2)]
+        await asyncio.sleep(0.2)
+        hub.unsubscribe(viewer)
+        hub.stop()
+        return told, viewer.qsize()
+
+    told, more = asyncio.run(scenario())
+    assert told == [CHANNEL_LOST, CHANNEL_BACK] and more == 0  # three failures, one "lost"
+    assert CHANNEL_LOST.frame.startswith(b"event: lost\n") and CHANNEL_BACK.frame.startswith(b"event: back\n")
+    assert visible_to("field", CHANNEL_LOST) and visible_to("wall", CHANNEL_BACK)  # every screen polls
