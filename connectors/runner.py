@@ -20,7 +20,7 @@ import redis
 import requests
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from connectors import health
@@ -138,6 +138,7 @@ def store_page(
 MAX_BACKOFF_SECONDS = 5.0
 FIRST_RETRY_SECONDS = 0.5
 DATABASE_PROBE_SECONDS = 0.25
+HELD_MAX = 10_000  # posts read ahead through a database outage; the rest are read once it is stored
 TIMEOUT_RETRIES_AT_ONCE = 2  # then the usual backoff: a platform that keeps stalling is not hammered
 HAND_ON_RETRY_SECONDS = 0.25
 HAND_ON_KEPT = 50_000  # posts waiting to be handed on; beyond that the sweep re-drives the oldest
@@ -225,16 +226,18 @@ def wait_for_database(engine: Engine, stop: threading.Event) -> None:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             return
-        except DBAPIError:
+        except (SQLAlchemyError, OSError):
             stop.wait(DATABASE_PROBE_SECONDS)
 
 
 def _database_answers(engine: Engine) -> bool:
+    """Whether the database answers now. Any failure is a no (a refused connection, an exhausted
+    pool): this runs inside a source's error handling, where a raise would end its thread."""
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         return True
-    except DBAPIError:
+    except (SQLAlchemyError, OSError):
         return False
 
 
@@ -246,13 +249,15 @@ def read_while_database_down(
     return it with the cursor it reached as soon as the database answers (probed every
     DATABASE_PROBE_SECONDS). So the posts written during the outage are stored the moment it ends,
     with no platform round trip (nor its 429s, 5xx or stalls) in between. A process that dies
-    meanwhile loses only memory: the checkpoint never moved, and the posts are read again."""
+    meanwhile loses only memory: the checkpoint never moved, and the posts are read again. At most
+    HELD_MAX posts are held (a long outage in a busy incident): then reading pauses, and the
+    cursor returned is the one those posts were read up to, so the rest are read after storing."""
     held: dict[str, RawPost] = {}
     next_fetch = 0.0
     while not stop.is_set():
         limited_until = float(getattr(source, "rate_limited_until", 0.0) or 0.0)
         now = time.time()
-        if now >= next_fetch and now >= limited_until:
+        if now >= next_fetch and now >= limited_until and len(held) < HELD_MAX:
             next_fetch = now + poll_seconds
             try:
                 posts, cursor = source.fetch(cursor)

@@ -5,8 +5,10 @@ import json
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from config import Settings
@@ -19,8 +21,10 @@ from connectors.registry import build_repliers, build_sources
 from connectors.runner import (
     MAX_BACKOFF_SECONDS, DbCheckpointStore, _timed_out, backoff_seconds, poll_once, run_forever,
 )
+from connectors import runner
 from connectors.x import XDirectMessagesSource, XMentionsSource
 from models.db import make_engine
+from models.domain import RawPost
 from tests.tcp_proxy import TcpProxy
 
 
@@ -359,3 +363,42 @@ def test_posts_stored_while_redis_is_down_are_handed_on_the_moment_it_is_back(
         stop.set()
         thread.join(timeout=10)
     assert handed.created == 1 and state.path_counts["GET /2/users/1000/mentions"] == 1
+
+
+class _Unanswering:
+    """An engine whose pool is exhausted: not a DBAPI error, and it must still read as 'down'."""
+
+    def connect(self):
+        raise sqlalchemy.exc.TimeoutError("QueuePool limit reached")
+
+
+def test_an_exhausted_pool_reads_as_a_database_that_does_not_answer():
+    assert runner._database_answers(_Unanswering()) is False
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    runner.wait_for_database(_Unanswering(), stop)  # returns on stop, never raises
+    assert stop.is_set()
+
+
+def test_read_ahead_through_a_database_outage_holds_a_bounded_number_of_posts(monkeypatch):
+    class Endless:
+        name, platform, rate_limited_until = "endless", "x", 0.0
+
+        def __init__(self) -> None:
+            self.fetches = 0
+
+        def fetch(self, cursor):
+            self.fetches += 1
+            start = cursor.get("n", 0)
+            posts = [RawPost(platform="x", external_id=str(start + k), text="t", raw_payload="{}",
+                             author_id="a", author_handle="a", posted_at=datetime.now(UTC)) for k in range(40)]
+            return posts, {"n": start + 40}
+
+    probes = iter([False] * 30 + [True])
+    monkeypatch.setattr(runner, "_database_answers", lambda engine: next(probes))
+    monkeypatch.setattr(runner, "DATABASE_PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(runner, "HELD_MAX", 100)
+    source = Endless()
+    posts, cursor = runner.read_while_database_down(source, None, threading.Event(), {}, poll_seconds=0.0)
+    assert len(posts) == 120 and source.fetches == 3  # reading paused once 100 were held
+    assert cursor == {"n": 120}  # the cursor those posts were read up to: the rest are read later
