@@ -17,6 +17,7 @@ Each caller gets its own copy of an output (acting adds reasons and flags to it)
 from __future__ import annotations
 
 import copy
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -29,9 +30,11 @@ CACHE_SIZE = 20_000  # outputs remembered per worker (~3 kB each with the embedd
 
 
 def input_key(inp: TriageInput) -> Hashable:
-    """Everything the pipeline reads of a post."""
+    """Everything the pipeline reads of a post, as a digest: a key holds 32 bytes whatever the
+    post's length (texts run to 20,000 characters), so the memory is bounded by CACHE_SIZE."""
     geo = (inp.geo.lat, inp.geo.lon, inp.geo.place) if inp.geo is not None else None
-    return (inp.text, inp.platform, bool(inp.is_dm), geo, inp.author_location or "")
+    fields = (inp.text, inp.platform, bool(inp.is_dm), geo, inp.author_location or "")
+    return hashlib.sha256(repr(fields).encode("utf-8", "surrogatepass")).digest()
 
 
 def _remembered(out: TriageOutput) -> bool:

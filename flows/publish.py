@@ -117,6 +117,8 @@ def dispatch_outcomes(ctx: AppContext, outcomes: list[service.Outcome]) -> None:
                 ctx.dispatch.ack(outcome.stream_entry_to_ack)
         except redis.RedisError as exc:  # one incident's Redis half never holds back the next's
             log.warning("incident %s: Redis half left to the sweep (%s)", outcome.incident_id, exc)
+        except Exception:  # noqa: BLE001 - nor does any other failure (a database blip): the sweep re-publishes
+            log.exception("incident %s: publishing left to the sweep", outcome.incident_id)
     enqueue_sends(ctx, [mid for outcome in outcomes for mid in outcome.message_ids])
 
 

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import redis
 from rq import get_current_job
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -188,7 +188,7 @@ def _take_waiting(ctx: AppContext, current, own: list[int]) -> list[tuple[int, T
         try:
             job = Job.fetch(waiting_id, connection=ctx.redis, serializer=queue.serializer)
             ids, outs, ms = job.args[:3]
-        except (NoSuchJobError, ValueError, TypeError):  # gone or unreadable: the sweep re-drives its posts
+        except (NoSuchJobError, DeserializationError, ValueError, TypeError):  # gone or unreadable: the sweep re-drives its posts
             log.warning("act job %s could not be read; the sweep will re-drive its posts", waiting_id)
             continue
         taken.extend((post_id, out, float(ms)) for post_id, out in zip(ids, outs, strict=True))

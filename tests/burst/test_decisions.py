@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from config import Settings
-from flows.decisions import Decisions
+from flows.decisions import Decisions, input_key
 from models.domain import GeoPoint, TriageOutput
 from triage.base import TriageInput
 from triage.factory import build_pipeline
@@ -136,3 +136,12 @@ def test_the_least_recently_used_outputs_go_first():
     decisions.decide([TriageInput(text="c")])
     decisions.decide([TriageInput(text="a"), TriageInput(text="b")])
     assert pipeline.ran == ["a", "b", "c", "b"]
+
+
+def test_a_remembered_input_costs_a_digest_not_its_text():
+    from_text = [TriageInput(text="x" * 20_000), TriageInput(text="help"), TriageInput(text="help", is_dm=True),
+                 TriageInput(text="help", geo=GeoPoint(51.5, -0.1, "")), TriageInput(text="help", author_location="Leeds")]
+    keys = [input_key(inp) for inp in from_text]
+    assert all(isinstance(k, bytes) and len(k) == 32 for k in keys)
+    assert len(set(keys)) == len(keys)  # every field the pipeline reads tells inputs apart
+    assert input_key(TriageInput(text="help")) == keys[1]

@@ -310,7 +310,8 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
         "critical_to_queue_s": {"p50": round(statistics.median(latencies), 2), "p99": round(_p99(latencies), 2),
                                 "max": round(max(latencies), 2)},
         "within_10s": sum(t <= CRITICAL_SECONDS for t in latencies),
-        "critical_to_stream_s": {"p50": round(statistics.median(stream_lags), 2), "max": round(max(stream_lags), 2),
+        "critical_to_stream_s": {"p50": round(statistics.median(stream_lags), 2) if stream_lags else None,
+                                 "max": round(max(stream_lags), 2) if stream_lags else None,
                                  "acknowledged_before_entry": len(latencies) - len(stream_lags)},
         "criticals, slowest first (s, posted at s, platform, dm, stored after s, triaged after s, in stream after s)":
             sorted(slow, key=lambda row: row[0], reverse=True),
