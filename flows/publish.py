@@ -16,6 +16,7 @@ from sqlmodel import Session
 from dashboard import escalation_runner
 from dashboard.context import MESSAGES_QUEUE, AppContext
 from escalation import service
+from models.db import get_locked
 from models.enums import IncidentStatus
 from models.tables import Incident
 
@@ -55,8 +56,9 @@ def publish_incident(ctx: AppContext, incident_id: int) -> None:
     The triage job and the sweep can both get here for a new incident; a short Redis lock stops
     them both publishing it (two stream entries, one never acknowledged). A holder that dies
     lets the lock expire and the sweep publishes it then. While Redis is unreachable the incident
-    is queued in the database alone (the row lock keeps that to one publisher), and the sweep adds
-    its stream entry when Redis answers again (`needs_stream_entry`), without queueing it twice.
+    is queued in the database alone (the row lock, on SQLite the write lock, keeps that to one
+    publisher), and the sweep adds its stream entry when Redis answers again
+    (`needs_stream_entry`), without queueing it twice.
     """
     lock = f"flare:publish-lock:{incident_id}"
     try:
@@ -71,7 +73,7 @@ def publish_incident(ctx: AppContext, incident_id: int) -> None:
             # Locked before its chain head is read: a triage batch joining reports to it holds the
             # row until it commits, and appending behind its back (a FK check waiting on that row
             # while the batch waits on our event's seq) was a deadlock on PostgreSQL.
-            incident = s.get(Incident, incident_id, with_for_update=True)
+            incident = get_locked(s, Incident, incident_id)
             if incident is None or incident.stream_entry_id:
                 return
             fresh = incident.status == IncidentStatus.new.value

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -104,6 +104,18 @@ def _make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def get_locked(session: Session, model, row_id: int):
+    """The row, held against other writers until the transaction ends (None if there is none).
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite ignores FOR UPDATE, so a no-op UPDATE of the row
+    takes the database's write lock first: the read that follows sees the last commit, and no
+    other writer changes the row before this transaction ends. Call it first in its transaction
+    on SQLite (a read before it would pin an older snapshot)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(model).where(model.id == row_id).values(id=model.id))
+    return session.get(model, row_id, with_for_update=True, populate_existing=True)
 
 
 @contextmanager
