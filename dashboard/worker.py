@@ -19,8 +19,10 @@ from rq.timeouts import TimerDeathPenalty
 
 from dashboard.context import MESSAGES_QUEUE, WORKER_QUEUES, AppContext, liveness_key, set_process_context
 from dashboard.embedded import RedisUnavailable, check_redis
+from dashboard.escalation_runner import fire_due_steps
 from dashboard.redisless import triage_while_redis_down
 from dashboard.sweep import try_checkpoint, try_sweep
+from flows import triage_queue
 from models.enums import Lane
 
 log = logging.getLogger("flare.worker")
@@ -61,8 +63,6 @@ STEP_TIMER_INTERVAL_S = 0.2
 def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
     """Fires due escalation steps within a fraction of a second, whatever RQ's scheduler is doing
     (it polls once a second and stays locked out for a minute after its worker is SIGKILLed)."""
-    from dashboard.escalation_runner import fire_due_steps
-
     while not stop.is_set():
         try:
             fire_due_steps(ctx)
@@ -84,12 +84,15 @@ class FlareWorker(SimpleWorker):
     the worker's shutdown (every burst drain) waits out those 60 s. Clearing the flag first
     closes that race: the reply wakes the thread's read and the thread sees it must stop."""
 
-    # Set on the main worker: its jobs and the Redis-less triage thread (dashboard/redisless.py)
-    # never run the model at the same time.
+    # Set on the main worker: its triage jobs and the Redis-less triage thread
+    # (dashboard/redisless.py) never run the model at the same time. Only the jobs that run the
+    # model take it: an act job, an escalation step or a media fetch must not hold back the
+    # thread that triages from the database while Redis is down.
     model_lock: threading.Lock | None = None
+    MODEL_JOBS = frozenset({triage_queue.JOB_FUNCTION, "dashboard.jobs.triage_post"})
 
     def execute_job(self, job, queue):
-        if self.model_lock is None:
+        if self.model_lock is None or job.func_name not in self.MODEL_JOBS:
             return super().execute_job(job, queue)
         with self.model_lock:
             return super().execute_job(job, queue)
