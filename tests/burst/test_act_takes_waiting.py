@@ -3,16 +3,14 @@ pages waiting to be decided."""
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from rq.job import Job
 from sqlmodel import Session, select
 
-from burst_helpers import AcceptingReplier
-from dashboard.context import ACT_QUEUE, LANES, AppContext, set_process_context
+from burst_helpers import triage_context
+from dashboard.context import ACT_QUEUE, LANES
 from dashboard.sweep import _covered_posts
 from dashboard.worker import FlareWorker
 from flows import triage_batch
@@ -21,7 +19,6 @@ from models import Post, RawPost, TriageState
 from models.tables import TriageRecord
 from triage.base import TriageInput
 
-MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
 CALM = [
     "is the 42 bus running late today",
     "what time does the library close on sundays",
@@ -31,14 +28,9 @@ CALM = [
 
 
 @pytest.fixture
-def ctx(settings, redis_conn):
-    settings.triage.model_cache_dir = MODEL_CACHE
-    c = AppContext.build(settings)
-    c._repliers = {"x": AcceptingReplier()}
-    set_process_context(c)
-    yield c
-    set_process_context(None)
-    c.close()
+def ctx(settings, redis_conn):  # redis_conn: a flushed Redis database for this test
+    with triage_context(settings) as c:
+        yield c
 
 
 def _deferred_pages(ctx, pages: int) -> list[list[int]]:

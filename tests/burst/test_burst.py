@@ -5,35 +5,26 @@ SimpleWorker drains it in burst mode, serving the lanes in the order production 
 """
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from dashboard.worker import FlareWorker
 from sqlmodel import Session, select
 
-from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
+from dashboard.context import WORKER_QUEUES
 from dashboard.intake_wiring import ingest
 from models import GeoPoint, Incident, IncidentPost, Post, RawPost, TriageState
 from models.enums import Lane
 from models.tables import TriageRecord
-from burst_helpers import AcceptingReplier, load_burst_module
+from burst_helpers import load_burst_module, triage_context
 
 N_BURST, N_UNRELATED = 400, 5
-# Shared with the triage tests: the ONNX encoder is exported once per machine, not per test.
-MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
 
 
 @pytest.fixture
 def ctx(settings, redis_conn):  # redis_conn: a flushed Redis database for this test
-    settings.triage.model_cache_dir = MODEL_CACHE
-    c = AppContext.build(settings)
-    c._repliers = {"x": AcceptingReplier()}
-    set_process_context(c)
-    yield c
-    set_process_context(None)
-    c.close()
+    with triage_context(settings) as c:
+        yield c
 
 
 def _raw(entry, n: int) -> RawPost:

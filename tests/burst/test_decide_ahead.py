@@ -2,39 +2,31 @@
 rest wait, decided, in the act queue; an act job that is lost is re-driven by the sweep."""
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from dashboard.worker import FlareWorker
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from dashboard.context import ACT_QUEUE, LANES, WORKER_QUEUES, AppContext, set_process_context
+from dashboard.context import ACT_QUEUE, LANES, WORKER_QUEUES
 from dashboard.sweep import _covered_posts, sweep
 from flows import triage_batch
 from flows.intake import ingest
 from models import Incident, IncidentPost, Post, RawPost, TriageState
 from models.tables import TriageRecord
 from triage.base import TriageInput
-from burst_helpers import AcceptingReplier
+from burst_helpers import triage_context
 
-MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
 URGENT = "my dad has collapsed and isn't breathing, 4 Mill Lane Leeds, please help"
 CALM = ["is the 42 bus running late today", "what time does the library close on sundays",
         "happy birthday to my little brother, have a great day", "does anyone know when the shop opens"]
 
 
 @pytest.fixture
-def ctx(settings, redis_conn):
-    settings.triage.model_cache_dir = MODEL_CACHE
-    c = AppContext.build(settings)
-    c._repliers = {"x": AcceptingReplier()}
-    set_process_context(c)
-    yield c
-    set_process_context(None)
-    c.close()
+def ctx(settings, redis_conn):  # redis_conn: a flushed Redis database for this test
+    with triage_context(settings) as c:
+        yield c
 
 
 def _posts(texts: list[str], start: int) -> list[RawPost]:

@@ -238,15 +238,20 @@ def test_rate_limited_source_waits_for_the_platforms_reset(sandbox, platform_set
     assert state.path_counts["GET /2/users/1000/mentions"] <= 3  # no polling during the wait
 
 
+def _database_behind_proxy(database_url: str):
+    """An engine reaching the test database through a TCP proxy the test can cut (PostgreSQL)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL behind a cuttable TCP proxy")
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    return proxy, make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+
+
 def test_first_poll_runs_as_soon_as_the_database_is_back(sandbox, platform_settings, database_url, redis_conn):
     """A post that arrived while the database refused connections is stored within moments of its
     return, not after a backoff or the (here long) poll interval."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL behind a cuttable TCP proxy")
     state, _ = sandbox
-    url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    proxy, engine = _database_behind_proxy(database_url)
     settings = platform_settings.model_copy(update={"x": platform_settings.x.model_copy(update={"poll_seconds": 30})})
     stop = threading.Event()
     thread = threading.Thread(target=run_forever, args=([XMentionsSource(settings.x)], engine, Recorder(),
@@ -272,12 +277,8 @@ def test_posts_read_during_a_database_outage_are_stored_the_moment_it_ends(sandb
     """While the database refuses, the connector keeps reading the platform from its last
     checkpoint and holds what it read: when the database answers, the post is stored at once,
     even though the platform now fails every read (no round trip stands between the two)."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL behind a cuttable TCP proxy")
     state, _ = sandbox
-    url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    proxy, engine = _database_behind_proxy(database_url)
     settings = platform_settings.model_copy(update={"x": platform_settings.x.model_copy(update={"poll_seconds": 0.3})})
     stop = threading.Event()
     thread = threading.Thread(target=run_forever, args=([XMentionsSource(settings.x)], engine, Recorder(),
