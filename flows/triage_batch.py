@@ -82,7 +82,7 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
         return {"triaged": 0}
     t0 = time.perf_counter()
     outs, computed = decisions.for_context(ctx).decide([_input(p) for p in posts])
-    duration_ms = (time.perf_counter() - t0) * 1000 / len(posts)
+    durations = dict.fromkeys((p.id for p in posts), (time.perf_counter() - t0) * 1000 / len(posts))
     try:
         decisions.count(ctx.redis, len(posts), computed)
     except redis.RedisError:  # a figure for benchmarks only
@@ -92,9 +92,9 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     publish_live_many(ctx, [{"type": "decided", "post_id": post.id, "urgency": out.urgency,
                              "category": out.category} for post, out in decided])
     first, later = _split(ctx, decided)
-    counts = _act_on(ctx, first, duration_ms)
+    counts = _act_on(ctx, first, durations)
     if later:
-        _defer(ctx, later, duration_ms)
+        _defer(ctx, later, durations)
     counts["deferred"] = len(later)
     return counts
 
@@ -209,7 +209,7 @@ def _ranked(pairs) -> list[tuple[Post, TriageOutput]]:
 
 
 def _act_on(ctx: AppContext, decided: list[tuple[Post, TriageOutput]],
-            duration_ms: float | Mapping[int, float]) -> dict[str, int]:
+            durations: Mapping[int, float]) -> dict[str, int]:
     """Most urgent first: critical and high posts commit (and reach the dispatch stream) before
     the rest of the page is written."""
     urgent = [po for po in decided if po[1].urgency in URGENT]
@@ -217,7 +217,7 @@ def _act_on(ctx: AppContext, decided: list[tuple[Post, TriageOutput]],
     counts = {"triaged": 0, "skipped": 0}
     for group in (urgent, rest):
         if group:
-            done = _commit_group(ctx, group, duration_ms)
+            done = _commit_group(ctx, group, durations)
             counts["triaged"] += done
             counts["skipped"] += len(group) - done
     return counts
@@ -265,20 +265,19 @@ def _pages_waiting(ctx: AppContext) -> bool:
         return False
 
 
-def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], duration_ms: float) -> None:
+def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], durations: Mapping[int, float]) -> None:
     """The posts stay pending until acted on: a lost act job is re-driven by the sweep (which
     decides them again: the same decision, since a post is decided alone)."""
-    _defer_pairs(ctx, [(post.id, out) for post, out in later], duration_ms)
+    _defer_pairs(ctx, [(post.id, out) for post, out in later], durations)
 
 
 def _defer_pairs(ctx: AppContext, pairs: list[tuple[int, TriageOutput]],
-                 duration_ms: float | Mapping[int, float], at_front: bool = False) -> None:
+                 durations: Mapping[int, float], at_front: bool = False) -> None:
     ids = [post_id for post_id, _ in pairs]
-    if not isinstance(duration_ms, int | float):  # an act job's decide time, one figure per job
-        duration_ms = sum(duration_ms[post_id] for post_id in ids) / len(ids)
+    duration_ms = sum(durations[post_id] for post_id in ids) / len(ids)  # an act job carries one figure
     ctx.queues[ACT_QUEUE].enqueue(
         ACT_FUNCTION, ids, Decided(out for _, out in pairs), duration_ms,
-        job_id=f"{ACT_JOB_PREFIX}{ids[0]}-{len(ids)}-{time.monotonic_ns() % 10**9}",
+        job_id=job_id(ids, ACT_JOB_PREFIX),
         job_timeout=300, failure_ttl=7 * 86400, meta=job_meta(ids), at_front=at_front)
 
 
@@ -290,10 +289,10 @@ def _input(post: Post) -> TriageInput:
 
 
 def _commit_group(ctx: AppContext, group: list[tuple[Post, TriageOutput]],
-                  duration_ms: float | Mapping[int, float]) -> int:
+                  durations: Mapping[int, float]) -> int:
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            return _act(ctx, group, duration_ms)
+            return _act(ctx, group, durations)
         except (IntegrityError, DBAPIError) as exc:
             # A lost race with another worker (deadlock on a shared incident, or both appending
             # the same event seq) rolled the whole group back: nothing of it was written.
@@ -315,7 +314,7 @@ def _one_group_at_a_time(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY})
 
 
-def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: float | Mapping[int, float]) -> int:
+def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Mapping[int, float]) -> int:
     outcomes: list[tuple[Post, TriageOutput, service.Outcome]] = []
     with Session(ctx.engine, expire_on_commit=False) as s:
         _one_group_at_a_time(s)
@@ -334,8 +333,7 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], duration_ms: f
                 out.needs_review = True
                 out.reasons.append(f"payload malformed: {post.malformed_reason or 'unreadable'}")
             post.is_test = post.is_test or is_drill(ctx.settings, post.text, post.author_handle)
-            ms = duration_ms if isinstance(duration_ms, int | float) else duration_ms[post.id]
-            records[post.id] = service.triage_row(post, out, ms)
+            records[post.id] = service.triage_row(post, out, durations[post.id])
         finder = clustering_hook.BatchFinder(ctx, s, [post for post, _ in mine], records)
         policy_for = clustering_hook.policy_for(ctx)
         service.defer_messages(s)

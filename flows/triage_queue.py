@@ -31,8 +31,8 @@ def meta_posts(meta: dict) -> list[int] | None:
     return list(posts) if isinstance(posts, list) else None
 
 
-def job_id(post_ids: Sequence[int]) -> str:
-    return f"{JOB_PREFIX}{post_ids[0]}-{len(post_ids)}-{time.monotonic_ns() % 10**9}"
+def job_id(post_ids: Sequence[int], prefix: str = JOB_PREFIX) -> str:
+    return f"{prefix}{post_ids[0]}-{len(post_ids)}-{time.monotonic_ns() % 10**9}"
 
 
 def enqueue(ctx: AppContext, items: Sequence[tuple[int, str]]) -> None:

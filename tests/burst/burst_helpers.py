@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from dashboard.context import AppContext, set_process_context
 from models import DeliveryReceipt
+from tests.demo_pipeline import demo_context
 
 SCENARIO_PATH = Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "burst.py"
-# Shared with the triage tests: the ONNX encoder is exported once per machine, not per test.
-MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
 
 
 def load_burst_module():
@@ -44,16 +39,7 @@ class AcceptingReplier:
         return DeliveryReceipt(ok=True, platform_message_id=f"m{self.sent}")
 
 
-@contextmanager
-def triage_context(settings) -> Iterator[AppContext]:
-    """The process context a worker has, with the shared model cache and a platform that accepts
-    every receipt at once."""
-    settings.triage.model_cache_dir = MODEL_CACHE
-    c = AppContext.build(settings)
-    c._repliers = {"x": AcceptingReplier()}
-    set_process_context(c)
-    try:
-        yield c
-    finally:
-        set_process_context(None)
-        c.close()
+def triage_context(settings):
+    """A worker's process context with the full model and a platform that accepts every receipt
+    at once (the demo tests' context, with this replier)."""
+    return demo_context(settings, AcceptingReplier)

@@ -49,7 +49,7 @@ def _deferred_pages(ctx, pages: int) -> list[list[int]]:
         with Session(ctx.engine) as s:
             posts = list(s.exec(select(Post).where(Post.id.in_(ids)).order_by(Post.id)).all())
         outs = ctx.pipeline.many([TriageInput(text=p.text) for p in posts])
-        triage_batch._defer(ctx, list(zip(posts, outs, strict=True)), 2.5)
+        triage_batch._defer(ctx, list(zip(posts, outs, strict=True)), dict.fromkeys(ids, 2.5))
     return out
 
 
@@ -123,8 +123,8 @@ def test_a_post_in_two_act_jobs_is_acted_on_once_with_the_rest_of_its_group(ctx)
     outs = ctx.pipeline.many([TriageInput(text=p.text) for p in posts])
     assert {o.urgency for o in outs[:2]} <= {"critical", "high"}  # they open incidents and receipts
     pairs = list(zip(ids, outs, strict=True))
-    triage_batch._defer_pairs(ctx, pairs, 2.5)
-    triage_batch._defer_pairs(ctx, pairs[:2], 2.5)  # the urgent two again, as a re-drive would
+    triage_batch._defer_pairs(ctx, pairs, dict.fromkeys(ids, 2.5))
+    triage_batch._defer_pairs(ctx, pairs[:2], dict.fromkeys(ids, 2.5))  # the urgent two again, as a re-drive would
     queue = ctx.queues[ACT_QUEUE]
     FlareWorker([queue], connection=ctx.redis).work(burst=True, with_scheduler=False, logging_level="WARNING")
     assert sorted(_records(ctx)) == sorted(ids), "every post acted on, each once"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +10,9 @@ from config import Settings
 from flows.decisions import Decisions, input_key
 from models.domain import GeoPoint, TriageOutput
 from triage.base import TriageInput
+from tests.demo_pipeline import MODEL_CACHE
 from triage.factory import build_pipeline
 
-MODEL_CACHE = Path(tempfile.gettempdir()) / "flare-triage-test-models"
 CRY = "my dad collapsed and isnt breathing, 7 Rowan Close"
 COPIES = [
     CRY,
