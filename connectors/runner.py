@@ -221,13 +221,8 @@ def _database_down(exc: BaseException) -> bool:
 def wait_for_database(engine: Engine, stop: threading.Event) -> None:
     """Block until the database answers (or `stop`), probing every fraction of a second, so the
     poll that follows runs the moment it is back rather than after a backoff."""
-    while not stop.is_set():
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return
-        except (SQLAlchemyError, OSError):
-            stop.wait(DATABASE_PROBE_SECONDS)
+    while not stop.is_set() and not _database_answers(engine):
+        stop.wait(DATABASE_PROBE_SECONDS)
 
 
 def _database_answers(engine: Engine) -> bool:

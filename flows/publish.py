@@ -57,8 +57,8 @@ def publish_incident(ctx: AppContext, incident_id: int) -> None:
     them both publishing it (two stream entries, one never acknowledged). A holder that dies
     lets the lock expire and the sweep publishes it then. While Redis is unreachable the incident
     is queued in the database alone (the row lock, on SQLite the write lock, keeps that to one
-    publisher), and the sweep adds its stream entry when Redis answers again
-    (`needs_stream_entry`), without queueing it twice.
+    publisher), and the sweep adds its stream entry when Redis answers again (queued incidents
+    without one), without queueing it twice.
     """
     lock = f"flare:publish-lock:{incident_id}"
     try:
