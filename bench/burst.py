@@ -34,11 +34,11 @@ from sqlmodel import Session, select
 
 from config import Settings
 from connectors.sandbox import SandboxServer, SandboxState
-from dashboard.context import WORKER_QUEUES
-from dashboard.demo import sandbox_client_env
-from dashboard.processes import Supervisor
+from flows.context import WORKER_QUEUES
+from runtime.demo import sandbox_client_env
+from runtime.processes import Supervisor
 from flows.decisions import STATS_KEY as DECISION_STATS_KEY
-from flows.publish import LIVE_CHANNEL
+from flows.live import ALERT_CHANNEL as LIVE_CHANNEL
 from models.db import make_engine
 from models.enums import TriageState
 from models.tables import Incident, IncidentPost, Post
@@ -78,7 +78,7 @@ class Services:
         import redis
         import sqlalchemy
 
-        from dashboard.embedded import redis_server_binary
+        from runtime.embedded import redis_server_binary
 
         self.admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with self.admin.connect() as conn:
@@ -247,7 +247,7 @@ def _standalone_worker(texts: list[str], model_cache: str, results) -> None:
 def _incident_counts(engine, lone_authors: set[str]) -> dict:
     from collections import Counter
 
-    from triage.clustering import personal_request
+    from grouping.rules import personal_request
 
     with Session(engine) as s:
         rows = s.exec(select(Post.author_handle, IncidentPost.incident_id, Post.id, Post.text)

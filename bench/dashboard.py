@@ -146,8 +146,8 @@ def _produce(settings, redis_url: str, posts: int, rate: float, out: Path) -> No
     Runs in its own process so its database work never competes with the viewers for the GIL.
     """
     from connectors.intake import persist_posts
-    from dashboard import jobs
-    from dashboard.context import AppContext
+    from flows import intake
+    from flows.context import AppContext
     from models.domain import RawPost
 
     ctx = AppContext.build(settings, redis_url=redis_url)
@@ -161,7 +161,7 @@ def _produce(settings, redis_url: str, posts: int, rate: float, out: Path) -> No
             stored = persist_posts(ctx.engine, [raw])
             for p in stored:
                 published[p.post_id] = time.time()
-            jobs.on_persisted(ctx, stored)
+            intake.on_persisted(ctx, stored)
             time.sleep(max(0.0, t_next - time.perf_counter()))
     finally:
         ctx.close()
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded = None
     redis_url = args.redis_url
     if not redis_url:
-        from dashboard.embedded import EmbeddedRedis
+        from runtime.embedded import EmbeddedRedis
 
         embedded = EmbeddedRedis(data_dir / "redis")
         redis_url = embedded.start()
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     # The dashboard exactly as `flare web` serves it, in its own process.
     env = {**os.environ, "FLARE_DATA_DIR": str(data_dir), "FLARE_DATABASE_URL": database_url,
            "FLARE_REDIS_URL": redis_url, "FLARE_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "dashboard", "web", "--host", "127.0.0.1", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "runtime", "web", "--host", "127.0.0.1", "--port", str(port)],
                               env=env, cwd=str(data_dir))
     base = f"http://127.0.0.1:{port}"
     try:

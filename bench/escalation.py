@@ -66,8 +66,8 @@ class AcceptingReplier:
 
 
 def _serve_worker(pipeline_kind: str, rq_only: bool) -> int:
-    from dashboard import worker
-    from dashboard.context import AppContext
+    from runtime import worker
+    from flows.context import AppContext
     from triage.factory import build_pipeline
 
     if rq_only:  # for comparison: steps driven by RQ's scheduler (and the sweep) alone
@@ -96,12 +96,12 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 def _ingest(ctx, text: str, tag: str) -> int:
     from connectors.intake import persist_posts
-    from dashboard import jobs
+    from flows import triage_queue
     from triage.prescreen import lane_for
 
     raw = RawPost(platform="x", external_id=tag, text=text, raw_payload="{}", author_id=tag, author_handle=tag)
     [stored] = persist_posts(ctx.engine, [raw], lambda r: lane_for(r.text, r.is_dm))
-    jobs.enqueue_triage(ctx, stored.post_id, stored.lane)
+    triage_queue.enqueue(ctx, [(stored.post_id, stored.lane)])
     return stored.post_id
 
 
@@ -139,7 +139,7 @@ def _visible(ctx, posts: int, rate: float) -> dict:
 
 
 def _steps(ctx, incidents: int, load_rate: float, open_rate: float) -> dict:
-    from dashboard import jobs
+    from flows import publish
     from escalation import service
     from escalation.policy import PolicySet
     from models.tables import IncidentEvent, Post
@@ -171,7 +171,7 @@ def _steps(ctx, incidents: int, load_rate: float, open_rate: float) -> dict:
                                                policy_for=policies.snapshot)
                 s.add(post)
                 s.commit()
-            jobs.dispatch_outcome(ctx, outcome)
+            publish.dispatch_outcome(ctx, outcome)
             opened.append(outcome.incident_id)
             last_open = time.monotonic()
         time.sleep(1.0 / open_rate)
@@ -205,8 +205,8 @@ def main(argv: list[str]) -> int:
     if args.serve_worker:
         return _serve_worker(args.pipeline, args.rq_only)
 
-    from dashboard.context import AppContext
-    from dashboard.embedded import EmbeddedRedis
+    from flows.context import AppContext
+    from runtime.embedded import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="flare-bench-esc-") as tmp:
         tmp_path = Path(tmp)
@@ -224,7 +224,7 @@ def main(argv: list[str]) -> int:
                             escalation_policy_file=policy)
         ctx = AppContext.build(settings)
         ctx._repliers = {"x": AcceptingReplier()}
-        launch = ("import sys; from dashboard.benches import run_bench; "
+        launch = ("import sys; from runtime.benches import run_bench; "
                   f"sys.exit(run_bench('escalation', ['--serve-worker', '--pipeline', '{args.pipeline}'"
                   f"{', ' + repr('--rq-only') if args.rq_only else ''}]))")
         worker = subprocess.Popen([sys.executable, "-c", launch],

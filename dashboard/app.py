@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from config import Settings
 from dashboard import visible_text
-from dashboard.context import AppContext
+from flows.context import AppContext
 from dashboard.deps import OPENAPI_PATH, CurrentUser, LoginRequired
 from dashboard.security import LoginThrottle, secret_key
 from dashboard.sessions import ServerSessions

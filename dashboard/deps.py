@@ -12,8 +12,9 @@ from fastapi import Depends, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from dashboard.context import AppContext
-from dashboard.security import can, session_expired, user_for_token
+from flows.context import AppContext
+from dashboard.security import session_expired, user_for_token
+from models.access import can
 from models.enums import Role
 from models.tables import User
 

@@ -1,4 +1,4 @@
-"""Passwords (argon2), API tokens, sessions with idle timeout, CSRF, roles, audit."""
+"""Passwords (argon2), API tokens, sessions with idle timeout, CSRF, login throttling (roles and audit: models/access.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -17,27 +17,10 @@ from sqlmodel import Session, select
 from config import Settings
 from models.db import private_dir
 from models.enums import Role
-from models.tables import AuditEntry, User
+from models.tables import User
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 12
-
-# What each role may do. Routes ask for a capability, never for a role name.
-CAPABILITIES: dict[str, set[str]] = {
-    Role.officer.value: {"feed", "escalate_post", "view_incident", "dispose_post"},
-    Role.dispatcher.value: {"queue", "acknowledge", "view_incident", "reply", "resolve", "feed",
-                            "escalate_post", "dispose_post", "share_link"},
-    Role.supervisor.value: {"queue", "acknowledge", "view_incident", "reply", "resolve", "feed",
-                            "escalate_post", "dispose_post", "share_link", "supervise", "export"},
-    Role.admin.value: {"admin", "supervise", "feed", "queue", "view_incident"},
-    Role.field.value: {"field"},
-    Role.wall.value: {"wall"},
-}
-
-
-def can(role: str, capability: str) -> bool:
-    return capability in CAPABILITIES.get(role, set())
-
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
@@ -139,9 +122,3 @@ def session_expired(last_seen: float | None, idle_minutes: int, now: float | Non
     if last_seen is None:
         return True
     return (now or time.time()) - last_seen > idle_minutes * 60
-
-
-def audit(session: Session, username: str, action: str, object_type: str = "", object_id: str = "",
-          detail: dict | None = None) -> None:
-    session.add(AuditEntry(username=username, action=action, object_type=object_type,
-                           object_id=str(object_id), detail=detail or {}))

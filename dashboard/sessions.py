@@ -23,7 +23,7 @@ from typing import Any
 
 from anyio import to_thread
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -149,15 +149,6 @@ def live_session_counts(db: Session, now: datetime | None = None) -> dict[int, i
         counts[user_id] = counts.get(user_id, 0) + 1
     return counts
 
-
-def purge(engine: Engine, now: datetime | None = None) -> int:
-    """Forget sessions past their expiry, and revoked ones a day after revocation."""
-    now = now or utcnow()
-    with Session(engine) as db:
-        result = db.execute(delete(LoginSession).where(
-            (LoginSession.expires_at < now) | (LoginSession.revoked_at < now - timedelta(days=1))))
-        db.commit()
-    return int(result.rowcount or 0)
 
 
 def _cookie_from(scope) -> str | None:

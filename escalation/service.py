@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 from config import ServiceSettings
 from escalation import messages
 from escalation.policy import Event, next_action
-from models.domain import TriageOutput
+from models.seams import IncidentFinder, NoGrouping
+from models.domain import PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import (
     Disposition,
     EventKind,
@@ -70,28 +71,6 @@ def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: f
     return record
 
 
-@dataclass(slots=True)
-class TriageRow:
-    """A triage record as plain data, for batch triage: a page of them is inserted in one
-    statement (`insert_triage_rows`) instead of one ORM object each. Same columns and digest
-    (`triage_sha256`) as TriageRecord."""
-
-    post_id: int
-    urgency: str
-    category: str
-    confidence: float
-    language: str
-    silent: bool
-    needs_review: bool
-    locations: list
-    signals: dict
-    reasons: list
-    scores: dict
-    model_version: str
-    duration_ms: float
-    created_at: datetime = field(default_factory=utcnow)
-
-
 def triage_row(post: Post, out: TriageOutput, duration_ms: float) -> TriageRow:
     return TriageRow(
         post_id=post.id, urgency=out.urgency, category=out.category, confidence=out.confidence,
@@ -141,15 +120,6 @@ def _message_queued_event(session: Session, msg: OutboundMessage) -> None:
         append_event(session, msg.incident_id, EventKind.message_queued, msg.created_by,
                      {"message_id": msg.id, "post_id": msg.post_id, "purpose": msg.purpose, "kind": msg.kind,
                       "message_sha256": message_sha256(msg)})
-
-
-@dataclass(frozen=True, slots=True)
-class PossibleDuplicate:
-    """find_incident's answer when grouping is uncertain: open a new incident, marked as a possible
-    duplicate of `incident_id` for a person to confirm (merge) or dismiss."""
-
-    incident_id: int
-    reason: str
 
 
 def set_flag(incident: Incident, name: str, value) -> None:
@@ -283,10 +253,7 @@ def apply_triage(
     service: ServiceSettings,
     dm_possible: Callable[[Post], bool],
     policy_for: Callable[[str], dict] = lambda _u: {},
-    find_incident: Callable[[Session, Post, TriageOutput],
-                            tuple[Incident, str, float | None] | PossibleDuplicate | None]
-    = lambda _s, _p, _o: None,
-    reporter_incident: Callable[[Session, Post], Incident | None] = lambda _s, _p: None,
+    finder: IncidentFinder = NoGrouping(),
     record: TriageRecord | TriageRow | None = None,
 ) -> Outcome:
     """Decide what happens to a triaged post: incident, disposition and messages to the reporter.
@@ -308,7 +275,7 @@ def apply_triage(
     """
     result = Outcome()
     now = utcnow()
-    own = reporter_incident(session, post)
+    own = finder.reporter(session, post)
     if own is not None and IncidentStatus(own.status).is_open:
         return _reporter_replied(session, own, post, out, service, dm_possible, policy_for)
     urgent = out.urgency in (Urgency.critical.value, Urgency.high.value, Urgency.medium.value)
@@ -316,7 +283,7 @@ def apply_triage(
         set_disposition(post, Disposition.needs_review.value)
         return result
     if urgent:
-        match = find_incident(session, post, out)
+        match = finder.find(session, post, out)
         if match and not isinstance(match, PossibleDuplicate):
             incident, reason, similarity = match
             attach_post(session, incident, post, "triage", reason, similarity)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connectors.intake import Persisted, persist_posts
-from dashboard.context import AppContext
+from flows.context import AppContext
 from flows import media_archive, triage_queue
-from flows.publish import publish_live_many
+from flows.live import publish_live_many
 from models.domain import RawPost
 from triage.prescreen import lane_for
 

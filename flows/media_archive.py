@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from config import Settings
-from dashboard.context import AppContext, process_context
+from flows.context import AppContext, process_context
 from models.db import private_dir, write_private
 from models.enums import Lane
 from models.media import PostMedia

@@ -4,7 +4,6 @@ commit and these calls) is re-driven by the sweep, because the database says wha
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import timedelta
@@ -13,16 +12,15 @@ import redis
 from rq import Queue
 from sqlmodel import Session
 
-from dashboard import escalation_runner
-from dashboard.context import MESSAGES_QUEUE, AppContext
+from flows import escalate
+from flows.context import MESSAGES_QUEUE, AppContext
 from escalation import service
 from models.db import get_locked
 from models.enums import IncidentStatus
 from models.tables import Incident
 
 log = logging.getLogger("flare.publish")
-LIVE_CHANNEL = escalation_runner.ALERT_CHANNEL
-SEND_FUNCTION = "dashboard.jobs.send_message"  # one message, later (a retry's delayed job)
+SEND_FUNCTION = "flows.sending.send_message"  # one message, later (a retry's delayed job)
 SEND_PAGE_FUNCTION = "flows.sending.send_messages"  # a page of messages, now
 SEND_PAGE = 16  # messages per send job: small enough that the first reply is not held back
 
@@ -100,7 +98,7 @@ def publish_incident(ctx: AppContext, incident_id: int) -> None:
             except redis.RedisError:  # it expires by itself
                 pass
     if fresh:
-        escalation_runner.start_chain(ctx, incident_id)
+        escalate.start_chain(ctx, incident_id)
 
 
 def dispatch_outcome(ctx: AppContext, outcome: service.Outcome) -> None:
@@ -123,15 +121,3 @@ def dispatch_outcomes(ctx: AppContext, outcomes: list[service.Outcome]) -> None:
             log.exception("incident %s: publishing left to the sweep", outcome.incident_id)
     enqueue_sends(ctx, [mid for outcome in outcomes for mid in outcome.message_ids])
 
-
-def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
-    """Tell every open dashboard (SSE) what changed: one round trip for many changes."""
-    if not payloads:
-        return
-    try:
-        with ctx.redis.pipeline(transaction=False) as pipe:
-            for payload in payloads:
-                pipe.publish(LIVE_CHANNEL, json.dumps(payload, default=str))
-            pipe.execute()
-    except redis.RedisError as exc:  # open screens re-read the database when their stream comes back
-        log.debug("live feed not told of %d changes: %s", len(payloads), exc)

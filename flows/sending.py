@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
-from dashboard.context import AppContext, process_context
+from flows.context import AppContext, process_context
 from escalation import service
 from flows.publish import enqueue_send, enqueue_sends
 from models.domain import OutboundRequest
@@ -71,6 +71,11 @@ def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> 
         if msg is not None:
             statuses[msg.id] = _record(ctx, msg.id, _send(ctx, msg, post, uncertain_since))
     return statuses
+
+
+def send_message(message_id: int, ctx: AppContext | None = None) -> str:
+    """A one-message send job (a retry's delayed job): a page of one."""
+    return send_messages([message_id], ctx).get(message_id, "nothing-to-do")
 
 
 def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Post | None, datetime | None]:

@@ -14,7 +14,7 @@ most urgent first, in one transaction per urgency group:
   1. mark the group triaged with one conditional UPDATE (`... WHERE triage_state = 'pending'
      RETURNING id`): a post another worker already took is skipped, so nothing is done twice,
      and on SQLite that first write takes the database's write lock for the whole group;
-  2. open or join incidents (escalation.service.apply_triage, with clustering_hook.BatchFinder
+  2. open or join incidents (escalation.service.apply_triage, with finder.BatchFinder
      asking the database once per group and building its grouping candidates once), queue
      receipts; an incident joined by many posts of the group gets one UPDATE at the flush;
   3. write the group's triage records, memberships, messages and events with one INSERT each
@@ -39,15 +39,17 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
-from dashboard import clustering_hook
-from dashboard.context import ACT_QUEUE, LANES, AppContext, process_context
+from flows.escalate import policy_for
+from grouping import finder
+from flows.context import ACT_QUEUE, LANES, AppContext, process_context
 from escalation import service
 from flows import decisions
 from flows.drill import is_drill
 # The queueing half lives in flows/triage_queue.py (intake, and so the connectors process, imports
 # it without the model's side); its names stay here for callers.
 from flows.triage_queue import BATCH_SIZE, JOB_FUNCTION, JOB_PREFIX, enqueue, job_id, job_meta, meta_posts  # noqa: F401
-from flows.publish import dispatch_outcomes, publish_live_many
+from flows.live import publish_live_many
+from flows.publish import dispatch_outcomes
 from models.domain import GeoPoint, TriageOutput
 from models.enums import TriageState, Urgency
 from models.events import batch_appends, flush_appends
@@ -243,8 +245,8 @@ def _split(ctx: AppContext, decided: list[tuple[Post, TriageOutput]]
     if not _pages_waiting(ctx):
         return decided, []
     with Session(ctx.engine) as s:
-        preview = clustering_hook.SurgePreview(ctx, s)
-        replying = clustering_hook.follow_up_incidents(s, [post for post, _ in decided])
+        preview = finder.SurgePreview(ctx.cluster_state, s)
+        replying = finder.follow_up_incidents(s, [post for post, _ in decided])
     first, later = [], []
     for post, out in decided:
         now = (post.platform, post.author_id) in replying or (
@@ -255,7 +257,7 @@ def _split(ctx: AppContext, decided: list[tuple[Post, TriageOutput]]
 
 def _pages_waiting(ctx: AppContext) -> bool:
     """Do pages wait in a lane? Unknown while Redis is unreachable (a worker then claims posts
-    from the database, dashboard/redisless.py): nothing is deferred to a queue it cannot reach."""
+    from the database, flows/redisless.py): nothing is deferred to a queue it cannot reach."""
     try:
         with ctx.redis.pipeline(transaction=False) as pipe:
             for lane in LANES:
@@ -334,17 +336,16 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Map
                 out.reasons.append(f"payload malformed: {post.malformed_reason or 'unreadable'}")
             post.is_test = post.is_test or is_drill(ctx.settings, post.text, post.author_handle)
             records[post.id] = service.triage_row(post, out, durations[post.id])
-        finder = clustering_hook.BatchFinder(ctx, s, [post for post, _ in mine], records)
-        policy_for = clustering_hook.policy_for(ctx)
+        batch = finder.BatchFinder(ctx.cluster_state, s, [post for post, _ in mine], records)
+        snapshot = policy_for(ctx)
         service.defer_messages(s)
         # Nothing this loop reads depends on rows it has not flushed yet (the finder keeps the
         # batch's own incidents in memory), so one flush at the end writes the lot.
         with s.no_autoflush:
             for post, out in mine:
                 outcome = service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible,
-                                               policy_for=policy_for, find_incident=finder.find,
-                                               reporter_incident=finder.reporter, record=records[post.id])
-                finder.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
+                                               policy_for=snapshot, finder=batch, record=records[post.id])
+                batch.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
                 outcomes.append((post, out, outcome))
         by_post = {outcome_post.id: outcome for outcome_post, _, outcome in outcomes}
         # Grouping notes its reasons on the rows above: they are written now, in one statement.
@@ -353,7 +354,7 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Map
             by_post[msg.post_id].message_ids.append(msg.id)
         flush_appends(s)
         s.commit()
-    finder.save_locations()
+    batch.save_locations()
     _after_commit(ctx, outcomes)
     return len(outcomes)
 
@@ -364,7 +365,7 @@ def _after_commit(ctx: AppContext, outcomes: list[tuple[Post, TriageOutput, serv
         dispatch_outcomes(ctx, [outcome for _, _, outcome in outcomes])
     except Exception:  # noqa: BLE001 - the sweep publishes and sends whatever this missed
         log.exception("could not dispatch a triage batch's incidents and messages; the sweep will")
-    clustering_hook.after_triage_many(ctx, [(post, out, outcome.incident_id) for post, out, outcome in outcomes])
+    finder.after_triage_many(ctx.cluster_state, [(post, out, outcome.incident_id) for post, out, outcome in outcomes])
     publish_live_many(ctx, [{"type": "triaged", "post_id": post.id, "urgency": out.urgency,
                              "category": out.category, "incident_id": outcome.incident_id}
                             for post, out, outcome in outcomes])

@@ -13,7 +13,7 @@ from itertools import groupby
 
 from rq import Queue
 
-from dashboard.context import WORKER_QUEUES, AppContext
+from flows.context import WORKER_QUEUES, AppContext
 
 BATCH_SIZE = 64
 JOB_FUNCTION = "flows.triage_batch.triage_batch"

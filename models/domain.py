@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from models.types import utcnow
+
 
 @dataclass(frozen=True, slots=True)
 class GeoPoint:
@@ -122,3 +124,34 @@ class TriageOutput:
             "model_version": self.model_version,
             **({"confirmed": self.confirmed} if self.urgency == "critical" else {}),
         }
+
+
+@dataclass(slots=True)
+class TriageRow:
+    """A triage record as plain data, for batch triage: a page of them is inserted in one
+    statement (`insert_triage_rows`) instead of one ORM object each. Same columns and digest
+    (`triage_sha256`) as TriageRecord."""
+
+    post_id: int
+    urgency: str
+    category: str
+    confidence: float
+    language: str
+    silent: bool
+    needs_review: bool
+    locations: list
+    signals: dict
+    reasons: list
+    scores: dict
+    model_version: str
+    duration_ms: float
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class PossibleDuplicate:
+    """find_incident's answer when grouping is uncertain: open a new incident, marked as a possible
+    duplicate of `incident_id` for a person to confirm (merge) or dismiss."""
+
+    incident_id: int
+    reason: str

@@ -1,11 +1,14 @@
-"""The small typed seams between packages. Implementations live in connectors/, triage/, escalation/."""
+"""The small typed seams between packages. Implementations live in connectors/, escalation/, grouping/."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from models.domain import DeliveryReceipt, OutboundRequest, RawPost
+from sqlmodel import Session
+
+from models.domain import DeliveryReceipt, OutboundRequest, PossibleDuplicate, RawPost, TriageOutput
+from models.tables import Incident, Post
 
 
 @runtime_checkable
@@ -52,3 +55,28 @@ class Notifier(Protocol):
     name: str
 
     def notify(self, recipient: str, subject: str, body: str) -> DeliveryReceipt: ...
+
+
+class IncidentFinder(Protocol):
+    """Which open incident a triaged post joins (grouping/finder.py's BatchFinder), asked by
+    escalation.service.apply_triage inside the transaction that records the post's triage."""
+
+    def reporter(self, session: Session, post: Post) -> Incident | None:
+        """The reporter's own open incident that this post follows up, if any."""
+        ...
+
+    def find(self, session: Session, post: Post, out: TriageOutput
+             ) -> tuple[Incident, str, float | None] | PossibleDuplicate | None:
+        """(incident, reason, similarity) to join; or a possible duplicate to flag on a new
+        incident; or None for a new incident."""
+        ...
+
+
+class NoGrouping:
+    """An IncidentFinder that joins nothing: every urgent post opens its own incident."""
+
+    def reporter(self, session: Session, post: Post) -> Incident | None:
+        return None
+
+    def find(self, session: Session, post: Post, out: TriageOutput) -> None:
+        return None

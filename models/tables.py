@@ -60,7 +60,7 @@ class Post(SQLModel, table=True):
     lane: str = Lane.default.value
     triage_state: str = TriageState.pending.value
     # A worker's lease on the post while Redis is unreachable and it claims pending posts straight
-    # from the database (dashboard/redisless.py). With Redis up it is not written: the sweep asks
+    # from the database (flows/redisless.py). With Redis up it is not written: the sweep asks
     # RQ which pending posts a live job covers.
     triage_enqueued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     disposition: str = Field(default=Disposition.awaiting_triage.value, index=True)

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from connectors.intake import persist_posts
-from dashboard import jobs
-from dashboard.context import AppContext, set_process_context
+from flows import intake
+from flows.context import AppContext, set_process_context
 from models import GeoPoint, RawPost
 from triage.prescreen import lane_for
 
@@ -40,4 +40,4 @@ def ingest_demo(ctx: AppContext) -> None:
                     author_location=e.get("author_location", ""), malformed=bool(e.get("malformed")),
                     geo=GeoPoint(e["lat"], e["lon"]) if "lat" in e else None)
             for n, e in enumerate(lines)]
-    jobs.on_persisted(ctx, persist_posts(ctx.engine, raws, lambda r: lane_for(r.text, r.is_dm)))
+    intake.on_persisted(ctx, persist_posts(ctx.engine, raws, lambda r: lane_for(r.text, r.is_dm)))

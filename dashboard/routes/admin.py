@@ -15,8 +15,10 @@ from dashboard.deps import CSRF, DB, RowId, require
 from dashboard.routes.common import action_done, action_failed, render
 from dashboard.routes.reply_templates import reply_templates
 from dashboard.routes.supervisor import connector_health
-from dashboard.security import audit, create_user, token_digest
+from dashboard.security import create_user, token_digest
+from models.access import audit
 from dashboard.sessions import live_session_counts, revoke_user_sessions
+from flows import escalate
 from escalation.policy import DEFAULT_POLICY_FILE, PolicySet
 from models.enums import Role
 from models.tables import User
@@ -154,9 +156,7 @@ def save_policies(request: Request, db: DB, user: User = require("admin"), polic
     tmp = path.with_suffix(".tmp")
     tmp.write_text(policy)
     tmp.replace(path)  # atomic: a reader never sees half a policy
-    from dashboard import clustering_hook
-
-    clustering_hook._policies.cache_clear()  # new incidents pick up the saved chains
+    escalate.policies.cache_clear()  # new incidents pick up the saved chains
     audit(db, user.username, "save_policies", "policy", str(path), {"urgencies": sorted(parsed.root)})
     db.commit()
     return action_done(request, f"Escalation policy saved to {path}. Running incidents keep their chain.", "/admin")

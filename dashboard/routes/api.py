@@ -5,9 +5,9 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from sqlmodel import select
 
-from dashboard import actions
+from flows import actions
 from dashboard.deps import API_ERRORS, CSRF, DB, Ctx, RowId, require
-from dashboard.security import audit, can
+from models.access import audit, can
 from dashboard.share.links import hide_links
 from escalation.service import ActionError
 from models.enums import IncidentStatus, Urgency

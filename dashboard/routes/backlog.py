@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import func
 from sqlmodel import select
 
-from dashboard.context import WORKER_QUEUES
+from flows.context import WORKER_QUEUES
 from dashboard.deps import API_ERRORS, DB, Ctx, require
 from models.enums import TriageState
 from models.tables import Post, User

@@ -16,7 +16,8 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from dashboard.deps import CurrentUser
-from dashboard.security import can, new_csrf_token
+from dashboard.security import new_csrf_token
+from models.access import can
 from models.tables import AuditEntry, User
 from models.types import utcnow
 

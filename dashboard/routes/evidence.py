@@ -12,7 +12,7 @@ from sqlmodel import select
 from starlette.background import BackgroundTask
 
 from dashboard.deps import API_ERRORS, CSRF, DB, Ctx, RowId, require
-from dashboard.security import audit
+from models.access import audit
 from evidence.bundle import ExportError, export_incident
 from evidence.media import default_media_root
 from evidence.redaction import redacted_post

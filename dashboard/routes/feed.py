@@ -13,11 +13,11 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-from dashboard import actions
+from flows import actions
 from dashboard.deps import CSRF, DB, Ctx, RowId, require, row_id
 from dashboard.routes.common import BACKGROUND, action_done, action_failed, render, safe_next
 from dashboard.routes.media import AttachedMedia, attached_media
-from dashboard.security import audit
+from models.access import audit
 from escalation.service import ActionError
 from models.enums import Category, Disposition, Platform, Urgency
 from models.tables import Incident, IncidentPost, Post, TriageRecord, User

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from dashboard.deps import DB, RowId, require
 from dashboard.routes.common import BACKGROUND, render
 from dashboard.routes.incident_view import confidence_radius
-from dashboard.security import audit
+from models.access import audit
 from escalation.service import reporter_posts
 from evidence.redaction import find_personal_data
 from models.enums import IncidentStatus, Urgency

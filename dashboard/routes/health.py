@@ -46,7 +46,7 @@ def readyz(ctx: Ctx) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(ctx: Ctx) -> Response:
-    from dashboard.metrics import refresh_gauges
+    from flows.metrics import refresh_gauges
 
     refresh_gauges(ctx)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

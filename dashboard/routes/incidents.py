@@ -12,12 +12,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import select
 
-from dashboard import actions
+from flows import actions
 from dashboard.deps import CSRF, DB, Ctx, RowId, require, row_id
 from dashboard.routes.common import action_done, action_failed, render, safe_next
 from dashboard.routes.incident_view import build_view, event_summary
 from dashboard.routes.reply_templates import LANGUAGE_NAMES, reply_language, reply_templates
-from dashboard.security import audit, can
+from models.access import audit, can
 from dashboard.share.links import hide_links
 from escalation.service import ActionError
 from models.enums import EventKind, MessageKind

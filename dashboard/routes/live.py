@@ -21,7 +21,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from dashboard.deps import LoginRequired, current_user
-from dashboard.escalation_runner import ALERT_CHANNEL
+from flows.live import ALERT_CHANNEL
 
 log = logging.getLogger("flare.live")
 router = APIRouter(include_in_schema=False)

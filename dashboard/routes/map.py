@@ -9,7 +9,7 @@ from dashboard import basemap
 from dashboard.deps import DB, require
 from dashboard.routes.common import BACKGROUND, render, require_any, restore_idle_clock
 from dashboard.routes.incident_view import confidence_radius
-from dashboard.security import audit
+from models.access import audit
 from dashboard.visible_text import visible
 from models.enums import IncidentStatus
 from models.tables import Incident, User

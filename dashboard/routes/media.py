@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from dashboard.deps import CSRF, DB, Ctx, RowId
 from dashboard.routes.common import MEDIA_REVEALED_ACTION, exposure_count, require_any
-from dashboard.security import audit
+from models.access import audit
 from flows.media_archive import ARCHIVED, media_path
 from models.enums import EventKind
 from models.events import append_event

@@ -15,13 +15,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from dashboard import actions
+from flows import actions
 from dashboard.deps import CSRF, DB, Ctx, CurrentUser, RowId, require
 from dashboard.routes.api import dispatch_order
 from dashboard.routes.common import BACKGROUND, action_done, action_failed, home_for, render, safe_next
 from dashboard.routes.feed import review_count
 from dashboard.routes.queue_lines import CadLine, cad_lines
-from dashboard.security import audit, authenticate, new_csrf_token
+from dashboard.security import authenticate, new_csrf_token
+from models.access import audit
 from escalation.service import ActionError
 from models.enums import EventKind, IncidentStatus, Role
 from models.tables import Incident, IncidentEvent, User

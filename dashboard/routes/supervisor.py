@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from dashboard.context import AppContext
+from flows.context import AppContext
 from dashboard.deps import DB, require
-from dashboard.notifiers import registry as notifier_registry
+from flows.notify import registry as notifier_registry
 from dashboard.routes.common import BACKGROUND, MEDIA_REVEALED_ACTION, SHIFT, render
 from models.enums import EventKind, IncidentStatus, TriageState, Urgency
 from models.tables import AuditEntry, Incident, IncidentEvent, Post, User

@@ -21,7 +21,8 @@ from dashboard.deps import CSRF, DB, require
 from dashboard.routes.common import render
 from dashboard.routes.field import field_text
 from dashboard.routes.pages import QueueRow, open_queue
-from dashboard.security import audit, new_csrf_token, user_for_token
+from dashboard.security import new_csrf_token, user_for_token
+from models.access import audit
 from models.enums import Role
 from models.tables import User
 from models.types import utcnow

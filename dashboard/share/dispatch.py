@@ -17,12 +17,12 @@ from sqlmodel import Session, select
 
 from config import Settings
 
-from dashboard import jobs
-from dashboard.context import AppContext
+from flows import publish
+from flows.context import AppContext
 from dashboard.deps import API_ERRORS, CSRF, DB, Ctx, RowId, require
-from dashboard.escalation_runner import publish_live
+from flows.live import publish_live
 from dashboard.routes.common import MEDIA_REVEALED_ACTION, action_done, action_failed, render, safe_next
-from dashboard.security import audit, can
+from models.access import audit, can
 from dashboard.share import links, storage
 from models.enums import EventKind, MessagePurpose
 from models.events import append_event
@@ -58,7 +58,7 @@ def _send(ctx: AppContext, incident_id: int, user: User, post_id: int | None, se
         audit(s, user.username, "share_link_created", "incident", incident_id, {"link_id": created.link.id})
         s.commit()
     if created.message is not None:
-        jobs.enqueue_send(ctx, created.message.id)
+        publish.enqueue_send(ctx, created.message.id)
     publish_live(ctx, {"type": "share_update", "incident_id": incident_id, "link_id": created.link.id,
                        "kind": "link_created"})
     return {"link_id": created.link.id, "url": created.url, "expires_at": created.link.expires_at.isoformat(),

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from dashboard.context import AppContext
-from dashboard.escalation_runner import publish_live
+from flows.context import AppContext
+from flows.live import publish_live
 from dashboard.share import links, storage, texts
 from dashboard.share.links import DEVICE_COOKIE, LinkError, LinkProblem
 from dashboard.timefmt import make_clock

@@ -24,8 +24,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
-from dashboard.context import AppContext
-from dashboard.escalation_runner import publish_live
+from flows.context import AppContext
+from flows.live import publish_live
 from dashboard.share import links, storage
 from dashboard.share.links import DEVICE_COOKIE, LinkError, LinkProblem
 from dashboard.share.reporter import same_origin

@@ -10,9 +10,9 @@ from rq.job import Job
 from sqlmodel import Session, select
 
 from burst_helpers import triage_context
-from dashboard.context import ACT_QUEUE, LANES
-from dashboard.sweep import _covered_posts
-from dashboard.worker import FlareWorker
+from flows.context import ACT_QUEUE, LANES
+from flows.sweep import _covered_posts
+from runtime.worker import FlareWorker
 from flows import triage_batch
 from flows.intake import ingest
 from models import Post, RawPost, TriageState

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from connectors.intake import persist_posts
-from dashboard import jobs
+from flows import intake
 from dashboard.app import create_app
-from dashboard.context import AppContext, set_process_context
+from flows.context import AppContext, set_process_context
 from dashboard.security import create_user
 from models import Post, RawPost
 from models.enums import Role
@@ -43,7 +43,7 @@ def test_backlog_shows_what_waits_per_lane_and_for_how_long(settings, ctx):
              "huge explosion near the station"]
     raws = [RawPost(platform="x", external_id=str(100 + i), text=t, raw_payload=t) for i, t in enumerate(texts)]
     stored = persist_posts(ctx.engine, raws, lambda r: lane_for(r.text, r.is_dm))
-    jobs.on_persisted(ctx, stored)
+    intake.on_persisted(ctx, stored)
     with Session(ctx.engine) as s:  # the oldest waiting post arrived two minutes ago
         first = s.get(Post, stored[0].post_id)
         first.received_at = utcnow() - timedelta(minutes=2)

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from dashboard.worker import FlareWorker
+from runtime.worker import FlareWorker
 from sqlmodel import Session, select
 
-from dashboard.context import WORKER_QUEUES
-from dashboard.intake_wiring import ingest
+from flows.context import WORKER_QUEUES
+from flows.intake import ingest
 from models import GeoPoint, Incident, IncidentPost, Post, RawPost, TriageState
 from models.enums import Lane
 from models.tables import TriageRecord

@@ -1,11 +1,11 @@
-"""Clustering decisions (triage.clustering.decide): pure, no database or models."""
+"""Clustering decisions (grouping.rules.decide): pure, no database or models."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from triage.clustering import (
+from grouping.rules import (
     Candidate,
     ClusterRules,
     NearDuplicateIndex,

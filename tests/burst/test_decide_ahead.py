@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from dashboard.worker import FlareWorker
+from runtime.worker import FlareWorker
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from dashboard.context import ACT_QUEUE, LANES, WORKER_QUEUES
-from dashboard.sweep import _covered_posts, sweep
+from flows.context import ACT_QUEUE, LANES, WORKER_QUEUES
+from flows.sweep import _covered_posts, sweep
 from flows import triage_batch
 from flows.intake import ingest
 from models import Incident, IncidentPost, Post, RawPost, TriageState

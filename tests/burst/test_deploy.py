@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from typer.main import get_command
 
-from dashboard.cli import app
+from runtime.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

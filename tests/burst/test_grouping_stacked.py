@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from triage import clustering
+from grouping import rules as clustering
 
 
 def _unit(rng, dim=384):

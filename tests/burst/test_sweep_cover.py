@@ -7,9 +7,9 @@ from rq.job import Job, JobStatus
 
 from datetime import UTC, datetime
 
-from dashboard import sweep
-from dashboard.context import ACT_QUEUE, LANES, AppContext, set_process_context
-from dashboard.sweep import _covered_posts
+from flows import sweep
+from flows.context import ACT_QUEUE, LANES, AppContext, set_process_context
+from flows.sweep import _covered_posts
 from flows import triage_batch
 from flows.intake import ingest
 from models import RawPost

@@ -31,11 +31,11 @@ from sqlmodel import Session, select
 
 from config import Settings
 from connectors.sandbox import SandboxServer, SandboxState
-from dashboard import actions
-from dashboard.context import AppContext
-from dashboard.demo import sandbox_client_env
-from dashboard.embedded import EmbeddedRedis
-from dashboard.processes import Supervisor
+from flows import actions
+from flows.context import AppContext
+from runtime.demo import sandbox_client_env
+from runtime.embedded import EmbeddedRedis
+from runtime.processes import Supervisor
 from dashboard.security import create_user
 from escalation.service import ActionError, reporter_posts
 from models.enums import DeliveryStatus, MessagePurpose

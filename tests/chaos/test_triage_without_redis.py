@@ -13,11 +13,11 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
-from dashboard.context import AppContext, set_process_context
-from dashboard.redisless import claim_pending, redis_reachable, triage_while_redis_down
+from flows.context import AppContext, set_process_context
+from flows.redisless import claim_pending, redis_reachable, triage_while_redis_down
 from dashboard.routes.pages import open_queue
-from dashboard.sweep import sweep
-from dashboard.worker import FlareWorker
+from flows.sweep import sweep
+from runtime.worker import FlareWorker
 from models.domain import DeliveryReceipt, RawPost
 from models.enums import EventKind, IncidentStatus, TriageState
 from models.tables import Incident, IncidentEvent, IncidentPost, Post

@@ -14,8 +14,8 @@ import redis
 from sqlmodel import Session, select
 
 from config import Settings
-from dashboard.context import AppContext
-from dashboard.embedded import EmbeddedRedis
+from flows.context import AppContext
+from runtime.embedded import EmbeddedRedis
 from flows.intake import ingest
 from models.domain import RawPost
 from models.enums import TriageState

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NEVER = ["torch", "transformers", "spacy", "sklearn", "scipy", "datasketch", "flows.triage_batch", "dashboard.clustering_hook"]
+NEVER = ["torch", "transformers", "spacy", "sklearn", "scipy", "datasketch", "flows.triage_batch", "grouping.finder"]
 
 
 def test_the_connectors_process_never_imports_the_triage_side():
-    code = "import sys, json; import dashboard.cli, dashboard.connector_loop; print(json.dumps(sorted(sys.modules)))"
+    code = "import sys, json; import runtime.cli, runtime.connector_loop; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=True, timeout=120)
     loaded = set(json.loads(out.stdout))
     assert "flows.triage_queue" in loaded and "connectors.runner" in loaded

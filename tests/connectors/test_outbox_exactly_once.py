@@ -15,7 +15,7 @@ from connectors.intake import persist_posts
 from connectors.reddit import thing_to_raw
 from connectors.sandbox.reddit_api import thing_json
 from connectors.sandbox.x_api import x_user_id
-from dashboard.context import AppContext, set_process_context
+from flows.context import AppContext, set_process_context
 from flows import sending
 from models.domain import OutboundRequest
 from models.enums import DeliveryStatus, MessageKind, MessagePurpose

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from dashboard.worker import FlareWorker
+from runtime.worker import FlareWorker
 from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
-from dashboard import jobs
+from flows import intake
 from dashboard.app import create_app
-from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
+from flows.context import WORKER_QUEUES, AppContext, set_process_context
 from dashboard.security import create_user, token_digest
 from models import DeliveryReceipt, RawPost, User
 from models.enums import Role
@@ -129,7 +129,7 @@ def raw_post(ext: str, text: str, author: str = "u1", **extra) -> RawPost:
 
 def ingest(ctx: AppContext, posts: list[RawPost]) -> list[int]:
     stored = persist_posts(ctx.engine, posts, lambda r: lane_for(r.text, r.is_dm))
-    jobs.on_persisted(ctx, stored)
+    intake.on_persisted(ctx, stored)
     return [p.post_id for p in stored]
 
 

@@ -5,7 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from dashboard.security import can
+from models.access import can
 from models import AuditEntry, Incident, OutboundMessage
 from models.enums import Role
 from tests.dashboard.conftest import drain, ingest, login, raw_post

@@ -102,7 +102,7 @@ def test_connectors_card_shows_reported_health(ctx, app, users, monkeypatch):
 
 def _fire_steps_until_supervisor(ctx, incident_id: int) -> dict:
     """Record the chain's steps up to notify_supervisor as the escalation runner would, then page."""
-    from dashboard.notifiers import notify_all
+    from flows.notify import notify_all
 
     with Session(ctx.engine, expire_on_commit=False) as s:
         incident = s.get(Incident, incident_id)
@@ -121,8 +121,8 @@ def _fire_steps_until_supervisor(ctx, incident_id: int) -> dict:
 
 def test_the_demo_paging_inbox_receives_a_real_page_and_the_incident_says_so(ctx, app, users, tmp_path):
     from config.settings import NotifierSettings
-    from dashboard.notifiers import set_registry
-    from dashboard.paging_inbox import paging_env, received, start_inbox
+    from flows.notify import set_registry
+    from runtime.paging_inbox import paging_env, received, start_inbox
     from escalation.notifiers import build_registry
     from tests.dashboard.conftest import _free_port
 
@@ -153,7 +153,7 @@ def test_the_demo_paging_inbox_receives_a_real_page_and_the_incident_says_so(ctx
 
 
 def test_a_failed_page_is_red_on_the_incident_not_fired(ctx, app, users):
-    from dashboard.notifiers import set_registry
+    from flows.notify import set_registry
     from escalation.notifiers import NotifierRegistry
 
     set_registry(ctx, NotifierRegistry())  # nothing configured: the page cannot go anywhere
@@ -173,7 +173,7 @@ def test_a_failed_page_is_red_on_the_incident_not_fired(ctx, app, users):
 
 def test_demo_fresh_forgets_earlier_runs_but_keeps_logins(tmp_path):
     from config import Settings
-    from dashboard.demo import DEMO_PASSWORD_FILE, FreshRefused, fresh_start
+    from runtime.demo import DEMO_PASSWORD_FILE, FreshRefused, fresh_start
 
     for name in ("flare.db", "sandbox-state.json", DEMO_PASSWORD_FILE, "secret_key"):
         (tmp_path / name).write_text("x")
@@ -188,7 +188,7 @@ def test_demo_fresh_forgets_earlier_runs_but_keeps_logins(tmp_path):
 
 def test_demo_fresh_forgets_the_old_runs_checkpoints_but_keeps_the_keys(tmp_path):
     from config import Settings
-    from dashboard.demo import fresh_start
+    from runtime.demo import fresh_start
 
     settings = Settings(data_dir=tmp_path / "data", database_url="", redis_url="")
     settings.data_dir.mkdir()

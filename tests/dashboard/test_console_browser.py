@@ -116,7 +116,7 @@ def test_queue_rows_read_like_a_cad_line_and_a_key_acknowledges(ctx, users, serv
 
 
 def test_supervisor_screen_is_honest_live_and_failed_pages_are_red(ctx, users, server, browser):
-    from dashboard.notifiers import set_registry
+    from flows.notify import set_registry
     from escalation.notifiers import NotifierRegistry
     from models.enums import EventKind
     from models.events import append_event

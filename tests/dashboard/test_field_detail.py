@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import Session, select
 
-from dashboard.escalation_runner import publish_live
+from flows.live import publish_live
 from dashboard.routes.field import Navigate, field_text
 from models import GeoPoint, Incident
 from models.media import SharedItem, ShareLink

@@ -11,7 +11,7 @@ import pytest
 import redis
 from sqlmodel import Session
 
-from dashboard.escalation_runner import ALERT_CHANNEL, publish_live
+from flows.live import ALERT_CHANNEL, publish_live
 from dashboard.routes.live import CHANNEL_BACK, CHANNEL_LOST, LiveHub, LiveMessage, visible_to
 from dashboard.security import token_digest
 from models import User

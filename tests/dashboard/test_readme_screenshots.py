@@ -35,7 +35,7 @@ def load_demo(ctx) -> None:
 
 
 def test_readme_screenshots_of_the_queue_rows_and_supervisor_from_the_demo(ctx, users, server, browser):
-    from dashboard.notifiers import set_registry
+    from flows.notify import set_registry
     from escalation.notifiers import NotifierRegistry
     from tests.dashboard.test_console import _fire_steps_until_supervisor
 

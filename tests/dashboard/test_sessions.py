@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from dashboard import sessions
+from models.access import purge_sessions
 from models import AuditEntry, LoginSession, User
 from models.types import utcnow
 from tests.dashboard.conftest import PASSWORDS, csrf_from, login
@@ -115,7 +116,7 @@ def test_a_session_past_its_lifetime_is_gone_and_purged(ctx, app, users):
         s.commit()
     assert officer.get("/feed").status_code == 303
     live = login(app, "supervisor")
-    assert sessions.purge(ctx.engine) >= 1
+    assert purge_sessions(ctx.engine) >= 1
     assert row_for(ctx, cookie) is None and row_for(ctx, cookie_of(live)) is not None
     assert signed_in(live)
 

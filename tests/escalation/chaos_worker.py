@@ -7,8 +7,8 @@ import os
 import sys
 
 from config import Settings
-from dashboard.context import AppContext
-from dashboard.worker import run_worker
+from flows.context import AppContext
+from runtime.worker import run_worker
 from models.domain import DeliveryReceipt
 
 

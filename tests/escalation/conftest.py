@@ -8,7 +8,7 @@ import pytest
 import yaml
 from esc_helpers import FAST_POLICY, RecordingReplier
 
-from dashboard.context import AppContext, set_process_context
+from flows.context import AppContext, set_process_context
 
 
 @pytest.fixture

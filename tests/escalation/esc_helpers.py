@@ -2,12 +2,12 @@
 incidents through the same service path the triage job uses."""
 from __future__ import annotations
 
-from dashboard.worker import FlareWorker
+from runtime.worker import FlareWorker
 from sqlmodel import Session
 
 from connectors.intake import persist_posts
-from dashboard import jobs
-from dashboard.context import WORKER_QUEUES, AppContext
+from flows import publish
+from flows.context import WORKER_QUEUES, AppContext
 from dashboard.security import create_user
 from escalation import service
 from escalation.policy import load_policies
@@ -79,7 +79,7 @@ def triage(ctx: AppContext, post_id: int, urgency: str, category: str = "medical
                                        policy_for=policies.snapshot)
         s.add(post)
         s.commit()
-    jobs.dispatch_outcome(ctx, outcome)
+    publish.dispatch_outcome(ctx, outcome)
     return outcome
 
 

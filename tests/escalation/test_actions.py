@@ -5,7 +5,7 @@ import pytest
 from esc_helpers import drain, make_user, new_post, open_critical, triage
 from sqlmodel import Session, select
 
-from dashboard import actions
+from flows import actions
 from escalation.service import ActionError
 from evidence.chain import verify_all
 from models.events import verify_chain

@@ -20,9 +20,9 @@ from esc_helpers import RecordingReplier, make_user, open_critical
 from sqlmodel import Session, select
 
 from config import Settings
-from dashboard import actions
-from dashboard.context import AppContext, set_process_context
-from dashboard.embedded import EmbeddedRedis
+from flows import actions
+from flows.context import AppContext, set_process_context
+from runtime.embedded import EmbeddedRedis
 from models.events import verify_chain
 from models.tables import Incident, IncidentEvent, OutboundMessage
 from tests.waiting import wait_for

@@ -11,7 +11,9 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from dashboard import actions, clustering_hook, escalation_runner, notifiers
+from flows import actions
+from flows import escalate
+from flows import notify as notifiers
 from escalation.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, NotifierRegistry, WebhookNotifier, sign
 from models.events import verify_chain
 from models.tables import Incident, IncidentEvent
@@ -54,7 +56,7 @@ def run_timer_until(ctx, seconds: float, done=None) -> None:
     on a loaded machine positive checks get time, negative checks still run their full span)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        escalation_runner.fire_due_steps(ctx)
+        escalate.fire_due_steps(ctx)
         if done is not None and done():
             return
         time.sleep(0.05)
@@ -82,15 +84,15 @@ def test_first_alert_fires_as_soon_as_the_incident_is_queued(ctx):
 
 def test_stale_and_duplicate_jobs_do_nothing(ctx):
     incident_id = open_critical(ctx)
-    assert escalation_runner.escalation_step(incident_id, "not-the-token", ctx) == "stale"
+    assert escalate.escalation_step(incident_id, "not-the-token", ctx) == "stale"
     current = token(ctx, incident_id)
     set_step_after(ctx, incident_id, 1, 600)
-    assert escalation_runner.escalation_step(incident_id, current, ctx) == "rescheduled"  # not due yet
+    assert escalate.escalation_step(incident_id, current, ctx) == "rescheduled"  # not due yet
     assert steps(ctx, incident_id) == [(0, "alert")]
     set_step_after(ctx, incident_id, 1, 0.4)
     time.sleep(0.45)
-    assert escalation_runner.escalation_step(incident_id, current, ctx) == "fired"
-    assert escalation_runner.escalation_step(incident_id, current, ctx) == "stale"  # the duplicate
+    assert escalate.escalation_step(incident_id, current, ctx) == "fired"
+    assert escalate.escalation_step(incident_id, current, ctx) == "stale"  # the duplicate
     assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert")]
 
 
@@ -103,7 +105,7 @@ def test_racing_jobs_with_the_same_token_fire_a_step_once(ctx):
 
     def job() -> None:
         barrier.wait()
-        results.append(escalation_runner.escalation_step(incident_id, current, ctx))
+        results.append(escalate.escalation_step(incident_id, current, ctx))
 
     threads = [threading.Thread(target=job) for _ in range(4)]
     for t in threads:
@@ -173,7 +175,7 @@ def test_late_acknowledgement_records_the_breach_once(ctx, policy_file):
         {"after": 0, "action": "alert", "targets": ["dispatchers"]},
         {"after": 30, "action": "realert", "targets": ["dispatchers"]}]})
     policy_file.write_text(yaml.safe_dump(slow_steps))
-    clustering_hook._policies.cache_clear()
+    escalate.policies.cache_clear()
     alice, _ = make_user(ctx, "alice")
     incident_id = open_critical(ctx)
     time.sleep(1.1)  # past the 1 s SLA, and no timer has run
@@ -183,7 +185,7 @@ def test_late_acknowledgement_records_the_breach_once(ctx, policy_file):
     breaches = [e for e in log if e.kind == "sla_breach"]
     assert len(breaches) == 1 and breaches[0].data["recorded_at"] == "acknowledge"
     assert steps(ctx, incident_id) == [(0, "alert")]
-    from dashboard.metrics import SLA_KEY
+    from flows.metrics import SLA_KEY
 
     assert int(ctx.redis.hget(SLA_KEY, "critical")) == 1
 
@@ -194,7 +196,7 @@ def test_policy_edits_during_escalation_do_not_change_the_running_chain(ctx, pol
                                                     {"after": 0.1, "action": "notify_supervisor",
                                                      "targets": ["duty_supervisor"]}]})
     policy_file.write_text(yaml.safe_dump(edited))
-    clustering_hook._policies.cache_clear()
+    escalate.policies.cache_clear()
     run_timer_until(ctx, 5, done=lambda: len(steps(ctx, incident_id)) == 3)
     run_timer_until(ctx, 0.3)
     assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert"), (2, "notify_external")]
@@ -212,13 +214,13 @@ def test_sweep_redrives_a_step_whose_timer_was_lost(ctx):
         for job_id in q.scheduled_job_registry.get_job_ids():
             q.scheduled_job_registry.remove(job_id)
     time.sleep(1.0)
-    assert escalation_runner.redrive_overdue(ctx, grace_seconds=0.1) == 1
+    assert escalate.redrive_overdue(ctx, grace_seconds=0.1) == 1
     drain(ctx)
     assert [n for n, _ in steps(ctx, incident_id)] == [0, 1, 2]
 
 
 def test_acknowledged_entries_leave_the_stream_and_the_sweep_keeps_unacknowledged_ones(ctx):
-    from dashboard.sweep import sweep
+    from flows.sweep import sweep
 
     alice, _ = make_user(ctx, "alice")
     first, second = open_critical(ctx), open_critical(ctx, text="another")
@@ -237,7 +239,7 @@ def test_racing_publishers_put_an_incident_in_the_stream_once(ctx):
     from models import TriageOutput
     from models.tables import Post
 
-    from dashboard import jobs
+    from flows import publish
 
     out = TriageOutput(urgency="critical", category="fire", confidence=0.9)
     with Session(ctx.engine, expire_on_commit=False) as s:
@@ -250,7 +252,7 @@ def test_racing_publishers_put_an_incident_in_the_stream_once(ctx):
 
     def publisher() -> None:  # the triage job and sweeps in several workers, all at once
         barrier.wait()
-        jobs.publish_incident(ctx, outcome.incident_id)
+        publish.publish_incident(ctx, outcome.incident_id)
 
     threads = [threading.Thread(target=publisher) for _ in range(4)]
     for t in threads:

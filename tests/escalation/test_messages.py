@@ -10,7 +10,7 @@ from esc_helpers import drain, make_user, new_post, triage
 from sqlmodel import Session, select
 
 from config import ServiceSettings
-from dashboard import actions
+from flows import actions
 from escalation import messages
 from escalation.post_actions import echoes_reporter
 from models.tables import OutboundMessage

@@ -7,8 +7,9 @@ from esc_helpers import make_user, open_critical
 from prometheus_client import REGISTRY, generate_latest
 from sqlmodel import Session
 
-from dashboard import actions, escalation_runner
-from dashboard.metrics import refresh_gauges
+from flows import actions
+from flows import escalate
+from flows.metrics import refresh_gauges
 from models.tables import OutboundMessage
 
 
@@ -29,7 +30,7 @@ def test_metrics_follow_the_escalation(ctx):
         s.add(msg)
         s.commit()
     time.sleep(3.1)  # FAST_POLICY: realert at 2 s, SLA at 3 s
-    escalation_runner.fire_due_steps(ctx)
+    escalate.fire_due_steps(ctx)
     refresh_gauges(ctx)
     text = generate_latest(REGISTRY).decode()
     assert 'flare_escalation_steps_total{action="alert"} 2.0' in text

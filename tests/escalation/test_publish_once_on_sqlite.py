@@ -36,7 +36,7 @@ def test_two_publishers_queue_a_new_incident_once(tmp_path, monkeypatch):
         s.commit()
         incident_id = incident.id
     chains: list[int] = []
-    monkeypatch.setattr(publish.escalation_runner, "start_chain", lambda ctx, i: chains.append(i))
+    monkeypatch.setattr(publish.escalate, "start_chain", lambda ctx, i: chains.append(i))
     mark_queued = service.mark_queued
 
     def slow_mark_queued(session, inc, entry_id):  # both publishers are past their read by now

@@ -11,9 +11,9 @@ from rq import Queue
 from sqlmodel import Session, select
 
 from dashboard.app import create_app
-from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
-from dashboard.sweep import sweep
-from dashboard.worker import FlareWorker
+from flows.context import WORKER_QUEUES, AppContext, set_process_context
+from flows.sweep import sweep
+from runtime.worker import FlareWorker
 from models.enums import IncidentStatus, MessagePurpose
 from models.tables import Incident, OutboundMessage
 from tests.tcp_proxy import proxied_redis_url

@@ -208,7 +208,7 @@ def test_cli_verify_bundle_reports_malformed_input_without_a_traceback(evidence_
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"definitely not a bundle")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "dashboard", "evidence", "verify-bundle", str(junk),
+    done = subprocess.run([sys.executable, "-m", "runtime", "evidence", "verify-bundle", str(junk),
                            "--public-key", str(public_key_file)], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120)
     assert done.returncode == 1 and "malformed bundle" in done.stdout

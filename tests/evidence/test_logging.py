@@ -6,13 +6,14 @@ import logging
 import re
 
 import pytest
-from dashboard.worker import FlareWorker
+from runtime.worker import FlareWorker
 from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
-from dashboard import actions, jobs
-from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
-from dashboard.logging_setup import configure_logging, remove_logging
+from flows import triage_queue
+from flows import actions
+from flows.context import WORKER_QUEUES, AppContext, set_process_context
+from runtime.logging_setup import configure_logging, remove_logging
 from dashboard.security import create_user
 from models import DeliveryReceipt, Incident, IncidentStatus, Post, RawPost
 from triage.prescreen import lane_for
@@ -107,7 +108,7 @@ def test_full_flow_logs_no_personal_data_or_post_text(settings, log_stream):
         # Careless logging of the objects themselves: their repr would print the text.
         logging.getLogger("flare.intake").info("stored %d posts: %s", len(stored), raws)
         for p in stored:
-            jobs.enqueue_triage(ctx, p.post_id, p.lane)
+            triage_queue.enqueue(ctx, [(p.post_id, p.lane)])
         _drain(ctx)
         with Session(ctx.engine, expire_on_commit=False) as s:
             incidents = s.exec(select(Incident)).all()

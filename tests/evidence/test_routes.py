@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from dashboard.app import create_app
-from dashboard.context import AppContext
+from flows.context import AppContext
 from dashboard.security import create_user
 from evidence.bundle import verify_bundle
 from evidence_test_helpers import make_incident
@@ -113,7 +113,7 @@ def test_incident_page_offers_the_export_button_to_supervisors_only(client, app_
 
 
 def test_worker_checkpoint_runs_once_per_interval_and_seals_the_export_audit(client, app_ctx, settings):
-    from dashboard.sweep import try_checkpoint
+    from flows.sweep import try_checkpoint
     from evidence.chain import verify_all
     from evidence.checkpoint import read_checkpoints
 

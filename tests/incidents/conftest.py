@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "escalation"))
 
 from esc_helpers import FAST_POLICY, RecordingReplier  # noqa: E402
 
-from dashboard.context import AppContext, set_process_context  # noqa: E402
+from flows.context import AppContext, set_process_context  # noqa: E402
 
 
 @pytest.fixture

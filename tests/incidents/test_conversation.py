@@ -2,17 +2,35 @@
 reporter (answers to our questions), review-flagged posts and possible duplicates.
 
 Posts go through escalation.service.apply_triage with the batch path's own finder
-(clustering_hook.BatchFinder), against real PostgreSQL/SQLite and Redis."""
+(grouping.finder.BatchFinder), against real PostgreSQL/SQLite and Redis."""
 from __future__ import annotations
 
 from esc_helpers import drain, make_user, new_post
 from sqlmodel import Session, select
 
-from dashboard import actions, clustering_hook, jobs
+from flows import publish
+from flows import actions
+from grouping import finder as grouping_finder
 from escalation import messages, service
 from escalation.policy import load_policies
 from models import TriageOutput
 from models.tables import Incident, IncidentPost, OutboundMessage, Post
+
+
+class _StandIn:
+    """The real finder's follow-up rule; a fixed answer in place of the grouping rules."""
+
+    def __init__(self, real: grouping_finder.BatchFinder, join: int | None,
+                 possible_duplicate: service.PossibleDuplicate | None) -> None:
+        self.real, self.join, self.possible_duplicate = real, join, possible_duplicate
+
+    def reporter(self, session, post):
+        return self.real.reporter(session, post)
+
+    def find(self, session, post, out):
+        if self.join is not None:
+            return session.get(Incident, self.join), "same event (test)", 0.9
+        return self.possible_duplicate
 
 
 def _apply(ctx, post_id: int, urgency: str, *, category: str = "medical", silent: bool = False,
@@ -26,18 +44,12 @@ def _apply(ctx, post_id: int, urgency: str, *, category: str = "medical", silent
         post = s.get(Post, post_id)
         record = service.store_triage(s, post, out, 1.0)
         s.flush()
-        finder = clustering_hook.BatchFinder(ctx, s, [post], {post.id: record})
-
-        def find(session, p, o):
-            if join is not None:
-                return session.get(Incident, join), "same event (test)", 0.9
-            return possible_duplicate
-
+        finder = _StandIn(grouping_finder.BatchFinder(ctx.cluster_state, s, [post], {post.id: record}),
+                          join, possible_duplicate)
         outcome = service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible,
-                                       policy_for=policies.snapshot, find_incident=find,
-                                       reporter_incident=finder.reporter)
+                                       policy_for=policies.snapshot, finder=finder)
         s.commit()
-    jobs.dispatch_outcome(ctx, outcome)
+    publish.dispatch_outcome(ctx, outcome)
     return outcome
 
 

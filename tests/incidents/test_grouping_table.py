@@ -1,6 +1,6 @@
 """Grouping decisions as a table of cases: same event / different event / uncertain.
 
-Pure (triage.clustering.decide): no database. Embeddings are 2-d vectors chosen for the cosine
+Pure (grouping.rules.decide): no database. Embeddings are 2-d vectors chosen for the cosine
 each case needs, so a case reads as "how alike the wording is", not as a model's output.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from triage.clustering import Candidate, PostFacts, address_keys, decide, same_kind, specific_place
+from grouping.rules import Candidate, PostFacts, address_keys, decide, same_kind, specific_place
 
 NOW = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 LEEDS = (53.7997, -1.5492)  # the town centroid every unmatched Leeds address geocodes to

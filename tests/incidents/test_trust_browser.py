@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from dashboard.context import AppContext, set_process_context
+from flows.context import AppContext, set_process_context
 from escalation import messages
 from models import DeliveryReceipt, Incident, IncidentPost, OutboundMessage, Post
 from tests.dashboard import conftest as dashboard_fixtures

@@ -56,7 +56,7 @@ def test_post_list_limit_out_of_range_is_a_client_error(api, limit):
 def test_users_create_refuses_a_short_password_and_creates_none(settings, engine, monkeypatch):
     from typer.testing import CliRunner
 
-    from dashboard.cli import app as cli
+    from runtime.cli import app as cli
     from models.tables import User
 
     monkeypatch.setenv("FLARE_DATABASE_URL", settings.resolved_database_url)
@@ -107,8 +107,8 @@ def test_everything_in_the_data_directory_is_private_whatever_the_umask(tmp_path
     import redis as redis_client
     from sqlalchemy import text
 
-    from dashboard.embedded import EmbeddedRedis
-    from dashboard.processes import Supervisor
+    from runtime.embedded import EmbeddedRedis
+    from runtime.processes import Supervisor
     from dashboard.share.storage import write_file
 
     data = tmp_path / "data"
@@ -142,7 +142,7 @@ def test_everything_in_the_data_directory_is_private_whatever_the_umask(tmp_path
 
 
 def test_an_older_too_open_data_directory_is_tightened_at_start(tmp_path, open_umask):
-    from dashboard.embedded import EmbeddedRedis
+    from runtime.embedded import EmbeddedRedis
 
     data = tmp_path / "data"
     (data / "media" / "1").mkdir(parents=True, mode=0o755)

@@ -9,7 +9,7 @@ import uvicorn
 from sqlmodel import Session
 
 from dashboard.app import create_app
-from dashboard.context import AppContext, set_process_context
+from flows.context import AppContext, set_process_context
 from dashboard.security import create_user
 from escalation.service import open_incident
 from models.domain import TriageOutput

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 from sqlmodel import Session, select
 
-from dashboard.context import AppContext
+from flows.context import AppContext
 from models.domain import DeliveryReceipt
 from models.media import SharedItem
 from models.tables import IncidentEvent

@@ -6,10 +6,10 @@ import time
 
 import httpx
 import pytest
-from dashboard.worker import FlareWorker
+from runtime.worker import FlareWorker
 from sqlmodel import Session, select
 
-from dashboard.context import WORKER_QUEUES
+from flows.context import WORKER_QUEUES
 from dashboard.security import create_user
 from dashboard.share import links
 from dashboard.share.links import LinkError, LinkProblem

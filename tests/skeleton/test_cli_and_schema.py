@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401
 from config import Settings
-from dashboard.triage_cli import parse_line, triage_stream
+from runtime.triage_cli import parse_line, triage_stream
 from models.db import make_engine, upgrade
 
 
@@ -63,7 +63,7 @@ def test_a_deeply_nested_line_is_an_error_for_that_line_and_earlier_results_are_
 
 
 def test_one_line_the_pipeline_cannot_handle_does_not_cost_the_others(tmp_path, monkeypatch):
-    from dashboard import triage_cli
+    from runtime import triage_cli
 
     real = triage_cli.build_pipeline
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.drill import embedded_drill
+from runtime.drill import embedded_drill
 
 
 @pytest.mark.slow

@@ -4,14 +4,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from dashboard.worker import FlareWorker
+from runtime.worker import FlareWorker
 from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
-from dashboard import actions, jobs
-from dashboard.context import WORKER_QUEUES, AppContext, set_process_context
+from flows import triage_batch, triage_queue
+from flows import actions
+from flows.context import WORKER_QUEUES, AppContext, set_process_context
 from dashboard.security import create_user
-from dashboard.sweep import sweep
+from flows.sweep import sweep
 from models import (
     DeliveryReceipt,
     DeliveryStatus,
@@ -73,7 +74,7 @@ def ingest(ctx: AppContext, posts: list[RawPost]) -> list[int]:
     stored = persist_posts(ctx.engine, posts, lambda r: lane_for(r.text, r.is_dm))
     for p in stored:
         if p.created:
-            jobs.enqueue_triage(ctx, p.post_id, p.lane)
+            triage_queue.enqueue(ctx, [(p.post_id, p.lane)])
     return [p.post_id for p in stored]
 
 
@@ -155,7 +156,7 @@ def test_sweep_republishes_a_review_flagged_incident_whose_publish_was_lost(ctx)
 def test_triage_job_is_idempotent(ctx):
     [post_id] = ingest(ctx, [raw("i1", "my neighbour is unconscious on the floor")])
     drain(ctx)
-    assert jobs.triage_post(post_id, ctx) == "already-triaged"
+    assert triage_batch.run(ctx, [post_id])["triaged"] == 0
     with Session(ctx.engine) as s:
         assert len(s.exec(select(Incident)).all()) == 1
 
@@ -200,7 +201,7 @@ def test_not_an_emergency_is_kept_with_a_disposition(ctx):
 
 
 def test_acknowledgement_hands_the_incident_to_cad_when_configured(ctx):
-    from dashboard.context import MESSAGES_QUEUE
+    from flows.context import MESSAGES_QUEUE
 
     ctx.settings.cad.webhook_url = "http://127.0.0.1:9/cad"
     ingest(ctx, [raw("cad1", "my husband collapsed and is not breathing")])

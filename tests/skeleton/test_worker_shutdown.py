@@ -14,9 +14,9 @@ from rq import Queue
 from sqlalchemy.engine import make_url
 
 from config import Settings
-from dashboard.cli import _context
-from dashboard.context import AppContext, liveness_key
-from dashboard.worker import LIVENESS_TTL_S, FlareWorker, _heartbeat
+from runtime.cli import _context
+from flows.context import AppContext, liveness_key
+from runtime.worker import LIVENESS_TTL_S, FlareWorker, _heartbeat
 from tests.tcp_proxy import TcpProxy, proxied_redis_url
 
 

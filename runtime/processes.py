@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config import Settings
-from dashboard.embedded import EmbeddedRedis
+from runtime.embedded import EmbeddedRedis
 from models.db import PRIVATE_UMASK, private_dir, private_opener
 
 
@@ -51,7 +51,7 @@ class Supervisor:
         return env
 
     def spawn(self, name: str, *args: str) -> Child:
-        child = Child(name, [sys.executable, "-m", "dashboard", *args])
+        child = Child(name, [sys.executable, "-m", "runtime", *args])
         log = open(self.log_dir / f"{name}.log", "ab", opener=private_opener)  # noqa: SIM115 - lives as long as the child
         child.process = subprocess.Popen(child.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True, umask=PRIVATE_UMASK)

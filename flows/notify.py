@@ -9,7 +9,7 @@ import logging
 
 from sqlmodel import Session
 
-from dashboard.context import AppContext
+from flows.context import AppContext
 from escalation.notifiers import NotifierRegistry, build_registry, page_text
 from models.enums import EventKind
 from models.events import append_event

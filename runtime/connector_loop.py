@@ -11,7 +11,7 @@ import threading
 
 from connectors.registry import build_sources
 from connectors.runner import DbCheckpointStore, run_forever
-from dashboard.context import AppContext
+from flows.context import AppContext
 from flows.intake import choose_lane, on_persisted
 
 log = logging.getLogger("flare.connectors")

@@ -13,9 +13,9 @@ from connectors.sandbox.scenario import DEMO_SCENARIO, load_scenario, play_scena
 from connectors.sandbox.state import X_SERVICE_USER_ID, SandboxState
 
 from config import Settings
-from dashboard.embedded import EmbeddedRedis
-from dashboard.paging_inbox import INBOX_DIR, paging_env
-from dashboard.processes import Supervisor, wait_http
+from runtime.embedded import EmbeddedRedis
+from runtime.paging_inbox import INBOX_DIR, paging_env
+from runtime.processes import Supervisor, wait_http
 from dashboard.security import create_user, token_digest
 from models.db import make_engine
 from models.enums import Role

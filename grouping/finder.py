@@ -1,10 +1,10 @@
-"""Wires incident grouping and policy snapshots into batch triage (flows/triage_batch.py).
+"""Which open incident does a triaged post join? The per-worker candidate index and its finder.
 
-`BatchFinder` is the find_incident callback escalation.service.apply_triage asks for each post of
+`BatchFinder` answers escalation.service.apply_triage, for each post of
 a page: does this triaged post join an open incident? Two rules, in order:
   1. a follow-up from the same reporter on the same platform within 12 hours joins their
      open incident;
-  2. otherwise triage.clustering decides, over open incidents updated within its window, with
+  2. otherwise grouping.rules decides, over open incidents updated within its window, with
      reply/retweet links from platform ids, near-duplicate text (a per-process MinHash LSH index
      seeded from the database) and cosine over incident centroid embeddings (kept in Redis, so
      every worker shares them and a restarted worker finds them again).
@@ -16,22 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
-from functools import lru_cache
 
 import numpy as np
 import redis
 from sqlmodel import Session, select
 
-from dashboard.context import AppContext
-from escalation.policy import PolicySet, load_policies
-from escalation.service import PossibleDuplicate, TriageRow
-from models.domain import TriageOutput
+from grouping import rules as clustering
+from models.domain import PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import IncidentStatus, Urgency
 from models.tables import Incident, IncidentPost, Post
 from models.types import utcnow
-from triage import clustering
 
 log = logging.getLogger("flare.clustering")
 
@@ -45,19 +40,6 @@ STATE_TTL_SECONDS = int(RULES.window.total_seconds()) * 3
 _OPEN = [s.value for s in IncidentStatus if s.is_open]
 _CANDIDATE_COLUMNS = (Incident.id, Incident.category, Incident.updated_at, Incident.silent,
                       Incident.lat, Incident.lon, Incident.location_confidence, Incident.report_count)
-
-
-@lru_cache(maxsize=4)
-def _policies(path: str | None) -> PolicySet:
-    from pathlib import Path
-
-    return load_policies(Path(path) if path else None)
-
-
-def policy_for(ctx: AppContext) -> Callable[[str], dict]:
-    path = ctx.settings.escalation_policy_file
-    policies = _policies(str(path) if path else None)
-    return policies.snapshot
 
 
 def state_key(incident_id: int) -> str:
@@ -77,8 +59,8 @@ def named_places(out: TriageOutput) -> frozenset[str]:
 class ClusterState:
     """Per-process view of the open incidents: near-duplicate index and centroid cache."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(self, conn: redis.Redis) -> None:
+        self.redis = conn
         self.index = clustering.NearDuplicateIndex()
         self.seeded: set[int] = set()  # incidents whose recent posts are in the index
         # incident id → (fetched at, centroid, named places)
@@ -108,7 +90,7 @@ class ClusterState:
         stale = [i for i in incident_ids
                  if i not in self.shared or now - self.shared[i][0] >= SHARED_CACHE_SECONDS]
         if stale:
-            pipe = self.ctx.redis.pipeline(transaction=False)
+            pipe = self.redis.pipeline(transaction=False)
             for i in stale:
                 pipe.hget(state_key(i), "centroid")
                 pipe.smembers(places_key(i))
@@ -125,9 +107,9 @@ class ClusterState:
         one incident at the same instant may lose one report's contribution to the mean; the
         centroid only steers later decisions."""
         key = state_key(incident_id)
-        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         if embeddings:
-            current = self.ctx.redis.hmget(key, "centroid", "n")
+            current = self.redis.hmget(key, "centroid", "n")
             vector = np.sum(embeddings, axis=0, dtype=np.float32)
             n = int(current[1] or 0)
             if current[0] and n > 0:
@@ -145,14 +127,6 @@ class ClusterState:
             pipe.expire(places_key(incident_id), STATE_TTL_SECONDS)
         pipe.execute()
         self.shared.pop(incident_id, None)
-
-
-def cluster_state(ctx: AppContext) -> ClusterState:
-    state = ctx.__dict__.get("_cluster_state")
-    if state is None:
-        with ctx._lock:
-            state = ctx.__dict__.setdefault("_cluster_state", ClusterState(ctx))
-    return state
 
 
 def post_location(post: Post, out: TriageOutput) -> tuple[float, float, float] | None:
@@ -227,10 +201,9 @@ class BatchFinder:
     Incidents opened or joined by earlier posts of the batch count for later ones at once.
     """
 
-    def __init__(self, ctx: AppContext, session: Session, posts: list[Post],
+    def __init__(self, state: ClusterState, session: Session, posts: list[Post],
                  records: dict[int, TriageRow]) -> None:
-        self.ctx, self.session, self.records = ctx, session, records
-        self.state = cluster_state(ctx)
+        self.state, self.session, self.records = state, session, records
         self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
         self.follow_ups = follow_up_incidents(session, posts)
         self.links = self._links(posts)
@@ -326,7 +299,7 @@ class BatchFinder:
             return
         if incident.id not in self.weights:
             try:
-                stored = self.ctx.redis.hget(state_key(incident.id), "location_weight")
+                stored = self.state.redis.hget(state_key(incident.id), "location_weight")
             except redis.RedisError:  # the join stands; the estimate restarts from the incident's own
                 stored = None
             placed = incident.lat is not None and incident.lon is not None
@@ -345,7 +318,7 @@ class BatchFinder:
         if not self.weights:
             return
         try:
-            pipe = self.ctx.redis.pipeline(transaction=False)
+            pipe = self.state.redis.pipeline(transaction=False)
             for incident_id, weight in self.weights.items():
                 pipe.hset(state_key(incident_id), "location_weight", weight)
                 pipe.expire(state_key(incident_id), STATE_TTL_SECONDS)
@@ -398,10 +371,9 @@ def _note(record: TriageRow | None, reason: str) -> None:
         record.reasons = [*(record.reasons or []), reason]
 
 
-def after_triage_many(ctx: AppContext, placed: list[tuple[Post, TriageOutput, int]]) -> None:
+def after_triage_many(state: ClusterState, placed: list[tuple[Post, TriageOutput, int]]) -> None:
     """After the batch's commit: its posts' embeddings and places count for their incidents, for
     every worker (one Redis round trip per incident, not per post)."""
-    state = cluster_state(ctx)
     by_incident: dict[int, list[tuple[Post, TriageOutput]]] = {}
     for post, out, incident_id in placed:
         if incident_id and not out.silent:
@@ -431,7 +403,7 @@ class SurgePreview:
     answer steers the order of work, never the post's incident, which is decided when it is
     acted on. A post more urgent than the incident raises it, so it is never an echo."""
 
-    def __init__(self, ctx: AppContext, session: Session) -> None:
+    def __init__(self, state: ClusterState, session: Session) -> None:
         rows = session.exec(
             select(*_CANDIDATE_COLUMNS, Incident.urgency)
             .where(Incident.status == IncidentStatus.queued.value, Incident.silent.is_(False),
@@ -439,7 +411,7 @@ class SurgePreview:
             .order_by(Incident.report_count.desc()).limit(MAX_SURGES)).all()
         self.urgency = {row.id: row.urgency for row in rows}
         try:
-            shared = cluster_state(ctx).shared_for(list(self.urgency)) if rows else {}
+            shared = state.shared_for(list(self.urgency)) if rows else {}
         except redis.RedisError:  # without centroids nothing is previewed: every post goes first
             shared, rows = {}, []
         self.candidates = [_candidate(i, shared) for i in rows]

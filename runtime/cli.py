@@ -43,7 +43,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _configure_logging(level: str) -> None:
     try:
-        from dashboard.logging_setup import configure_logging
+        from runtime.logging_setup import configure_logging
     except ImportError:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return
@@ -55,8 +55,9 @@ def _context(settings: Settings, wait: bool = False):
     is down waits for them, retrying every second or two, instead of exiting: a supervisor that
     restarts it in the middle of an outage would otherwise see it die again and again, and it
     would come up seconds after the store does instead of at once."""
-    from dashboard.context import AppContext, DatabaseUnavailable
-    from dashboard.embedded import EmbeddedRedis, RedisUnavailable
+    from flows.context import AppContext, DatabaseUnavailable
+    from flows.context import RedisUnavailable
+    from runtime.embedded import EmbeddedRedis
 
     delay, waited = START_RETRY_MIN_S, 0.0
     while True:
@@ -111,7 +112,7 @@ def users_create(username: str, role: Annotated[str, typer.Option(help="officer|
 @app.command()
 def worker(burst: bool = False) -> None:
     """Run an RQ worker (triage, messages, escalation steps, sweeps)."""
-    from dashboard.worker import run_worker
+    from runtime.worker import run_worker
 
     settings = _settings()
     _configure_logging(settings.log_level)
@@ -135,7 +136,7 @@ def web(host: str | None = None, port: int | None = None) -> None:
 @app.command()
 def connectors() -> None:
     """Poll every configured platform and store what arrives."""
-    from dashboard.connector_loop import run_connectors
+    from runtime.connector_loop import run_connectors
 
     settings = _settings()
     _configure_logging(settings.log_level)
@@ -146,7 +147,7 @@ def connectors() -> None:
 def sandbox(port: int = 8765, host: str = "127.0.0.1",
             scenario: Annotated[Path | None, typer.Option(help="JSON lines to replay")] = None) -> None:
     """Serve the local platform sandbox (X, Bluesky and Reddit wire protocols)."""
-    from dashboard.demo import serve_sandbox
+    from runtime.demo import serve_sandbox
 
     serve_sandbox(host, port, scenario, Path(_settings().data_dir))
 
@@ -154,7 +155,7 @@ def sandbox(port: int = 8765, host: str = "127.0.0.1",
 @app.command()
 def sweep() -> None:
     """Re-drive anything overdue once (the workers also do this continuously)."""
-    from dashboard.sweep import sweep as run_sweep
+    from flows.sweep import sweep as run_sweep
 
     print(json.dumps(run_sweep(_context(_settings()))))
 
@@ -162,7 +163,7 @@ def sweep() -> None:
 @app.command()
 def run(workers: int = 2) -> None:
     """Run everything (workers, dashboard, connectors) on the configured or embedded services."""
-    from dashboard.demo import run_system
+    from runtime.demo import run_system
 
     run_system(_settings(), workers=workers, demo=False)
 
@@ -172,7 +173,7 @@ def demo(workers: int = 1, port: int = 8000, sandbox_port: int = 8765, paging_po
          fresh: Annotated[bool, typer.Option(help="forget earlier demo runs (queue, posts, pages) first")] = False,
          ) -> None:
     """Start the whole system on embedded defaults with the sandbox and a scripted scenario."""
-    from dashboard.demo import FreshRefused, fresh_start, run_system
+    from runtime.demo import FreshRefused, fresh_start, run_system
 
     settings = _settings()
     settings.dashboard.port = port
@@ -188,7 +189,7 @@ def demo(workers: int = 1, port: int = 8000, sandbox_port: int = 8765, paging_po
 @app.command("paging-inbox")
 def paging_inbox(port: int = 8025, host: str = "127.0.0.1") -> None:
     """A local SMTP server that keeps every page it receives (the demo's duty supervisor and manager)."""
-    from dashboard.paging_inbox import INBOX_DIR, serve_inbox
+    from runtime.paging_inbox import INBOX_DIR, serve_inbox
 
     serve_inbox(host, port, Path(_settings().data_dir) / INBOX_DIR)
 
@@ -198,7 +199,7 @@ def drill(embedded: Annotated[bool, typer.Option(help="start a whole temporary s
           timeout: float = 90.0, sandbox_url: str = "http://127.0.0.1:8765",
           dashboard_url: str = "") -> None:
     """End-to-end health check: test post → triage → incident → queue → acknowledge → reply."""
-    from dashboard.drill import embedded_drill, run_drill
+    from runtime.drill import embedded_drill, run_drill
 
     if embedded:
         ok = embedded_drill(timeout=timeout)
@@ -284,7 +285,7 @@ def cad_export(incident: int, send: bool = False) -> None:
 def triage(rules: Annotated[bool, typer.Option(help="use the rule baseline only")] = False,
            batch: int = 64) -> None:
     """Batch triage: JSON lines on stdin → one JSON result line per input line."""
-    from dashboard.triage_cli import triage_stream
+    from runtime.triage_cli import triage_stream
 
     settings = _settings()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -318,7 +319,7 @@ def evaluate(datasets: Path = REPO_ROOT.parent / "shared" / "datasets",
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(ctx: typer.Context, name: Annotated[str, typer.Argument(help="triage|ingest|escalation|burst|dashboard")]) -> None:
     """Run a benchmark from bench/ and print its figures."""
-    from dashboard.benches import run_bench
+    from runtime.benches import run_bench
 
     raise typer.Exit(run_bench(name, list(ctx.args)))
 

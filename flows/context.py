@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from config import Settings
-from dashboard.embedded import RedisUnavailable, check_redis
 from escalation.queue import DispatchQueue
+from grouping.finder import ClusterState
 from evidence.keys import EvidenceKeys, settings_keys
 from models.db import make_engine
 from models.enums import Lane
@@ -48,6 +48,30 @@ class DatabaseUnavailable(RuntimeError):
     pass
 
 
+class RedisUnavailable(RuntimeError):
+    """A configured or embedded Redis could not be reached; the message says what to do."""
+
+
+def check_redis(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
+    # redis-py's default read timeout (5 s) is shorter than any blocking read we make.
+    conn = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=socket_timeout,
+                                health_check_interval=30)
+    try:
+        conn.ping()
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"Cannot reach Redis at {_safe(url)}: {exc}. "
+                               "Check FLARE_REDIS_URL or unset it to use the embedded server.") from exc
+    return conn
+
+
+def _safe(url: str) -> str:
+    """Hide any password in a URL before printing it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
 @dataclass
 class AppContext:
     settings: Settings
@@ -58,6 +82,7 @@ class AppContext:
     redis_url: str = ""
     evidence_keys: EvidenceKeys | None = None  # chains events, signs checkpoints and bundles
     _pipeline: Any = None
+    _cluster_state: ClusterState | None = None
     _repliers: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +117,14 @@ class AppContext:
 
                 self._pipeline = build_pipeline(self.settings)
             return self._pipeline
+
+    @property
+    def cluster_state(self) -> ClusterState:
+        """This process's view of the open incidents for grouping, made on first use."""
+        with self._lock:
+            if self._cluster_state is None:
+                self._cluster_state = ClusterState(self.redis)
+            return self._cluster_state
 
     @property
     def repliers(self) -> dict[str, Any]:

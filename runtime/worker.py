@@ -17,13 +17,13 @@ import redis
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
-from dashboard.context import MESSAGES_QUEUE, WORKER_QUEUES, AppContext, liveness_key, set_process_context
-from dashboard.embedded import RedisUnavailable, check_redis
-from dashboard.escalation_runner import fire_due_steps
-from dashboard.redisless import triage_while_redis_down
-from dashboard.sweep import try_checkpoint, try_sweep
-from flows import triage_queue
+from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, liveness_key,
+                           set_process_context)
+from flows.escalate import fire_due_steps
+from flows.redisless import triage_while_redis_down
+from flows.sweep import try_checkpoint, try_sweep
 from models.enums import Lane
+from runtime.job_paths import MODEL_JOBS, FlareJob
 
 log = logging.getLogger("flare.worker")
 # The liveness key is refreshed twice a second on its own thread (a long sweep never delays it),
@@ -85,14 +85,13 @@ class FlareWorker(SimpleWorker):
     closes that race: the reply wakes the thread's read and the thread sees it must stop."""
 
     # Set on the main worker: its triage jobs and the Redis-less triage thread
-    # (dashboard/redisless.py) never run the model at the same time. Only the jobs that run the
+    # (flows/redisless.py) never run the model at the same time. Only the jobs that run the
     # model take it: an act job, an escalation step or a media fetch must not hold back the
     # thread that triages from the database while Redis is down.
     model_lock: threading.Lock | None = None
-    MODEL_JOBS = frozenset({triage_queue.JOB_FUNCTION, "dashboard.jobs.triage_post"})
 
     def execute_job(self, job, queue):
-        if self.model_lock is None or job.func_name not in self.MODEL_JOBS:
+        if self.model_lock is None or job.func_name not in MODEL_JOBS:
             return super().execute_job(job, queue)
         with self.model_lock:
             return super().execute_job(job, queue)
@@ -129,7 +128,8 @@ def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[st
     jobs use untouched. RQ backs off up to a minute after a Redis hiccup; an emergency queue
     cannot sit idle that long, so it retries every second at most."""
     conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
-    worker = worker_class([ctx.queues[q] for q in queues], connection=conn, name=name)
+    worker = worker_class([ctx.queues[q] for q in queues], connection=conn, name=name,
+                          job_class=FlareJob)
     worker.max_connection_wait_time = 1
     worker.exponential_backoff_factor = 1.0
     worker.model_lock = model_lock

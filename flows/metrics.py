@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from dashboard.context import AppContext
+from flows.context import AppContext
 from models.enums import DeliveryStatus, IncidentStatus, TriageState
 from models.tables import Incident, OutboundMessage, Post
 from models.types import utcnow

@@ -14,11 +14,8 @@ from pathlib import Path
 
 import redis
 
+from flows.context import RedisUnavailable
 from models.db import PRIVATE_UMASK, private_tree
-
-
-class RedisUnavailable(RuntimeError):
-    """A configured or embedded Redis could not be reached; the message says what to do."""
 
 
 def redis_server_binary() -> str:
@@ -100,26 +97,6 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.process = None
-
-
-def check_redis(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
-    # redis-py's default read timeout (5 s) is shorter than any blocking read we make.
-    conn = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=socket_timeout,
-                                health_check_interval=30)
-    try:
-        conn.ping()
-    except redis.RedisError as exc:
-        raise RedisUnavailable(f"Cannot reach Redis at {_safe(url)}: {exc}. "
-                               "Check FLARE_REDIS_URL or unset it to use the embedded server.") from exc
-    return conn
-
-
-def _safe(url: str) -> str:
-    """Hide any password in a URL before printing it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def pid_alive(pid: int) -> bool:

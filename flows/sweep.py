@@ -14,11 +14,12 @@ from rq.registry import StartedJobRegistry
 from rq.utils import str_to_date
 from sqlmodel import Session, select
 
-from dashboard import escalation_runner, sessions
-from dashboard.context import TRIAGE_QUEUES, AppContext, liveness_key
+from flows import escalate
+from flows.context import TRIAGE_QUEUES, AppContext, liveness_key
 from escalation.service import belongs_in_queue
 from evidence.checkpoint import CheckpointResult, write_checkpoint
 from flows import publish, triage_batch
+from models.access import purge_sessions
 from models.enums import DeliveryStatus, IncidentStatus, TriageState
 from models.tables import Incident, OutboundMessage, Post
 from models.types import utcnow
@@ -123,7 +124,7 @@ def sweep(ctx: AppContext) -> dict[str, int]:
         counts["incidents"] += 1
     publish.enqueue_sends(ctx, list(due_messages))
     counts["messages"] = len(due_messages)
-    counts["steps"] = escalation_runner.redrive_overdue(ctx)
+    counts["steps"] = escalate.redrive_overdue(ctx)
     # Start from the few entries still pending in the stream, not from every incident ever
     # acknowledged: an acknowledgement whose XACK was lost is finished here.
     pending_ids = [p["entry_id"] for p in ctx.dispatch.pending()]
@@ -138,7 +139,7 @@ def sweep(ctx: AppContext) -> dict[str, int]:
             counts["acks"] += 1
     # Keeps the stream short; never passes an entry a console holds unacknowledged.
     counts["trimmed"] = ctx.dispatch.trim_acknowledged()
-    counts["sessions_purged"] = sessions.purge(ctx.engine, now)
+    counts["sessions_purged"] = purge_sessions(ctx.engine, now)
     if any(counts.values()):
         log.info("sweep re-drove %s", counts)
     return counts

@@ -19,7 +19,7 @@ import httpx
 from sqlmodel import Session, select
 
 from config import Settings
-from dashboard.intake_wiring import DRILL_MARK
+from flows.drill import DRILL_MARK
 from dashboard.security import create_user, token_digest
 from models.db import make_engine
 from models.enums import DeliveryStatus, IncidentStatus, MessagePurpose, Role, TriageState
@@ -167,8 +167,8 @@ def _finish(report: DrillReport, engine) -> DrillReport:
 def embedded_drill(timeout: float = 90.0, kill_worker_on_store: bool = False) -> bool:
     """Start a whole temporary system (embedded Redis, SQLite, sandbox, worker, web, connectors),
     run the drill against it, and tear it all down."""
-    from dashboard.demo import sandbox_client_env
-    from dashboard.processes import Supervisor, wait_http
+    from runtime.demo import sandbox_client_env
+    from runtime.processes import Supervisor, wait_http
 
     with tempfile.TemporaryDirectory(prefix="flare-drill-") as tmp:
         port, sandbox_port = _free_port(), _free_port()

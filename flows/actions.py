@@ -15,10 +15,11 @@ from collections.abc import Callable
 import redis
 from sqlmodel import Session
 
-from dashboard import jobs
-from dashboard.context import MESSAGES_QUEUE, AppContext
-from dashboard.escalation_runner import publish_live, schedule
-from dashboard.security import audit, can
+from flows import metrics, publish
+from flows.context import MESSAGES_QUEUE, AppContext
+from flows.escalate import policy_for, schedule
+from flows.live import publish_live
+from models.access import audit, can
 from escalation import incident_actions, post_actions, service
 from models.tables import Incident, User
 
@@ -43,12 +44,10 @@ def _run(ctx: AppContext, user: User, event: str, work: Callable[[Session], serv
 
 
 def _after_commit(ctx: AppContext, outcome: service.Outcome) -> None:
-    jobs.dispatch_outcome(ctx, outcome)
+    publish.dispatch_outcome(ctx, outcome)
     for entry_id in outcome.extra_entries_to_ack:
         ctx.dispatch.ack(entry_id)
     if outcome.seconds_to_ack is not None:
-        from dashboard import metrics
-
         metrics.observe_ack(outcome.urgency, outcome.seconds_to_ack)
         if outcome.sla_breached_late:
             metrics.count_sla_breach(ctx, outcome.urgency)
@@ -125,11 +124,9 @@ def false_alarm(ctx: AppContext, incident_id: int, user: User, note: str = "") -
 
 
 def escalate_post(ctx: AppContext, post_id: int, user: User, urgency: str = "high") -> int:
-    from dashboard import clustering_hook
-
     outcome = _run(ctx, user, "escalated", lambda s: post_actions.escalate_post(
         s, post_id, user.username, urgency, ctx.settings.service, ctx.dm_possible,
-        clustering_hook.policy_for(ctx)), {"post_id": post_id, "urgency": urgency})
+        policy_for(ctx)), {"post_id": post_id, "urgency": urgency})
     assert outcome.incident_id is not None  # escalate_post always names an incident or raises
     return outcome.incident_id
 

@@ -10,7 +10,7 @@ posts to be claimed again when the lease runs out. The page then goes through th
 there still decides who acts on each post, so a post that an RQ job also carries (queued before
 the outage, handed on after it) is acted on once. Incidents are queued in the database, which
 the dispatchers' queue page reads; their dispatch-stream entries follow when Redis is back
-(flows.publish, dashboard.sweep).
+(flows.publish, flows.sweep).
 
 The model is never run by two threads of one process at once: this thread and the RQ worker's
 jobs share `model_lock`.
@@ -27,7 +27,7 @@ from sqlalchemy import case, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from dashboard.context import LANES, AppContext
+from flows.context import LANES, AppContext
 from flows import triage_batch
 from models.enums import TriageState
 from models.tables import Post

@@ -1,0 +1,100 @@
+"""Escalation wired to this deployment: steps run as RQ jobs on the escalation queue, and a fired
+step alerts open screens, counts itself and pages people (escalation/runner.py has the rules)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import redis
+
+from escalation import runner
+from escalation.policy import Action, PolicySet, load_policies
+from flows import metrics
+from flows.context import ESCALATION_QUEUE, AppContext, process_context
+from flows.live import publish_live
+from flows.notify import notify_all
+from models.tables import Incident
+from models.types import utcnow
+
+log = logging.getLogger("flare.escalation")
+STEP_FUNCTION = "flows.escalate.escalation_step"
+PAGING_ACTIONS = ("notify_external", "notify_supervisor")
+
+
+@lru_cache(maxsize=4)
+def policies(path: str | None) -> PolicySet:
+    """The escalation policies file, read once (an admin's save clears this cache)."""
+    return load_policies(Path(path) if path else None)
+
+
+def policy_for(ctx: AppContext) -> Callable[[str], dict]:
+    """The policy snapshot a new incident of each urgency takes."""
+    path = ctx.settings.escalation_policy_file
+    return policies(str(path) if path else None).snapshot
+
+
+class Effects:
+    """runner.StepEffects for one context."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def schedule(self, incident_id: int, token: str, due_at: datetime) -> None:
+        job_id = f"esc-{incident_id}-{token}"
+        q = self.ctx.queues[ESCALATION_QUEUE]
+        if due_at <= utcnow():
+            q.enqueue(STEP_FUNCTION, incident_id, token, job_id=job_id, job_timeout=60)
+        else:
+            q.enqueue_at(due_at, STEP_FUNCTION, incident_id, token, job_id=job_id, job_timeout=60)
+
+    def fired(self, incident: Incident, action: Action) -> None:
+        """Live alert and counters, then paging: a page to a person goes out even while Redis
+        (counters, live screens) is unreachable."""
+        name = str(action.step.get("action"))
+        try:
+            if action.kind == "sla_breach":
+                metrics.count_sla_breach(self.ctx, incident.urgency)
+                publish_live(self.ctx, {"type": "sla_breach", "incident_id": incident.id, "urgency": incident.urgency})
+            else:
+                metrics.count_step(self.ctx, name)
+                publish_live(self.ctx, {"type": "escalation", "incident_id": incident.id, "action": name,
+                                        "kind": action.kind, "sound": action.step.get("sound", False),
+                                        "targets": action.step.get("targets", []), "urgency": incident.urgency})
+        except redis.RedisError as exc:  # the step is recorded; screens re-read it when Redis is back
+            log.warning("incident %s: %s not counted or shown live (%s)", incident.id, action.kind, exc)
+        if action.kind != "sla_breach" and name in PAGING_ACTIONS:
+            try:
+                notify_all(self.ctx, incident, action.step)
+            except Exception:  # noqa: BLE001 - a broken notifier must not stop the chain
+                log.exception("notifier failed for incident %s", incident.id)
+
+
+def schedule(ctx: AppContext, incident_id: int, token: str, due_at: datetime) -> None:
+    Effects(ctx).schedule(incident_id, token, due_at)
+
+
+def start_chain(ctx: AppContext, incident_id: int) -> None:
+    runner.start_chain(ctx.engine, Effects(ctx), incident_id)
+
+
+def escalation_step(incident_id: int, token: str, ctx: AppContext | None = None) -> str:
+    """The RQ job: fire what is due for this incident, then schedule its next step."""
+    ctx = ctx or process_context()
+    return runner.step(ctx.engine, Effects(ctx), incident_id, token)
+
+
+def fire_due_steps(ctx: AppContext, limit: int = 200) -> int:
+    """The worker's step timer."""
+    return runner.fire_due(ctx.engine, Effects(ctx), limit)
+
+
+def redrive_overdue(ctx: AppContext, grace_seconds: float = 1.0) -> int:
+    """Sweep: schedulers lose timers on restart; re-enqueue every incident whose step is overdue."""
+    rows = runner.overdue(ctx.engine, grace_seconds)
+    effects = Effects(ctx)
+    for incident_id, token in rows:
+        effects.schedule(incident_id, token, utcnow())
+    return len(rows)

@@ -1,0 +1,31 @@
+"""The live feed: every open dashboard (SSE, dashboard/routes/live.py) hears what changed."""
+from __future__ import annotations
+
+import json
+import logging
+
+import redis
+
+from flows.context import AppContext
+
+log = logging.getLogger("flare.live")
+ALERT_CHANNEL = "flare:live"
+
+
+def publish_live(ctx: AppContext, payload: dict) -> None:
+    """Tell every open dashboard that something changed. Raises redis.RedisError when Redis is away."""
+    ctx.redis.publish(ALERT_CHANNEL, json.dumps(payload, default=str))
+
+
+def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
+    """Many changes in one round trip. Never raises: open screens re-read the database when their
+    stream comes back."""
+    if not payloads:
+        return
+    try:
+        with ctx.redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.publish(ALERT_CHANNEL, json.dumps(payload, default=str))
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("live feed not told of %d changes: %s", len(payloads), exc)

@@ -1,0 +1,1 @@
+"""The composition root: the `flare` CLI and the processes it starts (web, worker, connectors, demo)."""
