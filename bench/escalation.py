@@ -75,8 +75,8 @@ def _serve_worker(pipeline_kind: str, rq_only: bool) -> int:
 
     settings = Settings(_env_file=None)
     ctx = AppContext.build(settings)
-    ctx._repliers = {"x": AcceptingReplier()}
-    ctx._pipeline = build_pipeline(settings, kind=pipeline_kind)
+    ctx.repliers = {"x": AcceptingReplier()}
+    ctx.pipeline = build_pipeline(settings, kind=pipeline_kind)
     worker.run_worker(ctx, preload=True)
     return 0
 
@@ -223,7 +223,7 @@ def main(argv: list[str]) -> int:
         settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=database_url, redis_url=url,
                             escalation_policy_file=policy)
         ctx = AppContext.build(settings)
-        ctx._repliers = {"x": AcceptingReplier()}
+        ctx.repliers = {"x": AcceptingReplier()}
         launch = ("import sys; from runtime.benches import run_bench; "
                   f"sys.exit(run_bench('escalation', ['--serve-worker', '--pipeline', '{args.pipeline}'"
                   f"{', ' + repr('--rq-only') if args.rq_only else ''}]))")

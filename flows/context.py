@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis
 from rq import Queue
@@ -17,11 +17,18 @@ from sqlalchemy.engine import Engine
 
 from config import Settings
 from escalation.queue import DispatchQueue
-from grouping.finder import ClusterState
+from connectors.registry import build_repliers
+from triage import Pipeline, build_pipeline
 from evidence.keys import EvidenceKeys, settings_keys
 from models.db import make_engine
-from models.enums import Lane
+from models.domain import OutboundRequest
+from models.enums import Lane, MessageKind
+from models.seams import Replier
 from models.tables import Post
+
+if TYPE_CHECKING:
+    from flows.decisions import Decisions
+    from grouping.finder import ClusterState
 
 log = logging.getLogger("flare")
 
@@ -81,9 +88,10 @@ class AppContext:
     dispatch: DispatchQueue
     redis_url: str = ""
     evidence_keys: EvidenceKeys | None = None  # chains events, signs checkpoints and bundles
-    _pipeline: Any = None
+    _pipeline: Pipeline | None = None
+    _decisions: Decisions | None = None
     _cluster_state: ClusterState | None = None
-    _repliers: dict[str, Any] | None = None
+    _repliers: dict[str, Replier] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -109,34 +117,57 @@ class AppContext:
                    dispatch=DispatchQueue(conn), redis_url=url, evidence_keys=keys)
 
     @property
-    def pipeline(self):
-        """The triage pipeline, loaded once per process on first use."""
+    def pipeline(self) -> Pipeline:
+        """The triage pipeline, built once per process on first use (its model loads on first use too)."""
         with self._lock:
             if self._pipeline is None:
-                from triage import build_pipeline
-
                 self._pipeline = build_pipeline(self.settings)
             return self._pipeline
+
+    @pipeline.setter
+    def pipeline(self, pipeline: Pipeline) -> None:
+        """Use this pipeline instead (tests and benchmarks choose the rules-only one)."""
+        with self._lock:
+            self._pipeline = pipeline
+
+    @property
+    def decisions(self) -> Decisions:
+        """The worker's remembered decisions over its current pipeline."""
+        # Imported on first use, as is grouping below: the connectors process builds this context
+        # too and starts in moments because it never loads the triage side's numerics
+        # (tests/connectors/test_connector_startup.py).
+        from flows.decisions import Decisions
+
+        pipeline = self.pipeline
+        with self._lock:
+            if self._decisions is None or self._decisions.pipeline is not pipeline:
+                self._decisions = Decisions(pipeline)
+            return self._decisions
 
     @property
     def cluster_state(self) -> ClusterState:
         """This process's view of the open incidents for grouping, made on first use."""
+        from grouping.finder import ClusterState
+
         with self._lock:
             if self._cluster_state is None:
                 self._cluster_state = ClusterState(self.redis)
             return self._cluster_state
 
     @property
-    def repliers(self) -> dict[str, Any]:
+    def repliers(self) -> dict[str, Replier]:
         with self._lock:
             if self._repliers is None:
                 self._repliers = build_repliers(self.settings)
             return self._repliers
 
-    def dm_possible(self, post: Post) -> bool:
-        from models.domain import OutboundRequest
-        from models.enums import MessageKind
+    @repliers.setter
+    def repliers(self, repliers: dict[str, Replier]) -> None:
+        """Send through these repliers (platform name → Replier) instead of the configured ones."""
+        with self._lock:
+            self._repliers = repliers
 
+    def dm_possible(self, post: Post) -> bool:
         replier = self.repliers.get(post.platform)
         if replier is None:
             return post.is_dm
@@ -153,13 +184,6 @@ class AppContext:
         self.redis.close()
 
 
-def build_repliers(settings: Settings) -> dict[str, Any]:
-    try:
-        from connectors.registry import build_repliers as _build
-    except ImportError:
-        log.warning("connectors.registry unavailable: no platform repliers configured")
-        return {}
-    return _build(settings)
 
 
 _process_context: AppContext | None = None

@@ -97,18 +97,6 @@ class Decisions:
 STATS_KEY = "flare:stats:decisions"  # posts decided, and how many of them ran the pipeline
 
 
-def for_context(ctx) -> Decisions:
-    """The worker's decisions over its context's pipeline (one per process and pipeline)."""
-    pipeline = ctx.pipeline
-    current = ctx.__dict__.get("_decisions")
-    if current is None or current.pipeline is not pipeline:
-        with ctx._lock:
-            current = ctx.__dict__.get("_decisions")
-            if current is None or current.pipeline is not pipeline:
-                current = ctx.__dict__["_decisions"] = Decisions(pipeline)
-    return current
-
-
 def count(redis_conn, posts: int, computed: int) -> None:
     """Add a page's figures to the shared counters (what `flare bench burst` reports)."""
     with redis_conn.pipeline(transaction=False) as pipe:

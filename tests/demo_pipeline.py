@@ -23,7 +23,7 @@ def demo_context(settings, replier: Callable[[], object]) -> Iterator[AppContext
     recording replier per platform."""
     settings.triage.model_cache_dir = MODEL_CACHE
     c = AppContext.build(settings)
-    c._repliers = {p: replier() for p in ("x", "bluesky", "reddit")}
+    c.repliers = {p: replier() for p in ("x", "bluesky", "reddit")}
     set_process_context(c)
     try:
         yield c

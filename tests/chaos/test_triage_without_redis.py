@@ -64,7 +64,7 @@ def test_claims_lease_pages_critical_lane_first(engine):
 def cut(settings):
     proxy, url = proxied_redis_url(settings.redis_url)
     c = AppContext.build(settings.model_copy(update={"redis_url": url, "outbox_grace_seconds": 0}))
-    c._repliers = {"x": Replier()}
+    c.repliers = {"x": Replier()}
     set_process_context(c)
     yield c, proxy
     set_process_context(None)

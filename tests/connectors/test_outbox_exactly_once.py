@@ -102,7 +102,7 @@ def test_a_worker_killed_after_the_platform_accepted_does_not_send_again(ctx, sa
     assert ctx.repliers["reddit"].send(OutboundRequest(
         platform="reddit", kind=msg.kind, text=msg.text, in_reply_to_external_id=post.external_id)).ok
     # ...and the worker dies before recording the outcome; a fresh process takes over.
-    ctx._repliers = None
+    ctx.repliers = None
     _make_due(ctx, message_id)
 
     assert sending.send_messages([message_id], ctx) == {message_id: "sent"}

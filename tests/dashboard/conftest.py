@@ -46,8 +46,8 @@ class RecordingReplier:
 @pytest.fixture
 def ctx(settings) -> Iterator[AppContext]:
     c = AppContext.build(settings)
-    c._repliers = {"x": RecordingReplier()}
-    c._pipeline = build_pipeline(settings, kind="rules")  # fast and deterministic for UI tests
+    c.repliers = {"x": RecordingReplier()}
+    c.pipeline = build_pipeline(settings, kind="rules")  # fast and deterministic for UI tests
     set_process_context(c)
     yield c
     set_process_context(None)

@@ -35,7 +35,7 @@ class FileRecordingReplier:
 
 def main() -> None:
     ctx = AppContext.build(Settings(_env_file=None))
-    ctx._repliers = {"x": FileRecordingReplier(sys.argv[1])}
+    ctx.repliers = {"x": FileRecordingReplier(sys.argv[1])}
     run_worker(ctx, preload=False)
 
 

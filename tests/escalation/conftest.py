@@ -22,7 +22,7 @@ def policy_file(tmp_path: Path) -> Path:
 def ctx(settings, policy_file, redis_conn) -> Iterator[AppContext]:
     settings = settings.model_copy(update={"escalation_policy_file": policy_file})
     c = AppContext.build(settings)
-    c._repliers = {"x": RecordingReplier()}
+    c.repliers = {"x": RecordingReplier()}
     set_process_context(c)
     yield c
     set_process_context(None)

@@ -68,7 +68,7 @@ def test_worker_and_redis_crash_mid_escalation(tmp_path: Path, database_url: str
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=database_url, redis_url=url,
                         escalation_policy_file=policy, sweep_interval_seconds=1, outbox_grace_seconds=1)
     ctx = AppContext.build(settings)
-    ctx._repliers = {"x": RecordingReplier()}  # only for dm_possible in this process; the worker sends
+    ctx.repliers = {"x": RecordingReplier()}  # only for dm_possible in this process; the worker sends
     set_process_context(ctx)
     workers: list[subprocess.Popen] = []
     try:

@@ -33,7 +33,7 @@ def cut(settings, policy_file):
     # No grace period: the sweep re-drives what the outage left at once (the test does not wait).
     c = AppContext.build(settings.model_copy(update={"escalation_policy_file": policy_file, "redis_url": url,
                                                      "outbox_grace_seconds": 0}))
-    c._repliers = {"x": RecordingReplier()}
+    c.repliers = {"x": RecordingReplier()}
     set_process_context(c)
     yield c, proxy
     set_process_context(None)

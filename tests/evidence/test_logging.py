@@ -99,7 +99,7 @@ def _drain(ctx: AppContext) -> None:
 
 def test_full_flow_logs_no_personal_data_or_post_text(settings, log_stream):
     ctx = AppContext.build(settings)
-    ctx._repliers = {"x": ChattyReplier()}
+    ctx.repliers = {"x": ChattyReplier()}
     set_process_context(ctx)
     try:
         raws = [RawPost(platform="x", external_id=ext, text=text, raw_payload='{"id":"%s","text":"%s"}' % (ext, text),

@@ -21,7 +21,7 @@ def ctx(settings, tmp_path: Path, redis_conn) -> Iterator[AppContext]:
     policy_file = tmp_path / "policies.yaml"
     policy_file.write_text(yaml.safe_dump(FAST_POLICY))
     c = AppContext.build(settings.model_copy(update={"escalation_policy_file": policy_file}))
-    c._repliers = {"x": RecordingReplier()}
+    c.repliers = {"x": RecordingReplier()}
     set_process_context(c)
     yield c
     set_process_context(None)

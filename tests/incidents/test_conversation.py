@@ -173,7 +173,7 @@ class ClosedDMs:
 
 def test_closed_dms_are_flagged_and_get_a_public_fallback_that_reveals_nothing(ctx):
     replier = ClosedDMs()
-    ctx._repliers = {"x": replier}
+    ctx.repliers = {"x": replier}
     text = "my dad collapsed at 12 High St, not breathing"
     incident_id = _apply(ctx, new_post(ctx, text, author="closed_1"), "critical").incident_id
     drain(ctx)
@@ -185,7 +185,7 @@ def test_closed_dms_are_flagged_and_get_a_public_fallback_that_reveals_nothing(c
 
 def test_a_silent_contact_with_closed_dms_is_flagged_but_never_answered_in_public(ctx):
     replier = ClosedDMs()
-    ctx._repliers = {"x": replier}
+    ctx.repliers = {"x": replier}
     incident_id = _apply(ctx, new_post(ctx, "he is here cant talk", author="closed_2"), "critical",
                          category="domestic_abuse", silent=True).incident_id
     drain(ctx)

@@ -64,7 +64,7 @@ class Platform:
 def ctx(settings):
     settings.triage.model_cache_dir = MODEL_CACHE  # the full pipeline: model, places, grouping
     c = AppContext.build(settings)
-    c._repliers = {"x": Platform()}
+    c.repliers = {"x": Platform()}
     set_process_context(c)
     yield c
     set_process_context(None)

@@ -22,7 +22,7 @@ def share_env(settings, redis_conn):  # redis_conn: a flushed Redis DB per test
     port = free_port()
     settings.dashboard.public_base_url = f"http://127.0.0.1:{port}"
     ctx = AppContext.build(settings)
-    ctx._repliers = {"x": DmReplier()}
+    ctx.repliers = {"x": DmReplier()}
     set_process_context(ctx)
     with Session(ctx.engine, expire_on_commit=False) as s:
         post = Post(platform="x", external_id="share-1", author_id="u1", author_handle="@reporter",

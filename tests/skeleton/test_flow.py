@@ -53,7 +53,7 @@ class RecordingReplier:
 @pytest.fixture
 def ctx(settings):
     c = AppContext.build(settings)
-    c._repliers = {"x": RecordingReplier()}
+    c.repliers = {"x": RecordingReplier()}
     set_process_context(c)
     yield c
     set_process_context(None)
@@ -162,7 +162,7 @@ def test_triage_job_is_idempotent(ctx):
 
 
 def test_failed_send_is_retried_then_delivered(ctx):
-    ctx._repliers = {"x": RecordingReplier(fail_first=2)}
+    ctx.repliers = {"x": RecordingReplier(fail_first=2)}
     ingest(ctx, [raw("r1", "there is a man with a knife attacking people")])
     drain(ctx)
     import time
