@@ -19,6 +19,7 @@ from config import ServiceSettings
 from escalation import messages
 from escalation.policy import Event, next_action
 from models.seams import IncidentFinder, NoGrouping
+from models.db import get_locked
 from models.domain import PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import (
     Disposition,
@@ -438,7 +439,9 @@ def check_claim(incident: Incident, username: str) -> None:
 
 
 def locked_incident(session: Session, incident_id: int) -> Incident:
-    incident = session.get(Incident, incident_id, with_for_update=True)
+    """The incident, held against other writers until the transaction ends (on SQLite too: see
+    models.db.get_locked), so two people acting on it at once act one after the other."""
+    incident = get_locked(session, Incident, incident_id)
     if incident is None:
         raise ActionError(f"incident {incident_id} not found")
     return incident

@@ -1,6 +1,8 @@
 """Dispatcher and officer actions: valid transitions, event log who/when, Redis half, messages."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from esc_helpers import drain, make_user, new_post, open_critical, triage
 from sqlmodel import Session, select
@@ -54,6 +56,34 @@ def test_acknowledge_xacks_tells_reporter_and_is_idempotent(ctx, alice):
     assert ack.actor == "alice" and ack.at is not None
     drain(ctx)
     assert [r.text for r in ctx.repliers["x"].sent][-1] == "A dispatcher has seen your message."
+
+
+def _acknowledge_at_once(ctx, incident_id, user, start: threading.Barrier, errors: list) -> None:
+    start.wait()
+    try:
+        actions.acknowledge(ctx, incident_id, user)
+    except ActionError as exc:  # the other one got there first: a clear answer, not a failure
+        assert "claimed by" in str(exc)
+    except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
+        errors.append(exc)
+
+
+def test_two_dispatchers_acknowledging_at_once_get_clear_answers_and_it_is_acknowledged_once(ctx, alice, bob):
+    """The incident is locked before it is read, on SQLite too: the second acknowledgement waits
+    for the first and is told who has it, instead of failing on a stale snapshot."""
+    for _ in range(6):
+        incident_id = open_critical(ctx)
+        start, errors = threading.Barrier(2), []
+
+        threads = [threading.Thread(target=_acknowledge_at_once, args=(ctx, incident_id, u, start, errors))
+                   for u in (alice, bob)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        assert [e.kind for e in log(ctx, incident_id)].count("acknowledged") == 1
+        assert purposes(ctx, incident_id).count("acknowledged") == 1
 
 
 def test_claim_acknowledges_and_blocks_others(ctx, alice, bob):
