@@ -9,6 +9,13 @@ TIER — from the model
       out of fold in training); when P(none) ≥ none_gate, or when the post plainly does not
       read as literal (P(literal) < tier_literal_gate) and P(critical) < confirm, the thresholds may not
       raise the post above the model's own best guess (argmax): a person reviews it instead
+  T3  a post confidently in another language (V3's test): the multilingual head's level
+      (multilingual-e5-small, its own out-of-fold thresholds, T2's P(none) gate, no literal
+      gate: the literal head reads English only), when more urgent than T2's. Neither reader
+      alone is enough there: the English-only model reads such a post as near-noise (a Welsh man
+      lying still in a river: none), and the 4-bit multilingual one misses some the other
+      catches, so the more urgent of the two stands (on the handle training set's 81 urgent
+      posts in other languages, out of fold, the multilingual head alone reaches high for 98.8 %)
 RAISES — from rules; they raise, never lower
   R1  a safety-net phrase in a post that does not read as literal: P(literal) < literal_gate
       (the learned literal head; not for self-harm phrases, whose plain first-person intent
@@ -36,13 +43,13 @@ REVIEW — a person decides the disposition of a post left at low or none
       model's low/none is weak evidence
   (Urgent posts go to a person anyway, so `needs_review` is only ever set on low/none.)
 CONFIRMED — critical only
-  C1  P(critical) ≥ confirm                               → confirmed: page at once
+  C1  P(critical) ≥ confirm (the English model's)        → confirmed: page at once
   C2  any other critical (threshold or phrase)           → "critical — check": same queue, same
                                                            priority, a human check first
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -50,6 +57,7 @@ from models.enums import Urgency
 from triage.base import TriageItem
 from triage.datasets import URGENCIES
 from triage.heads import HeadSet
+from triage.multilingual import HEAD_NAME as MULTILINGUAL
 from triage.signals import (FEATURE_NAMES, evidence_words, find_signals, plea_with_address,
                             safety_net, signal_features, silent_contact, street_address)
 
@@ -73,10 +81,13 @@ class DecisionNumbers:
     request_gate: float  # P(request) a post needs for R6
     review_ratio: float  # V1: fraction of the next level's threshold that sends low/none to review
     foreign_confidence: float  # V3: lingua confidence that a post is in another language
+    # T3: the multilingual head's thresholds on P(at least this urgent); empty without that head
+    multilingual_thresholds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_extra(cls, extra: dict) -> DecisionNumbers:
-        return cls(thresholds=dict(extra["thresholds"]), confirm=float(extra["confirm"]),
+    def from_extra(cls, extra: dict, multilingual: dict | None = None) -> DecisionNumbers:
+        return cls(multilingual_thresholds=dict((multilingual or {}).get("thresholds", {})),
+                   thresholds=dict(extra["thresholds"]), confirm=float(extra["confirm"]),
                    none_gate=float(extra["none_gate"]), net_veto=float(extra["net_veto"]),
                    veto_exempt=tuple(extra["veto_exempt"]),
                    literal_gate=float(extra["literal_gate"]),
@@ -112,6 +123,7 @@ class Evidence:
     plea_with_address: str = ""  # the plea, when the post gives an address and asks for help
     address: str = ""  # the street address, when the post gives one
     foreign: str = ""  # language code, when confidently not English
+    p_multilingual: np.ndarray | None = None  # T3: the multilingual urgency head, foreign posts
     empty: bool = False
 
 
@@ -152,6 +164,14 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
         review = True
         why.append(f"model reads a non-request (P(none)={probs[4]:.2f}, P(literal)="
                    f"{ev.p_literal:.2f}) although a threshold was passed → human review if not urgent")
+    read_elsewhere = False
+    if ev.p_multilingual is not None and n.multilingual_thresholds:  # T3
+        read, _ = model_tier(ev.p_multilingual, replace(n, thresholds=n.multilingual_thresholds))
+        if read.rank < level.rank:
+            why.append(f"multilingual model ({ev.foreign}): P(critical)={ev.p_multilingual[0]:.2f}, "
+                       f"P(≥high)={ev.p_multilingual[:2].sum():.2f} raises {level.value} → "
+                       f"{read.value}")
+            level, read_elsewhere = read, True
     category = None
     for phrase in ev.phrases:
         if phrase.level.rank >= level.rank:
@@ -203,7 +223,9 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
             why.append(f"language {ev.foreign}: the text model reads English only, so its "
                        f"'{level.value}' is weak evidence → human review")
     confirmed = bool(level is Urgency.critical and probs[0] >= n.confirm)  # C1/C2
-    if level is Urgency.critical:
+    if level is Urgency.critical and read_elsewhere:
+        why.append("critical — check (raised by the multilingual model: never confirmed)")
+    elif level is Urgency.critical:
         why.append(f"critical — {'confirmed' if confirmed else 'check'} "
                    f"(P(critical)={probs[0]:.2f}, confirmed at ≥ {n.confirm:.2f})")
     return Decision(level, confirmed=confirmed,
@@ -234,14 +256,19 @@ def phrases_in(text: str) -> tuple[Phrase, ...]:
 class ClassifierStage:
     name = "classify"
 
-    def __init__(self, heads: HeadSet, encoder) -> None:
+    def __init__(self, heads: HeadSet, encoder, multilingual_reader=None) -> None:
         self.heads = heads
         self.encoder = encoder
+        # T3 needs both the head and the reader; without either, foreign posts keep T2's level
+        # and V3's review, as before.
+        self.multilingual = (heads.heads.get(MULTILINGUAL), multilingual_reader)
         for head in heads.heads.values():
             if "features" in head.extra and head.extra["features"] != FEATURE_NAMES:
                 raise ValueError(f"head {head.name!r} was trained on other phrase features than "
                                  "this code computes: rebuild the heads with `flare train`")
-        self.numbers = DecisionNumbers.from_extra(heads["urgency"].extra)
+        ml_head = heads.heads.get(MULTILINGUAL)
+        self.numbers = DecisionNumbers.from_extra(heads["urgency"].extra,
+                                                  ml_head.extra if ml_head else None)
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
@@ -251,14 +278,30 @@ class ClassifierStage:
         features = np.array([signal_features(it.text) for it in items], dtype=np.float32)
         with_features = np.hstack([embeddings, features.reshape(len(items), -1)])
         probs = {name: head.probabilities(with_features if "features" in head.extra else embeddings)
-                 for name, head in self.heads.heads.items()}
+                 for name, head in self.heads.heads.items() if name != MULTILINGUAL}
+        multilingual = self._read_other_languages(items)
         for i, item in enumerate(items):
             item.embedding = embeddings[i]
-            self._decide(item, {name: p[i] for name, p in probs.items()})
+            self._decide(item, {name: p[i] for name, p in probs.items()}, multilingual.get(i))
         return items
 
+    def _foreign(self, item: TriageItem) -> bool:
+        """V3 and T3's test: the post is confidently in a language other than English."""
+        return (item.language not in ("en", "und") and
+                item.scores.get("language_confidence", 0.0) >= self.numbers.foreign_confidence)
+
+    def _read_other_languages(self, items: list[TriageItem]) -> dict[int, np.ndarray]:
+        """T3's input: the multilingual head's probabilities, for foreign posts only (English
+        posts never pay for the slower encoder)."""
+        head, reader = self.multilingual
+        foreign = [i for i, it in enumerate(items) if self._foreign(it) and it.text.strip()]
+        if head is None or reader is None or not foreign:
+            return {}
+        probs = head.probabilities(reader.encode([items[i].text for i in foreign]))
+        return dict(zip(foreign, probs))
+
     def _evidence(self, item: TriageItem, p_literal: float, p_rescue: float, p_request: float,
-                  p_asking: float) -> Evidence:
+                  p_asking: float, p_multilingual: np.ndarray | None = None) -> Evidence:
         laughs = int(item.signals.get("normalised", {}).get("laugh_emoji", 0))
         signals, signal_reasons = find_signals(item.text, laughs)
         item.signals.update(signals)
@@ -267,8 +310,7 @@ class ClassifierStage:
         item.silent = silent
         if silent:
             item.reasons.append(why)
-        foreign = (item.language not in ("en", "und") and
-                   item.scores.get("language_confidence", 0.0) >= self.numbers.foreign_confidence)
+        foreign = self._foreign(item)
         found = evidence_words(item.text)
         return Evidence(phrases=phrases_in(item.text), figurative=bool(signals["figurative"]),
                         threat_cue=found["threat_cue"] or found["people_trapped"] or "",
@@ -276,9 +318,11 @@ class ClassifierStage:
                         p_asking=p_asking, silent=why if silent else "",
                         plea_with_address=plea_with_address(item.text),
                         address=street_address(item.text),
-                        foreign=item.language if foreign else "", empty=not item.text.strip())
+                        foreign=item.language if foreign else "", p_multilingual=p_multilingual,
+                        empty=not item.text.strip())
 
-    def _decide(self, item: TriageItem, p: dict[str, np.ndarray]) -> None:
+    def _decide(self, item: TriageItem, p: dict[str, np.ndarray],
+                p_multilingual: np.ndarray | None = None) -> None:
         urgency_probs, category_probs = p["urgency"], p["category"]
         categories = self.heads["category"].classes
         item.scores["urgency"] = {u: round(float(v), 4) for u, v in zip(URGENCIES, urgency_probs)}
@@ -294,8 +338,11 @@ class ClassifierStage:
         p_asking = float(p["asking"][1])
         item.scores["asking"] = round(p_asking, 4)
 
+        if p_multilingual is not None:
+            item.scores[MULTILINGUAL] = {u: round(float(v), 4)
+                                         for u, v in zip(URGENCIES, p_multilingual)}
         evidence = self._evidence(item, p_literal, float(p["f8_search_and_rescue"][1]),
-                                  float(p["f8_request"][1]), p_asking)
+                                  float(p["f8_request"][1]), p_asking, p_multilingual)
         decision = decide(urgency_probs, evidence, self.numbers)
         item.reasons.extend(decision.reasons)
         item.urgency = decision.urgency.value

@@ -37,7 +37,9 @@ _AT_LEAST_HIGH = {"critical", "high"}
 # Handle sets scored by the full pipeline. dev: consulted while building (thresholds were never
 # fitted on it, but rules and features were checked against it); test and test2: written
 # separately, blind to the training and dev files, and only ever scored.
-HANDLE_EVAL_SPLITS = ("dev", "test", "test2")
+# The two multilingual sets: messages in romanised Hindi/Urdu, Welsh, Polish, Arabic, Spanish,
+# French, German, Portuguese and Italian, written apart from the other sets (DATA.md).
+HANDLE_EVAL_SPLITS = ("dev", "test", "test2", "multilingual_test", "multilingual_test2")
 
 
 _DISPATCH = {"critical", "high"}  # the urgencies the dispatch queue takes (escalation)
@@ -267,6 +269,10 @@ _HANDLE_TITLES = {
                   "consulted while building the rules)",
     "handle_test": "Handle test set (written blind to the training and dev sets; scored only)",
     "handle_test2": "Handle test set 2 (written blind, later; scored only)",
+    "handle_multilingual_test": "Handle multilingual set (nine languages; its scores were read "
+                                "once while choosing how the multilingual head joins the decision)",
+    "handle_multilingual_test2": "Handle multilingual set 2 (nine languages, written after the last "
+                                 "change to the multilingual reader; scored only)",
 }
 
 

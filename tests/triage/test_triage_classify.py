@@ -1,6 +1,7 @@
 """The full model pipeline on clear cases, hard negatives, silent contact and reasons."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from triage.base import TriageInput
@@ -170,3 +171,47 @@ def test_a_report_about_people_trapped_is_not_raised_but_a_request_is(triage_tex
     request = triage_text("my brother is trapped under the rubble of our house on Mill Lane, please hurry")
     assert request.urgency in URGENT, (request.urgency, request.reasons)
     assert request.scores["asking"] > report.scores["asking"]
+
+
+class _CountingReader:
+    """Stands in for multilingual-e5 (slow to load in a unit test): records what it was asked
+    to read and answers with a fixed vector."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def encode(self, texts):
+        self.read += texts
+        return np.ones((len(texts), 384), dtype=np.float32) / np.sqrt(384)
+
+
+def test_only_posts_in_another_language_are_read_by_the_multilingual_model(triage_settings):
+    from pathlib import Path
+
+    from triage.base import TriageItem
+    from triage.classify import ClassifierStage
+    from triage.encoder import shared_encoder
+    from triage.heads import load_heads
+
+    reader = _CountingReader()
+    stage = ClassifierStage(load_heads(), shared_encoder(Path(triage_settings.triage.model_cache_dir), 1),
+                            reader)
+    english_text = "my dad collapsed and is not breathing at 12 Oak Road"
+    english = TriageItem(TriageInput(text=english_text), text=english_text)
+    english.language, english.scores["language_confidence"] = "en", 0.9
+    welsh_text = "mae hen ddyn wedi syrthio i'r llyn ac mae o dan y dŵr"
+    welsh = TriageItem(TriageInput(text=welsh_text), text=welsh_text)
+    welsh.language, welsh.scores["language_confidence"] = "cy", 0.99
+    stage.batch([english, welsh])
+    assert reader.read == [welsh.text]
+    assert "urgency_multilingual" in welsh.scores and "urgency_multilingual" not in english.scores
+
+
+def test_the_multilingual_model_reads_a_quiet_cry_the_english_one_cannot(triage_text):
+    # An old man fallen into a lake and under the water, in Welsh, with no safety-net phrase:
+    # the English-only model read it as none; the multilingual head puts it in front of a
+    # dispatcher.
+    out = triage_text("mae hen ddyn wedi syrthio i'r llyn ac mae o dan y dŵr")
+    assert out.language == "cy"
+    assert out.urgency in ("critical", "high"), out.reasons
+    assert any("multilingual model" in r for r in out.reasons)

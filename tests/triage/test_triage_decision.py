@@ -10,7 +10,8 @@ from triage.signals import FEATURE_NAMES
 
 N = DecisionNumbers(thresholds={"critical": 0.03, "high": 0.15, "medium": 0.4, "low": 0.5},
                     confirm=0.5, none_gate=0.65, net_veto=0.9, veto_exempt=("self_harm",),
-                    literal_gate=0.2, tier_literal_gate=0.2, asking_gate=0.2, rescue_gate=0.7, request_gate=0.5, review_ratio=0.5, foreign_confidence=0.6)
+                    literal_gate=0.2, tier_literal_gate=0.2, asking_gate=0.2, rescue_gate=0.7, request_gate=0.5, review_ratio=0.5, foreign_confidence=0.6,
+                    multilingual_thresholds={"critical": 0.02, "high": 0.05, "medium": 0.5, "low": 0.5})
 
 # P(critical), P(high), P(medium), P(low), P(none)
 SURE_CRITICAL = [0.8, 0.15, 0.03, 0.01, 0.01]
@@ -80,6 +81,19 @@ CASES = [
     ("V3 another language: low/none goes to a person", NONE, Evidence(foreign="de"),
      "none", False, True),
     ("V3 does not touch urgent posts", HIGH, Evidence(foreign="de"), "high", False, False),
+    ("T3 the multilingual head raises a foreign post the English model reads as none; a "
+     "person checks it first", NONE, Evidence(foreign="cy", p_multilingual=np.array(WEAK_CRITICAL)),
+     "critical", False, False),
+    ("T3 its own thresholds: P(≥high) 0.06 passes 0.05", NONE,
+     Evidence(foreign="pl", p_multilingual=np.array([0.01, 0.05, 0.1, 0.2, 0.64])),
+     "high", False, False),
+    ("T3 its P(none) gate: a clear non-request in its reading is not raised", NONE,
+     Evidence(foreign="de", p_multilingual=np.array(GATED)), "none", False, True),
+    ("T3 never lowers the English model's level", SURE_CRITICAL,
+     Evidence(foreign="es", p_multilingual=np.array(NONE)), "critical", True, False),
+    ("T3 the literal head (English only) does not hold it back", NONE,
+     Evidence(foreign="ar", p_multilingual=np.array(WEAK_CRITICAL), p_literal=0.05),
+     "critical", False, False),
 ]
 
 
@@ -108,10 +122,21 @@ def test_every_phrase_feature_has_its_own_name():
     assert len(FEATURE_NAMES) == len(set(FEATURE_NAMES))
 
 
+def test_without_a_multilingual_head_a_foreign_post_keeps_the_english_level():
+    from dataclasses import replace
+
+    d = decide(np.array(NONE), Evidence(foreign="cy", p_multilingual=np.array(WEAK_CRITICAL)),
+               replace(N, multilingual_thresholds={}))
+    assert d.urgency is Urgency.none and d.needs_review
+
+
 def test_the_numbers_come_from_the_trained_heads():
     from triage.heads import load_heads
+    from triage.multilingual import HEAD_NAME
 
-    numbers = DecisionNumbers.from_extra(load_heads()["urgency"].extra)
+    heads = load_heads()
+    numbers = DecisionNumbers.from_extra(heads["urgency"].extra, heads[HEAD_NAME].extra)
+    assert 0 < numbers.multilingual_thresholds["critical"] <= numbers.multilingual_thresholds["high"]
     assert 0 < numbers.thresholds["critical"] < numbers.confirm <= 1
     assert 0 <= numbers.literal_gate <= 0.5
     assert 0 < numbers.asking_gate <= 0.5

