@@ -11,9 +11,10 @@ TIER — from the model
       raise the post above the model's own best guess (argmax): a person reviews it instead
   T3  a post confidently in another language (V3's test): the multilingual head's level
       (multilingual-e5-small, its own out-of-fold thresholds, T2's P(none) gate, no literal
-      gate: the literal head reads English only), when more urgent than T2's. Neither reader
-      alone is enough there: the English-only model reads such a post as near-noise (a Welsh man
-      lying still in a river: none), and the 4-bit multilingual one misses some the other
+      gate: the literal head reads English only), when more urgent than T2's, unless the post
+      carries a figurative marker (laughing emoji, "jaja": R1's, in any language). Neither reader
+      alone is enough there: the English-only model reads such a post as near-noise (a Welsh
+      father fallen on the stairs, not responding: none), and the 4-bit multilingual one misses some the other
       catches, so the more urgent of the two stands (on the handle training set's 81 urgent
       posts in other languages, out of fold, the multilingual head alone reaches high for 98.8 %)
 RAISES — from rules; they raise, never lower
@@ -167,7 +168,11 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
     read_elsewhere = False
     if ev.p_multilingual is not None and n.multilingual_thresholds:  # T3
         read, _ = model_tier(ev.p_multilingual, replace(n, thresholds=n.multilingual_thresholds))
-        if read.rank < level.rank:
+        if read.rank < level.rank and ev.figurative:
+            review = True
+            why.append(f"multilingual model ({ev.foreign}) reads {read.value}, not raised: a "
+                       f"figurative marker (laughing emoji, 'jaja') → human review")
+        elif read.rank < level.rank:
             why.append(f"multilingual model ({ev.foreign}): P(critical)={ev.p_multilingual[0]:.2f}, "
                        f"P(≥high)={ev.p_multilingual[:2].sum():.2f} raises {level.value} → "
                        f"{read.value}")
