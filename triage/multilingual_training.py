@@ -24,6 +24,9 @@ from triage import datasets as ds
 from triage.corpus import Corpus
 from triage.heads import Head
 from triage.multilingual import ENCODER_NAME, HEAD_NAME, MultilingualReader
+from triage.training_fit import (SOURCE_WEIGHTS, URGENCY_EXTERNAL_WEIGHT, balanced, fit_head,
+                                 fit_temperature, softmax)
+from triage.training_urgency import NONE_GATE, stable_thresholds
 
 C_CHOICES = (2.0, 4.0, 8.0, 16.0)
 NONE_KEEP_EVERY = 6
@@ -61,19 +64,17 @@ def embed(texts: list[str], cache_dir: Path, progress: bool) -> dict[str, np.nda
 
 def _fit(rows: list[ds.LabelledText], external: list[ds.LabelledText],
          emb: dict[str, np.ndarray], c: float) -> Head:
-    from triage import training as tr
-
     y_h = [r.urgency for r in rows]
-    weights = list(tr._balanced(y_h, ds.URGENCIES))
+    weights = list(balanced(y_h, ds.URGENCIES))
     x_rows, y_x = [], []
     for source in sorted({r.source for r in external}):
         part = [r for r in external if r.source == source]
         x_rows += part
         y_x += [r.urgency for r in part]
-        weight = tr.SOURCE_WEIGHTS.get(source, tr.URGENCY_EXTERNAL_WEIGHT)
+        weight = SOURCE_WEIGHTS.get(source, URGENCY_EXTERNAL_WEIGHT)
         weights += [weight * len(rows) / len(part)] * len(part)
     x = np.stack([emb[r.text] for r in rows + x_rows])
-    return tr._fit(x, y_h + y_x, ds.URGENCIES, np.array(weights), c)
+    return fit_head(x, y_h + y_x, ds.URGENCIES, np.array(weights), c)
 
 
 def _oof(handle: list[ds.LabelledText], external: list[ds.LabelledText],
@@ -90,18 +91,16 @@ def _oof(handle: list[ds.LabelledText], external: list[ds.LabelledText],
 
 def multilingual_head(corpus: Corpus, cache_dir: Path, progress: bool = True
                       ) -> tuple[Head, dict]:
-    from triage import training as tr
-
     handle, external = corpus.handle_train, external_rows(corpus)
     emb = embed(list(dict.fromkeys(r.text for r in handle + external)), cache_dir, progress)
     y = np.array([ds.URGENCIES.index(r.urgency) for r in handle])
     oof = {c: _oof(handle, external, emb, c) for c in C_CHOICES}
     accuracy = {c: float((logits.argmax(1) == y).mean()) for c, logits in oof.items()}
     c_best = max(C_CHOICES, key=lambda c: accuracy[c])
-    temperature = tr._fit_temperature(oof[c_best], y)
-    probs = tr._softmax(oof[c_best] / temperature)
+    temperature = fit_temperature(oof[c_best], y)
+    probs = softmax(oof[c_best] / temperature)
     no_floor = np.full(len(y), len(ds.URGENCIES) - 1)
-    thresholds = tr._stable_thresholds(probs, y, no_floor, probs[:, -1] >= tr.NONE_GATE)
+    thresholds = stable_thresholds(probs, y, no_floor, probs[:, -1] >= NONE_GATE)
     head = _fit(handle, external, emb, c_best)
     head.name, head.temperature = HEAD_NAME, temperature
     head.extra = {"encoder": ENCODER_NAME, "thresholds": thresholds, "C": c_best,

@@ -145,6 +145,25 @@ def test_an_address_and_a_plea_is_never_left_as_none_in_any_language(triage_text
 
 
 @pytest.mark.parametrize("text", [
+    # First-person distress with an address and no plea word: before the multilingual reader,
+    # only R5b's "an address in a post in another language" kept these from none.
+    "mujhe chakkar aa raha hai aur haath sunn ho gaya hai, akeli hoon, house no 12 sector 9 Noida",
+    "dw i wedi syrthio yn y gegin a fedra i ddim codi, 4 Stryd y Capel",
+    "upadłam na schodach i nie czuję nóg, ulica Polna 3",
+    "me he caído en la bañera y no puedo moverme, calle Olivo 8",
+    "je suis tombée dans l'escalier et je ne sens plus mes jambes, 12 rue Pasteur",
+    "ich bin gestürzt und kann nicht aufstehen, Lindenweg 4",
+    "caí no banheiro e não consigo me mexer, rua Verde 15",
+    "sono caduta in bagno e non riesco ad alzarmi, via Verdi 3",
+    "سقطت في البيت ولا أستطيع الحركة، شارع النيل ٥",
+])
+def test_an_address_and_quiet_first_person_distress_reach_a_dispatcher_in_any_language(
+        triage_text, text):
+    out = triage_text(text)
+    assert out.urgency in ("critical", "high"), (text, out.urgency, out.reasons)
+
+
+@pytest.mark.parametrize("text", [
     "Help urgently #Urgent - 35 ppl trapped in puthankavu, #Chengannur need urgent rescuing",
     "Ganesh Giri's wife & 5month old child is stuck in debris",
     "Thrissur Annamanada, StJohn UP school, 50 people are stuck, emergency, please help them",
