@@ -70,14 +70,12 @@ def _serve_worker(pipeline_kind: str, rq_only: bool) -> int:
     from flows.context import AppContext
     from triage.factory import build_pipeline
 
-    if rq_only:  # for comparison: steps driven by RQ's scheduler (and the sweep) alone
-        worker._step_timer = lambda ctx, stop: None
-
     settings = Settings(_env_file=None)
     ctx = AppContext.build(settings)
     ctx.repliers = {"x": AcceptingReplier()}
     ctx.pipeline = build_pipeline(settings, kind=pipeline_kind)
-    worker.run_worker(ctx, preload=True)
+    # rq_only, for comparison: steps driven by RQ's scheduler (and the sweep) alone
+    worker.run_worker(ctx, preload=True, step_timer=not rq_only)
     return 0
 
 

@@ -23,10 +23,10 @@ from escalation.service import (
 )
 from models.enums import EventKind, IncidentStatus, Urgency
 from models.events import append_event, incident_state, post_sha256
+from models.seams import DmPossible
 from models.tables import Incident, IncidentPost, Post, TriageRecord, User
 from models.types import utcnow
 
-DmPossible = Callable[[Post], bool]
 UNACKNOWLEDGED = (IncidentStatus.new.value, IncidentStatus.queued.value)
 
 

@@ -4,7 +4,6 @@ Runs inside the caller's transaction; raises ActionError with a message for the 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 
 from sqlmodel import Session, select
 
@@ -30,10 +29,10 @@ from escalation.service import (
 from models.domain import LocationMention, TriageOutput
 from models.enums import Disposition, EventKind, IncidentStatus, MessageKind, Urgency
 from models.events import append_event
+from models.seams import DmPossible, PolicyFor
 from models.tables import Incident, IncidentPost, Post, TriageRecord
 from models.types import utcnow
 
-DmPossible = Callable[[Post], bool]
 HAND_ESCALATION_URGENCIES = (Urgency.critical.value, Urgency.high.value, Urgency.medium.value)
 OFFICER_DISPOSITIONS = (Disposition.not_emergency.value, Disposition.redirected.value,
                         Disposition.reviewed.value)
@@ -62,7 +61,7 @@ def _triage_output(session: Session, post: Post, urgency: str) -> TriageOutput:
 
 
 def escalate_post(session: Session, post_id: int, username: str, urgency: str, service: ServiceSettings,
-                  dm_possible: DmPossible, policy_for: Callable[[str], dict]) -> Outcome:
+                  dm_possible: DmPossible, policy_for: PolicyFor) -> Outcome:
     """An officer puts any post in front of dispatchers, whatever triage thought of it."""
     if urgency not in HAND_ESCALATION_URGENCIES:
         raise ActionError(f"escalate as one of {', '.join(HAND_ESCALATION_URGENCIES)}")

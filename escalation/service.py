@@ -1,4 +1,6 @@
-"""Incident actions. Each runs inside the caller's transaction and records an event.
+"""What a triaged post does to incidents (`apply_triage`), acknowledgement, and the helpers the
+actions share (incident_actions.py, post_actions.py). Each runs inside the caller's transaction
+and records an event.
 
 Redis side effects (publishing to the dispatch stream, XACK, enqueueing jobs) happen after the
 caller commits; every one of them is re-driven by the sweep if the process dies first, so the
@@ -9,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from sqlmodel import Session, select
 from config import ServiceSettings
 from escalation import messages
 from escalation.policy import Event, next_action
-from models.seams import IncidentFinder, NoGrouping
+from models.seams import DmPossible, IncidentFinder, NoGrouping, PolicyFor
 from models.db import get_locked
 from models.domain import PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import (
@@ -232,7 +233,7 @@ def attach_post(session: Session, incident: Incident, post: Post, actor: str, re
                   "payload_sha256": payload_sha256, "post_sha256": post_sha256(post)})
 
 
-def raise_urgency(incident: Incident, urgency: str, policy_for: Callable[[str], dict]) -> None:
+def raise_urgency(incident: Incident, urgency: str, policy_for: PolicyFor) -> None:
     """Make an incident more urgent. One not yet queued takes the chain of its new urgency (its
     own has not started); a running chain stays frozen, as policy edits never change one."""
     incident.urgency = urgency
@@ -252,8 +253,8 @@ def apply_triage(
     post: Post,
     out: TriageOutput,
     service: ServiceSettings,
-    dm_possible: Callable[[Post], bool],
-    policy_for: Callable[[str], dict] = lambda _u: {},
+    dm_possible: DmPossible,
+    policy_for: PolicyFor,
     finder: IncidentFinder = NoGrouping(),
     record: TriageRecord | TriageRow | None = None,
 ) -> Outcome:
@@ -328,8 +329,8 @@ def apply_triage(
 
 
 def _reporter_replied(session: Session, incident: Incident, post: Post, out: TriageOutput,
-                      service: ServiceSettings, dm_possible: Callable[[Post], bool],
-                      policy_for: Callable[[str], dict]) -> Outcome:
+                      service: ServiceSettings, dm_possible: DmPossible,
+                      policy_for: PolicyFor) -> Outcome:
     """A later message from a reporter with an open incident: one conversation. It joins their
     incident whatever its own triage says, answers to our questions are read as such, the
     incident goes back in front of a dispatcher, and a silent reporter only gets silent texts."""
@@ -455,7 +456,7 @@ def reporter_posts(session: Session, incident_id: int) -> list[Post]:
 
 
 def acknowledge(session: Session, incident_id: int, username: str, service: ServiceSettings,
-                dm_possible: Callable[[Post], bool], at: datetime | None = None) -> Outcome:
+                dm_possible: DmPossible, at: datetime | None = None) -> Outcome:
     """A dispatcher has seen the incident: stop the chain, tell every reporter a person has seen it."""
     incident = locked_incident(session, incident_id)
     if incident.status == IncidentStatus.acknowledged.value:
@@ -488,7 +489,7 @@ def post_language(session: Session, post_id: int) -> str:
 
 
 def acknowledged_messages(session: Session, incident: Incident, username: str, service: ServiceSettings,
-                          dm_possible: Callable[[Post], bool], at: datetime | None = None) -> list[int]:
+                          dm_possible: DmPossible, at: datetime | None = None) -> list[int]:
     """Tell every reporter of the incident that a person has seen their message: once per reporter
     for what they have written so far (keyed on their latest report), so three messages from one
     reporter bring one "seen", and a later message of theirs brings another once a person has

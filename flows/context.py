@@ -1,4 +1,5 @@
-"""The composition root's wiring: one AppContext per process, built from Settings.
+"""The typed context every flow takes: one AppContext per process, built from Settings by the
+composition root (runtime/) or the web app.
 
 Workers, the dashboard and the CLI all build the same context, so a post takes the same code
 path whichever process handles it.

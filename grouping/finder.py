@@ -28,7 +28,7 @@ from models.enums import IncidentStatus, Urgency
 from models.tables import Incident, IncidentPost, Post
 from models.types import utcnow
 
-log = logging.getLogger("flare.clustering")
+log = logging.getLogger("flare.grouping")
 
 # One conversation per reporter: a later message joins the reporter's open incident.
 FOLLOW_UP_WINDOW = timedelta(hours=12)

@@ -1,7 +1,7 @@
 """The small typed seams between packages. Implementations live in connectors/, escalation/, grouping/."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -9,6 +9,14 @@ from sqlmodel import Session
 
 from models.domain import DeliveryReceipt, OutboundRequest, PossibleDuplicate, RawPost, TriageOutput
 from models.tables import Incident, Post
+
+
+# Can a private message reach this post's author? (AppContext.dm_possible asks the platform's
+# Replier.) Decides whether a reporter is answered by DM or by a minimal public reply.
+DmPossible = Callable[[Post], bool]
+# The escalation policy snapshot a new (or raised) incident of this urgency takes
+# (flows.escalate.policy_for reads the policies file).
+PolicyFor = Callable[[str], dict]
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from config import Settings
 from runtime.embedded import EmbeddedRedis
-from models.db import PRIVATE_UMASK, private_dir, private_opener
+from models.db import PRIVATE_UMASK, private_dir, private_opener, upgrade
 
 
 @dataclass
@@ -36,8 +36,6 @@ class Supervisor:
 
     def start_infrastructure(self) -> dict[str, str]:
         """Embedded Redis (when no URL is configured) and migrations; returns the child env."""
-        from models.db import upgrade
-
         env = dict(os.environ)
         env["FLARE_DATA_DIR"] = str(Path(self.settings.data_dir).resolve())
         if self.settings.embedded_redis:

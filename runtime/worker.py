@@ -23,6 +23,8 @@ from flows.escalate import fire_due_steps
 from flows.redisless import triage_while_redis_down
 from flows.sweep import try_checkpoint, try_sweep
 from models.enums import Lane
+from triage.base import TriageInput
+from triage.locations.extract import get_nlp
 from runtime.job_paths import MODEL_JOBS, FlareJob
 
 log = logging.getLogger("flare.worker")
@@ -152,17 +154,16 @@ def _sender(ctx: AppContext, name: str, stop: threading.Event) -> None:
         stop.wait(SENDER_RESTART_S)
 
 
-def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, preload: bool = True) -> None:
+def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, preload: bool = True,
+               step_timer: bool = True) -> None:
+    """Serve every queue until stopped. `step_timer=False` leaves escalation steps to RQ's scheduler
+    and the sweep alone (`flare bench escalation` compares the two)."""
     set_process_context(ctx)
     if preload:
         # Models load lazily; one warm-up post loads them before the first real job waits on it.
-        from triage.base import TriageInput
-
         ctx.pipeline(TriageInput(text="warm-up: is anyone hurt at 1 High Street, Leeds?"))
         # The NER loads on the first urgent post without a known place (seconds): load it now,
         # not while a real cry for help waits.
-        from triage.locations.extract import get_nlp
-
         try:
             get_nlp()
         except Exception:  # noqa: BLE001 - triage marks such posts for review; the worker still serves
@@ -173,8 +174,9 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
     model_lock = threading.Lock()
     threading.Thread(target=_heartbeat, args=(ctx, current, stop), daemon=True, name="heartbeat").start()
     threading.Thread(target=_sweeper, args=(ctx, stop), daemon=True, name="sweeper").start()
-    if not burst:
+    if not burst and step_timer:
         threading.Thread(target=_step_timer, args=(ctx, stop), daemon=True, name="step-timer").start()
+    if not burst:
         # While Redis is unreachable, posts are claimed from the database and triaged here.
         threading.Thread(target=triage_while_redis_down, args=(ctx, model_lock, stop), daemon=True,
                          name="redisless-triage").start()

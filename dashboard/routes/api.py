@@ -9,7 +9,7 @@ from flows import actions
 from dashboard.deps import API_ERRORS, CSRF, DB, Ctx, RowId, require
 from models.access import audit, can
 from dashboard.share.links import hide_links
-from escalation.service import ActionError
+from escalation.service import ActionError, reporter_posts
 from models.enums import IncidentStatus, Urgency
 from models.tables import Incident, OutboundMessage, Post, TriageRecord, User
 
@@ -68,8 +68,6 @@ def get_incident(incident_id: RowId, db: DB, user: User = require("view_incident
     incident = db.get(Incident, incident_id)
     if incident is None:
         raise HTTPException(404, "incident not found")
-    from escalation.service import reporter_posts
-
     posts = reporter_posts(db, incident_id)
     audit(db, user.username, "view_incident", "incident", incident_id)
     db.commit()

@@ -19,7 +19,7 @@ from dashboard.routes.common import BACKGROUND, action_done, action_failed, rend
 from dashboard.routes.media import AttachedMedia, attached_media
 from models.access import audit
 from escalation.service import ActionError
-from models.enums import Category, Disposition, Platform, Urgency
+from models.enums import Category, Disposition, IncidentStatus, Platform, Urgency
 from models.tables import Incident, IncidentPost, Post, TriageRecord, User
 from models.types import utcnow
 
@@ -94,8 +94,6 @@ def review_count(db: Session) -> int:
 
 
 def _open_incidents(db: Session) -> list[Incident]:
-    from models.enums import IncidentStatus
-
     return list(db.exec(select(Incident).where(
         Incident.status.in_([s.value for s in IncidentStatus if s.is_open])).order_by(Incident.id.desc()).limit(50)))
 

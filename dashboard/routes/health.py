@@ -7,6 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from dashboard.deps import Ctx
+from connectors.health import read_health
+from flows.metrics import refresh_gauges
 
 router = APIRouter(tags=["health"])
 
@@ -30,13 +32,7 @@ def readyz(ctx: Ctx) -> JSONResponse:
         checks["redis"] = {"ok": True}
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = {"ok": False, "error": type(exc).__name__}
-    connectors = []
-    try:
-        from connectors.runner import read_health
-
-        connectors = read_health(ctx.redis) if checks["redis"]["ok"] else []
-    except ImportError:
-        pass
+    connectors = read_health(ctx.redis) if checks["redis"]["ok"] else []
     ready = checks["database"]["ok"] and checks["redis"]["ok"]
     # A platform in outage degrades readiness information but not the service itself:
     # the rest of Flare keeps working and officers see which feed is down.
@@ -46,7 +42,5 @@ def readyz(ctx: Ctx) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(ctx: Ctx) -> Response:
-    from flows.metrics import refresh_gauges
-
     refresh_gauges(ctx)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

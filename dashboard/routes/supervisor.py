@@ -22,6 +22,7 @@ from dashboard.routes.common import BACKGROUND, MEDIA_REVEALED_ACTION, SHIFT, re
 from models.enums import EventKind, IncidentStatus, TriageState, Urgency
 from models.tables import AuditEntry, Incident, IncidentEvent, Post, User
 from models.types import utcnow
+from connectors.health import read_health
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,14 +69,7 @@ def readable_breaches(db: Session, events: list[IncidentEvent]) -> list[Breach]:
 
 
 def connector_health(ctx: AppContext) -> list[dict[str, Any]] | None:
-    """Each platform feed's health, or None when no connector reports health in this build."""
-    try:
-        from connectors.health import read_health
-    except ImportError:
-        try:
-            from connectors.runner import read_health  # type: ignore[attr-defined,no-redef]
-        except ImportError:
-            return None
+    """Each platform feed's health, or None when it cannot be read."""
     try:
         return read_health(ctx.redis)
     except Exception:  # noqa: BLE001 - a broken health reader must not take the supervisor page down

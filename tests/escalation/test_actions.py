@@ -193,7 +193,7 @@ def test_low_and_none_posts_are_never_dropped(ctx):
         post = s.get(Post, review)
         out = TriageOutput(urgency="low", category="other", confidence=0.2, needs_review=True)
         service.store_triage(s, post, out, 1.0)
-        service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible)
+        service.apply_triage(s, post, out, ctx.settings.service, ctx.dm_possible, policy_for=lambda _u: {})
         s.commit()
     with Session(ctx.engine) as s:
         got = {p.id: p.disposition for p in s.exec(select(Post))}

@@ -45,7 +45,7 @@ def make_incident(engine, media_root: Path | None = None) -> int:
         second = make_post(s, "b2", PAYLOAD_B, "smoke everywhere")
         out = triage_output()
         service.store_triage(s, first, out, 12.5)
-        outcome = service.apply_triage(s, first, out, ServiceSettings(), lambda _p: True)
+        outcome = service.apply_triage(s, first, out, ServiceSettings(), lambda _p: True, policy_for=lambda _u: {})
         incident = s.get(service.Incident, outcome.incident_id)
         service.store_triage(s, second, out, 9.0)
         service.attach_post(s, incident, second, "triage", "same place", similarity=0.91)
