@@ -155,6 +155,12 @@ class AppContext:
                 self._cluster_state = ClusterState(self.redis)
             return self._cluster_state
 
+    @cluster_state.setter
+    def cluster_state(self, state: ClusterState) -> None:
+        """Group with this state instead (tests acting as several workers, each with its own)."""
+        with self._lock:
+            self._cluster_state = state
+
     @property
     def repliers(self) -> dict[str, Replier]:
         with self._lock:

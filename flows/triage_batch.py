@@ -16,7 +16,10 @@ most urgent first, in one transaction per urgency group:
      and on SQLite that first write takes the database's write lock for the whole group;
   2. open or join incidents (escalation.service.apply_triage, with finder.BatchFinder
      asking the database once per group and building its grouping candidates once), queue
-     receipts; an incident joined by many posts of the group gets one UPDATE at the flush;
+     receipts; an incident joined by many posts of the group gets one UPDATE at the flush.
+     Groups run one at a time (`_one_group_at_a_time`); a worker that finds another's group
+     under way works out its own group's grouping while it waits (finder.plan), and under the
+     lock matches again only the incidents opened or changed since: the same answers;
   3. write the group's triage records, memberships, messages and events with one INSERT each
      (plain rows, no ORM object per row);
   4. commit, then the Redis half: dispatch stream, receipts, clustering state, live feed.
@@ -305,21 +308,38 @@ def _commit_group(ctx: AppContext, group: list[tuple[Post, TriageOutput]],
     return 0
 
 
-def _one_group_at_a_time(session: Session) -> None:
+def _one_group_at_a_time(ctx: AppContext, session: Session, group: list[tuple[Post, TriageOutput]],
+                         plan: finder.Plan | None) -> finder.Plan | None:
     """Grouping transactions run one at a time per database. On SQLite the first UPDATE takes the
     database's write lock for the whole group; on PostgreSQL a transaction-level advisory lock
     does the same. Without it two workers' groups lock the incidents they join in different
     orders (and the event inserts' foreign-key checks lock them too), and every cycle cost a
     second of deadlock_timeout and a rolled-back group. A group is short (plain-row inserts,
-    one UPDATE per incident), and the model runs outside it, in parallel on every worker."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY})
+    one UPDATE per incident), and the model runs outside it, in parallel on every worker.
+
+    When another worker holds the lock (PostgreSQL), this one works out the group's grouping
+    while it waits (finder.plan, in a session of its own that writes nothing): under the lock
+    the group is decided again against the database as it is then, matching again only the
+    incidents opened or changed since (finder.Plan), so the lock is held for the writes and
+    little else. Uncontended, nothing is planned: the group is decided under the lock at once.
+    Returns the plan to decide with (None: every answer is worked out under the lock)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return plan
+    if session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY}).scalar():
+        return plan
+    if plan is None:
+        with Session(ctx.engine) as ahead:
+            plan = finder.plan(ctx.cluster_state, ahead, group)
+            ahead.rollback()
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY})
+    return plan
 
 
-def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Mapping[int, float]) -> int:
+def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Mapping[int, float],
+         plan: finder.Plan | None = None) -> int:
     outcomes: list[tuple[Post, TriageOutput, service.Outcome]] = []
     with Session(ctx.engine, expire_on_commit=False) as s:
-        _one_group_at_a_time(s)
+        plan = _one_group_at_a_time(ctx, s, group, plan)
         ids = [post.id for post, _ in group]
         won = set(s.exec(update(Post).where(Post.id.in_(ids), Post.triage_state == TriageState.pending.value)
                          .values(triage_state=TriageState.done.value).returning(Post.id)).scalars().all())
@@ -336,7 +356,7 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Map
                 out.reasons.append(f"payload malformed: {post.malformed_reason or 'unreadable'}")
             post.is_test = post.is_test or is_drill(ctx.settings, post.text, post.author_handle)
             records[post.id] = service.triage_row(post, out, durations[post.id])
-        batch = finder.BatchFinder(ctx.cluster_state, s, [post for post, _ in mine], records)
+        batch = finder.BatchFinder(ctx.cluster_state, s, [post for post, _ in mine], records, plan=plan)
         snapshot = policy_for(ctx)
         service.defer_messages(s)
         # Nothing this loop reads depends on rows it has not flushed yet (the finder keeps the

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -191,6 +192,33 @@ def _candidate_rows(session: Session, *where) -> dict:
     return {row.id: row for row in rows}
 
 
+@dataclass
+class Plan:
+    """A page's grouping worked out ahead of its transaction (`plan`), outside the grouping lock:
+    for each post, what the grouping rules answered about each candidate incident
+    (clustering.Matches) and its near-duplicate scores against this worker's index. The finder
+    in the transaction decides again against what the database says then, and reuses an answer
+    only where everything it was computed from is unchanged; so the decisions are those made
+    without a plan, and the lock is held for the incidents that changed in between."""
+
+    matches: dict[int, clustering.Matches] = field(default_factory=dict)  # post id → its answers
+    near: dict[int, tuple[int, dict[int, float]]] = field(default_factory=dict)  # post id → (index version, scores)
+
+    def reuse_counts(self) -> tuple[int, int]:
+        """(answers reused, answers computed) over the plan's posts: the latest decision of each."""
+        return (sum(m.reused for m in self.matches.values()), sum(m.computed for m in self.matches.values()))
+
+
+class _Planned:
+    """An incident as a plan sees it: one the page itself would open (a negative id, never
+    written), or an existing one named by its id only."""
+
+    def __init__(self, incident_id: int, status: str = IncidentStatus.new.value, **facts) -> None:
+        self.id, self.status = incident_id, status
+        for name, value in facts.items():
+            setattr(self, name, value)
+
+
 class BatchFinder:
     """`find_incident` for a batch of triaged posts in one transaction, with the database asked
     once per batch instead of several times per post.
@@ -199,11 +227,21 @@ class BatchFinder:
     on SQLite). Joined incidents are locked (FOR UPDATE where the database has it) before
     anything is appended to them, so two workers never fork an incident's event chain.
     Incidents opened or joined by earlier posts of the batch count for later ones at once.
+
+    With a `plan` made for these posts before the transaction, each decision reuses the plan's
+    answers for candidates unchanged since (see Plan). `dry`: the finder `plan` runs, outside
+    any transaction that writes: it locks nothing and changes no row.
     """
 
     def __init__(self, state: ClusterState, session: Session, posts: list[Post],
-                 records: dict[int, TriageRow]) -> None:
+                 records: dict[int, TriageRow], plan: Plan | None = None, dry: bool = False) -> None:
         self.state, self.session, self.records = state, session, records
+        self.plan = plan if plan is not None else Plan()
+        self.dry = dry
+        self.planned: dict[int, _Planned] = {}  # dry: incidents the page would open
+        # The batch's own posts, by the incident they were placed in: this worker's index learns
+        # them after the commit (after_triage_many), so a group rolled back leaves nothing there.
+        self.own_index = clustering.NearDuplicateIndex()
         self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
         self.follow_ups = follow_up_incidents(session, posts)
         self.links = self._links(posts)
@@ -252,9 +290,50 @@ class BatchFinder:
         return [cand for i, cand in self.known.items() if i not in self.extra]
 
     def _lock(self, incident_id: int) -> Incident:
+        if self.dry:
+            if incident_id in self.planned:
+                return self.planned[incident_id]
+            if incident_id in self.candidates:
+                return _Planned(incident_id)
+            return self.session.get(Incident, incident_id)
         incident = self.session.get(Incident, incident_id, with_for_update=incident_id not in self.locked)
         self.locked.add(incident_id)
         return incident
+
+    def _near(self, post_id: int, signature) -> dict[int, float]:
+        """Near-duplicate scores against this worker's index (the plan's, if the index has not
+        changed since) and against the batch's own placed posts. Under state.lock."""
+        index = self.state.index
+        seen = self.plan.near.get(post_id)
+        if seen is not None and seen[0] == index.version:
+            near = seen[1]
+        elif seen is not None:  # only the incidents whose indexed posts changed are scored again
+            changed = index.changed_since(seen[0])
+            near = {i: score for i, score in seen[1].items() if i not in changed}
+            near.update(index.best_by_incident(signature, only=changed))
+            self.plan.near[post_id] = (index.version, near)
+        else:
+            near = index.best_by_incident(signature)
+            self.plan.near[post_id] = (index.version, near)
+        own = self.own_index.best_by_incident(signature)
+        if not own:
+            return near
+        merged = dict(near)
+        for incident_id, score in own.items():
+            if score > merged.get(incident_id, 0.0):
+                merged[incident_id] = score
+        return merged
+
+    def opened(self, post: Post, out: TriageOutput) -> _Planned:
+        """dry: the incident this post would open (as escalation.service.open_incident fills it)."""
+        where = next((m for m in out.locations if m.lat is not None), None)
+        planned = _Planned(
+            -1 - len(self.planned), category=out.category, updated_at=utcnow(), silent=out.silent,
+            lat=where.lat if where else post.geo_lat, lon=where.lon if where else post.geo_lon,
+            location_confidence=where.confidence if where else (0.9 if post.geo_lat is not None else 0.0),
+            report_count=1)
+        self.planned[planned.id] = planned
+        return planned
 
     def find(self, session: Session, post: Post, out: TriageOutput):
         record = self.records.get(post.id)
@@ -271,20 +350,23 @@ class BatchFinder:
             return None
         signature = self.signatures[post.id] = clustering.minhash(facts.text)
         with self.state.lock:
-            self.state.seed(session, [i for i in ids if i not in self.extra])
-            near = self.state.index.best_by_incident(signature)
+            if not self.dry:  # a plan reads the index as it is: seeding waits for the transaction
+                self.state.seed(session, [i for i in ids if i not in self.extra])
+            near = self._near(post.id, signature)
         links = self.links.get(post.id, {})
         candidates = []
         for cand in [*self._known(), *self.extra.values()]:
             cand.near_duplicate = near.get(cand.incident_id, 0.0)
             cand.link = links.get(cand.incident_id, "")
             candidates.append(cand)
-        decision = clustering.decide(facts, candidates, RULES)
+        matches = self.plan.matches.setdefault(post.id, clustering.Matches())
+        decision = clustering.decide(facts, candidates, RULES, matches)
         if decision.incident_id is None:
             _note(record, f"clustering: new incident — {decision.reason}")
             return _possible_duplicate(decision)
         incident = self._lock(decision.incident_id)
-        self._merge_location(incident, post_location(post, out))
+        if not self.dry:
+            self._merge_location(incident, post_location(post, out))
         return incident, decision.reason, decision.similarity
 
     def reporter(self, session: Session, post: Post) -> Incident | None:
@@ -334,8 +416,7 @@ class BatchFinder:
             self.follow_ups.setdefault((post.platform, post.author_id), incident.id)
         if out.silent:
             return
-        with self.state.lock:
-            self.state.index.add(post.id, incident.id, post.text or "", self.signatures.pop(post.id, None))
+        self.own_index.add(post.id, incident.id, post.text or "", self.signatures.pop(post.id, None))
         places = named_places(out)
         self.places[incident.id] = self.places.get(incident.id, frozenset()) | places
         if self.known is not None and incident.id in self.known:
@@ -357,6 +438,35 @@ class BatchFinder:
         elif cand is not None:
             cand.centroid, cand.place_names = self.centroids.get(incident.id), self.places[incident.id]
             cand.report_count, cand.lat, cand.lon = incident.report_count, incident.lat, incident.lon
+
+
+GROUPED_URGENCIES = (Urgency.critical.value, Urgency.high.value, Urgency.medium.value)  # as apply_triage
+
+
+def plan(state: ClusterState, session: Session, decided: list[tuple[Post, TriageOutput]]) -> Plan:
+    """Work out a page's grouping before its transaction, against what the database says now
+    and without taking any lock: the posts in order, as escalation.service.apply_triage and the
+    act transaction place them (a reporter's open incident first; critical, high and medium
+    posts grouped; incidents the page opens counting for its later posts). Run in a session
+    that writes nothing. What it decides is only ever reused where it still holds (Plan)."""
+    batch = BatchFinder(state, session, [post for post, _ in decided], {}, dry=True)
+    with session.no_autoflush:
+        for post, out in decided:
+            own = batch.reporter(session, post)
+            if own is not None and IncidentStatus(own.status).is_open:
+                batch.placed(post, out, own)
+                continue
+            if out.urgency not in GROUPED_URGENCIES:
+                continue
+            match = batch.find(session, post, out)
+            if match and not isinstance(match, PossibleDuplicate):
+                incident = match[0]
+                if isinstance(incident, _Planned) and incident.id in batch.planned:
+                    incident.report_count += 1
+            else:
+                incident = batch.opened(post, out)
+            batch.placed(post, out, incident)
+    return batch.plan
 
 
 def _possible_duplicate(decision: clustering.Decision) -> PossibleDuplicate | None:

@@ -233,9 +233,47 @@ def cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     return float(np.dot(a, b) / (na * nb))
 
 
-def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = ClusterRules()) -> Decision:
+class Matches:
+    """What one post's decision found about each candidate, remembered for a later decision of the
+    same post: `decide` reuses a candidate's answer only when everything that answer was computed
+    from (the candidate's facts, its near-duplicate score and link, and the post's cosine with its
+    centroid, to the last bit) is equal now, and computes it again otherwise. So a decision made
+    with these matches is the decision made without them, only cheaper when little changed.
+
+    Grouping decides a page against a snapshot before its transaction (flows/triage_batch.py) and
+    again, under the grouping lock, against what the database says then: only the incidents that
+    were opened or changed in between are matched again."""
+
+    __slots__ = ("post", "embedding", "by_incident", "reused", "computed")
+
+    def __init__(self) -> None:
+        self.post: tuple | None = None  # the post's facts the answers below were computed for
+        self.embedding: np.ndarray | None = None
+        self.by_incident: dict[int, tuple[tuple, float | None, tuple[float, Decision] | None]] = {}
+        self.reused = 0
+        self.computed = 0
+
+    def for_post(self, post: PostFacts) -> dict[int, tuple[tuple, float | None, tuple[float, Decision] | None]]:
+        """The remembered answers, forgotten if the post's own facts are not what they were."""
+        facts = (post.post_id, post.text, post.at, post.category, post.silent, post.lat, post.lon,
+                 post.location_confidence, post.place_names, post.addresses, post.urgency)
+        if facts != self.post or post.embedding is not self.embedding:
+            self.post, self.embedding = facts, post.embedding
+            self.by_incident.clear()
+        return self.by_incident
+
+
+def _facts_of(cand: Candidate) -> tuple:
+    """Everything `_match` reads of a candidate, apart from the cosine (passed beside it)."""
+    return (cand.category, cand.last_report_at, cand.silent, cand.lat, cand.lon, cand.location_confidence,
+            cand.link, cand.near_duplicate, cand.place_names, cand.report_count, cand.addresses)
+
+
+def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = ClusterRules(),
+           matches: Matches | None = None) -> Decision:
     """Join the best-matching candidate, or open a new incident (incident_id None), marked as a
-    possible duplicate of the closest uncertain candidate if there is one."""
+    possible duplicate of the closest uncertain candidate if there is one. With `matches` (one
+    per post), candidates unchanged since the post's last decision are not matched again."""
     if post.silent:
         return Decision(None, "silent contact: kept apart from public incidents")
     personal = personal_request(post.text)
@@ -244,8 +282,20 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
     cosines = _cosines(post.embedding, candidates)
     best: _Scored | None = None
     unsure: _Scored | None = None
+    known = matches.for_post(post) if matches is not None else None
     for cand, cos in zip(candidates, cosines, strict=True):
-        scored = _match(post, cand, personal, post_addresses, cos, rules, retweet)
+        if known is None:
+            scored = _match(post, cand, personal, post_addresses, cos, rules, retweet)
+        else:
+            facts = _facts_of(cand)
+            seen = known.get(cand.incident_id)
+            if seen is not None and seen[1] == cos and seen[0] == facts:
+                matches.reused += 1
+                scored = _Scored(*seen[2]) if seen[2] is not None else None
+            else:
+                matches.computed += 1
+                scored = _match(post, cand, personal, post_addresses, cos, rules, retweet)
+                known[cand.incident_id] = (facts, cos, (scored.score, scored.decision) if scored is not None else None)
         if scored is None:
             continue
         if scored.decision.incident_id is None:
@@ -451,14 +501,24 @@ def minhash(text: str) -> MinHash | None:
     return m
 
 
+@lru_cache(maxsize=8)
+def _lsh_params(threshold: float) -> tuple[int, int]:
+    """The LSH's bands and rows for a threshold, worked out once (datasketch integrates for them
+    on every index it makes: milliseconds, and every act transaction makes one for its own posts)."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    return lsh.b, lsh.r
+
+
 class NearDuplicateIndex:
     """MinHash LSH over recent incident posts (post → incident), bounded to `capacity` entries."""
 
     def __init__(self, capacity: int = 20_000, threshold: float = 0.5) -> None:
         self.capacity = capacity
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, params=_lsh_params(threshold))
         self.entries: dict[int, tuple[int, MinHash]] = {}  # post id → (incident id, signature)
         self.order: deque[int] = deque()
+        self.version = 0  # changes whenever an answer of best_by_incident may change
+        self.touched: dict[int, int] = {}  # incident id → version its entries last changed at
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -472,19 +532,29 @@ class NearDuplicateIndex:
         while len(self.order) >= self.capacity:
             old = self.order.popleft()
             if old in self.entries:
-                del self.entries[old]
+                self.version += 1
+                self.touched[self.entries.pop(old)[0]] = self.version
                 self.lsh.remove(old)
+        self.version += 1
+        self.touched[incident_id] = self.version
         self.lsh.insert(post_id, signature)
         self.entries[post_id] = (incident_id, signature)
         self.order.append(post_id)
 
-    def best_by_incident(self, signature: MinHash | None) -> dict[int, float]:
-        """Incident id → best Jaccard estimate among its indexed posts similar to `signature`."""
+    def changed_since(self, version: int) -> set[int]:
+        """Incidents whose indexed posts changed after `version` (their scores may differ now)."""
+        return {incident_id for incident_id, at in self.touched.items() if at > version}
+
+    def best_by_incident(self, signature: MinHash | None, only: set[int] | None = None) -> dict[int, float]:
+        """Incident id → best Jaccard estimate among its indexed posts similar to `signature`
+        (`only`: for these incidents alone; each incident's score depends on its posts alone)."""
         if signature is None:
             return {}
         best: dict[int, float] = {}
         for key in self.lsh.query(signature):
             incident_id, other = self.entries[key]
+            if only is not None and incident_id not in only:
+                continue
             jaccard = float(signature.jaccard(other))
             if jaccard > best.get(incident_id, 0.0):
                 best[incident_id] = jaccard
@@ -492,6 +562,8 @@ class NearDuplicateIndex:
 
     def move(self, from_incident: int, to_incident: int) -> None:
         """Officer merges: posts of the merged-away incident now count for the survivor."""
+        self.version += 1
+        self.touched[from_incident] = self.touched[to_incident] = self.version
         for key, (incident_id, sig) in list(self.entries.items()):
             if incident_id == from_incident:
                 self.entries[key] = (to_incident, sig)
