@@ -9,7 +9,7 @@ import time
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectors.sandbox.faults import FaultDecision, decide
-from connectors.sandbox.state import SandboxState
+from connectors.sandbox.state import SandboxState, Served
 
 
 def platform_for_path(path: str) -> str | None:
@@ -66,10 +66,19 @@ class FaultMiddleware:
             # praw's paths end in "/"; route them without a redirect round trip.
             scope = dict(scope, path=scope["path"].rstrip("/"))
         self.state.count_request(platform, scope["method"], scope["path"])
+        arrived = time.time()
         with self.state.lock:
             decision = decide(self.state.faults[platform], is_write=scope["method"] != "GET")
             if decision.kind:
                 self.state.fault_counts[f"{platform}:{decision.kind}"] += 1
+        try:
+            await self._answer(scope, receive, send, platform, decision)
+        finally:
+            self.state.record_served(Served(arrived, platform, scope["method"], scope["path"], decision.kind,
+                                            decision.delay, time.time(), decision.reset_at))
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, platform: str,
+                      decision: FaultDecision) -> None:
         if decision.delay:
             await asyncio.sleep(decision.delay)
         if not decision.kind:

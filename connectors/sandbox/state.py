@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,27 @@ class Item:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One request the sandbox answered, as it answered it: when it arrived (epoch seconds), what
+    fault it met ("" for none; "rate_limit", "error", "outage", "drop", "lose_response"), how long
+    its answer was held back, and when the answer (or the broken connection) went out; a 429 also
+    says until when the platform stays rate limited (the one that opened the window has
+    `until - at` equal to the configured reset seconds)."""
+
+    at: float
+    platform: str
+    method: str
+    path: str
+    fault: str
+    delay: float
+    done: float
+    until: float = 0.0  # a 429's advertised reset (epoch seconds)
+
+
+TRACE_KEPT = 200_000  # requests remembered for a run's timeline (a few hours of polling)
+
+
 @dataclass(slots=True)
 class Sent:
     """Something Flare sent back through a platform API."""
@@ -73,6 +94,8 @@ class SandboxState:
         self.request_log: dict[str, int] = {p: 0 for p in PLATFORMS}
         self.path_counts: Counter[str] = Counter()  # "GET /2/dm_events" → calls (tests read it)
         self.fault_counts: Counter[str] = Counter()  # "x:rate_limit" → faults served
+        # Every request served, in order: what a slow post met on its way in (tests read it).
+        self.trace: deque[Served] = deque(maxlen=TRACE_KEPT)
         self._seq = 0
         if path is not None and path.exists():
             self._load(path)
@@ -178,6 +201,16 @@ class SandboxState:
         with self.lock:
             self.request_log[platform] += 1
             self.path_counts[f"{method} {path}"] += 1
+
+    def record_served(self, served: Served) -> None:
+        with self.lock:
+            self.trace.append(served)
+
+    def served_between(self, platform: str, start: float, end: float) -> list[Served]:
+        """The requests of one platform that arrived in [start, end], oldest first."""
+        with self.lock:
+            return sorted((r for r in self.trace if r.platform == platform and start <= r.at <= end),
+                          key=lambda r: r.at)
 
     # ---- persistence -------------------------------------------------------------------
     def _save(self) -> None:

@@ -315,6 +315,7 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
                                  "acknowledged_before_entry": len(latencies) - len(stream_lags)},
         "criticals, slowest first (s, posted at s, platform, dm, stored after s, triaged after s, in stream after s)":
             sorted(slow, key=lambda row: row[0], reverse=True),
+        "what each critical slower than 3 s met": _met(rig, posted, posts, incidents, incident_of, criticals),
         "messages_sent": sum(m.status == DeliveryStatus.sent.value for m in messages),
         "messages_failed": sum(m.status == DeliveryStatus.failed.value for m in messages),
         "resolved_by_lookup": found, "duplicates": 0, "acknowledged_incidents": len(acked_incidents),
@@ -322,6 +323,46 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
         "killed": ["worker-1", "worker-2", "connectors"], "unexpected_exits": 0, "faults_at": rig.fault_times,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     } | {"all_within": max(latencies) <= CRITICAL_SECONDS}
+
+
+def _met(rig: Rig, posted: dict, posts: dict, incidents: dict, incident_of: dict, criticals: list[str]) -> list[str]:
+    """For each slow critical, what it met on its way: the platform's answers between its post and
+    its storing (each request by when it arrived after the post, what fault it met, how long it was
+    held back), and the test's own faults between its post and its queueing. Measured, not guessed:
+    the sandbox records every request it served (SandboxState.trace)."""
+    lines = []
+    for key in criticals:
+        platform, external = key.split(":", 1)
+        at, what = posted[key]
+        post = posts[(platform, external)]
+        incident = incidents[incident_of[post.id]]
+        stored = post.received_at.timestamp()
+        queued = max(incident.queued_at.timestamp(), post.disposition_at.timestamp() if post.disposition_at else 0.0)
+        if queued - at <= 3.0:
+            continue
+        served = rig.state.served_between(platform, at - 3.0, stored)
+        answers = " ".join(f"{r.at - at:+.1f}{r.method[0]}{_short(r.path)}:{_fault(r)}" for r in served)
+        faults = [f"{name}@{t - (at - rig.started_epoch):+.1f}" for name, t in rig.fault_times
+                  if at - rig.started_epoch - 10 <= t <= queued - rig.started_epoch]
+        lines.append(f"{platform} {'dm' if what['is_dm'] else 'post'} at {at - rig.started_epoch:.1f}: "
+                     f"stored +{stored - at:.1f}, queued +{queued - at:.1f}; test faults {faults}; "
+                     f"{platform} answers {answers}")
+    return lines
+
+
+def _fault(served) -> str:
+    """What one request met: ok, a 429 (429! when it opened the window, with the reset it named),
+    a 5xx, a lost answer; /held when its answer was held back past the client's read timeout."""
+    kind = {"": "ok", "rate_limit": "429", "error": "5xx", "outage": "503"}.get(served.fault, served.fault)
+    if served.fault == "rate_limit":
+        opened = abs(served.until - served.at - PLATFORM_FAULTS["rate_limit_reset_seconds"]) < 0.05
+        kind += ("!" if opened else "") + f"(+{served.until - served.at:.1f})"
+    return kind + (f"/held{served.delay:.0f}s" if served.delay else "")
+
+
+def _short(path: str) -> str:
+    """The last part of a request path: enough to tell a poll from a send or a lookup."""
+    return path.rstrip("/").rsplit("/", 1)[-1][:24]
 
 
 def _p99(values: list[float]) -> float:
