@@ -14,19 +14,31 @@ the dispatchers' queue page reads; their dispatch-stream entries follow when Red
 
 The model is never run by two threads of one process at once: this thread and the RQ worker's
 jobs share `model_lock`.
+
+Whether Redis answers is asked by a probe client of its own that gives up after
+PROBE_TIMEOUT_S, without retries: a Redis that stops answering without refusing (a black-holed
+host, connections that hang) is noticed within a second or two, not after the process client's
+30 s socket timeout (and its retries). A page claimed then is triaged with a context whose Redis
+calls fail at once: the Redis half of acting (the stream entry, the live feed) is left to the
+sweep, as when Redis refuses, instead of each call hanging on the unanswering server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from datetime import timedelta
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
 from sqlalchemy import case, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from escalation.queue import DispatchQueue
 from flows.context import LANES, AppContext
 from flows import triage_batch
 from models.enums import TriageState
@@ -38,6 +50,7 @@ log = logging.getLogger("flare.worker")
 POLL_S = 0.25  # how often Redis is asked whether it is back, and the database for new posts
 CLAIM_LEASE_S = 15.0  # a page claimed by a worker that died is claimed again after this
 CLAIM_PAGE = triage_batch.BATCH_SIZE
+PROBE_TIMEOUT_S = 1.0  # a Redis that has not answered a PING in this long counts as unreachable
 
 
 def claim_pending(engine: Engine, limit: int = CLAIM_PAGE, lease_s: float = CLAIM_LEASE_S) -> list[int]:
@@ -60,12 +73,38 @@ def claim_pending(engine: Engine, limit: int = CLAIM_PAGE, lease_s: float = CLAI
     return sorted(rows)
 
 
-def redis_reachable(ctx: AppContext) -> bool:
+def probe_client(ctx: AppContext) -> redis.Redis:
+    """A client of the context's Redis server that gives up on a connect or an answer after
+    PROBE_TIMEOUT_S and never retries: what asks whether Redis answers."""
+    pool = ctx.redis.connection_pool
+    kwargs = {**pool.connection_kwargs, "socket_timeout": PROBE_TIMEOUT_S, "socket_connect_timeout": PROBE_TIMEOUT_S,
+              "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+
+
+def redis_reachable(probe: redis.Redis) -> bool:
     try:
-        ctx.redis.ping()
+        probe.ping()
         return True
     except redis.RedisError:
         return False
+
+
+class _Unreachable(redis.ConnectionPool):
+    """A pool that never connects: every call through it fails at once with a ConnectionError."""
+
+    def get_connection(self, *args, **kwargs):
+        raise redis.ConnectionError("Redis did not answer the probe")
+
+
+def without_redis(ctx: AppContext) -> AppContext:
+    """The context with every Redis call failing at once (same database, pipeline and
+    repliers): what a page claimed from the database is triaged with while Redis does not answer."""
+    ctx.decisions  # noqa: B018 - the pipeline and the remembered decisions, made once and shared
+    down = redis.Redis(connection_pool=_Unreachable())
+    # Its own grouping state (the shared one reads centroids through the unanswering client).
+    return dataclasses.replace(ctx, redis=down, queues={name: Queue(name, connection=down) for name in ctx.queues},
+                               dispatch=DispatchQueue(down), _cluster_state=None)
 
 
 def triage_once(ctx: AppContext, model_lock: threading.Lock) -> int:
@@ -79,14 +118,17 @@ def triage_once(ctx: AppContext, model_lock: threading.Lock) -> int:
 
 
 def triage_while_redis_down(ctx: AppContext, model_lock: threading.Lock, stop: threading.Event) -> None:
-    """The worker's thread: idle while Redis answers; while it does not, claim and triage pages
-    until none is left, then look again every POLL_S."""
+    """The worker's thread: idle while Redis answers the probe; while it does not, claim and
+    triage pages until none is left, then look again every POLL_S."""
+    probe = probe_client(ctx)
+    degraded: AppContext | None = None
     while not stop.is_set():
-        if redis_reachable(ctx):
+        if redis_reachable(probe):
             stop.wait(POLL_S)
             continue
         try:
-            claimed = triage_once(ctx, model_lock)
+            degraded = degraded or without_redis(ctx)
+            claimed = triage_once(degraded, model_lock)
         except Exception:  # noqa: BLE001 - the database may be down too: try again shortly
             log.exception("triage from the database failed; retrying")
             claimed = 0

@@ -1,6 +1,7 @@
 """A TCP forwarder a test can cut: the database "refusing connections" without touching the
 shared PostgreSQL server (or Redis going away). While refusing, new connections are reset at once and live ones are
-dropped; `accept()` lets traffic through again on the same port."""
+dropped; while black-holed, connections are accepted and nothing is answered on any of them (a
+host gone silent: clients wait out their timeouts); `accept()` lets traffic through again on the same port."""
 from __future__ import annotations
 
 import socket
@@ -18,6 +19,8 @@ class TcpProxy:
         self._listener.listen(128)
         self.port = self._listener.getsockname()[1]
         self._refusing = threading.Event()
+        self._silent = threading.Event()
+        self._held: list[socket.socket] = []  # connections accepted while black-holed, never answered
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._live: set[socket.socket] = set()
@@ -31,12 +34,29 @@ class TcpProxy:
         for sock in live:
             _reset(sock)
 
+    def blackhole(self) -> None:
+        """Answer nothing: what is sent on live connections is swallowed, new ones are accepted
+        and left hanging. Nothing is refused or reset."""
+        self._silent.set()
+
     def accept(self) -> None:
         self._refusing.clear()
+        if self._silent.is_set():  # the silent spell ends the way a reconnecting client sees it
+            self._silent.clear()
+            self.refuse()
+            self._refusing.clear()
+        with self._lock:
+            held, self._held = self._held, []
+        for sock in held:
+            _reset(sock)
 
     def close(self) -> None:
         self._closed.set()
         self.refuse()
+        with self._lock:
+            held, self._held = self._held, []
+        for sock in held:
+            _reset(sock)
         self._listener.close()
 
     def _accept_loop(self) -> None:
@@ -47,6 +67,10 @@ class TcpProxy:
                 return
             if self._refusing.is_set():
                 _reset(client)
+                continue
+            if self._silent.is_set():
+                with self._lock:
+                    self._held.append(client)
                 continue
             try:
                 if isinstance(self.target, str):
@@ -66,7 +90,8 @@ class TcpProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not self._silent.is_set():
+                    dst.sendall(data)
         except OSError:
             pass
         finally:

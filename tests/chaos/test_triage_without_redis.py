@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from connectors.intake import persist_posts
 from flows.context import AppContext, set_process_context
-from flows.redisless import claim_pending, redis_reachable, triage_while_redis_down
+from flows.redisless import claim_pending, probe_client, redis_reachable, triage_while_redis_down
 from dashboard.routes.pages import open_queue
 from flows.sweep import sweep
 from runtime.worker import FlareWorker
@@ -76,7 +76,7 @@ def test_a_critical_is_queued_while_redis_is_down_and_the_stream_catches_up(cut)
     ctx, proxy = cut
     ctx.pipeline  # noqa: B018 - the model loads before the outage, as a worker's preload does
     proxy.refuse()
-    assert not redis_reachable(ctx)
+    assert not redis_reachable(probe_client(ctx))
     post_id = persist_posts(ctx.engine, [_raw("1", "my dad collapsed and is not breathing, 12 High Street Leeds")])[0].post_id
 
     stop = threading.Event()
@@ -102,7 +102,7 @@ def test_a_critical_is_queued_while_redis_is_down_and_the_stream_catches_up(cut)
         assert [row.incident.id for row in open_queue(s)] == [incident_id]
 
     proxy.accept()
-    assert redis_reachable(ctx)
+    assert redis_reachable(probe_client(ctx))
     sweep(ctx)
     sweep(ctx)  # a second sweep finds nothing left to add
     with Session(ctx.engine) as s:
@@ -113,6 +113,36 @@ def test_a_critical_is_queued_while_redis_is_down_and_the_stream_catches_up(cut)
     assert incident.stream_entry_id == entries[0][0].decode()
     assert incident.queued_at == queued_at and incident.status == IncidentStatus.queued.value
     assert len(queued_events) == 1  # queued once: the stream entry is not a second queueing
+
+
+def test_a_redis_that_answers_nothing_is_noticed_in_seconds(cut):
+    """A black-holed Redis (connections accepted, nothing answered) refuses nothing: the process
+    client waits out its 30 s socket timeout on each call. The Redis-less thread asks a probe
+    client that gives up after a second, and triages the claimed page with Redis calls that fail
+    at once: the critical is queued in the database within seconds of the silence."""
+    ctx, proxy = cut
+    ctx.pipeline  # noqa: B018 - the model loads before the outage, as a worker's preload does
+    assert ctx.redis.ping()  # a pooled connection is open: it hangs too, not only new ones
+    post_id = persist_posts(ctx.engine, [_raw("2", "my dad collapsed and is not breathing, 14 High Street Leeds")])[0].post_id
+    proxy.blackhole()
+    stop = threading.Event()
+    thread = threading.Thread(target=triage_while_redis_down, args=(ctx, threading.Lock(), stop), daemon=True)
+    silent = time.monotonic()
+    thread.start()
+    try:
+
+        def queued() -> bool:
+            with Session(ctx.engine) as s:
+                incident_id = s.exec(select(IncidentPost.incident_id).where(IncidentPost.post_id == post_id)).first()
+                return incident_id is not None and s.get(Incident, incident_id).queued_at is not None
+
+        # Bounded well below the process client's 30 s timeout, which the old probe waited out.
+        wait_for(queued, 12, "the critical to be queued from the database while Redis answers nothing")
+    finally:
+        stop.set()
+        proxy.accept()
+        thread.join(timeout=40)
+    assert time.monotonic() - silent < 12
 
 
 def test_the_model_is_never_run_by_a_job_and_the_database_claims_at_once():
