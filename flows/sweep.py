@@ -14,8 +14,8 @@ from rq.registry import StartedJobRegistry
 from rq.utils import str_to_date
 from sqlmodel import Session, select
 
-from flows import escalate
-from flows.context import TRIAGE_QUEUES, AppContext, liveness_key
+from flows import escalate, liveness
+from flows.context import TRIAGE_QUEUES, AppContext
 from escalation.service import belongs_in_queue
 from evidence.checkpoint import CheckpointResult, write_checkpoint
 from flows import publish, triage_batch
@@ -38,8 +38,9 @@ def _job_alive(ctx: AppContext, status: str, worker_name: str, started_at: datet
         return False
     if status == JobStatus.STARTED.value:
         # A SIGKILLed worker leaves its job "started" until RQ's heartbeat expires; our own
-        # short liveness key tells us sooner that nobody is working on it any more.
-        if worker_name and not ctx.redis.exists(liveness_key(worker_name)):
+        # heartbeat tells us within seconds that nobody is working on it any more (and a worker
+        # only paused for a moment is not taken for dead).
+        if worker_name and not liveness.worker_alive(ctx.redis, worker_name):
             return False
         if started_at is not None:
             started = started_at if started_at.tzinfo else started_at.replace(tzinfo=utcnow().tzinfo)

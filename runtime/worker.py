@@ -17,6 +17,7 @@ import redis
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
+from flows import liveness
 from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, liveness_key,
                            set_process_context)
 from flows.escalate import fire_due_steps
@@ -28,21 +29,27 @@ from triage.locations.extract import get_nlp
 from runtime.job_paths import MODEL_JOBS, FlareJob
 
 log = logging.getLogger("flare.worker")
-# The liveness key is refreshed twice a second on its own thread (a long sweep never delays it),
-# so a SIGKILLed worker's job is re-driven by the sweep within LIVENESS_TTL_S of its death.
-LIVENESS_TTL_S = 2
-HEARTBEAT_S = 0.5
+# The liveness key is refreshed twice a second on its own thread and connection (a long sweep
+# never delays it): a SIGKILLed worker's job is re-driven by the sweep within FRESH_S of its last
+# beat, while a worker paused for a few seconds is not taken for dead (flows/liveness.py).
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 1.0  # a ping a second: back within a second of Redis
 
 
 def _heartbeat(ctx: AppContext, current: dict[str, str], stop: threading.Event) -> None:
     """Says this worker is alive; its absence tells the sweep a started job has nobody on it."""
-    while not stop.is_set():
-        try:
-            ctx.redis.set(liveness_key(current["name"]), "1", px=int(LIVENESS_TTL_S * 1000))
-        except redis.RedisError:  # Redis is down: nothing to re-drive until it is back
-            pass
-        stop.wait(HEARTBEAT_S)
+    name, client = current["name"], liveness.heartbeat_client(ctx.redis, current["name"])
+    try:
+        while not stop.is_set():
+            if current["name"] != name:  # the worker came back under a new name after an outage
+                client.close()
+                name, client = current["name"], liveness.heartbeat_client(ctx.redis, current["name"])
+            try:
+                liveness.beat(client, name)
+            except redis.RedisError:  # Redis is down: nothing to re-drive until it is back
+                pass
+            stop.wait(liveness.HEARTBEAT_S)
+    finally:
+        client.close()
 
 
 def _sweeper(ctx: AppContext, stop: threading.Event) -> None:

@@ -3,6 +3,10 @@ minute RQ's pub/sub thread may wait; a worker (or connectors) started during an 
 the store instead of exiting."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,10 +18,15 @@ from rq import Queue
 from sqlalchemy.engine import make_url
 
 from config import Settings
-from runtime.cli import _context
 from flows.context import AppContext, liveness_key
-from runtime.worker import LIVENESS_TTL_S, FlareWorker, _heartbeat
+from flows.sweep import _job_alive
+from models.types import utcnow
+from runtime.cli import _context
+from runtime.worker import FlareWorker
 from tests.tcp_proxy import TcpProxy, proxied_redis_url
+from tests.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _listeners(url: str, channel: str) -> int:
@@ -93,22 +102,40 @@ def test_a_service_started_during_an_outage_waits_for_the_store(tmp_path: Path, 
         db_proxy.close()
 
 
-def test_a_dead_workers_liveness_key_is_gone_within_seconds(settings):
-    """The sweep re-drives a SIGKILLed worker's started job once its liveness key is gone: the key
-    lives LIVENESS_TTL_S (2 s), refreshed on a thread of its own however long a sweep takes."""
+def _beating(name: str, redis_url: str) -> subprocess.Popen:
+    """A process that runs a worker's heartbeat thread and nothing else."""
+    code = ("import sys, threading, types, redis; from runtime.worker import _heartbeat; "
+            "_heartbeat(types.SimpleNamespace(redis=redis.Redis.from_url(sys.argv[1])), {'name': sys.argv[2]}, "
+            "threading.Event())")
+    return subprocess.Popen([sys.executable, "-c", code, redis_url, name], env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_paused_worker_keeps_its_work_and_a_killed_one_loses_it_at_once(settings):
+    """The sweep re-drives a started job only when its worker is gone. A worker paused (GC, a
+    starved CPU; SIGSTOP here) for longer than the heartbeat's freshness is still alive, its job
+    left alone; SIGKILLed, its job is re-driven as soon as Redis sees its connection close."""
     ctx = AppContext.build(settings)
-    stop = threading.Event()
-    current = {"name": "heartbeat-test"}
-    thread = threading.Thread(target=_heartbeat, args=(ctx, current, stop), daemon=True)
+    name = "heartbeat-test"
+    worker = _beating(name, settings.redis_url)
     try:
-        thread.start()
-        time.sleep(2.5)  # longer than the TTL: refreshed all along
-        assert ctx.redis.exists(liveness_key("heartbeat-test"))
-        assert 0 < ctx.redis.pttl(liveness_key("heartbeat-test")) <= LIVENESS_TTL_S * 1000
-        stop.set()  # the process dies: nobody refreshes the key
-        thread.join(timeout=2)
-        time.sleep(LIVENESS_TTL_S + 0.2)
-        assert not ctx.redis.exists(liveness_key("heartbeat-test"))
+        wait_for(lambda: ctx.redis.exists(liveness_key(name)) and _job_alive(ctx, "started", name, utcnow()), 30,
+                 "the heartbeat to start")
+        os.kill(worker.pid, signal.SIGSTOP)
+        # The pause lasts 3 s: the key is where 3 s without a beat leave it (no test waits it out).
+        left = ctx.redis.pttl(liveness_key(name)) - 3000
+        if left > 0:
+            ctx.redis.pexpire(liveness_key(name), left)
+        else:
+            ctx.redis.delete(liveness_key(name))
+        assert _job_alive(ctx, "started", name, utcnow()), "a paused worker was taken for dead"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        killed = time.monotonic()
+        wait_for(lambda: not _job_alive(ctx, "started", name, utcnow()), 10, "the killed worker to be seen dead")
+        assert time.monotonic() - killed < 1.0  # its connection closed with it: no wait for the key to lapse
     finally:
-        stop.set()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+        ctx.redis.delete(liveness_key(name))
         ctx.close()
