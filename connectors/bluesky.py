@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 from atproto import Client, SessionEvent, models
 from atproto_client import exceptions as atp
-from atproto_client.request import Request
+from atproto_client.request import Request, Response
 
 from config.settings import BlueskySettings
 from connectors.common import (
     POLL_CONNECT_TIMEOUT_S, POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str,
-    failure, malformed_post, match_sent,
+    failure, hedged, malformed_post, match_sent,
     outcome_unknown, parse_time, to_json_text,
 )
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
@@ -41,6 +41,13 @@ SEEN_URIS_KEPT = 1000
 WATERMARK_SLACK = timedelta(minutes=10)
 POST_REASONS = ("mention", "reply", "quote")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class HedgedRequest(Request):
+    """The SDK's HTTP layer, sending a read again when its answer stalls (common.hedged)."""
+
+    def get(self, *args: Any, **kwargs: Any) -> Response:
+        return hedged(lambda: Request.get(self, *args, **kwargs))
 
 
 class BlueskyAccount:
@@ -81,7 +88,7 @@ class BlueskyAccount:
             self._client, self._chat = None, None
 
     def _login(self) -> Client:
-        request = Request(timeout=self.timeout, event_hooks={"response": [self._remember]})
+        request = HedgedRequest(timeout=self.timeout, event_hooks={"response": [self._remember]})
         client = Client(base_url=self.settings.base_url or None, request=request)
         client.on_session_change(self._save_session)
         saved = self._load_session()

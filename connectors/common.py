@@ -6,10 +6,12 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from models.domain import DeliveryReceipt, RawPost
 
@@ -20,6 +22,47 @@ REMEMBERED_SENDS = 10_000
 # so one stalled answer costs a post about 3 s, not the 6-25 s a longer wait would.
 POLL_CONNECT_TIMEOUT_S = 2.0
 POLL_READ_TIMEOUT_S = 3.0
+# A read (a poll, a look-up) not answered within HEDGE_AFTER_S is sent once more alongside the
+# first, and whichever answer comes first is used: a stalled answer then costs a post about
+# HEDGE_AFTER_S instead of the read timeout, while a platform that is merely slow still answers
+# the first request. Reads only: asking twice is safe, and costs a second request only for the
+# slowest answers.
+HEDGE_AFTER_S = 0.75
+_HEDGE_THREADS = 32
+
+T = TypeVar("T")
+_hedge_pool = ThreadPoolExecutor(max_workers=_HEDGE_THREADS, thread_name_prefix="hedged-read")
+
+
+def hedged(read: Callable[[], T], discard: Callable[[T], None] | None = None, after: float = HEDGE_AFTER_S) -> T:
+    """`read()`, sent again if it has not answered within `after` seconds; the first answer wins
+    (the other, when it comes, is passed to `discard`). A read that fails before the second is
+    sent raises at once; once both are out, the first failure is raised only if both fail."""
+    first = _hedge_pool.submit(read)
+    try:
+        return first.result(timeout=after)
+    except FutureTimeout:
+        pass
+    pending: set[Future[T]] = {first, _hedge_pool.submit(read)}
+    failures: list[BaseException] = []
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            error = future.exception()
+            if error is None:
+                for other in pending:
+                    other.add_done_callback(lambda late: _discard(late, discard))
+                return future.result()
+            failures.append(error)
+    raise failures[0]
+
+
+def _discard(late: Future, discard: Callable[[Any], None] | None) -> None:
+    if discard is not None and late.exception() is None:
+        try:
+            discard(late.result())
+        except Exception:  # noqa: BLE001 - closing a late answer nobody reads
+            pass
 
 
 class RateLimitGate:

@@ -21,7 +21,7 @@ from prawcore.exceptions import RequestException
 
 from config.settings import RedditSettings
 from connectors.common import (
-    POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, malformed_post,
+    POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, hedged, malformed_post,
     match_sent,
     outcome_unknown, parse_time, to_json_text,
 )
@@ -74,10 +74,19 @@ class PollRequestor(WriteSafeRequestor):
     """For the sources' client, which only polls (and marks read): a 5xx answer goes straight back
     to the polling loop, which retries within half a second (connectors.runner). prawcore would
     retry it itself first, sleeping up to 2 s and then 2-4 s between tries: seconds during which
-    a post already on the platform waits to be stored."""
+    a post already on the platform waits to be stored. A poll (or the login's token request) whose
+    answer stalls is sent again alongside (common.hedged)."""
 
     def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> requests.Response:
-        response = super().request(*args, timeout=timeout, **kwargs)
+        method = str(args[0] if args else kwargs.get("method", "")).upper()
+        url = str(args[1] if len(args) > 1 else kwargs.get("url", ""))
+        # A read, or the login's token request (asked twice, it only hands out two tokens): a
+        # stalled answer is asked for again (common.hedged).
+        if method == "GET" or url.rstrip("/").endswith("/access_token"):
+            response = hedged(lambda: WriteSafeRequestor.request(self, *args, timeout=timeout, **kwargs),
+                              discard=requests.Response.close)
+        else:
+            response = super().request(*args, timeout=timeout, **kwargs)
         if response.status_code >= 500:
             raise RequestException(ServerErrorAnswer(f"HTTP {response.status_code}"), args, kwargs)
         return response
@@ -216,11 +225,32 @@ class RedditInboxSource(_RedditSource):
         self._to_mark_read: set[str] = set()
 
     def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        """Both listings; one that fails does not hold back what the other read: those posts are
+        stored now and the failed listing is read again on the next poll (its anchor did not
+        move). A poll that read nothing fails with the first failure."""
         if self.gate.is_closed():
             return [], cursor
-        mentions, mentions_state = self._read_new(API_PATH["mentions"], cursor.get("mentions", {}))
-        unread = self._listing(API_PATH["unread"], {"limit": PAGE_LIMIT, "mark": "false"})
-        unread_posts = [unread] if isinstance(unread, RawPost) else [thing_to_raw(c) for c in unread]
+        mentions_state = cursor.get("mentions", {})
+        failed: list[Exception] = []
+        try:
+            mentions, mentions_state = self._read_new(API_PATH["mentions"], mentions_state)
+        except Exception as exc:  # noqa: BLE001 - raised below unless the other listing answers
+            mentions, failed = [], [exc]
+        unread_posts: list[RawPost] = []
+        # A 429 on the first holds the second back too; so does a stall (the runner polls again at
+        # once, rather than after the second listing's own timeout).
+        stalled = bool(failed) and isinstance(getattr(failed[0], "original_exception", None), ReadTimedOut)
+        if not self.gate.is_closed() and not stalled:
+            try:
+                unread = self._listing(API_PATH["unread"], {"limit": PAGE_LIMIT, "mark": "false"})
+                unread_posts = [unread] if isinstance(unread, RawPost) else [thing_to_raw(c) for c in unread]
+            except Exception as exc:  # noqa: BLE001 - as above
+                failed.append(exc)
+        if failed and not (mentions or unread_posts):
+            raise failed[0]  # nothing read: the poll failed (a 429 keeps its own kind)
+        if failed:
+            log.warning("reddit:inbox: one listing failed (%s); storing the other's %d posts now", failed[0],
+                        len(mentions) + len(unread_posts))
         self._to_mark_read = {p.external_id for p in unread_posts if not p.external_id.startswith("malformed:")}
         by_id: dict[str, RawPost] = {}
         for post in mentions + unread_posts:

@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from config.settings import XSettings
 from connectors.common import (
     LOOKUP_CLOCK_SLACK, POLL_CONNECT_TIMEOUT_S, POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem,
-    SentLedger, clean_str, failure, malformed_post,
+    SentLedger, clean_str, failure, hedged, malformed_post,
     match_sent, outcome_unknown, parse_time,
 )
 from models.domain import DeliveryReceipt, GeoPoint, OutboundRequest, RawPost
@@ -43,7 +43,8 @@ DM_FIELDS = ["id", "text", "event_type", "created_at", "sender_id", "dm_conversa
 
 
 class _BaseUrlAdapter(HTTPAdapter):
-    """Sends X API requests to `base_url` (the sandbox) and gives every request a timeout."""
+    """Sends X API requests to `base_url` (the sandbox), gives every request a timeout, and sends
+    a read again when its answer stalls."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__()
@@ -54,6 +55,8 @@ class _BaseUrlAdapter(HTTPAdapter):
             request.url = self.base_url + request.url[len(X_API_PREFIX):]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = READ_TIMEOUT if request.method == "GET" else REQUEST_TIMEOUT
+        if request.method == "GET":  # a read: a stalled answer is asked for again (common.hedged)
+            return hedged(lambda: HTTPAdapter.send(self, request, **kwargs), discard=requests.Response.close)
         return super().send(request, **kwargs)
 
 

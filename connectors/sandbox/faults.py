@@ -22,6 +22,7 @@ class FaultConfig:
     error_next: int = 0
     error_status: int = 503
     slow_rate: float = 0.0
+    slow_next: int = 0  # the next N requests are held back slow_seconds (deterministic)
     slow_seconds: float = 0.0
     drop_rate: float = 0.0  # connection dropped mid-response
     drop_next: int = 0
@@ -68,7 +69,11 @@ class FaultDecision:
 def decide(config: FaultConfig, is_write: bool, now: float | None = None) -> FaultDecision:
     """What happens to one request. Mutates the deterministic counters in `config`."""
     now = time.time() if now is None else now
-    delay = config.slow_seconds if config.slow_rate and config.rng.random() < config.slow_rate else 0.0
+    if config.slow_next > 0:
+        config.slow_next -= 1
+        delay = config.slow_seconds
+    else:
+        delay = config.slow_seconds if config.slow_rate and config.rng.random() < config.slow_rate else 0.0
     if config.outage_start <= now < config.outage_end:
         return FaultDecision("outage", 503, reset_at=config.outage_end, delay=delay)
     if is_write and not config.affect_writes:
