@@ -39,7 +39,7 @@ from rq import get_current_job
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from sqlalchemy import text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from flows.escalate import policy_for
@@ -70,11 +70,47 @@ MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) 
 URGENT = (Urgency.critical.value, Urgency.high.value)
 GROUPING_LOCK_KEY = 0x466C617265  # "Flare": the advisory lock of grouping transactions (PostgreSQL)
 _RANK = {u.value: u.rank for u in Urgency}
+DATABASE_WAIT_S = 60.0  # how long a triage job waits for a database that stopped answering
+DATABASE_PROBE_S = 0.25
 
 
 def triage_batch(post_ids: list[int], ctx: AppContext | None = None) -> dict[str, int]:
-    """The RQ job: triage and act on these posts (those still pending)."""
-    return run(ctx or process_context(), post_ids)
+    """The RQ job: triage and act on these posts (those still pending).
+
+    A database that stops answering under the job is waited for (asked every DATABASE_PROBE_S,
+    for up to DATABASE_WAIT_S) and the job runs again the moment it answers: what was committed
+    stays done, what is still pending is decided (from the worker's remembered decisions) and
+    acted on. A failed job would leave its posts to the sweep, which re-drives a post only once
+    it is `outbox_grace_seconds` old (10 s by default), on its next round: a cry for help stored
+    just before an outage would wait that long after the database came back."""
+    ctx = ctx or process_context()
+    deadline = time.monotonic() + DATABASE_WAIT_S
+    while True:
+        try:
+            return run(ctx, post_ids)
+        except DBAPIError as exc:
+            if not _database_down(exc) or time.monotonic() > deadline:
+                raise
+            log.warning("triage of %d posts met an unreachable database (%s); running it again once it answers",
+                        len(post_ids), str(exc).splitlines()[0])
+        while not _database_answers(ctx):
+            if time.monotonic() > deadline:
+                raise OperationalError("SELECT 1", None, TimeoutError("the database did not answer in time"))
+            time.sleep(DATABASE_PROBE_S)
+
+
+def _database_down(exc: BaseException) -> bool:
+    return isinstance(exc, (OperationalError, InterfaceError)) or \
+        (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def _database_answers(ctx: AppContext) -> bool:
+    try:
+        with ctx.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except (SQLAlchemyError, OSError):
+        return False
 
 
 def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:

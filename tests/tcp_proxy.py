@@ -21,6 +21,7 @@ class TcpProxy:
         self._refusing = threading.Event()
         self._silent = threading.Event()
         self._held: list[socket.socket] = []  # connections accepted while black-holed, never answered
+        self.refused = 0  # connections reset on arrival while refusing (a client trying again)
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._live: set[socket.socket] = set()
@@ -66,6 +67,7 @@ class TcpProxy:
             except OSError:
                 return
             if self._refusing.is_set():
+                self.refused += 1
                 _reset(client)
                 continue
             if self._silent.is_set():
