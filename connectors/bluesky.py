@@ -196,6 +196,16 @@ class _BlueskySource:
     def rate_limited_until(self) -> float:
         return self.gate.until
 
+    def _logged_in(self) -> tuple[Client, Client, str]:
+        """The account's client, chat client and did, logging in if needed. A 429 on the login (or
+        on its profile look-up) closes this source's gate like one on a poll: the next try waits
+        for the platform's reset instead of asking again every half second inside the window."""
+        try:
+            return self.account.client(), self.account.chat(), self.account.did()
+        except atp.RateLimitExceededError as exc:
+            self.gate.close_until(_reset_of(exc))
+            raise RateLimited(self.gate.until, "bluesky") from exc
+
     def _query(self, client: Client, nsid: str, params: Any) -> dict[str, Any] | RawPost:
         """Raw XRPC query: we parse items one by one so one odd item cannot sink the page."""
         try:
@@ -223,7 +233,7 @@ class BlueskyNotificationsSource(_BlueskySource):
     def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
         if self.gate.is_closed():
             return [], cursor
-        client = self.account.client()
+        client, _, _ = self._logged_in()
         watermark = parse_time(cursor.get("watermark"))
         floor = watermark - WATERMARK_SLACK if watermark else None
         seen = [u for u in cursor.get("seen", []) if isinstance(u, str)]
@@ -278,7 +288,7 @@ class BlueskyDirectMessagesSource(_BlueskySource):
     def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
         if self.gate.is_closed():
             return [], cursor
-        chat, own_did = self.account.chat(), self.account.did()
+        _, chat, own_did = self._logged_in()
         log_cursor = clean_str(cursor.get("log_cursor")) or None
         posts: list[RawPost] = []
         for _ in range(MAX_PAGES):

@@ -4,11 +4,12 @@ the inbox's two listings failing does not hold back the posts the other read."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from connector_test_helpers import db_external_id, poll, stored_posts
-from connectors.common import hedged
+from connectors.common import RateLimited, hedged
 from connectors.registry import build_sources
 
 SOURCES = {"x": "x:mentions", "bluesky": "bluesky:notifications", "reddit": "reddit:inbox"}
@@ -76,3 +77,17 @@ def test_hedged_raises_a_failure_that_comes_before_the_second_read():
     with pytest.raises(RuntimeError, match="503"):
         hedged(read, after=5.0)
     assert calls == [1]  # failed at once: no second read
+
+
+def test_a_429_on_the_bluesky_login_waits_for_the_reset(sandbox, platform_settings, tmp_path):
+    """A source restarted into a rate-limit window: the login's 429 closes its gate like a poll's,
+    so it does not ask again inside the window."""
+    state, _ = sandbox
+    settings = platform_settings.model_copy(update={"data_dir": tmp_path})
+    source = next(s for s in build_sources(settings) if s.name == "bluesky:notifications")
+    state.set_faults("bluesky", {"rate_limit_next": 1, "rate_limit_reset_seconds": 30, "affect_writes": True})
+    with pytest.raises(RateLimited):
+        source.fetch({})
+    asked = state.request_log["bluesky"]
+    assert source.rate_limited_until > time.time() + 20
+    assert source.fetch({}) == ([], {}) and state.request_log["bluesky"] == asked  # nothing sent into the window
