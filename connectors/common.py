@@ -35,26 +35,22 @@ _hedge_pool = ThreadPoolExecutor(max_workers=_HEDGE_THREADS, thread_name_prefix=
 
 
 def hedged(read: Callable[[], T], discard: Callable[[T], None] | None = None, after: float = HEDGE_AFTER_S) -> T:
-    """`read()`, sent again if it has not answered within `after` seconds; the first answer wins
-    (the other, when it comes, is passed to `discard`). A read that fails before the second is
-    sent raises at once; once both are out, the first failure is raised only if both fail."""
+    """`read()`, sent again if it has not answered within `after` seconds; the first outcome of
+    the two wins, answer or failure (a 5xx to the second read is not held back behind a first
+    that stalls: the caller retries at once). The other's answer, when it comes, is passed to
+    `discard`. A read that fails before the second is sent raises at once."""
     first = _hedge_pool.submit(read)
     try:
         return first.result(timeout=after)
     except FutureTimeout:
         pass
-    pending: set[Future[T]] = {first, _hedge_pool.submit(read)}
-    failures: list[BaseException] = []
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            error = future.exception()
-            if error is None:
-                for other in pending:
-                    other.add_done_callback(lambda late: _discard(late, discard))
-                return future.result()
-            failures.append(error)
-    raise failures[0]
+    second = _hedge_pool.submit(read)
+    done, _ = wait({first, second}, return_when=FIRST_COMPLETED)
+    answered = [f for f in (first, second) if f in done and f.exception() is None]
+    winner = answered[0] if answered else next(f for f in (first, second) if f in done)
+    loser = second if winner is first else first
+    loser.add_done_callback(lambda late: _discard(late, discard))  # now, if it is done already
+    return winner.result()
 
 
 def _discard(late: Future, discard: Callable[[Any], None] | None) -> None:

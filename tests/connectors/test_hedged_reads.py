@@ -91,3 +91,23 @@ def test_a_429_on_the_bluesky_login_waits_for_the_reset(sandbox, platform_settin
     asked = state.request_log["bluesky"]
     assert source.rate_limited_until > time.time() + 20
     assert source.fetch({}) == ([], {}) and state.request_log["bluesky"] == asked  # nothing sent into the window
+
+
+def test_a_failed_second_read_is_not_held_behind_a_stalled_first():
+    """The second read answers 503 while the first still stalls: the failure comes back at once
+    (the polling loop retries within half a second) instead of after the first's read timeout."""
+    release, calls = threading.Event(), []
+
+    def read() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(10)
+            return "late"
+        raise RuntimeError("HTTP 503")
+
+    try:
+        with pytest.raises(RuntimeError, match="503"):
+            hedged(read, after=0.05)
+        assert not release.is_set() and len(calls) == 2
+    finally:
+        release.set()
