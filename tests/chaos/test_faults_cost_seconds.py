@@ -302,8 +302,10 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
             assert all(outbox_ids[m.platform_message_id] == 1 for m in mine if m.platform_message_id)
     assert not rig.unexpected_exits, rig.unexpected_exits
     assert rig.restarts == 3 and not rig.sup.dead_children()  # each killed process came back
-    assert max(latencies) <= CRITICAL_BOUND_SECONDS, sorted(slow, reverse=True)
-    assert sum(t > CRITICAL_SECONDS for t in latencies) <= MAY_MISS_TARGET, sorted(slow, reverse=True)
+    met = _met(rig, posted, posts, incidents, incident_of, criticals)
+    print("\nwhat each critical slower than 3 s met:\n" + "\n".join(met))  # whole, whatever the assertions do
+    assert max(latencies) <= CRITICAL_BOUND_SECONDS, (sorted(slow, reverse=True), met)
+    assert sum(t > CRITICAL_SECONDS for t in latencies) <= MAY_MISS_TARGET, (sorted(slow, reverse=True), met)
     found = sum("found on the platform" in m.last_error for m in messages)
     return {
         "posts": len(posted), "stored": sum(stored.values()), "criticals": len(criticals),
@@ -315,7 +317,7 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
                                  "acknowledged_before_entry": len(latencies) - len(stream_lags)},
         "criticals, slowest first (s, posted at s, platform, dm, stored after s, triaged after s, in stream after s)":
             sorted(slow, key=lambda row: row[0], reverse=True),
-        "what each critical slower than 3 s met": _met(rig, posted, posts, incidents, incident_of, criticals),
+        "what each critical slower than 3 s met": met,
         "messages_sent": sum(m.status == DeliveryStatus.sent.value for m in messages),
         "messages_failed": sum(m.status == DeliveryStatus.failed.value for m in messages),
         "resolved_by_lookup": found, "duplicates": 0, "acknowledged_incidents": len(acked_incidents),
