@@ -83,6 +83,11 @@ class TriageSettings(BaseModel):
     # Where exported/quantised encoder files are cached (built once from installed weights).
     model_cache_dir: Path | None = None
     threads: int = 1
+    # PostgreSQL, several workers: a worker that finds another's act transaction holding the
+    # grouping lock works out its own group's grouping while it waits (grouping.finder.plan), so
+    # the lock is held for less. It costs CPU (the group is matched twice, in part): worth it when
+    # workers have cores of their own, not when they share two cores with the database.
+    plan_grouping: bool = False
     # Local gazetteer of landmarks/streets for the service's own area (JSON lines).
     local_gazetteer: Path | None = None
 

@@ -17,9 +17,10 @@ most urgent first, in one transaction per urgency group:
   2. open or join incidents (escalation.service.apply_triage, with finder.BatchFinder
      asking the database once per group and building its grouping candidates once), queue
      receipts; an incident joined by many posts of the group gets one UPDATE at the flush.
-     Groups run one at a time (`_one_group_at_a_time`); a worker that finds another's group
-     under way works out its own group's grouping while it waits (finder.plan), and under the
-     lock matches again only the incidents opened or changed since: the same answers;
+     Groups run one at a time (`_one_group_at_a_time`); with triage.plan_grouping on, a worker
+     that finds another's group under way works out its own group's grouping while it waits
+     (finder.plan), and under the lock matches again only the incidents opened or changed
+     since: the same answers;
   3. write the group's triage records, memberships, messages and events with one INSERT each
      (plain rows, no ORM object per row);
   4. commit, then the Redis half: dispatch stream, receipts, clustering state, live feed.
@@ -353,13 +354,17 @@ def _one_group_at_a_time(ctx: AppContext, session: Session, group: list[tuple[Po
     second of deadlock_timeout and a rolled-back group. A group is short (plain-row inserts,
     one UPDATE per incident), and the model runs outside it, in parallel on every worker.
 
-    When another worker holds the lock (PostgreSQL), this one works out the group's grouping
-    while it waits (finder.plan, in a session of its own that writes nothing): under the lock
+    With `triage.plan_grouping` on, when another worker holds the lock (PostgreSQL), this one
+    works out the group's grouping while it waits (finder.plan, in a session of its own that
+    writes nothing): under the lock
     the group is decided again against the database as it is then, matching again only the
     incidents opened or changed since (finder.Plan), so the lock is held for the writes and
     little else. Uncontended, nothing is planned: the group is decided under the lock at once.
     Returns the plan to decide with (None: every answer is worked out under the lock)."""
     if session.get_bind().dialect.name != "postgresql":
+        return plan
+    if not ctx.settings.triage.plan_grouping:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY})
         return plan
     if session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK_KEY}).scalar():
         return plan
