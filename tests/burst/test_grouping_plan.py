@@ -44,7 +44,10 @@ def _reset(ctx) -> None:
         else:
             for table in reversed(SQLModel.metadata.sorted_tables):
                 conn.execute(table.delete())
-            conn.execute(text("DELETE FROM sqlite_sequence"))
+            # Ids restart at 1 once the rows are gone, unless a table uses AUTOINCREMENT
+            # (then sqlite_sequence exists and remembers them).
+            if conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
+                conn.execute(text("DELETE FROM sqlite_sequence"))
     ctx.redis.flushdb()
 
 
