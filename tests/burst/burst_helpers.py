@@ -5,8 +5,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from models import DeliveryReceipt
 from tests.demo_pipeline import demo_context
+from tests.fakes import AcceptingReplier
 
 SCENARIO_PATH = Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "burst.py"
 
@@ -21,22 +21,6 @@ def load_burst_module():
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-class AcceptingReplier:
-    """Accepts every receipt instantly, so message jobs cost nothing in these tests."""
-
-    platform = "x"
-
-    def __init__(self) -> None:
-        self.sent = 0
-
-    def supports_dm(self, request) -> bool:
-        return True
-
-    def send(self, request) -> DeliveryReceipt:
-        self.sent += 1
-        return DeliveryReceipt(ok=True, platform_message_id=f"m{self.sent}")
 
 
 def triage_context(settings):

@@ -12,21 +12,12 @@ from sqlmodel import Session, select
 from connectors.intake import persist_posts
 from flows.context import AppContext, set_process_context
 from flows import triage_batch
-from models.domain import DeliveryReceipt, RawPost
+from models.domain import RawPost
 from models.enums import TriageState
 from models.tables import Incident, IncidentPost, Post
 from tests.tcp_proxy import TcpProxy
+from tests.fakes import AcceptingReplier
 from tests.waiting import wait_for
-
-
-class Replier:
-    platform = "x"
-
-    def supports_dm(self, request) -> bool:
-        return True
-
-    def send(self, request) -> DeliveryReceipt:
-        return DeliveryReceipt(ok=True, platform_message_id="m1")
 
 
 def test_a_triage_job_rides_out_a_database_outage(settings, database_url):
@@ -36,7 +27,7 @@ def test_a_triage_job_rides_out_a_database_outage(settings, database_url):
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     ctx = AppContext.build(settings.model_copy(update={"database_url": proxied}))
-    ctx.repliers = {"x": Replier()}
+    ctx.repliers = {"x": AcceptingReplier()}
     set_process_context(ctx)
     outcome: list = []
     try:

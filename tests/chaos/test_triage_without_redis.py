@@ -18,21 +18,12 @@ from flows.redisless import claim_pending, probe_client, redis_reachable, triage
 from dashboard.routes.pages import open_queue
 from flows.sweep import sweep
 from runtime.worker import FlareWorker
-from models.domain import DeliveryReceipt, RawPost
+from models.domain import RawPost
 from models.enums import EventKind, IncidentStatus, TriageState
 from models.tables import Incident, IncidentEvent, IncidentPost, Post
 from tests.tcp_proxy import proxied_redis_url
+from tests.fakes import AcceptingReplier
 from tests.waiting import wait_for
-
-
-class Replier:
-    platform = "x"
-
-    def supports_dm(self, request) -> bool:
-        return True
-
-    def send(self, request) -> DeliveryReceipt:
-        return DeliveryReceipt(ok=True, platform_message_id="m1")
 
 
 def _raw(ext: str, text: str) -> RawPost:
@@ -64,7 +55,7 @@ def test_claims_lease_pages_critical_lane_first(engine):
 def cut(settings):
     proxy, url = proxied_redis_url(settings.redis_url)
     c = AppContext.build(settings.model_copy(update={"redis_url": url, "outbox_grace_seconds": 0}))
-    c.repliers = {"x": Replier()}
+    c.repliers = {"x": AcceptingReplier()}
     set_process_context(c)
     yield c, proxy
     set_process_context(None)
