@@ -18,15 +18,15 @@ from typing import Any, Protocol
 import httpx
 import redis
 import requests
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from connectors import health
 from connectors.common import RateLimited
 from connectors.health import ConnectorHealth, read_health
 from connectors.intake import Persisted, persist_posts
+from models.db import database_answers
 from models.domain import RawPost
 from models.enums import Lane
 from models.seams import Source
@@ -221,19 +221,8 @@ def _database_down(exc: BaseException) -> bool:
 def wait_for_database(engine: Engine, stop: threading.Event) -> None:
     """Block until the database answers (or `stop`), probing every fraction of a second, so the
     poll that follows runs the moment it is back rather than after a backoff."""
-    while not stop.is_set() and not _database_answers(engine):
+    while not stop.is_set() and not database_answers(engine):
         stop.wait(DATABASE_PROBE_SECONDS)
-
-
-def _database_answers(engine: Engine) -> bool:
-    """Whether the database answers now. Any failure is a no (a refused connection, an exhausted
-    pool): this runs inside a source's error handling, where a raise would end its thread."""
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except (SQLAlchemyError, OSError):
-        return False
 
 
 def read_while_database_down(
@@ -260,7 +249,7 @@ def read_while_database_down(
                     held.setdefault(post.external_id, post)
             except Exception as exc:  # noqa: BLE001 - a 429, 5xx or stall: read again next time
                 log.info("%s: read while the database is down failed: %s", source.name, exc)
-        if _database_answers(engine):
+        if database_answers(engine):
             break
         stop.wait(DATABASE_PROBE_SECONDS)
     return list(held.values()), cursor

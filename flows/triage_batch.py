@@ -40,7 +40,7 @@ from rq import get_current_job
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from sqlalchemy import text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from flows.escalate import policy_for
@@ -54,6 +54,7 @@ from flows.drill import is_drill
 from flows.triage_queue import BATCH_SIZE, JOB_FUNCTION, JOB_PREFIX, enqueue, job_id, job_meta, meta_posts  # noqa: F401
 from flows.live import publish_live_many
 from flows.publish import dispatch_outcomes
+from models.db import database_answers
 from models.domain import GeoPoint, TriageOutput
 from models.enums import TriageState, Urgency
 from models.events import batch_appends, flush_appends
@@ -94,7 +95,7 @@ def triage_batch(post_ids: list[int], ctx: AppContext | None = None) -> dict[str
                 raise
             log.warning("triage of %d posts met an unreachable database (%s); running it again once it answers",
                         len(post_ids), str(exc).splitlines()[0])
-        while not _database_answers(ctx):
+        while not database_answers(ctx.engine):
             if time.monotonic() > deadline:
                 raise OperationalError("SELECT 1", None, TimeoutError("the database did not answer in time"))
             time.sleep(DATABASE_PROBE_S)
@@ -103,15 +104,6 @@ def triage_batch(post_ids: list[int], ctx: AppContext | None = None) -> dict[str
 def _database_down(exc: BaseException) -> bool:
     return isinstance(exc, (OperationalError, InterfaceError)) or \
         (isinstance(exc, DBAPIError) and exc.connection_invalidated)
-
-
-def _database_answers(ctx: AppContext) -> bool:
-    try:
-        with ctx.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except (SQLAlchemyError, OSError):
-        return False
 
 
 def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, inspect, update
+from sqlalchemy import event, inspect, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -116,6 +117,18 @@ def get_locked(session: Session, model, row_id: int):
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(model).where(model.id == row_id).values(id=model.id))
     return session.get(model, row_id, with_for_update=True, populate_existing=True)
+
+
+
+def database_answers(engine: Engine) -> bool:
+    """Whether the database answers now. Any failure is a no (a refused connection, an exhausted
+    pool): callers ask from inside their error handling, where a raise would end their thread."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except (SQLAlchemyError, OSError):
+        return False
 
 
 @contextmanager

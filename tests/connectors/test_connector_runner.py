@@ -374,7 +374,7 @@ class _Unanswering:
 
 
 def test_an_exhausted_pool_reads_as_a_database_that_does_not_answer():
-    assert runner._database_answers(_Unanswering()) is False
+    assert runner.database_answers(_Unanswering()) is False
     stop = threading.Event()
     threading.Timer(0.3, stop.set).start()
     runner.wait_for_database(_Unanswering(), stop)  # returns on stop, never raises
@@ -396,7 +396,7 @@ def test_read_ahead_through_a_database_outage_holds_a_bounded_number_of_posts(mo
             return posts, {"n": start + 40}
 
     probes = iter([False] * 30 + [True])
-    monkeypatch.setattr(runner, "_database_answers", lambda engine: next(probes))
+    monkeypatch.setattr(runner, "database_answers", lambda engine: next(probes))
     monkeypatch.setattr(runner, "DATABASE_PROBE_SECONDS", 0.0)
     monkeypatch.setattr(runner, "HELD_MAX", 100)
     source = Endless()
