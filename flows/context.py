@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -70,6 +72,20 @@ def check_redis(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
         raise RedisUnavailable(f"Cannot reach Redis at {_safe(url)}: {exc}. "
                                "Check FLARE_REDIS_URL or unset it to use the embedded server.") from exc
     return conn
+
+
+def impatient_client(conn: redis.Redis, timeout_s: float, name: str | None = None,
+                     single_connection: bool = False) -> redis.Redis:
+    """A client of `conn`'s server that gives up on a connect or an answer after `timeout_s` and
+    never retries (a silent server costs that long, not the 30 s of the shared client and its
+    retries). `name` is set as the connection's CLIENT SETNAME, again on every reconnect."""
+    pool = conn.connection_pool
+    kwargs = {**pool.connection_kwargs, "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+              "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
+    if name is not None:
+        kwargs["client_name"] = name
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs),
+                       single_connection_client=single_connection)
 
 
 def _safe(url: str) -> str:

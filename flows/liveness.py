@@ -19,10 +19,8 @@ a few seconds no longer makes a live worker's job look lost (re-driven, its post
 from __future__ import annotations
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from flows.context import liveness_key
+from flows.context import impatient_client, liveness_key
 
 HEARTBEAT_S = 0.5
 FRESH_S = 2.0  # a worker that beat this recently is alive, whatever its connection
@@ -38,11 +36,7 @@ def client_name(worker_name: str) -> str:
 def heartbeat_client(conn: redis.Redis, worker_name: str) -> redis.Redis:
     """One connection to `conn`'s server, named for `worker_name` (set again on every reconnect),
     with short timeouts and no retries: a beat that cannot go out is simply the next one."""
-    pool = conn.connection_pool
-    kwargs = {**pool.connection_kwargs, "client_name": client_name(worker_name), "socket_timeout": _TIMEOUT_S,
-              "socket_connect_timeout": _TIMEOUT_S, "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs),
-                       single_connection_client=True)
+    return impatient_client(conn, _TIMEOUT_S, name=client_name(worker_name), single_connection=True)
 
 
 def beat(client: redis.Redis, worker_name: str) -> None:

@@ -31,15 +31,13 @@ import threading
 from datetime import timedelta
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from rq import Queue
 from sqlalchemy import case, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from escalation.queue import DispatchQueue
-from flows.context import LANES, AppContext
+from flows.context import LANES, AppContext, impatient_client
 from flows import triage_batch
 from models.enums import TriageState
 from models.tables import Post
@@ -76,10 +74,7 @@ def claim_pending(engine: Engine, limit: int = CLAIM_PAGE, lease_s: float = CLAI
 def probe_client(ctx: AppContext) -> redis.Redis:
     """A client of the context's Redis server that gives up on a connect or an answer after
     PROBE_TIMEOUT_S and never retries: what asks whether Redis answers."""
-    pool = ctx.redis.connection_pool
-    kwargs = {**pool.connection_kwargs, "socket_timeout": PROBE_TIMEOUT_S, "socket_connect_timeout": PROBE_TIMEOUT_S,
-              "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+    return impatient_client(ctx.redis, PROBE_TIMEOUT_S)
 
 
 def redis_reachable(probe: redis.Redis) -> bool:
