@@ -6,6 +6,7 @@ audit log and to the incident's event log before anything is rendered.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -85,11 +86,11 @@ def reply_form(request: Request, incident_id: RowId, db: DB, ctx: Ctx, post_id: 
     return action_done(request, f"{label} queued for sending.", back, message_id=message_id)
 
 
-def _closing(request: Request, action_name: str, incident_id: int, ctx, user: User, note: str, done: str,
+def _closing(request: Request, action: Callable[..., object], incident_id: int, ctx, user: User, note: str, done: str,
              next_path: str = ""):
     back = safe_next(next_path, _back(incident_id))
     try:
-        getattr(actions, action_name)(ctx, incident_id, user, note=note.strip()[:MAX_NOTE_CHARS])
+        action(ctx, incident_id, user, note=note.strip()[:MAX_NOTE_CHARS])
     except ActionError as exc:
         return action_failed(request, str(exc), back)
     return action_done(request, f"Incident #{incident_id} {done}.", back)
@@ -98,19 +99,19 @@ def _closing(request: Request, action_name: str, incident_id: int, ctx, user: Us
 @router.post("/incidents/{incident_id}/resolve", dependencies=[CSRF])
 def resolve_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
                  note: str = Form(""), next: str = Form("")):
-    return _closing(request, "resolve", incident_id, ctx, user, note, "resolved", next)
+    return _closing(request, actions.resolve, incident_id, ctx, user, note, "resolved", next)
 
 
 @router.post("/incidents/{incident_id}/close", dependencies=[CSRF])
 def close_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
                note: str = Form(""), next: str = Form("")):
-    return _closing(request, "close", incident_id, ctx, user, note, "closed", next)
+    return _closing(request, actions.close, incident_id, ctx, user, note, "closed", next)
 
 
 @router.post("/incidents/{incident_id}/false-alarm", dependencies=[CSRF])
 def false_alarm_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("resolve"),
                      note: str = Form(""), next: str = Form("")):
-    return _closing(request, "false_alarm", incident_id, ctx, user, note, "closed as a false alarm", next)
+    return _closing(request, actions.false_alarm, incident_id, ctx, user, note, "closed as a false alarm", next)
 
 
 @router.post("/incidents/{incident_id}/reassign", dependencies=[CSRF])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -136,11 +137,11 @@ def queue_fragment(request: Request, db: DB, user: User = require("queue")) -> H
     return render(request, "_queue_rows.html", user=user, fragment=True, rows=rows, review_count=review_count(db))
 
 
-def _run(request: Request, action_name: str, incident_id: int, ctx, user: User, next_path: str,
+def _run(request: Request, action: Callable[..., object], incident_id: int, ctx, user: User, next_path: str,
          done_text: str):
     back = safe_next(next_path, "/queue")
     try:
-        getattr(actions, action_name)(ctx, incident_id, user)
+        action(ctx, incident_id, user)
     except ActionError as exc:
         return action_failed(request, str(exc), back)
     return action_done(request, f"Incident #{incident_id} {done_text}.", back, incident_id=incident_id)
@@ -149,22 +150,22 @@ def _run(request: Request, action_name: str, incident_id: int, ctx, user: User, 
 @router.post("/incidents/{incident_id}/acknowledge", dependencies=[CSRF])
 def acknowledge_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                      next: str = Form("/queue")):
-    return _run(request, "acknowledge", incident_id, ctx, user, next, "acknowledged")
+    return _run(request, actions.acknowledge, incident_id, ctx, user, next, "acknowledged")
 
 
 @router.post("/incidents/{incident_id}/claim", dependencies=[CSRF])
 def claim_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                next: str = Form("/queue")):
-    return _run(request, "claim", incident_id, ctx, user, next, "claimed by you")
+    return _run(request, actions.claim, incident_id, ctx, user, next, "claimed by you")
 
 
 @router.post("/incidents/{incident_id}/take-over", dependencies=[CSRF])
 def take_over_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                    next: str = Form("/queue")):
-    return _run(request, "take_over", incident_id, ctx, user, next, "taken over: it is yours now")
+    return _run(request, actions.take_over, incident_id, ctx, user, next, "taken over: it is yours now")
 
 
 @router.post("/incidents/{incident_id}/release", dependencies=[CSRF])
 def release_form(request: Request, incident_id: RowId, ctx: Ctx, user: User = require("acknowledge"),
                  next: str = Form("/queue")):
-    return _run(request, "release", incident_id, ctx, user, next, "released for anyone to take")
+    return _run(request, actions.release, incident_id, ctx, user, next, "released for anyone to take")
