@@ -6,8 +6,10 @@ path whichever process handles it.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -75,17 +77,89 @@ def check_redis(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
 
 
 def impatient_client(conn: redis.Redis, timeout_s: float, name: str | None = None,
-                     single_connection: bool = False) -> redis.Redis:
+                     single_connection: bool = False, hold_s: float = 0.0) -> redis.Redis:
     """A client of `conn`'s server that gives up on a connect or an answer after `timeout_s` and
     never retries (a silent server costs that long, not the 30 s of the shared client and its
-    retries). `name` is set as the connection's CLIENT SETNAME, again on every reconnect."""
+    retries). `name` is set as the connection's CLIENT SETNAME, again on every reconnect.
+
+    With `hold_s`, a call that timed out or could not connect makes every call through this
+    client fail at once for the next `hold_s` seconds (then one is let through to try again): a
+    thread that makes many calls pays for a silent server once per `hold_s`, not on each call."""
     pool = conn.connection_pool
     kwargs = {**pool.connection_kwargs, "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
               "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
     if name is not None:
         kwargs["client_name"] = name
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs),
+    base = getattr(pool.connection_class, "plain", pool.connection_class)  # never another client's hold
+    if hold_s <= 0:
+        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=base, **kwargs),
+                           single_connection_client=single_connection)
+    hold = _Hold(hold_s)
+    tripping = type(f"Holding{base.__name__}", (_Tripping, base), {"hold": hold, "plain": base})
+    return redis.Redis(connection_pool=_HoldingPool(hold, connection_class=tripping, **kwargs),
                        single_connection_client=single_connection)
+
+
+class _Hold:
+    """When the last call on a client failed for want of an answer, and how long to fail at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until = 0.0
+
+    def trip(self) -> None:
+        self.until = time.monotonic() + self.seconds
+
+    def check(self) -> None:
+        if time.monotonic() < self.until:
+            raise redis.ConnectionError("Redis did not answer a moment ago; not asking again yet")
+
+
+class _Tripping:
+    """Mixed into a connection class: a connect, send or read that times out or fails trips the hold."""
+
+    hold: _Hold
+
+    def connect_check_health(self, *args, **kwargs):
+        return self._tripping(super().connect_check_health, *args, **kwargs)
+
+    def send_packed_command(self, *args, **kwargs):
+        return self._tripping(super().send_packed_command, *args, **kwargs)
+
+    def read_response(self, *args, **kwargs):
+        return self._tripping(super().read_response, *args, **kwargs)
+
+    def _tripping(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.hold.trip()
+            raise
+
+
+class _HoldingPool(redis.ConnectionPool):
+    """A pool that hands out no connection while its hold lasts."""
+
+    def __init__(self, hold: _Hold, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hold = hold
+
+    def get_connection(self, *args, **kwargs):
+        self.hold.check()
+        return super().get_connection(*args, **kwargs)
+
+
+class _Unreachable(redis.ConnectionPool):
+    """A pool that never connects: every call through it fails at once with a ConnectionError."""
+
+    def get_connection(self, *args, **kwargs):
+        raise redis.ConnectionError("Redis did not answer the probe")
+
+
+def unanswering_client() -> redis.Redis:
+    """A client whose every call fails at once: what a thread uses while a probe says Redis does
+    not answer, instead of waiting out a timeout on each call."""
+    return redis.Redis(connection_pool=_Unreachable())
 
 
 def _safe(url: str) -> str:
@@ -132,6 +206,13 @@ class AppContext:
         queues = {name: Queue(name, connection=conn) for name in WORKER_QUEUES}
         return cls(settings=settings, engine=engine, redis=conn, queues=queues,
                    dispatch=DispatchQueue(conn), redis_url=url, evidence_keys=keys)
+
+    def with_redis(self, conn: redis.Redis) -> AppContext:
+        """This context with every Redis call going through `conn` (e.g. an impatient or an
+        unanswering client): same database, pipeline, decisions and repliers; a grouping state of
+        its own (the shared one reads centroids through the process client)."""
+        return dataclasses.replace(self, redis=conn, queues={name: Queue(name, connection=conn) for name in self.queues},
+                                   dispatch=DispatchQueue(conn), _cluster_state=None)
 
     @property
     def pipeline(self) -> Pipeline:

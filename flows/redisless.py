@@ -25,19 +25,16 @@ sweep, as when Redis refuses, instead of each call hanging on the unanswering se
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from datetime import timedelta
 
 import redis
-from rq import Queue
 from sqlalchemy import case, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from escalation.queue import DispatchQueue
-from flows.context import LANES, AppContext, impatient_client
+from flows.context import LANES, AppContext, impatient_client, unanswering_client
 from flows import triage_batch
 from models.enums import TriageState
 from models.tables import Post
@@ -85,21 +82,11 @@ def redis_reachable(probe: redis.Redis) -> bool:
         return False
 
 
-class _Unreachable(redis.ConnectionPool):
-    """A pool that never connects: every call through it fails at once with a ConnectionError."""
-
-    def get_connection(self, *args, **kwargs):
-        raise redis.ConnectionError("Redis did not answer the probe")
-
-
 def without_redis(ctx: AppContext) -> AppContext:
     """The context with every Redis call failing at once (same database, pipeline and
     repliers): what a page claimed from the database is triaged with while Redis does not answer."""
     ctx.decisions  # noqa: B018 - the pipeline and the remembered decisions, made once and shared
-    down = redis.Redis(connection_pool=_Unreachable())
-    # Its own grouping state (the shared one reads centroids through the unanswering client).
-    return dataclasses.replace(ctx, redis=down, queues={name: Queue(name, connection=down) for name in ctx.queues},
-                               dispatch=DispatchQueue(down), _cluster_state=None)
+    return ctx.with_redis(unanswering_client())
 
 
 def triage_once(ctx: AppContext, model_lock: threading.Lock) -> int:

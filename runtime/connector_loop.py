@@ -11,10 +11,18 @@ import threading
 
 from connectors.registry import build_sources
 from connectors.runner import DbCheckpointStore, run_forever
-from flows.context import AppContext
+from flows.context import AppContext, impatient_client
 from flows.intake import choose_lane, on_persisted
 
 log = logging.getLogger("flare.connectors")
+# Handing stored posts on to triage and writing the sources' health go through a Redis client
+# that gives up after REDIS_TIMEOUT_S and then fails at once for REDIS_HOLD_S: a Redis that answers
+# nothing costs a poll about a second once in a while, not the process client's 30 s socket
+# timeout on every poll (each poll writes its health; each one that read posts hands them on).
+# Stored posts are safe in the database meanwhile: workers triage them from there while Redis is
+# unreachable, and the hand-on thread retries the rest the moment it answers.
+REDIS_TIMEOUT_S = 1.0
+REDIS_HOLD_S = 1.0
 
 
 def run_connectors(ctx: AppContext, stop: threading.Event | None = None) -> None:
@@ -25,5 +33,6 @@ def run_connectors(ctx: AppContext, stop: threading.Event | None = None) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         if threading.current_thread() is threading.main_thread():
             signal.signal(sig, lambda *_: stop.set())
-    run_forever(sources, ctx.engine, lambda stored: on_persisted(ctx, stored),
-                DbCheckpointStore(ctx.engine), ctx.redis, stop, choose_lane=choose_lane)
+    quick = ctx.with_redis(impatient_client(ctx.redis, REDIS_TIMEOUT_S, hold_s=REDIS_HOLD_S))
+    run_forever(sources, ctx.engine, lambda stored: on_persisted(quick, stored),
+                DbCheckpointStore(ctx.engine), quick.redis, stop, choose_lane=choose_lane)

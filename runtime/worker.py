@@ -18,10 +18,10 @@ from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
 from flows import liveness
-from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, liveness_key,
-                           set_process_context)
+from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, impatient_client,
+                           liveness_key, set_process_context, unanswering_client)
 from flows.escalate import fire_due_steps
-from flows.redisless import triage_while_redis_down
+from flows.redisless import probe_client, redis_reachable, triage_while_redis_down
 from flows.sweep import try_checkpoint, try_sweep
 from models.enums import Lane
 from triage.base import TriageInput
@@ -33,6 +33,19 @@ log = logging.getLogger("flare.worker")
 # never delays it): a SIGKILLed worker's job is re-driven by the sweep within FRESH_S of its last
 # beat, while a worker paused for a few seconds is not taken for dead (flows/liveness.py).
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 1.0  # a ping a second: back within a second of Redis
+# Everything a worker does besides its blocking dequeue (jobs, the sweep, the step timer) talks to
+# Redis through a client that gives up after REDIS_TIMEOUT_S, with no retries, and then fails at
+# once for REDIS_HOLD_S: a Redis that answers nothing (a black-holed host, connections lost without
+# a reset) costs a job, a sweep or a round of the step timer a couple of seconds, not the 30 s
+# socket timeout of the process client on every call (a triage job holding the model while it
+# waited would hold back the thread that triages from the database meanwhile).
+REDIS_TIMEOUT_S = 2.0
+REDIS_HOLD_S = 1.0
+
+
+def worker_context(ctx: AppContext) -> AppContext:
+    """The context a worker runs with (see REDIS_TIMEOUT_S)."""
+    return ctx.with_redis(impatient_client(ctx.redis, REDIS_TIMEOUT_S, hold_s=REDIS_HOLD_S))
 
 
 def _heartbeat(ctx: AppContext, current: dict[str, str], stop: threading.Event) -> None:
@@ -71,10 +84,17 @@ STEP_TIMER_INTERVAL_S = 0.2
 
 def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
     """Fires due escalation steps within a fraction of a second, whatever RQ's scheduler is doing
-    (it polls once a second and stays locked out for a minute after its worker is SIGKILLed)."""
+    (it polls once a second and stays locked out for a minute after its worker is SIGKILLed).
+
+    Steps are recorded in the database; their Redis half (live alert, counters, scheduling the
+    next job) goes through the worker's short-timeout client, and while a probe says Redis does
+    not answer, through one that fails at once: a silent Redis delays a round by the probe's
+    second at most, never a step by a timeout per call."""
+    probe = probe_client(ctx)
+    silent = ctx.with_redis(unanswering_client())
     while not stop.is_set():
         try:
-            fire_due_steps(ctx)
+            fire_due_steps(ctx if redis_reachable(probe) else silent)
         except Exception:  # noqa: BLE001 - the timer must outlive a transient DB/Redis error
             log.exception("step timer failed; retrying")
         stop.wait(STEP_TIMER_INTERVAL_S)
@@ -82,6 +102,12 @@ def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
 
 PUBSUB_JOIN_S = 1.0
 SENDER_RESTART_S = 0.5
+# RQ blocks in BLPOP/BLMOVE for worker_ttl - 15 s (405 s by default) on a connection whose read
+# timeout is 10 s longer: a connection lost without a reset (a black-holed Redis, a failover
+# behind a silent network) would hold the worker that long after Redis answers again. Short
+# blocking reads on a short timeout notice it within DEQUEUE_WAIT_S + ANSWER_MARGIN_S.
+DEQUEUE_WAIT_S = 2
+ANSWER_MARGIN_S = 2
 
 
 class FlareWorker(SimpleWorker):
@@ -98,6 +124,19 @@ class FlareWorker(SimpleWorker):
     # model take it: an act job, an escalation step or a media fetch must not hold back the
     # thread that triages from the database while Redis is down.
     model_lock: threading.Lock | None = None
+    stop_asked = False  # SIGTERM/SIGINT: work() returning then is a requested stop, not a lost Redis
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return DEQUEUE_WAIT_S
+
+    @property
+    def connection_timeout(self) -> int:
+        return DEQUEUE_WAIT_S + ANSWER_MARGIN_S
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)
 
     def execute_job(self, job, queue):
         if self.model_lock is None or job.func_name not in MODEL_JOBS:
@@ -132,10 +171,11 @@ class SenderWorker(FlareWorker):
 
 def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[str], name: str,
                model_lock: threading.Lock | None = None) -> FlareWorker:
-    """An RQ worker on a fresh blocking connection. It blocks in BLMOVE for minutes: its own
-    connection pool, whose read timeout RQ sets longer than that, leaves the short timeouts the
-    jobs use untouched. RQ backs off up to a minute after a Redis hiccup; an emergency queue
-    cannot sit idle that long, so it retries every second at most."""
+    """An RQ worker on a fresh blocking connection. It blocks in BLMOVE for DEQUEUE_WAIT_S at a
+    time: its own connection pool, whose read timeout RQ sets a little longer than that
+    (FlareWorker.connection_timeout), leaves the timeouts the jobs use untouched. RQ backs off up
+    to a minute after a Redis hiccup; an emergency queue cannot sit idle that long, so it retries
+    every second at most."""
     conn = check_redis(ctx.redis_url, socket_timeout=None) if ctx.redis_url else ctx.redis
     worker = worker_class([ctx.queues[q] for q in queues], connection=conn, name=name,
                           job_class=FlareJob)
@@ -165,6 +205,7 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
                step_timer: bool = True) -> None:
     """Serve every queue until stopped. `step_timer=False` leaves escalation steps to RQ's scheduler
     and the sweep alone (`flare bench escalation` compares the two)."""
+    ctx = worker_context(ctx)
     set_process_context(ctx)
     if preload:
         # Models load lazily; one warm-up post loads them before the first real job waits on it.
@@ -209,17 +250,21 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
 def _serve(ctx: AppContext, current: dict[str, str], burst: bool, queues: list[str],
            model_lock: threading.Lock | None = None) -> None:
     """Run the RQ worker until it stops on its own (burst done, or SIGTERM/SIGINT). A lost Redis
-    connection never ends the process: RQ's bookkeeping raises it out of `work()`, and the worker
-    comes back under a fresh name (the old one may still be registered) as soon as Redis answers."""
+    connection never ends the process: RQ's bookkeeping raises it out of `work()` (or RQ logs a
+    Redis timeout and returns from it, "quitting"), and the worker comes back under a fresh name
+    (the old one may still be registered) as soon as Redis answers."""
     base, attempt, delay = current["name"], 0, RECONNECT_MIN_S
     while True:
         try:
-            _rq_worker(ctx, FlareWorker, queues, current["name"], model_lock).work(
-                burst=burst, with_scheduler=True, logging_level="WARNING")
-            return
+            worker = _rq_worker(ctx, FlareWorker, queues, current["name"], model_lock)
+            worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+            if burst or worker.stop_asked:
+                return
+            reason = "RQ stopped on a Redis timeout"
         except (redis.ConnectionError, redis.TimeoutError, RedisUnavailable) as exc:
-            attempt += 1
-            log.warning("Redis unavailable (%s); worker reconnecting in %.1f s", exc, delay)
-            time.sleep(delay)
-            delay = min(RECONNECT_MAX_S, delay * 2)
-            current["name"] = f"{base}-r{attempt}"
+            reason = str(exc)
+        attempt += 1
+        log.warning("Redis unavailable (%s); worker reconnecting in %.1f s", reason, delay)
+        time.sleep(delay)
+        delay = min(RECONNECT_MAX_S, delay * 2)
+        current["name"] = f"{base}-r{attempt}"

@@ -1,7 +1,10 @@
 """A TCP forwarder a test can cut: the database "refusing connections" without touching the
 shared PostgreSQL server (or Redis going away). While refusing, new connections are reset at once and live ones are
 dropped; while black-holed, connections are accepted and nothing is answered on any of them (a
-host gone silent: clients wait out their timeouts); `accept()` lets traffic through again on the same port."""
+host gone silent: clients wait out their timeouts); `accept()` lets traffic through again on the same port.
+`revive()` ends a black-hole the way a client does not see: new connections are answered again,
+while the ones opened before stay silent and are never reset (their packets were lost, as after
+a failover behind a silent network), so a client notices only through its own timeout."""
 from __future__ import annotations
 
 import socket
@@ -21,6 +24,7 @@ class TcpProxy:
         self._refusing = threading.Event()
         self._silent = threading.Event()
         self._held: list[socket.socket] = []  # connections accepted while black-holed, never answered
+        self._dead: set[socket.socket] = set()  # silent for good after revive(), never reset
         self.refused = 0  # connections reset on arrival while refusing (a client trying again)
         self._closed = threading.Event()
         self._lock = threading.Lock()
@@ -51,11 +55,20 @@ class TcpProxy:
         for sock in held:
             _reset(sock)
 
+    def revive(self) -> None:
+        """Answer new connections again; every connection open now stays silent and open."""
+        with self._lock:
+            self._dead.update(self._live)
+            self._dead.update(self._held)
+            self._held = []
+        self._silent.clear()
+
     def close(self) -> None:
         self._closed.set()
         self.refuse()
         with self._lock:
-            held, self._held = self._held, []
+            held, self._held = self._held + list(self._dead), []
+            self._dead = set()
         for sock in held:
             _reset(sock)
         self._listener.close()
@@ -92,7 +105,7 @@ class TcpProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                if not self._silent.is_set():
+                if not self._silent.is_set() and src not in self._dead:
                     dst.sendall(data)
         except OSError:
             pass

@@ -1,5 +1,6 @@
-"""A Flare worker for the chaos test: the real worker loop, with a replier that appends every
-send to a file (the test process cannot share a Python object with this one)."""
+"""A Flare worker for the chaos tests: the real worker loop, with a replier that appends every
+send to a file (the test process cannot share a Python object with this one). `--rules` triages
+with the rules-only pipeline (no model to load)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from config import Settings
 from flows.context import AppContext
 from runtime.worker import run_worker
 from models.domain import DeliveryReceipt
+from triage.factory import rules_pipeline
 
 
 class FileRecordingReplier:
@@ -36,6 +38,8 @@ class FileRecordingReplier:
 def main() -> None:
     ctx = AppContext.build(Settings(_env_file=None))
     ctx.repliers = {"x": FileRecordingReplier(sys.argv[1])}
+    if "--rules" in sys.argv[2:]:
+        ctx.pipeline = rules_pipeline()
     run_worker(ctx, preload=False)
 
 
