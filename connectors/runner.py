@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -139,6 +139,9 @@ MAX_BACKOFF_SECONDS = 5.0
 FIRST_RETRY_SECONDS = 0.5
 DATABASE_PROBE_SECONDS = 0.25
 HELD_MAX = 10_000  # posts read ahead through a database outage; the rest are read once it is stored
+# A source with no checkpoint loaded when the database refused reads ahead from the platform's
+# newest; posts of this recent past are stored as the outage ends (see _store_read_ahead).
+READ_AHEAD_WINDOW_S = 600.0
 TIMEOUT_RETRIES_AT_ONCE = 2  # then the usual backoff: a platform that keeps stalling is not hammered
 HAND_ON_RETRY_SECONDS = 0.25
 HAND_ON_KEPT = 50_000  # posts waiting to be handed on; beyond that the sweep re-drives the oldest
@@ -299,8 +302,8 @@ def _run_source(
             if _database_down(exc) and source.name in checkpoint_store.last:
                 wait = _store_held(source, engine, on_persisted, checkpoint_store, stop, choose_lane, poll_seconds)
             elif _database_down(exc):
-                wait_for_database(engine, stop)
-                wait = 0.0  # poll at once: posts may have waited on the platform all along
+                wait = _store_read_ahead(source, engine, on_persisted, checkpoint_store, stop, choose_lane,
+                                         poll_seconds)
             elif _timed_out(exc) and failures <= TIMEOUT_RETRIES_AT_ONCE:
                 wait = 0.0  # the wait was the timeout itself
             else:
@@ -330,6 +333,36 @@ def _store_held(
         return DATABASE_PROBE_SECONDS
     log.info("%s: %d posts read during a database outage stored as it ended", source.name, result.stored)
     return 0.0
+
+
+def _store_read_ahead(
+    source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: _RememberedCursors,
+    stop: threading.Event, choose_lane: LaneChooser | None, poll_seconds: float,
+) -> float:
+    """The database refused before this process loaded the source's checkpoint (a connectors
+    process restarted into an outage): read from the platform's newest anyway while it is down,
+    and store the posts of the last READ_AHEAD_WINDOW_S the moment it answers, without moving the
+    checkpoint. The read from the checkpoint follows at once and finds them stored (the unique key
+    absorbs them); older posts wait for it, so nothing a retention purge removed is stored again."""
+    posts, _ = read_while_database_down(source, engine, stop, {}, poll_seconds)
+    if stop.is_set():
+        return 0.0
+    cutoff = datetime.now(UTC) - timedelta(seconds=READ_AHEAD_WINDOW_S)
+    recent = [p for p in posts if p.posted_at is not None and _aware(p.posted_at) >= cutoff]
+    if recent:
+        try:
+            result = store_page(source, engine, on_persisted, checkpoint_store, {}, recent, {},
+                                choose_lane=choose_lane)
+        except Exception as exc:  # noqa: BLE001 - down again: the read from the checkpoint has them
+            log.warning("%s: %d posts read ahead through a database outage not stored: %s", source.name,
+                        len(recent), exc)
+            return DATABASE_PROBE_SECONDS
+        log.info("%s: %d posts read ahead during a database outage stored as it ended", source.name, result.stored)
+    return 0.0  # the read from the checkpoint follows at once
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run_forever(

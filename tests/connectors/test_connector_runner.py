@@ -5,7 +5,7 @@ import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy.exc
@@ -403,3 +403,41 @@ def test_read_ahead_through_a_database_outage_holds_a_bounded_number_of_posts(mo
     posts, cursor = runner.read_while_database_down(source, None, threading.Event(), {}, poll_seconds=0.0)
     assert len(posts) == 120 and source.fetches == 3  # reading paused once 100 were held
     assert cursor == {"n": 120}  # the cursor those posts were read up to: the rest are read later
+
+
+def test_a_source_with_no_checkpoint_reads_ahead_through_a_database_outage(engine, monkeypatch):
+    """A connectors process restarted into a database outage has loaded no checkpoint: it reads
+    from the platform's newest while the database refuses, and stores the posts of the recent past
+    the moment it answers, without moving the checkpoint (the read from it follows and finds them
+    stored). An old post read so is left to that read: a post a retention purge removed is never
+    stored again."""
+    now = datetime.now(UTC)
+
+    class Newest:
+        name, platform, rate_limited_until = "x:newest", "x", 0.0
+
+        def __init__(self) -> None:
+            self.cursors: list[dict] = []
+            self.committed: list[str] = []
+
+        def fetch(self, cursor):
+            self.cursors.append(dict(cursor))
+            posts = [RawPost(platform="x", external_id=ext, text="help", raw_payload="{}", author_id=ext,
+                             author_handle=ext, posted_at=at)
+                     for ext, at in (("old", now - timedelta(days=40)), ("undated", None), ("recent", now))]
+            return posts, {"since_id": "recent"}
+
+        def after_commit(self, posts):
+            self.committed += [p.external_id for p in posts]
+
+    probes = iter([False, False, True])
+    monkeypatch.setattr(runner, "database_answers", lambda _engine: next(probes))
+    monkeypatch.setattr(runner, "DATABASE_PROBE_SECONDS", 0.0)
+    source, handed = Newest(), Recorder()
+    store = runner._RememberedCursors(DbCheckpointStore(engine))
+    wait = runner._store_read_ahead(source, engine, handed, store, threading.Event(), None, poll_seconds=0.0)
+    assert wait == 0.0  # the read from the checkpoint follows at once
+    assert source.cursors[0] == {}  # from the platform's newest: no checkpoint was known
+    assert [p.external_id for p in stored_posts(engine)] == ["recent"] and handed.created == 1
+    assert source.committed == ["recent"]  # platform bookkeeping for what was stored only
+    assert DbCheckpointStore(engine).load("x:newest") == {} and "x:newest" not in store.last
