@@ -111,3 +111,28 @@ def test_a_failed_second_read_is_not_held_behind_a_stalled_first():
         assert not release.is_set() and len(calls) == 2
     finally:
         release.set()
+
+
+def test_two_stalled_reads_are_followed_by_a_third():
+    """A read and its hedge both stalled (1 read in 100 at a 10 % stall rate): a third read goes
+    out, and its answer is used, about two hedge intervals in rather than at the read timeout."""
+    release, calls, discarded = threading.Event(), [], []
+
+    def read() -> str:
+        calls.append(1)
+        if len(calls) <= 2:
+            release.wait(10)
+            return "late"
+        return "third"
+
+    started = time.monotonic()
+    try:
+        assert hedged(read, discard=discarded.append, after=0.1) == "third"
+        assert time.monotonic() - started < 1.0 and len(calls) == 3
+    finally:
+        release.set()
+    for _ in range(100):
+        if len(discarded) == 2:
+            break
+        threading.Event().wait(0.01)
+    assert discarded == ["late", "late"]
