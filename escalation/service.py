@@ -21,8 +21,9 @@ from escalation import messages
 from escalation.policy import Event, next_action
 from models.seams import DmPossible, IncidentFinder, NoGrouping, PolicyFor
 from models.db import get_locked
-from models.domain import PossibleDuplicate, TriageOutput, TriageRow
+from models.domain import MessageRow, PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import (
+    DeliveryStatus,
     Disposition,
     EventKind,
     IncidentStatus,
@@ -93,31 +94,43 @@ def insert_triage_rows(session: Session, rows: list[TriageRow]) -> None:
 
 _DEFERRED = "flare_deferred_messages"
 _MEMBERS = "flare_deferred_members"
+# What the insert of a deferred message writes besides its MessageRow fields: OutboundMessage's
+# defaults for a message not yet sent.
+_UNSENT = {"status": DeliveryStatus.queued.value, "platform_message_id": "", "attempts": 0, "last_error": "",
+           "sent_at": None, "next_attempt_at": None, "uncertain_since": None}
+_MESSAGE_COLUMNS = tuple(f.name for f in fields(MessageRow) if f.name != "id")
 
 
 def defer_messages(session: Session) -> None:
     """Batch mode for a session whose posts were just claimed for triage (so none of them has a
     message or a membership yet): `queue_message` skips its duplicate check (the unique key
-    still guards) and inserts nothing until `flush_deferred_messages`, which writes them all in
-    one statement; `attach_post` keeps memberships as rows, written there in one statement too."""
+    still guards) and keeps each message as a plain row (MessageRow, no ORM object) until
+    `flush_deferred_messages`, which writes them all in one statement; `attach_post` keeps
+    memberships as rows, written there in one statement too."""
     session.info[_DEFERRED] = []
     session.info[_MEMBERS] = []
 
 
-def flush_deferred_messages(session: Session) -> list[OutboundMessage]:
+def flush_deferred_messages(session: Session) -> list[MessageRow]:
     """Insert the deferred memberships and messages and record the messages' events; returns the
     messages with their ids."""
-    deferred: list[OutboundMessage] = session.info.pop(_DEFERRED, [])
+    deferred: list[MessageRow] = session.info.pop(_DEFERRED, [])
     members: list[dict] = session.info.pop(_MEMBERS, [])
     session.flush()
     if members:
         session.connection().execute(IncidentPost.__table__.insert(), members)
-    for msg in deferred:
-        _message_queued_event(session, msg)
+    if deferred:
+        table = OutboundMessage.__table__
+        ids = session.connection().execute(
+            table.insert().returning(table.c.id, sort_by_parameter_order=True),
+            [{**{name: getattr(msg, name) for name in _MESSAGE_COLUMNS}, **_UNSENT} for msg in deferred]).scalars().all()
+        for msg, message_id in zip(deferred, ids, strict=True):
+            msg.id = message_id
+            _message_queued_event(session, msg)
     return deferred
 
 
-def _message_queued_event(session: Session, msg: OutboundMessage) -> None:
+def _message_queued_event(session: Session, msg: OutboundMessage | MessageRow) -> None:
     if msg.incident_id:
         append_event(session, msg.incident_id, EventKind.message_queued, msg.created_by,
                      {"message_id": msg.id, "post_id": msg.post_id, "purpose": msg.purpose, "kind": msg.kind,
@@ -160,12 +173,19 @@ def back_in_front(session: Session, incident: Incident, why: str, post_id: int |
 
 
 def queue_message(session: Session, post: Post, incident_id: int | None, reply: messages.Reply,
-                  dedupe_key: str | None = None, created_by: str = "system") -> OutboundMessage | None:
+                  dedupe_key: str | None = None, created_by: str = "system") -> OutboundMessage | MessageRow | None:
     """Add a message to the outbox once. Returns None if that message was already queued.
-    (In `defer_messages` mode the message has no id until `flush_deferred_messages`.)"""
+    (In `defer_messages` mode the message is a MessageRow without an id until
+    `flush_deferred_messages`.)"""
     key = dedupe_key or f"{post.id}:{reply.purpose}"
-    deferred: list[OutboundMessage] | None = session.info.get(_DEFERRED)
-    if deferred is None and session.exec(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)).first():
+    deferred: list[MessageRow] | None = session.info.get(_DEFERRED)
+    if deferred is not None:
+        row = MessageRow(dedupe_key=key, incident_id=incident_id, post_id=post.id, platform=post.platform,
+                         kind=reply.kind, purpose=reply.purpose, recipient_id=post.author_id, text=reply.text,
+                         created_by=created_by)
+        deferred.append(row)
+        return row
+    if session.exec(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)).first():
         return None
     msg = OutboundMessage(
         dedupe_key=key, incident_id=incident_id, post_id=post.id, platform=post.platform,
@@ -173,9 +193,6 @@ def queue_message(session: Session, post: Post, incident_id: int | None, reply: 
         created_by=created_by,
     )
     session.add(msg)
-    if deferred is not None:
-        deferred.append(msg)
-        return msg
     session.flush()
     _message_queued_event(session, msg)
     return msg

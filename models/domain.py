@@ -148,6 +148,25 @@ class TriageRow:
     created_at: datetime = field(default_factory=utcnow)
 
 
+@dataclass(slots=True)
+class MessageRow:
+    """An outbound message as plain data, for batch triage: a group's receipts are inserted in
+    one statement (escalation.service.flush_deferred_messages) instead of one ORM object each.
+    Same columns and digest (`message_sha256`) as OutboundMessage; `id` is set by the insert."""
+
+    dedupe_key: str
+    incident_id: int | None
+    post_id: int | None
+    platform: str
+    kind: str
+    purpose: str
+    recipient_id: str
+    text: str
+    created_by: str = "system"
+    created_at: datetime = field(default_factory=utcnow)
+    id: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class PossibleDuplicate:
     """find_incident's answer when grouping is uncertain: open a new incident, marked as a possible
