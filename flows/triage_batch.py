@@ -371,6 +371,7 @@ def _one_group_at_a_time(ctx: AppContext, session: Session, group: list[tuple[Po
 def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Mapping[int, float],
          plan: finder.Plan | None = None) -> int:
     outcomes: list[tuple[Post, TriageOutput, service.Outcome]] = []
+    finder.prepare([post for post, _ in group])  # text-only work, outside the lock
     with Session(ctx.engine, expire_on_commit=False) as s:
         plan = _one_group_at_a_time(ctx, s, group, plan)
         ids = [post.id for post, _ in group]

@@ -23,9 +23,10 @@ import numpy as np
 import redis
 from sqlmodel import Session, select
 
-from grouping import rules as clustering
+from grouping import rules
 from models.domain import PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import IncidentStatus, Urgency
+from models.events import held
 from models.tables import Incident, IncidentPost, Post
 from models.types import utcnow
 
@@ -33,7 +34,7 @@ log = logging.getLogger("flare.grouping")
 
 # One conversation per reporter: a later message joins the reporter's open incident.
 FOLLOW_UP_WINDOW = timedelta(hours=12)
-RULES = clustering.ClusterRules()
+RULES = rules.ClusterRules()
 MAX_CANDIDATES = 200  # most recently updated open incidents considered per post
 SEED_POSTS_PER_INCIDENT = 20  # texts indexed for an incident this process has not seen yet
 SHARED_CACHE_SECONDS = 5.0  # how stale another worker's centroid update may be here
@@ -62,7 +63,7 @@ class ClusterState:
 
     def __init__(self, conn: redis.Redis) -> None:
         self.redis = conn
-        self.index = clustering.NearDuplicateIndex()
+        self.index = rules.NearDuplicateIndex()
         self.seeded: set[int] = set()  # incidents whose recent posts are in the index
         # incident id → (fetched at, centroid, named places)
         self.shared: dict[int, tuple[float, np.ndarray | None, frozenset[str]]] = {}
@@ -140,9 +141,9 @@ def post_location(post: Post, out: TriageOutput) -> tuple[float, float, float] |
     return None
 
 
-def post_facts(post: Post, out: TriageOutput) -> clustering.PostFacts:
+def post_facts(post: Post, out: TriageOutput) -> rules.PostFacts:
     where = post_location(post, out)
-    return clustering.PostFacts(
+    return rules.PostFacts(
         post_id=post.id, text=post.text or "", at=post.received_at or utcnow(), category=out.category,
         silent=out.silent, lat=where[0] if where else None, lon=where[1] if where else None,
         location_confidence=where[2] if where else 0.0, embedding=out.embedding,
@@ -173,10 +174,10 @@ def follow_up_incidents(session: Session, posts: list[Post]) -> dict[tuple[str, 
     return {(platform, author): incident_id for platform, author, incident_id in rows}
 
 
-def _candidate(row, shared: dict, more_places: frozenset = frozenset(), **extra) -> clustering.Candidate:
+def _candidate(row, shared: dict, more_places: frozenset = frozenset(), **extra) -> rules.Candidate:
     """A grouping candidate from an incident row and its clustering state shared in Redis."""
     centroid, places = shared.get(row.id, (None, frozenset()))
-    return clustering.Candidate(
+    return rules.Candidate(
         incident_id=row.id, category=row.category, last_report_at=row.updated_at, silent=row.silent,
         lat=row.lat, lon=row.lon, location_confidence=row.location_confidence,
         centroid=centroid, place_names=places | more_places, report_count=row.report_count, **extra)
@@ -196,12 +197,12 @@ def _candidate_rows(session: Session, *where) -> dict:
 class Plan:
     """A page's grouping worked out ahead of its transaction (`plan`), outside the grouping lock:
     for each post, what the grouping rules answered about each candidate incident
-    (clustering.Matches) and its near-duplicate scores against this worker's index. The finder
+    (rules.Matches) and its near-duplicate scores against this worker's index. The finder
     in the transaction decides again against what the database says then, and reuses an answer
     only where everything it was computed from is unchanged; so the decisions are those made
     without a plan, and the lock is held for the incidents that changed in between."""
 
-    matches: dict[int, clustering.Matches] = field(default_factory=dict)  # post id → its answers
+    matches: dict[int, rules.Matches] = field(default_factory=dict)  # post id → its answers
     near: dict[int, tuple[int, dict[int, float]]] = field(default_factory=dict)  # post id → (index version, scores)
 
     def reuse_counts(self) -> tuple[int, int]:
@@ -241,18 +242,18 @@ class BatchFinder:
         self.planned: dict[int, _Planned] = {}  # dry: incidents the page would open
         # The batch's own posts, by the incident they were placed in: this worker's index learns
         # them after the commit (after_triage_many), so a group rolled back leaves nothing there.
-        self.own_index = clustering.NearDuplicateIndex()
+        self.own_index = rules.NearDuplicateIndex()
         self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
         self.follow_ups = follow_up_incidents(session, posts)
         self.links = self._links(posts)
-        self.extra: dict[int, clustering.Candidate] = {}  # incidents opened by this batch
+        self.extra: dict[int, rules.Candidate] = {}  # incidents opened by this batch
         self.centroids: dict[int, np.ndarray] = {}  # of the incidents this batch opened
         self.places: dict[int, frozenset[str]] = {}
         self.locked: set[int] = set()
         self.weights: dict[int, float] = {}  # location weight of each joined incident
-        self.known: dict[int, clustering.Candidate] | None = None  # see _known
+        self.known: dict[int, rules.Candidate] | None = None  # see _known
         self.shared_places: dict[int, frozenset[str]] = {}
-        self.signatures: dict[int, clustering.MinHash | None] = {}  # post id → its MinHash, computed once
+        self.signatures: dict[int, rules.MinHash | None] = {}  # post id → its MinHash, computed once
 
     def _links(self, posts: list[Post]) -> dict[int, dict[int, str]]:
         """post id → {incident id: why} for replies, quotes and threads of incident posts."""
@@ -274,7 +275,7 @@ class BatchFinder:
             self.candidates.update(_candidate_rows(self.session, Incident.id.in_(list(unseen))))
         return found
 
-    def _known(self) -> list[clustering.Candidate]:
+    def _known(self) -> list[rules.Candidate]:
         """The open incidents of the database as grouping candidates, built once per batch with
         their shared centroids and places (the places this batch's posts named are added as
         they are placed); only a post's near-duplicate score and links are its own."""
@@ -297,7 +298,9 @@ class BatchFinder:
                 return _Planned(incident_id)
             return self.session.get(Incident, incident_id)
         incident = self.session.get(Incident, incident_id, with_for_update=incident_id not in self.locked)
-        self.locked.add(incident_id)
+        if incident_id not in self.locked:
+            self.locked.add(incident_id)
+            held(self.session, (incident_id,))
         return incident
 
     def _near(self, post_id: int, signature) -> dict[int, float]:
@@ -348,7 +351,7 @@ class BatchFinder:
         if not ids and not self.extra:
             _note(record, "clustering: new incident — no open incident to join")
             return None
-        signature = self.signatures[post.id] = clustering.minhash(facts.text)
+        signature = self.signatures[post.id] = rules.minhash(facts.text)
         with self.state.lock:
             if not self.dry:  # a plan reads the index as it is: seeding waits for the transaction
                 self.state.seed(session, [i for i in ids if i not in self.extra])
@@ -359,8 +362,8 @@ class BatchFinder:
             cand.near_duplicate = near.get(cand.incident_id, 0.0)
             cand.link = links.get(cand.incident_id, "")
             candidates.append(cand)
-        matches = self.plan.matches.setdefault(post.id, clustering.Matches())
-        decision = clustering.decide(facts, candidates, RULES, matches)
+        matches = self.plan.matches.setdefault(post.id, rules.Matches())
+        decision = rules.decide(facts, candidates, RULES, matches)
         if decision.incident_id is None:
             _note(record, f"clustering: new incident — {decision.reason}")
             return _possible_duplicate(decision)
@@ -390,7 +393,7 @@ class BatchFinder:
         old = None
         if incident.lat is not None and incident.lon is not None:
             old = (incident.lat, incident.lon, incident.location_confidence)
-        merged, weight = clustering.merged_location(old, self.weights[incident.id], where)
+        merged, weight = rules.merged_location(old, self.weights[incident.id], where)
         if merged is not None:
             incident.lat, incident.lon, incident.location_confidence = merged
             self.weights[incident.id] = weight
@@ -430,7 +433,7 @@ class BatchFinder:
             self.centroids[incident.id] = vector
         cand = self.extra.get(incident.id)
         if cand is None and incident.id not in self.candidates:
-            self.extra[incident.id] = clustering.Candidate(
+            self.extra[incident.id] = rules.Candidate(
                 incident_id=incident.id, category=incident.category, last_report_at=incident.updated_at,
                 silent=incident.silent, lat=incident.lat, lon=incident.lon,
                 location_confidence=incident.location_confidence, centroid=self.centroids.get(incident.id),
@@ -469,7 +472,13 @@ def plan(state: ClusterState, session: Session, decided: list[tuple[Post, Triage
     return batch.plan
 
 
-def _possible_duplicate(decision: clustering.Decision) -> PossibleDuplicate | None:
+def prepare(posts: list[Post]) -> None:
+    """Before the grouping lock: what grouping reads of each post's text alone (rules.prepare),
+    worked out once per distinct text, so the decisions under the lock find it done."""
+    rules.prepare([post.text or "" for post in posts])
+
+
+def _possible_duplicate(decision: rules.Decision) -> PossibleDuplicate | None:
     """An uncertain grouping opens a new incident marked "possible duplicate of #N"."""
     if decision.possible_duplicate_of is None:
         return None
@@ -509,7 +518,7 @@ class SurgePreview:
     """Would this decided post only add a report to an incident that already waits, unacknowledged,
     in the dispatch queue with many reports (a surge)? Asked before the post is acted on, so such
     posts can wait while posts that may open a new incident go first. The same grouping rules
-    decide (clustering.decide), against the few surging incidents only and without locks: an
+    decide (rules.decide), against the few surging incidents only and without locks: an
     answer steers the order of work, never the post's incident, which is decided when it is
     acted on. A post more urgent than the incident raises it, so it is never an echo."""
 
@@ -529,7 +538,7 @@ class SurgePreview:
     def echo(self, post: Post, out: TriageOutput) -> bool:
         if not self.candidates:
             return False
-        decision = clustering.decide(post_facts(post, out), self.candidates, RULES)
+        decision = rules.decide(post_facts(post, out), self.candidates, RULES)
         if decision.incident_id is None:
             return False
         return _RANK.get(out.urgency, 9) >= _RANK.get(self.urgency[decision.incident_id], 9)

@@ -178,8 +178,10 @@ class _Scored:
     decision: Decision
 
 
+@lru_cache(maxsize=8192)
 def personal_request(text: str) -> bool:
-    """A first-person or family request for help ("my mum can't breathe", "we're trapped")."""
+    """A first-person or family request for help ("my mum can't breathe", "we're trapped").
+    Cached by text, like `minhash`: a burst repeats itself word for word."""
     folded = fold(text)
     return bool(_PERSONAL.search(folded)) and life_threat(folded)
 
@@ -187,10 +189,24 @@ def personal_request(text: str) -> bool:
 def address_keys(place_names: frozenset[str] | set[str], text: str = "") -> frozenset[str]:
     """Street addresses as "<number> <first word of the street>" ("12 high" for "12 High St,
     Leeds"), from extracted place mentions and, with a street type, from running text."""
-    keys = set(_place_address_keys(frozenset(place_names)))
-    if text:
-        keys.update(f"{m[1]} {m[2]}" for m in _ADDRESS_IN_TEXT.finditer(fold(text)))
-    return frozenset(keys)
+    keys = _place_address_keys(frozenset(place_names))
+    return keys | _text_address_keys(text) if text else keys
+
+
+@lru_cache(maxsize=8192)
+def _text_address_keys(text: str) -> frozenset[str]:
+    return frozenset(f"{m[1]} {m[2]}" for m in _ADDRESS_IN_TEXT.finditer(fold(text)))
+
+
+def prepare(texts: list[str]) -> None:
+    """Work out what a decision needs from each text alone (its MinHash signature, whether it is
+    a personal request, the street addresses it gives), once per distinct text, into the caches
+    `decide` and the near-duplicate index read. Called before the grouping lock is taken, so the
+    decisions under it find that work done; the answers are the same either way."""
+    for text in dict.fromkeys(texts):
+        minhash(text)
+        personal_request(text)
+        _text_address_keys(text)
 
 
 @lru_cache(maxsize=8192)

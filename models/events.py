@@ -133,6 +133,7 @@ _HEADS = "flare_event_heads"
 
 
 _ROWS = "flare_event_rows"
+_HELD = "flare_event_held"
 
 
 def batch_appends(session: Session) -> None:
@@ -143,8 +144,18 @@ def batch_appends(session: Session) -> None:
     after its commit. A commit without `flush_appends` writes them too (before_commit)."""
     session.info[_HEADS] = {}
     session.info[_ROWS] = []
+    session.info[_HELD] = set()
     if not event.contains(session, "before_commit", flush_appends):
         event.listen(session, "before_commit", flush_appends)
+
+
+def held(session: Session, incident_ids) -> None:
+    """In `batch_appends` mode: the session's transaction holds these incidents' rows locked
+    (the batch triage path loads each incident it joins FOR UPDATE), so an append to one of
+    them reads its chain head without locking the row a second time. Outside that mode (a
+    session that may live on past its transaction) it changes nothing."""
+    if _HELD in session.info:
+        session.info[_HELD].update(incident_ids)
 
 
 def flush_appends(session: Session) -> int:
@@ -177,7 +188,8 @@ def append_event(session: Session, incident_id: int, kind: str, actor: str = "sy
         # holds it already, and on SQLite): two writers appending to one incident then queue on
         # the row instead of each waiting on the other's seq while holding what the other's
         # foreign-key check needs, a deadlock on PostgreSQL.
-        session.exec(select(Incident.id).where(Incident.id == incident_id).with_for_update())
+        if incident_id not in session.info.get(_HELD, ()):
+            session.exec(select(Incident.id).where(Incident.id == incident_id).with_for_update())
         last = session.exec(  # two columns, not the row: the last event's data is never needed here
             select(IncidentEvent.seq, IncidentEvent.hash).where(IncidentEvent.incident_id == incident_id)
             .order_by(IncidentEvent.seq.desc()).limit(1)
