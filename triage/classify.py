@@ -9,6 +9,11 @@ TIER — from the model
       out of fold in training); when P(none) ≥ none_gate, or when the post plainly does not
       read as literal (P(literal) < tier_literal_gate) and P(critical) < confirm, the thresholds may not
       raise the post above the model's own best guess (argmax): a person reviews it instead
+  T2b a post confidently in another language (V3's test) that the multilingual head reads as a
+      non-request (its P(none) ≥ none_gate): the English-only model's reading of it is noise
+      ("Ce prof va me tuer", "Esse calor está me matando": P(critical) 0.5-0.7), so neither its
+      thresholds nor its confidence stand: the level is the multilingual head's own (its
+      argmax), never confirmed, and a person reviews it if not urgent; the rules still run
   T3  a post confidently in another language (V3's test): the multilingual head's level
       (multilingual-e5-small, its own out-of-fold thresholds, T2's P(none) gate, no literal
       gate: the literal head reads English only), when more urgent than T2's, unless the post
@@ -22,6 +27,10 @@ RAISES — from rules; they raise, never lower
       (the learned literal head; not for self-harm phrases, whose plain first-person intent
       the head, trained on hyperbole, may doubt), or a figurative marker ("lol", laughing emoji, a quoted
       line) while the model reads a non-request (P(none) ≥ none_gate) → no raise, review
+  R1b the same for a post in another language that the multilingual head reads as a clear
+      non-request (its P(none) ≥ net_veto; not self-harm phrases): the literal head reads
+      English only, and "me tuer", "matando", "ratunku" are hyperbole there as often as in
+      English                                            → no raise, review
   R2  a critical phrase (not self-harm) in a post the model reads as a clear non-request
       (P(none) ≥ net_veto)                               → high
   R3  any other safety-net phrase                        → the phrase's level
@@ -39,12 +48,13 @@ RAISES — from rules; they raise, never lower
 REVIEW — a person decides the disposition of a post left at low or none
   V1  the model is near the next level up: P(at least that level) ≥ review_ratio × its
       threshold
-  V2  T1, T2's gate or R1 fired
+  V2  T1, T2's gate, T2b or R1 fired
   V3  the post is confidently (≥ foreign_confidence) in another language: the English-only
       model's low/none is weak evidence
   (Urgent posts go to a person anyway, so `needs_review` is only ever set on low/none.)
 CONFIRMED — critical only
-  C1  P(critical) ≥ confirm (the English model's)        → confirmed: page at once
+  C1  P(critical) ≥ confirm (the English model's), unless T2b or T3 read the post in another
+      language                                           → confirmed: page at once
   C2  any other critical (threshold or phrase)           → "critical — check": same queue, same
                                                            priority, a human check first
 """
@@ -166,7 +176,15 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
         why.append(f"model reads a non-request (P(none)={probs[4]:.2f}, P(literal)="
                    f"{ev.p_literal:.2f}) although a threshold was passed → human review if not urgent")
     read_elsewhere = False
-    if ev.p_multilingual is not None and n.multilingual_thresholds:  # T3
+    if (ev.p_multilingual is not None and n.multilingual_thresholds  # T2b
+            and ev.p_multilingual[-1] >= n.none_gate):
+        read = LEVELS[int(np.argmax(ev.p_multilingual))]
+        review = True
+        why.append(f"multilingual model ({ev.foreign}) reads a non-request (P(none)="
+                   f"{ev.p_multilingual[-1]:.2f}): the English model's {level.value} on a post in "
+                   f"another language does not stand → {read.value}, human review if not urgent")
+        level, read_elsewhere = read, True
+    elif ev.p_multilingual is not None and n.multilingual_thresholds:  # T3
         read, _ = model_tier(ev.p_multilingual, replace(n, thresholds=n.multilingual_thresholds))
         if read.rank < level.rank and ev.figurative:
             review = True
@@ -181,10 +199,14 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
     for phrase in ev.phrases:
         if phrase.level.rank >= level.rank:
             continue
-        unliteral = ev.p_literal < n.literal_gate and phrase.category not in n.veto_exempt
+        foreign_figure = ev.p_multilingual is not None and ev.p_multilingual[-1] >= n.net_veto
+        unliteral = ((ev.p_literal < n.literal_gate or foreign_figure)
+                     and phrase.category not in n.veto_exempt)
         if (ev.figurative and probs[4] >= n.none_gate) or unliteral:  # R1
             review = True
-            marker = "figurative marker" if ev.figurative else f"P(literal)={ev.p_literal:.2f}"
+            marker = ("figurative marker" if ev.figurative else
+                      f"multilingual P(none)={ev.p_multilingual[-1]:.2f}" if foreign_figure else
+                      f"P(literal)={ev.p_literal:.2f}")
             why.append(f"phrase '{phrase.words}' not raised: the post does not read as literal "
                        f"({marker}) → human review")
             continue
@@ -227,9 +249,11 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
             review = True
             why.append(f"language {ev.foreign}: the text model reads English only, so its "
                        f"'{level.value}' is weak evidence → human review")
-    confirmed = bool(level is Urgency.critical and probs[0] >= n.confirm)  # C1/C2
+    confirmed = bool(level is Urgency.critical and probs[0] >= n.confirm  # C1/C2
+                     and not read_elsewhere)
     if level is Urgency.critical and read_elsewhere:
-        why.append("critical — check (raised by the multilingual model: never confirmed)")
+        why.append("critical — check (a post in another language, read by the multilingual "
+                   "model: never confirmed)")
     elif level is Urgency.critical:
         why.append(f"critical — {'confirmed' if confirmed else 'check'} "
                    f"(P(critical)={probs[0]:.2f}, confirmed at ≥ {n.confirm:.2f})")

@@ -26,6 +26,8 @@ def _stable_fraction(text: str) -> float:
 class Corpus:
     handle_train: list[ds.LabelledText] = field(default_factory=list)
     handle_dev: list[ds.LabelledText] = field(default_factory=list)
+    # Hand translations of handle_train rows (source row index, row): multilingual head only.
+    handle_translated: list[tuple[int, ds.LabelledText]] = field(default_factory=list)
     external_urgency: list[ds.LabelledText] = field(default_factory=list)
     external_category: list[ds.LabelledText] = field(default_factory=list)
     trec_train: list[tuple[str, str]] = field(default_factory=list)  # (text, priority)
@@ -51,7 +53,8 @@ class Corpus:
 
 def build_corpus(datasets_dir: Path) -> Corpus:
     datasets_dir = Path(datasets_dir)
-    corpus = Corpus(handle_train=ds.read_handle("train"), handle_dev=ds.read_handle("dev"))
+    corpus = Corpus(handle_train=ds.read_handle("train"), handle_dev=ds.read_handle("dev"),
+                    handle_translated=ds.read_handle_translations())
 
     trec_rows = ds.read_trecis(datasets_dir)
     keep_low = TREC_LOW_AS_NONE_MAX / max(1, sum(r["priority"] == "Low" for r in trec_rows))
@@ -111,7 +114,9 @@ def build_corpus(datasets_dir: Path) -> Corpus:
 
 def _normalise_all(corpus: Corpus) -> None:
     """Models see training text exactly as they see live posts: after the normalise stage."""
-    for row in corpus.handle_train + corpus.handle_dev + corpus.external_urgency + corpus.external_category:
+    translated = [row for _, row in corpus.handle_translated]
+    for row in (corpus.handle_train + corpus.handle_dev + translated + corpus.external_urgency
+                + corpus.external_category):
         row.text = normalise_text(row.text)[0]
     corpus.trec_train = [(normalise_text(t)[0], p) for t, p in corpus.trec_train]
     corpus.trec_test = [(normalise_text(t)[0], p) for t, p in corpus.trec_test]

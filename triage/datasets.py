@@ -45,6 +45,21 @@ def read_handle(split: str) -> list[LabelledText]:
     return rows
 
 
+def read_handle_translations() -> list[tuple[int, LabelledText]]:
+    """Handle training posts translated by hand (`handle_train_translated.jsonl`, DATA.md): each
+    row with the index of the `handle_train` row it translates and that row's labels. Training
+    data for the multilingual head only; no evaluation text is among the sources."""
+    rows = []
+    with open(HANDLE_DIR / "handle_train_translated.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                rows.append((int(r["source_row"]), LabelledText(
+                    r["text"], r["urgency"], r["category"], bool(r.get("silent", False)),
+                    source="handle_train_translated")))
+    return rows
+
+
 def read_trecis(datasets_dir: Path) -> list[dict[str, str]]:
     path = Path(datasets_dir) / "trecis_priority" / "trecis_priority_train.csv"
     with open(path, encoding="utf-8", newline="") as f:

@@ -39,7 +39,8 @@ _AT_LEAST_HIGH = {"critical", "high"}
 # separately, blind to the training and dev files, and only ever scored.
 # The two multilingual sets: messages in romanised Hindi/Urdu, Welsh, Polish, Arabic, Spanish,
 # French, German, Portuguese and Italian, written apart from the other sets (DATA.md).
-HANDLE_EVAL_SPLITS = ("dev", "test", "test2", "multilingual_test", "multilingual_test2")
+HANDLE_EVAL_SPLITS = ("dev", "test", "test2", "multilingual_test", "multilingual_test2",
+                      "multilingual_test3")
 
 
 _DISPATCH = {"critical", "high"}  # the urgencies the dispatch queue takes (escalation)
@@ -273,6 +274,9 @@ _HANDLE_TITLES = {
                                 "once while choosing how the multilingual head joins the decision)",
     "handle_multilingual_test2": "Handle multilingual set 2 (nine languages, written after the last "
                                  "change to the multilingual reader; scored only)",
+    "handle_multilingual_test3": "Handle multilingual set 3 (nine languages, 22 of 58 posts in "
+                                 "romanised Hindi/Urdu; written before the hand-translated "
+                                 "training rows and T2b; scored only)",
 }
 
 

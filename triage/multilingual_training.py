@@ -77,34 +77,44 @@ def _fit(rows: list[ds.LabelledText], external: list[ds.LabelledText],
     return fit_head(x, y_h + y_x, ds.URGENCIES, np.array(weights), c)
 
 
-def _oof(handle: list[ds.LabelledText], external: list[ds.LabelledText],
-         emb: dict[str, np.ndarray], c: float) -> np.ndarray:
+def _oof(handle: list[ds.LabelledText], translated: list[tuple[int, ds.LabelledText]],
+         external: list[ds.LabelledText], emb: dict[str, np.ndarray], c: float) -> np.ndarray:
+    """Out-of-fold logits for the handle rows, then the translated rows; a translation is in
+    the fold of the row it translates, so no head has seen a scene it is scored on."""
     y = np.array([ds.URGENCIES.index(r.urgency) for r in handle])
-    logits = np.zeros((len(handle), len(ds.URGENCIES)))
+    logits = np.zeros((len(handle) + len(translated), len(ds.URGENCIES)))
     for fit_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=7).split(
             np.zeros(len(handle)), y):
-        head = _fit([handle[i] for i in fit_idx], external, emb, c)
-        x = np.stack([emb[handle[i].text] for i in test_idx])
-        logits[test_idx] = x @ head.weight + head.bias
+        held = set(test_idx.tolist())
+        fit_rows = [handle[i] for i in fit_idx] + [r for i, r in translated if i not in held]
+        test_rows = ([len(handle) + k for k, (i, _) in enumerate(translated) if i in held],
+                     [r for i, r in translated if i in held])
+        head = _fit(fit_rows, external, emb, c)
+        for index, rows in ((test_idx, [handle[i] for i in test_idx]), test_rows):
+            if rows:
+                x = np.stack([emb[r.text] for r in rows])
+                logits[np.asarray(index)] = x @ head.weight + head.bias
     return logits
 
 
 def multilingual_head(corpus: Corpus, cache_dir: Path, progress: bool = True
                       ) -> tuple[Head, dict]:
     handle, external = corpus.handle_train, external_rows(corpus)
-    emb = embed(list(dict.fromkeys(r.text for r in handle + external)), cache_dir, progress)
-    y = np.array([ds.URGENCIES.index(r.urgency) for r in handle])
-    oof = {c: _oof(handle, external, emb, c) for c in C_CHOICES}
+    translated = corpus.handle_translated
+    rows = handle + [r for _, r in translated]
+    emb = embed(list(dict.fromkeys(r.text for r in rows + external)), cache_dir, progress)
+    y = np.array([ds.URGENCIES.index(r.urgency) for r in rows])
+    oof = {c: _oof(handle, translated, external, emb, c) for c in C_CHOICES}
     accuracy = {c: float((logits.argmax(1) == y).mean()) for c, logits in oof.items()}
     c_best = max(C_CHOICES, key=lambda c: accuracy[c])
     temperature = fit_temperature(oof[c_best], y)
     probs = softmax(oof[c_best] / temperature)
     no_floor = np.full(len(y), len(ds.URGENCIES) - 1)
     thresholds = stable_thresholds(probs, y, no_floor, probs[:, -1] >= NONE_GATE)
-    head = _fit(handle, external, emb, c_best)
+    head = _fit(rows, external, emb, c_best)
     head.name, head.temperature = HEAD_NAME, temperature
     head.extra = {"encoder": ENCODER_NAME, "thresholds": thresholds, "C": c_best,
-                  "external_rows": len(external),
+                  "external_rows": len(external), "translated_rows": len(translated),
                   "oof_accuracy_by_C": {str(c): round(a, 4) for c, a in accuracy.items()}}
     return head, {"multilingual_thresholds": thresholds, "multilingual_C": c_best,
                   "multilingual_oof_accuracy": round(accuracy[c_best], 4)}
