@@ -24,7 +24,7 @@ from flows.live import publish_live
 from dashboard.routes.common import MEDIA_REVEALED_ACTION, action_done, action_failed, render, safe_next
 from models.access import audit, can
 from dashboard.share import links, storage
-from models.enums import EventKind, MessagePurpose
+from models.enums import EventKind, IncidentStatus, MessagePurpose
 from models.events import append_event
 from models.media import SharedItem, ShareLink
 from models.tables import AuditEntry, Incident, OutboundMessage, User
@@ -141,6 +141,8 @@ def share_state(db: Session, incident_id: int, username: str, urls_from: tuple[S
     for people who may send links: the one its message carried, so a wrong address is seen, or
     for a link sent by no message a fresh token for the same link (the row's expiry still rules)."""
     now = utcnow()
+    incident = db.get(Incident, incident_id)
+    incident_open = incident is not None and IncidentStatus(incident.status).is_open  # links end with it
     revealed = _revealed(db, username, incident_id)
     # Live streams can hold thousands of frames: count them in SQL and load only the newest per link.
     items = list(db.exec(select(SharedItem).where(SharedItem.incident_id == incident_id, SharedItem.kind != "frame")
@@ -156,7 +158,7 @@ def share_state(db: Session, incident_id: int, username: str, urls_from: tuple[S
     for link in links.links_for(db, incident_id):
         message = sent.get(link.message_id)
         entry = {
-            "id": link.id, "status": links.link_status(link, now), "created_by": link.created_by,
+            "id": link.id, "status": links.link_status(link, now, incident_open), "created_by": link.created_by,
             "sent_as": message.kind if message else "not sent",
             # Did the message carrying the link reach the platform? queued, sent or failed (why).
             "delivery": {"status": message.status, "error": message.last_error[:200],
@@ -176,7 +178,7 @@ def share_state(db: Session, incident_id: int, username: str, urls_from: tuple[S
             count, last_id = frame_stats[link.id]
             latest = db.get(SharedItem, last_id)
             state["live"].append({"link_id": link.id, "frames": count,
-                                  "active": links.link_status(link, now) == "sharing",
+                                  "active": links.link_status(link, now, incident_open) == "sharing",
                                   "revealed": f"live:{link.id}" in revealed,
                                   "latest": {"id": latest.id, "url": _media_url(incident_id, latest),
                                              "at": latest.received_at.isoformat(), "sha256": latest.sha256}})

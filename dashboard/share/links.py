@@ -188,6 +188,11 @@ def load_link(session: Session, settings: Settings, token: str, now: datetime | 
         raise LinkError(LinkProblem.revoked)
     if (now or utcnow()) >= link.expires_at:
         raise LinkError(LinkProblem.expired)
+    # A link serves an open incident only: once it is resolved, closed or merged away, nobody is
+    # watching what arrives, so the link ends with it (as if the dispatcher had cancelled it).
+    incident = session.get(Incident, link.incident_id)
+    if incident is None or not IncidentStatus(incident.status).is_open:
+        raise LinkError(LinkProblem.revoked)
     return link
 
 
@@ -292,8 +297,8 @@ def revoke(session: Session, incident_id: int, link_id: int, username: str,
     return link
 
 
-def link_status(link: ShareLink, now: datetime | None = None) -> str:
-    if link.revoked_at:
+def link_status(link: ShareLink, now: datetime | None = None, incident_open: bool = True) -> str:
+    if link.revoked_at or not incident_open:
         return "revoked"
     if link.ended_at:
         return "ended"

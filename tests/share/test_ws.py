@@ -221,3 +221,28 @@ def test_a_deeply_nested_text_message_is_an_error_not_a_dropped_socket(share_env
         assert json.loads(ws.recv(timeout=10)) == {"type": "error", "detail": "not JSON"}
         ws.send(json.dumps({"type": "text", "text": "still here"}))
         assert ack(ws)["kind"] == "text"
+
+
+def test_closing_the_incident_ends_its_links_page_upload_and_stream(share_env):
+    """A link lives only as long as its incident is open: closing the incident ends a live stream at
+    the next message, and the page, consent and uploads are refused like a cancelled link."""
+    device, path = consented_phone(share_env)
+    with open_socket(share_env, device, path) as ws:
+        ack_after(ws, FRAME + jpeg_bytes(1))
+        with share_env.api() as api:
+            r = api.post(f"/api/v1/incidents/{share_env.incident_id}/close")
+            assert r.status_code == 200, r.text
+        ws.send(FRAME + jpeg_bytes(2))
+        assert json.loads(ws.recv(timeout=10)) == {"type": "closed", "reason": "revoked"}
+    cookies = {links.DEVICE_COOKIE: device}
+    with httpx.Client(base_url=share_env.base, cookies=cookies, timeout=10,
+                      headers={"Origin": share_env.base}) as phone:
+        assert phone.get(path).status_code == 410
+        photo = phone.post(f"{path}/photo", files={"photo": ("a.jpg", jpeg_bytes(3), "image/jpeg")})
+        assert photo.status_code == 410
+        assert phone.post(f"{path}/consent", data={"answer": "agree"}).status_code == 410
+    with connect(share_env.base.replace("http://", "ws://") + path + "/ws", open_timeout=10,
+                 additional_headers={"Cookie": f"{links.DEVICE_COOKIE}={device}", "Origin": share_env.base}) as ws:
+        assert json.loads(ws.recv(timeout=10)) == {"type": "closed", "reason": "revoked"}
+    assert len(share_env.items("frame")) == 1 and share_env.items("photo") == []
+    assert share_env.state()["links"][0]["status"] == "revoked"
