@@ -8,6 +8,7 @@ an event as "something changed, refresh", so losing one in a burst loses nothing
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import threading
@@ -20,14 +21,21 @@ from sqlmodel import Session
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from dashboard.deps import LoginRequired, current_user
+from dashboard.deps import LoginRequired, current_user, wall_session_valid
+from dashboard.security import session_expired, token_digest
+from dashboard.sessions import SCOPE_KEY, utcnow
 from flows.live import ALERT_CHANNEL
+from models.tables import LoginSession, User
 
 log = logging.getLogger("flare.live")
 router = APIRouter(include_in_schema=False)
 
 VIEWER_QUEUE_SIZE = 256
 KEEPALIVE_SECONDS = 15.0
+# An open stream re-checks the sign-in it was opened with this often (one primary-key read of the
+# session row and the person): signing out, "sign out everywhere", deactivation, a new API token,
+# the session's expiry or its idle timeout end the stream within this time, not at the next page.
+SESSION_CHECK_SECONDS = 5.0
 # Field units and wall displays only need to know that an incident changed, never which post arrived.
 FIELD_HIDDEN_TYPES = {"post", "disposed"}
 
@@ -165,7 +173,17 @@ def hub_for(request: Request) -> LiveHub:
     return hub
 
 
-def _signed_in_role(request: Request) -> str:
+@dataclass(frozen=True, slots=True)
+class StreamSignIn:
+    """What an open stream was authorised by: a browser session's row, or an API token's digest."""
+
+    user_id: int
+    role: str
+    session_row: int | None
+    token: str  # the API token's digest ("" for a browser session)
+
+
+def _signed_in(request: Request) -> StreamSignIn:
     """Authenticate with a short-lived session: a stream must not hold a database connection."""
     ctx = request.app.state.ctx
     idle_since = request.session.get("last_seen")
@@ -176,7 +194,28 @@ def _signed_in_role(request: Request) -> str:
             raise HTTPException(401, "login required") from exc
     if idle_since is not None:
         request.session["last_seen"] = idle_since  # (re)connecting the stream is not activity
-    return user.role
+    if request.state.via_token:
+        bearer = request.headers.get("authorization", "").split(" ", 1)[1].strip()
+        return StreamSignIn(user.id, user.role, None, token_digest(bearer))
+    loaded = request.scope.get(SCOPE_KEY)
+    return StreamSignIn(user.id, user.role, loaded.row_id if loaded else None, "")
+
+
+def still_signed_in(engine, sign_in: StreamSignIn, idle_minutes: int) -> bool:
+    """Whether the sign-in a stream was opened with would still let its person in."""
+    with Session(engine) as db:
+        user = db.get(User, sign_in.user_id)
+        if user is None or not user.active or user.role != sign_in.role:
+            return False
+        if sign_in.token:
+            return hmac.compare_digest(user.api_token_hash, sign_in.token)
+        row = db.get(LoginSession, sign_in.session_row) if sign_in.session_row is not None else None
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return False
+    data = row.data or {}
+    if data.get("user_id") != sign_in.user_id or not wall_session_valid(user, data.get("wall_key")):
+        return False
+    return bool(data.get("wall_key")) or not session_expired(data.get("last_seen"), idle_minutes)
 
 
 def visible_to(role: str, message: LiveMessage) -> bool:
@@ -187,19 +226,33 @@ def visible_to(role: str, message: LiveMessage) -> bool:
 
 @router.get("/live/events")
 async def live_events(request: Request):
-    role = await run_in_threadpool(_signed_in_role, request)
+    sign_in = await run_in_threadpool(_signed_in, request)
+    role = sign_in.role
+    engine = request.app.state.ctx.engine
+    idle_minutes = request.app.state.settings.dashboard.session_idle_minutes
     hub = hub_for(request)
     queue = hub.subscribe()
 
     async def stream() -> AsyncIterator[bytes]:
         try:
             yield b"event: hello\ndata: " + json.dumps({"role": role}).encode() + b"\n\n"
+            loop = asyncio.get_running_loop()
+            check_at = loop.time() + SESSION_CHECK_SECONDS
             while True:
-                batch = [await queue.get()]
+                try:
+                    async with asyncio.timeout_at(check_at):  # (a timer, not a task per event)
+                        batch = [await queue.get()]
+                except TimeoutError:
+                    batch = []
                 # Whatever else is already waiting goes out in the same write: under a burst,
                 # one send per viewer instead of one per event keeps delivery delay flat.
                 while not queue.empty():
                     batch.append(queue.get_nowait())
+                if loop.time() >= check_at:
+                    # Checked before anything more is sent: a revoked sign-in gets nothing further.
+                    if not await run_in_threadpool(still_signed_in, engine, sign_in, idle_minutes):
+                        return
+                    check_at = loop.time() + SESSION_CHECK_SECONDS
                 frames = [m.frame for m in batch if visible_to(role, m)]
                 if frames:
                     yield b"".join(frames)

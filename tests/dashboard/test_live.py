@@ -9,12 +9,16 @@ import time
 import httpx
 import pytest
 import redis
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from flows.live import ALERT_CHANNEL, publish_live
+from dashboard import sessions
+from dashboard.routes import live
 from dashboard.routes.live import CHANNEL_BACK, CHANNEL_LOST, LiveHub, LiveMessage, visible_to
 from dashboard.security import token_digest
-from models import User
+from dashboard.sessions import revoke_user_sessions
+from models import LoginSession, User
+from tests.dashboard.conftest import PASSWORDS, csrf_from
 
 
 @pytest.fixture
@@ -185,3 +189,73 @@ def test_viewers_are_told_once_when_the_channel_is_lost_and_once_when_it_is_back
     assert told == [CHANNEL_LOST, CHANNEL_BACK] and more == 0  # three failures, one "lost"
     assert CHANNEL_LOST.frame.startswith(b"event: lost\n") and CHANNEL_BACK.frame.startswith(b"event: back\n")
     assert visible_to("field", CHANNEL_LOST) and visible_to("wall", CHANNEL_BACK)  # every screen polls
+
+
+def _browser_cookie(server: str, role: str) -> dict[str, str]:
+    """Sign in over HTTP as a browser would; the session cookie it was given."""
+    with httpx.Client(base_url=server, follow_redirects=False, timeout=10) as browser:
+        token = csrf_from(browser.get("/login").text)
+        r = browser.post("/login", data={"username": role, "password": PASSWORDS[role], "csrf_token": token})
+        assert r.status_code == 303, r.text
+        return {sessions.COOKIE: browser.cookies[sessions.COOKIE]}
+
+
+async def _drain(response) -> None:
+    """Read the stream (whatever events pass) until the server ends it."""
+    async for _line in response.flare_lines:
+        pass
+
+
+def _revoke_by_sign_out_everywhere(ctx, user_id):
+    with Session(ctx.engine) as s:
+        revoke_user_sessions(s, user_id, "admin")
+        s.commit()
+
+
+def _revoke_by_deactivation(ctx, user_id):
+    with Session(ctx.engine) as s:
+        s.get(User, user_id).active = False
+        s.commit()
+
+
+def _revoke_by_new_token(ctx, user_id):
+    with Session(ctx.engine) as s:
+        s.get(User, user_id).api_token_hash = token_digest(secrets.token_urlsafe(24))
+        s.commit()
+
+
+def _revoke_by_idle_timeout(ctx, user_id):
+    """Nobody touched the console for longer than the idle timeout (the stream is no activity)."""
+    with Session(ctx.engine) as s:
+        for row in s.exec(select(LoginSession).where(LoginSession.user_id == user_id)):
+            row.data = {**row.data, "last_seen": 0}
+            s.add(row)
+        s.commit()
+
+
+@pytest.mark.parametrize("how, credential", [
+    (_revoke_by_sign_out_everywhere, "session"), (_revoke_by_deactivation, "session"),
+    (_revoke_by_idle_timeout, "session"),
+    (_revoke_by_deactivation, "token"), (_revoke_by_new_token, "token")])
+def test_an_open_stream_ends_once_its_sign_in_is_revoked(ctx, server, users, bearer, monkeypatch, how, credential):
+    """Revoking a sign-in stops the live stream it opened too, not only the next page load: a
+    stream already open is re-checked and ends, so no further event reaches a stolen session."""
+    monkeypatch.setattr(live, "SESSION_CHECK_SECONDS", 0.2)
+    auth = ({"cookies": _browser_cookie(server, "dispatcher")} if credential == "session"
+            else {"headers": {"authorization": f"Bearer {bearer['dispatcher']}"}})
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=server, timeout=10, **auth) as client:
+            async with client.stream("GET", "/live/events") as response:
+                assert response.status_code == 200
+                assert (await _read_events(response, 1))[0][0] == "hello"
+                ended = asyncio.create_task(_drain(response))
+                await asyncio.wait({ended}, timeout=0.8)
+                assert not ended.done()  # still signed in: it stays open
+                how(ctx, users["dispatcher"].id)
+                await asyncio.wait({ended}, timeout=5.0)
+                assert ended.done() and ended.exception() is None
+            r = await client.get("/live/events")
+            assert r.status_code == 401  # and it cannot be reopened
+
+    asyncio.run(scenario())
