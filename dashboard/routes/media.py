@@ -22,7 +22,7 @@ from models.events import append_event
 from models.media import PostMedia
 from models.post_media import MAX_MEDIA_PER_POST, VIDEO_TYPES, AttachedMedia
 from models.post_media import attached_media as payload_media
-from models.tables import IncidentPost, Post, User
+from models.tables import AuditEntry, IncidentPost, Post, User
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,11 +62,22 @@ def reveal_media(post_id: RowId, index: int, db: DB, user: User = require_any("f
             "exposure": exposure_count(db, user.username)}
 
 
+def revealed_by(db: Session, username: str, post_id: int, index: int) -> bool:
+    """Whether this person's reveal of this item was recorded (the audit entry the reveal writes)."""
+    details = db.exec(select(AuditEntry.detail).where(
+        AuditEntry.username == username, AuditEntry.action == MEDIA_REVEALED_ACTION,
+        AuditEntry.object_type == "post", AuditEntry.object_id == str(post_id))).all()
+    return any(isinstance(d, dict) and d.get("index") == index for d in details)
+
+
 @router.get("/posts/{post_id}/media/{index}/file")
 def media_file(post_id: RowId, index: int, db: DB, ctx: Ctx, user: User = require_any("feed", "view_incident")) -> FileResponse:
-    """The archived copy's bytes (the dashboard's only source of post media)."""
+    """The archived copy's bytes (the dashboard's only source of post media), for a person who
+    revealed it: the address alone skips neither the content warning nor the audit entry."""
     archived = _archived(db, post_id, index)
     if archived is None or archived.status != ARCHIVED:
         raise HTTPException(404, "no archived media")
+    if not revealed_by(db, user.username, post_id, index):
+        raise HTTPException(403, "reveal this item first (its view is recorded)")
     return FileResponse(media_path(ctx.settings, archived), media_type=archived.content_type,
                         headers={"content-security-policy": "sandbox; default-src 'none'"})

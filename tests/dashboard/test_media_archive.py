@@ -147,3 +147,18 @@ def test_intake_queues_archive_jobs_in_pages(ctx, users, archiving, count):
     payload = json.dumps({"media": []})
     ingest(ctx, [raw_post(f"p{i}", "nothing to see", author=f"u{i}", raw_payload=payload) for i in range(count)])
     assert ctx.queues["bulk"].count == -(-count // 64)
+
+
+def test_the_file_is_served_only_to_someone_who_revealed_it(ctx, users, app, media_host, archiving):
+    """Fetching the archived file's address directly must not skip the content warning and its
+    audit entry: only a person whose reveal was recorded gets the bytes (of that item only)."""
+    media_host.files["/a.png"] = ("image/png", PNG)
+    media_host.files["/b.png"] = ("image/png", PNG)
+    post_id = _post_with(ctx, "m9", f"{media_host.url}/a.png", f"{media_host.url}/b.png")
+    drain(ctx)
+    officer, dispatcher = login(app, "officer"), login(app, "dispatcher")
+    assert officer.get(f"/posts/{post_id}/media/0/file").status_code == 403
+    assert officer.post(f"/posts/{post_id}/media/0/reveal", headers={"x-csrf-token": officer.csrf}).status_code == 200
+    assert officer.get(f"/posts/{post_id}/media/0/file").content == PNG
+    assert officer.get(f"/posts/{post_id}/media/1/file").status_code == 403  # another item: not revealed
+    assert dispatcher.get(f"/posts/{post_id}/media/0/file").status_code == 403  # another person
