@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 MIN_PASSWORD_CHARS = 12
 MAX_POLICY_BYTES = 64_000
+MAX_POLICY_DEPTH = 20  # a policy is a map of chains of steps: a handful of levels
 
 
 def policy_path(settings) -> Path:
@@ -43,10 +44,35 @@ def current_policy_text(settings) -> str:
     return ""
 
 
+def policy_shape_problem(text: str) -> str | None:
+    """What makes a policy's YAML too costly to load, read from the parser's events before anything
+    is built: nesting deeper than any policy needs (the loader recurses), or aliases (a few bytes
+    of `*name` references can stand for billions of items to validate)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                return "A policy uses no anchors or aliases (&name, *name): write each chain out."
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_POLICY_DEPTH:
+                    return f"The policy is nested deeper than {MAX_POLICY_DEPTH} levels."
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # not YAML at all: the loader says where
+    except RecursionError:
+        return f"The policy is nested deeper than {MAX_POLICY_DEPTH} levels."
+    return None
+
+
 def validate_policy(text: str) -> tuple[PolicySet | None, list[str]]:
     """Parse and validate edited YAML; the errors are written for the person editing it."""
     if len(text.encode()) > MAX_POLICY_BYTES:
         return None, [f"The policy is larger than {MAX_POLICY_BYTES // 1000} kB."]
+    problem = policy_shape_problem(text)
+    if problem:
+        return None, [problem]
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

@@ -68,3 +68,16 @@ def test_reclaim_idle_seconds_in_range_is_served(client_for):
     client = client_for("dispatcher")
     assert client.get("/api/v1/queue?reclaim_idle_seconds=0").status_code == 200
     assert client.get("/api/v1/queue?reclaim_idle_seconds=30.5").status_code == 200
+
+
+@pytest.mark.parametrize("policy, says", [
+    ("[" * 20000 + "]" * 20000, "nested"),
+    ("a: " + "{b: " * 3000 + "c" + "}" * 3000, "nested"),
+    # Nine references to nine references ... to a list: a few hundred bytes standing for 9**9 items.
+    ("l0: &l0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]\n" for n in range(1, 10)), "aliases"),
+])
+def test_an_edited_policy_nested_or_expanded_beyond_reason_is_refused_readably(client_for, policy, says):
+    admin = client_for("admin")
+    r = admin.post("/admin/policies", data={"csrf_token": admin.csrf, "policy": policy, "action": "validate"})
+    assert r.status_code == 422 and says in r.text
