@@ -72,8 +72,12 @@ class LoginThrottle:
         uri = "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
         self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
 
+    @staticmethod
+    def _user(username: str) -> str:
+        return username.strip().lower()[:150]
+
     def _keys(self, username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
-        user = username.strip().lower()[:150]
+        user = self._user(username)
         return ([(item, "login-user", user) for item in self.PER_USER]
                 + [(item, "login-address", address) for item in self.PER_ADDRESS])
 
@@ -85,13 +89,30 @@ class LoginThrottle:
                  if not self.limiter.test(item, scope, key)]
         return max(waits, default=0.0)
 
+    def begin(self, username: str, address: str) -> float:
+        """Count a sign-in attempt against its account before the password is checked, and say how
+        long to wait (0: go ahead). Each count is one atomic check-and-add in Redis, so guesses sent
+        in parallel cannot all pass the check before any of them is counted. A success then clears
+        the account's count (`succeeded`); a failure adds to the address's (`failed_address`)."""
+        wait = self.retry_after(username, address)
+        if wait > 0:
+            return wait
+        user = self._user(username)
+        if all(self.limiter.hit(item, "login-user", user) for item in self.PER_USER):
+            return 0.0
+        return max(self.retry_after(username, address), 1.0)
+
+    def failed_address(self, address: str) -> None:
+        for item in self.PER_ADDRESS:
+            self.limiter.hit(item, "login-address", address)
+
     def failed(self, username: str, address: str) -> None:
         for item, scope, key in self._keys(username, address):
             self.limiter.hit(item, scope, key)
 
     def succeeded(self, username: str) -> None:
         for item in self.PER_USER:
-            self.limiter.clear(item, "login-user", username.strip().lower()[:150])
+            self.limiter.clear(item, "login-user", self._user(username))
 
 
 def user_for_token(session: Session, token: str) -> User | None:

@@ -42,7 +42,7 @@ def login(request: Request, db: DB, username: str = Form(...), password: str = F
           next: str = Form("")):
     throttle = request.app.state.login_throttle
     address = request.client.host if request.client else "unknown"
-    wait = throttle.retry_after(username, address)
+    wait = throttle.begin(username, address)  # counted before the password is checked
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
         return render(request, "login.html", status_code=429, next_path=safe_next(next, ""),
@@ -54,7 +54,7 @@ def login(request: Request, db: DB, username: str = Form(...), password: str = F
         return render(request, "login.html", status_code=403, next_path="",
                       error="A wall display signs in with its wall key at /wall/enter, not a password.")
     if user is None:
-        throttle.failed(username, address)
+        throttle.failed_address(address)  # (the account's count already has this attempt)
         return render(request, "login.html", error="Wrong username or password.", status_code=401,
                       next_path=safe_next(next, ""))
     throttle.succeeded(username)

@@ -1,6 +1,10 @@
 """Sign-in is throttled per account and per address: guessing stops, with a clear message."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 from fastapi.testclient import TestClient
 
 from tests.dashboard.conftest import PASSWORDS, csrf_from
@@ -38,3 +42,22 @@ def test_one_address_guessing_many_accounts_is_stopped(app, users):
     for n in range(20):
         assert _attempt(client, f"nobody{n}", "guess").status_code == 401
     assert _attempt(client, "supervisor", PASSWORDS["supervisor"]).status_code == 429
+
+
+def test_guesses_sent_all_at_once_are_counted_before_any_password_is_checked(server, users):
+    """Twenty wrong passwords for one account sent in parallel: no more are checked than the
+    account's limit allows, however the requests interleave (the count is not read-then-written)."""
+    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=30) for _ in range(20)]
+    forms = [{"username": "dispatcher", "password": f"guess-{n}", "csrf_token": csrf_from(c.get("/login").text)}
+             for n, c in enumerate(clients)]
+    start = threading.Barrier(len(clients))
+
+    def guess(n: int) -> int:
+        start.wait()
+        return clients[n].post("/login", data=forms[n]).status_code
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        codes = list(pool.map(guess, range(len(clients))))
+    for c in clients:
+        c.close()
+    assert codes.count(401) <= 5 and codes.count(401) + codes.count(429) == len(codes), codes
