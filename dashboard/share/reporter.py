@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from flows.context import AppContext
 from flows.live import publish_live
@@ -174,21 +175,40 @@ def consent(token: str, request: Request, answer: str = Form(...)) -> Response:
     return share_headers(response)
 
 
-@router.post("/s/{token}/photo")
-async def upload_photo(token: str, request: Request, photo: UploadFile) -> Response:
+def _link_taking_media(request: Request, token: str) -> tuple[ShareLink | None, Response | None]:
+    """The link an upload is for, if it may take media now; else the refusal to answer with."""
     ctx = _ctx(request)
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        try:
+            link, _ = _link_for_post(request, s, token)
+            links.check_open_for_sharing(link)
+        except LinkError as exc:
+            return None, JSONResponse({"detail": exc.problem.value}, api_status(exc.problem))
+    return link, None
+
+
+@router.post("/s/{token}/photo")
+async def upload_photo(token: str, request: Request) -> Response:
+    ctx = _ctx(request)
+    # The link is checked before a byte of the body is read: a forged, used or unconsented link
+    # costs no upload (the form is parsed here, not by a declared parameter, for that reason).
+    _, refusal = await run_in_threadpool(_link_taking_media, request, token)
+    if refusal is not None:
+        refusal.headers["connection"] = "close"  # the unread body is not worth reading to reuse the line
+        return share_headers(refusal)
     limit = ctx.settings.share.max_upload_bytes
+    form = await request.form(max_files=1, max_fields=0)
+    photo = form.get("photo")
+    if not isinstance(photo, StarletteUploadFile):
+        return share_headers(JSONResponse({"detail": "no photo in the upload"}, 422))
     data = await photo.read(limit + 1)
     if len(data) > limit:
         return share_headers(JSONResponse({"detail": f"photo larger than {limit // (1024 * 1024)} MB"}, 413))
 
     def store() -> Response:
-        with Session(ctx.engine, expire_on_commit=False) as s:
-            try:
-                link, _ = _link_for_post(request, s, token)
-                links.check_open_for_sharing(link)
-            except LinkError as exc:
-                return JSONResponse({"detail": exc.problem.value}, api_status(exc.problem))
+        link, refusal = _link_taking_media(request, token)  # again: it may have ended meanwhile
+        if refusal is not None:
+            return refusal
         try:
             item = storage.store_photo(ctx.engine, ctx.settings, link, data)
         except storage.NotAnImage as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 
 import httpx
@@ -261,3 +262,22 @@ def test_share_link_urls_are_shown_only_to_roles_that_can_send_links(share_env):
         dispatcher.close()
     # The link is still unused: nobody without the right to send it could have opened it first.
     assert link_row(share_env, sent["link_id"]).device_hash in (None, "")
+
+
+def test_an_upload_to_a_link_that_cannot_take_it_is_refused_before_its_body_is_read(share_env):
+    """A forged, used or unconsented link costs the server no upload: the answer comes while the
+    (declared 10 MB) body has barely started, and the connection is not kept to read the rest."""
+    host, port = share_env.base.removeprefix("http://").split(":")
+    sent = share_env.new_link()
+    unconsented = path_of(sent["url"])
+    for path in ("/s/not-a-token", unconsented):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"POST {path}/photo HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: {share_env.base}\r\n"
+                         "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n"
+                         "--b\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n\r\n".encode())
+            sock.settimeout(5)
+            try:
+                head = sock.recv(4096)
+            except TimeoutError:
+                head = b"(no answer while the body was still owed)"
+        assert head.split(b"\r\n", 1)[0] in (b"HTTP/1.1 404 Not Found", b"HTTP/1.1 409 Conflict"), (path, head[:80])
