@@ -148,7 +148,8 @@ async def check_csrf(request: Request) -> None:
         if "form" in ctype:
             form = await request.form()
             sent = form.get("csrf_token")
-    if not expected or not sent or sent != expected:
+    # Compared in constant time: how long a refusal takes says nothing about how close a guess was.
+    if not expected or not sent or not hmac.compare_digest(str(sent).encode(), str(expected).encode()):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong; reload the page")
 
 
