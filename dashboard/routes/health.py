@@ -32,7 +32,10 @@ def readyz(ctx: Ctx) -> JSONResponse:
         checks["redis"] = {"ok": True}
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = {"ok": False, "error": type(exc).__name__}
-    connectors = read_health(ctx.redis) if checks["redis"]["ok"] else []
+    # Anyone may ask (no sign-in): a connector's error text can quote the request it failed on,
+    # credentials in its query string included, so only its state and timing are shown here.
+    connectors = [{k: v for k, v in row.items() if k != "last_error"}
+                  for row in (read_health(ctx.redis) if checks["redis"]["ok"] else [])]
     ready = checks["database"]["ok"] and checks["redis"]["ok"]
     # A platform in outage degrades readiness information but not the service itself:
     # the rest of Flare keeps working and officers see which feed is down.

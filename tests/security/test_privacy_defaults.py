@@ -156,3 +156,17 @@ def test_an_older_too_open_data_directory_is_tightened_at_start(tmp_path, open_u
         assert _world_or_group_accessible(data) == []
     finally:
         server.stop()
+
+
+def test_the_readiness_probe_says_how_connectors_are_but_not_their_error_text(settings, redis_conn):
+    """/readyz answers anyone (the proxy, the orchestrator): a connector's last error can quote the
+    request it failed on, platform credentials in its query string included, so only the state
+    and the time of the failure are shown there (signed-in supervisors see the rest)."""
+    from connectors.health import record_failure
+
+    record_failure(redis_conn, "x-mentions", "x", "401 for url 'https://api.x.example/2/search?access_token=s3cr3t'", 3)
+    r = TestClient(create_app(settings)).get("/readyz")
+    assert r.status_code == 200
+    [connector] = r.json()["connectors"]
+    assert connector["name"] == "x-mentions" and connector["consecutive_failures"] == 3 and connector["last_error_at"]
+    assert "s3cr3t" not in r.text and "access_token" not in r.text
