@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dashboard.deps import CSRF, DB, require
 from dashboard.routes.common import render
 from dashboard.routes.field import field_text
-from dashboard.routes.pages import QueueRow, open_queue
+from dashboard.routes.pages import QueueRow, audit_queue_view, open_queue
 from dashboard.security import new_csrf_token, user_for_token
 from models.access import audit
 from models.enums import Role
@@ -75,12 +75,18 @@ def wall_enter(request: Request, db: DB, key: str = Form(...)):
     return RedirectResponse("/wall", status_code=303)
 
 
+# What a wall shows (reporters' first words and places) is audited as the queue is: each page
+# load, and each refresh that shows something its last recorded view did not.
 @router.get("/wall")
 def wall_page(request: Request, db: DB, user: User = require("wall")) -> HTMLResponse:
-    return render(request, "wall.html", user=user, rows=wall_rows_of(db), review_count=0, idle_seconds=0,
+    rows = wall_rows_of(db)
+    audit_queue_view(request, db, user, rows, refresh=False)
+    return render(request, "wall.html", user=user, rows=rows, review_count=0, idle_seconds=0,
                   refresh_seconds=WALL_REFRESH_SECONDS, now=utcnow())
 
 
 @router.get("/wall/rows")
 def wall_rows(request: Request, db: DB, user: User = require("wall")) -> HTMLResponse:
-    return render(request, "_queue_rows.html", user=user, fragment=True, rows=wall_rows_of(db), review_count=0)
+    rows = wall_rows_of(db)
+    audit_queue_view(request, db, user, rows, refresh=True)
+    return render(request, "_queue_rows.html", user=user, fragment=True, rows=rows, review_count=0)

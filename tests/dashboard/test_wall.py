@@ -106,3 +106,22 @@ def test_a_session_carrying_a_wall_key_is_no_wall_for_other_roles(app, users):
     assert not wall_session_valid(dispatcher, dispatcher.api_token_hash)  # no idle exemption for staff
     assert not wall_session_valid(wall, None)
     assert wall_session_valid(wall, wall.api_token_hash)
+
+
+def test_what_the_wall_shows_is_audited_like_the_queue(ctx, app, users):
+    """A wall shows reporters' first words and places: each page load is recorded, and each
+    refresh that shows something new (not every refresh of the same rows)."""
+    incident_id = _queued(ctx)
+    wall = login(app, "wall")
+    assert wall.get("/wall").status_code == 200
+    wall.get("/wall/rows")
+    wall.get("/wall/rows")
+    with Session(ctx.engine) as s:
+        rows = s.exec(select(AuditEntry).where(AuditEntry.username == "wall", AuditEntry.action == "view_queue")).all()
+    assert [(r.detail["incidents"], r.detail["refresh"]) for r in rows] == [([incident_id], False)]
+    ingest(ctx, [raw_post("w9", "man with a knife attacking people outside the station", author="w9")])
+    drain(ctx)
+    wall.get("/wall/rows")
+    with Session(ctx.engine) as s:
+        rows = s.exec(select(AuditEntry).where(AuditEntry.username == "wall", AuditEntry.action == "view_queue")).all()
+    assert [(len(r.detail["incidents"]), r.detail["refresh"]) for r in rows] == [(1, False), (2, True)]
