@@ -239,6 +239,9 @@ class BatchFinder:
         self.state, self.session, self.records = state, session, records
         self.plan = plan if plan is not None else Plan()
         self.dry = dry
+        # Answers are remembered for a later decision of the same post: while planning, and
+        # when deciding again with a plan. A post decided once under the lock needs none.
+        self.remember = dry or plan is not None
         self.planned: dict[int, _Planned] = {}  # dry: incidents the page would open
         # The batch's own posts, by the incident they were placed in: this worker's index learns
         # them after the commit (after_triage_many), so a group rolled back leaves nothing there.
@@ -362,7 +365,7 @@ class BatchFinder:
             cand.near_duplicate = near.get(cand.incident_id, 0.0)
             cand.link = links.get(cand.incident_id, "")
             candidates.append(cand)
-        matches = self.plan.matches.setdefault(post.id, rules.Matches())
+        matches = self.plan.matches.setdefault(post.id, rules.Matches()) if self.remember else None
         decision = rules.decide(facts, candidates, RULES, matches)
         if decision.incident_id is None:
             _note(record, f"clustering: new incident — {decision.reason}")

@@ -401,6 +401,17 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         return _Scored(2.0 + cand.near_duplicate, Decision(
             cand.incident_id, f"retweet of a report in this incident (text overlap {cand.near_duplicate:.2f})",
             round(cand.near_duplicate, 4)))
+    # The two tests that rule a candidate out (too far apart, two street addresses) come first,
+    # in either order: both answer "different".
+    km: float | None = None
+    street_level = False
+    if post.located and cand.located:
+        km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
+        street_level = min(post.location_confidence, cand.location_confidence) >= rules.precise_confidence
+        if km > rules.area_radius_km or (street_level and km > rules.precise_radius_km):
+            return None
+    elif SHORTCUT and not _may_match_unplaced(post, cand, post_addresses, cos, rules):
+        return None
     cand_addresses = cand.address_keys
     if post_addresses and cand_addresses and not post_addresses & cand_addresses:
         return None  # two street addresses: two emergencies unless a person merges them
@@ -409,13 +420,6 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
     related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)
     says_the_same = cand.near_duplicate >= rules.near_duplicate \
         or (cos is not None and cos >= rules.cosine_named_place)
-    km: float | None = None
-    street_level = False
-    if post.located and cand.located:
-        km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
-        street_level = min(post.location_confidence, cand.location_confidence) >= rules.precise_confidence
-        if km > rules.area_radius_km or (street_level and km > rules.precise_radius_km):
-            return None
     same_address = post_addresses & cand_addresses
     shared = post.place_names & cand.place_names
     specific = sorted(n for n in shared if specific_place(n))
@@ -485,6 +489,22 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
             cand.incident_id, f"related wording (cosine {cos:.2f}) to an incident with "
             f"{cand.report_count} reports, no place given", round(cos, 4)))
     return None
+
+
+SHORTCUT = True  # `_may_match_unplaced` first; tests turn it off to show the answers are the same
+
+
+def _may_match_unplaced(post: PostFacts, cand: Candidate, post_addresses: frozenset[str],
+                        cos: float | None, rules: ClusterRules) -> bool:
+    """For a post and a candidate not both placed on the map, past the link, window and retweet
+    rows of the table: can `_match` answer anything but "different"? Only with a street address
+    in the post (a shared address), a place name in common, near-duplicate text, or a cosine at
+    least the lowest one an unplaced match reads (same wording, or related to a surge); every
+    other row needs a distance between the two. Far cheaper than matching: most candidates of
+    a burst fail it (an incident without a location against a placed post, and the reverse)."""
+    return bool(post_addresses) or cand.near_duplicate >= rules.near_duplicate \
+        or (cos is not None and cos >= min(rules.cosine_unlocated, rules.cosine_surge)) \
+        or not post.place_names.isdisjoint(cand.place_names)
 
 
 # ------------------------------------------------------------------ near-duplicate text index
