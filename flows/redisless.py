@@ -35,7 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from flows.context import LANES, AppContext, impatient_client, unanswering_client
-from flows import triage_batch
+from flows import triage_batch, triage_queue
 from models.enums import TriageState
 from models.tables import Post
 from models.types import utcnow
@@ -44,7 +44,7 @@ log = logging.getLogger("flare.worker")
 
 POLL_S = 0.25  # how often Redis is asked whether it is back, and the database for new posts
 CLAIM_LEASE_S = 15.0  # a page claimed by a worker that died is claimed again after this
-CLAIM_PAGE = triage_batch.BATCH_SIZE
+CLAIM_PAGE = triage_queue.BATCH_SIZE
 PROBE_TIMEOUT_S = 1.0  # a Redis that has not answered a PING in this long counts as unreachable
 
 

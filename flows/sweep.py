@@ -18,7 +18,7 @@ from flows import escalate, liveness
 from flows.context import TRIAGE_QUEUES, AppContext
 from escalation.service import belongs_in_queue
 from evidence.checkpoint import CheckpointResult, write_checkpoint
-from flows import publish, triage_batch
+from flows import publish, triage_queue
 from models.access import purge_sessions
 from models.enums import DeliveryStatus, IncidentStatus, TriageState
 from models.tables import Incident, OutboundMessage, Post
@@ -55,7 +55,7 @@ def _covered_posts(ctx: AppContext) -> set[int]:
     A worker killed between BLPOP and marking its job started leaves the job "queued" but in no
     queue at all: only jobs found in a lane or in a started registry count.
 
-    Which posts a job covers is in its meta (`flows.triage_batch.job_meta`): the sweep reads four
+    Which posts a job covers is in its meta (`flows.triage_queue.job_meta`): the sweep reads four
     small fields of each job's hash, never its call data (an act job carries its posts' model
     outputs, embeddings included: unpickling hundreds of them every sweep slowed the worker it
     runs in). A job queued without that meta (by an older version) is read whole.
@@ -77,7 +77,7 @@ def _covered_posts(ctx: AppContext) -> set[int]:
         for job_id, (status, worker, started, meta) in zip(chunk, pipe.execute(), strict=True):
             if status is None:  # gone
                 continue
-            posts = triage_batch.meta_posts(serializer.loads(meta)) if meta else None
+            posts = triage_queue.meta_posts(serializer.loads(meta)) if meta else None
             if posts is None:
                 job = Job.fetch(job_id, connection=ctx.redis)
                 first = job.args[0] if job.args else []
@@ -118,7 +118,7 @@ def sweep(ctx: AppContext) -> dict[str, int]:
         # Only what is still uncovered at a second look is lost.
         covered = _covered_posts(ctx)
         lost = [(post_id, lane) for post_id, lane in lost if post_id not in covered]
-    triage_batch.enqueue(ctx, lost)
+    triage_queue.enqueue(ctx, lost)
     counts["posts"] = len(lost)
     for incident_id in unpublished:
         publish.publish_incident(ctx, incident_id)

@@ -1,6 +1,6 @@
 """Batch triage: a page of stored posts goes from "pending" to decided and acted on.
 
-Intake enqueues one RQ job per page of up to BATCH_SIZE posts of one lane (`enqueue`), never
+Intake enqueues one RQ job per page of up to BATCH_SIZE posts of one lane (triage_queue.enqueue), never
 one per post; the lane (keyword pre-screen) only orders the pages. A job (`triage_batch`) runs
 the pipeline over its posts at once and publishes every decision to the live feed. While other
 pages wait to be decided, only the posts that must go first (`_split`: urgent by the model and
@@ -49,9 +49,9 @@ from flows.context import ACT_QUEUE, LANES, AppContext, process_context
 from escalation import service
 from flows import decisions
 from flows.drill import is_drill
-# The queueing half lives in flows/triage_queue.py (intake, and so the connectors process, imports
-# it without the model's side); its names stay here for callers.
-from flows.triage_queue import BATCH_SIZE, JOB_FUNCTION, JOB_PREFIX, enqueue, job_id, job_meta, meta_posts  # noqa: F401
+# The queueing half (enqueue, job ids and metas) is flows/triage_queue.py: intake, and so the
+# connectors process, imports it without the model's side.
+from flows.triage_queue import job_id, job_meta, meta_posts
 from flows.live import publish_live_many
 from flows.publish import dispatch_outcomes
 from models.db import database_answers

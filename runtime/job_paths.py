@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from rq.job import Job
 
-from flows import escalate, sending, triage_batch
+from flows import escalate, sending, triage_batch, triage_queue
 from flows.context import AppContext
 
 
@@ -22,7 +22,7 @@ MOVED: dict[str, Callable] = {
     "dashboard.escalation_runner.escalation_step": escalate.escalation_step,
 }
 # Jobs that run the triage model (the worker's model lock guards them).
-MODEL_JOBS = frozenset({triage_batch.JOB_FUNCTION, "dashboard.jobs.triage_post"})
+MODEL_JOBS = frozenset({triage_queue.JOB_FUNCTION, "dashboard.jobs.triage_post"})
 
 
 class FlareJob(Job):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from flows import sweep
 from flows.context import ACT_QUEUE, LANES, AppContext, set_process_context
 from flows.sweep import _covered_posts
-from flows import triage_batch
+from flows import triage_batch, triage_queue
 from flows.intake import ingest
 from models import RawPost
 
@@ -25,11 +25,11 @@ def ctx(settings, redis_conn):
 
 
 def test_covered_posts_come_from_job_meta_and_older_jobs_are_read_whole(ctx):
-    triage_batch.enqueue(ctx, [(1, "default"), (2, "default"), (3, "bulk")])
+    triage_queue.enqueue(ctx, [(1, "default"), (2, "default"), (3, "bulk")])
     act = ctx.queues[ACT_QUEUE].enqueue(triage_batch.ACT_FUNCTION, [4, 5], triage_batch.Decided(), 1.0,
-                                        job_id="triage-act-4-2-1", meta=triage_batch.job_meta([4, 5]))
+                                        job_id="triage-act-4-2-1", meta=triage_queue.job_meta([4, 5]))
     # Queued by a version without the meta: its posts are only in its call.
-    ctx.queues["default"].enqueue(triage_batch.JOB_FUNCTION, [7, 8], job_id="triage-batch-7-2-1")
+    ctx.queues["default"].enqueue(triage_queue.JOB_FUNCTION, [7, 8], job_id="triage-batch-7-2-1")
     # The act job's call data is never read: unreadable data does not matter.
     ctx.redis.hset(Job.key_for(act.id), "data", b"not a pickle")
     assert _covered_posts(ctx) == {1, 2, 3, 4, 5, 7, 8}
