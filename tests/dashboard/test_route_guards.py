@@ -148,3 +148,29 @@ def test_signed_out_callers_get_nothing_from_any_guarded_route(app, world):
             assert r.status_code == 401, (method, route.path, r.status_code)
         else:
             assert r.status_code == 303 and r.headers["location"].split("?")[0] in ("/login", "/wall/enter"), route.path
+
+
+HOSTILE = "<script>alert('owned')</script><img src=x onerror=alert(1)> help there is a fire in my kitchen"
+
+
+@pytest.mark.parametrize("role", ["officer", "supervisor", "admin", "field", "wall"])
+def test_a_hostile_post_is_text_on_every_page_a_role_can_open(ctx, app, users, role):
+    """Every page the app serves (enumerated, not listed) shows a post's markup as text."""
+    ingest(ctx, [raw_post("x1", HOSTILE, author="<b>attacker</b>")])
+    drain(ctx)
+    with Session(ctx.engine) as s:
+        incident_id = s.exec(select(Incident.id)).one()
+    world = {"incident_id": incident_id, "post_id": 1, "user_id": 1, "index": 0, "link_id": 1, "item_id": 1,
+             "layer": "area", "token": "x"}
+    client = login(app, role)
+    pages = shown = 0
+    for method, route in _endpoints(app):
+        if method != "GET" or route.path in STREAMS:
+            continue
+        r = client.get(route.path.format(**world))
+        if r.status_code != 200 or not r.headers.get("content-type", "").startswith("text/html"):
+            continue
+        pages += 1
+        shown += "there is a fire in my kitchen" in r.text
+        assert "<script>alert" not in r.text and "<img src=x" not in r.text and "<b>attacker" not in r.text, route.path
+    assert pages >= 2 and shown >= 1  # the post was on some page, as text
