@@ -6,7 +6,9 @@ dashboard's own fetch calls with JSON, so both paths share one implementation.
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -99,12 +101,32 @@ def _touch_and_count(request: Request, user: User, count: bool) -> int:
 
 # Defence in depth for the dashboard's own pages: even if some text escaped escaping, no script
 # but our own files could run. Styles stay inline-capable for Leaflet; images may come from the
-# configured tile server; post media only from our own archive (never a platform's host).
+# configured tile server only (so nothing could be sent out as an image request to any other
+# host); post media only from our own archive (never a platform's host).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob: https: http:; media-src 'self' blob:; connect-src 'self'; "
+    "img-src 'self' data: blob:{tiles}; media-src 'self' blob:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+_TEMPLATE_PART = re.compile(r"\{[^}]*\}")
+
+
+def tile_source(tile_url: str) -> str:
+    """The CSP source for a tile URL template ("https://{s}.tiles.example/{z}/{x}/{y}.png" gives
+    "https://*.tiles.example"); "" when there is none or it names no http(s) host."""
+    parts = urlsplit(tile_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return ""
+    host = _TEMPLATE_PART.sub("*", parts.netloc)
+    if not re.fullmatch(r"(\*\.)?[A-Za-z0-9.-]+(:\d+)?", host):
+        return ""  # a placeholder elsewhere than a leading label: no source would cover it exactly
+    return f"{parts.scheme}://{host}"
+
+
+@lru_cache(maxsize=8)
+def content_security_policy(tile_url: str) -> str:
+    source = tile_source(tile_url)
+    return CONTENT_SECURITY_POLICY.format(tiles=f" {source}" if source else "")
 
 
 def render(request: Request, name: str, user: User | None = None, status_code: int = 200,
@@ -129,7 +151,8 @@ def render(request: Request, name: str, user: User | None = None, status_code: i
          "may": lambda capability: bool(user) and can(user.role, capability), **context},
         status_code=status_code,
     )
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        request.app.state.settings.dashboard.tile_url)
     return response
 
 

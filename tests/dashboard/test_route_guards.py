@@ -174,3 +174,22 @@ def test_a_hostile_post_is_text_on_every_page_a_role_can_open(ctx, app, users, r
         shown += "there is a fire in my kitchen" in r.text
         assert "<script>alert" not in r.text and "<img src=x" not in r.text and "<b>attacker" not in r.text, route.path
     assert pages >= 2 and shown >= 1  # the post was on some page, as text
+
+
+def _img_src(response) -> set[str]:
+    policy = dict(d.strip().split(" ", 1) for d in response.headers["content-security-policy"].split(";") if d.strip())
+    return set(policy["img-src"].split())
+
+
+@pytest.mark.parametrize("tile_url, allowed", [
+    ("", set()),
+    ("https://tiles.example.org/{z}/{x}/{y}.png", {"https://tiles.example.org"}),
+    ("https://{s}.tile.example.net:8443/{z}/{x}/{y}.png?key=k", {"https://*.tile.example.net:8443"}),
+])
+def test_pages_load_images_only_from_flare_and_the_configured_tile_server(ctx, app, users, tile_url, allowed):
+    """The policy's promise, kept: were some markup ever to slip through escaping, it could not
+    load an image from (and so send anything to) any other host."""
+    ctx.settings.dashboard.tile_url = tile_url
+    client = login(app, "supervisor")
+    for path in ("/login", "/map", "/queue"):
+        assert _img_src(client.get(path)) == {"'self'", "data:", "blob:"} | allowed, path
