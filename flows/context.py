@@ -186,23 +186,26 @@ class AppContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def build(cls, settings: Settings, redis_url: str | None = None) -> AppContext:
+    def build(cls, settings: Settings, redis_url: str | None = None, database_required: bool = True) -> AppContext:
+        """The context of one process. `database_required=False` builds it while the database
+        does not answer (the connectors read the platforms ahead through an outage)."""
         url = redis_url or settings.redis_url
         if not url:
             raise RedisUnavailable("No Redis URL: start the embedded server first (flare run/demo do).")
         conn = check_redis(url)
         keys = settings_keys(settings)
         engine = make_engine(settings.resolved_database_url, chain_key=keys.hmac_key)
-        try:
-            with engine.connect() as c:
-                c.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - turn any driver error into one clear message
-            engine.dispose()
-            conn.close()
-            raise DatabaseUnavailable(
-                f"Cannot reach the database ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
-                "Check FLARE_DATABASE_URL or unset it to use SQLite in the data dir."
-            ) from exc
+        if database_required:
+            try:
+                with engine.connect() as c:
+                    c.execute(text("SELECT 1"))
+            except Exception as exc:  # noqa: BLE001 - turn any driver error into one clear message
+                engine.dispose()
+                conn.close()
+                raise DatabaseUnavailable(
+                    f"Cannot reach the database ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+                    "Check FLARE_DATABASE_URL or unset it to use SQLite in the data dir."
+                ) from exc
         queues = {name: Queue(name, connection=conn) for name in WORKER_QUEUES}
         return cls(settings=settings, engine=engine, redis=conn, queues=queues,
                    dispatch=DispatchQueue(conn), redis_url=url, evidence_keys=keys)

@@ -50,11 +50,12 @@ def _configure_logging(level: str) -> None:
     configure_logging(level)
 
 
-def _context(settings: Settings, wait: bool = False):
+def _context(settings: Settings, wait: bool = False, database_required: bool = True):
     """The process's context. A long-running service (`wait`) started while Redis or the database
     is down waits for them, retrying every second or two, instead of exiting: a supervisor that
     restarts it in the middle of an outage would otherwise see it die again and again, and it
-    would come up seconds after the store does instead of at once."""
+    would come up seconds after the store does instead of at once. `database_required=False`
+    (the connectors) starts without waiting for the database."""
     from flows.context import AppContext, DatabaseUnavailable
     from flows.context import RedisUnavailable
     from runtime.embedded import EmbeddedRedis
@@ -65,7 +66,7 @@ def _context(settings: Settings, wait: bool = False):
             url = settings.redis_url
             if not url:  # embedded: reuse the server a supervisor started for this data dir, or start one
                 url = EmbeddedRedis(Path(settings.data_dir)).start()
-            return AppContext.build(settings, redis_url=url)
+            return AppContext.build(settings, redis_url=url, database_required=database_required)
         except (RedisUnavailable, DatabaseUnavailable) as exc:
             if not wait:
                 _fail(str(exc))
@@ -140,7 +141,10 @@ def connectors() -> None:
 
     settings = _settings()
     _configure_logging(settings.log_level)
-    run_connectors(_context(settings, wait=True))
+    # Without waiting for the database: a connectors process restarted into an outage reads the
+    # platforms ahead through it and stores what it read the moment it answers
+    # (connectors.runner._store_read_ahead).
+    run_connectors(_context(settings, wait=True, database_required=False))
 
 
 @app.command()

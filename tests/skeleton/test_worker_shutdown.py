@@ -69,9 +69,9 @@ def test_burst_drain_stops_its_listener_at_once(redis_conn: redis.Redis, redis_u
 @pytest.mark.parametrize("down", ["redis", "database"])
 def test_a_service_started_during_an_outage_waits_for_the_store(tmp_path: Path, database_url: str,
                                                                 redis_url: str, down: str):
-    """`flare worker` and `flare connectors` started while Redis or the database refuses wait for
-    it (a supervisor's restart in an outage would otherwise die again) and start as soon as it
-    is back; a one-off command still fails at once with the reason."""
+    """`flare worker` started while Redis or the database refuses (and `flare connectors` while
+    Redis does) waits for it (a supervisor's restart in an outage would otherwise die again) and
+    starts as soon as it is back; a one-off command still fails at once with the reason."""
     if not database_url.startswith("postgresql"):
         pytest.skip("the database outage needs PostgreSQL behind a proxy")
     redis_proxy, proxied_redis = proxied_redis_url(redis_url)
@@ -99,6 +99,25 @@ def test_a_service_started_during_an_outage_waits_for_the_store(tmp_path: Path, 
         for ctx in built:
             ctx.close()
         redis_proxy.close()
+        db_proxy.close()
+
+
+def test_the_connectors_start_while_the_database_refuses(tmp_path: Path, database_url: str, redis_url: str):
+    """`flare connectors` does not wait for the database: restarted into an outage, it reads the
+    platforms ahead through it (connectors.runner) and stores what it read the moment it answers."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the database outage needs PostgreSQL behind a proxy")
+    url = make_url(database_url)
+    db_proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxied_db = url.set(host="127.0.0.1", port=db_proxy.port).render_as_string(hide_password=False)
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=proxied_db, redis_url=redis_url)
+    db_proxy.refuse()
+    try:
+        started = time.monotonic()
+        ctx = _context(settings, wait=True, database_required=False)
+        assert time.monotonic() - started < 1.0 and ctx.redis.ping()
+        ctx.close()
+    finally:
         db_proxy.close()
 
 
