@@ -291,9 +291,20 @@ class BlueskyDirectMessagesSource(_BlueskySource):
         _, chat, own_did = self._logged_in()
         log_cursor = clean_str(cursor.get("log_cursor")) or None
         posts: list[RawPost] = []
-        for _ in range(MAX_PAGES):
+        for number in range(MAX_PAGES):
             params = models.ChatBskyConvoGetLog.Params(cursor=log_cursor)
-            page = self._query(chat, "chat.bsky.convo.getLog", params)
+            try:
+                page = self._query(chat, "chat.bsky.convo.getLog", params)
+            except Exception as exc:
+                if number == 0:
+                    raise
+                # A poll that read new events asks once more to learn it reached the end. When
+                # that read fails (a stall, a 5xx, a 429 that closed the gate), what the earlier
+                # pages read is stored now and the next poll reads on from where they ended,
+                # instead of the whole poll failing and a DM waiting for the next clean pair.
+                log.info("bluesky: DM log page %d failed (%s); storing the %d posts read before it",
+                         number + 1, exc, len(posts))
+                break
             if isinstance(page, RawPost):
                 page.is_dm = True
                 return posts + [page], cursor

@@ -1,10 +1,15 @@
 """Bluesky connector against the sandbox with the real atproto client."""
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from connector_test_helpers import Recorder, poll, stored_posts
 from connectors.bluesky import (
     BlueskyAccount, BlueskyDirectMessagesSource, BlueskyNotificationsSource, BlueskyReplier, notification_to_raw,
 )
+from connectors.common import RateLimited
 from connectors.sandbox.state import bluesky_did
 from models.domain import OutboundRequest
 
@@ -132,3 +137,33 @@ def test_send_failures_are_classified_honestly(sandbox, platform_settings, tmp_p
     # Maybe sent: retried only after a look on the platform (flows/sending.py).
     assert not dropped.ok and dropped.retryable and dropped.uncertain and "outcome unknown" in dropped.error
     assert state.outbox == []
+
+
+def test_a_dm_is_stored_when_the_read_after_its_page_fails(sandbox, platform_settings, engine, tmp_path, monkeypatch):
+    """A poll that read new DM events asks once more to learn it reached the end of the log; that
+    read failing (here a 429, in the chaos test a stall and then a 429) no longer fails the poll
+    and drops the page before it: the DM is stored now and the log cursor moves past it."""
+    state, _ = sandbox
+    source = BlueskyDirectMessagesSource(_account(platform_settings, tmp_path))
+    dm = state.add_post("bluesky", "the water is at the stairs, 4 Quay Street", "flooded", is_dm=True)
+    real, reads = source._query, []
+
+    def second_read_limited(client, nsid, params):
+        reads.append(nsid)
+        if len(reads) == 2:
+            raise RateLimited(time.time() + 2, "bluesky")
+        return real(client, nsid, params)
+
+    monkeypatch.setattr(source, "_query", second_read_limited)
+    result = poll(source, engine)
+    assert len(reads) == 2 and result.stored == 1
+    assert [p.external_id for p in stored_posts(engine, "bluesky")] == [f"dm:{dm.external_id}"]
+    monkeypatch.setattr(source, "_query", real)
+    assert poll(source, engine).fetched == 0  # the cursor moved past it: not read twice
+
+    def first_read_limited(client, nsid, params):
+        raise RateLimited(time.time() + 2, "bluesky")
+
+    monkeypatch.setattr(source, "_query", first_read_limited)
+    with pytest.raises(RateLimited):  # nothing read: the poll still fails, and is retried
+        source.fetch({})
