@@ -146,8 +146,22 @@ def post_facts(post: Post, out: TriageOutput) -> rules.PostFacts:
     return rules.PostFacts(
         post_id=post.id, text=post.text or "", at=post.received_at or utcnow(), category=out.category,
         silent=out.silent, lat=where[0] if where else None, lon=where[1] if where else None,
-        location_confidence=where[2] if where else 0.0, embedding=out.embedding,
+        location_confidence=where[2] if where else 0.0, embedding=wording_vector(out),
         place_names=named_places(out), urgency=out.urgency)
+
+
+# The embedding triage attaches to a post (out.embedding) is all-MiniLM-L6-v2's, an English
+# sentence encoder: it reads text in another language as noise, and two such posts land close
+# together whatever they say ("ammi gir gayi hai, hosh nahi aa raha" and "bhai ne chuha maar dawa
+# pee li" would join as "same wording"). Wording is compared only for posts triage read as English
+# or could not tell; the others are grouped by place, links and text overlap, never by cosine, and
+# their vectors are kept out of incident centroids.
+WORDING_LANGUAGES = frozenset({"en", "und"})
+
+
+def wording_vector(out: TriageOutput):
+    """The post's embedding where cosine over it compares wording, else None."""
+    return out.embedding if out.language in WORDING_LANGUAGES else None
 
 
 def _link_refs(post: Post) -> dict[str, str]:
@@ -427,7 +441,7 @@ class BatchFinder:
         self.places[incident.id] = self.places.get(incident.id, frozenset()) | places
         if self.known is not None and incident.id in self.known:
             self.known[incident.id].place_names = self.shared_places[incident.id] | self.places[incident.id]
-        if out.embedding is not None and incident.id not in self.candidates:
+        if wording_vector(out) is not None and incident.id not in self.candidates:
             vector = np.asarray(out.embedding, dtype=np.float32)
             old = self.centroids.get(incident.id)
             if old is not None and old.shape == vector.shape:
@@ -504,7 +518,7 @@ def after_triage_many(state: ClusterState, placed: list[tuple[Post, TriageOutput
         with state.lock:
             for post, _ in members:
                 state.index.add(post.id, incident_id, post.text or "")
-        vectors = [np.asarray(o.embedding, dtype=np.float32) for _, o in members if o.embedding is not None]
+        vectors = [np.asarray(o.embedding, dtype=np.float32) for _, o in members if wording_vector(o) is not None]
         places = frozenset().union(*(named_places(o) for _, o in members))
         try:
             state.record_many(incident_id, vectors, places)

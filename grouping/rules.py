@@ -38,7 +38,9 @@ The decisions, in order (first that applies wins; "join" = same event):
   | anything else                                                         | different           |
 
 "Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
-count as one family, since reports of one blast are classified any of them. Every decision
+count as one family, since reports of one blast are classified any of them. Wording (cosine
+over sentence embeddings) is compared only for posts in English or of unknown language: the
+encoder is English, and grouping.finder.wording_vector gives other posts no embedding. Every decision
 carries a reason for people, stored with the membership and in the event log.
 """
 from __future__ import annotations
