@@ -24,6 +24,7 @@ import redis
 from sqlmodel import Session, select
 
 from grouping import rules
+from grouping.near_duplicates import MinHash, NearDuplicateIndex, minhash
 from models.domain import PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import IncidentStatus, Urgency
 from models.events import held
@@ -63,7 +64,7 @@ class ClusterState:
 
     def __init__(self, conn: redis.Redis) -> None:
         self.redis = conn
-        self.index = rules.NearDuplicateIndex()
+        self.index = NearDuplicateIndex()
         self.seeded: set[int] = set()  # incidents whose recent posts are in the index
         # incident id → (fetched at, centroid, named places)
         self.shared: dict[int, tuple[float, np.ndarray | None, frozenset[str]]] = {}
@@ -259,7 +260,7 @@ class BatchFinder:
         self.planned: dict[int, _Planned] = {}  # dry: incidents the page would open
         # The batch's own posts, by the incident they were placed in: this worker's index learns
         # them after the commit (after_triage_many), so a group rolled back leaves nothing there.
-        self.own_index = rules.NearDuplicateIndex()
+        self.own_index = NearDuplicateIndex()
         self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
         self.follow_ups = follow_up_incidents(session, posts)
         self.links = self._links(posts)
@@ -270,7 +271,7 @@ class BatchFinder:
         self.weights: dict[int, float] = {}  # location weight of each joined incident
         self.known: dict[int, rules.Candidate] | None = None  # see _known
         self.shared_places: dict[int, frozenset[str]] = {}
-        self.signatures: dict[int, rules.MinHash | None] = {}  # post id → its MinHash, computed once
+        self.signatures: dict[int, MinHash | None] = {}  # post id → its MinHash, computed once
 
     def _links(self, posts: list[Post]) -> dict[int, dict[int, str]]:
         """post id → {incident id: why} for replies, quotes and threads of incident posts."""
@@ -368,7 +369,7 @@ class BatchFinder:
         if not ids and not self.extra:
             _note(record, "clustering: new incident — no open incident to join")
             return None
-        signature = self.signatures[post.id] = rules.minhash(facts.text)
+        signature = self.signatures[post.id] = minhash(facts.text)
         with self.state.lock:
             if not self.dry:  # a plan reads the index as it is: seeding waits for the transaction
                 self.state.seed(session, [i for i in ids if i not in self.extra])

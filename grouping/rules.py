@@ -48,22 +48,19 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
+from grouping.near_duplicates import RETWEET_PREFIX, minhash
 from triage.prescreen import fold, life_threat
 
 # First-person or family/household words: the writer (or someone they are with) needs help.
 _PERSONAL = re.compile(
     r"\b(i|i'm|im|i've|me|my|mine|we|we're|us|our|ours|mum|mom|dad|son|daughter|"
     r"wife|husband|partner|baby|brother|sister|grandma|grandad|nan|friend|flatmate|neighbour)\b")
-_RETWEET_PREFIX = re.compile(r"^(?:rt|qt)\s+@?\w+\s*:?\s*", re.I)
-_HANDLES_AND_LINKS = re.compile(r"(?:https?://\S+|www\.\S+|@\w+)")
 # "12 High St", "40 Park Row", "5 Briggate" as extracted place mentions; in running text the
 # number must be followed by a street type within three words ("22 Kirkgate Road").
 _STREET_TYPES = (r"street|st|road|rd|lane|ln|avenue|ave|row|square|sq|place|pl|close|drive|dr|way|"
@@ -80,8 +77,6 @@ _SPECIFIC_PLACE = re.compile(
 # Families of categories whose reports of one event are classified either way.
 _FAMILY = {"fire": "blast", "hazard": "blast", "traffic": "blast", "violence": "violence",
            "crime": "violence"}
-SHINGLE_CHARS = 5
-NUM_PERM = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +128,7 @@ class PostFacts:
 
     @property
     def retweet(self) -> bool:
-        return bool(_RETWEET_PREFIX.match(self.text.strip()))
+        return bool(RETWEET_PREFIX.match(self.text.strip()))
 
 
 @dataclass(slots=True)
@@ -507,104 +502,6 @@ def _may_match_unplaced(post: PostFacts, cand: Candidate, post_addresses: frozen
     return bool(post_addresses) or cand.near_duplicate >= rules.near_duplicate \
         or (cos is not None and cos >= min(rules.cosine_unlocated, rules.cosine_surge)) \
         or not post.place_names.isdisjoint(cand.place_names)
-
-
-# ------------------------------------------------------------------ near-duplicate text index
-def shingles(text: str) -> set[bytes]:
-    """Character 5-grams of the folded text without the retweet prefix, handles and links."""
-    body = _HANDLES_AND_LINKS.sub(" ", _RETWEET_PREFIX.sub("", text.strip()))
-    folded = fold(body)
-    if len(folded) < SHINGLE_CHARS:
-        return {folded.encode("utf-8")} if folded else set()
-    return {folded[i:i + SHINGLE_CHARS].encode("utf-8") for i in range(len(folded) - SHINGLE_CHARS + 1)}
-
-
-# Permutations are drawn once: drawing them costs more than hashing a post. datasketch 2 also
-# wants the hashing scheme they belong to; 1.x has no such argument.
-_TEMPLATE = MinHash(num_perm=NUM_PERM)
-_SHARED = {"permutations": _TEMPLATE.permutations}
-if hasattr(_TEMPLATE, "scheme"):
-    _SHARED["scheme"] = _TEMPLATE.scheme
-
-
-@lru_cache(maxsize=8192)
-def minhash(text: str) -> MinHash | None:
-    """The text's signature. Cached by text: a burst repeats itself word for word, and a
-    signature is never changed once made (the index only reads it)."""
-    grams = shingles(text)
-    if not grams:
-        return None
-    m = MinHash(num_perm=NUM_PERM, **_SHARED)
-    m.update_batch(list(grams))
-    return m
-
-
-@lru_cache(maxsize=8)
-def _lsh_params(threshold: float) -> tuple[int, int]:
-    """The LSH's bands and rows for a threshold, worked out once (datasketch integrates for them
-    on every index it makes: milliseconds, and every act transaction makes one for its own posts)."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    return lsh.b, lsh.r
-
-
-class NearDuplicateIndex:
-    """MinHash LSH over recent incident posts (post → incident), bounded to `capacity` entries."""
-
-    def __init__(self, capacity: int = 20_000, threshold: float = 0.5) -> None:
-        self.capacity = capacity
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, params=_lsh_params(threshold))
-        self.entries: dict[int, tuple[int, MinHash]] = {}  # post id → (incident id, signature)
-        self.order: deque[int] = deque()
-        self.version = 0  # changes whenever an answer of best_by_incident may change
-        self.touched: dict[int, int] = {}  # incident id → version its entries last changed at
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def add(self, post_id: int, incident_id: int, text: str, signature: MinHash | None = None) -> None:
-        if post_id in self.entries:
-            return
-        signature = signature or minhash(text)
-        if signature is None:
-            return
-        while len(self.order) >= self.capacity:
-            old = self.order.popleft()
-            if old in self.entries:
-                self.version += 1
-                self.touched[self.entries.pop(old)[0]] = self.version
-                self.lsh.remove(old)
-        self.version += 1
-        self.touched[incident_id] = self.version
-        self.lsh.insert(post_id, signature)
-        self.entries[post_id] = (incident_id, signature)
-        self.order.append(post_id)
-
-    def changed_since(self, version: int) -> set[int]:
-        """Incidents whose indexed posts changed after `version` (their scores may differ now)."""
-        return {incident_id for incident_id, at in self.touched.items() if at > version}
-
-    def best_by_incident(self, signature: MinHash | None, only: set[int] | None = None) -> dict[int, float]:
-        """Incident id → best Jaccard estimate among its indexed posts similar to `signature`
-        (`only`: for these incidents alone; each incident's score depends on its posts alone)."""
-        if signature is None:
-            return {}
-        best: dict[int, float] = {}
-        for key in self.lsh.query(signature):
-            incident_id, other = self.entries[key]
-            if only is not None and incident_id not in only:
-                continue
-            jaccard = float(signature.jaccard(other))
-            if jaccard > best.get(incident_id, 0.0):
-                best[incident_id] = jaccard
-        return best
-
-    def move(self, from_incident: int, to_incident: int) -> None:
-        """Officer merges: posts of the merged-away incident now count for the survivor."""
-        self.version += 1
-        self.touched[from_incident] = self.touched[to_incident] = self.version
-        for key, (incident_id, sig) in list(self.entries.items()):
-            if incident_id == from_incident:
-                self.entries[key] = (to_incident, sig)
 
 
 def merged_location(old: tuple[float, float, float] | None, old_weight: float,

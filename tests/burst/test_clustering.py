@@ -5,14 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from grouping.near_duplicates import NearDuplicateIndex, minhash
 from grouping.rules import (
     Candidate,
     ClusterRules,
-    NearDuplicateIndex,
     PostFacts,
     decide,
     merged_location,
-    minhash,
     personal_request,
 )
 
