@@ -40,7 +40,7 @@ _AT_LEAST_HIGH = {"critical", "high"}
 # The two multilingual sets: messages in romanised Hindi/Urdu, Welsh, Polish, Arabic, Spanish,
 # French, German, Portuguese and Italian, written apart from the other sets (DATA.md).
 HANDLE_EVAL_SPLITS = ("dev", "test", "test2", "multilingual_test", "multilingual_test2",
-                      "multilingual_test3")
+                      "multilingual_test3", "multilingual_test4")
 
 
 _DISPATCH = {"critical", "high"}  # the urgencies the dispatch queue takes (escalation)
@@ -277,6 +277,9 @@ _HANDLE_TITLES = {
     "handle_multilingual_test3": "Handle multilingual set 3 (nine languages, 22 of 58 posts in "
                                  "romanised Hindi/Urdu; written before the hand-translated "
                                  "training rows and T2b; scored only)",
+    "handle_multilingual_test4": "Handle multilingual set 4 (nine languages, written and committed "
+                                 "before the translated rows in the eight other languages; "
+                                 "scored only)",
 }
 
 
