@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from config.settings import BlueskySettings
 from connectors.common import (
     POLL_CONNECT_TIMEOUT_S, POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str,
     failure, hedged, malformed_post, match_sent,
-    outcome_unknown, parse_time, to_json_text,
+    outcome_unknown, parse_time, to_json_text, retry_after_reset,
 )
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
 from models.enums import MessageKind
@@ -40,6 +41,10 @@ SEEN_URIS_KEPT = 1000
 # How far behind the watermark a late-indexed notification is still looked for.
 WATERMARK_SLACK = timedelta(minutes=10)
 POST_REASONS = ("mention", "reply", "quote")
+# A DM is not held back longer than this for its sender's handle (looked up side by side).
+HANDLE_LOOKUP_BUDGET_S = 1.0
+# Requests made beside the polls (senders' handles, updateSeen), never in their way.
+_side_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bluesky-side")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -229,6 +234,9 @@ class BlueskyNotificationsSource(_BlueskySource):
     def __init__(self, account: BlueskyAccount) -> None:
         super().__init__(account, "bluesky:notifications")
         self._seen_at: str = ""
+        self._seen_lock = threading.Lock()
+        self._seen_to_mark = ""  # the newest time read and not yet sent to updateSeen
+        self._marking = False
 
     def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
         if self.gate.is_closed():
@@ -271,13 +279,30 @@ class BlueskyNotificationsSource(_BlueskySource):
         return posts, {"watermark": new_watermark.isoformat() if new_watermark else "", "seen": kept}
 
     def after_commit(self, posts: Sequence[RawPost]) -> None:
-        """updateSeen is a secondary marker (the app's unread badge); our cursor is the real one."""
+        """updateSeen is a secondary marker (the app's unread badge); our cursor is the real one.
+        It is sent beside the polling, not in its way: a write that stalls (up to the read
+        timeout) would otherwise hold the next poll, and someone's next mention, behind it. One
+        is in flight at a time; what was read meanwhile is marked by the next, newest first."""
         if not posts or not self._seen_at:
             return
-        try:
-            self.account.client().app.bsky.notification.update_seen({"seen_at": self._seen_at})
-        except Exception as exc:  # noqa: BLE001 - a missed badge update must never fail intake
-            log.warning("bluesky: updateSeen failed: %s", exc)
+        with self._seen_lock:
+            self._seen_to_mark = self._seen_at
+            if self._marking:
+                return
+            self._marking = True
+        _side_pool.submit(self._mark_seen)
+
+    def _mark_seen(self) -> None:
+        while True:
+            with self._seen_lock:
+                seen_at, self._seen_to_mark = self._seen_to_mark, ""
+                if not seen_at:
+                    self._marking = False
+                    return
+            try:
+                self.account.client().app.bsky.notification.update_seen({"seen_at": seen_at})
+            except Exception as exc:  # noqa: BLE001 - a missed badge update must never fail intake
+                log.warning("bluesky: updateSeen failed: %s", exc)
 
 
 class BlueskyDirectMessagesSource(_BlueskySource):
@@ -315,20 +340,28 @@ class BlueskyDirectMessagesSource(_BlueskySource):
                 log_cursor = next_cursor or log_cursor
                 break
             log_cursor = next_cursor
+        self._look_up_handles([p.author_id for p in posts if not p.malformed])
         for post in posts:
             if not post.malformed:
-                post.author_handle = self._handle_of(post.author_id)
+                post.author_handle = self._handles.get(post.author_id, "")
         return posts, ({"log_cursor": log_cursor} if log_cursor else cursor)
 
-    def _handle_of(self, did: str) -> str:
-        """Best effort: the handle makes the dashboard readable, the did is what we answer to."""
-        if did not in self._handles:
-            try:
-                self._handles[did] = self.account.client().get_profile(did).handle
-            except Exception as exc:  # noqa: BLE001 - a missing handle must not block a DM
-                log.info("bluesky: no profile for %s: %s", did, exc)
-                return ""
-        return self._handles[did]
+    def _look_up_handles(self, dids: list[str]) -> None:
+        """Best effort: the handle makes the dashboard readable, the did is what we answer to. The
+        senders not yet known are looked up at once, side by side, for at most
+        HANDLE_LOOKUP_BUDGET_S: a lookup that stalls or fails never holds a DM back, and one that
+        answers later names the sender's next DM. None is asked while the platform's rate limit
+        is closed (the lookup would only meet the 429)."""
+        todo = [did for did in dict.fromkeys(dids) if did and did not in self._handles]
+        if not todo or self.gate.is_closed():
+            return
+        wait([_side_pool.submit(self._look_up_handle, did) for did in todo], timeout=HANDLE_LOOKUP_BUDGET_S)
+
+    def _look_up_handle(self, did: str) -> None:
+        try:
+            self._handles[did] = self.account.client().get_profile(did).handle
+        except Exception as exc:  # noqa: BLE001 - a missing handle must not block a DM
+            log.info("bluesky: no profile for %s: %s", did, exc)
 
     def after_commit(self, posts: Sequence[RawPost]) -> None:
         """The chat log cursor is our only marker; nothing to tell the platform."""
@@ -358,7 +391,7 @@ class BlueskyReplier:
         except _NotSent as exc:
             return failure(str(exc), retryable=True)
         except atp.RateLimitExceededError as exc:
-            return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
+            return failure("rate limited", retryable=True, retry_after=retry_after_reset(_reset_of(exc)))
         except atp.BadRequestError as exc:
             return failure(f"refused (DMs closed or invalid request): {exc}", retryable=False)
         except atp.UnauthorizedError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -197,6 +198,18 @@ def match_sent(items: Iterable[SentItem], text: str, since: datetime,
         return None
     first = min(found, key=lambda i: i.at or datetime.max.replace(tzinfo=UTC))
     return DeliveryReceipt(ok=True, platform_message_id=first.message_id)
+
+
+# A send the platform rate-limited goes again a moment after the platform's reset, spread over
+# this range of seconds: the polls waiting for the same reset read first (the next post may be
+# someone's call for help), and the queued replies do not all arrive in the reset's first instant,
+# where one of them opening the next window would hold every poll and reply behind it again.
+SEND_AFTER_RESET_S = (0.3, 1.3)
+
+
+def retry_after_reset(reset_epoch: float) -> float:
+    """Seconds before a rate-limited send is tried again: just past the reset, spread."""
+    return max(0.0, reset_epoch - time.time()) + random.uniform(*SEND_AFTER_RESET_S)
 
 
 class RateLimited(Exception):

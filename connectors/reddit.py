@@ -23,7 +23,7 @@ from config.settings import RedditSettings
 from connectors.common import (
     POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem, SentLedger, clean_str, failure, hedged, malformed_post,
     match_sent,
-    outcome_unknown, parse_time, to_json_text,
+    outcome_unknown, parse_time, to_json_text, retry_after_reset,
 )
 from models.domain import DeliveryReceipt, OutboundRequest, RawPost
 from models.enums import MessageKind
@@ -347,7 +347,7 @@ class RedditReplier:
             # Everything else (DMs closed, user gone, thread locked...) fails the same way again.
             return failure(f"refused: {exc}", retryable=False)
         except prawcore.exceptions.TooManyRequests as exc:
-            return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
+            return failure("rate limited", retryable=True, retry_after=retry_after_reset(_reset_of(exc)))
         except prawcore.exceptions.ServerError as exc:
             return failure(f"server error: {exc}", retryable=True)
         except (prawcore.exceptions.Forbidden, prawcore.exceptions.NotFound, prawcore.exceptions.BadRequest) as exc:
@@ -359,7 +359,7 @@ class RedditReplier:
         except prawcore.exceptions.ResponseException as exc:
             status = exc.response.status_code
             if status == 429:  # e.g. the login-token request, which prawcore does not classify
-                return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
+                return failure("rate limited", retryable=True, retry_after=retry_after_reset(_reset_of(exc)))
             return failure(f"unexpected response: {exc}", retryable=status >= 500)
         receipt = DeliveryReceipt(ok=True, platform_message_id=message_id)
         return self.ledger.remember(request.idempotency_key, receipt)

@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 # read_health and ConnectorHealth live in connectors.health; re-exported for /readyz and metrics.
 __all__ = ["CheckpointStore", "ConnectorHealth", "DbCheckpointStore", "PollResult", "poll_once",
-           "read_health", "run_forever"]
+           "read_health", "run_forever", "run_platforms"]
 
 OnPersisted = Callable[[list[Persisted]], None]
 LaneChooser = Callable[[RawPost], str]
@@ -382,14 +382,59 @@ def run_forever(
     own (prawcore does, between requests), never holds up the others. Posts that could not be
     handed on are retried by one more thread (HandOn).
     """
+    run_platforms({"all": lambda: list(sources)}, engine, on_persisted, checkpoint_store, redis_conn, stop,
+                  choose_lane=choose_lane, max_backoff=max_backoff)
+
+
+def run_platforms(
+    builders: Mapping[str, Callable[[], Sequence[Source]]],
+    engine: Engine,
+    on_persisted: OnPersisted,
+    checkpoint_store: CheckpointStore,
+    redis_conn: redis.Redis | None,
+    stop: threading.Event,
+    *,
+    choose_lane: LaneChooser | None = None,
+    max_backoff: float = MAX_BACKOFF_SECONDS,
+) -> None:
+    """`run_forever`, with each platform's sources built in that platform's own thread (which
+    imports its client library: connectors.registry.source_builders), so a platform polls as soon
+    as its own connector is loaded, not after every other platform's. A build that fails (a
+    session file that cannot be read, say) is logged and tried again after a short backoff."""
     hand_on = HandOn(on_persisted)
     threading.Thread(target=hand_on.retry_until, args=(stop,), name="connector-hand-on", daemon=True).start()
     threads = [
+        threading.Thread(target=_run_platform, name=f"connectors-{platform}", daemon=True,
+                         args=(platform, build, engine, hand_on, checkpoint_store, redis_conn, stop, choose_lane,
+                               max_backoff))
+        for platform, build in builders.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _run_platform(
+    platform: str, build: Callable[[], Sequence[Source]], engine: Engine, on_persisted: OnPersisted,
+    checkpoint_store: CheckpointStore, conn: redis.Redis | None, stop: threading.Event,
+    choose_lane: LaneChooser | None, max_backoff: float,
+) -> None:
+    failures = 0
+    sources: Sequence[Source] | None = None
+    while sources is None and not stop.is_set():
+        try:
+            sources = build()
+        except Exception:  # noqa: BLE001 - one platform's failure must not stop the others
+            failures += 1
+            log.exception("%s: could not start its connectors (%d in a row)", platform, failures)
+            stop.wait(backoff_seconds(max_backoff, failures, max_backoff))
+    threads = [
         threading.Thread(
             target=_run_source, name=f"connector-{source.name}", daemon=True,
-            args=(source, engine, hand_on, checkpoint_store, redis_conn, stop, choose_lane, max_backoff),
+            args=(source, engine, on_persisted, checkpoint_store, conn, stop, choose_lane, max_backoff),
         )
-        for source in sources
+        for source in sources or []
     ]
     for thread in threads:
         thread.start()

@@ -22,7 +22,7 @@ from config.settings import XSettings
 from connectors.common import (
     LOOKUP_CLOCK_SLACK, POLL_CONNECT_TIMEOUT_S, POLL_READ_TIMEOUT_S, RateLimitGate, RateLimited, SentItem,
     SentLedger, clean_str, failure, hedged, malformed_post,
-    match_sent, outcome_unknown, parse_time,
+    match_sent, outcome_unknown, parse_time, retry_after_reset,
 )
 from models.domain import DeliveryReceipt, GeoPoint, OutboundRequest, RawPost
 from models.enums import MessageKind
@@ -353,7 +353,7 @@ class XReplier:
                                                   user_auth=True)
                 message_id = ((result or {}).get("data") or {}).get("id", "")
         except tweepy.TooManyRequests as exc:
-            return failure("rate limited", retryable=True, retry_after=max(0.0, _reset_of(exc) - time.time()))
+            return failure("rate limited", retryable=True, retry_after=retry_after_reset(_reset_of(exc)))
         except tweepy.Forbidden as exc:
             return failure(f"not allowed (DMs closed or reply restricted): {exc}", retryable=False)
         except (tweepy.BadRequest, tweepy.NotFound, tweepy.Unauthorized) as exc:

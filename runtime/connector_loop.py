@@ -9,8 +9,8 @@ import logging
 import signal
 import threading
 
-from connectors.registry import build_sources
-from connectors.runner import DbCheckpointStore, run_forever
+from connectors.registry import source_builders
+from connectors.runner import DbCheckpointStore, run_platforms
 from flows.context import AppContext, impatient_client
 from flows.intake import choose_lane, on_persisted
 
@@ -27,12 +27,12 @@ REDIS_HOLD_S = 1.0
 
 def run_connectors(ctx: AppContext, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
-    sources = build_sources(ctx.settings)
-    if not sources:
+    builders = source_builders(ctx.settings)
+    if not builders:
         log.warning("no platform credentials configured: nothing to poll (see README, Configuration)")
     for sig in (signal.SIGINT, signal.SIGTERM):
         if threading.current_thread() is threading.main_thread():
             signal.signal(sig, lambda *_: stop.set())
     quick = ctx.with_redis(impatient_client(ctx.redis, REDIS_TIMEOUT_S, hold_s=REDIS_HOLD_S))
-    run_forever(sources, ctx.engine, lambda stored: on_persisted(quick, stored),
-                DbCheckpointStore(ctx.engine), quick.redis, stop, choose_lane=choose_lane)
+    run_platforms(builders, ctx.engine, lambda stored: on_persisted(quick, stored),
+                  DbCheckpointStore(ctx.engine), quick.redis, stop, choose_lane=choose_lane)

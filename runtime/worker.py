@@ -216,6 +216,9 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
             get_nlp()
         except Exception:  # noqa: BLE001 - triage marks such posts for review; the worker still serves
             log.warning("NER model unavailable at start; locations fall back to patterns")
+        # The platforms' client libraries load with the repliers (seconds of CPU for atproto):
+        # now, not on a sender thread beside the first critical post's triage.
+        ctx.repliers  # noqa: B018 - built for the side effect
     name = name or f"flare-{socket.gethostname()}-{os.getpid()}"
     current = {"name": name}  # the RQ worker name the liveness key speaks for
     stop = threading.Event()

@@ -441,3 +441,36 @@ def test_a_source_with_no_checkpoint_reads_ahead_through_a_database_outage(engin
     assert [p.external_id for p in stored_posts(engine)] == ["recent"] and handed.created == 1
     assert source.committed == ["recent"]  # platform bookkeeping for what was stored only
     assert DbCheckpointStore(engine).load("x:newest") == {} and "x:newest" not in store.last
+
+
+def test_each_platform_polls_as_soon_as_its_own_connector_is_built(sandbox, platform_settings, engine, redis_conn):
+    """A platform whose client library is still loading (or whose start failed and is tried
+    again) never holds up another: X polls and stores while Bluesky's build waits."""
+    state, _ = sandbox
+    settings = platform_settings.model_copy(update={"x": platform_settings.x.model_copy(update={"poll_seconds": 0.1})})
+    loading, starts = threading.Event(), []
+
+    def bluesky_still_loading():
+        loading.wait(30)
+        return []
+
+    def x_failing_once():
+        starts.append(time.monotonic())
+        if len(starts) == 1:
+            raise OSError("session file unreadable")
+        return [XMentionsSource(settings.x)]
+
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run_platforms, args=(
+        {"bluesky": bluesky_still_loading, "x": x_failing_once}, engine, Recorder(), DbCheckpointStore(engine),
+        redis_conn, stop))
+    thread.start()
+    try:
+        state.add_post("x", "@flare999 smoke in the stairwell", "early")
+        _wait_for(lambda: len(stored_posts(engine)) == 1)
+        assert len(starts) == 2 and not loading.is_set()
+    finally:
+        loading.set()
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
