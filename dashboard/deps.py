@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from flows.context import AppContext
 from dashboard.security import session_expired, user_for_token
+from dashboard.sessions import SCOPE_KEY, Loaded
 from models.access import can
 from models.enums import Role
 from models.tables import User
@@ -140,8 +141,12 @@ async def check_csrf(request: Request) -> None:
     if request.headers.get("authorization", "").lower().startswith("bearer "):
         return
     expected = request.session.get("csrf")
-    if not expected and request.session.get("signed_out_idle"):
-        raise LoginRequired()  # the session ended (idle): say so, rather than "CSRF token missing"
+    loaded = request.scope.get(SCOPE_KEY)
+    if not expected and (request.session.get("signed_out_idle") or (isinstance(loaded, Loaded) and loaded.ended)):
+        # Sent from a page whose sign-in has ended (idle, signed out elsewhere, revoked), perhaps
+        # while another request was ending it: say so, and the page keeps the action to offer it
+        # again after sign-in, rather than refuse it as a missing CSRF token.
+        raise LoginRequired()
     sent = request.headers.get("x-csrf-token")
     if sent is None:
         ctype = request.headers.get("content-type", "")

@@ -36,6 +36,7 @@ MAX_AGE_SECONDS = 12 * 3600
 EXTEND_AFTER = timedelta(hours=1)  # the expiry moves on (a row write) at most once an hour
 SCOPE_KEY = "flare.login_session"
 ANONYMOUS_PREFIX = "a."
+IDLE_SIGN_OUT = "idle"  # revoked_by of a session ended by the idle timeout
 
 
 def anonymous_serializer(secret: str) -> URLSafeTimedSerializer:
@@ -62,11 +63,18 @@ class Loaded:
     original: str  # what the session held when the request arrived
     token: str = ""
     expires_at: datetime | None = None
+    # The cookie named a signed-in session that has ended (signed out, idle, expired, revoked):
+    # a request sent from a page of that session, e.g. one that raced the request that ended it.
+    ended: bool = False
 
 
 def load(engine: Engine, token: str | None, now: datetime | None = None,
          anonymous: URLSafeTimedSerializer | None = None) -> tuple[Loaded, dict[str, Any]]:
-    """The live session a cookie names; an unknown, expired or revoked id gives an empty one."""
+    """The live session a cookie names; an unknown, expired or revoked id gives an empty one.
+
+    A session ended by the idle sign-out reads as that sign-out did ("signed_out_idle"), whichever
+    cookie the request carried: a request already on its way with the old id is told its session
+    expired, the same as one sent after the new cookie arrived."""
     if token and token.startswith(ANONYMOUS_PREFIX):
         data = _anonymous_data(anonymous, token)
         return Loaded(None, None, _snapshot(data)), data
@@ -76,6 +84,9 @@ def load(engine: Engine, token: str | None, now: datetime | None = None,
         if row is not None and row.revoked_at is None and row.expires_at > (now or utcnow()):
             data = dict(row.data or {})
             return Loaded(row.id, row.user_id, _snapshot(data), token, row.expires_at), data
+        if row is not None and row.user_id is not None:
+            data = {"signed_out_idle": True} if row.revoked_by == IDLE_SIGN_OUT else {}
+            return Loaded(None, None, _snapshot(data), ended=True), data
     return Loaded(None, None, _snapshot({})), {}
 
 
@@ -116,7 +127,8 @@ def save(engine: Engine, loaded: Loaded, data: dict[str, Any], now: datetime | N
             db.commit()
             return loaded.token if extend and done.rowcount else None
         if loaded.row_id is not None:  # someone else is signed in now, or nobody: a new id
-            reason = "sign-in" if user_id is not None else "sign-out"
+            reason = ("sign-in" if user_id is not None
+                      else IDLE_SIGN_OUT if data.get("signed_out_idle") else "sign-out")
             db.execute(update(LoginSession).where(LoginSession.id == loaded.row_id, LoginSession.revoked_at.is_(None))
                        .values(revoked_at=now, revoked_by=reason))
         token = ""

@@ -289,3 +289,35 @@ def test_live_refreshes_are_audited_when_they_show_new_posts(ctx, app, users):
     with Session(ctx.engine) as s:
         rows = s.exec(select(AuditEntry).where(AuditEntry.action == "view_feed").order_by(AuditEntry.id)).all()
     assert [(r.detail["refresh"], r.detail["newest"]) for r in rows] == [(False, 1), (True, 2)]
+
+
+@pytest.mark.parametrize("ended_by", ["idle", "sign-out"])
+def test_an_action_racing_the_end_of_its_session_is_told_to_sign_in_not_refused_as_forged(
+        ctx, app, users, monkeypatch, ended_by):
+    """The page's live stream or a refresh ends the session while an action is on its way with the
+    old cookie: the action is answered 401 (the page keeps it and offers it after sign-in), never
+    403 "CSRF token missing", which would drop it."""
+    import time as time_module
+
+    ingest(ctx, [raw_post("r1", "help my dad collapsed not breathing", author="r1")])
+    drain(ctx)
+    with Session(ctx.engine) as s:
+        incident_id = s.exec(select(Incident.id)).first()
+    client = login(app, "dispatcher")
+    old_cookie = client.cookies.get("flare_session")
+    if ended_by == "idle":
+        start = time_module.time()
+        idle = ctx.settings.dashboard.session_idle_minutes * 60
+        monkeypatch.setattr(time_module, "time", lambda: start + idle * 1.2)
+        assert client.get("/queue/rows", headers={"X-Requested-With": "flare"}).status_code == 401
+    else:
+        assert client.post("/logout", data={"csrf_token": client.csrf}).status_code == 303
+    assert client.cookies.get("flare_session") != old_cookie  # the session that ended has a new cookie
+    client.cookies.clear()
+    client.cookies.set("flare_session", old_cookie)  # ... but this action left with the old one
+    r = client.post(f"/incidents/{incident_id}/acknowledge", data={"csrf_token": client.csrf},
+                    headers={"X-Requested-With": "flare"})
+    assert r.status_code == 401, r.text
+    assert r.json()["expired"] is (ended_by == "idle")
+    with Session(ctx.engine) as s:
+        assert s.get(Incident, incident_id).status == "queued"
