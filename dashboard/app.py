@@ -39,6 +39,9 @@ from dashboard.timefmt import make_clock
 HERE = Path(__file__).parent
 
 
+HSTS = b"max-age=31536000"
+
+
 class SecurityHeaders:
     """Pure ASGI (not BaseHTTPMiddleware): live streams pass through without an extra task and
     memory stream per chunk, which dominated the cost of fanning events out to many viewers."""
@@ -55,11 +58,17 @@ class SecurityHeaders:
             return
 
         static = scope.get("path", "").startswith("/static/")
+        # Served over HTTPS (directly, or behind the proxy that says so): browsers keep to HTTPS
+        # for this host from then on, so a dispatcher's sign-in is never sent in clear on a
+        # hostile network that strips the redirect.
+        https = scope.get("scheme") == "https"
 
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in self.HEADERS if k not in present]
+                if https and b"strict-transport-security" not in present:
+                    extra.append((b"strict-transport-security", HSTS))
                 # Pages and API answers carry reporters' words and places: no browser or proxy
                 # keeps a copy. Only the vendored static assets may be cached.
                 if b"cache-control" not in present and not static:

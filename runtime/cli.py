@@ -32,6 +32,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 START_RETRY_MIN_S, START_RETRY_MAX_S = 0.25, 1.0
 
 
+# Room above one live frame in a WebSocket message: the kind byte, and the channel's JSON text
+# messages (a reporter's typed text, at most a few KiB of UTF-8).
+WS_MESSAGE_OVERHEAD = 64 * 1024
+
+
 def _settings() -> Settings:
     return Settings()
 
@@ -131,7 +136,15 @@ def web(host: str | None = None, port: int | None = None) -> None:
     _configure_logging(settings.log_level)
     ctx = _context(settings)
     uvicorn.run(create_app(settings, ctx), host=host or settings.dashboard.host,
-                port=port or settings.dashboard.port, log_level="warning", access_log=False)
+                port=port or settings.dashboard.port, **web_server_options(settings))
+
+
+def web_server_options(settings: Settings) -> dict:
+    """How `flare web` runs uvicorn. A WebSocket message is refused by the server past the largest
+    one the share channel accepts (one live still frame, plus its kind byte), instead of being
+    buffered up to uvicorn's default of 16 MiB per message before the app can refuse it."""
+    return {"log_level": "warning", "access_log": False,
+            "ws_max_size": settings.share.max_frame_bytes + WS_MESSAGE_OVERHEAD}
 
 
 @app.command()
