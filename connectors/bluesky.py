@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from atproto import Client, SessionEvent, models
+# The client half of the SDK only: `atproto` also loads its firehose, jetstream and identity
+# halves, 0.3 s more CPU before a restarted process polls Bluesky.
+from atproto_client import Client, SessionEvent, models
 from atproto_client import exceptions as atp
 from atproto_client.request import Request, Response
 

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -148,16 +149,22 @@ def web_server_options(settings: Settings) -> dict:
 
 
 @app.command()
-def connectors() -> None:
+def connectors(standby: Annotated[bool, typer.Option(
+        help="load everything, then wait for a line on stdin before polling (a supervisor's warm standby)")] = False,
+) -> None:
     """Poll every configured platform and store what arrives."""
-    from runtime.connector_loop import run_connectors
+    from runtime.connector_loop import run_connectors, wait_for_go
 
     settings = _settings()
     _configure_logging(settings.log_level)
+    go = stop = None
+    if standby:
+        go, stop = threading.Event(), threading.Event()
+        threading.Thread(target=wait_for_go, args=(sys.stdin, go, stop), daemon=True, name="standby").start()
     # Without waiting for the database: a connectors process restarted into an outage reads the
     # platforms ahead through it and stores what it read the moment it answers
     # (connectors.runner._store_read_ahead).
-    run_connectors(_context(settings, wait=True, database_required=False))
+    run_connectors(_context(settings, wait=True, database_required=False), stop=stop, go=go)
 
 
 @app.command()

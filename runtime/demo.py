@@ -128,7 +128,7 @@ def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox
         for n in range(workers):
             sup.spawn(f"worker-{n + 1}", "worker")
         sup.spawn("web", "web", "--port", str(settings.dashboard.port))
-        sup.spawn("connectors", "connectors")
+        sup.spawn("connectors", "connectors", standby=True)
         url = f"http://{settings.dashboard.host}:{settings.dashboard.port}"
         up = wait_http(f"{url}/healthz", 60)
         print(f"\nFlare is {'running' if up else 'starting (dashboard slow to answer)'}: {url}", flush=True)

@@ -26,6 +26,11 @@ class Child:
     process: subprocess.Popen | None = None
 
 
+# A standby is started this long after it took over from a process that died, so loading it does
+# not take CPU from the process that just took over (and the workers) while they catch up.
+STANDBY_RESPAWN_DELAY_S = 5.0
+
+
 @dataclass
 class Supervisor:
     settings: Settings
@@ -33,6 +38,11 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     redis: EmbeddedRedis | None = None
     log_dir: Path | None = None
+    # Warm standbys (`flare connectors --standby`): started beside the child of the same name,
+    # loaded and waiting on their stdin; one takes the dead child's place at once, instead of a
+    # new process that needs seconds to load (5-8 s on a loaded 2-core machine) before it polls.
+    standbys: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _standby_due: dict[str, float] = field(default_factory=dict)
 
     def start_infrastructure(self) -> dict[str, str]:
         """Embedded Redis (when no URL is configured) and migrations; returns the child env."""
@@ -48,19 +58,51 @@ class Supervisor:
         self.log_dir = private_dir(Path(self.settings.data_dir) / "logs")
         return env
 
-    def spawn(self, name: str, *args: str) -> Child:
+    def spawn(self, name: str, *args: str, standby: bool = False) -> Child:
+        """Start a child. With `standby` (its command takes `--standby`), a warm standby of it is
+        kept beside it to take its place should it die."""
         child = Child(name, [sys.executable, "-m", "runtime", *args])
-        log = open(self.log_dir / f"{name}.log", "ab", opener=private_opener)  # noqa: SIM115 - lives as long as the child
-        child.process = subprocess.Popen(child.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, umask=PRIVATE_UMASK)
+        child.process = self._start(child.name, child.args)
         self.children.append(child)
+        if standby:
+            self._standby_due[name] = 0.0
+            self._start_due_standbys()
         return child
 
+    def _start(self, name: str, args: list[str], stdin: int | None = None) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab", opener=private_opener)  # noqa: SIM115 - lives as long as the child
+        return subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=stdin,
+                                start_new_session=True, umask=PRIVATE_UMASK)
+
+    def _start_due_standbys(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            due = self._standby_due.get(child.name)
+            spare = self.standbys.get(child.name)
+            if due is None or now < due or (spare is not None and spare.poll() is None):
+                continue
+            self.standbys[child.name] = self._start(child.name, [*child.args, "--standby"], stdin=subprocess.PIPE)
+
+    def _take_over(self, child: Child) -> bool:
+        """Tell the child's standby to start in its place; False when there is none alive."""
+        spare = self.standbys.pop(child.name, None)
+        if spare is None or spare.poll() is not None or spare.stdin is None:
+            return False
+        try:
+            spare.stdin.write(b"go\n")
+            spare.stdin.close()
+        except OSError:  # it died just now: start afresh
+            return False
+        child.process = spare
+        self._standby_due[child.name] = time.monotonic() + STANDBY_RESPAWN_DELAY_S
+        return True
+
     def restart(self, child: Child) -> None:
-        self.kill(child, signal.SIGKILL)
-        log = open(self.log_dir / f"{child.name}.log", "ab", opener=private_opener)  # noqa: SIM115
-        child.process = subprocess.Popen(child.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, umask=PRIVATE_UMASK)
+        if child.process and child.process.poll() is None:
+            self.kill(child, signal.SIGKILL)
+            child.process.wait(timeout=10)  # never two of it at once
+        if not self._take_over(child):
+            child.process = self._start(child.name, child.args)
 
     @staticmethod
     def kill(child: Child, sig: int = signal.SIGTERM) -> None:
@@ -74,6 +116,11 @@ class Supervisor:
         return [c for c in self.children if c.process and c.process.poll() is not None]
 
     def stop(self, grace: float = 8.0) -> None:
+        for spare in self.standbys.values():
+            if spare.poll() is None:
+                spare.kill()  # it has done nothing yet
+                spare.wait(timeout=5)
+        self.standbys.clear()
         for child in self.children:
             self.kill(child, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -110,6 +157,7 @@ class Supervisor:
         for child in dead:
             print(f"  {child.name} exited ({child.process.returncode}); restarting", flush=True)
             self.restart(child)
+        self._start_due_standbys()
         return dead
 
 

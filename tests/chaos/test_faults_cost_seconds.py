@@ -8,9 +8,8 @@ Reddit to the real client libraries, with a spell of 429s, 5xx, slow answers and
 answer is lost. A dispatcher acknowledges each critical incident as it appears.
 
 Afterwards: every post stored exactly once; every critical in the dispatch queue (queued in the
-database, which the queue page reads) within CRITICAL_BOUND_SECONDS of its post, and all but
-MAY_MISS_TARGET of them within the CRITICAL_SECONDS target (p99 is reported, not yet asserted);
-no reporter got any message twice; every reporter of an acknowledged incident got their
+database, which the queue page reads) within CRITICAL_SECONDS of its post (p99); no reporter got
+any message twice; every reporter of an acknowledged incident got their
 acknowledgement; no worker exited but the ones the test killed.
 Figures are printed (`pytest -s`) for the report.
 """
@@ -44,18 +43,16 @@ from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CRITICAL_SECONDS = 10.0  # the target: p50, p99, max and how many within it are reported
-# Asserted: what every run supports. While Redis is down workers triage from the database and
-# incidents are queued there; while the database refuses, connectors keep reading the platforms
-# (a restarted one too, from the platform's newest) and store what they held the moment it
-# answers, and a triage job waits for it. What still misses the target (the report says what each
-# slow critical met): a platform whose 429 windows chain (each honoured, 2-3 s), and a critical
-# posted as the connectors restart just before the database outage (it waits for the outage's end).
-# Runs here: 10-12 of 12 within 10 s, the slowest 4.6-13.9 s at load 5-11 (docs/production.md;
-# before the read-ahead on restart, runs of seeds 29 and 17 had one critical at 22.9-26.6 s); one
-# more miss is allowed for a busier machine.
-CRITICAL_BOUND_SECONDS = 20.0
-MAY_MISS_TARGET = 3
+CRITICAL_SECONDS = 10.0  # the issue's bound: every critical in the queue within 10 s of its post (p99)
+# Asserted: the p99 (nearest rank: with a dozen criticals, the slowest one) within CRITICAL_SECONDS.
+# While Redis is down workers triage from the database and incidents are queued there; while the
+# database refuses, connectors keep reading the platforms (a restarted one too, from the
+# platform's newest) and store what they held the moment it answers, and a triage job waits for
+# it; a restarted connectors process polls each platform as soon as that platform's client
+# library is loaded. What can still break it (the report says what each slow critical met): a
+# critical posted as the connectors are killed, on a machine so loaded that the restart outlasts
+# the 6 s before the database outage (it then waits for the outage's end), and platforms whose
+# 429 windows chain (each honoured, 2-3 s). docs/production.md has the figures.
 PLATFORMS = ("x", "bluesky", "reddit")
 CITIES = ["Leeds", "Bristol", "Glasgow", "Cardiff", "Norwich", "Exeter", "York", "Hull", "Derby", "Bath",
           "Oxford", "Dundee", "Carlisle", "Truro", "Inverness"]
@@ -110,7 +107,7 @@ class Rig:
         self.sup.env, self.sup.log_dir = env, tmp / "logs"
         self.sup.log_dir.mkdir(parents=True, exist_ok=True)
         self.workers = [self.sup.spawn(f"worker-{n}", "worker") for n in (1, 2)]
-        self.connectors = self.sup.spawn("connectors", "connectors")
+        self.connectors = self.sup.spawn("connectors", "connectors", standby=True)  # as `flare run` does
         self.ctx = AppContext.build(settings)  # the dispatcher's side: the web process's view
         self.killed: Counter[str] = Counter()
         self.unexpected_exits: list[str] = []
@@ -306,8 +303,7 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
     assert rig.restarts == 3 and not rig.sup.dead_children()  # each killed process came back
     met = _met(rig, posted, posts, incidents, incident_of, criticals)
     print("\nwhat each critical slower than 3 s met:\n" + "\n".join(met))  # whole, whatever the assertions do
-    assert max(latencies) <= CRITICAL_BOUND_SECONDS, (sorted(slow, reverse=True), met)
-    assert sum(t > CRITICAL_SECONDS for t in latencies) <= MAY_MISS_TARGET, (sorted(slow, reverse=True), met)
+    assert _p99(latencies) <= CRITICAL_SECONDS, (sorted(slow, reverse=True), met)
     found = sum("found on the platform" in m.last_error for m in messages)
     return {
         "posts": len(posted), "stored": sum(stored.values()), "criticals": len(criticals),
