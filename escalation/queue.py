@@ -77,6 +77,14 @@ class DispatchQueue:
         entry_id = self.conn.xadd(self.key, {"incident_id": str(incident_id), "urgency": urgency})
         return _decode(entry_id)
 
+    def publish_many(self, incidents: list[tuple[int, str]]) -> list[str]:
+        """`publish` for many (incident id, urgency), in order, in one round trip."""
+        self.ensure_group()
+        with self.conn.pipeline(transaction=False) as pipe:
+            for incident_id, urgency in incidents:
+                pipe.xadd(self.key, {"incident_id": str(incident_id), "urgency": urgency})
+            return [_decode(entry_id) for entry_id in pipe.execute()]
+
     def _entries(self, rows) -> list[QueueEntry]:
         out = []
         for entry_id, fields in rows:

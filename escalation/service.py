@@ -60,6 +60,9 @@ class Outcome:
     sla_breached_late: bool = False
     # Set by a take-over: whose claim it was.
     taken_from: str = ""
+    # Queued in the database by the action's own transaction (queue_now): its stream entry and
+    # the first step of its chain follow the commit (flows.publish.publish_queued).
+    queued: bool = False
 
 
 def store_triage(session: Session, post: Post, out: TriageOutput, duration_ms: float) -> TriageRecord:
@@ -445,6 +448,19 @@ def mark_queued(session: Session, incident: Incident, entry_id: str) -> None:
     incident.queued_at = incident.queued_at or utcnow()
     append_event(session, incident.id, EventKind.queued, "system",
                  {"stream_entry_id": entry_id, **incident_state(incident)})
+
+
+def queue_now(session: Session, incident: Incident) -> bool:
+    """Queue a new incident in the caller's transaction: in front of a dispatcher (the queue page
+    reads the database) from its commit, with its escalation chain due at once. What follows the
+    commit (its dispatch-stream entry, the chain's first step) is re-driven if it is lost: the
+    sweep adds the stream entry of a queued incident without one, and every worker's step timer
+    fires a chain whose `next_step_at` has passed. True when it was queued here."""
+    if incident.status != IncidentStatus.new.value or incident.stream_entry_id:
+        return False
+    mark_queued(session, incident, "")
+    incident.next_step_at = utcnow()
+    return True
 
 
 def check_claim(incident: Incident, username: str) -> None:

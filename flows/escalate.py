@@ -80,6 +80,11 @@ def start_chain(ctx: AppContext, incident_id: int) -> None:
     runner.start_chain(ctx.engine, Effects(ctx), incident_id)
 
 
+def start_chains(ctx: AppContext, incident_ids: list[int]) -> int:
+    """The first steps of chains their transaction made due (service.queue_now), in one go."""
+    return runner.fire_many(ctx.engine, Effects(ctx), incident_ids)
+
+
 def escalation_step(incident_id: int, token: str, ctx: AppContext | None = None) -> str:
     """The RQ job: fire what is due for this incident, then schedule its next step."""
     ctx = ctx or process_context()

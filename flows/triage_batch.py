@@ -21,9 +21,11 @@ most urgent first, in one transaction per urgency group:
      that finds another's group under way works out its own group's grouping while it waits
      (finder.plan), and under the lock matches again only the incidents opened or changed
      since: the same answers;
-  3. write the group's triage records, memberships, messages and events with one INSERT each
-     (plain rows, no ORM object per row);
-  4. commit, then the Redis half: dispatch stream, receipts, clustering state, live feed.
+  3. queue the group's urgent incidents in the same transaction (service.queue_now: in front of
+     a dispatcher at the commit, chain due at once), then write the group's triage records,
+     memberships, messages and events with one INSERT each (plain rows, no ORM object per row);
+  4. commit, then the Redis half: the group's stream entries and first escalation steps in one
+     go (publish.publish_queued), receipts, clustering state, live feed.
 
 Critical and high posts commit and reach the dispatch stream before the rest of their batch is
 written. A worker killed mid-job leaves its posts pending and its job started: the sweep sees the
@@ -401,6 +403,7 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Map
                                                policy_for=snapshot, finder=batch, record=records[post.id])
                 batch.placed(post, out, s.get(Incident, outcome.incident_id) if outcome.incident_id else None)
                 outcomes.append((post, out, outcome))
+            _queue_in_transaction(s, [outcome for _, _, outcome in outcomes])
         by_post = {outcome_post.id: outcome for outcome_post, _, outcome in outcomes}
         # Grouping notes its reasons on the rows above: they are written now, in one statement.
         service.insert_triage_rows(s, list(records.values()))
@@ -411,6 +414,20 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Map
     batch.save_locations()
     _after_commit(ctx, outcomes)
     return len(outcomes)
+
+
+def _queue_in_transaction(session: Session, outcomes: list[service.Outcome]) -> None:
+    """The group's incidents that go in front of a dispatcher are queued by its own transaction
+    (service.queue_now): a cry for help is in the dispatch queue the moment its group commits,
+    and the stream entries and first escalation steps of the whole group follow in one go
+    (flows.publish.publish_queued), not one incident at a time."""
+    queued: set[int] = set()
+    for outcome in outcomes:
+        if not outcome.needs_queue or not outcome.incident_id:
+            continue
+        if outcome.incident_id in queued or service.queue_now(session, session.get(Incident, outcome.incident_id)):
+            queued.add(outcome.incident_id)
+            outcome.queued, outcome.needs_queue = True, False
 
 
 def _after_commit(ctx: AppContext, outcomes: list[tuple[Post, TriageOutput, service.Outcome]]) -> None:

@@ -15,7 +15,7 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, func
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
@@ -156,6 +156,23 @@ def held(session: Session, incident_ids) -> None:
     session that may live on past its transaction) it changes nothing."""
     if _HELD in session.info:
         session.info[_HELD].update(incident_ids)
+
+
+def load_heads(session: Session, incident_ids) -> None:
+    """In `batch_appends` mode: read the chain heads of these incidents in one statement, so
+    appends to them read none of their own. Only for incidents the session's transaction holds
+    locked (see `held`): no other writer can move their heads until it ends."""
+    heads: dict[int, tuple[int, str]] | None = session.info.get(_HEADS)
+    wanted = [i for i in dict.fromkeys(incident_ids) if heads is not None and i not in heads]
+    if not wanted:
+        return
+    last = (select(IncidentEvent.incident_id, func.max(IncidentEvent.seq).label("seq"))
+            .where(IncidentEvent.incident_id.in_(wanted)).group_by(IncidentEvent.incident_id).subquery())
+    found = {incident_id: (seq, digest) for incident_id, seq, digest in session.exec(
+        select(IncidentEvent.incident_id, IncidentEvent.seq, IncidentEvent.hash).join(
+            last, (IncidentEvent.incident_id == last.c.incident_id) & (IncidentEvent.seq == last.c.seq)))}
+    for incident_id in wanted:
+        heads[incident_id] = found.get(incident_id, (0, GENESIS))
 
 
 def flush_appends(session: Session) -> int:
