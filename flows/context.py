@@ -64,10 +64,15 @@ class RedisUnavailable(RuntimeError):
     """A configured or embedded Redis could not be reached; the message says what to do."""
 
 
-def check_redis(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
+def redis_client(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
+    """A client of the Redis at `url`, not yet connected."""
     # redis-py's default read timeout (5 s) is shorter than any blocking read we make.
-    conn = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=socket_timeout,
+    return redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=socket_timeout,
                                 health_check_interval=30)
+
+
+def check_redis(url: str, socket_timeout: float | None = 30.0) -> redis.Redis:
+    conn = redis_client(url, socket_timeout)
     try:
         conn.ping()
     except redis.RedisError as exc:
@@ -186,13 +191,16 @@ class AppContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def build(cls, settings: Settings, redis_url: str | None = None, database_required: bool = True) -> AppContext:
+    def build(cls, settings: Settings, redis_url: str | None = None, database_required: bool = True,
+              redis_required: bool = True) -> AppContext:
         """The context of one process. `database_required=False` builds it while the database
-        does not answer (the connectors read the platforms ahead through an outage)."""
+        does not answer (the connectors read the platforms ahead through an outage);
+        `redis_required=False` while Redis does not (the connectors store posts without it, and
+        hand them on once it answers)."""
         url = redis_url or settings.redis_url
         if not url:
             raise RedisUnavailable("No Redis URL: start the embedded server first (flare run/demo do).")
-        conn = check_redis(url)
+        conn = check_redis(url) if redis_required else redis_client(url)
         keys = settings_keys(settings)
         engine = make_engine(settings.resolved_database_url, chain_key=keys.hmac_key)
         if database_required:

@@ -56,12 +56,13 @@ def _configure_logging(level: str) -> None:
     configure_logging(level)
 
 
-def _context(settings: Settings, wait: bool = False, database_required: bool = True):
+def _context(settings: Settings, wait: bool = False, database_required: bool = True, redis_required: bool = True):
     """The process's context. A long-running service (`wait`) started while Redis or the database
     is down waits for them, retrying every second or two, instead of exiting: a supervisor that
     restarts it in the middle of an outage would otherwise see it die again and again, and it
     would come up seconds after the store does instead of at once. `database_required=False`
-    (the connectors) starts without waiting for the database."""
+    (the connectors) starts without waiting for the database, `redis_required=False` without
+    waiting for Redis."""
     from flows.context import AppContext, DatabaseUnavailable
     from flows.context import RedisUnavailable
     from runtime.embedded import EmbeddedRedis
@@ -72,7 +73,8 @@ def _context(settings: Settings, wait: bool = False, database_required: bool = T
             url = settings.redis_url
             if not url:  # embedded: reuse the server a supervisor started for this data dir, or start one
                 url = EmbeddedRedis(Path(settings.data_dir)).start()
-            return AppContext.build(settings, redis_url=url, database_required=database_required)
+            return AppContext.build(settings, redis_url=url, database_required=database_required,
+                                    redis_required=redis_required)
         except (RedisUnavailable, DatabaseUnavailable) as exc:
             if not wait:
                 _fail(str(exc))
@@ -163,8 +165,9 @@ def connectors(standby: Annotated[bool, typer.Option(
         threading.Thread(target=wait_for_go, args=(sys.stdin, go, stop), daemon=True, name="standby").start()
     # Without waiting for the database: a connectors process restarted into an outage reads the
     # platforms ahead through it and stores what it read the moment it answers
-    # (connectors.runner._store_read_ahead).
-    run_connectors(_context(settings, wait=True, database_required=False), stop=stop, go=go)
+    # (connectors.runner._store_read_ahead). Nor for Redis: posts are stored in the database,
+    # and handed on to triage once it answers (workers triage them from there meanwhile).
+    run_connectors(_context(settings, wait=True, database_required=False, redis_required=False), stop=stop, go=go)
 
 
 @app.command()

@@ -23,8 +23,10 @@ from connectors.runner import (
 )
 from connectors import runner
 from connectors.x import XDirectMessagesSource, XMentionsSource
+from flows.context import AppContext
 from models.db import make_engine
 from models.domain import RawPost
+from runtime.connector_loop import run_connectors
 from tests.tcp_proxy import TcpProxy
 
 
@@ -473,4 +475,22 @@ def test_each_platform_polls_as_soon_as_its_own_connector_is_built(sandbox, plat
         loading.set()
         stop.set()
         thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_connectors_start_and_store_while_redis_is_down(sandbox, platform_settings, engine, tmp_path):
+    """`flare connectors` started while Redis refuses polls and stores at once: posts wait in the
+    database (workers triage them from there) and are handed on once Redis answers."""
+    state, _ = sandbox
+    ctx = AppContext.build(platform_settings, redis_url=f"unix://{tmp_path / 'no-redis.sock'}", redis_required=False)
+    stop = threading.Event()
+    thread = threading.Thread(target=run_connectors, args=(ctx, stop))
+    thread.start()
+    try:
+        state.add_post("x", "@flare999 my neighbour fell down the stairs", "early")
+        _wait_for(lambda: len(stored_posts(engine, "x")) == 1, 30)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        ctx.close()
     assert not thread.is_alive()
