@@ -383,8 +383,9 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Map
             s.rollback()
             return 0
         batch_appends(s)
-        by_id = {p.id: p for p in s.exec(select(Post).where(Post.id.in_(list(won)))).all()}
-        mine = [(by_id[post.id], out) for post, out in group if post.id in won]
+        # The claimed posts are not read again: what acting sets on them (disposition, drill
+        # mark) is written at the end in one statement (service.write_dispositions).
+        mine = [(post, out) for post, out in group if post.id in won]
         records: dict[int, service.TriageRow] = {}
         for post, out in mine:
             if post.malformed:
@@ -405,6 +406,7 @@ def _act(ctx: AppContext, group: list[tuple[Post, TriageOutput]], durations: Map
                 outcomes.append((post, out, outcome))
             _queue_in_transaction(s, [outcome for _, _, outcome in outcomes])
         by_post = {outcome_post.id: outcome for outcome_post, _, outcome in outcomes}
+        service.write_dispositions(s, [post for post, _ in mine])
         # Grouping notes its reasons on the rows above: they are written now, in one statement.
         service.insert_triage_rows(s, list(records.values()))
         for msg in service.flush_deferred_messages(s):
