@@ -117,7 +117,7 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     if not posts:
         return {"triaged": 0}
     t0 = time.perf_counter()
-    outs, computed = ctx.decisions.decide([_input(p) for p in posts])
+    outs, computed = ctx.decisions.decide([_input(p) for p in posts], shared=ctx.redis)
     durations = dict.fromkeys((p.id for p in posts), (time.perf_counter() - t0) * 1000 / len(posts))
     try:
         decisions.count(ctx.redis, len(posts), computed)

@@ -143,3 +143,40 @@ def test_a_remembered_input_costs_a_digest_not_its_text():
     assert all(isinstance(k, bytes) and len(k) == 32 for k in keys)
     assert len(set(keys)) == len(keys)  # every field the pipeline reads tells inputs apart
     assert input_key(TriageInput(text="help")) == keys[1]
+
+
+class _Versioned(_Counting):
+    """A pipeline double of one model version, whose outputs differ per text."""
+
+    def __init__(self, version: str = "test-1") -> None:
+        super().__init__()
+        self.model_version = version
+
+    def many(self, inputs):
+        outs = super().many(inputs)
+        for inp, out in zip(inputs, outs, strict=True):
+            out.confidence = len(inp.text) / 100
+            out.embedding = np.random.default_rng(len(inp.text)).random(4).astype(np.float32)
+            out.model_version = self.model_version
+        return outs
+
+
+def test_workers_share_what_they_decided(redis_conn):
+    from flows.context import unanswering_client
+
+    texts = ["stay safe Manchester", "my dad collapsed, 7 Rowan Close", "broken", "stay safe Manchester"]
+    first, second = _Versioned(), _Versioned()
+    decided, _ = Decisions(first).decide([TriageInput(text=t) for t in texts], shared=redis_conn)
+    again, computed = Decisions(second).decide([TriageInput(text=t) for t in texts], shared=redis_conn)
+    # The other worker runs only what the first could not decide (a stage failed on it).
+    assert second.ran == ["broken"] and computed == 1
+    for a, b in zip(decided, again, strict=True):
+        assert (a.reasons, a.confidence, a.model_version) == (b.reasons, b.confidence, b.model_version)
+        assert np.array_equal(a.embedding, b.embedding)
+    # Another model version never reads them; an unreachable Redis costs only the sharing.
+    upgraded = _Versioned("test-2")
+    Decisions(upgraded).decide([TriageInput(text=t) for t in texts], shared=redis_conn)
+    alone = _Versioned()
+    outs, computed = Decisions(alone).decide([TriageInput(text=t) for t in texts], shared=unanswering_client())
+    assert upgraded.ran == alone.ran == texts[:3] and computed == 3
+    assert [o.confidence for o in outs] == [o.confidence for o in decided]
