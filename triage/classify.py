@@ -55,6 +55,9 @@ REVIEW — a person decides the disposition of a post left at low or none
 CONFIRMED — critical only
   C1  P(critical) ≥ confirm (the English model's), unless T2b or T3 read the post in another
       language                                           → confirmed: page at once
+  C1b a post confidently in another language whose multilingual P(critical) ≥ multilingual_confirm
+      (that head's own level, chosen out of fold like confirm), unless T2b read it as a
+      non-request or it carries a figurative marker      → confirmed: page at once
   C2  any other critical (threshold or phrase)           → "critical — check": same queue, same
                                                            priority, a human check first
 """
@@ -94,10 +97,14 @@ class DecisionNumbers:
     foreign_confidence: float  # V3: lingua confidence that a post is in another language
     # T3: the multilingual head's thresholds on P(at least this urgent); empty without that head
     multilingual_thresholds: dict[str, float] = field(default_factory=dict)
+    # C1b: its P(critical) at or above which a critical post in another language is confirmed
+    # (above 1, never: heads fitted before it had a confirm level)
+    multilingual_confirm: float = 2.0
 
     @classmethod
     def from_extra(cls, extra: dict, multilingual: dict | None = None) -> DecisionNumbers:
         return cls(multilingual_thresholds=dict((multilingual or {}).get("thresholds", {})),
+                   multilingual_confirm=float((multilingual or {}).get("confirm", 2.0)),
                    thresholds=dict(extra["thresholds"]), confirm=float(extra["confirm"]),
                    none_gate=float(extra["none_gate"]), net_veto=float(extra["net_veto"]),
                    veto_exempt=tuple(extra["veto_exempt"]),
@@ -175,9 +182,10 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
         review = True
         why.append(f"model reads a non-request (P(none)={probs[4]:.2f}, P(literal)="
                    f"{ev.p_literal:.2f}) although a threshold was passed → human review if not urgent")
-    read_elsewhere = False
+    read_elsewhere = non_request_elsewhere = False
     if (ev.p_multilingual is not None and n.multilingual_thresholds  # T2b
             and ev.p_multilingual[-1] >= n.none_gate):
+        non_request_elsewhere = True
         read = LEVELS[int(np.argmax(ev.p_multilingual))]
         review = True
         why.append(f"multilingual model ({ev.foreign}) reads a non-request (P(none)="
@@ -251,9 +259,18 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
                        f"'{level.value}' is weak evidence → human review")
     confirmed = bool(level is Urgency.critical and probs[0] >= n.confirm  # C1/C2
                      and not read_elsewhere)
-    if level is Urgency.critical and read_elsewhere:
+    confirmed_elsewhere = bool(level is Urgency.critical and ev.p_multilingual is not None  # C1b
+                               and n.multilingual_thresholds and not non_request_elsewhere
+                               and not ev.figurative
+                               and ev.p_multilingual[0] >= n.multilingual_confirm)
+    if confirmed_elsewhere:
+        confirmed = True
+        why.append(f"critical — confirmed (a post in another language: multilingual "
+                   f"P(critical)={ev.p_multilingual[0]:.2f}, confirmed at ≥ "
+                   f"{n.multilingual_confirm:.2f})")
+    elif level is Urgency.critical and read_elsewhere:
         why.append("critical — check (a post in another language, read by the multilingual "
-                   "model: never confirmed)")
+                   f"model below its confirm level {n.multilingual_confirm:.2f})")
     elif level is Urgency.critical:
         why.append(f"critical — {'confirmed' if confirmed else 'check'} "
                    f"(P(critical)={probs[0]:.2f}, confirmed at ≥ {n.confirm:.2f})")

@@ -46,7 +46,8 @@ def read_handle(split: str) -> list[LabelledText]:
 
 
 def read_handle_translations() -> list[tuple[int, LabelledText]]:
-    """Handle training posts translated by hand (`handle_train_translated.jsonl`, DATA.md): each
+    """Handle training posts translated by hand into romanised Hindi/Urdu and eight other
+    languages (`handle_train_translated.jsonl`, DATA.md): each
     row with the index of the `handle_train` row it translates and that row's labels. Training
     data for the multilingual head only; no evaluation text is among the sources."""
     rows = []

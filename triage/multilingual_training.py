@@ -26,7 +26,7 @@ from triage.heads import Head
 from triage.multilingual import ENCODER_NAME, HEAD_NAME, MultilingualReader
 from triage.training_fit import (SOURCE_WEIGHTS, URGENCY_EXTERNAL_WEIGHT, balanced, fit_head,
                                  fit_temperature, softmax)
-from triage.training_urgency import NONE_GATE, stable_thresholds
+from triage.training_urgency import NONE_GATE, confirm_threshold, stable_thresholds
 
 C_CHOICES = (2.0, 4.0, 8.0, 16.0)
 NONE_KEEP_EVERY = 6
@@ -111,12 +111,19 @@ def multilingual_head(corpus: Corpus, cache_dir: Path, progress: bool = True
     probs = softmax(oof[c_best] / temperature)
     no_floor = np.full(len(y), len(ds.URGENCIES) - 1)
     thresholds = stable_thresholds(probs, y, no_floor, probs[:, -1] >= NONE_GATE)
+    # C1b: the English head's rule for "critical — confirmed" (the lowest P(critical) on the grid
+    # whose out-of-fold precision reaches the target), on this head's out-of-fold rows: the
+    # handle training set and the translations, each in its source row's fold.
+    confirm, confirm_precision, confirm_coverage = confirm_threshold(probs, y)
     head = _fit(rows, external, emb, c_best)
     head.name, head.temperature = HEAD_NAME, temperature
     head.extra = {"encoder": ENCODER_NAME, "thresholds": thresholds, "C": c_best,
+                  "confirm": confirm, "oof_confirmed_precision": confirm_precision,
+                  "oof_confirmed_coverage": confirm_coverage,
                   "external_rows": len(external), "translated_rows": len(translated),
                   "oof_accuracy_by_C": {str(c): round(a, 4) for c, a in accuracy.items()}}
     return head, {"multilingual_thresholds": thresholds, "multilingual_C": c_best,
+                  "multilingual_confirm": confirm,
                   "multilingual_oof_accuracy": round(accuracy[c_best], 4)}
 
 

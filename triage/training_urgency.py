@@ -175,7 +175,7 @@ def urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.nda
         not_literal = ((figurative & (probs[:, -1] >= NONE_GATE))
                        | ((literal_oof < literal_gate) & ~unvetoed))
         floor_c = _effective_floor(floor, probs, not_literal, unvetoed, structural)
-        confirm = _confirm_threshold(probs, y_handle)
+        confirm = confirm_threshold(probs, y_handle)
         # T2's gate, as the run time applies it.
         gated = (probs[:, -1] >= NONE_GATE) | ((literal_oof < tier_literal_gate)
                                                & (probs[:, 0] < confirm[0]))
@@ -207,7 +207,7 @@ def urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.nda
                   "oof_critical_precision": round(candidates[c_best][0], 4)}
 
 
-def _confirm_threshold(probs: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def confirm_threshold(probs: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """(threshold, out-of-fold precision, coverage of the critical posts) for C1."""
     for t in CONFIRM_GRID:
         picked = probs[:, 0] >= t

@@ -11,7 +11,8 @@ from triage.signals import FEATURE_NAMES
 N = DecisionNumbers(thresholds={"critical": 0.03, "high": 0.15, "medium": 0.4, "low": 0.5},
                     confirm=0.5, none_gate=0.65, net_veto=0.9, veto_exempt=("self_harm",),
                     literal_gate=0.2, tier_literal_gate=0.2, asking_gate=0.2, rescue_gate=0.7, request_gate=0.5, review_ratio=0.5, foreign_confidence=0.6,
-                    multilingual_thresholds={"critical": 0.02, "high": 0.05, "medium": 0.5, "low": 0.5})
+                    multilingual_thresholds={"critical": 0.02, "high": 0.05, "medium": 0.5, "low": 0.5},
+                    multilingual_confirm=0.6)
 
 # P(critical), P(high), P(medium), P(low), P(none)
 SURE_CRITICAL = [0.8, 0.15, 0.03, 0.01, 0.01]
@@ -114,6 +115,15 @@ CASES = [
      "high", False, False),
     ("T2b only with the multilingual head's reading: an English post is not touched",
      SURE_CRITICAL, Evidence(), "critical", True, False),
+    ("C1b a foreign post the multilingual head reads as critical at its confirm level is "
+     "confirmed, whatever the English model read", NONE,
+     Evidence(foreign="de", p_multilingual=np.array(SURE_CRITICAL)), "critical", True, False),
+    ("C1b ...below its confirm level: critical — check", NONE,
+     Evidence(foreign="de", p_multilingual=np.array([0.55, 0.3, 0.1, 0.03, 0.02])),
+     "critical", False, False),
+    ("C1b not with a figurative marker: critical by the English thresholds stays 'check'",
+     WEAK_CRITICAL, Evidence(foreign="es", figurative=True,
+                             p_multilingual=np.array(SURE_CRITICAL)), "critical", False, False),
     ("T3 the literal head (English only) does not hold it back", NONE,
      Evidence(foreign="ar", p_multilingual=np.array(WEAK_CRITICAL), p_literal=0.05),
      "critical", False, False),
@@ -153,6 +163,21 @@ def test_without_a_multilingual_head_a_foreign_post_keeps_the_english_level():
     assert d.urgency is Urgency.none and d.needs_review
 
 
+def test_without_a_multilingual_confirm_level_nothing_is_confirmed_that_way():
+    from dataclasses import replace
+
+    numbers = DecisionNumbers.from_extra(
+        {**{f: getattr(N, f) for f in ("thresholds", "confirm", "none_gate", "net_veto",
+                                       "veto_exempt", "literal_gate", "tier_literal_gate",
+                                       "asking_gate", "rescue_gate", "request_gate",
+                                       "review_ratio", "foreign_confidence")}},
+        {"thresholds": N.multilingual_thresholds})  # a head fitted before C1b
+    assert numbers == replace(N, multilingual_confirm=numbers.multilingual_confirm)
+    d = decide(np.array(NONE), Evidence(foreign="it", p_multilingual=np.array(SURE_CRITICAL)),
+               numbers)
+    assert d.urgency is Urgency.critical and not d.confirmed
+
+
 def test_the_numbers_come_from_the_trained_heads():
     from triage.heads import load_heads
     from triage.multilingual import HEAD_NAME
@@ -161,5 +186,6 @@ def test_the_numbers_come_from_the_trained_heads():
     numbers = DecisionNumbers.from_extra(heads["urgency"].extra, heads[HEAD_NAME].extra)
     assert 0 < numbers.multilingual_thresholds["critical"] <= numbers.multilingual_thresholds["high"]
     assert 0 < numbers.thresholds["critical"] < numbers.confirm <= 1
+    assert numbers.multilingual_thresholds["critical"] < numbers.multilingual_confirm <= 1
     assert 0 <= numbers.literal_gate <= 0.5
     assert 0 < numbers.asking_gate <= 0.5
