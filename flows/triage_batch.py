@@ -119,15 +119,13 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     if not posts:
         return {"triaged": 0}
     t0 = time.perf_counter()
-    early: dict[str, int] = {"triaged": 0, "skipped": 0}
-    acted_early: set[int] = set()
-    posts, outs, computed, handed_back = _decide(ctx, sorted(posts, key=lambda p: p.id), early, acted_early)
+    posts, outs, computed, handed_back = _decide(ctx, sorted(posts, key=lambda p: p.id))
     durations = dict.fromkeys((p.id for p in posts), (time.perf_counter() - t0) * 1000 / len(posts))
     try:
         decisions.count(ctx.redis, len(posts), computed)
     except redis.RedisError:  # a figure for benchmarks only
         pass
-    decided = _ranked((post, out) for post, out in zip(posts, outs, strict=True) if post.id not in acted_early)
+    decided = _ranked(zip(posts, outs, strict=True))
     # The model's decision is on every open monitoring screen at once, acted on or not.
     publish_live_many(ctx, [{"type": "decided", "post_id": post.id, "urgency": out.urgency,
                              "category": out.category} for post, out in decided])
@@ -135,26 +133,18 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     counts = _act_on(ctx, first, durations)
     if later:
         _defer(ctx, later, durations)
-    counts["triaged"] += early["triaged"]
-    counts["skipped"] += early["skipped"]
     counts["deferred"] = len(later)
     counts["handed_back"] = handed_back
-    counts["acted_early"] = len(acted_early)
     return counts
 
 
-def _decide(ctx: AppContext, posts: list[Post], early: dict[str, int],
-            acted_early: set[int]) -> tuple[list[Post], list[TriageOutput], int, int]:
-    """Decide a page DECIDE_SLICE posts at a time.
-
-    A post the model rates critical is acted on as soon as its slice is decided, before the
-    rest of the page is (`_act_critical_now`; its ids go in `acted_early`, its counts in `early`).
-    A page of a lane below `critical` gives way to a critical page that arrives meanwhile: what
-    it has not decided goes back to the front of its lane as one job (still pending, named in
-    that job's meta for the sweep), and the worker takes the critical page next, after acting on
-    what it decided. So a cry for help waits for a slice of another page, not a whole one,
-    whatever lane that page came from, and for a slice of its own. Returns the posts decided,
-    their outputs, how many ran the model and how many were handed back."""
+def _decide(ctx: AppContext, posts: list[Post]) -> tuple[list[Post], list[TriageOutput], int, int]:
+    """Decide a page DECIDE_SLICE posts at a time. A page of a lane below `critical` gives way
+    to a critical page that arrives meanwhile: what it has not decided goes back to the front of
+    its lane as one job (still pending, named in that job's meta for the sweep), and the worker
+    takes the critical page next, after acting on what it decided. So a cry for help waits for
+    a slice of another page, not a whole one, whatever lane that page came from. Returns the
+    posts decided, their outputs, how many ran the model and how many were handed back."""
     lane = _own_lane()
     outs: list[TriageOutput] = []
     computed = 0
@@ -167,34 +157,10 @@ def _decide(ctx: AppContext, posts: list[Post], early: dict[str, int],
                 lane = None
             else:
                 return posts[:start], outs, computed, len(rest)
-        t0 = time.perf_counter()
-        chunk = posts[start:start + DECIDE_SLICE]
-        sliced, ran = ctx.decisions.decide([_input(p) for p in chunk], shared=ctx.redis)
+        sliced, ran = ctx.decisions.decide([_input(p) for p in posts[start:start + DECIDE_SLICE]], shared=ctx.redis)
         outs.extend(sliced)
         computed += ran
-        if start + DECIDE_SLICE < len(posts):  # the last slice's are acted on with the page
-            _act_critical_now(ctx, list(zip(chunk, sliced, strict=True)),
-                              (time.perf_counter() - t0) * 1000 / len(chunk), early, acted_early)
     return posts, outs, computed, 0
-
-
-def _act_critical_now(ctx: AppContext, decided: list[tuple[Post, TriageOutput]], duration_ms: float,
-                      early: dict[str, int], acted_early: set[int]) -> None:
-    """Act on a slice's critical posts at once (those `_split` would act on first: not an echo
-    of a surge already waiting), in their own group, so a cry for help is committed and in the
-    dispatch queue before the rest of its page is decided."""
-    critical = [(post, out) for post, out in decided if out.urgency == Urgency.critical.value]
-    if not critical:
-        return
-    first, _ = _split(ctx, critical)
-    if not first:
-        return
-    publish_live_many(ctx, [{"type": "decided", "post_id": post.id, "urgency": out.urgency,
-                             "category": out.category} for post, out in first])
-    done = _act_on(ctx, _ranked(first), dict.fromkeys((post.id for post, _ in first), duration_ms))
-    early["triaged"] += done["triaged"]
-    early["skipped"] += done["skipped"]
-    acted_early.update(post.id for post, _ in first)
 
 
 def _own_lane() -> str | None:
