@@ -48,11 +48,11 @@ CRITICAL_SECONDS = 10.0  # the issue's bound: every critical in the queue within
 # While Redis is down workers triage from the database and incidents are queued there; while the
 # database refuses, connectors keep reading the platforms (a restarted one too, from the
 # platform's newest) and store what they held the moment it answers, and a triage job waits for
-# it; a restarted connectors process polls each platform as soon as that platform's client
-# library is loaded. What can still break it (the report says what each slow critical met): a
-# critical posted as the connectors are killed, on a machine so loaded that the restart outlasts
-# the 6 s before the database outage (it then waits for the outage's end), and platforms whose
-# 429 windows chain (each honoured, 2-3 s). docs/production.md has the figures.
+# it; the connectors process that dies is replaced by its warm standby, which polls at once. What
+# can still break it (the report says what each slow critical met): platforms whose 429 windows
+# chain (each honoured, 2-3 s), and a critical posted just before the database outage that its
+# platform's faults keep from being read until the outage has begun (it then waits for its end).
+# docs/production.md has the figures.
 PLATFORMS = ("x", "bluesky", "reddit")
 CITIES = ["Leeds", "Bristol", "Glasgow", "Cardiff", "Norwich", "Exeter", "York", "Hull", "Derby", "Bath",
           "Oxford", "Dundee", "Carlisle", "Truro", "Inverness"]
@@ -248,8 +248,7 @@ def test_faults_cost_seconds_never_people(tmp_path: Path, database_url: str):
         # Uncertain sends wait out their settle time before the look on the platform.
         wait_for(settled, 150, "every post triaged, every message sent, every critical acknowledged", interval=1.0)
         rig.tend()
-        report = _check(rig, posted, criticals)
-        print(f"\nchaos seed {seed}: {report}")
+        _check(rig, posted, criticals)
     finally:
         rig.close()
 
@@ -303,9 +302,8 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
     assert rig.restarts == 3 and not rig.sup.dead_children()  # each killed process came back
     met = _met(rig, posted, posts, incidents, incident_of, criticals)
     print("\nwhat each critical slower than 3 s met:\n" + "\n".join(met))  # whole, whatever the assertions do
-    assert _p99(latencies) <= CRITICAL_SECONDS, (sorted(slow, reverse=True), met)
     found = sum("found on the platform" in m.last_error for m in messages)
-    return {
+    report = {
         "posts": len(posted), "stored": sum(stored.values()), "criticals": len(criticals),
         "critical_to_queue_s": {"p50": round(statistics.median(latencies), 2), "p99": round(_p99(latencies), 2),
                                 "max": round(max(latencies), 2)},
@@ -323,6 +321,9 @@ def _check(rig: Rig, posted: dict[str, tuple[float, dict]], criticals: list[str]
         "killed": ["worker-1", "worker-2", "connectors"], "unexpected_exits": 0, "faults_at": rig.fault_times,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     } | {"all_within": max(latencies) <= CRITICAL_SECONDS}
+    print(f"\nchaos seed {os.environ.get('FLARE_CHAOS_SEED', '7')}: {report}")  # whatever the bound does
+    assert _p99(latencies) <= CRITICAL_SECONDS, (sorted(slow, reverse=True), met)
+    return report
 
 
 def _met(rig: Rig, posted: dict, posts: dict, incidents: dict, incident_of: dict, criticals: list[str]) -> list[str]:
