@@ -143,6 +143,11 @@ HELD_MAX = 10_000  # posts read ahead through a database outage; the rest are re
 # newest; posts of this recent past are stored as the outage ends (see _store_read_ahead).
 READ_AHEAD_WINDOW_S = 600.0
 TIMEOUT_RETRIES_AT_ONCE = 2  # then the usual backoff: a platform that keeps stalling is not hammered
+# A poll that failed otherwise (a 5xx, a broken connection) is sent again at once, once: most such
+# answers are one-offs, and the 0.5 s backoff could carry the retry into a rate-limit window that
+# opened meanwhile (the chaos test's seed 3: a DM read only after a 5xx, the backoff, a 429 and the
+# database outage that followed, 10.7 s). A second failure in a row backs off as before.
+FAILED_RETRIES_AT_ONCE = 1
 HAND_ON_RETRY_SECONDS = 0.25
 HAND_ON_KEPT = 50_000  # posts waiting to be handed on; beyond that the sweep re-drives the oldest
 
@@ -306,8 +311,10 @@ def _run_source(
                                          poll_seconds)
             elif _timed_out(exc) and failures <= TIMEOUT_RETRIES_AT_ONCE:
                 wait = 0.0  # the wait was the timeout itself
+            elif failures <= FAILED_RETRIES_AT_ONCE:
+                wait = 0.0
             else:
-                wait = backoff_seconds(poll_seconds, failures, max_backoff)
+                wait = backoff_seconds(poll_seconds, failures - FAILED_RETRIES_AT_ONCE, max_backoff)
         else:
             failures = 0
             health.record_success(conn, source.name, source.platform, result.stored, result.lag_seconds)

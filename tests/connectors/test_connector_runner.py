@@ -494,3 +494,51 @@ def test_connectors_start_and_store_while_redis_is_down(sandbox, platform_settin
         thread.join(timeout=10)
         ctx.close()
     assert not thread.is_alive()
+
+
+class _RecordingStop:
+    """A stop event that records every wait the runner asks for, and stops it after `waits` of them."""
+
+    def __init__(self, waits: int) -> None:
+        self.asked: list[float] = []
+        self.waits = waits
+
+    def is_set(self) -> bool:
+        return len(self.asked) >= self.waits
+
+    def wait(self, seconds: float | None = None) -> bool:
+        self.asked.append(seconds)
+        return self.is_set()
+
+
+class _FailingSource:
+    name, platform, poll_seconds = "fake:mentions", "fake", 2.0
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def fetch(self, cursor):
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("503 Service Unavailable")
+        return [], cursor
+
+    def after_commit(self, posts) -> None:
+        pass
+
+
+class _MemoryCheckpoints:
+    def load(self, name):
+        return {}
+
+    def save(self, name, cursor):
+        pass
+
+
+@pytest.mark.parametrize(("failures", "then"), [(1, [0.0, 2.0]), (2, [0.0, "backoff", 2.0])])
+def test_a_failed_poll_is_sent_again_at_once_then_backs_off(failures, then):
+    """One 5xx: polled again at once (most are one-offs); a second in a row: the usual backoff."""
+    stop = _RecordingStop(len(then))
+    runner._run_source(_FailingSource(failures), None, lambda _p: None, _MemoryCheckpoints(), None, stop, None,
+                       MAX_BACKOFF_SECONDS)
+    assert [("backoff" if isinstance(w, float) and 0 < w < 1 else w) for w in stop.asked] == then
