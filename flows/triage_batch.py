@@ -53,13 +53,12 @@ from flows import decisions
 from flows.drill import is_drill
 # The queueing half (enqueue, job ids and metas) is flows/triage_queue.py: intake, and so the
 # connectors process, imports it without the model's side.
-from flows import triage_queue
 from flows.triage_queue import job_id, job_meta, meta_posts
 from flows.live import publish_live_many
 from flows.publish import dispatch_outcomes
 from models.db import database_answers
 from models.domain import GeoPoint, TriageOutput
-from models.enums import Lane, TriageState, Urgency
+from models.enums import TriageState, Urgency
 from models.events import batch_appends, flush_appends
 from models.tables import Incident, Post
 from triage.base import TriageInput
@@ -68,7 +67,6 @@ log = logging.getLogger("flare.triage")
 
 ACT_FUNCTION = "flows.triage_batch.act_batch"
 ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a job covers
-DECIDE_SLICE = 16  # posts a page decides between looks at the critical lane (a page of 64 in four)
 ACT_GROUP_POSTS = 64  # posts acted on in one transaction by an act job: as long as a page of old, so a cry for help waits no longer for a worker or the lock
 ACT_TAKE_POSTS = 512  # posts an act job takes on, its own and those of act jobs waiting behind it
 ACT_TAKE_JOBS = 16  # act jobs it looks at
@@ -119,7 +117,7 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     if not posts:
         return {"triaged": 0}
     t0 = time.perf_counter()
-    posts, outs, computed, handed_back = _decide(ctx, sorted(posts, key=lambda p: p.id))
+    outs, computed = ctx.decisions.decide([_input(p) for p in posts], shared=ctx.redis)
     durations = dict.fromkeys((p.id for p in posts), (time.perf_counter() - t0) * 1000 / len(posts))
     try:
         decisions.count(ctx.redis, len(posts), computed)
@@ -134,46 +132,7 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     if later:
         _defer(ctx, later, durations)
     counts["deferred"] = len(later)
-    counts["handed_back"] = handed_back
     return counts
-
-
-def _decide(ctx: AppContext, posts: list[Post]) -> tuple[list[Post], list[TriageOutput], int, int]:
-    """Decide a page DECIDE_SLICE posts at a time. A page of a lane below `critical` gives way
-    to a critical page that arrives meanwhile: what it has not decided goes back to the front of
-    its lane as one job (still pending, named in that job's meta for the sweep), and the worker
-    takes the critical page next, after acting on what it decided. So a cry for help waits for
-    a slice of another page, not a whole one, whatever lane that page came from. Returns the
-    posts decided, their outputs, how many ran the model and how many were handed back."""
-    lane = _own_lane()
-    outs: list[TriageOutput] = []
-    computed = 0
-    for start in range(0, len(posts), DECIDE_SLICE):
-        if start and lane not in (None, Lane.critical.value) and _critical_waiting(ctx):
-            rest = [post.id for post in posts[start:]]
-            try:
-                triage_queue.enqueue_front(ctx, lane, rest)
-            except redis.RedisError:  # nobody else would take them soon: decide them here
-                lane = None
-            else:
-                return posts[:start], outs, computed, len(rest)
-        sliced, ran = ctx.decisions.decide([_input(p) for p in posts[start:start + DECIDE_SLICE]], shared=ctx.redis)
-        outs.extend(sliced)
-        computed += ran
-    return posts, outs, computed, 0
-
-
-def _own_lane() -> str | None:
-    """The lane of the RQ job running this page (None outside one: the Redis-less thread)."""
-    job = get_current_job()
-    return job.origin if job is not None and job.origin in LANES else None
-
-
-def _critical_waiting(ctx: AppContext) -> bool:
-    try:
-        return bool(ctx.redis.llen(ctx.queues[Lane.critical.value].key))
-    except redis.RedisError:
-        return False
 
 
 def act_batch(post_ids: list[int], outputs: list[TriageOutput], duration_ms: float,

@@ -52,11 +52,3 @@ def enqueue(ctx: AppContext, items: Sequence[tuple[int, str]]) -> None:
                 pipeline=pipe,
             )
         pipe.execute()
-
-
-def enqueue_front(ctx: AppContext, lane: str, post_ids: Sequence[int]) -> None:
-    """Hand stored posts a job has not decided back to the front of their lane, as one page."""
-    ids = list(post_ids)
-    ctx.queues[lane].enqueue_many([Queue.prepare_data(
-        JOB_FUNCTION, (ids,), job_id=job_id(ids), timeout=300, failure_ttl=7 * 86400, meta=job_meta(ids),
-        at_front=True)])
