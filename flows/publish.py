@@ -47,6 +47,13 @@ def enqueue_sends(ctx: AppContext, message_ids: list[int]) -> None:
             for page in pages])
 
 
+PUBLISH_LOCK_MS = 10_000  # one publisher per incident at a time; expires if that one dies
+
+
+def _publish_lock(incident_id: int) -> str:
+    return f"flare:publish-lock:{incident_id}"
+
+
 def publish_incident(ctx: AppContext, incident_id: int) -> None:
     """Put an incident in front of a dispatcher once: queued in the database (the queue page reads
     it from there) and in the dispatch stream (the DB row records the entry id).
@@ -58,9 +65,9 @@ def publish_incident(ctx: AppContext, incident_id: int) -> None:
     publisher), and the sweep adds its stream entry when Redis answers again (queued incidents
     without one), without queueing it twice.
     """
-    lock = f"flare:publish-lock:{incident_id}"
+    lock = _publish_lock(incident_id)
     try:
-        if not ctx.redis.set(lock, "1", nx=True, px=10_000):
+        if not ctx.redis.set(lock, "1", nx=True, px=PUBLISH_LOCK_MS):
             return
         streaming = True
     except redis.RedisError:
@@ -122,10 +129,9 @@ def publish_queued(ctx: AppContext, incident_ids: list[int]) -> None:
 
 
 def _stream_entries(ctx: AppContext, ids: list[int]) -> None:
-    locks = [f"flare:publish-lock:{incident_id}" for incident_id in ids]
     with ctx.redis.pipeline(transaction=False) as pipe:
-        for lock in locks:
-            pipe.set(lock, "1", nx=True, px=10_000)
+        for incident_id in ids:
+            pipe.set(_publish_lock(incident_id), "1", nx=True, px=PUBLISH_LOCK_MS)
         owned = [incident_id for incident_id, ok in zip(ids, pipe.execute(), strict=True) if ok]
     if not owned:
         return
@@ -142,7 +148,7 @@ def _stream_entries(ctx: AppContext, ids: list[int]) -> None:
             s.commit()
     finally:
         try:
-            ctx.redis.delete(*[f"flare:publish-lock:{incident_id}" for incident_id in owned])
+            ctx.redis.delete(*[_publish_lock(incident_id) for incident_id in owned])
         except redis.RedisError:  # they expire by themselves
             pass
 
