@@ -300,7 +300,9 @@ def test_posts_read_during_a_database_outage_are_stored_the_moment_it_ends(sandb
         # is stored on the first probe that finds the database back (one every quarter second), not
         # after a poll cycle or its back-off (the bound is loose: a loaded CI machine is slow).
         _wait_for(lambda: len(stored_posts(engine)) == 2, timeout=5.0)
-        assert DbCheckpointStore(engine).load("x:mentions") == {"since_id": state.items[-1].external_id}
+        # The checkpoint moves after the posts are stored and handed on (its own commit).
+        newest = {"since_id": state.items[-1].external_id}
+        _wait_for(lambda: DbCheckpointStore(engine).load("x:mentions") == newest, timeout=5.0)
     finally:
         stop.set()
         thread.join(timeout=10)
