@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 100
 MARK_READ_BATCH = 25  # Reddit accepts at most this many ids per read_message call
+# Marking read goes beside the polling, not in its way (RedditInboxSource.after_commit).
+_side_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reddit-side")
 
 
 class AmbiguousWrite(Exception):
@@ -223,6 +227,9 @@ class RedditInboxSource(_RedditSource):
     def __init__(self, settings: RedditSettings, reddit: praw.Reddit | None = None) -> None:
         super().__init__(settings, "reddit:inbox", reddit)
         self._to_mark_read: set[str] = set()
+        self._mark_lock = threading.Lock()
+        self._marks_due: dict[str, None] = {}  # stored, not yet marked read (oldest first)
+        self._marking = False
 
     def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
         """Both listings; one that fails does not hold back what the other read: those posts are
@@ -259,16 +266,50 @@ class RedditInboxSource(_RedditSource):
         return posts, {"mentions": mentions_state}
 
     def after_commit(self, posts: Sequence[RawPost]) -> None:
-        """Mark read only what is now stored; a failure here just means we see it again (deduped)."""
+        """Mark read only what is now stored, beside the polling rather than in its way: the
+        read_message POST carries nobody's call for help, and one whose answer stalls (up to the
+        3 s timeout) or draws a 429 held the next poll of the inbox behind it. One mark is in
+        flight at a time; what is stored meanwhile goes with the next. A mark that fails leaves
+        its items unread: the next poll reads them again (the unique key absorbs them) and they
+        are marked after that one. Nothing is marked while the platform's rate limit is closed
+        (the POST would only meet the 429, or open the next window in front of a poll), and a 429
+        to it closes the gate the polls wait on."""
         fullnames = [p.external_id for p in posts if p.external_id in self._to_mark_read]
-        for start in range(0, len(fullnames), MARK_READ_BATCH):
-            batch = fullnames[start:start + MARK_READ_BATCH]
+        if not fullnames:
+            return
+        with self._mark_lock:
+            self._marks_due.update(dict.fromkeys(fullnames))
+            if self._marking:
+                return
+            self._marking = True
+        _side_pool.submit(self._mark_due)
+
+    @property
+    def marks_due(self) -> int:
+        """How many stored items are not yet marked read (those in flight included)."""
+        with self._mark_lock:
+            return len(self._marks_due)
+
+    def _mark_due(self) -> None:
+        while True:
+            with self._mark_lock:
+                if not self._marks_due or self.gate.is_closed():
+                    self._marking = False
+                    return
+                batch = list(self._marks_due)[:MARK_READ_BATCH]
             try:
                 self.reddit.post(API_PATH["read_message"], data={"id": ",".join(batch)})
             except Exception as exc:  # noqa: BLE001 - the posts are safe; only the read flag is late
+                if isinstance(exc, prawcore.exceptions.ResponseException) and exc.response.status_code == 429:
+                    self.gate.close_until(_reset_of(exc))
                 log.warning("reddit: mark_read failed for %d items: %s", len(batch), exc)
+                with self._mark_lock:
+                    self._marking = False
                 return
-            self._to_mark_read.difference_update(batch)
+            with self._mark_lock:
+                for fullname in batch:
+                    self._marks_due.pop(fullname, None)
+                self._to_mark_read.difference_update(batch)
 
 
 class RedditSubredditSource(_RedditSource):

@@ -1,12 +1,18 @@
 """Reddit connector against the sandbox with the real praw client."""
 from __future__ import annotations
 
+import threading
 import time
+
+import prawcore
+import requests
+from praw.endpoints import API_PATH
 
 from connector_test_helpers import Recorder, poll, stored_posts
 from connectors.reddit import RedditInboxSource, RedditReplier, RedditSubredditSource
 from connectors.runner import DbCheckpointStore, poll_once
 from models.domain import OutboundRequest
+from tests.waiting import wait_for
 
 
 def test_mentions_and_messages_marked_read_only_after_commit(sandbox, platform_settings, engine):
@@ -21,7 +27,8 @@ def test_mentions_and_messages_marked_read_only_after_commit(sandbox, platform_s
 
     result = poll(source, engine, Recorder())
 
-    assert result.stored == 2 and all(i.read for i in state.items)
+    assert result.stored == 2
+    wait_for(lambda: all(i.read for i in state.items), 10, "both marked read (beside the polling)")
     rows = {r.external_id: r for r in stored_posts(engine, "reddit")}
     assert rows[message.external_id].is_dm and rows[message.external_id].author_id == "quiet"
     assert poll(source, engine).fetched == 0
@@ -47,7 +54,7 @@ def test_crash_before_after_commit_leaves_items_unread_and_rereads_once(sandbox,
 
     assert len(stored_posts(engine, "reddit")) == 1
     assert [p.created for p in recorder.calls[0]] == [False]
-    assert state.items[0].read
+    wait_for(lambda: state.items[0].read, 10, "the message marked read")
 
 
 def test_deleted_anchor_falls_back_to_created_utc(sandbox, platform_settings):
@@ -127,3 +134,66 @@ def test_a_listing_answered_with_a_5xx_is_handed_back_at_once(sandbox, platform_
     # the failed listing asked once (no silent retry), the other still asked
     assert asked["GET /message/mentions"] == 1 and asked["GET /message/unread"] == 1, asked
     assert state.fault_counts["reddit:error"] == 1 and result.stored == 1
+
+
+class _InboxReddit:
+    """praw's `request`/`post` as RedditInboxSource uses them: one unread private message, and a
+    read_message POST that stalls until the test releases it (or answers 429)."""
+
+    def __init__(self, answer_429: bool = False) -> None:
+        self.release = threading.Event()
+        self.post_started = threading.Event()
+        self.post_finished = threading.Event()
+        self.answer_429 = answer_429
+        self.gets = 0
+        self.marked: list[str] = []
+        self.child = {"kind": "t4", "data": {"name": "t4_help1", "body": "he is not breathing", "author": "quiet",
+                                             "created_utc": time.time()}}
+
+    def request(self, method: str, path: str, params: dict) -> dict:
+        self.gets += 1
+        unread = path == API_PATH["unread"] and "t4_help1" not in self.marked
+        return {"data": {"children": [self.child] if unread else []}}
+
+    def post(self, path: str, data: dict) -> None:
+        self.post_started.set()
+        try:
+            if self.answer_429:
+                response = requests.Response()
+                response.status_code, response.headers["x-ratelimit-reset"] = 429, "30"
+                raise prawcore.exceptions.TooManyRequests(response)
+            self.release.wait(30)  # a guard against a hung test, not a timing
+            self.marked += data["id"].split(",")
+        finally:
+            self.post_finished.set()
+
+
+def test_marking_read_never_holds_the_next_poll(platform_settings):
+    reddit = _InboxReddit()
+    source = RedditInboxSource(platform_settings.reddit, reddit=reddit)
+    posts, cursor = source.fetch({})
+    assert [p.external_id for p in posts] == ["t4_help1"]
+
+    source.after_commit(posts)  # stored: marked read, beside the polling
+    wait_for(reddit.post_started.is_set, 10, "the read_message POST sent")
+    assert not reddit.post_finished.is_set()  # after_commit did not wait for its answer
+    gets = reddit.gets
+    again, _ = source.fetch(cursor)  # the next poll goes while the mark is still unanswered
+    assert reddit.gets == gets + 2 and [p.external_id for p in again] == ["t4_help1"]
+    assert source.marks_due == 1
+
+    reddit.release.set()
+    wait_for(lambda: source.marks_due == 0, 10, "the mark answered")
+    assert reddit.marked == ["t4_help1"] and source.fetch(cursor)[0] == []
+
+
+def test_a_429_to_marking_read_closes_the_gate_the_polls_wait_on(platform_settings):
+    reddit = _InboxReddit(answer_429=True)
+    source = RedditInboxSource(platform_settings.reddit, reddit=reddit)
+    posts, cursor = source.fetch({})
+    source.after_commit(posts)
+    wait_for(reddit.post_finished.is_set, 10, "the read_message POST answered")
+    wait_for(lambda: source.gate.is_closed(), 10, "the gate closed")
+    gets = reddit.gets
+    assert source.fetch(cursor) == ([], cursor) and reddit.gets == gets  # no poll into the window
+    assert source.marks_due == 1  # marked after the window, with the next poll's items
