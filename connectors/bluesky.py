@@ -311,37 +311,29 @@ class BlueskyDirectMessagesSource(_BlueskySource):
     def __init__(self, account: BlueskyAccount) -> None:
         super().__init__(account, "bluesky:dms")
         self._handles: dict[str, str] = {}
+        self.more_to_read = False  # the last page read events: the next may hold more (read at once)
 
     def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        """One page of the chat log from the cursor, oldest first. A page that read events is
+        returned (and so stored) at once, with `more_to_read` set: the runner reads the next page
+        straight after storing it, and the page that finds nothing new ends the backlog. The
+        check that the log has no more is then no longer a round trip (with its 429s, 5xx and
+        stalls) between a DM and its storing."""
+        self.more_to_read = False
         if self.gate.is_closed():
             return [], cursor
         _, chat, own_did = self._logged_in()
         log_cursor = clean_str(cursor.get("log_cursor")) or None
-        posts: list[RawPost] = []
-        for number in range(MAX_PAGES):
-            params = models.ChatBskyConvoGetLog.Params(cursor=log_cursor)
-            try:
-                page = self._query(chat, "chat.bsky.convo.getLog", params)
-            except Exception as exc:
-                if number == 0:
-                    raise
-                # A poll that read new events asks once more to learn it reached the end. When
-                # that read fails (a stall, a 5xx, a 429 that closed the gate), what the earlier
-                # pages read is stored now and the next poll reads on from where they ended,
-                # instead of the whole poll failing and a DM waiting for the next clean pair.
-                log.info("bluesky: DM log page %d failed (%s); storing the %d posts read before it",
-                         number + 1, exc, len(posts))
-                break
-            if isinstance(page, RawPost):
-                page.is_dm = True
-                return posts + [page], cursor
-            logs = page.get("logs") if isinstance(page.get("logs"), list) else []
-            posts.extend(p for p in (chat_log_to_raw(e, own_did) for e in logs) if p is not None)
-            next_cursor = clean_str(page.get("cursor")) or None
-            if not logs or not next_cursor or next_cursor == log_cursor:
-                log_cursor = next_cursor or log_cursor
-                break
-            log_cursor = next_cursor
+        params = models.ChatBskyConvoGetLog.Params(cursor=log_cursor)
+        page = self._query(chat, "chat.bsky.convo.getLog", params)
+        if isinstance(page, RawPost):
+            page.is_dm = True
+            return [page], cursor
+        logs = page.get("logs") if isinstance(page.get("logs"), list) else []
+        posts = [p for p in (chat_log_to_raw(e, own_did) for e in logs) if p is not None]
+        next_cursor = clean_str(page.get("cursor")) or None
+        self.more_to_read = bool(logs) and bool(next_cursor) and next_cursor != log_cursor
+        log_cursor = next_cursor or log_cursor
         self._look_up_handles([p.author_id for p in posts if not p.malformed])
         for post in posts:
             if not post.malformed:

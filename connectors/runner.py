@@ -318,7 +318,9 @@ def _run_source(
         else:
             failures = 0
             health.record_success(conn, source.name, source.platform, result.stored, result.lag_seconds)
-            wait = poll_seconds
+            # A source that reads a page at a time (Bluesky's chat log) says when the page it
+            # just stored may be followed by more: read on at once, not after the poll interval.
+            wait = 0.0 if getattr(source, "more_to_read", False) else poll_seconds
         stop.wait(wait)
 
 

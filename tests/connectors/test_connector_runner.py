@@ -545,3 +545,30 @@ def test_a_failed_poll_is_sent_again_at_once_then_backs_off(failures, then):
     runner._run_source(_FailingSource(failures), None, lambda _p: None, _MemoryCheckpoints(), None, stop, None,
                        MAX_BACKOFF_SECONDS)
     assert [("backoff" if isinstance(w, float) and 0 < w < 1 else w) for w in stop.asked] == then
+
+
+class _PagedSource:
+    """A source read a page at a time: two pages waiting, then nothing."""
+
+    name, platform, poll_seconds = "fake:dms", "fake", 2.0
+
+    def __init__(self) -> None:
+        self.pages = 2
+        self.more_to_read = False
+
+    def fetch(self, cursor):
+        self.more_to_read = self.pages > 0
+        self.pages = max(0, self.pages - 1)
+        return [], cursor
+
+    def after_commit(self, posts) -> None:
+        pass
+
+
+def test_a_source_with_more_to_read_is_read_on_at_once():
+    """Each page stored as it is read, the next read straight after; the poll interval only once
+    a page finds nothing new."""
+    stop = _RecordingStop(3)
+    runner._run_source(_PagedSource(), None, lambda _p: None, _MemoryCheckpoints(), None, stop, None,
+                       MAX_BACKOFF_SECONDS)
+    assert stop.asked == [0.0, 0.0, 2.0]
