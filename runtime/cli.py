@@ -153,11 +153,19 @@ def web_server_options(settings: Settings) -> dict:
 @app.command()
 def connectors(standby: Annotated[bool, typer.Option(
         help="load everything, then wait for a line on stdin before polling (a supervisor's warm standby)")] = False,
+        keep_standby: Annotated[bool, typer.Option(
+            help="run the connectors with a warm standby beside them that takes over at once should they die "
+                 "(as `flare run` does)")] = False,
 ) -> None:
     """Poll every configured platform and store what arrives."""
+    settings = _settings()
+    if keep_standby:  # this process only watches the two: it loads no connector itself
+        from runtime.processes import keep_connectors
+
+        keep_connectors(settings)
+        return
     from runtime.connector_loop import run_connectors, wait_for_go
 
-    settings = _settings()
     _configure_logging(settings.log_level)
     go = stop = None
     if standby:

@@ -70,8 +70,12 @@ class Supervisor:
         return child
 
     def _start(self, name: str, args: list[str], stdin: int | None = None) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab", opener=private_opener)  # noqa: SIM115 - lives as long as the child
-        return subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=stdin,
+        """Start one process, its output in `<log dir>/<name>.log`, or without a log directory in
+        this process's own output (a container's log)."""
+        log = None
+        if self.log_dir is not None:
+            log = open(self.log_dir / f"{name}.log", "ab", opener=private_opener)  # noqa: SIM115 - lives as long as the child
+        return subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT if log else None, stdin=stdin,
                                 start_new_session=True, umask=PRIVATE_UMASK)
 
     def _start_due_standbys(self) -> None:
@@ -159,6 +163,21 @@ class Supervisor:
             self.restart(child)
         self._start_due_standbys()
         return dead
+
+
+def keep_connectors(settings: Settings) -> None:
+    """`flare connectors --keep-standby`: `flare connectors` and a warm standby of it, as `flare run`
+    keeps them, for a deployment that runs each process on its own (compose, systemd). The
+    connectors process that dies is replaced by its standby at once (a poll, not the 4-7 s a new
+    process needs to load before it polls on a loaded machine), and a fresh standby follows.
+    This process only starts and watches the two (it imports no connector); their output is its
+    own. SIGTERM stops both."""
+    sup = Supervisor(settings, env=dict(os.environ))
+    try:
+        sup.spawn("connectors", "connectors", standby=True)
+        sup.wait_forever()
+    finally:
+        sup.stop()
 
 
 def wait_http(url: str, timeout: float = 60.0) -> bool:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from sqlmodel import Session, select
 
@@ -64,3 +68,60 @@ def test_a_standby_takes_the_place_of_connectors_that_died(tmp_path, database_ur
         engine.dispose()
         sandbox.stop()
         redis.stop()
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def _is_standby(pid: int) -> bool:
+    return b"--standby" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
+def test_flare_connectors_keeps_a_standby_of_its_own(tmp_path, database_url):
+    """`flare connectors --keep-standby` (what the compose file runs): a deployment that runs each
+    process on its own gets the warm standby `flare run` keeps, so the connectors process that
+    dies is replaced by one already loaded, not by a restart that loads for seconds."""
+    if not Path("/proc/self/task").exists():
+        pytest.skip("finds the supervisor's children through /proc")
+    redis = EmbeddedRedis(tmp_path / "redis")
+    redis_url = redis.start()
+    state = SandboxState(handle="flare999")
+    sandbox = SandboxServer(state)
+    env = {**os.environ, **sandbox_client_env(sandbox.start(), "flare999"), "PYTHONPATH": str(ROOT),
+           "FLARE_DATABASE_URL": database_url, "FLARE_REDIS_URL": redis_url, "FLARE_DATA_DIR": str(tmp_path / "data"),
+           "FLARE_X__POLL_SECONDS": "0.5"}
+    out = tmp_path / "connectors.out"
+    engine = make_engine(database_url)
+
+    def stored(text: str) -> bool:
+        with Session(engine) as s:
+            return s.exec(select(Post.id).where(Post.text.contains(text))).first() is not None
+
+    with open(out, "wb") as log:
+        keeper = subprocess.Popen([sys.executable, "-m", "runtime", "connectors", "--keep-standby"], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: "standing by" in out.read_text(), 120, "the standby to load")
+        state.add_post("x", "@flare999 smoke from the flat below", "first")
+        wait_for(lambda: stored("smoke from the flat below"), 60, "the first post stored")
+        kids = _children(keeper.pid)
+        active = [pid for pid in kids if not _is_standby(pid)]
+        assert len(kids) == 2 and len(active) == 1, kids
+        assert "taking over" not in out.read_text()
+
+        os.kill(active[0], signal.SIGKILL)
+        wait_for(lambda: "standby taking over" in out.read_text(), 30, "the standby taking over")
+        state.add_post("x", "@flare999 the stairwell is full of smoke", "second")
+        wait_for(lambda: stored("the stairwell is full of smoke"), 60, "a post stored by the standby")
+        assert active[0] not in _children(keeper.pid)
+    finally:
+        os.killpg(keeper.pid, signal.SIGTERM)
+        keeper.wait(timeout=30)
+        engine.dispose()
+        sandbox.stop()
+        redis.stop()
+    assert not [pid for pid in kids if Path(f"/proc/{pid}").exists()]  # SIGTERM stopped both
