@@ -5,8 +5,10 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from limits import RateLimitItem, parse
@@ -59,22 +61,44 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user if verify_password(user.password_hash, password) else None
 
 
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What `LoginThrottle.begin` answers: how long to wait (0: go ahead) and, when it may go
+    ahead, the attempt's place among those in flight from its address (released at its end)."""
+
+    wait: float
+    ticket: str = ""
+
+
 class LoginThrottle:
     """Failed sign-ins counted per account and per address in Redis (the `limits` library's
     moving windows, shared by every web process). Past a limit, sign-in is refused, even with the
-    right password, until the window has room again; a success clears the account's count."""
+    right password, until the window has room again; a success clears the account's count.
+
+    An address is charged only for failures, so a control room signing in together behind one
+    address is not locked out at a change of shift. Its attempts still in flight are counted too
+    (a sorted set of tickets, one per attempt, added atomically before the password is checked),
+    so guesses sent in parallel across many accounts cannot all pass before any has failed: an
+    attempt goes ahead only if the address's failures in the window plus its attempts in flight,
+    itself included, stay within the limit."""
 
     PER_USER = (parse("5/minute"), parse("20/hour"))
     PER_ADDRESS = (parse("20/minute"), parse("100/hour"))
+    IN_FLIGHT_SECONDS = 60  # a ticket whose request died without releasing it stops counting
 
     def __init__(self, redis_url: str) -> None:
         # `limits` names Redis over a unix socket redis+unix://; Flare's own URLs say unix://.
         uri = "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
         self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
+        self.redis = redis.Redis.from_url(redis_url)
 
     @staticmethod
     def _user(username: str) -> str:
         return username.strip().lower()[:150]
+
+    @staticmethod
+    def _in_flight_key(address: str) -> str:
+        return f"flare:login-in-flight:{address}"
 
     def _keys(self, username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
         user = self._user(username)
@@ -89,30 +113,60 @@ class LoginThrottle:
                  if not self.limiter.test(item, scope, key)]
         return max(waits, default=0.0)
 
-    def begin(self, username: str, address: str) -> float:
-        """Count a sign-in attempt against its account before the password is checked, and say how
-        long to wait (0: go ahead). Each count is one atomic check-and-add in Redis, so guesses sent
-        in parallel cannot all pass the check before any of them is counted. A success then clears
-        the account's count (`succeeded`); a failure adds to the address's (`failed_address`)."""
+    def _take_ticket(self, address: str) -> tuple[str, int]:
+        """Add this attempt to the address's attempts in flight; (its ticket, how many are in flight)."""
+        ticket, now = secrets.token_hex(8), time.time()
+        key = self._in_flight_key(address)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now - self.IN_FLIGHT_SECONDS)
+            pipe.zadd(key, {ticket: now})
+            pipe.zcard(key)
+            pipe.expire(key, self.IN_FLIGHT_SECONDS)
+            _, _, in_flight, _ = pipe.execute()
+        return ticket, int(in_flight)
+
+    def _release(self, address: str, ticket: str) -> None:
+        if ticket:
+            self.redis.zrem(self._in_flight_key(address), ticket)
+
+    def ended(self, address: str, attempt: SignInAttempt) -> None:
+        """The attempt ended neither as a success nor as a wrong password (a refused role)."""
+        self._release(address, attempt.ticket)
+
+    def begin(self, username: str, address: str) -> SignInAttempt:
+        """Count a sign-in attempt before the password is checked, and say how long to wait (0: go
+        ahead). The account's count is one atomic check-and-add in Redis; the address's is its
+        failures plus its attempts in flight (the class docstring). The attempt then ends with
+        `succeeded` (clears the account's count) or `failed_address` (adds to the address's)."""
         wait = self.retry_after(username, address)
         if wait > 0:
-            return wait
+            return SignInAttempt(wait)
         user = self._user(username)
-        if all(self.limiter.hit(item, "login-user", user) for item in self.PER_USER):
-            return 0.0
-        return max(self.retry_after(username, address), 1.0)
+        if not all(self.limiter.hit(item, "login-user", user) for item in self.PER_USER):
+            return SignInAttempt(max(self.retry_after(username, address), 1.0))
+        ticket, in_flight = self._take_ticket(address)
+        for item in self.PER_ADDRESS:
+            failures = item.amount - self.limiter.get_window_stats(item, "login-address", address).remaining
+            if failures + in_flight > item.amount:
+                self._release(address, ticket)
+                return SignInAttempt(max(self.retry_after(username, address), 1.0))
+        return SignInAttempt(0.0, ticket)
 
-    def failed_address(self, address: str) -> None:
+    def failed_address(self, address: str, attempt: SignInAttempt) -> None:
+        """A wrong password: the address is charged, then the attempt leaves the in-flight set
+        (in that order, so it is never counted in neither)."""
         for item in self.PER_ADDRESS:
             self.limiter.hit(item, "login-address", address)
+        self._release(address, attempt.ticket)
 
     def failed(self, username: str, address: str) -> None:
         for item, scope, key in self._keys(username, address):
             self.limiter.hit(item, scope, key)
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, address: str, attempt: SignInAttempt) -> None:
         for item in self.PER_USER:
             self.limiter.clear(item, "login-user", self._user(username))
+        self._release(address, attempt.ticket)
 
 
 def user_for_token(session: Session, token: str) -> User | None:

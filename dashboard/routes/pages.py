@@ -42,22 +42,23 @@ def login(request: Request, db: DB, username: str = Form(...), password: str = F
           next: str = Form("")):
     throttle = request.app.state.login_throttle
     address = request.client.host if request.client else "unknown"
-    wait = throttle.begin(username, address)  # counted before the password is checked
-    if wait > 0:
-        minutes = max(1, math.ceil(wait / 60))
+    attempt = throttle.begin(username, address)  # counted before the password is checked
+    if attempt.wait > 0:
+        minutes = max(1, math.ceil(attempt.wait / 60))
         return render(request, "login.html", status_code=429, next_path=safe_next(next, ""),
                       error=f"Too many failed sign-ins for this account or from this address. "
                             f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask a supervisor.")
     user = authenticate(db, username, password)
     if user is not None and user.role == Role.wall.value:
         # A wall display signs in with its key only, so replacing the key is enough to revoke it.
+        throttle.ended(address, attempt)
         return render(request, "login.html", status_code=403, next_path="",
                       error="A wall display signs in with its wall key at /wall/enter, not a password.")
     if user is None:
-        throttle.failed_address(address)  # (the account's count already has this attempt)
+        throttle.failed_address(address, attempt)  # (the account's count already has this attempt)
         return render(request, "login.html", error="Wrong username or password.", status_code=401,
                       next_path=safe_next(next, ""))
-    throttle.succeeded(username)
+    throttle.succeeded(username, address, attempt)
     request.session.clear()
     request.session.update(user_id=user.id, last_seen=time.time(), csrf=new_csrf_token())
     return RedirectResponse(safe_next(next, home_for(user.role)), status_code=303)

@@ -61,3 +61,39 @@ def test_guesses_sent_all_at_once_are_counted_before_any_password_is_checked(ser
     for c in clients:
         c.close()
     assert codes.count(401) <= 5 and codes.count(401) + codes.count(429) == len(codes), codes
+
+
+def test_guesses_across_many_accounts_sent_at_once_stop_at_the_address_limit(server, users):
+    """Thirty wrong passwords for thirty accounts from one address, sent in parallel: no more
+    passwords are checked than the address's limit (20 a minute), however the requests interleave
+    (attempts in flight count against the address, not only finished failures)."""
+    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=60) for _ in range(30)]
+    forms = [{"username": f"nobody{n}", "password": "guess", "csrf_token": csrf_from(c.get("/login").text)}
+             for n, c in enumerate(clients)]
+    start = threading.Barrier(len(clients))
+
+    def guess(n: int) -> int:
+        start.wait()
+        return clients[n].post("/login", data=forms[n]).status_code
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        codes = list(pool.map(guess, range(len(clients))))
+    for c in clients:
+        c.close()
+    assert codes.count(401) <= 20 and codes.count(401) + codes.count(429) == len(codes), codes
+
+
+def test_an_attempt_leaves_the_address_count_when_it_ends(app, users):
+    """Successes are not charged to the address: a room signing in one after another is never
+    locked out, and a finished attempt no longer counts as in flight."""
+    throttle = app.state.login_throttle
+    for n in range(30):
+        attempt = throttle.begin(f"dispatcher{n}", "10.0.0.9")
+        assert attempt.wait == 0
+        throttle.succeeded(f"dispatcher{n}", "10.0.0.9", attempt)
+    assert throttle.redis.zcard(throttle._in_flight_key("10.0.0.9")) == 0
+    held = [throttle.begin(f"guesser{n}", "10.0.0.10") for n in range(20)]
+    assert all(a.wait == 0 for a in held)
+    assert throttle.begin("one-more", "10.0.0.10").wait > 0  # twenty in flight fill the window
+    throttle.ended("10.0.0.10", held[0])
+    assert throttle.begin("one-more", "10.0.0.10").wait == 0
