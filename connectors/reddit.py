@@ -191,21 +191,37 @@ class _RedditSource:
         return children
 
     def _read_new(self, path: str, state: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
-        """Items newer than the stored anchor fullname; by created_utc if the anchor is gone."""
+        """Items newer than the stored anchor fullname; by created_utc if the anchor is gone.
+
+        The newest page is read first: when the anchor is on it (fewer than a page arrived since,
+        the usual case) what is above it is new, and that one request is the whole poll. Asking
+        `before=` the anchor first cost a second request on every poll that found nothing, since
+        an empty answer also means a deleted anchor and was checked with the newest page: twice
+        the requests, each able to draw the 429 that closes the platform to every poll. When
+        the anchor is not on the newest page (a page or more arrived, or it was deleted), the
+        read goes on from it as before."""
         anchor = clean_str(state.get("anchor"))
-        params: dict[str, Any] = {"limit": PAGE_LIMIT}
-        if anchor:
-            params["before"] = anchor
-        children = self._listing(path, params)
-        if isinstance(children, RawPost):
-            return [children], state
-        if anchor and not children:
-            # A deleted anchor makes `before=` answer with nothing; fall back to time.
-            since = float(state.get("created_utc") or 0.0)
-            fallback = self._listing(path, {"limit": PAGE_LIMIT})
-            if isinstance(fallback, RawPost):
-                return [fallback], state
-            children = [c for c in fallback if _child_created(c) > since]
+        page = self._listing(path, {"limit": PAGE_LIMIT})
+        if isinstance(page, RawPost):
+            return [page], state
+        names = [c.get("data", {}).get("name") if isinstance(c, dict) and isinstance(c.get("data"), dict) else None
+                 for c in page]
+        if not anchor:
+            children = page
+        elif anchor in names:
+            # Above the anchor, and (should a page come not quite newest first) anything below it
+            # that is newer; what was stored already the unique key absorbs.
+            at = names.index(anchor)
+            anchor_created = _child_created(page[at])
+            children = page[:at] + [c for c in page[at + 1:] if _child_created(c) > anchor_created]
+        else:
+            children = self._listing(path, {"limit": PAGE_LIMIT, "before": anchor})
+            if isinstance(children, RawPost):
+                return [children], state
+            if not children:
+                # A deleted anchor makes `before=` answer with nothing; fall back to time.
+                since = float(state.get("created_utc") or 0.0)
+                children = [c for c in page if _child_created(c) > since]
         posts = [thing_to_raw(c) for c in children]
         # created_utc as Reddit sent it: a datetime round trip could make the anchor look newer.
         created = {p.external_id: _child_created(c) for p, c in zip(posts, children) if not p.malformed}

@@ -197,3 +197,23 @@ def test_a_429_to_marking_read_closes_the_gate_the_polls_wait_on(platform_settin
     gets = reddit.gets
     assert source.fetch(cursor) == ([], cursor) and reddit.gets == gets  # no poll into the window
     assert source.marks_due == 1  # marked after the window, with the next poll's items
+
+
+def test_a_poll_reads_each_listing_once_when_its_anchor_is_on_the_newest_page(sandbox, platform_settings, engine):
+    """One request per listing per poll, whether it finds something or nothing: an empty answer
+    to `before=` the anchor (which a deleted anchor also gives) no longer costs a second read on
+    every quiet poll, each able to draw the 429 that closes the platform to every poll."""
+    state, _ = sandbox
+    state.add_post("reddit", "u/flare999 old news", "ann")
+    source = RedditInboxSource(platform_settings.reddit)
+    assert poll(source, engine).stored == 1
+    wait_for(lambda: source.marks_due == 0, 10, "the mention marked read")
+    mentions = [k for k in state.path_counts if k.startswith("GET") and k.endswith("/mentions")]
+    assert len(mentions) == 1
+    asked = state.path_counts[mentions[0]]
+
+    assert poll(source, engine).fetched == 0
+    new = state.add_post("reddit", "u/flare999 fire at the school on Mill Lane", "bob")
+    assert poll(source, engine).stored == 1
+    assert state.path_counts[mentions[0]] == asked + 2  # two polls, one read each
+    assert [p.external_id for p in stored_posts(engine, "reddit")][-1] == new.external_id
