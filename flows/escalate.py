@@ -96,6 +96,27 @@ def fire_due_steps(ctx: AppContext, limit: int = 200) -> int:
     return runner.fire_due(ctx.engine, Effects(ctx), limit)
 
 
+# Every worker runs a step timer, but one round per STEP_ROUND_MS is enough for all of them:
+# each round asks the database for every due step, so with N workers polling on their own the
+# same query ran N times as often and found the same rows (which the token then made the others
+# give up on). A worker polls only if it takes this key, which lapses by itself: no owner, so a
+# worker that dies holds nothing up for longer than one round.
+STEP_ROUND_KEY = "flare:step-timer:round"
+
+
+def step_timer_round(ctx: AppContext, probe: redis.Redis, silent: AppContext, round_ms: int) -> int | None:
+    """One round of a worker's step timer: fire what is due, unless another worker's step timer
+    polled within `round_ms` (None then). `probe` (a client that gives up at once on a silent
+    Redis) takes the round; while Redis does not answer, every worker polls, through `silent`
+    (a context whose Redis calls fail at once), as it did before the round was shared."""
+    try:
+        if not probe.set(STEP_ROUND_KEY, "1", nx=True, px=max(1, round_ms)):
+            return None
+    except redis.RedisError:
+        return fire_due_steps(silent)
+    return fire_due_steps(ctx)
+
+
 def redrive_overdue(ctx: AppContext, grace_seconds: float = 1.0) -> int:
     """Sweep: schedulers lose timers on restart; re-enqueue every incident whose step is overdue."""
     rows = runner.overdue(ctx.engine, grace_seconds)

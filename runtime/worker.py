@@ -20,8 +20,8 @@ from rq.timeouts import TimerDeathPenalty
 from flows import liveness
 from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, impatient_client,
                            liveness_key, set_process_context, unanswering_client)
-from flows.escalate import fire_due_steps
-from flows.redisless import probe_client, redis_reachable, triage_while_redis_down
+from flows.escalate import step_timer_round
+from flows.redisless import probe_client, triage_while_redis_down
 from flows.sweep import try_checkpoint, try_sweep
 from models.enums import Lane
 from triage.base import TriageInput
@@ -80,6 +80,9 @@ def _sweeper(ctx: AppContext, stop: threading.Event) -> None:
 
 
 STEP_TIMER_INTERVAL_S = 0.2
+# The round the workers' step timers share (flows.escalate.step_timer_round): a little shorter
+# than the interval, so a lone worker finds its own last round lapsed every time.
+STEP_ROUND_MS = 150
 
 
 def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
@@ -89,12 +92,13 @@ def _step_timer(ctx: AppContext, stop: threading.Event) -> None:
     Steps are recorded in the database; their Redis half (live alert, counters, scheduling the
     next job) goes through the worker's short-timeout client, and while a probe says Redis does
     not answer, through one that fails at once: a silent Redis delays a round by the probe's
-    second at most, never a step by a timeout per call."""
+    second at most, never a step by a timeout per call. The workers' timers take turns: one
+    database poll per STEP_ROUND_MS whatever the number of workers."""
     probe = probe_client(ctx)
     silent = ctx.with_redis(unanswering_client())
     while not stop.is_set():
         try:
-            fire_due_steps(ctx if redis_reachable(probe) else silent)
+            step_timer_round(ctx, probe, silent, STEP_ROUND_MS)
         except Exception:  # noqa: BLE001 - the timer must outlive a transient DB/Redis error
             log.exception("step timer failed; retrying")
         stop.wait(STEP_TIMER_INTERVAL_S)

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from flows import actions
 from flows import escalate
 from flows import notify as notifiers
+from flows.context import impatient_client, unanswering_client
 from escalation.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, NotifierRegistry, WebhookNotifier, sign
 from models.events import verify_chain
 from models.tables import Incident, IncidentEvent
@@ -262,3 +263,22 @@ def test_racing_publishers_put_an_incident_in_the_stream_once(ctx):
     assert ctx.redis.xlen(ctx.dispatch.key) == 1
     assert [e.kind for e in events(ctx, outcome.incident_id)].count("queued") == 1
     assert steps(ctx, outcome.incident_id) == [(0, "alert")]
+
+
+def test_step_timers_take_turns_but_each_polls_while_redis_does_not_answer(ctx):
+    """A round of the step timer polls the database for every worker: within it another
+    worker's timer does nothing; with Redis unreachable, each worker polls for itself."""
+    incident_id = open_critical(ctx)
+    silent = ctx.with_redis(unanswering_client())
+    probe = impatient_client(ctx.redis, 1.0)
+    ctx.redis.delete(escalate.STEP_ROUND_KEY)
+    round_ms = 60_000  # no round lapses during the test
+    time.sleep(0.45)  # the realert is due
+    assert escalate.step_timer_round(ctx, probe, silent, round_ms) == 1
+    assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert")]
+    time.sleep(0.4)  # notify_external is due, but this round is taken
+    assert escalate.step_timer_round(ctx, probe, silent, round_ms) is None
+    assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert")]
+    assert escalate.step_timer_round(ctx, unanswering_client(), silent, round_ms) == 1
+    assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert"), (2, "notify_external")]
+    ctx.redis.delete(escalate.STEP_ROUND_KEY)
