@@ -69,7 +69,7 @@ def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> 
     for message_id in message_ids:
         msg, post, uncertain_since = _claim(ctx, message_id)
         if msg is not None:
-            statuses[msg.id] = _record(ctx, msg.id, _send(ctx, msg, post, uncertain_since))
+            statuses[msg.id] = _record(ctx, msg, _send(ctx, msg, post, uncertain_since))
     return statuses
 
 
@@ -85,18 +85,18 @@ def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Po
     stamp (None if every earlier attempt has a known outcome)."""
     now = utcnow()
     with Session(ctx.engine, expire_on_commit=False) as s:
-        taken = s.exec(
+        # The message as the UPDATE left it comes back with it (RETURNING): no second read.
+        msg = s.scalars(
             update(OutboundMessage).where(
                 OutboundMessage.id == message_id, OutboundMessage.status == DeliveryStatus.queued.value,
                 or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now + DUE_TOLERANCE))
             .values(attempts=OutboundMessage.attempts + 1,
                     next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
                     uncertain_since=func.coalesce(OutboundMessage.uncertain_since, now))
-            .returning(OutboundMessage.id)).first()
-        if taken is None:
+            .returning(OutboundMessage)).first()
+        if msg is None:
             s.rollback()
             return None, None, None
-        msg = s.get(OutboundMessage, message_id)  # a fresh session: loaded after the UPDATE
         earlier = msg.uncertain_since if msg.uncertain_since is not None and msg.uncertain_since < now else None
         post = s.get(Post, msg.post_id) if msg.post_id else None
         s.commit()
@@ -145,12 +145,15 @@ def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None, uncertain_si
                    uncertain=r.uncertain or (not r.ok and uncertain_since is not None))
 
 
-def _record(ctx: AppContext, message_id: int, attempt: Attempt) -> str:
-    """Write one attempt's outcome; returns the message's status ("retrying" if it will be retried)."""
+def _record(ctx: AppContext, claimed: OutboundMessage, attempt: Attempt) -> str:
+    """Write one attempt's outcome on the message as its claim left it (nobody else writes a
+    claimed message: it is not due until the claim lapses); returns the message's status
+    ("retrying" if it will be retried)."""
     retry_in: float | None = None
     fallback: OutboundMessage | None = None  # a public reply to a reporter whose DMs are closed
+    message_id = claimed.id
     with Session(ctx.engine, expire_on_commit=False) as s:
-        msg = s.get(OutboundMessage, message_id)
+        msg = s.merge(claimed, load=False)  # no read: the claim's RETURNING is the row
         now = utcnow()
         if not attempt.uncertain:
             msg.uncertain_since = None  # the platform's answer is known
