@@ -5,7 +5,7 @@ compare-and-set, so a duplicate or stale job (or a sweep re-drive racing a sched
 worker's step timer racing both) finds the token changed and does nothing.
 
 Two clocks drive steps: a scheduled job per step (`StepEffects.schedule`) and every worker's step
-timer (`fire_due`, polled a few times a second). A scheduler may wake late or lose its timers when
+timer (`fire_due`, polled a few times a second by one worker at a time: flows.escalate.step_timer_round). A scheduler may wake late or lose its timers when
 its worker is killed; the timer keeps steps within a fraction of a second of their policy time
 either way, and the token makes the two harmless to combine.
 
