@@ -9,6 +9,13 @@ TIER — from the model
       out of fold in training); when P(none) ≥ none_gate, or when the post plainly does not
       read as literal (P(literal) < tier_literal_gate) and P(critical) < confirm, the thresholds may not
       raise the post above the model's own best guess (argmax): a person reviews it instead
+  T2c ...unless the model's reading is strongly urgent in a post that reads as literal (P(literal)
+      ≥ literal_gate, no figurative marker: R1's test): when T2's gate fires there, the first
+      level whose P(at least this urgent) passes its gated threshold (gated_thresholds, a
+      multiple of the level's threshold chosen out of fold: critical and high only) stands if
+      more urgent than the argmax ("my sister slit her wrists in the bath, theres so much
+      blood": P(critical) 0.24, twelve times the critical threshold, P(none) 0.67 → critical,
+      check, not none)
   T2b a post confidently in another language (V3's test) that the multilingual head reads as a
       non-request (its P(none) ≥ none_gate): the English-only model's reading of it is noise
       ("Ce prof va me tuer", "Esse calor está me matando": P(critical) 0.5-0.7), so neither its
@@ -48,7 +55,7 @@ RAISES — from rules; they raise, never lower
 REVIEW — a person decides the disposition of a post left at low or none
   V1  the model is near the next level up: P(at least that level) ≥ review_ratio × its
       threshold
-  V2  T1, T2's gate, T2b or R1 fired
+  V2  T1, T2's gate (without T2c), T2b or R1 fired
   V3  the post is confidently (≥ foreign_confidence) in another language: the English-only
       model's low/none is weak evidence
   (Urgent posts go to a person anyway, so `needs_review` is only ever set on low/none.)
@@ -90,6 +97,9 @@ class DecisionNumbers:
     veto_exempt: tuple[str, ...]  # phrase categories R2 never caps (self-harm)
     literal_gate: float  # P(literal) below which a phrase may not raise (R1, R6)
     tier_literal_gate: float  # P(literal) below which thresholds alone may not raise (T2)
+    # T2c: P(at least this urgent), for critical and high, at or above which a post stands at
+    # that level although T2's gate fired (a strong reading is not sent below high)
+    gated_thresholds: dict[str, float]
     asking_gate: float  # P(asking) below which a threat-to-life cue does not raise (R7)
     rescue_gate: float  # P(search and rescue) at or above which a literal request is high (R6)
     request_gate: float  # P(request) a post needs for R6
@@ -110,6 +120,7 @@ class DecisionNumbers:
                    veto_exempt=tuple(extra["veto_exempt"]),
                    literal_gate=float(extra["literal_gate"]),
                    tier_literal_gate=float(extra["tier_literal_gate"]),
+                   gated_thresholds=dict(extra["gated_thresholds"]),
                    asking_gate=float(extra["asking_gate"]),
                    rescue_gate=float(extra["rescue_gate"]),
                    request_gate=float(extra["request_gate"]),
@@ -154,18 +165,25 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def model_tier(probs: np.ndarray, n: DecisionNumbers, p_literal: float = 1.0
-               ) -> tuple[Urgency, bool]:
-    """T2: (level, gated?) from the urgency head's probabilities (most urgent first)."""
+def model_tier(probs: np.ndarray, n: DecisionNumbers, p_literal: float = 1.0,
+               figurative: bool = False) -> tuple[Urgency, str]:
+    """T2 and T2c: (level, how) from the urgency head's probabilities (most urgent first); how is
+    "" (the thresholds), "gated" (T2's gate held the post to the argmax) or "strong" (T2c)."""
     cumulative = np.cumsum(probs)
     best = LEVELS[int(np.argmax(probs))]
     gate = probs[-1] >= n.none_gate or (p_literal < n.tier_literal_gate and probs[0] < n.confirm)
     for k, level in enumerate(LEVELS[:4]):
         if cumulative[k] >= n.thresholds[level.value]:
             if gate and level.rank < best.rank:
-                return best, True
-            return level, False
-    return Urgency.none, False
+                literal = p_literal >= n.literal_gate and not figurative
+                strong = next((lv for j, lv in enumerate(LEVELS[:2])
+                               if literal and lv.value in n.gated_thresholds
+                               and cumulative[j] >= n.gated_thresholds[lv.value]), None)
+                if strong is not None and strong.rank < best.rank:
+                    return strong, "strong"
+                return best, "gated"
+            return level, ""
+    return Urgency.none, ""
 
 
 def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
@@ -175,13 +193,17 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
     if ev.empty:  # T1
         return Decision(Urgency.none, needs_review=True,
                         reasons=["no text to classify → human review"])
-    level, gated = model_tier(probs, n, ev.p_literal)  # T2
+    level, how = model_tier(probs, n, ev.p_literal, ev.figurative)  # T2, T2c
     why.append(f"model: P(critical)={probs[0]:.2f}, P(≥high)={probs[:2].sum():.2f}, "
                f"P(none)={probs[4]:.2f} → {level.value}")
-    if gated:
+    if how == "gated":
         review = True
         why.append(f"model reads a non-request (P(none)={probs[4]:.2f}, P(literal)="
                    f"{ev.p_literal:.2f}) although a threshold was passed → human review if not urgent")
+    elif how == "strong":  # T2c
+        why.append(f"model reads a non-request (P(none)={probs[4]:.2f}, P(literal)="
+                   f"{ev.p_literal:.2f}) but its {level.value} reading passes the gated threshold "
+                   f"{n.gated_thresholds[level.value]:.2f} → {level.value} stands")
     read_elsewhere = non_request_elsewhere = False
     if (ev.p_multilingual is not None and n.multilingual_thresholds  # T2b
             and ev.p_multilingual[-1] >= n.none_gate):
@@ -193,7 +215,8 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
                    f"another language does not stand → {read.value}, human review if not urgent")
         level, read_elsewhere = read, True
     elif ev.p_multilingual is not None and n.multilingual_thresholds:  # T3
-        read, _ = model_tier(ev.p_multilingual, replace(n, thresholds=n.multilingual_thresholds))
+        read, _ = model_tier(ev.p_multilingual, replace(n, thresholds=n.multilingual_thresholds,
+                                                        gated_thresholds={}))
         if read.rank < level.rank and ev.figurative:
             review = True
             why.append(f"multilingual model ({ev.foreign}) reads {read.value}, not raised: a "

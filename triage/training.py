@@ -30,7 +30,7 @@ from triage.training_gates import asking_head, literal_head
 from triage.training_public import category_head, figure_eight_head, trec_head
 from triage.training_urgency import urgency_head
 
-VERSION = "minilm-int8-alone-lr-11"
+VERSION = "minilm-int8-alone-lr-12"
 
 
 def embed_corpus(corpus: Corpus, cache_dir: Path, progress: bool) -> dict[str, np.ndarray]:

@@ -3,6 +3,8 @@
 fold on the handle training set."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
@@ -52,6 +54,31 @@ def _literal_label(row: ds.LabelledText) -> int | None:
     if row.urgency == "none" and (safety_net(row.text) or find_signals(row.text)[0]["figurative"]):
         return 0
     return None
+
+
+def crossfit_literal(corpus: Corpus, emb: dict[str, np.ndarray], rows: list[dict],
+                     fold_of: Callable[[str], int], folds: int) -> np.ndarray:
+    """P(literal) for rows of the disaster tweets' tuning half, each from a literal head fitted
+    without its fold (those tweets are in the head's training data)."""
+    handle = corpus.handle_train
+    labels = [_literal_label(r) for r in handle]
+    known = [i for i, v in enumerate(labels) if v is not None]
+    x_handle = with_signal_features([handle[i].text for i in known], emb)
+    y_handle = np.array([labels[i] for i in known])
+    ext_texts, ext_y = _literal_rows(corpus)
+    ext_fold = {r["text"]: fold_of(r["id"]) for r in corpus.disaster_tweets}
+    x_ext = with_signal_features(ext_texts, emb)
+    row_fold = np.array([fold_of(r["id"]) for r in rows])
+    x_rows = with_signal_features([r["text"] for r in rows], emb)
+    out = np.zeros(len(rows))
+    for k in range(folds):
+        keep = np.array([ext_fold.get(t, -1) != k for t in ext_texts])
+        y = [str(v) for v in np.concatenate([y_handle, ext_y[keep]])]
+        head = fit_head(np.vstack([x_handle, x_ext[keep]]), y, ["0", "1"],
+                        balanced(y, ["0", "1"]), C_EXTERNAL)
+        idx = np.flatnonzero(row_fold == k)
+        out[idx] = head.probabilities(x_rows[idx])[:, 1]
+    return out
 
 
 def literal_head(corpus: Corpus, emb: dict[str, np.ndarray]

@@ -3,9 +3,13 @@ recall-biased thresholds on P(at least this urgent) chosen out of fold with the 
 run time applies, the confirm level, the gates, and the confidence map."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
+
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from models.enums import Urgency
 from triage import datasets as ds
 from triage.classify import DecisionNumbers, decision_score, model_tier
 from triage.corpus import Corpus
@@ -13,6 +17,7 @@ from triage.heads import Head
 from triage.signals import FEATURE_NAMES, find_signals, plea_with_address, safety_net, silent_contact
 from triage.training_fit import (URGENCY_EXTERNAL_WEIGHT, cumulative, fit_head,
                                  fit_temperature, softmax, weighted_set, with_signal_features)
+from triage.training_gates import crossfit_literal
 
 # (With the lr-4 heads, choosing the critical threshold on dev + test instead, at 0.99 recall
 # there, gave 0.0917 instead of 0.02 and critical precision 0.63 instead of 0.53 on the blind
@@ -49,6 +54,19 @@ NET_VETO = 0.9
 # as a non-request to the model (P(none) 0.90 there), and a missed suicide is the costliest
 # miss; the figurative guard still holds back marked hyperbole ("exam makes me want to die lol").
 VETO_EXEMPT = ("self_harm",)
+# T2c in classify: when T2's gate holds a post to the model's own best guess, a strongly urgent
+# reading stands instead ("my sister slit her wrists in the bath, theres so much blood":
+# P(critical) 0.24, twelve times the critical threshold, P(none) 0.67 was none). Each gated
+# threshold (critical, then high) is the lowest multiple GATED_RATIOS of that level's threshold
+# at which T2c sends at most GATED_FALSE_ALARMS of each tuning set's non-emergencies to a
+# dispatcher that T2 did not send: the handle training set's `none` posts (out of fold) and the
+# non-disaster tweets of the disaster tweets' tuning half (cross-fitted: five folds by a hash of
+# the id, the urgency head refit without the fold). Never below the level's own threshold times
+# the lowest ratio, so it stays a margin, not a second threshold.
+GATED_RATIOS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0)
+GATED_FALSE_ALARMS = 0.005
+GATED_NEVER = 2.0  # above any probability: T2c off for a level no ratio keeps within the budget
+CROSSFIT_FOLDS = 5
 # Regularisation of the urgency head, chosen out of fold on the handle training set by the
 # headline it serves: critical precision at the critical recall target.
 C_URGENCY_CHOICES = (1.0, 2.0, 4.0)
@@ -158,6 +176,69 @@ def stable_thresholds(probs: np.ndarray, y: np.ndarray, floor: np.ndarray, gated
             for level in runs[0]}
 
 
+def _crossfit_fold(key: str) -> int:
+    return int(hashlib.sha256(f"flare-crossfit:{key}".encode()).hexdigest(), 16) % CROSSFIT_FOLDS
+
+
+def _crossfit_disaster_tweets(corpus: Corpus, emb: dict[str, np.ndarray], c: float,
+                              temperature: float) -> tuple[list[dict], np.ndarray]:
+    """The tuning half's non-disaster tweets and their urgency probabilities, each from a head
+    fitted without its fold (the tuning half is in the head's training data, so in-sample
+    probabilities would understate the false alarms: DATA.md)."""
+    rows = [r for r in corpus.disaster_tweets if r["target"] == 0]
+    folds = np.array([_crossfit_fold(r["id"]) for r in rows])
+    probs = np.zeros((len(rows), len(ds.URGENCIES)))
+    full = corpus.external_urgency
+    try:
+        for k in range(CROSSFIT_FOLDS):
+            held = {rows[i]["text"] for i in np.flatnonzero(folds == k)}
+            corpus.external_urgency = [r for r in full
+                                       if not (r.source == "disaster_tweets" and r.text in held)]
+            head = _fit_urgency(corpus.handle_train, corpus, emb, c)
+            idx = np.flatnonzero(folds == k)
+            x = with_signal_features([rows[i]["text"] for i in idx], emb)
+            probs[idx] = softmax((x @ head.weight + head.bias) / temperature)
+    finally:
+        corpus.external_urgency = full
+    return rows, probs
+
+
+Reading = tuple[np.ndarray, np.ndarray, np.ndarray]  # probabilities, P(literal), figurative
+
+
+def _new_dispatches(reading: Reading, numbers: DecisionNumbers,
+                    gated: dict[str, float]) -> np.ndarray:
+    """Posts T2c sends to a dispatcher (critical or high) that T2 alone leaves below high."""
+    with_c = replace(numbers, gated_thresholds=gated)
+    without = replace(numbers, gated_thresholds={})
+    out = np.zeros(len(reading[0]), dtype=bool)
+    for i, (p, lit, fig) in enumerate(zip(*reading)):
+        level, how = model_tier(p, with_c, float(lit), bool(fig))
+        if how == "strong":
+            out[i] = model_tier(p, without, float(lit), bool(fig))[0].rank > Urgency.high.rank
+    return out
+
+
+def choose_gated_thresholds(numbers: DecisionNumbers, tuning: dict[str, Reading]
+                            ) -> tuple[dict[str, float], dict]:
+    """T2c's gated thresholds for critical, then high (module comment at GATED_RATIOS). tuning:
+    name → the reading of each tuning set's non-emergencies."""
+    chosen: dict[str, float] = {}
+    for level in ("critical", "high"):
+        chosen[level] = GATED_NEVER
+        for ratio in GATED_RATIOS:
+            trial = {**chosen, level: round(ratio * numbers.thresholds[level], 4)}
+            if trial[level] >= 1.0:
+                break
+            if all(_new_dispatches(r, numbers, trial).sum() <= GATED_FALSE_ALARMS * len(r[0])
+                   for r in tuning.values()):
+                chosen = trial
+                break
+    summary = {f"gated_new_dispatch_{name}": int(_new_dispatches(r, numbers, chosen).sum())
+               for name, r in tuning.items()}
+    return chosen, summary
+
+
 def urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.ndarray,
                   literal_gates: tuple[float, float], asking_gate: float) -> tuple[Head, dict]:
     classes = ds.URGENCIES
@@ -188,11 +269,24 @@ def urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.nda
     numbers = {"thresholds": thresholds, "confirm": confirm, "none_gate": NONE_GATE,
                "net_veto": NET_VETO, "veto_exempt": list(VETO_EXEMPT),
                "literal_gate": literal_gate, "tier_literal_gate": tier_literal_gate,
-               "asking_gate": asking_gate, "rescue_gate": RESCUE_GATE, "request_gate": REQUEST_GATE,
-               "review_ratio": REVIEW_RATIO,
+               "gated_thresholds": {}, "asking_gate": asking_gate, "rescue_gate": RESCUE_GATE,
+               "request_gate": REQUEST_GATE, "review_ratio": REVIEW_RATIO,
                "foreign_confidence": FOREIGN_CONFIDENCE}
+    # T2c, on the tuning sets' non-emergencies: the handle set out of fold, the tweets
+    # cross-fitted (urgency and literal heads refit without the tweet's fold)
+    tweets, tweet_probs = _crossfit_disaster_tweets(corpus, emb, c_best, temperature)
+    tweet_literal = crossfit_literal(corpus, emb, tweets, _crossfit_fold, CROSSFIT_FOLDS)
+    none, critical = y_handle == len(ds.URGENCIES) - 1, y_handle == 0
+    tuning = {"handle_train_none": (probs[none], literal_oof[none], figurative[none]),
+              "disaster_tweets_tuning_negatives": (
+                  tweet_probs, tweet_literal, _figurative([r["text"] for r in tweets]))}
+    numbers["gated_thresholds"], gated_summary = choose_gated_thresholds(
+        DecisionNumbers.from_extra(numbers), tuning)
+    gated_summary["gated_oof_critical_raised"] = int(_new_dispatches(
+        (probs[critical], literal_oof[critical], figurative[critical]),
+        DecisionNumbers.from_extra(numbers), numbers["gated_thresholds"]).sum())
     confidence_map = _confidence_map(probs, y_handle, floor_c, DecisionNumbers.from_extra(numbers),
-                                     literal_oof)
+                                     literal_oof, figurative)
     head = _fit_urgency(handle, corpus, emb, c_best)
     head.name, head.temperature = "urgency", temperature
     head.extra = {**numbers, "features": FEATURE_NAMES, "confidence_map": confidence_map,
@@ -200,9 +294,11 @@ def urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.nda
                   "oof_confirmed_coverage": confirm_coverage,
                   "oof_critical_precision_by_C": {str(c): round(v[0], 4)
                                                   for c, v in candidates.items()},
-                  "oof_accuracy": round(float((probs.argmax(1) == y_handle).mean()), 4)}
+                  "oof_accuracy": round(float((probs.argmax(1) == y_handle).mean()), 4),
+                  **gated_summary}
     return head, {"urgency_oof_accuracy": head.extra["oof_accuracy"], "temperature": temperature,
                   "thresholds": thresholds, "urgency_C": c_best, "confirm": confirm,
+                  "gated_thresholds": numbers["gated_thresholds"], **gated_summary,
                   "literal_gate": literal_gate,
                   "oof_critical_precision": round(candidates[c_best][0], 4)}
 
@@ -218,7 +314,8 @@ def confirm_threshold(probs: np.ndarray, y: np.ndarray) -> tuple[float, float, f
 
 
 def _confidence_map(probs: np.ndarray, y: np.ndarray, floor: np.ndarray,
-                    numbers: DecisionNumbers, literal: np.ndarray) -> dict[str, dict[str, list[float]]]:
+                    numbers: DecisionNumbers, literal: np.ndarray, figurative: np.ndarray
+                    ) -> dict[str, dict[str, list[float]]]:
     """Isotonic map from the decision's score to P(decision correct), fitted out of fold.
 
     The decided level is usually not the argmax (thresholds are recall-biased), so the raw
@@ -227,8 +324,8 @@ def _confidence_map(probs: np.ndarray, y: np.ndarray, floor: np.ndarray,
     from sklearn.isotonic import IsotonicRegression
 
     levels, scores, correct = [], [], []
-    for p, gold, rule_level, lit in zip(probs, y, floor, literal):
-        level = ds.URGENCIES.index(model_tier(p, numbers, float(lit))[0].value)
+    for p, gold, rule_level, lit, fig in zip(probs, y, floor, literal, figurative):
+        level = ds.URGENCIES.index(model_tier(p, numbers, float(lit), bool(fig))[0].value)
         level = min(level, int(rule_level))
         levels.append(level)
         scores.append(decision_score(p, ds.URGENCIES[level]))

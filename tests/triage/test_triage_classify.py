@@ -234,3 +234,11 @@ def test_the_multilingual_model_reads_a_quiet_cry_the_english_one_cannot(triage_
     assert out.language == "cy"
     assert out.urgency in ("critical", "high"), out.reasons
     assert any("multilingual model" in r for r in out.reasons)
+
+
+def test_a_strong_critical_reading_is_not_sent_below_high_by_the_non_request_gate(triage_text):
+    # P(critical) 0.24 (twelve times the critical threshold) with P(none) 0.67: T2's gate used to
+    # hold it to the argmax, none; T2c keeps the strong reading (critical, for a person to check).
+    out = triage_text("my sister slit her wrists in the bath, theres so much blood")
+    assert out.urgency == "critical" and not out.confirmed, out.reasons
+    assert any("passes the gated threshold" in r for r in out.reasons)

@@ -10,7 +10,9 @@ from triage.signals import FEATURE_NAMES
 
 N = DecisionNumbers(thresholds={"critical": 0.03, "high": 0.15, "medium": 0.4, "low": 0.5},
                     confirm=0.5, none_gate=0.65, net_veto=0.9, veto_exempt=("self_harm",),
-                    literal_gate=0.2, tier_literal_gate=0.2, asking_gate=0.2, rescue_gate=0.7, request_gate=0.5, review_ratio=0.5, foreign_confidence=0.6,
+                    literal_gate=0.2, tier_literal_gate=0.2,
+                    gated_thresholds={"critical": 0.2, "high": 0.3}, asking_gate=0.2, rescue_gate=0.7, request_gate=0.5,
+                    review_ratio=0.5, foreign_confidence=0.6,
                     multilingual_thresholds={"critical": 0.02, "high": 0.05, "medium": 0.5, "low": 0.5},
                     multilingual_confirm=0.6)
 
@@ -36,6 +38,22 @@ CASES = [
     ("T2 low", LOW, Evidence(), "low", False, False),
     ("T2 none", NONE, Evidence(), "none", False, False),
     ("T2 gate: thresholds may not raise a clear non-request", GATED, Evidence(), "none", False, True),
+    ("T2c a strong critical reading stands although the gate fires ('my sister slit her "
+     "wrists ...'): critical, check", [0.24, 0.03, 0.02, 0.04, 0.67], Evidence(),
+     "critical", False, False),
+    ("T2c a strong reading of at least high (P(≥high) 0.32) → high",
+     [0.1, 0.22, 0.0, 0.0, 0.68], Evidence(), "high", False, False),
+    ("T2c not in a post that does not read as literal (P(literal) below literal_gate)",
+     [0.24, 0.03, 0.02, 0.04, 0.67], Evidence(p_literal=0.1), "none", False, True),
+    ("T2c not with a figurative marker ('... bleeding out' 😂)", [0.24, 0.03, 0.02, 0.04, 0.67],
+     Evidence(figurative=True), "none", False, True),
+    ("T2c below the gated thresholds the gate holds (P(critical) 0.1, P(≥high) 0.25)",
+     [0.1, 0.15, 0.0, 0.0, 0.75], Evidence(), "none", False, True),
+    ("T2c not where the literal gate of T2 fires (P(literal) below tier_literal_gate)",
+     [0.24, 0.2, 0.06, 0.1, 0.4], Evidence(p_literal=0.1), "none", False, True),
+    ("T2c only when T2's gate fires: P(critical) past the gated threshold but P(none) below "
+     "the gate is the thresholds' critical as before", [0.25, 0.1, 0.05, 0.05, 0.55], Evidence(),
+     "critical", False, False),
     ("R1 phrase in a post that is not literal", NONE, Evidence((STABBED,), p_literal=0.1),
      "none", False, True),
     ("R1 joke marker in a non-request", NONE, Evidence((STABBED,), figurative=True),
@@ -169,7 +187,7 @@ def test_without_a_multilingual_confirm_level_nothing_is_confirmed_that_way():
     numbers = DecisionNumbers.from_extra(
         {**{f: getattr(N, f) for f in ("thresholds", "confirm", "none_gate", "net_veto",
                                        "veto_exempt", "literal_gate", "tier_literal_gate",
-                                       "asking_gate", "rescue_gate", "request_gate",
+                                       "gated_thresholds", "asking_gate", "rescue_gate", "request_gate",
                                        "review_ratio", "foreign_confidence")}},
         {"thresholds": N.multilingual_thresholds})  # a head fitted before C1b
     assert numbers == replace(N, multilingual_confirm=numbers.multilingual_confirm)
@@ -189,3 +207,22 @@ def test_the_numbers_come_from_the_trained_heads():
     assert numbers.multilingual_thresholds["critical"] < numbers.multilingual_confirm <= 1
     assert 0 <= numbers.literal_gate <= 0.5
     assert 0 < numbers.asking_gate <= 0.5
+    # T2c is a margin over the thresholds, never a second, lower one
+    for level in ("critical", "high"):
+        assert numbers.gated_thresholds[level] > numbers.thresholds[level]
+
+
+def test_gated_thresholds_are_the_lowest_multiples_within_the_false_alarm_budget():
+    from triage.training_urgency import GATED_FALSE_ALARMS, choose_gated_thresholds
+
+    # 200 non-emergencies, all gated (P(none) ≥ none_gate), literal: three read P(critical) 0.1
+    # and one 0.2; five more read 0.5 but carry a figurative marker, which T2c never raises.
+    p_critical = [0.1] * 3 + [0.2] + [0.5] * 5 + [0.01] * 191
+    probs = np.array([[p, 0.0, 0.0, 0.0, 1.0 - p] for p in p_critical])
+    figurative = np.array([False] * 4 + [True] * 5 + [False] * 191)
+    reading = (probs, np.ones(200), figurative)
+    assert GATED_FALSE_ALARMS * 200 < 2
+    chosen, summary = choose_gated_thresholds(N, {"tuning": reading})
+    # × 2 (0.06) and × 3 (0.09) would newly send all four, × 4 (0.12) only the 0.2 one
+    assert chosen == {"critical": 0.12, "high": 0.3}
+    assert summary == {"gated_new_dispatch_tuning": 1}

@@ -108,7 +108,8 @@ def _stub_classifier(urgency_bias):
         "urgency": head("urgency", ds.URGENCIES, urgency_bias, {
             "thresholds": {"critical": 0.3, "high": 0.3, "medium": 0.5, "low": 0.5},
             "confirm": 0.5, "none_gate": 0.65, "net_veto": 0.9, "veto_exempt": ["self_harm"],
-            "literal_gate": 0.2, "tier_literal_gate": 0.2, "asking_gate": 0.2, "rescue_gate": 0.7,
+            "literal_gate": 0.2, "tier_literal_gate": 0.2,
+            "gated_thresholds": {"critical": 0.9, "high": 0.9}, "asking_gate": 0.2, "rescue_gate": 0.7,
             "request_gate": 0.5, "review_ratio": 0.5, "foreign_confidence": 0.6}),
         "literal": head("literal", ["0", "1"], [0.0, 5.0]),
         "asking": head("asking", ["0", "1"], [0.0, 5.0]),
