@@ -47,13 +47,40 @@ def test_a_posts_vector_is_the_same_alone_and_in_any_batch(model_pipeline, triag
     from triage.encoder import default_cache_dir
 
     encoder = shared_encoder(default_cache_dir(triage_settings))
+    encoder.forget()  # every vector below comes from a model run, not from memory
     alone = encoder.encode(POSTS)
     for k in range(len(NEIGHBOURS)):
+        encoder.forget()
         mixed = NEIGHBOURS[:k] + POSTS + NEIGHBOURS[k:]
         batch = encoder.encode(mixed)[k:k + len(POSTS)]
         assert np.abs(batch - alone).max() < 1e-5
     for i, post in enumerate(POSTS):
+        encoder.forget()
         assert np.abs(encoder.encode([post])[0] - alone[i]).max() < 1e-5
+
+
+def test_a_text_seen_again_costs_no_model_run_and_gets_the_same_vector(model_pipeline, triage_settings,
+                                                                        monkeypatch):
+    from triage import encoder as encoder_module
+    from triage.encoder import SentenceEncoder, default_cache_dir
+
+    monkeypatch.setattr(encoder_module, "MEMO_SIZE", 3)
+    cache = default_cache_dir(triage_settings)
+    remembering = SentenceEncoder(cache)
+    first = remembering.encode(POSTS + [POSTS[0], POSTS[0]])
+    assert remembering.runs == len(POSTS)  # the copies cost nothing
+    assert (first[-1] == first[0]).all() and (first[-2] == first[0]).all()
+    again = remembering.encode(list(reversed(POSTS)))
+    assert remembering.runs == len(POSTS)
+    assert (again == first[:len(POSTS)][::-1]).all()
+    fresh = SentenceEncoder(cache)  # what a run gives, in another order and alone
+    for i in reversed(range(len(POSTS))):
+        assert (fresh.encode([POSTS[i]])[0] == first[i]).all()
+    # Least recently used out: a fourth text pushes out the one used longest ago.
+    remembering.encode(["a fourth text"])
+    assert remembering.runs == len(POSTS) + 1
+    remembering.encode([POSTS[2]])  # used longest ago ("again" read it first)
+    assert remembering.runs == len(POSTS) + 2
 
 
 def test_a_posts_triage_is_the_same_alone_and_in_a_batch(model_pipeline):
