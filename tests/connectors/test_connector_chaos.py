@@ -26,7 +26,7 @@ from models.types import utcnow
 FAULTS = {
     "x": {"rate_limit_next": 1, "error_next": 1, "drop_next": 1, "rate_limit_rate": 0.08, "rate_limit_reset_seconds": 1, "error_rate": 0.12, "drop_rate": 0.03,
           "duplicate_rate": 0.4, "out_of_order": True, "lose_response_next": 1, "lose_response_rate": 0.1, "seed": 11},
-    "bluesky": {"outage_in_seconds": 1.0, "outage_for_seconds": 2.5, "error_rate": 0.1, "duplicate_rate": 0.5,
+    "bluesky": {"outage_in_seconds": 0.5, "outage_for_seconds": 4.0, "error_rate": 0.1, "duplicate_rate": 0.5,
                 "out_of_order": True, "seed": 12},
     "reddit": {"error_next": 1, "rate_limit_rate": 0.03, "rate_limit_reset_seconds": 1, "error_rate": 0.05,
                "duplicate_rate": 0.4, "out_of_order": True, "lose_response_next": 1, "lose_response_rate": 0.1,
