@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from config import Settings
@@ -26,8 +28,21 @@ from tests.waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_standby_takes_the_place_of_connectors_that_died(tmp_path, database_url, monkeypatch):
-    monkeypatch.setattr(processes, "STANDBY_RESPAWN_DELAY_S", 0.0)
+@dataclass
+class Platforms:
+    """The sandbox platforms, an embedded Redis and the environment a connectors process needs."""
+
+    state: SandboxState
+    env: dict[str, str]
+    engine: Engine
+
+    def stored(self, text: str) -> bool:
+        with Session(self.engine) as s:
+            return s.exec(select(Post.id).where(Post.text.contains(text))).first() is not None
+
+
+@pytest.fixture
+def platforms(tmp_path, database_url) -> Iterator[Platforms]:
     redis = EmbeddedRedis(tmp_path / "redis")
     redis_url = redis.start()
     state = SandboxState(handle="flare999")
@@ -35,15 +50,21 @@ def test_a_standby_takes_the_place_of_connectors_that_died(tmp_path, database_ur
     env = {**os.environ, **sandbox_client_env(sandbox.start(), "flare999"), "PYTHONPATH": str(ROOT),
            "FLARE_DATABASE_URL": database_url, "FLARE_REDIS_URL": redis_url, "FLARE_DATA_DIR": str(tmp_path / "data"),
            "FLARE_X__POLL_SECONDS": "0.5"}
-    sup = Supervisor(Settings(_env_file=None, data_dir=tmp_path / "data"), env=env, log_dir=tmp_path / "logs")
-    sup.log_dir.mkdir()
     engine = make_engine(database_url)
+    try:
+        yield Platforms(state, env, engine)
+    finally:
+        engine.dispose()
+        sandbox.stop()
+        redis.stop()
+
+
+def test_a_standby_takes_the_place_of_connectors_that_died(tmp_path, platforms, monkeypatch):
+    monkeypatch.setattr(processes, "STANDBY_RESPAWN_DELAY_S", 0.0)
+    state, stored = platforms.state, platforms.stored
+    sup = Supervisor(Settings(_env_file=None, data_dir=tmp_path / "data"), env=platforms.env, log_dir=tmp_path / "logs")
+    sup.log_dir.mkdir()
     log = sup.log_dir / "connectors.log"
-
-    def stored(text: str) -> bool:
-        with Session(engine) as s:
-            return s.exec(select(Post.id).where(Post.text.contains(text))).first() is not None
-
     try:
         child = sup.spawn("connectors", "connectors", standby=True)
         wait_for(lambda: log.exists() and "standing by" in log.read_text(), 120, "the standby to load")
@@ -65,9 +86,6 @@ def test_a_standby_takes_the_place_of_connectors_that_died(tmp_path, database_ur
         assert sup.standbys["connectors"].poll() is None
     finally:
         sup.stop()
-        engine.dispose()
-        sandbox.stop()
-        redis.stop()
 
 
 def _children(pid: int) -> list[int]:
@@ -81,28 +99,16 @@ def _is_standby(pid: int) -> bool:
     return b"--standby" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
 
 
-def test_flare_connectors_keeps_a_standby_of_its_own(tmp_path, database_url):
+def test_flare_connectors_keeps_a_standby_of_its_own(tmp_path, platforms):
     """`flare connectors --keep-standby` (what the compose file runs): a deployment that runs each
     process on its own gets the warm standby `flare run` keeps, so the connectors process that
     dies is replaced by one already loaded, not by a restart that loads for seconds."""
     if not Path("/proc/self/task").exists():
         pytest.skip("finds the supervisor's children through /proc")
-    redis = EmbeddedRedis(tmp_path / "redis")
-    redis_url = redis.start()
-    state = SandboxState(handle="flare999")
-    sandbox = SandboxServer(state)
-    env = {**os.environ, **sandbox_client_env(sandbox.start(), "flare999"), "PYTHONPATH": str(ROOT),
-           "FLARE_DATABASE_URL": database_url, "FLARE_REDIS_URL": redis_url, "FLARE_DATA_DIR": str(tmp_path / "data"),
-           "FLARE_X__POLL_SECONDS": "0.5"}
+    state, stored = platforms.state, platforms.stored
     out = tmp_path / "connectors.out"
-    engine = make_engine(database_url)
-
-    def stored(text: str) -> bool:
-        with Session(engine) as s:
-            return s.exec(select(Post.id).where(Post.text.contains(text))).first() is not None
-
     with open(out, "wb") as log:
-        keeper = subprocess.Popen([sys.executable, "-m", "runtime", "connectors", "--keep-standby"], env=env,
+        keeper = subprocess.Popen([sys.executable, "-m", "runtime", "connectors", "--keep-standby"], env=platforms.env,
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: "standing by" in out.read_text(), 120, "the standby to load")
@@ -121,7 +127,4 @@ def test_flare_connectors_keeps_a_standby_of_its_own(tmp_path, database_url):
     finally:
         os.killpg(keeper.pid, signal.SIGTERM)
         keeper.wait(timeout=30)
-        engine.dispose()
-        sandbox.stop()
-        redis.stop()
     assert not [pid for pid in kids if Path(f"/proc/{pid}").exists()]  # SIGTERM stopped both

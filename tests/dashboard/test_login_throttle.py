@@ -15,6 +15,26 @@ def _attempt(client: TestClient, username: str, password: str):
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
 
 
+def _all_at_once(server: str, guesses: list[tuple[str, str]]) -> list[int]:
+    """Each (username, password) signed in from its own client, all released at one instant;
+    the status codes, in order."""
+    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=60) for _ in guesses]
+    forms = [{"username": user, "password": password, "csrf_token": csrf_from(c.get("/login").text)}
+             for (user, password), c in zip(guesses, clients, strict=True)]
+    start = threading.Barrier(len(clients))
+
+    def guess(n: int) -> int:
+        start.wait()
+        return clients[n].post("/login", data=forms[n]).status_code
+
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            return list(pool.map(guess, range(len(clients))))
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_wrong_passwords_lock_the_account_even_against_the_right_one(app, users):
     client = TestClient(app, follow_redirects=False)
     for _ in range(5):
@@ -47,19 +67,7 @@ def test_one_address_guessing_many_accounts_is_stopped(app, users):
 def test_guesses_sent_all_at_once_are_counted_before_any_password_is_checked(server, users):
     """Twenty wrong passwords for one account sent in parallel: no more are checked than the
     account's limit allows, however the requests interleave (the count is not read-then-written)."""
-    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=30) for _ in range(20)]
-    forms = [{"username": "dispatcher", "password": f"guess-{n}", "csrf_token": csrf_from(c.get("/login").text)}
-             for n, c in enumerate(clients)]
-    start = threading.Barrier(len(clients))
-
-    def guess(n: int) -> int:
-        start.wait()
-        return clients[n].post("/login", data=forms[n]).status_code
-
-    with ThreadPoolExecutor(len(clients)) as pool:
-        codes = list(pool.map(guess, range(len(clients))))
-    for c in clients:
-        c.close()
+    codes = _all_at_once(server, [("dispatcher", f"guess-{n}") for n in range(20)])
     assert codes.count(401) <= 5 and codes.count(401) + codes.count(429) == len(codes), codes
 
 
@@ -67,19 +75,7 @@ def test_guesses_across_many_accounts_sent_at_once_stop_at_the_address_limit(ser
     """Thirty wrong passwords for thirty accounts from one address, sent in parallel: no more
     passwords are checked than the address's limit (20 a minute), however the requests interleave
     (attempts in flight count against the address, not only finished failures)."""
-    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=60) for _ in range(30)]
-    forms = [{"username": f"nobody{n}", "password": "guess", "csrf_token": csrf_from(c.get("/login").text)}
-             for n, c in enumerate(clients)]
-    start = threading.Barrier(len(clients))
-
-    def guess(n: int) -> int:
-        start.wait()
-        return clients[n].post("/login", data=forms[n]).status_code
-
-    with ThreadPoolExecutor(len(clients)) as pool:
-        codes = list(pool.map(guess, range(len(clients))))
-    for c in clients:
-        c.close()
+    codes = _all_at_once(server, [(f"nobody{n}", "guess") for n in range(30)])
     assert codes.count(401) <= 20 and codes.count(401) + codes.count(429) == len(codes), codes
 
 
