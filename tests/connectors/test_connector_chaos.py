@@ -96,6 +96,12 @@ class ReplySender:
             self.stop.wait(0.1)
 
 
+def _one_shot_faults_pending(state) -> bool:
+    with state.lock:
+        return any(config.rate_limit_next or config.error_next or config.drop_next or config.lose_response_next
+                   for config in state.faults.values())
+
+
 def _start_loop(settings, engine, redis_conn):
     stop = threading.Event()
     thread = threading.Thread(target=run_forever, args=(build_sources(settings), engine, Recorder(),
@@ -128,6 +134,10 @@ def test_chaos(sandbox, platform_settings, engine, redis_conn, tmp_path):
 
     player.join(timeout=20)
     time.sleep(2.0)
+    # The one-shot faults fire on each platform's first write, which a slow machine may reach only
+    # after the scenario ends: recover only once they have all been served (or the deadline nears).
+    while time.monotonic() - started < DEADLINE_SECONDS / 2 and _one_shot_faults_pending(state):
+        time.sleep(0.1)
     for platform in FAULTS:  # let the platforms recover so the run converges
         state.set_faults(platform, {})
     expected = Counter((i.platform, db_external_id(i)) for i in state.items)
