@@ -60,10 +60,12 @@ def named_places(out: TriageOutput) -> frozenset[str]:
 
 
 class ClusterState:
-    """Per-process view of the open incidents: near-duplicate index and centroid cache."""
+    """Per-process view of the open incidents: near-duplicate index and centroid cache, and the
+    grouping rules this process decides by."""
 
-    def __init__(self, conn: redis.Redis) -> None:
+    def __init__(self, conn: redis.Redis, cluster_rules: rules.ClusterRules = RULES) -> None:
         self.redis = conn
+        self.rules = cluster_rules
         self.index = NearDuplicateIndex()
         self.seeded: set[int] = set()  # incidents whose recent posts are in the index
         # incident id → (fetched at, centroid, named places)
@@ -261,7 +263,7 @@ class BatchFinder:
         # The batch's own posts, by the incident they were placed in: this worker's index learns
         # them after the commit (after_triage_many), so a group rolled back leaves nothing there.
         self.own_index = NearDuplicateIndex()
-        self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - RULES.window)
+        self.candidates = _candidate_rows(session, Incident.updated_at >= utcnow() - state.rules.window)
         self.follow_ups = follow_up_incidents(session, posts)
         self.links = self._links(posts)
         self.extra: dict[int, rules.Candidate] = {}  # incidents opened by this batch
@@ -381,7 +383,7 @@ class BatchFinder:
             cand.link = links.get(cand.incident_id, "")
             candidates.append(cand)
         matches = self.plan.matches.setdefault(post.id, rules.Matches()) if self.remember else None
-        decision = rules.decide(facts, candidates, RULES, matches)
+        decision = rules.decide(facts, candidates, self.state.rules, matches)
         if decision.incident_id is None:
             _note(record, f"clustering: new incident — {decision.reason}")
             return _possible_duplicate(decision)
@@ -544,7 +546,8 @@ class SurgePreview:
         rows = session.exec(
             select(*_CANDIDATE_COLUMNS, Incident.urgency)
             .where(Incident.status == IncidentStatus.queued.value, Incident.silent.is_(False),
-                   Incident.report_count >= RULES.surge_reports, Incident.updated_at >= utcnow() - RULES.window)
+                   Incident.report_count >= state.rules.surge_reports,
+                   Incident.updated_at >= utcnow() - state.rules.window)
             .order_by(Incident.report_count.desc()).limit(MAX_SURGES)).all()
         self.urgency = {row.id: row.urgency for row in rows}
         try:
@@ -552,11 +555,12 @@ class SurgePreview:
         except redis.RedisError:  # without centroids nothing is previewed: every post goes first
             shared, rows = {}, []
         self.candidates = [_candidate(i, shared) for i in rows]
+        self.rules = state.rules
 
     def echo(self, post: Post, out: TriageOutput) -> bool:
         if not self.candidates:
             return False
-        decision = rules.decide(post_facts(post, out), self.candidates, RULES)
+        decision = rules.decide(post_facts(post, out), self.candidates, self.rules)
         if decision.incident_id is None:
             return False
         return _RANK.get(out.urgency, 9) >= _RANK.get(self.urgency[decision.incident_id], 9)

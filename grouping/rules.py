@@ -99,6 +99,9 @@ class ClusterRules:
     # wording most likely concerns it (onlookers rarely say where they are).
     surge_reports: int = 20
     cosine_surge: float = 0.5
+    # Rule out a candidate that cannot match (`_may_match_unplaced`) before matching it in full;
+    # False runs the full table for every candidate (the answers are the same: tests compare).
+    shortcut: bool = True
 
 
 @dataclass(slots=True)
@@ -407,7 +410,7 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         street_level = min(post.location_confidence, cand.location_confidence) >= rules.precise_confidence
         if km > rules.area_radius_km or (street_level and km > rules.precise_radius_km):
             return None
-    elif SHORTCUT and not _may_match_unplaced(post, cand, post_addresses, cos, rules):
+    elif rules.shortcut and not _may_match_unplaced(post, cand, post_addresses, cos, rules):
         return None
     cand_addresses = cand.address_keys
     if post_addresses and cand_addresses and not post_addresses & cand_addresses:
@@ -486,9 +489,6 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
             cand.incident_id, f"related wording (cosine {cos:.2f}) to an incident with "
             f"{cand.report_count} reports, no place given", round(cos, 4)))
     return None
-
-
-SHORTCUT = True  # `_may_match_unplaced` first; tests turn it off to show the answers are the same
 
 
 def _may_match_unplaced(post: PostFacts, cand: Candidate, post_addresses: frozenset[str],

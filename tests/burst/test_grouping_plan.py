@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel, select
 from burst_helpers import load_burst_module, triage_context
 from flows import triage_batch
 from flows.intake import ingest
-from grouping import finder
+from grouping import finder, rules
 from models import Incident, IncidentPost, Post, RawPost
 from models.domain import GeoPoint
 
@@ -51,9 +51,11 @@ def _reset(ctx) -> None:
     ctx.redis.flushdb()
 
 
-def _run(ctx, entries, outs, planned: bool) -> tuple[dict, dict, tuple[int, int]]:
-    """Two workers (each with its own grouping state) act on alternate groups; with `planned`,
-    each plans its group before the other's previous group commits."""
+def _run(ctx, entries, outs, planned: bool, cluster_rules: rules.ClusterRules = finder.RULES
+         ) -> tuple[dict, dict, tuple[int, int]]:
+    """Two workers (each with its own grouping state, deciding by `cluster_rules`) act on
+    alternate groups; with `planned`, each plans its group before the other's previous group
+    commits."""
     _reset(ctx)
     ids = [p.post_id for p in ingest(ctx, _raws(entries))]
     for queue in ctx.queues.values():
@@ -62,7 +64,7 @@ def _run(ctx, entries, outs, planned: bool) -> tuple[dict, dict, tuple[int, int]
         posts = {p.id: p for p in s.exec(select(Post).where(Post.id.in_(ids))).all()}
     decided = [(posts[i], out) for i, out in zip(ids, outs, strict=True)]
     groups = [decided[n:n + GROUP] for n in range(0, len(decided), GROUP)]
-    workers = [finder.ClusterState(ctx.redis), finder.ClusterState(ctx.redis)]
+    workers = [finder.ClusterState(ctx.redis, cluster_rules), finder.ClusterState(ctx.redis, cluster_rules)]
     durations = dict.fromkeys(ids, 1.0)
     in_lock = [0, 0]  # answers reused, computed under the lock
 

@@ -60,25 +60,27 @@ def _candidate(rng: random.Random, base: np.ndarray, n: int) -> rules.Candidate:
         addresses=frozenset(rng.sample(["12 high", "22 kirkgate"], rng.choice([0, 0, 0, 1]))))
 
 
-def _answers(post: rules.PostFacts, candidates: list[rules.Candidate]) -> list:
+FULL_TABLE = rules.ClusterRules(shortcut=False)
+
+
+def _answers(post: rules.PostFacts, candidates: list[rules.Candidate], cluster_rules: rules.ClusterRules) -> list:
     personal = rules.personal_request(post.text)
     cosines = rules._cosines(post.embedding, candidates)
-    each = [rules._match(post, cand, personal, post.address_keys, cos, rules.ClusterRules(), post.retweet)
+    each = [rules._match(post, cand, personal, post.address_keys, cos, cluster_rules, post.retweet)
             for cand, cos in zip(candidates, cosines, strict=True)]
-    return [None if s is None else (s.score, s.decision) for s in each] + [rules.decide(post, candidates)]
+    return [None if s is None else (s.score, s.decision) for s in each] + [rules.decide(post, candidates,
+                                                                                        cluster_rules)]
 
 
-def test_the_shortcut_answers_as_the_full_table_candidate_by_candidate(monkeypatch):
+def test_the_shortcut_answers_as_the_full_table_candidate_by_candidate():
     rng = random.Random(15)
     ruled_out = 0
     for _ in range(400):
         base = np.asarray([rng.gauss(0, 1) for _ in range(8)])
         post = _post(rng, base)
         candidates = [_candidate(rng, base, n) for n in range(1, 31)]
-        monkeypatch.setattr(rules, "SHORTCUT", False)
-        full = _answers(post, candidates)
-        monkeypatch.setattr(rules, "SHORTCUT", True)
-        assert _answers(post, candidates) == full
+        full = _answers(post, candidates, FULL_TABLE)
+        assert _answers(post, candidates, rules.ClusterRules()) == full
         cosines = rules._cosines(post.embedding, candidates)
         ruled_out += sum(not (post.located and c.located) and not rules._may_match_unplaced(
             post, c, post.address_keys, cos, rules.ClusterRules()) for c, cos in zip(candidates, cosines, strict=True))
@@ -92,9 +94,7 @@ def test_a_burst_is_grouped_alike_with_and_without_the_shortcut(ctx, monkeypatch
     entries = load_burst_module().burst_scenario(360, 6, 60.0, 5)
     outs = ctx.pipeline.many([triage_batch._input(Post(text=e.text, platform=e.platform,
                                                        geo_lat=e.lat, geo_lon=e.lon)) for e in entries])
-    monkeypatch.setattr(rules, "SHORTCUT", False)
-    full, full_incidents, _ = _run(ctx, entries, outs, planned=False)
-    monkeypatch.setattr(rules, "SHORTCUT", True)
+    full, full_incidents, _ = _run(ctx, entries, outs, planned=False, cluster_rules=FULL_TABLE)
     short, short_incidents, _ = _run(ctx, entries, outs, planned=False)
     assert len(full["placed"]) > 100 and len(full_incidents) > 3, "the burst was grouped"
     assert short == full
