@@ -255,6 +255,8 @@ def read_while_database_down(
                 posts, cursor = source.fetch(cursor)
                 for post in posts:
                     held.setdefault(post.external_id, post)
+                if getattr(source, "more_to_read", False):
+                    next_fetch = now  # the next page at once, as _run_source reads on
             except Exception as exc:  # noqa: BLE001 - a 429, 5xx or stall: read again next time
                 log.info("%s: read while the database is down failed: %s", source.name, exc)
         if database_answers(engine):

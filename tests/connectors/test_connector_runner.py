@@ -591,3 +591,23 @@ def test_a_source_with_more_to_read_is_read_on_at_once():
     runner._run_source(_PagedSource(), None, lambda _p: None, _MemoryCheckpoints(), None, stop, None,
                        MAX_BACKOFF_SECONDS)
     assert stop.asked == [0.0, 0.0, 2.0]
+
+
+class _PagedPosts(_PagedSource):
+    """_PagedSource with a post on each page that reads one."""
+
+    def fetch(self, cursor):
+        page = self.pages
+        _, cursor = super().fetch(cursor)
+        return [RawPost(platform="fake", external_id=str(page), text="t", raw_payload="{}",
+                        author_id="a", author_handle="a")], cursor
+
+
+def test_a_source_with_more_to_read_reads_on_through_a_database_outage(monkeypatch):
+    """While the database refuses, a page that says more follows is read on at once too, not a
+    poll interval later: the whole backlog is held, and stored, when the database answers."""
+    source = _PagedPosts()
+    monkeypatch.setattr(runner, "database_answers", lambda engine: not source.more_to_read)
+    stop = _RecordingStop(20)  # waiting the poll interval instead would spend them all
+    posts, _ = runner.read_while_database_down(source, None, stop, {}, poll_seconds=30.0)
+    assert [p.external_id for p in posts] == ["2", "1", "0"] and not stop.is_set()
