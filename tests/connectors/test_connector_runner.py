@@ -251,7 +251,8 @@ def _database_behind_proxy(database_url: str):
 
 class _WaitLog(threading.Event):
     """A stop event that notes how long each thread asked to wait on it: what a loop did between
-    its polls, read without a clock."""
+    its polls, read without a clock. Unlike _RecordingStop (below), it really waits: the loop
+    runs against a real database and platform."""
 
     def __init__(self) -> None:
         super().__init__()
