@@ -2,6 +2,8 @@
 incidents through the same service path the triage job uses."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from runtime.worker import FlareWorker
 from sqlmodel import Session
 
@@ -9,9 +11,10 @@ from connectors.intake import persist_posts
 from flows import publish
 from flows.context import WORKER_QUEUES, AppContext
 from dashboard.security import create_user
-from escalation import service
+from escalation import runner, service
 from escalation.policy import load_policies
 from models import DeliveryReceipt, LocationMention, RawPost, TriageOutput, User
+from models.types import utcnow
 
 
 class RecordingReplier:
@@ -39,6 +42,19 @@ FAST_POLICY = {
     "high": {"steps": [{"after": 0, "action": "alert", "targets": ["dispatchers"]}], "ack_sla": 0},
     "medium": {"steps": [{"after": 0, "action": "alert", "targets": ["officers"]}]},
 }
+
+
+class AheadClock:
+    """The step runner's clock (and that of the other `modules`), `ahead` seconds ahead of the
+    real one: a test moves it on for a step to fall due instead of sleeping until it does."""
+
+    def __init__(self, monkeypatch, *modules) -> None:
+        self.ahead = 0.0
+        for module in (runner, *modules):
+            monkeypatch.setattr(module, "utcnow", self)
+
+    def __call__(self):
+        return utcnow() + timedelta(seconds=self.ahead)
 
 
 def drain(ctx: AppContext) -> None:

@@ -18,7 +18,7 @@ from flows.context import impatient_client, unanswering_client
 from escalation.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, NotifierRegistry, WebhookNotifier, sign
 from models.events import verify_chain
 from models.tables import Incident, IncidentEvent
-from esc_helpers import make_user, open_critical
+from esc_helpers import AheadClock, make_user, open_critical
 
 QUICK_POLICY = {
     "critical": {"steps": [{"after": 0, "action": "alert", "targets": ["dispatchers"]},
@@ -266,20 +266,20 @@ def test_racing_publishers_put_an_incident_in_the_stream_once(ctx):
     assert steps(ctx, outcome.incident_id) == [(0, "alert")]
 
 
-def test_step_timers_take_turns_but_each_polls_while_redis_does_not_answer(ctx):
+def test_step_timers_take_turns_but_each_polls_while_redis_does_not_answer(ctx, monkeypatch):
     """A round of the step timer polls the database for every worker: within it another
     worker's timer does nothing; with Redis unreachable, each worker polls for itself."""
+    clock = AheadClock(monkeypatch)
     incident_id = open_critical(ctx)
-    opened = time.monotonic()
-    set_step_after(ctx, incident_id, 2, 3.0)  # notify_external well after the realert
+    set_step_after(ctx, incident_id, 2, 600)  # notify_external out of reach until the clock is moved
     silent = ctx.with_redis(unanswering_client())
     probe = impatient_client(ctx.redis, 1.0)
     ctx.redis.delete(escalate.STEP_ROUND_KEY)
     round_ms = 60_000  # no round lapses during the test
-    time.sleep(0.45)  # the realert is due
+    clock.ahead = 0.45  # the realert is due
     assert escalate.step_timer_round(ctx, probe, silent, round_ms) >= 1
     assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert")]
-    time.sleep(max(0.0, 3.1 - (time.monotonic() - opened)))  # notify_external is due, but this round is taken
+    clock.ahead = 600.5  # notify_external is due, but this round is taken
     assert escalate.step_timer_round(ctx, probe, silent, round_ms) is None
     assert steps(ctx, incident_id) == [(0, "alert"), (1, "realert")]
     assert escalate.step_timer_round(ctx, unanswering_client(), silent, round_ms) >= 1

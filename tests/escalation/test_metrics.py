@@ -1,27 +1,17 @@
 """Escalation metrics: time-to-acknowledge, steps fired, open/overdue/past-SLA, delivery failures."""
 from __future__ import annotations
 
-from datetime import timedelta
-
-from esc_helpers import make_user, open_critical
+from esc_helpers import AheadClock, make_user, open_critical
 from prometheus_client import REGISTRY, generate_latest
 from sqlmodel import Session
 
-from escalation import runner
 from flows import actions, escalate, metrics
 from flows.metrics import refresh_gauges
 from models.tables import OutboundMessage
-from models.types import utcnow
 
 
 def sample(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def _clock_ahead(monkeypatch, seconds: float) -> None:
-    """The step timer and the gauges read a clock `seconds` ahead: steps fall due without waiting."""
-    for module in (runner, metrics):
-        monkeypatch.setattr(module, "utcnow", lambda: utcnow() + timedelta(seconds=seconds))
 
 
 def test_metrics_follow_the_escalation(ctx, monkeypatch):
@@ -36,7 +26,7 @@ def test_metrics_follow_the_escalation(ctx, monkeypatch):
         msg.status = "failed"
         s.add(msg)
         s.commit()
-    _clock_ahead(monkeypatch, 3.1)  # FAST_POLICY: realert at 2 s, SLA at 3 s, notify_external at 4 s
+    AheadClock(monkeypatch, metrics).ahead = 3.1  # the step timer's and the gauges'; FAST_POLICY: realert at 2 s, SLA at 3 s, notify_external at 4 s
     escalate.fire_due_steps(ctx)
     refresh_gauges(ctx)
     text = generate_latest(REGISTRY).decode()
