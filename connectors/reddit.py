@@ -242,7 +242,7 @@ class RedditInboxSource(_RedditSource):
 
     def __init__(self, settings: RedditSettings, reddit: praw.Reddit | None = None) -> None:
         super().__init__(settings, "reddit:inbox", reddit)
-        self._to_mark_read: set[str] = set()
+        self._to_mark_read: set[str] = set()  # the last poll's unread items (its fetch replaces it)
         self._mark_lock = threading.Lock()
         self._marks_due: dict[str, None] = {}  # stored, not yet marked read (oldest first)
         self._marking = False
@@ -325,7 +325,6 @@ class RedditInboxSource(_RedditSource):
             with self._mark_lock:
                 for fullname in batch:
                     self._marks_due.pop(fullname, None)
-                self._to_mark_read.difference_update(batch)
 
 
 class RedditSubredditSource(_RedditSource):
