@@ -137,7 +137,7 @@ class SentenceEncoder:
     # are never trained on vectors the run time would not produce.
     mode = "int8-alone"
 
-    def __init__(self, cache_dir: Path, threads: int = 1) -> None:
+    def __init__(self, cache_dir: Path, threads: int = 1, memo_size: int = MEMO_SIZE) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -155,6 +155,7 @@ class SentenceEncoder:
         self.tokenizer.no_padding()
         self.model_path = model_path
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.memo_size = memo_size
         self._memo_lock = threading.Lock()
         self.runs = 0  # ONNX runs so far (a remembered text costs none)
 
@@ -167,7 +168,7 @@ class SentenceEncoder:
         it over three runs): short posts pad little and int8 GEMMs are as efficient on 20 rows
         as on 600.
 
-        Since a text's vector depends on the text alone, the vectors of the last MEMO_SIZE
+        Since a text's vector depends on the text alone, the vectors of the last `memo_size`
         texts are remembered: a text seen again (here or earlier in the process) costs a look-up,
         and gets exactly the vector a run would give."""
         if not texts:
@@ -195,7 +196,7 @@ class SentenceEncoder:
             with self._memo_lock:
                 self.runs += 1
                 self._memo[text] = vector.copy()
-                if len(self._memo) > MEMO_SIZE:
+                if len(self._memo) > self.memo_size:
                     self._memo.popitem(last=False)
         return out
 

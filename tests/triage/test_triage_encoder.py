@@ -59,14 +59,11 @@ def test_a_posts_vector_is_the_same_alone_and_in_any_batch(model_pipeline, triag
         assert np.abs(encoder.encode([post])[0] - alone[i]).max() < 1e-5
 
 
-def test_a_text_seen_again_costs_no_model_run_and_gets_the_same_vector(model_pipeline, triage_settings,
-                                                                        monkeypatch):
-    from triage import encoder as encoder_module
+def test_a_text_seen_again_costs_no_model_run_and_gets_the_same_vector(model_pipeline, triage_settings):
     from triage.encoder import SentenceEncoder, default_cache_dir
 
-    monkeypatch.setattr(encoder_module, "MEMO_SIZE", 3)
     cache = default_cache_dir(triage_settings)
-    remembering = SentenceEncoder(cache)
+    remembering = SentenceEncoder(cache, memo_size=3)
     first = remembering.encode(POSTS + [POSTS[0], POSTS[0]])
     assert remembering.runs == len(POSTS)  # the copies cost nothing
     assert (first[-1] == first[0]).all() and (first[-2] == first[0]).all()
