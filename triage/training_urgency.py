@@ -133,9 +133,12 @@ def _oof_urgency(corpus: Corpus, emb: dict[str, np.ndarray], c: float) -> np.nda
 
 
 def _fit_urgency(rows: list[ds.LabelledText], corpus: Corpus, emb: dict[str, np.ndarray],
-                 c: float) -> Head:
-    x, y, w, _ = weighted_set(rows, _urgency_external(corpus), "urgency", ds.URGENCIES, emb,
-                               URGENCY_EXTERNAL_WEIGHT)
+                 c: float, held_tweets: frozenset[str] = frozenset()) -> Head:
+    """The urgency head on `rows` and the external sets, without the disaster tweets whose text
+    is in `held_tweets` (a cross-fitting fold)."""
+    external = [r for r in _urgency_external(corpus)
+                if not (r.source == "disaster_tweets" and r.text in held_tweets)]
+    x, y, w, _ = weighted_set(rows, external, "urgency", ds.URGENCIES, emb, URGENCY_EXTERNAL_WEIGHT)
     return fit_head(x, y, ds.URGENCIES, w, c)
 
 
@@ -188,18 +191,12 @@ def _crossfit_disaster_tweets(corpus: Corpus, emb: dict[str, np.ndarray], c: flo
     rows = [r for r in corpus.disaster_tweets if r["target"] == 0]
     folds = np.array([_crossfit_fold(r["id"]) for r in rows])
     probs = np.zeros((len(rows), len(ds.URGENCIES)))
-    full = corpus.external_urgency
-    try:
-        for k in range(CROSSFIT_FOLDS):
-            held = {rows[i]["text"] for i in np.flatnonzero(folds == k)}
-            corpus.external_urgency = [r for r in full
-                                       if not (r.source == "disaster_tweets" and r.text in held)]
-            head = _fit_urgency(corpus.handle_train, corpus, emb, c)
-            idx = np.flatnonzero(folds == k)
-            x = with_signal_features([rows[i]["text"] for i in idx], emb)
-            probs[idx] = softmax((x @ head.weight + head.bias) / temperature)
-    finally:
-        corpus.external_urgency = full
+    for k in range(CROSSFIT_FOLDS):
+        idx = np.flatnonzero(folds == k)
+        head = _fit_urgency(corpus.handle_train, corpus, emb, c,
+                            held_tweets=frozenset(rows[i]["text"] for i in idx))
+        x = with_signal_features([rows[i]["text"] for i in idx], emb)
+        probs[idx] = softmax((x @ head.weight + head.bias) / temperature)
     return rows, probs
 
 
