@@ -56,6 +56,12 @@ def _literal_label(row: ds.LabelledText) -> int | None:
     return None
 
 
+def _fit_literal(x_parts: list[np.ndarray], y_parts: list[np.ndarray]) -> Head:
+    """The literal head on the rows of every part (1: literal), classes balanced."""
+    y = [str(v) for v in np.concatenate(y_parts)]
+    return fit_head(np.vstack(x_parts), y, ["0", "1"], balanced(y, ["0", "1"]), C_EXTERNAL)
+
+
 def crossfit_literal(corpus: Corpus, emb: dict[str, np.ndarray], rows: list[dict],
                      fold_of: Callable[[str], int], folds: int) -> np.ndarray:
     """P(literal) for rows of the disaster tweets' tuning half, each from a literal head fitted
@@ -73,9 +79,7 @@ def crossfit_literal(corpus: Corpus, emb: dict[str, np.ndarray], rows: list[dict
     out = np.zeros(len(rows))
     for k in range(folds):
         keep = np.array([ext_fold.get(t, -1) != k for t in ext_texts])
-        y = [str(v) for v in np.concatenate([y_handle, ext_y[keep]])]
-        head = fit_head(np.vstack([x_handle, x_ext[keep]]), y, ["0", "1"],
-                        balanced(y, ["0", "1"]), C_EXTERNAL)
+        head = _fit_literal([x_handle, x_ext[keep]], [y_handle, ext_y[keep]])
         idx = np.flatnonzero(row_fold == k)
         out[idx] = head.probabilities(x_rows[idx])[:, 1]
     return out
@@ -95,9 +99,7 @@ def literal_head(corpus: Corpus, emb: dict[str, np.ndarray]
     y_handle = np.array([v if v is not None else -1 for v in labels])
 
     def fit(idx: np.ndarray) -> Head:
-        x = np.vstack([x_handle[idx], x_ext])
-        y = [str(v) for v in np.concatenate([y_handle[idx], ext_y])]
-        return fit_head(x, y, ["0", "1"], balanced(y, ["0", "1"]), C_EXTERNAL)
+        return _fit_literal([x_handle[idx], x_ext], [y_handle[idx], ext_y])
 
     oof = np.zeros(len(handle))
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=7)
