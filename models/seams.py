@@ -27,6 +27,12 @@ class Source(Protocol):
     store once those posts are committed. The caller persists posts, commits, then saves the
     cursor, so a crash in between re-reads (duplicates are absorbed by the unique key) rather
     than skips.
+
+    Optional attributes the polling loop (connectors.runner) reads when a source has them:
+    `poll_seconds` (its interval, 15 s without), `rate_limited_until` (a time.time() before
+    which it is not polled), and `more_to_read`: a source that returns one page at a time
+    (Bluesky's DM log) sets it after a page that may be followed by more, and is polled again
+    at once, also while the loop reads ahead through a database outage.
     """
 
     name: str  # checkpoint key, e.g. "x:mentions"
