@@ -1,5 +1,6 @@
-"""Sending replies: a job takes a page of queued messages and, one at a time, claims a message,
-sends it through its platform's replier and records the outcome.
+"""Sending replies: a job takes a page of queued messages and, one at a time, claims a message
+and sends it through its platform's replier; the outcomes are recorded together, one
+transaction per incident (a burst's receipts mostly share a few incidents).
 
 A claim is the attempt counter plus `next_attempt_at` pushed past the attempt's longest
 duration, taken by one conditional UPDATE just before the send and only from a message that is
@@ -17,6 +18,7 @@ failures are retried within SEND_WINDOW of the message's creation, never marked 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +31,7 @@ from escalation import service
 from flows.publish import enqueue_send, enqueue_sends
 from models.domain import OutboundRequest
 from models.enums import DeliveryStatus, EventKind
-from models.events import append_event, delivery_sha256
+from models.events import append_event, batch_appends, delivery_sha256
 from models.tables import OutboundMessage, Post
 from models.types import utcnow
 
@@ -43,6 +45,8 @@ DUE_TOLERANCE = timedelta(seconds=1)  # a delayed retry job may start a moment e
 # that decides whether to send again waits this long after the uncertain attempt.
 UNCERTAIN_SETTLE_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 30.0  # a reporter waits seconds, not minutes, once the platform is back
+# Outcomes are written together, but none waits longer than this for the page's later sends.
+RECORD_AFTER_SECONDS = 1.0
 
 
 def backoff(attempt: int) -> float:
@@ -62,14 +66,23 @@ class Attempt:
 
 def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> dict[int, str]:
     """The RQ job: send these messages (those queued and due), one after another, each claimed
-    just before its send and its outcome recorded just after, so a slow page never lets a claim
-    lapse while its message is still on the way. Returns each message's new status."""
+    just before its send, so a slow page never lets a claim lapse while its message is still on
+    the way. Outcomes are written together (`_record`: one transaction per incident), as soon as
+    the page ends or the oldest has waited RECORD_AFTER_SECONDS. Returns each message's new status."""
     ctx = ctx or process_context()
     statuses: dict[int, str] = {}
+    outcomes: list[tuple[OutboundMessage, Attempt]] = []
+    oldest = 0.0
     for message_id in message_ids:
+        if outcomes and time.monotonic() - oldest > RECORD_AFTER_SECONDS:
+            statuses.update(_record(ctx, outcomes))
+            outcomes = []
         msg, post, uncertain_since = _claim(ctx, message_id)
         if msg is not None:
-            statuses[msg.id] = _record(ctx, msg, _send(ctx, msg, post, uncertain_since))
+            attempt = _send(ctx, msg, post, uncertain_since)
+            oldest = oldest if outcomes else time.monotonic()
+            outcomes.append((msg, attempt))
+    statuses.update(_record(ctx, outcomes))
     return statuses
 
 
@@ -145,51 +158,71 @@ def _send(ctx: AppContext, msg: OutboundMessage, post: Post | None, uncertain_si
                    uncertain=r.uncertain or (not r.ok and uncertain_since is not None))
 
 
-def _record(ctx: AppContext, claimed: OutboundMessage, attempt: Attempt) -> str:
-    """Write one attempt's outcome on the message as its claim left it (nobody else writes a
-    claimed message: it is not due until the claim lapses); returns the message's status
-    ("retrying" if it will be retried)."""
+def _record(ctx: AppContext, outcomes: list[tuple[OutboundMessage, Attempt]]) -> dict[int, str]:
+    """Write attempts' outcomes on their messages as their claims left them (nobody else writes a
+    claimed message: it is not due until the claim lapses), one transaction per incident, so a
+    transaction locks one incident's row, as every other writer of its event chain does, and
+    reads its chain head once for all its messages' events. An outcome not yet written when a
+    worker dies leaves its message uncertain: the next attempt looks on the platform first.
+    Returns each message's status ("retrying" if it will be retried)."""
+    by_incident: dict[int | None, list[tuple[OutboundMessage, Attempt]]] = {}
+    for claimed, attempt in outcomes:
+        by_incident.setdefault(claimed.incident_id, []).append((claimed, attempt))
+    statuses: dict[int, str] = {}
+    retries: list[tuple[int, float]] = []
+    fallbacks: list[OutboundMessage] = []  # public replies to reporters whose DMs are closed
+    for group in by_incident.values():
+        with Session(ctx.engine, expire_on_commit=False) as s:
+            batch_appends(s)
+            for claimed, attempt in group:
+                status, retry_in, fallback = _outcome(ctx, s, s.merge(claimed, load=False), attempt)
+                statuses[claimed.id] = status
+                if retry_in is not None:
+                    retries.append((claimed.id, retry_in))
+                if fallback is not None:
+                    fallbacks.append(fallback)
+            s.commit()
+    enqueue_sends(ctx, [f.id for f in fallbacks if f.id is not None])
+    for message_id, delay in retries:
+        enqueue_send(ctx, message_id, delay=delay)
+    return statuses
+
+
+def _outcome(ctx: AppContext, s: Session, msg: OutboundMessage,
+             attempt: Attempt) -> tuple[str, float | None, OutboundMessage | None]:
+    """One attempt's outcome on its message (and its event): the status, the delay before a
+    retry (None: no retry), and the public reply queued for a reporter whose DMs are closed."""
     retry_in: float | None = None
-    fallback: OutboundMessage | None = None  # a public reply to a reporter whose DMs are closed
-    message_id = claimed.id
-    with Session(ctx.engine, expire_on_commit=False) as s:
-        msg = s.merge(claimed, load=False)  # no read: the claim's RETURNING is the row
-        now = utcnow()
-        if not attempt.uncertain:
-            msg.uncertain_since = None  # the platform's answer is known
-        if attempt.ok:
-            msg.status = DeliveryStatus.sent.value
-            msg.platform_message_id = attempt.platform_id
-            msg.sent_at = now
-            msg.next_attempt_at = None
-            msg.last_error = "" if not attempt.found else "an earlier attempt had arrived; found on the platform"
-            kind = EventKind.message_sent
-        elif attempt.retryable and msg.attempts < MAX_SEND_ATTEMPTS and now < msg.created_at + SEND_WINDOW:
-            retry_in = attempt.retry_after if attempt.retry_after is not None else backoff(msg.attempts)
-            if attempt.uncertain:
-                retry_in = max(retry_in, UNCERTAIN_SETTLE_SECONDS)
-            msg.last_error = attempt.error[:500]
-            msg.next_attempt_at = now + timedelta(seconds=retry_in)
-            kind = None
-        else:
-            msg.status = DeliveryStatus.failed.value
-            msg.last_error = attempt.error[:500]
-            msg.next_attempt_at = None
-            kind = EventKind.message_failed
-        if kind and msg.incident_id:
-            detail = {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
-                      "platform_message_id": msg.platform_message_id, "error": msg.last_error,
-                      "delivery_sha256": delivery_sha256(msg)}
-            if attempt.found:
-                detail["found_on_platform"] = True
-            append_event(s, msg.incident_id, kind, "system", detail)
-        if kind == EventKind.message_failed and not attempt.retryable:  # e.g. DMs closed (403)
-            fallback = service.dm_undeliverable(s, msg, ctx.settings.service)
-        status = msg.status
-        s.commit()
-    if fallback is not None and fallback.id is not None:
-        enqueue_sends(ctx, [fallback.id])
-    if retry_in is not None:
-        enqueue_send(ctx, message_id, delay=retry_in)
-        return "retrying"
-    return status
+    fallback: OutboundMessage | None = None
+    now = utcnow()
+    if not attempt.uncertain:
+        msg.uncertain_since = None  # the platform's answer is known
+    if attempt.ok:
+        msg.status = DeliveryStatus.sent.value
+        msg.platform_message_id = attempt.platform_id
+        msg.sent_at = now
+        msg.next_attempt_at = None
+        msg.last_error = "" if not attempt.found else "an earlier attempt had arrived; found on the platform"
+        kind = EventKind.message_sent
+    elif attempt.retryable and msg.attempts < MAX_SEND_ATTEMPTS and now < msg.created_at + SEND_WINDOW:
+        retry_in = attempt.retry_after if attempt.retry_after is not None else backoff(msg.attempts)
+        if attempt.uncertain:
+            retry_in = max(retry_in, UNCERTAIN_SETTLE_SECONDS)
+        msg.last_error = attempt.error[:500]
+        msg.next_attempt_at = now + timedelta(seconds=retry_in)
+        kind = None
+    else:
+        msg.status = DeliveryStatus.failed.value
+        msg.last_error = attempt.error[:500]
+        msg.next_attempt_at = None
+        kind = EventKind.message_failed
+    if kind and msg.incident_id:
+        detail = {"message_id": msg.id, "purpose": msg.purpose, "kind": msg.kind,
+                  "platform_message_id": msg.platform_message_id, "error": msg.last_error,
+                  "delivery_sha256": delivery_sha256(msg)}
+        if attempt.found:
+            detail["found_on_platform"] = True
+        append_event(s, msg.incident_id, kind, "system", detail)
+    if kind == EventKind.message_failed and not attempt.retryable:  # e.g. DMs closed (403)
+        fallback = service.dm_undeliverable(s, msg, ctx.settings.service)
+    return ("retrying" if retry_in is not None else msg.status), retry_in, fallback

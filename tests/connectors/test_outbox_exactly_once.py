@@ -19,8 +19,10 @@ from connectors.sandbox.x_api import x_user_id
 from flows.context import AppContext, set_process_context
 from flows import sending
 from models.domain import OutboundRequest
-from models.enums import DeliveryStatus, MessageKind, MessagePurpose
-from models.tables import OutboundMessage
+from evidence.chain import check_events
+from models.enums import DeliveryStatus, EventKind, MessageKind, MessagePurpose
+from models.events import session_chain_key
+from models.tables import Incident, IncidentEvent, OutboundMessage
 from models.types import utcnow
 
 ACK = "A dispatcher has seen your message."
@@ -174,3 +176,70 @@ def test_a_send_reads_its_message_only_through_its_claim(ctx, sandbox):
     [on_platform] = _sent(state, "x")
     assert row.status == DeliveryStatus.sent.value and row.attempts == 1 and row.uncertain_since is None
     assert row.platform_message_id == on_platform.message_id and row.next_attempt_at is None
+
+
+def _dm_for(ctx: AppContext, state, name: str, incident_id: int) -> int:
+    state.add_post("x", "help", name, is_dm=True)
+    with Session(ctx.engine) as s:
+        msg = OutboundMessage(dedupe_key=f"receipt:{name}", platform="x", kind=MessageKind.dm.value,
+                              purpose=MessagePurpose.receipt.value, recipient_id=x_user_id(name), text=ACK,
+                              incident_id=incident_id)
+        s.add(msg)
+        s.commit()
+        return msg.id
+
+
+def test_a_page_writes_its_outcomes_once_per_incident(ctx, sandbox):
+    """A page's outcomes are written together, one transaction per incident: each incident's
+    chain head is read once and its events go in one INSERT, and the chains stay unbroken."""
+    state, _ = sandbox
+    with Session(ctx.engine) as s:
+        incidents = [Incident(urgency="high"), Incident(urgency="high")]
+        s.add_all(incidents)
+        s.commit()
+        incident_ids = [i.id for i in incidents]
+    page = [_dm_for(ctx, state, f"pager{n}", incident_ids[n % 2]) for n in range(6)]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, params, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(ctx.engine, "before_cursor_execute", seen)
+    try:
+        assert sending.send_messages(page, ctx) == {m: "sent" for m in page}
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", seen)
+    head_reads = [s for s in statements if s.startswith("SELECT") and "FROM incident_events" in s]
+    inserts = [s for s in statements if s.startswith("INSERT INTO incident_events")]
+    assert len(head_reads) == 2 and len(inserts) == 2, statements
+    assert len(_sent(state, "x")) == 6
+    with Session(ctx.engine) as s:
+        for incident_id in incident_ids:
+            events = list(s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+                                 .order_by(IncidentEvent.seq)))
+            assert [e.kind for e in events] == [EventKind.message_sent.value] * 3
+            assert check_events(incident_id, events, session_chain_key(s)) is None
+
+
+def test_a_slow_page_writes_each_outcome_before_the_next_send(ctx, sandbox, monkeypatch):
+    """No outcome waits for the rest of its page longer than RECORD_AFTER_SECONDS: with the bound
+    at zero, each message is recorded sent before the next one leaves."""
+    state, _ = sandbox
+    with Session(ctx.engine) as s:
+        incident = Incident(urgency="high")
+        s.add(incident)
+        s.commit()
+        incident_id = incident.id
+    page = [_dm_for(ctx, state, f"slow{n}", incident_id) for n in range(3)]
+    replier = ctx.repliers["x"]
+    recorded_before_send: list[list[str]] = []
+
+    def send(request):
+        recorded_before_send.append([_row(ctx, m).status for m in page])
+        return type(replier).send(replier, request)
+
+    monkeypatch.setattr(replier, "send", send)
+    monkeypatch.setattr(sending, "RECORD_AFTER_SECONDS", 0.0)
+    assert sending.send_messages(page, ctx) == {m: "sent" for m in page}
+    sent, queued = DeliveryStatus.sent.value, DeliveryStatus.queued.value
+    assert recorded_before_send == [[queued, queued, queued], [sent, queued, queued], [sent, sent, queued]]
