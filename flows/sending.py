@@ -70,6 +70,7 @@ def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> 
     the way. Outcomes are written together (`_record`: one transaction per incident), as soon as
     the page ends or the oldest has waited RECORD_AFTER_SECONDS. Returns each message's new status."""
     ctx = ctx or process_context()
+    posts = _posts_replied_to(ctx, message_ids)
     statuses: dict[int, str] = {}
     outcomes: list[tuple[OutboundMessage, Attempt]] = []
     oldest = 0.0
@@ -77,9 +78,9 @@ def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> 
         if outcomes and time.monotonic() - oldest > RECORD_AFTER_SECONDS:
             statuses.update(_record(ctx, outcomes))
             outcomes = []
-        msg, post, uncertain_since = _claim(ctx, message_id)
+        msg, uncertain_since = _claim(ctx, message_id)
         if msg is not None:
-            attempt = _send(ctx, msg, post, uncertain_since)
+            attempt = _send(ctx, msg, posts.get(msg.id), uncertain_since)
             oldest = oldest if outcomes else time.monotonic()
             outcomes.append((msg, attempt))
     statuses.update(_record(ctx, outcomes))
@@ -91,7 +92,17 @@ def send_message(message_id: int, ctx: AppContext | None = None) -> str:
     return send_messages([message_id], ctx).get(message_id, "nothing-to-do")
 
 
-def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Post | None, datetime | None]:
+def _posts_replied_to(ctx: AppContext, message_ids: Sequence[int]) -> dict[int, Post]:
+    """The post each message of a page answers (the platform ids a reply needs), in one read."""
+    if not message_ids:
+        return {}
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        rows = s.exec(select(OutboundMessage.id, Post).join(Post, Post.id == OutboundMessage.post_id)
+                      .where(OutboundMessage.id.in_(list(message_ids)))).all()
+        return {message_id: post for message_id, post in rows}
+
+
+def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, datetime | None]:
     """Take one attempt at a message if it is queued and due: one conditional UPDATE, so of two
     workers (or a sweep re-drive racing a page) exactly one gets it. The UPDATE stamps
     `uncertain_since` unless an earlier unresolved attempt already did; returns that earlier
@@ -109,11 +120,10 @@ def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, Po
             .returning(OutboundMessage)).first()
         if msg is None:
             s.rollback()
-            return None, None, None
+            return None, None
         earlier = msg.uncertain_since if msg.uncertain_since is not None and msg.uncertain_since < now else None
-        post = s.get(Post, msg.post_id) if msg.post_id else None
         s.commit()
-    return msg, post, earlier
+    return msg, earlier
 
 
 def _others_ids(ctx: AppContext, msg: OutboundMessage) -> frozenset[str]:
