@@ -48,7 +48,13 @@ def login(request: Request, db: DB, username: str = Form(...), password: str = F
         return render(request, "login.html", status_code=429, next_path=safe_next(next, ""),
                       error=f"Too many failed sign-ins for this account or from this address. "
                             f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask a supervisor.")
-    user = authenticate(db, username, password)
+    try:
+        user = authenticate(db, username, password)
+    except Exception:
+        # Our failure (the database), not a guess: the attempt no longer counts as in flight, or
+        # a room retrying through an outage would find its address refused for a minute after it.
+        throttle.ended(address, attempt)
+        raise
     if user is not None and user.role == Role.wall.value:
         # A wall display signs in with its key only, so replacing the key is enough to revoke it.
         throttle.ended(address, attempt)

@@ -93,3 +93,22 @@ def test_an_attempt_leaves_the_address_count_when_it_ends(app, users):
     assert throttle.begin("one-more", "10.0.0.10").wait > 0  # twenty in flight fill the window
     throttle.ended("10.0.0.10", held[0])
     assert throttle.begin("one-more", "10.0.0.10").wait == 0
+
+
+def test_an_attempt_that_fails_on_our_side_leaves_the_address_count(app, users, monkeypatch):
+    """A sign-in that fails because the database does (an error page, not a wrong password) is
+    neither charged to the address nor left in flight: retries through an outage do not lock the
+    address out for a minute after it."""
+    from dashboard.routes import pages
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("the database refused the connection")
+
+    monkeypatch.setattr(pages, "authenticate", refused)
+    client = TestClient(app, follow_redirects=False, raise_server_exceptions=False)
+    for n in range(25):  # more than the address's 20 a minute, each account tried once
+        assert _attempt(client, f"someone{n}", "a password").status_code == 500
+    throttle = app.state.login_throttle
+    assert throttle.redis.zcard(throttle._in_flight_key("testclient")) == 0
+    monkeypatch.undo()
+    assert _attempt(client, "nobody", "guess").status_code == 401  # the address may still sign in
