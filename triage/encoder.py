@@ -160,10 +160,10 @@ class SentenceEncoder:
         self.runs = 0  # ONNX runs so far (a remembered text costs none)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """One ONNX run per text, never a padded batch: the int8 graph quantises activations
-        dynamically with one scale per input tensor, so in a batch a post's vector depended on
-        its neighbours (up to 0.04 per coordinate, enough to move P(critical) across the
-        threshold for a few posts in 300). Alone, a post always gets the same vector. Measured
+        """One ONNX run per distinct text not remembered (below), never a padded batch: the int8
+        graph quantises activations dynamically with one scale per input tensor, so in a batch a
+        post's vector depended on its neighbours (up to 0.04 per coordinate, enough to move
+        P(critical) across the threshold for a few posts in 300). Alone, a post always gets the same vector. Measured
         on this machine, one-at-a-time runs the same speed as padded batches of 32 (0.92-1.02 of
         it over three runs): short posts pad little and int8 GEMMs are as efficient on 20 rows
         as on 600.
