@@ -155,15 +155,33 @@ def fire_many(engine: Engine, effects: StepEffects, incident_ids: list[int]) -> 
     ids = sorted(set(incident_ids))
     if not ids:
         return 0
+    return _fire_held(engine, effects, ids)
+
+
+def _due(cutoff: datetime) -> tuple:
+    return (Incident.next_step_at.is_not(None), Incident.next_step_at <= cutoff, Incident.status.in_(_CHAINED))
+
+
+def _fire_held(engine: Engine, effects: StepEffects, ids: list[int] | None, limit: int = 0) -> int:
+    """fire_many's work, on these incidents, or with `ids` None on every chain due (at most
+    `limit`, soonest first: the step timer), found by the statement that locks them."""
     fired: list[tuple[Incident, Action]] = []
     due: dict[int, tuple[str, datetime]] = {}
     with Session(engine, expire_on_commit=False) as s:
         if s.get_bind().dialect.name == "sqlite":  # FOR UPDATE does nothing there: take the write lock
+            if ids is None:  # only if something is due: the write lock is the whole database's
+                ids = list(s.exec(select(Incident.id).where(*_due(utcnow() + DUE_TOLERANCE))
+                                  .order_by(Incident.next_step_at).limit(limit)).all())
+                if not ids:
+                    s.rollback()
+                    return 0
             s.execute(update(Incident).where(Incident.id.in_(ids)).values(id=Incident.id))
-        incidents = list(s.exec(select(Incident).where(
-            Incident.id.in_(ids), Incident.next_step_at.is_not(None),
-            Incident.next_step_at <= utcnow() + DUE_TOLERANCE, Incident.status.in_(_CHAINED),
-        ).order_by(Incident.id).with_for_update(skip_locked=True)).all())
+        chosen = select(Incident).where(*_due(utcnow() + DUE_TOLERANCE))
+        if ids is None:
+            chosen = chosen.order_by(Incident.next_step_at).limit(limit)
+        else:
+            chosen = chosen.where(Incident.id.in_(ids))
+        incidents = sorted(s.exec(chosen.with_for_update(skip_locked=True)).all(), key=lambda i: i.id)
         if not incidents:
             s.rollback()
             return 0
@@ -209,20 +227,17 @@ def fire_many(engine: Engine, effects: StepEffects, incident_ids: list[int]) -> 
 
 def fire_due(engine: Engine, effects: StepEffects, limit: int = 200) -> int:
     """The step timer: fire every incident whose next step is due, in one transaction
-    (`fire_many`: one read of their events and one write of what fired, instead of three
-    transactions each). Should that fail, each is stepped on its own, so one bad incident never
-    starves the others. Returns how many actions fired."""
-    cutoff = utcnow() + DUE_TOLERANCE
-    with Session(engine) as s:
-        rows = s.exec(select(Incident.id, Incident.escalation_token).where(
-            Incident.next_step_at.is_not(None), Incident.next_step_at <= cutoff, Incident.status.in_(_CHAINED),
-        ).order_by(Incident.next_step_at).limit(limit)).all()
-    if not rows:
-        return 0
+    (`fire_many`'s: one read of their events and one write of what fired, instead of three
+    transactions each), whose locking read is also the poll for due chains (no read of them
+    before it). Should that fail, each is stepped on its own, so one bad incident never starves
+    the others. Returns how many actions fired."""
     try:
-        return fire_many(engine, effects, [incident_id for incident_id, _ in rows])
+        return _fire_held(engine, effects, None, limit)
     except Exception:  # noqa: BLE001 - rolled back whole: step each alone (a stale token does nothing)
-        log.exception("firing %d due chains together failed; stepping each on its own", len(rows))
+        log.exception("firing the due chains together failed; stepping each on its own")
+    with Session(engine) as s:
+        rows = s.exec(select(Incident.id, Incident.escalation_token).where(*_due(utcnow() + DUE_TOLERANCE))
+                      .order_by(Incident.next_step_at).limit(limit)).all()
     fired = 0
     for incident_id, token in rows:
         try:

@@ -134,6 +134,37 @@ def test_fire_many_costs_the_same_statements_for_two_chains_or_eight(ctx):
         _statements(ctx.engine, lambda: runner.fire_many(ctx.engine, Effects(), eight))
 
 
+def test_the_step_timer_finds_due_chains_with_the_read_that_locks_them(ctx):
+    """fire_due costs what fire_many costs on the same chains: no read of what is due before the
+    locking one (SQLite, with no row locks, reads them first so that a round with nothing due
+    does not take the database's write lock)."""
+    at = utcnow()
+    named = [_chain(ctx.engine, "fresh", at) for _ in range(3)]
+    by_id = _statements(ctx.engine, lambda: runner.fire_many(ctx.engine, Effects(), named))
+    for _ in range(3):
+        _chain(ctx.engine, "fresh", at)
+    effects = Effects()
+    timer = _statements(ctx.engine, lambda: runner.fire_due(ctx.engine, effects))
+    assert len(effects.actions) == 3
+    assert timer == by_id + (1 if ctx.engine.dialect.name == "sqlite" else 0)
+
+
+def test_the_step_timer_steps_each_chain_alone_when_firing_them_together_fails(ctx, monkeypatch):
+    at = utcnow()
+    ids = [_chain(ctx.engine, "fresh", at) for _ in range(2)]
+
+    def broken(session, incident_ids):
+        raise RuntimeError("the batch read failed")
+
+    monkeypatch.setattr(runner, "load_heads", broken)
+    effects = Effects()
+    assert runner.fire_due(ctx.engine, effects) == 2
+    assert effects.actions == [("step", 0, "alert")] * 2
+    with Session(ctx.engine) as s:
+        assert all(s.get(Incident, i).next_step_at > at for i in ids)
+    assert runner.fire_due(ctx.engine, Effects()) == 0
+
+
 def _decided(ctx, n: int, first: int) -> list[tuple[Post, TriageOutput]]:
     """n critical posts from n places far apart: each opens an incident of its own."""
     group = []
