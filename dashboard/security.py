@@ -85,12 +85,16 @@ class LoginThrottle:
     PER_USER = (parse("5/minute"), parse("20/hour"))
     PER_ADDRESS = (parse("20/minute"), parse("100/hour"))
     IN_FLIGHT_SECONDS = 60  # a ticket whose request died without releasing it stops counting
+    # A Redis that does not answer fails a sign-in in seconds (the page says to try again), not
+    # after the clients' default of waiting for ever.
+    REDIS_TIMEOUT_SECONDS = 3.0
 
     def __init__(self, redis_url: str) -> None:
         # `limits` names Redis over a unix socket redis+unix://; Flare's own URLs say unix://.
         uri = "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
-        self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
-        self.redis = redis.Redis.from_url(redis_url)
+        timeouts = {"socket_timeout": self.REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": self.REDIS_TIMEOUT_SECONDS}
+        self.limiter = MovingWindowRateLimiter(storage_from_string(uri, **timeouts))
+        self.redis = redis.Redis.from_url(redis_url, **timeouts)
 
     @staticmethod
     def _user(username: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import redis
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func
@@ -42,7 +43,14 @@ def login(request: Request, db: DB, username: str = Form(...), password: str = F
           next: str = Form("")):
     throttle = request.app.state.login_throttle
     address = request.client.host if request.client else "unknown"
-    attempt = throttle.begin(username, address)  # counted before the password is checked
+    try:
+        attempt = throttle.begin(username, address)  # counted before the password is checked
+    except redis.RedisError:
+        # Sign-in is never let through uncounted: while the throttle's store does not answer,
+        # nobody signs in, and the page says so (sessions already open are not affected).
+        return render(request, "login.html", status_code=503, next_path=safe_next(next, ""),
+                      error="Sign-in is unavailable for a moment (its guard against password guessing "
+                            "cannot be reached). Try again in a few seconds; if it persists, call the duty admin.")
     if attempt.wait > 0:
         minutes = max(1, math.ceil(attempt.wait / 60))
         return render(request, "login.html", status_code=429, next_path=safe_next(next, ""),

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from fastapi.testclient import TestClient
 
+from dashboard.security import LoginThrottle
 from tests.dashboard.conftest import PASSWORDS, csrf_from
 
 
@@ -112,3 +113,26 @@ def test_an_attempt_that_fails_on_our_side_leaves_the_address_count(app, users, 
     assert throttle.redis.zcard(throttle._in_flight_key("testclient")) == 0
     monkeypatch.undo()
     assert _attempt(client, "nobody", "guess").status_code == 401  # the address may still sign in
+
+
+def test_sign_in_says_it_is_unavailable_while_its_throttle_store_does_not_answer(app, users):
+    """Never let through uncounted: with the throttle's Redis refusing, a sign-in (even with the
+    right password) is refused with a page that says what is wrong and what to do."""
+    answering = app.state.login_throttle
+    app.state.login_throttle = LoginThrottle("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        client = TestClient(app, follow_redirects=False)
+        refused = _attempt(client, "dispatcher", PASSWORDS["dispatcher"])
+        assert refused.status_code == 503
+        assert "Sign-in is unavailable for a moment" in refused.text and "Try again in a few seconds" in refused.text
+    finally:
+        app.state.login_throttle = answering
+    assert _attempt(TestClient(app, follow_redirects=False), "dispatcher", PASSWORDS["dispatcher"]).status_code == 303
+
+
+def test_the_throttle_gives_up_on_a_silent_redis_in_seconds():
+    throttle = LoginThrottle("redis://127.0.0.1:6379/0")
+    options = throttle.redis.connection_pool.connection_kwargs
+    assert options["socket_timeout"] == options["socket_connect_timeout"] == LoginThrottle.REDIS_TIMEOUT_SECONDS
+    storage_options = throttle.limiter.storage.storage.connection_pool.connection_kwargs
+    assert storage_options["socket_timeout"] == LoginThrottle.REDIS_TIMEOUT_SECONDS
