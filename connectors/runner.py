@@ -40,6 +40,9 @@ __all__ = ["CheckpointStore", "ConnectorHealth", "DbCheckpointStore", "PollResul
            "read_health", "run_forever", "run_platforms"]
 
 OnPersisted = Callable[[list[Persisted]], None]
+# Given the posts a source read while the database refused, as they are read (each once): the way
+# to a dispatcher that does not wait for the database (runtime wires flows.held.hold_for_dispatch).
+OnHeld = Callable[[list[RawPost]], None]
 LaneChooser = Callable[[RawPost], str]
 
 
@@ -235,6 +238,7 @@ def wait_for_database(engine: Engine, stop: threading.Event) -> None:
 
 def read_while_database_down(
     source: Source, engine: Engine, stop: threading.Event, cursor: dict[str, Any], poll_seconds: float,
+    on_held: OnHeld | None = None,
 ) -> tuple[list[RawPost], dict[str, Any]]:
     """The database refused. Keep reading the platform from the last checkpoint this process
     loaded (it cannot move: nothing read since is stored), holding what arrives in memory, and
@@ -243,8 +247,12 @@ def read_while_database_down(
     with no platform round trip (nor its 429s, 5xx or stalls) in between. A process that dies
     meanwhile loses only memory: the checkpoint never moved, and the posts are read again. At most
     HELD_MAX posts are held (a long outage in a busy incident): then reading pauses, and the
-    cursor returned is the one those posts were read up to, so the rest are read after storing."""
+    cursor returned is the one those posts were read up to, so the rest are read after storing.
+
+    Each post newly held is also given to `on_held` (the provisional way to a dispatcher); a batch
+    it refused (Redis down) is offered again on the next round, with what was read since."""
     held: dict[str, RawPost] = {}
+    unsent: list[RawPost] = []
     next_fetch = 0.0
     while not stop.is_set():
         limited_until = float(getattr(source, "rate_limited_until", 0.0) or 0.0)
@@ -254,11 +262,20 @@ def read_while_database_down(
             try:
                 posts, cursor = source.fetch(cursor)
                 for post in posts:
-                    held.setdefault(post.external_id, post)
+                    if post.external_id not in held:
+                        held[post.external_id] = post
+                        unsent.append(post)
                 if getattr(source, "more_to_read", False):
                     next_fetch = now  # the next page at once, as _run_source reads on
             except Exception as exc:  # noqa: BLE001 - a 429, 5xx or stall: read again next time
                 log.info("%s: read while the database is down failed: %s", source.name, exc)
+        if unsent and on_held is not None:
+            try:
+                on_held(list(unsent))
+                unsent.clear()
+            except Exception as exc:  # noqa: BLE001 - still held for the database; offered again
+                log.warning("%s: %d posts read while the database is down not handed on for dispatch: %s",
+                            source.name, len(unsent), exc)
         if database_answers(engine):
             break
         stop.wait(DATABASE_PROBE_SECONDS)
@@ -286,6 +303,7 @@ class _RememberedCursors:
 def _run_source(
     source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: CheckpointStore,
     conn: redis.Redis | None, stop: threading.Event, choose_lane: LaneChooser | None, max_backoff: float,
+    on_held: OnHeld | None = None,
 ) -> None:
     poll_seconds = float(getattr(source, "poll_seconds", 15.0))
     checkpoint_store = _RememberedCursors(checkpoint_store)
@@ -307,10 +325,11 @@ def _run_source(
             log.warning("%s: poll failed (%d in a row): %s", source.name, failures, exc)
             health.record_failure(conn, source.name, source.platform, f"{type(exc).__name__}: {exc}", failures)
             if _database_down(exc) and source.name in checkpoint_store.last:
-                wait = _store_held(source, engine, on_persisted, checkpoint_store, stop, choose_lane, poll_seconds)
+                wait = _store_held(source, engine, on_persisted, checkpoint_store, stop, choose_lane, poll_seconds,
+                                   on_held)
             elif _database_down(exc):
                 wait = _store_read_ahead(source, engine, on_persisted, checkpoint_store, stop, choose_lane,
-                                         poll_seconds)
+                                         poll_seconds, on_held)
             elif _timed_out(exc) and failures <= TIMEOUT_RETRIES_AT_ONCE:
                 wait = 0.0  # the wait was the timeout itself
             elif failures <= FAILED_RETRIES_AT_ONCE:
@@ -328,12 +347,12 @@ def _run_source(
 
 def _store_held(
     source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: _RememberedCursors,
-    stop: threading.Event, choose_lane: LaneChooser | None, poll_seconds: float,
+    stop: threading.Event, choose_lane: LaneChooser | None, poll_seconds: float, on_held: OnHeld | None = None,
 ) -> float:
     """Read while the database is down, store what was held the moment it answers, and say how
     long to wait before the next poll (none: it follows at once)."""
     cursor = checkpoint_store.last[source.name]
-    posts, new_cursor = read_while_database_down(source, engine, stop, dict(cursor), poll_seconds)
+    posts, new_cursor = read_while_database_down(source, engine, stop, dict(cursor), poll_seconds, on_held)
     if stop.is_set():
         return 0.0
     try:
@@ -348,14 +367,14 @@ def _store_held(
 
 def _store_read_ahead(
     source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: _RememberedCursors,
-    stop: threading.Event, choose_lane: LaneChooser | None, poll_seconds: float,
+    stop: threading.Event, choose_lane: LaneChooser | None, poll_seconds: float, on_held: OnHeld | None = None,
 ) -> float:
     """The database refused before this process loaded the source's checkpoint (a connectors
     process restarted into an outage): read from the platform's newest anyway while it is down,
     and store the posts of the last READ_AHEAD_WINDOW_S the moment it answers, without moving the
     checkpoint. The read from the checkpoint follows at once and finds them stored (the unique key
     absorbs them); older posts wait for it, so nothing a retention purge removed is stored again."""
-    posts, _ = read_while_database_down(source, engine, stop, {}, poll_seconds)
+    posts, _ = read_while_database_down(source, engine, stop, {}, poll_seconds, on_held)
     if stop.is_set():
         return 0.0
     cutoff = datetime.now(UTC) - timedelta(seconds=READ_AHEAD_WINDOW_S)
@@ -386,6 +405,7 @@ def run_forever(
     *,
     choose_lane: LaneChooser | None = None,
     max_backoff: float = MAX_BACKOFF_SECONDS,
+    on_held: OnHeld | None = None,
 ) -> None:
     """Poll every source on its own schedule (`source.poll_seconds`) until `stop` is set.
 
@@ -394,7 +414,7 @@ def run_forever(
     handed on are retried by one more thread (HandOn).
     """
     run_platforms({"all": lambda: list(sources)}, engine, on_persisted, checkpoint_store, redis_conn, stop,
-                  choose_lane=choose_lane, max_backoff=max_backoff)
+                  choose_lane=choose_lane, max_backoff=max_backoff, on_held=on_held)
 
 
 def run_platforms(
@@ -407,6 +427,7 @@ def run_platforms(
     *,
     choose_lane: LaneChooser | None = None,
     max_backoff: float = MAX_BACKOFF_SECONDS,
+    on_held: OnHeld | None = None,
 ) -> None:
     """`run_forever`, with each platform's sources built in that platform's own thread (which
     imports its client library: connectors.registry.source_builders), so a platform polls as soon
@@ -417,7 +438,7 @@ def run_platforms(
     threads = [
         threading.Thread(target=_run_platform, name=f"connectors-{platform}", daemon=True,
                          args=(platform, build, engine, hand_on, checkpoint_store, redis_conn, stop, choose_lane,
-                               max_backoff))
+                               max_backoff, on_held))
         for platform, build in builders.items()
     ]
     for thread in threads:
@@ -429,7 +450,7 @@ def run_platforms(
 def _run_platform(
     platform: str, build: Callable[[], Sequence[Source]], engine: Engine, on_persisted: OnPersisted,
     checkpoint_store: CheckpointStore, conn: redis.Redis | None, stop: threading.Event,
-    choose_lane: LaneChooser | None, max_backoff: float,
+    choose_lane: LaneChooser | None, max_backoff: float, on_held: OnHeld | None = None,
 ) -> None:
     failures = 0
     sources: Sequence[Source] | None = None
@@ -443,7 +464,7 @@ def _run_platform(
     threads = [
         threading.Thread(
             target=_run_source, name=f"connector-{source.name}", daemon=True,
-            args=(source, engine, on_persisted, checkpoint_store, conn, stop, choose_lane, max_backoff),
+            args=(source, engine, on_persisted, checkpoint_store, conn, stop, choose_lane, max_backoff, on_held),
         )
         for source in sources or []
     ]

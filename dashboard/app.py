@@ -10,10 +10,11 @@ from fastapi.templating import Jinja2Templates
 
 from config import Settings
 from dashboard import visible_text
-from flows.context import AppContext
+from flows.context import AppContext, impatient_client
 from dashboard.deps import OPENAPI_PATH, CurrentUser, LoginRequired
 from dashboard.security import LoginThrottle, secret_key
-from dashboard.sessions import ServerSessions
+from dashboard import degraded
+from dashboard.sessions import ServerSessions, SessionCopies
 from dashboard.share.ws import LinkRateLimits
 from dashboard.routes import (
     admin,
@@ -153,6 +154,9 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle(ctx.redis_url)
     app.state.link_limits = LinkRateLimits(ctx.redis_url)
     app.state.settings = settings
+    # Copies of credentials' last checks, what authorises the degraded queue while the database
+    # refuses (dashboard/degraded.py); a Redis that does not answer costs a request half a second.
+    app.state.session_copies = SessionCopies(impatient_client(ctx.redis, 0.5, hold_s=1.0))
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     # Everything a page outputs shows bidirectional controls and invisible characters as markers,
     # so a dispatcher sees the characters triage read (set before any template is compiled).
@@ -161,7 +165,8 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app.state.templates.env.globals["service_tz"] = settings.service.timezone  # the browser's clocks too
     # Sessions live in the database; the cookie carries only a random id (revocable on sign-out).
     app.add_middleware(ServerSessions, engine=ctx.engine, secret=secret_key(settings),
-                       https_only=settings.dashboard.public_base_url.startswith("https"))
+                       https_only=settings.dashboard.public_base_url.startswith("https"),
+                       copies=app.state.session_copies)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(LoginRequired)
@@ -171,6 +176,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))  # outermost: before anything reads
     errors.install(app)
+    degraded.install(app)
     for module in (health, api, backlog, pages, share, feed, incidents, media, map, field, supervisor, admin, live,
                    evidence, wall):
         app.include_router(module.router)

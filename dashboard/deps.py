@@ -12,9 +12,9 @@ from fastapi import Depends, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from flows.context import AppContext
+from flows.context import AppContext, DatabaseUnavailable
 from dashboard.security import session_expired, user_for_token
-from dashboard.sessions import SCOPE_KEY, Loaded
+from dashboard.sessions import DATABASE_DOWN, SCOPE_KEY, Loaded, SessionCopies, bearer_key, cookie_key
 from models.access import can
 from models.enums import Role
 from models.tables import User
@@ -80,14 +80,21 @@ def row_id(text: str) -> int | None:
 
 
 def current_user(request: Request, db: DB, ctx: Ctx) -> User:
+    if request.scope.get(DATABASE_DOWN):
+        # The session could not be read: dashboard/degraded.py answers (the queue from Redis).
+        raise DatabaseUnavailable("the database refused the session look-up")
+    copies: SessionCopies | None = getattr(request.app.state, "session_copies", None)
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        user = user_for_token(db, auth.split(" ", 1)[1].strip())
+        token = auth.split(" ", 1)[1].strip()
+        user = user_for_token(db, token)
         if user is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token")
         if user.role == Role.wall.value:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a wall key opens the wall display only")
         request.state.via_token = True
+        if copies is not None:
+            copies.remember(bearer_key(token), user)
         return user
     sess = request.session
     user_id = sess.get("user_id")
@@ -111,6 +118,11 @@ def current_user(request: Request, db: DB, ctx: Ctx) -> User:
     if now - float(sess.get("last_seen") or 0) >= LAST_SEEN_RESOLUTION_SECONDS:
         sess["last_seen"] = now  # (to the resolution: not a database write on every request)
     request.state.via_token = False
+    loaded = request.scope.get(SCOPE_KEY)
+    if copies is not None and isinstance(loaded, Loaded) and loaded.token and loaded.user_id == user.id:
+        copies.remember(cookie_key(loaded.token), user,
+                        expires_at=loaded.expires_at.timestamp() if loaded.expires_at else None,
+                        last_seen=float(sess.get("last_seen") or now), idle_s=None if wall_key else idle * 60.0)
     return user
 
 

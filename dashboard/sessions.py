@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
+import redis
 from anyio import to_thread
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from models.tables import LoginSession
+from models.tables import LoginSession, User
+
+log = logging.getLogger("flare.web")
 
 COOKIE = "flare_session"
 # A session ends after this long without a request (the dashboard's idle sign-out is shorter; a
@@ -37,6 +43,13 @@ EXTEND_AFTER = timedelta(hours=1)  # the expiry moves on (a row write) at most o
 SCOPE_KEY = "flare.login_session"
 ANONYMOUS_PREFIX = "a."
 IDLE_SIGN_OUT = "idle"  # revoked_by of a session ended by the idle timeout
+# Set on the scope when the database refused to load the session (dashboard/degraded.py).
+DATABASE_DOWN = "flare.database_down"
+# Copies of credentials' last successful checks, for the degraded queue (dashboard/degraded.py).
+COPY_TTL_S = 600.0  # how long after its last check a credential still opens the degraded queue
+WRITE_EVERY_S = 10.0  # a credential's copy is written at most this often
+COPY_PREFIX = "flare:credential-copy:"
+USER_PREFIX = "flare:credential-copies:"
 
 
 def anonymous_serializer(secret: str) -> URLSafeTimedSerializer:
@@ -162,6 +175,73 @@ def live_session_counts(db: Session, now: datetime | None = None) -> dict[int, i
     return counts
 
 
+def cookie_key(token: str) -> str:
+    return "s:" + token_hash(token)
+
+
+def bearer_key(token: str) -> str:
+    return "t:" + token_hash(token)
+
+
+class SessionCopies:
+    """Copies of credentials' last successful checks, in Redis: what authorises the degraded queue
+    while the database refuses (dashboard/degraded.py says what is checked and what deletes them)."""
+
+    def __init__(self, conn: redis.Redis) -> None:
+        self.conn = conn
+        self._written: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, key: str, user: User, *, expires_at: float | None = None, last_seen: float | None = None,
+                 idle_s: float | None = None) -> None:
+        """Record a successful check (at most every WRITE_EVERY_S per credential). Never raises."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._written.get(key, -WRITE_EVERY_S) < WRITE_EVERY_S:
+                return
+            self._written[key] = now
+            if len(self._written) > 10_000:
+                self._written = {k: t for k, t in self._written.items() if now - t < WRITE_EVERY_S}
+        copy = {"user_id": user.id, "username": user.username, "role": user.role,
+                "display_name": user.display_name or user.username, "expires_at": expires_at,
+                "last_seen": last_seen, "idle_s": idle_s}
+        try:
+            with self.conn.pipeline(transaction=False) as pipe:
+                pipe.set(COPY_PREFIX + key, json.dumps(copy), ex=int(COPY_TTL_S))
+                pipe.sadd(USER_PREFIX + str(user.id), key)
+                pipe.expire(USER_PREFIX + str(user.id), int(COPY_TTL_S))
+                pipe.execute()
+        except redis.RedisError:  # the database answered: nothing else depends on this
+            with self._lock:
+                self._written.pop(key, None)
+
+    def recall(self, key: str, now: float | None = None) -> dict[str, Any] | None:
+        """The copy of a credential, if it is still good: None when none is kept, or the session
+        it copies has expired or gone idle since."""
+        value = self.conn.get(COPY_PREFIX + key)
+        if value is None:
+            return None
+        copy = json.loads(value)
+        now = time.time() if now is None else now
+        if copy.get("expires_at") is not None and now >= float(copy["expires_at"]):
+            return None
+        if copy.get("idle_s") is not None and now - float(copy.get("last_seen") or 0) >= float(copy["idle_s"]):
+            return None
+        return copy
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._written.pop(key, None)
+        self.conn.delete(COPY_PREFIX + key)
+
+    def forget_user(self, user_id: int) -> None:
+        """Every copy of one person's credentials (deactivated, signed out everywhere, token replaced)."""
+        keys = [k.decode() if isinstance(k, bytes) else k for k in self.conn.smembers(USER_PREFIX + str(user_id))]
+        with self._lock:
+            for key in keys:
+                self._written.pop(key, None)
+        self.conn.delete(USER_PREFIX + str(user_id), *[COPY_PREFIX + k for k in keys])
+
 
 def _cookie_from(scope) -> str | None:
     for name, value in scope.get("headers", []):
@@ -177,11 +257,18 @@ def _cookie_from(scope) -> str | None:
 
 
 class ServerSessions:
-    """Loads `scope["session"]` from login_sessions and saves it when the response starts."""
+    """Loads `scope["session"]` from login_sessions and saves it when the response starts.
 
-    def __init__(self, app, engine: Engine, secret: str, https_only: bool = False) -> None:
+    While the database refuses, the session cannot be read: the request goes on with an empty
+    session, DATABASE_DOWN set and the cookie's id kept (Loaded.token), so the degraded queue can
+    authorise it from its copy (dashboard/degraded.py), and nothing is saved. A request that ends
+    a session or changes who is signed in deletes the session's copy (`copies`)."""
+
+    def __init__(self, app, engine: Engine, secret: str, https_only: bool = False,
+                 copies: SessionCopies | None = None) -> None:
         self.app = app
         self.engine = engine
+        self.copies = copies
         self.anonymous = anonymous_serializer(secret)
         self.flags = "; path=/; httponly; samesite=strict" + ("; secure" if https_only else "")
 
@@ -193,7 +280,18 @@ class ServerSessions:
             scope["session"] = {}
             await self.app(scope, receive, send)
             return
-        loaded, data = await to_thread.run_sync(load, self.engine, _cookie_from(scope), None, self.anonymous)
+        token = _cookie_from(scope)
+        try:
+            loaded, data = await to_thread.run_sync(load, self.engine, token, None, self.anonymous)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("session not loaded, the database refused: %s", str(exc).splitlines()[0])
+            scope[DATABASE_DOWN] = True
+            loaded, data = Loaded(None, None, _snapshot({}), token or ""), {}
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            scope[DATABASE_DOWN] = True
+            loaded, data = Loaded(None, None, _snapshot({}), token or ""), {}
         scope["session"] = data
         scope[SCOPE_KEY] = loaded
         if scope["type"] == "websocket":
@@ -201,8 +299,11 @@ class ServerSessions:
             return
 
         async def send_saving(message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and not scope.get(DATABASE_DOWN):
                 cookie = await to_thread.run_sync(save, self.engine, loaded, scope["session"], None, self.anonymous)
+                if loaded.user_id is not None and scope["session"].get("user_id") != loaded.user_id \
+                        and self.copies is not None:
+                    await to_thread.run_sync(self._forget, loaded.token)
                 if cookie is not None:
                     value = (f"{COOKIE}={cookie}; Max-Age={MAX_AGE_SECONDS}" if cookie
                              else f"{COOKIE}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
@@ -211,3 +312,9 @@ class ServerSessions:
             await send(message)
 
         await self.app(scope, receive, send_saving)
+
+    def _forget(self, token: str) -> None:
+        try:
+            self.copies.forget(cookie_key(token))
+        except redis.RedisError:  # its copy lapses by itself within COPY_TTL_S
+            log.warning("the copy of an ended session could not be deleted; it lapses within %.0f s", COPY_TTL_S)

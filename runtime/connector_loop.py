@@ -12,6 +12,7 @@ import threading
 from connectors.registry import SourceBuilder, source_builders
 from connectors.runner import DbCheckpointStore, run_platforms
 from flows.context import AppContext, impatient_client
+from flows.held import hold_for_dispatch
 from flows.intake import choose_lane, on_persisted
 
 log = logging.getLogger("flare.connectors")
@@ -46,7 +47,8 @@ def run_connectors(ctx: AppContext, stop: threading.Event | None = None, go: thr
         log.info("standby taking over: polling now")
     quick = ctx.with_redis(impatient_client(ctx.redis, REDIS_TIMEOUT_S, hold_s=REDIS_HOLD_S))
     run_platforms(builders, ctx.engine, lambda stored: on_persisted(quick, stored),
-                  DbCheckpointStore(ctx.engine), quick.redis, stop, choose_lane=choose_lane)
+                  DbCheckpointStore(ctx.engine), quick.redis, stop, choose_lane=choose_lane,
+                  on_held=lambda posts: hold_for_dispatch(quick.redis, posts))
 
 
 def _built_ahead(builders: dict[str, SourceBuilder]) -> dict[str, SourceBuilder]:

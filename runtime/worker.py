@@ -20,6 +20,7 @@ from rq.timeouts import TimerDeathPenalty
 from flows import liveness
 from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, impatient_client,
                            liveness_key, set_process_context, unanswering_client)
+from flows.dbless import triage_while_database_down
 from flows.escalate import step_timer_round
 from flows.redisless import probe_client, triage_while_redis_down
 from flows.sweep import try_checkpoint, try_sweep
@@ -235,6 +236,10 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
         # While Redis is unreachable, posts are claimed from the database and triaged here.
         threading.Thread(target=triage_while_redis_down, args=(ctx, model_lock, stop), daemon=True,
                          name="redisless-triage").start()
+        # While the database refuses, posts the connectors held are decided here and the urgent
+        # ones shown to dispatchers as provisional (flows/dbless.py).
+        threading.Thread(target=triage_while_database_down, args=(ctx, model_lock, stop, name), daemon=True,
+                         name="dbless-triage").start()
         # Replies go out on these threads (the main worker serves the messages queue only when
         # they are configured off).
         for n in range(ctx.settings.sender_threads):

@@ -1,9 +1,11 @@
 """Administration: people and roles, escalation policies, reply templates, connector health."""
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 
+import redis
 import yaml
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -17,11 +19,13 @@ from dashboard.routes.reply_templates import reply_templates
 from dashboard.routes.supervisor import connector_health
 from dashboard.security import create_user, token_digest
 from models.access import audit
-from dashboard.sessions import live_session_counts, revoke_user_sessions
+from dashboard.sessions import COPY_TTL_S, live_session_counts, revoke_user_sessions
 from flows import escalate
 from escalation.policy import DEFAULT_POLICY_FILE, PolicySet
 from models.enums import Role
 from models.tables import User
+
+log = logging.getLogger("flare.web")
 
 router = APIRouter(include_in_schema=False)
 
@@ -124,6 +128,16 @@ def create_user_form(request: Request, db: DB, user: User = require("admin"), us
     return _page(request, db, user, new_token={"username": username, "token": token, "role": role})
 
 
+def _forget_copies(request: Request, user_id: int) -> None:
+    """The person's credentials no longer open the degraded queue either (dashboard/degraded.py).
+    With Redis unreachable the copies lapse by themselves within sessions.COPY_TTL_S."""
+    try:
+        request.app.state.session_copies.forget_user(user_id)
+    except redis.RedisError:
+        log.warning("copies of user %d's credentials not deleted (Redis unreachable); they lapse within %.0f s",
+                    user_id, COPY_TTL_S)
+
+
 @router.post("/admin/users/{user_id}/active", dependencies=[CSRF])
 def set_active(request: Request, user_id: RowId, db: DB, user: User = require("admin"), active: str = Form(...)):
     target = db.get(User, user_id)
@@ -137,6 +151,8 @@ def set_active(request: Request, user_id: RowId, db: DB, user: User = require("a
     audit(db, user.username, "activate_user" if target.active else "deactivate_user", "user", target.id,
           {"username": target.username, **({} if target.active else {"sessions_ended": ended})})
     db.commit()
+    if not target.active:
+        _forget_copies(request, target.id)
     return action_done(request, f"{target.username} {'re-activated' if target.active else 'deactivated'}.", "/admin")
 
 
@@ -150,6 +166,7 @@ def sign_out_everywhere(request: Request, user_id: RowId, db: DB, user: User = r
     ended = revoke_user_sessions(db, target.id, user.username)
     audit(db, user.username, "sign_out_everywhere", "user", target.id, {"username": target.username, "sessions_ended": ended})
     db.commit()
+    _forget_copies(request, target.id)
     return action_done(request, f"{target.username} signed out everywhere ({ended} session{'' if ended == 1 else 's'} ended).",
                        "/admin", sessions_ended=ended)
 
@@ -164,6 +181,7 @@ def reset_token(request: Request, user_id: RowId, db: DB, user: User = require("
     db.add(target)
     audit(db, user.username, "reset_token", "user", target.id, {"username": target.username})
     db.commit()
+    _forget_copies(request, target.id)
     # Shown once, in this response only: it is never stored in a cookie or the database.
     return _page(request, db, user, new_token={"username": target.username, "token": token, "role": target.role})
 

@@ -612,3 +612,37 @@ def test_a_source_with_more_to_read_reads_on_through_a_database_outage(monkeypat
     stop = _RecordingStop(20)  # waiting the poll interval instead would spend them all
     posts, _ = runner.read_while_database_down(source, None, stop, {}, poll_seconds=30.0)
     assert [p.external_id for p in posts] == ["2", "1", "0"] and not stop.is_set()
+
+
+def test_posts_read_while_the_database_refuses_are_handed_on_for_dispatch_once_each(monkeypatch):
+    """Each post newly read during the outage goes to `on_held` once (a re-read does not repeat
+    it); a batch `on_held` refused (Redis down) is offered again with what was read since, and
+    the posts are held for the database either way."""
+    class Repeating:
+        name, platform, rate_limited_until = "repeating", "x", 0.0
+
+        def __init__(self) -> None:
+            self.fetches = 0
+
+        def fetch(self, cursor):
+            self.fetches += 1
+            # Every read returns the page again plus one new post: a platform read from a cursor
+            # that cannot move (nothing is stored).
+            posts = [RawPost(platform="x", external_id=str(k), text=f"t{k}", raw_payload="{}", author_id="a",
+                             author_handle="a") for k in range(self.fetches + 1)]
+            return posts, cursor
+
+    offered: list[list[str]] = []
+
+    def on_held(posts):
+        offered.append([p.external_id for p in posts])
+        if len(offered) == 2:
+            raise ConnectionError("Redis refused")
+
+    probes = iter([False] * 3 + [True])
+    monkeypatch.setattr(runner, "database_answers", lambda engine: next(probes))
+    monkeypatch.setattr(runner, "DATABASE_PROBE_SECONDS", 0.0)
+    posts, _ = runner.read_while_database_down(Repeating(), None, threading.Event(), {}, poll_seconds=0.0,
+                                               on_held=on_held)
+    assert offered == [["0", "1"], ["2"], ["2", "3"], ["4"]]  # refused once, offered again with the next
+    assert sorted(p.external_id for p in posts) == ["0", "1", "2", "3", "4"]
