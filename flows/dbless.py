@@ -81,10 +81,16 @@ def ensure_group(conn: redis.Redis) -> None:
 def take(conn: redis.Redis, consumer: str, block_ms: int = BLOCK_MS,
          claim_idle_ms: int = CLAIM_IDLE_MS) -> list[tuple[str, dict[str, Any]]]:
     """Entries for this consumer: first those another consumer took more than `claim_idle_ms`
-    ago and never acknowledged (it died), then new ones (waiting up to `block_ms`)."""
-    ensure_group(conn)
-    _, claimed, *_ = conn.xautoclaim(STREAM, GROUP, consumer, min_idle_time=claim_idle_ms, start_id="0-0",
-                                     count=READ_COUNT)
+    ago and never acknowledged (it died), then new ones (waiting up to `block_ms`). The group is
+    made on first use (and again if Redis lost it)."""
+    try:
+        _, claimed, *_ = conn.xautoclaim(STREAM, GROUP, consumer, min_idle_time=claim_idle_ms, start_id="0-0",
+                                         count=READ_COUNT)
+    except redis.ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        ensure_group(conn)
+        claimed = []
     entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
     if not entries:
         for _stream, fresh in conn.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=READ_COUNT,
@@ -99,6 +105,7 @@ def take(conn: redis.Redis, consumer: str, block_ms: int = BLOCK_MS,
         except (TypeError, ValueError):
             log.error("unreadable entry %s in %s; acknowledged and skipped", entry_id, STREAM)
             conn.xack(STREAM, GROUP, entry_id)
+            conn.xdel(STREAM, entry_id)
     return out
 
 
@@ -152,7 +159,11 @@ def triage_entries(ctx: AppContext, conn: redis.Redis, entries: list[tuple[str, 
         recorded = len(shown)
         if shown:
             log.warning("database unreachable: %d urgent posts shown to dispatchers as provisional", len(shown))
-    conn.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
+    done = [entry_id for entry_id, _ in entries]
+    with conn.pipeline(transaction=False) as pipe:  # decided: the entry is not needed any more
+        pipe.xack(STREAM, GROUP, *done)
+        pipe.xdel(STREAM, *done)
+        pipe.execute()
     return recorded
 
 

@@ -51,6 +51,7 @@ def test_held_critical_is_provisional_until_its_post_is_triaged_once(ctx, redis_
     assert [(e["key"], e["urgency"], e["platform"]) for e in entries] == [("x:c1", "critical", "x")]
     assert entries[0]["text"] == CRITICAL and entries[0]["reasons"]
     assert redis_conn.xpending(STREAM, dbless.GROUP)["pending"] == 0  # every entry acknowledged
+    assert redis_conn.xlen(STREAM) == 0  # and deleted
 
     assert dbless.reconcile(ctx.engine, redis_conn) == 0  # not triaged yet: it stays
     ingest(ctx, [critical, filler])  # the database answered: the connector stores what it held
