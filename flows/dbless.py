@@ -55,6 +55,11 @@ GROUP = "dbless-triage"
 PROVISIONAL = "flare:dbless:provisional"  # hash: "platform:external_id" → entry (JSON)
 AUDIT_PENDING = "flare:dbless:audit"  # list of audit records (JSON) to write once the database answers
 FLUSH_LOCK = "flare:dbless:flushing"
+# Set by the usual triage for each urgent post it acted on (flows.triage_batch): a post read again
+# during an outage (a connectors process started into it reads from the platform's newest) is then
+# not shown as provisional beside the incident it already is.
+TRIAGED_PREFIX = "flare:dbless:triaged:"
+TRIAGED_TTL_S = 3600
 READ_COUNT = 64
 BLOCK_MS = 250
 CLAIM_IDLE_MS = 15_000  # an entry a worker took and did not finish is taken over after this
@@ -116,6 +121,16 @@ def _input(post: dict[str, Any]) -> TriageInput:
                        author_location=post.get("author_location") or "")
 
 
+def mark_triaged(conn: redis.Redis, keys: Sequence[str]) -> None:
+    """Say that these posts ("platform:external_id") have been triaged and acted on (one round trip)."""
+    if not keys:
+        return
+    with conn.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.set(TRIAGED_PREFIX + key, "1", ex=TRIAGED_TTL_S)
+        pipe.execute()
+
+
 def entry_for(post: dict[str, Any], out: TriageOutput) -> dict[str, Any]:
     """A provisional entry: the post as triage read it and what triage decided."""
     where = [loc.text for loc in out.locations if loc.text][:3]
@@ -141,11 +156,12 @@ def triage_entries(ctx: AppContext, conn: redis.Redis, entries: list[tuple[str, 
                    model_lock: threading.Lock) -> int:
     """Decide the posts of these entries and record the critical and high ones as provisional;
     then acknowledge the entries. Returns how many entries were recorded. The database is not
-    asked (one that does not answer could hold this up): a post it has triaged meanwhile is
-    dropped by the next `reconcile`."""
+    asked (one that does not answer could hold this up): a post the usual triage marked as acted
+    on (mark_triaged) is skipped, and one it triaged meanwhile is dropped by the next `reconcile`."""
     if not entries:
         return 0
-    todo = entries
+    marked = conn.mget([TRIAGED_PREFIX + post_key(post["platform"], post["external_id"]) for _, post in entries])
+    todo = [(entry_id, post) for (entry_id, post), mark in zip(entries, marked) if mark is None]
     recorded = 0
     if todo:
         with model_lock:

@@ -49,7 +49,7 @@ from flows.escalate import policy_for
 from grouping import finder
 from flows.context import ACT_QUEUE, LANES, AppContext, process_context
 from escalation import service
-from flows import decisions
+from flows import dbless, decisions
 from flows.drill import is_drill
 # The queueing half (enqueue, job ids and metas) is flows/triage_queue.py: intake, and so the
 # connectors process, imports it without the model's side.
@@ -439,6 +439,11 @@ def _after_commit(ctx: AppContext, outcomes: list[tuple[Post, TriageOutput, serv
     except Exception:  # noqa: BLE001 - the sweep publishes and sends whatever this missed
         log.exception("could not dispatch a triage batch's incidents and messages; the sweep will")
     finder.after_triage_many(ctx.cluster_state, [(post, out, outcome.incident_id) for post, out, outcome in outcomes])
+    try:
+        dbless.mark_triaged(ctx.redis, [dbless.post_key(post.platform, post.external_id)
+                                        for post, out, _ in outcomes if out.urgency in URGENT])
+    except redis.RedisError:  # only a provisional report shown twice during a later outage
+        pass
     publish_live_many(ctx, [{"type": "triaged", "post_id": post.id, "urgency": out.urgency,
                              "category": out.category, "incident_id": outcome.incident_id}
                             for post, out, outcome in outcomes])

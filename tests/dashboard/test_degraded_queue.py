@@ -68,12 +68,24 @@ def test_held_critical_is_provisional_until_its_post_is_triaged_once(ctx, redis_
         assert len(receipts) <= 1
 
 
-def test_a_post_the_database_has_triaged_goes_at_the_next_reconcile(ctx, redis_conn):
+def test_a_post_already_acted_on_is_not_shown_again(ctx, redis_conn):
+    """A connectors process started into the outage reads from the platform's newest: a critical
+    already triaged and queued is read again, and is not shown beside its incident."""
     critical = _held("c2", CRITICAL)
     ingest(ctx, [critical])
     drain(ctx)
-    hold_for_dispatch(redis_conn, [critical])  # read during an outage that ended as it was stored
+    assert redis_conn.exists(dbless.TRIAGED_PREFIX + "x:c2")  # the usual triage marked it
+    hold_for_dispatch(redis_conn, [critical])
+    assert _decide(ctx) == 0
+    assert dbless.provisional_entries(redis_conn) == []
+
+
+def test_a_post_the_database_has_triaged_goes_at_the_next_reconcile(ctx, redis_conn):
+    critical = _held("c5", CRITICAL)
+    hold_for_dispatch(redis_conn, [critical])  # read during an outage that ended as it was decided
     assert _decide(ctx) == 1
+    ingest(ctx, [critical])
+    drain(ctx)
     assert dbless.reconcile(ctx.engine, redis_conn) == 1
     assert dbless.provisional_entries(redis_conn) == []
 
