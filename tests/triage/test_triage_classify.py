@@ -237,8 +237,9 @@ def test_the_multilingual_model_reads_a_quiet_cry_the_english_one_cannot(triage_
 
 
 def test_a_strong_critical_reading_is_not_sent_below_high_by_the_non_request_gate(triage_text):
-    # P(critical) 0.24 (twelve times the critical threshold) with P(none) 0.67: T2's gate used to
-    # hold it to the argmax, none; T2c keeps the strong reading (critical, for a person to check).
+    # P(critical) 0.24-0.29 with P(none) 0.61-0.67, depending on the machine the int8 encoder was
+    # built on: near T2's gate, so which row decides differs (the gate and T2c at 0.67, the model's
+    # critical threshold at 0.61). What must hold on every build is the outcome: critical, for a
+    # person to check. The T2c row itself is a case of the decision table (test_triage_decision.py).
     out = triage_text("my sister slit her wrists in the bath, theres so much blood")
     assert out.urgency == "critical" and not out.confirmed, out.reasons
-    assert any("passes the gated threshold" in r for r in out.reasons)
