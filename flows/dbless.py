@@ -46,7 +46,8 @@ from flows.held import STREAM
 from models.db import database_answers
 from models.domain import GeoPoint, TriageOutput
 from models.enums import TriageState, Urgency
-from models.tables import AuditEntry, Post
+from models.access import audit
+from models.tables import Post
 from triage.base import TriageInput
 
 log = logging.getLogger("flare.worker")
@@ -247,10 +248,9 @@ def flush_audit(engine: Engine, conn: redis.Redis, page: int = 500) -> int:
                     except (TypeError, ValueError):
                         log.error("unreadable buffered audit record dropped: %r", value[:200])
                         continue
-                    # When the view was made, not when it was written.
-                    s.add(AuditEntry(at=datetime.fromtimestamp(float(record["at"]), UTC), username=record["username"],
-                                     action=record["action"], object_type=record.get("object_type", ""),
-                                     object_id=str(record.get("object_id", "")), detail=record.get("detail") or {}))
+                    audit(s, record["username"], record["action"], record.get("object_type", ""),
+                          record.get("object_id", ""), record.get("detail"),
+                          at=datetime.fromtimestamp(float(record["at"]), UTC))  # when the view was made
                 s.commit()
             conn.ltrim(AUDIT_PENDING, len(batch), -1)
             written += len(batch)

@@ -29,9 +29,13 @@ def can(role: str, capability: str) -> bool:
 
 
 def audit(session: Session, username: str, action: str, object_type: str = "", object_id: str = "",
-          detail: dict | None = None) -> None:
-    session.add(AuditEntry(username=username, action=action, object_type=object_type,
-                           object_id=str(object_id), detail=detail or {}))
+          detail: dict | None = None, at: datetime | None = None) -> None:
+    """Add an audit record (the caller commits); `at` is when the act was done, if not now."""
+    entry = AuditEntry(username=username, action=action, object_type=object_type,
+                       object_id=str(object_id), detail=detail or {})
+    if at is not None:
+        entry.at = at
+    session.add(entry)
 
 
 def purge_sessions(engine: Engine, now: datetime | None = None) -> int:
