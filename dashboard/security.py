@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,10 +112,16 @@ class LoginThrottle:
 
     def retry_after(self, username: str, address: str) -> float:
         """Seconds until a sign-in may be tried again (0: it may be tried now)."""
+        return self._wait(self._keys(username, address))
+
+    def address_retry_after(self, address: str) -> float:
+        """Seconds until a sign-in naming no account (a wall key) may be tried from this address."""
+        return self._wait([(item, "login-address", address) for item in self.PER_ADDRESS])
+
+    def _wait(self, keys: list[tuple[RateLimitItem, str, str]]) -> float:
         now = time.time()
         waits = [self.limiter.get_window_stats(item, scope, key).reset_time - now
-                 for item, scope, key in self._keys(username, address)
-                 if not self.limiter.test(item, scope, key)]
+                 for item, scope, key in keys if not self.limiter.test(item, scope, key)]
         return max(waits, default=0.0)
 
     def _take_ticket(self, address: str) -> tuple[str, int]:
@@ -148,12 +155,27 @@ class LoginThrottle:
         user = self._user(username)
         if not all(self.limiter.hit(item, "login-user", user) for item in self.PER_USER):
             return SignInAttempt(max(self.retry_after(username, address), 1.0))
+        return self._admit(address, lambda: self.retry_after(username, address))
+
+    def begin_address(self, address: str) -> SignInAttempt:
+        """`begin` for a sign-in that names no account (a wall key): counted against its address
+        alone, its failures plus its attempts in flight, so keys guessed in parallel cannot all be
+        checked before any has failed, and guesses from one address never lock out a wall
+        signing in from another. It ends with `failed_address` or `ended`."""
+        wait = self.address_retry_after(address)
+        if wait > 0:
+            return SignInAttempt(wait)
+        return self._admit(address, lambda: self.address_retry_after(address))
+
+    def _admit(self, address: str, wait: Callable[[], float]) -> SignInAttempt:
+        """Take the attempt's ticket; give it back and say how long to wait if the address's
+        failures in a window plus its attempts in flight, this one included, pass the limit."""
         ticket, in_flight = self._take_ticket(address)
         for item in self.PER_ADDRESS:
             failures = item.amount - self.limiter.get_window_stats(item, "login-address", address).remaining
             if failures + in_flight > item.amount:
                 self._release(address, ticket)
-                return SignInAttempt(max(self.retry_after(username, address), 1.0))
+                return SignInAttempt(max(wait(), 1.0))
         return SignInAttempt(0.0, ticket)
 
     def failed_address(self, address: str, attempt: SignInAttempt) -> None:
@@ -162,10 +184,6 @@ class LoginThrottle:
         for item in self.PER_ADDRESS:
             self.limiter.hit(item, "login-address", address)
         self._release(address, attempt.ticket)
-
-    def failed(self, username: str, address: str) -> None:
-        for item, scope, key in self._keys(username, address):
-            self.limiter.hit(item, scope, key)
 
     def succeeded(self, username: str, address: str, attempt: SignInAttempt) -> None:
         for item in self.PER_USER:

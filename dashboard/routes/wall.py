@@ -14,6 +14,7 @@ import math
 import re
 import time
 
+import redis
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -31,7 +32,6 @@ router = APIRouter(include_in_schema=False)
 
 # Timers and ages on the wall also move without events.
 WALL_REFRESH_SECONDS = 30
-THROTTLE_NAME = "wall-key"  # failed wall keys are counted like failed passwords
 
 
 # Digits cut off at the end of the first words may be the start of a number the masking cannot
@@ -56,17 +56,30 @@ def wall_enter_form(request: Request) -> HTMLResponse:
 
 @router.post("/wall/enter", dependencies=[CSRF])
 def wall_enter(request: Request, db: DB, key: str = Form(...)):
+    """Wrong keys are counted against the address they come from, as wrong passwords are (its
+    failures plus its attempts in flight, LoginThrottle.begin_address), never against walls in
+    general: guessing from one place locks no other wall out."""
     throttle = request.app.state.login_throttle
     address = request.client.host if request.client else "unknown"
-    wait = throttle.retry_after(THROTTLE_NAME, address)
-    if wait > 0:
+    try:
+        attempt = throttle.begin_address(address)  # counted before the key is checked
+    except redis.RedisError:
+        return render(request, "wall_enter.html", status_code=503,
+                      error="Wall sign-in is unavailable for a moment (its guard against key guessing cannot "
+                            "be reached). Try again in a few seconds; if it persists, call the duty admin.")
+    if attempt.wait > 0:
         return render(request, "wall_enter.html", status_code=429,
-                      error=f"Too many wrong wall keys. Try again in {max(1, math.ceil(wait / 60))} min.")
-    user = user_for_token(db, key.strip()) if key.strip() else None
+                      error=f"Too many wrong wall keys. Try again in {max(1, math.ceil(attempt.wait / 60))} min.")
+    try:
+        user = user_for_token(db, key.strip()) if key.strip() else None
+    except Exception:
+        throttle.ended(address, attempt)  # our failure (the database), not a guess
+        raise
     if user is None or user.role != Role.wall.value:
-        throttle.failed(THROTTLE_NAME, address)
+        throttle.failed_address(address, attempt)
         return render(request, "wall_enter.html", status_code=401,
                       error="That is not a current wall key. Ask an admin for the key of this wall.")
+    throttle.ended(address, attempt)
     request.session.clear()
     request.session.update(user_id=user.id, last_seen=time.time(), csrf=new_csrf_token(),
                            wall_key=user.api_token_hash)

@@ -5,10 +5,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import redis
 from fastapi.testclient import TestClient
 
 from dashboard.security import LoginThrottle
-from tests.dashboard.conftest import PASSWORDS, csrf_from
+from tests.dashboard.conftest import PASSWORDS, csrf_from, wall_key
 
 
 def _attempt(client: TestClient, username: str, password: str):
@@ -34,6 +35,29 @@ def _all_at_once(server: str, guesses: list[tuple[str, str]]) -> list[int]:
     finally:
         for c in clients:
             c.close()
+
+
+def _wall_keys_at_once(server: str, keys: list[str]) -> list[int]:
+    """Each wall key tried at /wall/enter from its own client, all released at one instant."""
+    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=60) for _ in keys]
+    forms = [{"key": key, "csrf_token": csrf_from(c.get("/wall/enter").text)} for key, c in zip(keys, clients, strict=True)]
+    start = threading.Barrier(len(clients))
+
+    def guess(n: int) -> int:
+        start.wait()
+        return clients[n].post("/wall/enter", data=forms[n]).status_code
+
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            return list(pool.map(guess, range(len(clients))))
+    finally:
+        for c in clients:
+            c.close()
+
+
+def _enter_wall(app, address: str, key: str) -> int:
+    client = TestClient(app, follow_redirects=False, client=(address, 50000))
+    return client.post("/wall/enter", data={"key": key, "csrf_token": csrf_from(client.get("/wall/enter").text)}).status_code
 
 
 def test_wrong_passwords_lock_the_account_even_against_the_right_one(app, users):
@@ -136,3 +160,35 @@ def test_the_throttle_gives_up_on_a_silent_redis_in_seconds():
     assert options["socket_timeout"] == options["socket_connect_timeout"] == LoginThrottle.REDIS_TIMEOUT_SECONDS
     storage_options = throttle.limiter.storage.storage.connection_pool.connection_kwargs
     assert storage_options["socket_timeout"] == LoginThrottle.REDIS_TIMEOUT_SECONDS
+
+
+def test_wall_keys_guessed_at_once_stop_at_the_address_limit(server, users):
+    """Thirty wrong wall keys from one address sent in parallel: no more keys are checked than
+    the address's limit (20 a minute), however the requests interleave (attempts in flight count,
+    not only finished failures)."""
+    codes = _wall_keys_at_once(server, [f"guess-{n}-" + "x" * 40 for n in range(30)])
+    assert codes.count(401) <= 20 and codes.count(401) + codes.count(429) == len(codes), codes
+
+
+def test_wrong_wall_keys_from_one_address_lock_out_no_wall_elsewhere(app, users):
+    """Guessing is charged to the guesser's address alone: a wall at another address still signs
+    in with its key (wrong keys used to count against every wall at once, five a minute)."""
+    for _ in range(20):
+        assert _enter_wall(app, "203.0.113.7", "not-a-key") == 401
+    assert _enter_wall(app, "203.0.113.7", "not-a-key") == 429
+    key = wall_key(app)
+    assert _enter_wall(app, "203.0.113.7", key) == 429  # the guessing address waits, even with a key
+    assert _enter_wall(app, "198.51.100.20", key) == 303
+    throttle = app.state.login_throttle
+    assert throttle.redis.zcard(throttle._in_flight_key("198.51.100.20")) == 0  # the success left no ticket
+
+
+def test_wall_sign_in_says_it_is_unavailable_while_its_throttle_store_does_not_answer(app, users, monkeypatch):
+    def refuse(address):
+        raise redis.ConnectionError("refused")
+
+    monkeypatch.setattr(app.state.login_throttle, "begin_address", refuse)
+    r = TestClient(app, follow_redirects=False)
+    page = r.post("/wall/enter", data={"key": wall_key(app), "csrf_token": csrf_from(r.get("/wall/enter").text)})
+    assert page.status_code == 503 and "unavailable for a moment" in page.text
+    assert r.get("/wall").status_code == 303  # not signed in
