@@ -108,6 +108,53 @@ class Services:
             self.admin.dispose()
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _cpu_snapshot(roles: dict[str, list[int]]) -> dict | None:
+    """CPU seconds so far: the machine's busy time, each role's processes, and every postgres
+    and redis-server process on the machine (their work for this run cannot be told apart from
+    other users'). None where /proc cannot be read (not Linux)."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    snap = {"wall": time.monotonic(), "busy": (sum(ticks[:8]) - ticks[3] - ticks[4]) / hz,
+            "postgres": 0.0, "redis": 0.0}
+    for role, pids in roles.items():
+        snap[role] = sum(_cpu_s(pid) for pid in pids)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm in ("postgres", "redis-server"):
+                snap["postgres" if comm == "postgres" else "redis"] += _cpu_s(int(entry.name))
+    return snap
+
+
+def _cpu_window(first: dict | None, last: dict | None) -> dict | None:
+    """Cores used on average between two snapshots, by role; `other` is the machine's busy time
+    that is none of them: other work on the machine, which makes a run's figures say more about
+    that load than about the code."""
+    if not first or not last:
+        return None
+    seconds = max(0.001, last["wall"] - first["wall"])
+    # max(0, ...): a process that ended in between (a database connection) takes its time with it
+    used = {k: round(max(0.0, last[k] - first[k]) / seconds, 2) for k in first if k != "wall"}
+    used["other"] = round(max(0.0, used["busy"] - sum(v for k, v in used.items() if k != "busy")), 2)
+    used["cores"] = os.cpu_count()
+    return used
+
+
 def _sample(engine, conn, started: float, worker_pids: list[int]) -> dict:
     pipe = conn.pipeline(transaction=False)
     for name in WORKER_QUEUES:
@@ -304,11 +351,14 @@ def run(args: argparse.Namespace) -> dict:
                 if time.monotonic() - t_boot > 600 or sup.dead_children():
                     raise RuntimeError(f"workers did not become ready; logs in {sup.log_dir}")
                 time.sleep(0.2)
-            sup.spawn("connectors", "connectors")
+            connectors = sup.spawn("connectors", "connectors")
             time.sleep(2.0)  # first (empty) poll done, so the replay is what we measure
             print(f"system up ({args.backend}, {args.workers} worker(s)) in {time.monotonic() - t_boot:.1f} s; "
                   f"replaying {len(entries)} posts over {args.seconds:.0f} s", flush=True)
             arrivals: dict[str, float] = {}
+            roles = {"workers": [w.process.pid for w in workers], "connectors": [connectors.process.pid],
+                     "benchmark": [os.getpid()]}
+            cpu = [_cpu_snapshot(roles)]
             started = time.monotonic()
             stop = threading.Event()
             samples: list[dict] = []
@@ -330,6 +380,7 @@ def run(args: argparse.Namespace) -> dict:
                 item = state.add_post(e.platform, e.text, e.author, lat=e.lat, lon=e.lon)
                 arrivals[e.author] = item.created_at
             replay_s = time.monotonic() - started
+            cpu.append(_cpu_snapshot(roles))
             deadline = time.monotonic() + args.drain_seconds
             while time.monotonic() < deadline:
                 last = samples[-1] if samples else None
@@ -337,6 +388,7 @@ def run(args: argparse.Namespace) -> dict:
                     break
                 time.sleep(1.0)
             stop.set()
+            cpu.append(_cpu_snapshot(roles))
             time.sleep(1.1)
             final = _sample(engine, conn, started, pids)
             samples.append(final)
@@ -363,6 +415,8 @@ def run(args: argparse.Namespace) -> dict:
     result["decided_posts_per_second"] = round(len(heard) / max(0.001, max(heard.values()) - min(heard.values())), 1) \
         if len(heard) > 1 else None
     result["duplicates"] = duplicates
+    # Where the machine's CPU went, during the replay and the drain after it.
+    result["cpu_cores"] = {"replay": _cpu_window(cpu[0], cpu[1]), "drain": _cpu_window(cpu[1], cpu[2])}
     # Posts decided from a worker's memory of an identical input (flows/decisions.py); how much
     # of the scenario repeats itself word for word is said beside it.
     posts_decided, computed = cache.get("posts", 0), cache.get("computed", 0)
@@ -444,6 +498,13 @@ def _print(result: dict) -> None:
     print(f"  done twice: {dup['messages_sent_twice']} of {dup['messages_sent']} messages sent, "
           f"{dup['incidents_published_twice']} incidents published twice ({dup['stream_entries']} stream entries)")
     print(f"  peak RSS per worker {result['peak_rss_mb_per_worker']} MB")
+    for window, used in (result.get("cpu_cores") or {}).items():
+        if used:
+            print(f"  CPU in the {window} (cores of {used['cores']}): machine busy {used['busy']}; workers "
+                  f"{used['workers']}, connectors {used['connectors']}, this benchmark (sandbox, samplers) "
+                  f"{used['benchmark']}, PostgreSQL {used['postgres']}, Redis {used['redis']} (all such processes "
+                  f"on the machine), other processes {used['other']}"
+                  + ("  <- not a quiet machine" if used["other"] > 0.2 else ""))
     for s in result["queue_depth_per_second"][:: max(1, len(result["queue_depth_per_second"]) // 12)]:
         print(f"    t={s['t']:6.1f}s  critical={s['critical']:5d} default={s['default']:5d} "
               f"bulk={s['bulk']:5d} pending={s['pending']:6d}")

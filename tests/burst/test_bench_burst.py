@@ -5,7 +5,9 @@ tests only check that what it counts is what it says it counts.
 """
 from __future__ import annotations
 
+import os
 import runpy
+import time
 from pathlib import Path
 
 from connectors.sandbox import SandboxState
@@ -57,3 +59,26 @@ def test_each_set_counts_triage_misses_apart_from_path_delays():
     assert (summary["count"], summary["queued"], summary["within_target"]) == (4, 2, 1)
     assert (summary["max_s"], summary["p99_s"]) == (2.5, 2.5)
     assert summary["triaged_below_high"] == ["quiet_caller_2"]
+
+
+def test_cpu_windows_count_each_role_and_leave_the_rest_to_other_processes():
+    """The cores a run used, by role: what is not the system's (or the machine's PostgreSQL and
+    Redis) is other work on the machine, which the report flags."""
+    first = {"wall": 10.0, "busy": 100.0, "workers": 50.0, "connectors": 5.0, "benchmark": 2.0,
+             "postgres": 3.0, "redis": 1.0}
+    last = {"wall": 20.0, "busy": 118.0, "workers": 62.0, "connectors": 6.0, "benchmark": 3.0,
+            "postgres": 4.0, "redis": 1.5}
+    used = BENCH["_cpu_window"](first, last)
+    assert (used["busy"], used["workers"], used["connectors"], used["benchmark"]) == (1.8, 1.2, 0.1, 0.1)
+    assert used["other"] == 0.25  # 1.8 - 1.2 - 0.1 - 0.1 - 0.1 - 0.05
+    assert BENCH["_cpu_window"](None, last) is None
+
+
+def test_a_cpu_snapshot_reads_this_process_and_the_machine():
+    before = BENCH["_cpu_snapshot"]({"benchmark": [os.getpid()], "gone": [2 ** 22 + 7]})
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # burn 0.3 s of CPU
+        pass
+    after = BENCH["_cpu_snapshot"]({"benchmark": [os.getpid()], "gone": [2 ** 22 + 7]})
+    assert after["benchmark"] - before["benchmark"] >= 0.2
+    assert after["busy"] - before["busy"] >= 0.2 and after["gone"] == 0.0
