@@ -24,6 +24,7 @@ import models.tables  # noqa: F401
 from config import Settings
 from evidence.keys import EvidenceKeys, load_or_create_keys
 from models.db import make_engine
+from tests.db_cleanup import track_checkouts, truncate_all
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -121,6 +122,7 @@ def _pg_database() -> Iterator[str | None]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    track_checkouts()  # a connection left open is named by the code that checked it out
     eng = make_engine(url)
     SQLModel.metadata.create_all(eng)
     eng.dispose()
@@ -140,10 +142,12 @@ def database_url(_pg_database, tmp_path: Path) -> Iterator[str]:
         yield url
         return
     eng = make_engine(_pg_database)
-    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    with eng.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    eng.dispose()
+    try:
+        # Never waits forever on a connection an earlier test left open in a transaction: it is
+        # ended, and named in a LeftoverTransaction warning (tests/db_cleanup.py).
+        truncate_all(eng)
+    finally:
+        eng.dispose()
     yield _pg_database
 
 

@@ -37,8 +37,12 @@ BASE_LAYERS = {"world": basemap.world_outlines, "area": basemap.area_outlines}
 
 
 @router.get("/map/base/{layer}.geojson", dependencies=[BACKGROUND])
-def base_map_layer(request: Request, layer: str, user: User = require_any("view_incident", "field")) -> Response:
+def base_map_layer(request: Request, layer: str, db: DB, user: User = require_any("view_incident", "field")) -> Response:
     """The offline base map's outlines (public map data, the same for everyone: cacheable)."""
+    # The sign-in check is this request's only read. A layer's first build takes seconds of CPU
+    # (far longer on a loaded machine): no connection, nor the open transaction and the lock on the
+    # users table that read leaves, is held through it.
+    db.close()
     build = BASE_LAYERS.get(layer)
     if build is None:
         raise HTTPException(404, "no such base map layer")

@@ -18,6 +18,7 @@ from flows.intake import ingest
 from grouping import finder, rules
 from models import Incident, IncidentPost, Post, RawPost
 from models.domain import GeoPoint
+from tests.db_cleanup import truncate_all
 
 GROUP = 32
 
@@ -37,11 +38,10 @@ def _raws(entries) -> list[RawPost]:
 
 def _reset(ctx) -> None:
     """An empty database (ids from 1 again) and Redis, as before the first run."""
-    with ctx.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
+    if ctx.engine.dialect.name == "postgresql":
+        truncate_all(ctx.engine)
+    else:
+        with ctx.engine.begin() as conn:
             for table in reversed(SQLModel.metadata.sorted_tables):
                 conn.execute(table.delete())
             # Ids restart at 1 once the rows are gone, unless a table uses AUTOINCREMENT

@@ -23,6 +23,7 @@ from models import DeliveryReceipt, RawPost, User
 from models.enums import Role
 from triage.factory import build_pipeline
 from triage.prescreen import lane_for
+from tests.db_cleanup import release_abandoned_sessions
 
 PASSWORDS = {role.value: f"pw-{role.value}-correct-horse" for role in Role}
 
@@ -158,6 +159,7 @@ def server(app):
     hub = getattr(app.state, "live_hub", None)
     if hub is not None:
         hub.stop()  # before the context closes the Redis pool under the listener
+    release_abandoned_sessions()  # a request cut short at shutdown must not hold the next test's TRUNCATE
 
 
 class MediaHost:

@@ -7,6 +7,7 @@ import json
 import pytest
 from shapely.geometry import Point, box, shape
 
+import dashboard.routes.map as map_routes
 from dashboard import basemap
 from models import GeoPoint
 from tests.dashboard import test_dashboard_browser as base
@@ -55,6 +56,21 @@ def test_base_layers_are_served_to_signed_in_users_only(app, users):
     assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
     assert "max-age" in r.headers["cache-control"] and "no-store" not in r.headers["cache-control"]
     assert field.get("/map/base/tiles.geojson").status_code == 404
+
+
+def test_a_base_layer_is_built_without_holding_a_database_connection(app, users, monkeypatch):
+    """The first build takes seconds of CPU: the sign-in read's connection (and the transaction that
+    locks the users table) is given back before it, not held through it."""
+    engine = app.state.ctx.engine
+    held: list[int] = []
+
+    def build(lat, lon):
+        held.append(engine.pool.checkedout())
+        return b'{"type":"FeatureCollection","features":[]}'
+
+    monkeypatch.setitem(map_routes.BASE_LAYERS, "world", build)
+    r = login(app, "dispatcher").get("/map/base/world.geojson")
+    assert r.status_code == 200 and held == [0]
 
 
 @pytest.mark.browser

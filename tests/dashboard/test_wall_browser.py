@@ -10,6 +10,7 @@ import uvicorn
 
 from tests.dashboard import test_dashboard_browser as base
 from tests.dashboard.conftest import _free_port, drain, ingest, raw_post, wall_key
+from tests.db_cleanup import release_abandoned_sessions
 from tests.dashboard.test_dashboard_browser import CHROMIUM, SHOTS
 
 browser = base.browser  # the same Chromium fixture
@@ -47,6 +48,7 @@ class Server:
         hub = getattr(self.app.state, "live_hub", None)
         if hub is not None:
             hub.stop()
+        release_abandoned_sessions()
 
 
 def enter(browser, base_url: str, key: str, viewport=None, scale: float = 1):

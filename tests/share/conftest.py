@@ -15,6 +15,7 @@ from escalation.service import open_incident
 from models.domain import TriageOutput
 from models.tables import Post
 from share_test_helpers import DISPATCHER_PASSWORD, DmReplier, ShareEnv, free_port
+from tests.db_cleanup import release_abandoned_sessions
 
 
 @pytest.fixture
@@ -46,5 +47,6 @@ def share_env(settings, redis_conn):  # redis_conn: a flushed Redis DB per test
                    token=token, officer_token=officer_token)
     server.should_exit = True
     thread.join(timeout=10)
+    release_abandoned_sessions()
     set_process_context(None)
     ctx.close()
