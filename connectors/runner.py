@@ -153,6 +153,13 @@ TIMEOUT_RETRIES_AT_ONCE = 2  # then the usual backoff: a platform that keeps sta
 FAILED_RETRIES_AT_ONCE = 1
 HAND_ON_RETRY_SECONDS = 0.25
 HAND_ON_KEPT = 50_000  # posts waiting to be handed on; beyond that the sweep re-drives the oldest
+# A platform's sources (X's mentions and DMs, one API) poll out of step: the k-th starts k steps
+# after the first, a step being the poll interval shared among them (half of it for two sources)
+# but at most STAGGER_MAX_SECONDS, so a restarted connector reads X's DMs a second after its
+# mentions, not a poll interval later. They keep the offset: each waits its poll interval after its
+# own poll, and after a rate limit each polls its offset after the reset, so two sources limited
+# until the same reset do not hit the platform in the same instant.
+STAGGER_MAX_SECONDS = 1.0
 
 
 class HandOn:
@@ -206,6 +213,13 @@ def backoff_seconds(poll_seconds: float, failures: int, max_backoff: float) -> f
     never longer than the source's own poll interval would have waited."""
     base = min(max_backoff, poll_seconds, FIRST_RETRY_SECONDS * (2 ** min(failures - 1, 10)))
     return base * random.uniform(0.8, 1.2)  # jitter: sources that failed together retry apart
+
+
+def stagger_seconds(index: int, count: int, poll_seconds: float) -> float:
+    """How long after its platform's first source the `index`-th of `count` polls (0 for the first)."""
+    if index <= 0 or count <= 1:
+        return 0.0
+    return index * min(max(poll_seconds, 0.0) / count, STAGGER_MAX_SECONDS)
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -303,23 +317,32 @@ class _RememberedCursors:
 def _run_source(
     source: Source, engine: Engine, on_persisted: OnPersisted, checkpoint_store: CheckpointStore,
     conn: redis.Redis | None, stop: threading.Event, choose_lane: LaneChooser | None, max_backoff: float,
-    on_held: OnHeld | None = None,
+    on_held: OnHeld | None = None, *, phase: float = 0.0,
 ) -> None:
-    poll_seconds = float(getattr(source, "poll_seconds", 15.0))
+    """Poll one source until `stop`, `phase` seconds out of step with its platform's first source
+    (stagger_seconds): the first poll waits that long, and so does the first after a rate limit."""
+    poll_seconds = _poll_seconds(source)
     checkpoint_store = _RememberedCursors(checkpoint_store)
     failures = 0
+    limit_seen = 0.0  # the latest reset a RateLimited named (a source may not expose its own)
+    if phase > 0:
+        stop.wait(phase)
     while not stop.is_set():
-        limited_until = float(getattr(source, "rate_limited_until", 0.0) or 0.0)
+        limited_until = max(float(getattr(source, "rate_limited_until", 0.0) or 0.0), limit_seen)
         now = time.time()
         if limited_until > now:
             health.record_rate_limited(conn, source.name, source.platform, limited_until)
-            stop.wait(min(limited_until - now, max_backoff))
+            stop.wait(min(limited_until + phase - now, max_backoff))
+            continue
+        if now < limited_until + phase:  # the limit has just reset: this source's turn is `phase` after it
+            stop.wait(limited_until + phase - now)
             continue
         try:
             result = poll_once(source, engine, on_persisted, checkpoint_store, choose_lane=choose_lane)
         except RateLimited as exc:
             health.record_rate_limited(conn, source.name, source.platform, exc.until)
-            wait = min(max(0.05, exc.until - time.time()), max_backoff)
+            limit_seen = max(limit_seen, exc.until)
+            wait = min(max(0.05, exc.until + phase - time.time()), max_backoff)
         except Exception as exc:  # noqa: BLE001 - one source's failure must not stop the others
             failures += 1
             log.warning("%s: poll failed (%d in a row): %s", source.name, failures, exc)
@@ -391,6 +414,10 @@ def _store_read_ahead(
     return 0.0  # the read from the checkpoint follows at once
 
 
+def _poll_seconds(source: Source) -> float:
+    return float(getattr(source, "poll_seconds", 15.0))
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -410,11 +437,16 @@ def run_forever(
     """Poll every source on its own schedule (`source.poll_seconds`) until `stop` is set.
 
     Each source gets its own thread: a slow platform, or a client library that sleeps on its
-    own (prawcore does, between requests), never holds up the others. Posts that could not be
-    handed on are retried by one more thread (HandOn).
+    own (prawcore does, between requests), never holds up the others. A platform's sources poll
+    out of step (stagger_seconds). Posts that could not be handed on are retried by one more
+    thread (HandOn).
     """
-    run_platforms({"all": lambda: list(sources)}, engine, on_persisted, checkpoint_store, redis_conn, stop,
-                  choose_lane=choose_lane, max_backoff=max_backoff, on_held=on_held)
+    by_platform: dict[str, list[Source]] = {}
+    for source in sources:
+        by_platform.setdefault(str(getattr(source, "platform", "")), []).append(source)
+    run_platforms({platform: (lambda group=group: group) for platform, group in by_platform.items()}, engine,
+                  on_persisted, checkpoint_store, redis_conn, stop, choose_lane=choose_lane, max_backoff=max_backoff,
+                  on_held=on_held)
 
 
 def run_platforms(
@@ -461,12 +493,14 @@ def _run_platform(
             failures += 1
             log.exception("%s: could not start its connectors (%d in a row)", platform, failures)
             stop.wait(backoff_seconds(max_backoff, failures, max_backoff))
+    sources = list(sources or [])
     threads = [
         threading.Thread(
             target=_run_source, name=f"connector-{source.name}", daemon=True,
             args=(source, engine, on_persisted, checkpoint_store, conn, stop, choose_lane, max_backoff, on_held),
+            kwargs={"phase": stagger_seconds(index, len(sources), _poll_seconds(sources[0]))},
         )
-        for source in sources or []
+        for index, source in enumerate(sources)
     ]
     for thread in threads:
         thread.start()
