@@ -1,0 +1,218 @@
+"""Acting benchmark: what acting on decided posts costs, apart from the model and the platforms.
+
+The burst scenario's posts (bench/scenarios/burst.py) are stored and decided once by the real
+triage pipeline; then, on a fresh database for each measurement, they are acted on as an act job
+does (flows/triage_batch.py: ACT_TAKE_POSTS taken, most urgent first, in groups of
+ACT_GROUP_POSTS, each group one grouping transaction and its Redis half), in one process with
+nothing else running in it. Group sizes given with --groups are measured alternately, --repeat
+times each, so their ratio comes from one run on one machine.
+
+Reported per group size (medians over the repeats): wall and CPU milliseconds per post acted on,
+SQL statements and transactions per post, and the incidents the posts made (grouping must not
+change with the group size by more than a few incidents).
+
+Usage: flare bench act [--posts 4000] [--groups 64] [--repeat 3] [--database-url URL] [--output PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import runpy
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, event, func, text
+from sqlmodel import Session, select
+
+from config import Settings
+from connectors.intake import persist_posts
+from flows import triage_batch
+from flows.context import AppContext, set_process_context
+from models import GeoPoint, RawPost
+from models.db import upgrade
+from models.enums import TriageState
+from models.tables import Incident, Post
+from runtime.embedded import redis_server_binary
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUTPUT = HERE / "results" / "act.json"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+class _Replier:
+    """Acting queues messages; nothing sends them here."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+
+
+def _scenario(posts: int) -> list:
+    scenario = runpy.run_path(str(HERE / "scenarios" / "burst.py"))
+    return scenario["burst_scenario"](posts, 20, 60.0 * posts / 16_000, 999)
+
+
+def _redis(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis.from_url(url, socket_timeout=1).ping():
+                break
+        except redis.RedisError:
+            time.sleep(0.05)
+    return proc, url
+
+
+def _fresh_database(server: str) -> str:
+    name = f"flare_act_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = f"{server}/{name}"
+    upgrade(url)
+    return url
+
+
+def _drop_database(server: str, url: str) -> None:
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _context(data_dir: Path, database_url: str, redis_url: str, model_cache: str) -> AppContext:
+    settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url, redis_url=redis_url,
+                        triage={"model_cache_dir": model_cache} if model_cache else {})
+    ctx = AppContext.build(settings)
+    ctx.repliers = {p: _Replier(p) for p in ("x", "bluesky", "reddit")}
+    return ctx
+
+
+def _store(ctx: AppContext, entries: list) -> list[Post]:
+    raws = [RawPost(platform="x", external_id=f"act{n}", text=e.text, raw_payload="{}", author_id=e.author,
+                    author_handle=e.author, geo=GeoPoint(e.lat, e.lon) if e.lat is not None else None)
+            for n, e in enumerate(entries)]
+    persist_posts(ctx.engine, raws)
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        return list(s.exec(select(Post).order_by(Post.id)).all())
+
+
+def _act(ctx: AppContext, posts: list[Post], outputs: dict[str, object], group: int) -> dict:
+    """Act on every post as act jobs do, counting statements and commits; wall and CPU time."""
+    statements, commits = Counter(), Counter()
+
+    def count(conn, cursor, statement, params, context, executemany):
+        statements["n"] += 1
+
+    def committed(conn):
+        commits["n"] += 1
+
+    event.listen(ctx.engine, "before_cursor_execute", count)
+    event.listen(ctx.engine, "commit", committed)
+    durations = dict.fromkeys((p.id for p in posts), 5.0)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(posts), triage_batch.ACT_TAKE_POSTS):
+        # each post gets its own copy of its output, as an act job unpickles its own
+        taken = triage_batch._ranked((p, copy.deepcopy(outputs[p.text]))
+                                     for p in posts[start:start + triage_batch.ACT_TAKE_POSTS])
+        for i in range(0, len(taken), group):
+            triage_batch._act_on(ctx, taken[i:i + group], durations)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    event.remove(ctx.engine, "before_cursor_execute", count)
+    event.remove(ctx.engine, "commit", committed)
+    with Session(ctx.engine) as s:
+        pending = s.exec(select(func.count(Post.id)).where(Post.triage_state == TriageState.pending.value)).one()
+        incidents = s.exec(select(func.count(Incident.id))).one()
+    n = len(posts)
+    return {"wall_ms_per_post": round(1000 * wall / n, 3), "cpu_ms_per_post": round(1000 * cpu / n, 3),
+            "statements_per_post": round(statements["n"] / n, 3), "commits_per_post": round(commits["n"] / n, 4),
+            "incidents": int(incidents), "left_pending": int(pending)}
+
+
+def run(args: argparse.Namespace) -> dict:
+    entries = _scenario(args.posts)
+    groups = [int(g) for g in args.groups.split(",")]
+    with tempfile.TemporaryDirectory(prefix="flare-act-") as tmp:
+        data_dir = Path(tmp)
+        redis_proc, redis_url = _redis(data_dir)
+        try:
+            # Decided once, on a database of its own: every measurement acts on the same outputs.
+            url = _fresh_database(args.database_server)
+            ctx = _context(data_dir, url, redis_url, args.model_cache)
+            set_process_context(ctx)
+            posts = _store(ctx, entries)
+            outputs: dict[str, object] = {}
+            started = time.perf_counter()
+            for i in range(0, len(posts), 64):
+                page = posts[i:i + 64]
+                outs, _ = ctx.decisions.decide([triage_batch._input(p) for p in page])
+                outputs.update((p.text, o) for p, o in zip(page, outs, strict=True))
+            print(f"{len(posts)} posts decided in {time.perf_counter() - started:.1f} s", flush=True)
+            set_process_context(None)
+            ctx.close()
+            _drop_database(args.database_server, url)
+            runs: dict[int, list[dict]] = {g: [] for g in groups}
+            for _ in range(args.repeat):
+                for group in groups:
+                    redis.Redis.from_url(redis_url).flushdb()
+                    url = _fresh_database(args.database_server)
+                    ctx = _context(data_dir, url, redis_url, args.model_cache)
+                    set_process_context(ctx)
+                    try:
+                        fresh = _store(ctx, entries)
+                        measured = _act(ctx, fresh, outputs, group)
+                    finally:
+                        set_process_context(None)
+                        ctx.close()
+                        _drop_database(args.database_server, url)
+                    runs[group].append(measured)
+                    print(f"  group {group}: {measured}", flush=True)
+        finally:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+    summary = {str(g): {k: statistics.median(r[k] for r in rs) for k in rs[0]} for g, rs in runs.items()}
+    return {"posts": len(entries), "repeat": args.repeat, "groups": summary,
+            "runs": {str(g): rs for g, rs in runs.items()},
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flare bench act", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=4000, help="burst posts to act on (and 20 lone cries)")
+    parser.add_argument("--groups", default=str(triage_batch.ACT_GROUP_POSTS),
+                        help="posts per grouping transaction; several, comma-separated, are measured alternately")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database-server", default=PG_SERVER,
+                        help="PostgreSQL server URL (no database): a throwaway database is made per measurement")
+    parser.add_argument("--model-cache", default="", help="triage model cache dir (default: the settings')")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    result = run(args)
+    print(f"\nacting on {result['posts']} decided posts (medians of {result['repeat']}):")
+    for group, s in result["groups"].items():
+        print(f"  groups of {group}: {s['wall_ms_per_post']} ms/post wall, {s['cpu_ms_per_post']} ms/post CPU, "
+              f"{s['statements_per_post']} statements and {s['commits_per_post']} commits a post; "
+              f"{s['incidents']} incidents; left pending {s['left_pending']}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(f"  written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
