@@ -4,18 +4,25 @@ Sign-in, sessions, incidents and the audit log all live in the database. While i
 queue page (/queue, and its live refresh /queue/rows) and GET /api/v1/queue answer from Redis:
 
 - who is asking: every successful check of a session or an API token (deps.current_user) leaves a
-  copy of what it found in Redis (SessionCopies: the person, their role, the session's expiry and
-  idle clock) for COPY_TTL_S, written at most every WRITE_EVERY_S per credential. While the
-  database refuses, a request is authorised from that copy only (the queue capability, the
-  session's expiry and idle sign-out checked as usual). Every revocation deletes the copies:
-  sign-out and any change of who is signed in (ServerSessions), an admin's deactivation, "sign
-  out everywhere" and a replaced API token (routes/admin.py, SessionCopies.forget_user). A
-  revocation cannot happen during the outage itself (it needs the database), so a copy is as good
-  as the database's answer at the moment it stopped answering. Signing in is not possible meanwhile;
+  copy of what it found in Redis (SessionCopies: the person, their role and alert sound choice, the
+  session's expiry and idle clock) for COPY_TTL_S, written at most every WRITE_EVERY_S per
+  credential. While the database refuses, a request is authorised from that copy only (the queue
+  capability, the session's expiry and idle sign-out checked as usual). Every revocation deletes
+  the copies: sign-out and any change of who is signed in (ServerSessions), an admin's
+  deactivation, "sign out everywhere" and a replaced API token (routes/admin.py,
+  SessionCopies.forget_user). A revocation cannot happen during the outage itself (it needs the
+  database), so a copy is as good as the database's answer at the moment it stopped answering.
+  Signing in is not possible meanwhile;
 - what they see: a banner saying the database is unavailable, the incidents waiting in the
   dispatch stream (ids and urgency only: their details are in the database), and the provisional
   urgent reports read during the outage (flows/dbless.py: text as triage read it, escaped as every
   page's text is, urgency, platform, where, age). No action is offered: they are not incidents yet;
+- what alerts them: the page refreshes its rows from /queue/rows every 3 s (dashboard/static/
+  flare.js, as the normal queue does) and a critical that was not on the screen before, a
+  provisional report or an incident, raises the normal queue's alert: the banner naming it (the
+  report's text as triage read it, set as text) and the sound unless the person muted it (their
+  choice is in the copy); what was there at page load gets the count only. The page reloads into
+  the normal queue once a refresh finds the database answering;
 - the audit: a view of personal data is always audited. The record is buffered in Redis (AOF in
   production) before anything personal is shown and written to the audit log with the time of the
   view once the database answers (flows.dbless.flush_audit); if Redis does not take the record,
@@ -116,7 +123,8 @@ def answer(request: Request) -> Response:
         return JSONResponse({"detail": BANNER, "degraded": "database", "waiting": waiting,
                              "provisional": [_public(e) for e in provisional]},
                             status_code=503, headers={"retry-after": "2"})
-    return _page(request, 200, BANNER, waiting, provisional, fragment=path == "/queue/rows")
+    return _page(request, 200, BANNER, waiting, provisional, fragment=path == "/queue/rows",
+                 muted=bool(who.get("muted_alerts")))
 
 
 def _waiting(conn: redis.Redis, key: str) -> list[dict[str, Any]]:
@@ -165,12 +173,13 @@ def _refused(request: Request, api: bool, prefix: str = "") -> Response:
 
 
 def _page(request: Request, status_code: int, detail: str, waiting: list[dict], provisional: list[dict],
-          fragment: bool = False) -> HTMLResponse:
+          fragment: bool = False, muted: bool = False) -> HTMLResponse:
     templates = request.app.state.templates
     name = "_queue_degraded_rows.html" if fragment else "queue_degraded.html"
     response = templates.TemplateResponse(
         request, name, {"detail": detail, "waiting": waiting, "provisional": [_public(e) for e in provisional],
-                        "shown": status_code == 200}, status_code=status_code)
+                        "shown": status_code == 200, "muted": muted,
+                        "live": request.url.path == "/queue"}, status_code=status_code)
     response.headers["Content-Security-Policy"] = content_security_policy(
         request.app.state.settings.dashboard.tile_url)
     response.headers["retry-after"] = "2"

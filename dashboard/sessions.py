@@ -47,7 +47,7 @@ IDLE_SIGN_OUT = "idle"  # revoked_by of a session ended by the idle timeout
 DATABASE_DOWN = "flare.database_down"
 # Copies of credentials' last successful checks, for the degraded queue (dashboard/degraded.py).
 COPY_TTL_S = 600.0  # how long after its last check a credential still opens the degraded queue
-WRITE_EVERY_S = 10.0  # a credential's copy is written at most this often
+WRITE_EVERY_S = 10.0  # a credential's copy is written at most this often (at once when who they are changed)
 COPY_PREFIX = "flare:credential-copy:"
 USER_PREFIX = "flare:credential-copies:"
 
@@ -189,21 +189,25 @@ class SessionCopies:
 
     def __init__(self, conn: redis.Redis) -> None:
         self.conn = conn
-        self._written: dict[str, float] = {}
+        self._written: dict[str, tuple[float, tuple[str, str, bool]]] = {}  # key → (when, who) last written
         self._lock = threading.Lock()
 
     def remember(self, key: str, user: User, *, expires_at: float | None = None, last_seen: float | None = None,
                  idle_s: float | None = None) -> None:
         """Record a successful check (at most every WRITE_EVERY_S per credential). Never raises."""
         now = time.monotonic()
+        # Who they are (role, name, alert sound) is written at once when it changed: a dispatcher
+        # who just muted or unmuted the alert sound gets that choice on the degraded queue too.
+        person = (user.role, user.display_name or user.username, bool(user.muted_alerts))
         with self._lock:
-            if now - self._written.get(key, -WRITE_EVERY_S) < WRITE_EVERY_S:
+            last = self._written.get(key)
+            if last is not None and now - last[0] < WRITE_EVERY_S and last[1] == person:
                 return
-            self._written[key] = now
+            self._written[key] = (now, person)
             if len(self._written) > 10_000:
-                self._written = {k: t for k, t in self._written.items() if now - t < WRITE_EVERY_S}
+                self._written = {k: w for k, w in self._written.items() if now - w[0] < WRITE_EVERY_S}
         copy = {"user_id": user.id, "username": user.username, "role": user.role,
-                "display_name": user.display_name or user.username, "expires_at": expires_at,
+                "display_name": person[1], "muted_alerts": person[2], "expires_at": expires_at,
                 "last_seen": last_seen, "idle_s": idle_s}
         try:
             with self.conn.pipeline(transaction=False) as pipe:

@@ -133,12 +133,22 @@
           if (!leaving) { leaving = true; if (actionsInFlight === 0) window.location.reload(); }
           throw new Error("signed out");
         }
-        if (!r.ok) throw new Error("HTTP " + r.status);
+        if (!r.ok) {
+          // The degraded queue refused (Redis, this sign-in's copy): its full page says why.
+          if (page === "queue-degraded" && !leaving) { leaving = true; window.location.reload(); }
+          throw new Error("HTTP " + r.status);
+        }
         return r.text();
       })
       .then(function (html) {
         var tpl = document.createElement("template");
         tpl.innerHTML = html;  // server-rendered and autoescaped; inert until attached
+        // The database answers again: the degraded queue gives way to the normal one.
+        if (page === "queue-degraded" && !tpl.content.querySelector("#degraded-banner")) {
+          if (!leaving) { leaving = true; window.location.reload(); }
+          return;
+        }
+        if (page === "queue-degraded") liveBack();
         target.replaceChildren(tpl.content);
         if (selectedId) {
           var again = target.querySelector('[data-post-id="' + CSS.escape(selectedId) + '"]');
@@ -147,7 +157,11 @@
         document.dispatchEvent(new CustomEvent("flare:refreshed"));
         tickTimers();
       })
-      .catch(function () { /* the next event or the fallback poll retries */ })
+      .catch(function (err) {
+        // The next event or the fallback poll retries. The degraded queue has no live connection
+        // to say so: a refresh that reached nobody says the screen may be out of date.
+        if (page === "queue-degraded" && err instanceof TypeError) liveLost();
+      })
       .finally(function () {
         refreshing = false;
         if (refreshAgain) { refreshAgain = false; scheduleRefresh(); }
@@ -258,6 +272,10 @@
   // New critical incidents on the queue, and incidents back in front of a dispatcher (a new report
   // after an acknowledgement, the reporter replied): visual alert always, sound unless muted.
   // An incident that leaves the waiting set and comes back alerts again.
+  // While the database refuses, the rows come from Redis (dashboard/degraded.py), on the degraded
+  // page or refreshed into this one: the incidents waiting in the dispatch stream (the same ids, so
+  // switching to and from them alerts on nothing already shown) and provisional reports, a critical
+  // one alerting as a new critical incident does, named by the text triage read (set as text).
   var waitingBefore = null;
   function alertWhy(row) {
     if (row.querySelector(".flag.new-report")) return "New report on incident #";
@@ -265,24 +283,47 @@
     if (row.dataset.urgency === "critical") return "New critical incident #";
     return "";
   }
+  function clip(text, most) {
+    var chars = Array.from(text);
+    return chars.length > most ? chars.slice(0, most).join("") + "…" : text;
+  }
+  function provisionalAlert(row) {
+    if (row.dataset.urgency !== "critical") return null;
+    var words = row.querySelector(".words");
+    return { text: "New provisional critical report (" + String(row.dataset.platform || "") + "): " +
+                   clip(words ? words.textContent.trim() : "", 200),
+             href: null, provisional: true };
+  }
   function checkCritical() {
-    if (page !== "queue") return;
+    if (page !== "queue" && page !== "queue-degraded") return;
     var waiting = new Map();
-    document.querySelectorAll('tr[data-incident][data-status="queued"]').forEach(function (row) {
+    document.querySelectorAll('tr[data-incident][data-status="queued"], tr[data-incident][data-waiting]').forEach(function (row) {
       var why = alertWhy(row);
-      if (why) waiting.set(row.dataset.incident, why);
+      // (an incident's page cannot open while the database refuses: no link from its waiting row)
+      if (why) waiting.set(row.dataset.incident, { text: why + row.dataset.incident,
+        href: row.hasAttribute("data-waiting") ? null : "/incidents/" + row.dataset.incident });
+    });
+    document.querySelectorAll("tr[data-provisional]").forEach(function (row) {
+      var alert = provisionalAlert(row);
+      if (alert) waiting.set("provisional:" + row.dataset.provisional, alert);
     });
     if (waitingBefore === null) {
       waitingBefore = waiting;
-      if (waiting.size) showAlert(waiting.size + " incident(s) waiting for a dispatcher", "#queue");
+      var reports = 0;
+      waiting.forEach(function (a) { if (a.provisional) reports += 1; });
+      var incidents = waiting.size - reports;
+      if (waiting.size) {
+        showAlert([incidents ? incidents + " incident(s)" : "", reports ? reports + " provisional critical report(s)" : ""]
+          .filter(Boolean).join(" and ") + " waiting for a dispatcher", "#queue");
+      }
       return;
     }
     var fresh = [];
-    waiting.forEach(function (why, id) { if (!waitingBefore.has(id)) fresh.push([id, why]); });
+    waiting.forEach(function (alert, key) { if (!waitingBefore.has(key)) fresh.push(alert); });
     waitingBefore = waiting;
     if (fresh.length) {
       beep();
-      showAlert(fresh.map(function (f) { return f[1] + f[0]; }).join("; "), "/incidents/" + fresh[0][0]);
+      showAlert(fresh.map(function (f) { return f.text; }).join("; "), fresh[0].href);
     }
   }
   document.addEventListener("flare:refreshed", checkCritical);

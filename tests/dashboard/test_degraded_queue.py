@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from dashboard.app import create_app
-from dashboard.sessions import COPY_PREFIX
+from dashboard.sessions import COPY_PREFIX, SessionCopies
 from flows import dbless
 from flows.context import AppContext, set_process_context
 from flows.held import STREAM, hold_for_dispatch
@@ -168,6 +168,8 @@ def test_the_queue_answers_from_redis_while_the_database_refuses(cut, redis_conn
         assert "DATABASE UNAVAILABLE" in page.text and "PROVISIONAL" in page.text
         assert "12 Station Road Leeds" in page.text
         assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text  # escaped
+        # It refreshes its rows in place (flare.js: what is new alerts), with the person's sound choice.
+        assert 'data-refresh="/queue/rows"' in page.text and 'data-muted="0"' in page.text
         assert FILLER not in page.text
         rows = dispatcher.get("/queue/rows", headers={"x-requested-with": "flare"})
         assert rows.status_code == 200 and 'data-provisional="x:c9"' in rows.text
@@ -186,6 +188,7 @@ def test_the_queue_answers_from_redis_while_the_database_refuses(cut, redis_conn
         # Other pages: a 503 that says what is wrong, not a 500.
         feed = dispatcher.get("/feed", headers={"accept": "text/html"})
         assert feed.status_code == 503 and "database" in feed.text.lower()
+        assert 'http-equiv="refresh"' in feed.text and "data-refresh=" not in feed.text  # reloads itself
         # The views that showed the report are audited (buffered: page, api; the refresh showed
         # nothing new to this session after its page load).
         buffered = [json.loads(v) for v in redis_conn.lrange(dbless.AUDIT_PENDING, 0, -1)]
@@ -211,3 +214,18 @@ def test_the_queue_answers_from_redis_while_the_database_refuses(cut, redis_conn
         rows = s.exec(select(AuditEntry).where(AuditEntry.action == "view_queue_degraded")).all()
     assert [(a.username, a.detail["via"]) for a in rows] == [("dispatcher", "page"), ("dispatcher", "api")]
     assert redis_conn.llen(dbless.AUDIT_PENDING) == 0
+
+
+def test_a_changed_alert_sound_choice_reaches_the_copy_at_once(redis_conn):
+    """A copy is written at most every WRITE_EVERY_S, but at once when who the person is changed:
+    a dispatcher who mutes the alert sound just before an outage is muted on the degraded queue."""
+    copies = SessionCopies(redis_conn)
+    person = User(id=7, username="d", role="dispatcher", password_hash="x", muted_alerts=False)
+    copies.remember("k", person)
+    assert copies.recall("k")["muted_alerts"] is False
+    redis_conn.delete(COPY_PREFIX + "k")
+    copies.remember("k", person)  # unchanged, within WRITE_EVERY_S: not written again
+    assert copies.recall("k") is None
+    person.muted_alerts = True
+    copies.remember("k", person)
+    assert copies.recall("k")["muted_alerts"] is True
