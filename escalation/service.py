@@ -419,23 +419,26 @@ def last_question(session: Session, incident_id: int, post: Post) -> str:
     return messages.question_asked(row[0], row[1]) if row else ""
 
 
-def dm_undeliverable(session: Session, msg: OutboundMessage, service: ServiceSettings) -> OutboundMessage | None:
+def dm_undeliverable(session: Session, msg: OutboundMessage,
+                     service: ServiceSettings) -> tuple[int | None, OutboundMessage | None]:
     """A private message failed for good (DMs closed, 403): the incident and its queue row say
     "reporter cannot be reached by DM", and a non-silent reporter gets one public reply that
-    reveals nothing (open your DMs or call). Returns that fallback message, if one was queued."""
+    reveals nothing (open your DMs or call). Returns the flagged incident's id (None if none was
+    flagged: the caller tells open screens after its commit) and that fallback message, if one
+    was queued."""
     if msg.kind != MessageKind.dm.value or not msg.incident_id:
-        return None
+        return None, None
     incident = session.get(Incident, msg.incident_id)
     post = session.get(Post, msg.post_id) if msg.post_id else None
     if incident is None or post is None:
-        return None
+        return None, None
     set_flag(incident, "dm_unreachable", {"post_id": post.id, "error": (msg.last_error or "")[:200],
                                           "at": utcnow().isoformat()})
     reply = messages.dm_closed(service, post_language(session, post.id), utcnow(), incident.silent)
     if reply is None:
-        return None
+        return incident.id, None
     fallback = queue_message(session, post, incident.id, reply, dedupe_key=f"{post.id}:dm_fallback")
-    return fallback
+    return incident.id, fallback
 
 
 def shared_fix(session: Session, incident_id: int, lat: float, lon: float, accuracy_m: float) -> Incident | None:

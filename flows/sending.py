@@ -27,6 +27,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
 from flows.context import AppContext, process_context
+from flows.live import publish_live_many
 from escalation import service
 from flows.publish import enqueue_send, enqueue_sends
 from models.domain import OutboundRequest
@@ -174,24 +175,33 @@ def _record(ctx: AppContext, outcomes: list[tuple[OutboundMessage, Attempt]]) ->
     transaction locks one incident's row, as every other writer of its event chain does, and
     reads its chain head once for all its messages' events. An outcome not yet written when a
     worker dies leaves its message uncertain: the next attempt looks on the platform first.
-    Returns each message's status ("retrying" if it will be retried)."""
+    Returns each message's status ("retrying" if it will be retried).
+
+    An incident flagged "unreachable by DM" here is announced on the live feed once its
+    transaction has committed: the flag changes nothing else an open queue or incident page
+    would hear of, so without it a screen that refreshed before this commit never shows it."""
     by_incident: dict[int | None, list[tuple[OutboundMessage, Attempt]]] = {}
     for claimed, attempt in outcomes:
         by_incident.setdefault(claimed.incident_id, []).append((claimed, attempt))
     statuses: dict[int, str] = {}
     retries: list[tuple[int, float]] = []
     fallbacks: list[OutboundMessage] = []  # public replies to reporters whose DMs are closed
+    unreachable: list[int] = []  # incidents flagged "unreachable by DM"
     for group in by_incident.values():
         with Session(ctx.engine, expire_on_commit=False) as s:
             batch_appends(s)
             for claimed, attempt in group:
-                status, retry_in, fallback = _outcome(ctx, s, s.merge(claimed, load=False), attempt)
+                status, retry_in, flagged, fallback = _outcome(ctx, s, s.merge(claimed, load=False), attempt)
                 statuses[claimed.id] = status
                 if retry_in is not None:
                     retries.append((claimed.id, retry_in))
+                if flagged is not None:
+                    unreachable.append(flagged)
                 if fallback is not None:
                     fallbacks.append(fallback)
             s.commit()
+    publish_live_many(ctx, [{"type": "dm_unreachable", "incident_id": incident_id}
+                            for incident_id in dict.fromkeys(unreachable)])
     enqueue_sends(ctx, [f.id for f in fallbacks if f.id is not None])
     for message_id, delay in retries:
         enqueue_send(ctx, message_id, delay=delay)
@@ -199,10 +209,12 @@ def _record(ctx: AppContext, outcomes: list[tuple[OutboundMessage, Attempt]]) ->
 
 
 def _outcome(ctx: AppContext, s: Session, msg: OutboundMessage,
-             attempt: Attempt) -> tuple[str, float | None, OutboundMessage | None]:
+             attempt: Attempt) -> tuple[str, float | None, int | None, OutboundMessage | None]:
     """One attempt's outcome on its message (and its event): the status, the delay before a
-    retry (None: no retry), and the public reply queued for a reporter whose DMs are closed."""
+    retry (None: no retry), the incident flagged "unreachable by DM" (None: none) and the public
+    reply queued for a reporter whose DMs are closed."""
     retry_in: float | None = None
+    flagged: int | None = None
     fallback: OutboundMessage | None = None
     now = utcnow()
     if not attempt.uncertain:
@@ -234,5 +246,5 @@ def _outcome(ctx: AppContext, s: Session, msg: OutboundMessage,
             detail["found_on_platform"] = True
         append_event(s, msg.incident_id, kind, "system", detail)
     if kind == EventKind.message_failed and not attempt.retryable:  # e.g. DMs closed (403)
-        fallback = service.dm_undeliverable(s, msg, ctx.settings.service)
-    return ("retrying" if retry_in is not None else msg.status), retry_in, fallback
+        flagged, fallback = service.dm_undeliverable(s, msg, ctx.settings.service)
+    return ("retrying" if retry_in is not None else msg.status), retry_in, flagged, fallback

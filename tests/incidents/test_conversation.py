@@ -5,10 +5,14 @@ Posts go through escalation.service.apply_triage with the batch path's own finde
 (grouping.finder.BatchFinder), against real PostgreSQL/SQLite and Redis."""
 from __future__ import annotations
 
+import json
+import time
+
 from esc_helpers import drain, make_user, new_post
 from sqlmodel import Session, select
 
 from flows import publish
+from flows.live import ALERT_CHANNEL
 from flows import actions
 from grouping import finder as grouping_finder
 from escalation import messages, service
@@ -171,12 +175,38 @@ class ClosedDMs:
         return DeliveryReceipt(ok=True, platform_message_id=f"m{len(self.sent)}")
 
 
+def _live_feed(ctx):
+    """A subscription to the live feed, confirmed by Redis before anything is published."""
+    feed = ctx.redis.pubsub()
+    feed.subscribe(ALERT_CHANNEL)
+    confirmed = feed.get_message(timeout=5.0)
+    assert confirmed is not None and confirmed["type"] == "subscribe", confirmed
+    return feed
+
+
+def _announced(feed, incident_id: int, timeout: float = 5.0) -> dict | None:
+    """The live feed's "dm_unreachable" announcement of this incident (published before the
+    drain returned: the bound only covers reading it). Other processes on this Redis may publish
+    too: theirs are skipped."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = feed.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is not None:
+            payload = json.loads(message["data"])
+            if payload.get("type") == "dm_unreachable" and payload.get("incident_id") == incident_id:
+                return payload
+    return None
+
+
 def test_closed_dms_are_flagged_and_get_a_public_fallback_that_reveals_nothing(ctx):
     replier = ClosedDMs()
     ctx.repliers = {"x": replier}
     text = "my dad collapsed at 12 High St, not breathing"
     incident_id = _apply(ctx, new_post(ctx, text, author="closed_1"), "critical").incident_id
-    drain(ctx)
+    with _live_feed(ctx) as feed:
+        drain(ctx)
+        # An open queue that refreshed before the send job's commit hears of the flag.
+        assert _announced(feed, incident_id), "the flag is announced on the live feed"
     assert _incident(ctx, incident_id).flags["dm_unreachable"]["error"].startswith("403")
     public = [r for r in replier.sent if r.kind == "public_reply"]
     assert len(public) == 1
@@ -188,7 +218,9 @@ def test_a_silent_contact_with_closed_dms_is_flagged_but_never_answered_in_publi
     ctx.repliers = {"x": replier}
     incident_id = _apply(ctx, new_post(ctx, "he is here cant talk", author="closed_2"), "critical",
                          category="domestic_abuse", silent=True).incident_id
-    drain(ctx)
+    with _live_feed(ctx) as feed:
+        drain(ctx)
+        assert _announced(feed, incident_id), "the flag is announced though no fallback is queued"
     assert "dm_unreachable" in _incident(ctx, incident_id).flags
     assert [r.kind for r in replier.sent] == ["dm"]
 

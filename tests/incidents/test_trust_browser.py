@@ -38,13 +38,15 @@ pytestmark = [
 
 
 class Platform:
-    """A platform double that records what Flare sent; DMs to `closed` accounts fail for good."""
+    """A platform double that records what Flare sent; DMs to `closed` accounts fail for good,
+    after `refuse_seconds` (a platform slow to refuse)."""
 
     platform = "x"
 
     def __init__(self) -> None:
         self.sent: list = []
         self.closed: set[str] = set()
+        self.refuse_seconds = 0.0
 
     def supports_dm(self, request) -> bool:
         return True
@@ -52,6 +54,7 @@ class Platform:
     def send(self, request) -> DeliveryReceipt:
         self.sent.append(request)
         if request.kind == "dm" and request.recipient_id in self.closed:
+            time.sleep(self.refuse_seconds)
             return DeliveryReceipt(ok=False, error="403 Forbidden: you cannot send messages to this user",
                                    retryable=False)
         return DeliveryReceipt(ok=True, platform_message_id=f"m{len(self.sent)}")
@@ -203,6 +206,9 @@ def test_a_silent_reporters_yes_lands_on_their_incident(ctx, users, server, brow
 def test_closed_dms_are_flagged_with_a_fallback_that_reveals_nothing(ctx, users, server, browser):
     platform = ctx.repliers["x"]
     platform.closed |= {"shut1", "shut2"}
+    # Slow refusals: the queue has refreshed for the triage before the failed DMs are recorded,
+    # as on a loaded machine, so the flag reaches the open page only if its commit is announced.
+    platform.refuse_seconds = 1.0
     dispatcher = sign_in(browser, server, "dispatcher")
     dispatcher.wait_for_selector('#live-status[data-state="live"]')
     loud, silent = ingest(ctx, [
