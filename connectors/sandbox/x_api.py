@@ -169,8 +169,8 @@ def build_router(state: SandboxState) -> APIRouter:
         text = body.get("text")
         if not isinstance(text, str) or not text:
             return _problem(400, "Invalid Request", "text is required", "invalid-request")
-        authors = {x_user_id(i.author): i.author for i in state.items_for("x")}
-        author = authors.get(participant_id)
+        # the newest posts first: the reporter being answered is nearly always a recent one
+        author = next((i.author for i in reversed(state.items_for("x")) if x_user_id(i.author) == participant_id), None)
         if author is None:
             return _problem(400, "Invalid Request", "participant not found", "invalid-request")
         if not state.dm_allowed("x", author):
