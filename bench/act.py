@@ -19,9 +19,7 @@ import argparse
 import copy
 import json
 import runpy
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +39,10 @@ from models import GeoPoint, RawPost
 from models.db import upgrade
 from models.enums import TriageState
 from models.tables import Incident, Post
-from runtime.embedded import redis_server_binary
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "act.json"
+BURST = runpy.run_path(str(HERE / "burst.py"), run_name="bench_burst_services")
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
@@ -56,25 +54,7 @@ class _Replier:
 
 
 def _scenario(posts: int) -> list:
-    scenario = runpy.run_path(str(HERE / "scenarios" / "burst.py"))
-    return scenario["burst_scenario"](posts, 20, 60.0 * posts / 16_000, 999)
-
-
-def _redis(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--dir", str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if redis.Redis.from_url(url, socket_timeout=1).ping():
-                break
-        except redis.RedisError:
-            time.sleep(0.05)
-    return proc, url
+    return BURST["SCENARIO"]["burst_scenario"](posts, 20, 60.0 * posts / 16_000, 999)
 
 
 def _fresh_database(server: str) -> str:
@@ -149,7 +129,9 @@ def run(args: argparse.Namespace) -> dict:
     groups = [int(g) for g in args.groups.split(",")]
     with tempfile.TemporaryDirectory(prefix="flare-act-") as tmp:
         data_dir = Path(tmp)
-        redis_proc, redis_url = _redis(data_dir)
+        # A throwaway Redis server (and the database the posts are decided on), as `bench burst` makes them.
+        services = BURST["Services"](data_dir)
+        _, redis_url = services.start()
         try:
             # Decided once, on a database of its own: every measurement acts on the same outputs.
             url = _fresh_database(args.database_server)
@@ -183,8 +165,7 @@ def run(args: argparse.Namespace) -> dict:
                     runs[group].append(measured)
                     print(f"  group {group}: {measured}", flush=True)
         finally:
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
+            services.stop()
     summary = {str(g): {k: statistics.median(r[k] for r in rs) for k in rs[0]} for g, rs in runs.items()}
     return {"posts": len(entries), "repeat": args.repeat, "groups": summary,
             "runs": {str(g): rs for g, rs in runs.items()},

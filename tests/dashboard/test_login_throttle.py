@@ -17,17 +17,16 @@ def _attempt(client: TestClient, username: str, password: str):
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
 
 
-def _all_at_once(server: str, guesses: list[tuple[str, str]]) -> list[int]:
-    """Each (username, password) signed in from its own client, all released at one instant;
-    the status codes, in order."""
-    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=60) for _ in guesses]
-    forms = [{"username": user, "password": password, "csrf_token": csrf_from(c.get("/login").text)}
-             for (user, password), c in zip(guesses, clients, strict=True)]
+def _all_at_once(server: str, path: str, fields: list[dict]) -> list[int]:
+    """Each form posted to `path` from its own client (with that client's CSRF token), all
+    released at one instant; the status codes, in order."""
+    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=60) for _ in fields]
+    forms = [{**form, "csrf_token": csrf_from(c.get(path).text)} for form, c in zip(fields, clients, strict=True)]
     start = threading.Barrier(len(clients))
 
     def guess(n: int) -> int:
         start.wait()
-        return clients[n].post("/login", data=forms[n]).status_code
+        return clients[n].post(path, data=forms[n]).status_code
 
     try:
         with ThreadPoolExecutor(len(clients)) as pool:
@@ -37,22 +36,8 @@ def _all_at_once(server: str, guesses: list[tuple[str, str]]) -> list[int]:
             c.close()
 
 
-def _wall_keys_at_once(server: str, keys: list[str]) -> list[int]:
-    """Each wall key tried at /wall/enter from its own client, all released at one instant."""
-    clients = [httpx.Client(base_url=server, follow_redirects=False, timeout=60) for _ in keys]
-    forms = [{"key": key, "csrf_token": csrf_from(c.get("/wall/enter").text)} for key, c in zip(keys, clients, strict=True)]
-    start = threading.Barrier(len(clients))
-
-    def guess(n: int) -> int:
-        start.wait()
-        return clients[n].post("/wall/enter", data=forms[n]).status_code
-
-    try:
-        with ThreadPoolExecutor(len(clients)) as pool:
-            return list(pool.map(guess, range(len(clients))))
-    finally:
-        for c in clients:
-            c.close()
+def _passwords_at_once(server: str, guesses: list[tuple[str, str]]) -> list[int]:
+    return _all_at_once(server, "/login", [{"username": user, "password": password} for user, password in guesses])
 
 
 def _enter_wall(app, address: str, key: str) -> int:
@@ -92,7 +77,7 @@ def test_one_address_guessing_many_accounts_is_stopped(app, users):
 def test_guesses_sent_all_at_once_are_counted_before_any_password_is_checked(server, users):
     """Twenty wrong passwords for one account sent in parallel: no more are checked than the
     account's limit allows, however the requests interleave (the count is not read-then-written)."""
-    codes = _all_at_once(server, [("dispatcher", f"guess-{n}") for n in range(20)])
+    codes = _passwords_at_once(server, [("dispatcher", f"guess-{n}") for n in range(20)])
     assert codes.count(401) <= 5 and codes.count(401) + codes.count(429) == len(codes), codes
 
 
@@ -100,7 +85,7 @@ def test_guesses_across_many_accounts_sent_at_once_stop_at_the_address_limit(ser
     """Thirty wrong passwords for thirty accounts from one address, sent in parallel: no more
     passwords are checked than the address's limit (20 a minute), however the requests interleave
     (attempts in flight count against the address, not only finished failures)."""
-    codes = _all_at_once(server, [(f"nobody{n}", "guess") for n in range(30)])
+    codes = _passwords_at_once(server, [(f"nobody{n}", "guess") for n in range(30)])
     assert codes.count(401) <= 20 and codes.count(401) + codes.count(429) == len(codes), codes
 
 
@@ -166,7 +151,7 @@ def test_wall_keys_guessed_at_once_stop_at_the_address_limit(server, users):
     """Thirty wrong wall keys from one address sent in parallel: no more keys are checked than
     the address's limit (20 a minute), however the requests interleave (attempts in flight count,
     not only finished failures)."""
-    codes = _wall_keys_at_once(server, [f"guess-{n}-" + "x" * 40 for n in range(30)])
+    codes = _all_at_once(server, "/wall/enter", [{"key": f"guess-{n}-" + "x" * 40} for n in range(30)])
     assert codes.count(401) <= 20 and codes.count(401) + codes.count(429) == len(codes), codes
 
 
