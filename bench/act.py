@@ -46,13 +46,6 @@ BURST = runpy.run_path(str(HERE / "burst.py"), run_name="bench_burst_services")
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
-class _Replier:
-    """Acting queues messages; nothing sends them here."""
-
-    def __init__(self, platform: str) -> None:
-        self.platform = platform
-
-
 def _scenario(posts: int) -> list:
     return BURST["SCENARIO"]["burst_scenario"](posts, 20, 60.0 * posts / 16_000, 999)
 
@@ -79,7 +72,9 @@ def _context(data_dir: Path, database_url: str, redis_url: str, model_cache: str
     settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url, redis_url=redis_url,
                         triage={"model_cache_dir": model_cache} if model_cache else {})
     ctx = AppContext.build(settings)
-    ctx.repliers = {p: _Replier(p) for p in ("x", "bluesky", "reddit")}
+    # No platform: acting queues messages, nothing sends them, and a DM is possible only where
+    # the post came as one (AppContext.dm_possible without a replier).
+    ctx.repliers = {}
     return ctx
 
 
@@ -129,13 +124,13 @@ def run(args: argparse.Namespace) -> dict:
     groups = [int(g) for g in args.groups.split(",")]
     with tempfile.TemporaryDirectory(prefix="flare-act-") as tmp:
         data_dir = Path(tmp)
-        # A throwaway Redis server (and the database the posts are decided on), as `bench burst` makes them.
+        # A throwaway Redis server and the database the posts are decided on (once: every
+        # measurement acts on the same outputs), as `bench burst` makes them.
         services = BURST["Services"](data_dir)
-        _, redis_url = services.start()
+        decide_url, redis_url = services.start()
         try:
-            # Decided once, on a database of its own: every measurement acts on the same outputs.
-            url = _fresh_database(args.database_server)
-            ctx = _context(data_dir, url, redis_url, args.model_cache)
+            upgrade(decide_url)
+            ctx = _context(data_dir, decide_url, redis_url, args.model_cache)
             set_process_context(ctx)
             posts = _store(ctx, entries)
             outputs: dict[str, object] = {}
@@ -147,7 +142,6 @@ def run(args: argparse.Namespace) -> dict:
             print(f"{len(posts)} posts decided in {time.perf_counter() - started:.1f} s", flush=True)
             set_process_context(None)
             ctx.close()
-            _drop_database(args.database_server, url)
             runs: dict[int, list[dict]] = {g: [] for g in groups}
             for _ in range(args.repeat):
                 for group in groups:

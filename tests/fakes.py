@@ -18,3 +18,13 @@ class AcceptingReplier:
     def send(self, request) -> DeliveryReceipt:
         self.sent += 1
         return DeliveryReceipt(ok=True, platform_message_id=f"m{self.sent}")
+
+
+class NoCheckpoints:
+    """A CheckpointStore (connectors/runner.py) that keeps nothing: every poll reads from the start."""
+
+    def load(self, name):
+        return {}
+
+    def save(self, name, cursor):
+        pass

@@ -27,6 +27,7 @@ from flows.context import AppContext
 from models.db import make_engine
 from models.domain import RawPost
 from runtime.connector_loop import run_connectors
+from tests.fakes import NoCheckpoints
 from tests.tcp_proxy import TcpProxy
 
 
@@ -550,19 +551,11 @@ class _FailingSource:
         pass
 
 
-class _MemoryCheckpoints:
-    def load(self, name):
-        return {}
-
-    def save(self, name, cursor):
-        pass
-
-
 @pytest.mark.parametrize(("failures", "then"), [(1, [0.0, 2.0]), (2, [0.0, "backoff", 2.0])])
 def test_a_failed_poll_is_sent_again_at_once_then_backs_off(failures, then):
     """One 5xx: polled again at once (most are one-offs); a second in a row: the usual backoff."""
     stop = _RecordingStop(len(then))
-    runner._run_source(_FailingSource(failures), None, lambda _p: None, _MemoryCheckpoints(), None, stop, None,
+    runner._run_source(_FailingSource(failures), None, lambda _p: None, NoCheckpoints(), None, stop, None,
                        MAX_BACKOFF_SECONDS)
     assert [("backoff" if isinstance(w, float) and 0 < w < 1 else w) for w in stop.asked] == then
 
@@ -589,7 +582,7 @@ def test_a_source_with_more_to_read_is_read_on_at_once():
     """Each page stored as it is read, the next read straight after; the poll interval only once
     a page finds nothing new."""
     stop = _RecordingStop(3)
-    runner._run_source(_PagedSource(), None, lambda _p: None, _MemoryCheckpoints(), None, stop, None,
+    runner._run_source(_PagedSource(), None, lambda _p: None, NoCheckpoints(), None, stop, None,
                        MAX_BACKOFF_SECONDS)
     assert stop.asked == [0.0, 0.0, 2.0]
 

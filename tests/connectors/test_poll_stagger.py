@@ -14,6 +14,7 @@ import pytest
 from connectors import runner
 from connectors.common import RateLimited
 from connectors.runner import MAX_BACKOFF_SECONDS, STAGGER_MAX_SECONDS, stagger_seconds
+from tests.fakes import NoCheckpoints
 
 START = 1_000_000.0  # epoch seconds on the test's clock
 RESET = START + 40.0  # when the platform's rate limit ends
@@ -56,14 +57,6 @@ class FakeSource:
         return [], cursor
 
     def after_commit(self, posts) -> None:
-        pass
-
-
-class NoCheckpoints:
-    def load(self, name):
-        return {}
-
-    def save(self, name, cursor):
         pass
 
 
