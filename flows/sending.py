@@ -1,11 +1,12 @@
-"""Sending replies: a job takes a page of queued messages and, one at a time, claims a message
-and sends it through its platform's replier; the outcomes are recorded together, one
-transaction per incident (a burst's receipts mostly share a few incidents).
+"""Sending replies: a job takes a page of queued messages, claims them with one statement and
+sends them one at a time through their platform's replier; the outcomes are recorded together,
+one transaction per incident (a burst's receipts mostly share a few incidents).
 
-A claim is the attempt counter plus `next_attempt_at` pushed past the attempt's longest
-duration, taken by one conditional UPDATE just before the send and only from a message that is
-queued and due: a second worker (or a sweep re-drive) finds it not due and leaves it alone, so a
-message is never sent twice at once.
+A claim is the attempt counter plus `next_attempt_at` pushed CLAIM_SECONDS ahead, taken by one
+conditional UPDATE for the whole page and only from messages that are queued and due: a second
+worker (or a sweep re-drive) finds them not due and leaves them alone, so a message is never sent
+twice at once. A page whose sends are slow renews the claim on the messages it has not sent yet
+before it could lapse (`PageClaim.take`): no message is ever sent on a lapsed claim.
 
 Exactly once across crashes and timeouts: the claim also stamps `uncertain_since` (the durable
 record that an attempt may be on its way), and only a known outcome clears it. A worker killed,
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from flows.context import AppContext, process_context
@@ -40,7 +42,9 @@ log = logging.getLogger("flare.sending")
 
 MAX_SEND_ATTEMPTS = 40  # a runaway guard; SEND_WINDOW is what bounds retrying
 SEND_WINDOW = timedelta(hours=2)  # retryable failures are retried this long after the message was made
-CLAIM_SECONDS = 90  # longer than one attempt can take (a lookup and a send, each under the clients' timeouts)
+ATTEMPT_SECONDS = 90  # longer than one attempt can take (a lookup and a send, each under the clients' timeouts)
+CLAIM_SECONDS = 120  # how long a claim holds; a page renews it for the messages it has not sent yet
+RENEW_AFTER_SECONDS = CLAIM_SECONDS - ATTEMPT_SECONDS  # so an attempt started on a claim ends before it lapses
 DUE_TOLERANCE = timedelta(seconds=1)  # a delayed retry job may start a moment early
 # A request that timed out may still land (a slow platform acts after we gave up): the lookup
 # that decides whether to send again waits this long after the uncertain attempt.
@@ -72,18 +76,18 @@ def send_messages(message_ids: Sequence[int], ctx: AppContext | None = None) -> 
     the page ends or the oldest has waited RECORD_AFTER_SECONDS. Returns each message's new status."""
     ctx = ctx or process_context()
     posts = _posts_replied_to(ctx, message_ids)
+    claim = PageClaim.take_page(ctx, message_ids)
     statuses: dict[int, str] = {}
     outcomes: list[tuple[OutboundMessage, Attempt]] = []
     oldest = 0.0
-    for message_id in message_ids:
+    while (taken := claim.take()) is not None:
         if outcomes and time.monotonic() - oldest > RECORD_AFTER_SECONDS:
             statuses.update(_record(ctx, outcomes))
             outcomes = []
-        msg, uncertain_since = _claim(ctx, message_id)
-        if msg is not None:
-            attempt = _send(ctx, msg, posts.get(msg.id), uncertain_since)
-            oldest = oldest if outcomes else time.monotonic()
-            outcomes.append((msg, attempt))
+        msg, uncertain_since = taken
+        attempt = _send(ctx, msg, posts.get(msg.id), uncertain_since)
+        oldest = oldest if outcomes else time.monotonic()
+        outcomes.append((msg, attempt))
     statuses.update(_record(ctx, outcomes))
     return statuses
 
@@ -103,28 +107,71 @@ def _posts_replied_to(ctx: AppContext, message_ids: Sequence[int]) -> dict[int, 
         return {message_id: post for message_id, post in rows}
 
 
-def _claim(ctx: AppContext, message_id: int) -> tuple[OutboundMessage | None, datetime | None]:
-    """Take one attempt at a message if it is queued and due: one conditional UPDATE, so of two
-    workers (or a sweep re-drive racing a page) exactly one gets it. The UPDATE stamps
-    `uncertain_since` unless an earlier unresolved attempt already did; returns that earlier
-    stamp (None if every earlier attempt has a known outcome)."""
-    now = utcnow()
-    with Session(ctx.engine, expire_on_commit=False) as s:
-        # The message as the UPDATE left it comes back with it (RETURNING): no second read.
-        msg = s.scalars(
-            update(OutboundMessage).where(
-                OutboundMessage.id == message_id, OutboundMessage.status == DeliveryStatus.queued.value,
-                or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now + DUE_TOLERANCE))
-            .values(attempts=OutboundMessage.attempts + 1,
-                    next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
-                    uncertain_since=func.coalesce(OutboundMessage.uncertain_since, now))
-            .returning(OutboundMessage)).first()
-        if msg is None:
-            s.rollback()
-            return None, None
-        earlier = msg.uncertain_since if msg.uncertain_since is not None and msg.uncertain_since < now else None
-        s.commit()
-    return msg, earlier
+class PageClaim:
+    """A page's messages, claimed by one UPDATE, handed out one at a time in page order.
+
+    Each message comes with the `uncertain_since` an earlier attempt left on it (None if every
+    earlier attempt has a known outcome). The claim stamps `uncertain_since` on every message it
+    takes, so a worker that dies mid-page leaves them all to be looked up on the platform before
+    they are sent again: a lookup too many, never a message twice. Before a message is handed
+    out on a claim older than RENEW_AFTER_SECONDS, the claim on the page's unsent messages is
+    renewed by one UPDATE that finds them still claimed by this page (a message it does not find
+    is no longer this page's to send)."""
+
+    def __init__(self, ctx: AppContext, waiting: list[tuple[OutboundMessage, datetime | None]],
+                 until: datetime | None) -> None:
+        self.ctx, self.waiting, self.until = ctx, waiting, until
+        self.claimed_at = time.monotonic()
+
+    @classmethod
+    def take_page(cls, ctx: AppContext, message_ids: Sequence[int]) -> PageClaim:
+        """Claim the page's messages that are queued and due."""
+        if not message_ids:
+            return cls(ctx, [], None)
+        now = utcnow()
+        until = now + timedelta(seconds=CLAIM_SECONDS)
+        with Session(ctx.engine, expire_on_commit=False) as s:
+            # The messages as the UPDATE left them come back with it (RETURNING): no second read.
+            claimed = {msg.id: msg for msg in s.scalars(
+                update(OutboundMessage).where(
+                    OutboundMessage.id.in_(list(message_ids)), OutboundMessage.status == DeliveryStatus.queued.value,
+                    or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now + DUE_TOLERANCE))
+                .values(attempts=OutboundMessage.attempts + 1, next_attempt_at=until,
+                        uncertain_since=func.coalesce(OutboundMessage.uncertain_since, now))
+                .returning(OutboundMessage)).all()}
+            s.commit()
+        waiting = [(claimed[message_id], _earlier(claimed[message_id], now))
+                   for message_id in dict.fromkeys(message_ids) if message_id in claimed]
+        return cls(ctx, waiting, until)
+
+    def take(self) -> tuple[OutboundMessage, datetime | None] | None:
+        """The next message to send on a live claim, or None when the page is done."""
+        if self.waiting and time.monotonic() - self.claimed_at > RENEW_AFTER_SECONDS:
+            self._renew()
+        return self.waiting.pop(0) if self.waiting else None
+
+    def _renew(self) -> None:
+        until = utcnow() + timedelta(seconds=CLAIM_SECONDS)
+        with Session(self.ctx.engine) as s:
+            still = set(s.scalars(
+                update(OutboundMessage).where(
+                    OutboundMessage.id.in_([msg.id for msg, _ in self.waiting]),
+                    OutboundMessage.status == DeliveryStatus.queued.value,
+                    OutboundMessage.next_attempt_at == self.until)
+                .values(next_attempt_at=until).returning(OutboundMessage.id)).all())
+            s.commit()
+        lost = [msg.id for msg, _ in self.waiting if msg.id not in still]
+        if lost:
+            log.warning("messages %s were no longer this page's claim; left to whoever holds them", lost)
+        self.waiting = [(msg, earlier) for msg, earlier in self.waiting if msg.id in still]
+        for msg, _ in self.waiting:  # as the database now holds it (not a change to write)
+            set_committed_value(msg, "next_attempt_at", until)
+        self.until, self.claimed_at = until, time.monotonic()
+
+
+def _earlier(msg: OutboundMessage, now: datetime) -> datetime | None:
+    """When an earlier attempt with no known outcome began (None: the claim just stamped it)."""
+    return msg.uncertain_since if msg.uncertain_since is not None and msg.uncertain_since < now else None
 
 
 def _others_ids(ctx: AppContext, msg: OutboundMessage) -> frozenset[str]:

@@ -100,7 +100,7 @@ def test_a_lost_answer_is_resolved_by_a_lookup_not_a_second_send(ctx, sandbox):
 def test_a_worker_killed_after_the_platform_accepted_does_not_send_again(ctx, sandbox):
     state, _ = sandbox
     message_id = _reddit_reply(ctx, state, "receipt:1")
-    msg, earlier = sending._claim(ctx, message_id)
+    msg, earlier = sending.PageClaim.take_page(ctx, [message_id]).take()
     assert earlier is None
     post = sending._posts_replied_to(ctx, [message_id])[message_id]
     assert ctx.repliers["reddit"].send(OutboundRequest(
@@ -117,7 +117,7 @@ def test_a_worker_killed_after_the_platform_accepted_does_not_send_again(ctx, sa
 def test_a_worker_killed_before_the_send_left_sends_it_once(ctx, sandbox):
     state, _ = sandbox
     message_id = _reddit_reply(ctx, state, "receipt:2")
-    sending._claim(ctx, message_id)  # claimed, then killed before the request left
+    sending.PageClaim.take_page(ctx, [message_id])  # claimed, then killed before the request left
     _make_due(ctx, message_id)
 
     assert sending.send_messages([message_id], ctx) == {message_id: "sent"}
@@ -192,8 +192,9 @@ def _dm_for(ctx: AppContext, state, name: str, incident_id: int) -> int:
 
 
 def test_a_page_writes_its_outcomes_once_per_incident(ctx, sandbox):
-    """A page's outcomes are written together, one transaction per incident: each incident's
-    chain head is read once and its events go in one INSERT, and the chains stay unbroken."""
+    """A page is claimed by one statement and its outcomes are written together, one transaction
+    per incident: each incident's chain head is read once and its events go in one INSERT, and
+    the chains stay unbroken."""
     state, _ = sandbox
     with Session(ctx.engine) as s:
         incidents = [Incident(urgency="high"), Incident(urgency="high")]
@@ -213,7 +214,8 @@ def test_a_page_writes_its_outcomes_once_per_incident(ctx, sandbox):
         event.remove(ctx.engine, "before_cursor_execute", seen)
     head_reads = [s for s in statements if s.startswith("SELECT") and "FROM incident_events" in s]
     inserts = [s for s in statements if s.startswith("INSERT INTO incident_events")]
-    assert len(head_reads) == 2 and len(inserts) == 2, statements
+    claims = [s for s in statements if s.startswith("UPDATE outbound_messages SET attempts")]
+    assert len(head_reads) == 2 and len(inserts) == 2 and len(claims) == 1, statements
     assert len(_sent(state, "x")) == 6
     with Session(ctx.engine) as s:
         for incident_id in incident_ids:
@@ -245,3 +247,35 @@ def test_a_slow_page_writes_each_outcome_before_the_next_send(ctx, sandbox, monk
     assert sending.send_messages(page, ctx) == {m: "sent" for m in page}
     sent, queued = DeliveryStatus.sent.value, DeliveryStatus.queued.value
     assert recorded_before_send == [[queued, queued, queued], [sent, queued, queued], [sent, sent, queued]]
+
+
+def test_a_slow_page_renews_its_claim_and_never_sends_on_a_lapsed_one(ctx, sandbox, monkeypatch):
+    """A page whose claim ages renews it for its unsent messages before each send; a message
+    whose claim lapsed and was taken by another worker meanwhile is left to that worker."""
+    state, _ = sandbox
+    with Session(ctx.engine) as s:
+        incident = Incident(urgency="high")
+        s.add(incident)
+        s.commit()
+        incident_id = incident.id
+    page = [_dm_for(ctx, state, f"renew{n}", incident_id) for n in range(3)]
+    replier = ctx.repliers["x"]
+    claimed_until: list = []
+    other: list = []
+
+    def send(request):
+        claimed_until.append([_row(ctx, m).next_attempt_at for m in page])
+        if not other:  # the last message's claim lapses and another worker takes it
+            _make_due(ctx, page[2])
+            other.append(sending.PageClaim.take_page(ctx, [page[2]]))
+        return type(replier).send(replier, request)
+
+    monkeypatch.setattr(replier, "send", send)
+    monkeypatch.setattr(sending, "RENEW_AFTER_SECONDS", 0.0)
+    assert sending.send_messages(page, ctx) == {page[0]: "sent", page[1]: "sent"}
+    assert len(_sent(state, "x")) == 2
+    # The second send went out on a renewed claim, later than the first.
+    assert claimed_until[1][1] > claimed_until[0][1]
+    [(msg, _)] = other[0].waiting
+    row = _row(ctx, page[2])
+    assert msg.id == page[2] and row.status == DeliveryStatus.queued.value and row.attempts == 2
