@@ -12,9 +12,17 @@ log = logging.getLogger("flare.live")
 ALERT_CHANNEL = "flare:live"
 
 
+def live_channel(conn: redis.Redis) -> str:
+    """The live feed's channel for the Redis database `conn` uses. Pub/sub channels belong to the
+    whole server, not to a database: two installations (a live one and a training one, or two test
+    sessions) on one Redis server with databases of their own would otherwise hear each other's
+    feeds, alarms included."""
+    return f"{ALERT_CHANNEL}:{conn.connection_pool.connection_kwargs.get('db', 0)}"
+
+
 def publish_live(ctx: AppContext, payload: dict) -> None:
     """Tell every open dashboard that something changed. Raises redis.RedisError when Redis is away."""
-    ctx.redis.publish(ALERT_CHANNEL, json.dumps(payload, default=str))
+    ctx.redis.publish(live_channel(ctx.redis), json.dumps(payload, default=str))
 
 
 def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
@@ -23,9 +31,10 @@ def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
     if not payloads:
         return
     try:
+        channel = live_channel(ctx.redis)
         with ctx.redis.pipeline(transaction=False) as pipe:
             for payload in payloads:
-                pipe.publish(ALERT_CHANNEL, json.dumps(payload, default=str))
+                pipe.publish(channel, json.dumps(payload, default=str))
             pipe.execute()
     except redis.RedisError as exc:
         log.debug("live feed not told of %d changes: %s", len(payloads), exc)

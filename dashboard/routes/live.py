@@ -1,7 +1,8 @@
 """Live updates: one Redis subscription per process, fanned out to every open dashboard (SSE).
 
-A single background thread listens on the "flare:live" channel and hands each message to the
-event loop serving the browsers, which copies it into one small queue per connected viewer. A
+A single background thread listens on the live feed's channel (flows.live.live_channel) and
+hands each message to the event loop serving the browsers, which copies it into one small queue
+per connected viewer. A
 slow viewer's queue drops its oldest message rather than slowing anyone else: every page treats
 an event as "something changed, refresh", so losing one in a burst loses nothing.
 """
@@ -24,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from dashboard.deps import LoginRequired, current_user, wall_session_valid
 from dashboard.security import session_expired, token_digest
 from dashboard.sessions import SCOPE_KEY, utcnow
-from flows.live import ALERT_CHANNEL
+from flows.live import live_channel
 from models.tables import LoginSession, User
 
 log = logging.getLogger("flare.live")
@@ -76,6 +77,7 @@ class LiveHub:
 
     def __init__(self, conn: redis.Redis) -> None:
         self._conn = conn
+        self._channel = live_channel(conn)
         self._viewers: set[asyncio.Queue] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -134,7 +136,7 @@ class LiveHub:
         while not stop.is_set():
             pubsub = self._conn.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(ALERT_CHANNEL)
+                pubsub.subscribe(self._channel)
                 if lost:
                     lost = False
                     if not self._tell_viewers(CHANNEL_BACK):

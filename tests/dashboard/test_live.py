@@ -5,13 +5,14 @@ import asyncio
 import json
 import secrets
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
 import redis
 from sqlmodel import Session, select
 
-from flows.live import ALERT_CHANNEL, publish_live
+from flows.live import live_channel, publish_live
 from dashboard import sessions
 from dashboard.routes import live
 from dashboard.routes.live import CHANNEL_BACK, CHANNEL_LOST, LiveHub, LiveMessage, visible_to
@@ -37,7 +38,8 @@ def bearer(ctx, users) -> dict[str, str]:
 
 
 def _subscribers(ctx) -> int:
-    return int(dict(ctx.redis.pubsub_numsub(ALERT_CHANNEL))[ALERT_CHANNEL.encode()])
+    channel = live_channel(ctx.redis)
+    return int(dict(ctx.redis.pubsub_numsub(channel))[channel.encode()])
 
 
 async def _read_events(response, wanted: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
@@ -164,6 +166,8 @@ class _FlakyPubSub:
 
 
 class _FlakyRedis:
+    connection_pool = SimpleNamespace(connection_kwargs={"db": 0})
+
     def __init__(self, fails: int) -> None:
         self.fails, self.attempts = fails, 0
 
@@ -259,3 +263,37 @@ def test_an_open_stream_ends_once_its_sign_in_is_revoked(ctx, server, users, bea
             assert r.status_code == 401  # and it cannot be reopened
 
     asyncio.run(scenario())
+
+
+def test_installations_on_other_databases_of_one_redis_server_do_not_hear_each_other(ctx):
+    """Pub/sub belongs to the whole Redis server: the feed's channel is named for the database,
+    so an installation on database N never hears (or sounds the alarms of) one on another."""
+    kwargs = ctx.redis.connection_pool.connection_kwargs
+    other = redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=ctx.redis.connection_pool.connection_class,
+        **{**kwargs, "db": 0 if kwargs.get("db", 0) else 2}))
+    assert live_channel(ctx.redis) != live_channel(other)
+    mine, theirs = ctx.redis.pubsub(), other.pubsub()
+    try:
+        mine.subscribe(live_channel(ctx.redis))
+        theirs.subscribe(live_channel(other))
+        for feed in (mine, theirs):  # each subscription confirmed by the server before the publish
+            confirmed = feed.get_message(ignore_subscribe_messages=False, timeout=5.0)
+            assert confirmed is not None and confirmed["type"] == "subscribe"
+        publish_live(ctx, {"type": "decided", "post_id": 1})
+        heard_mine = _next_message(mine)
+        assert heard_mine is not None and json.loads(heard_mine["data"])["post_id"] == 1
+        assert _next_message(theirs, timeout=0.5) is None
+    finally:
+        mine.close()
+        theirs.close()
+        other.close()
+
+
+def _next_message(feed, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = feed.get_message(ignore_subscribe_messages=True, timeout=0.1)
+        if message is not None:
+            return message
+    return None

@@ -12,7 +12,7 @@ from esc_helpers import drain, make_user, new_post
 from sqlmodel import Session, select
 
 from flows import publish
-from flows.live import ALERT_CHANNEL
+from flows.live import live_channel
 from flows import actions
 from grouping import finder as grouping_finder
 from escalation import messages, service
@@ -178,7 +178,7 @@ class ClosedDMs:
 def _live_feed(ctx):
     """A subscription to the live feed, confirmed by Redis before anything is published."""
     feed = ctx.redis.pubsub()
-    feed.subscribe(ALERT_CHANNEL)
+    feed.subscribe(live_channel(ctx.redis))
     confirmed = feed.get_message(timeout=5.0)
     assert confirmed is not None and confirmed["type"] == "subscribe", confirmed
     return feed
