@@ -38,7 +38,7 @@ from flows.context import WORKER_QUEUES
 from runtime.demo import sandbox_client_env
 from runtime.processes import Supervisor
 from flows.decisions import STATS_KEY as DECISION_STATS_KEY
-from flows.live import ALERT_CHANNEL as LIVE_CHANNEL
+from flows.live import live_channel
 from models.db import make_engine
 from models.enums import TriageState
 from models.tables import Incident, IncidentPost, Post
@@ -198,8 +198,9 @@ def _listen_decisions(url: str, decided: dict[int, float], stop: threading.Event
     monitoring screen gets): post id → wall-clock time it was heard."""
     import redis
 
-    pubsub = redis.Redis.from_url(url).pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(LIVE_CHANNEL)
+    conn = redis.Redis.from_url(url)
+    pubsub = conn.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(live_channel(conn))
     while not stop.is_set():
         msg = pubsub.get_message(timeout=0.5)
         if msg and b'"decided"' in msg["data"]:
@@ -417,6 +418,11 @@ def run(args: argparse.Namespace) -> dict:
     result["duplicates"] = duplicates
     # Where the machine's CPU went, during the replay and the drain after it.
     result["cpu_cores"] = {"replay": _cpu_window(cpu[0], cpu[1]), "drain": _cpu_window(cpu[1], cpu[2])}
+    # What the workers spent per post over the replay and the drain: CPU seconds, which another
+    # user of the machine slows down but does not add to (a rate on a loaded machine says little).
+    if cpu[0] and cpu[2]:
+        result["worker_cpu_ms_per_post"] = round(
+            (cpu[2]["workers"] - cpu[0]["workers"]) * 1000 / max(1, result["stored"]), 2)
     # Posts decided from a worker's memory of an identical input (flows/decisions.py); how much
     # of the scenario repeats itself word for word is said beside it.
     posts_decided, computed = cache.get("posts", 0), cache.get("computed", 0)
@@ -498,6 +504,9 @@ def _print(result: dict) -> None:
     print(f"  done twice: {dup['messages_sent_twice']} of {dup['messages_sent']} messages sent, "
           f"{dup['incidents_published_twice']} incidents published twice ({dup['stream_entries']} stream entries)")
     print(f"  peak RSS per worker {result['peak_rss_mb_per_worker']} MB")
+    if result.get("worker_cpu_ms_per_post") is not None:
+        print(f"  workers' CPU per post (replay and drain; every post decided, "
+              f"{result['pending_triage_at_end']} not yet acted on): {result['worker_cpu_ms_per_post']} ms")
     for window, used in (result.get("cpu_cores") or {}).items():
         if used:
             print(f"  CPU in the {window} (cores of {used['cores']}): machine busy {used['busy']}; workers "
