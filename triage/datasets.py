@@ -212,3 +212,31 @@ def read_rescue_requests(datasets_dir: Path) -> list[dict]:
              for r in read_figure_eight(datasets_dir)
              if r["split"] in ("validation", "test") and r["request"] and r["search_and_rescue"]]
     return rows
+
+
+RESCUE_HANDCHECKED = HANDLE_DIR / "rescue_handchecked.jsonl"
+RESCUE_HANDCHECKED_SOURCES = {"f8": "figure_eight_disaster_response", "trecis": "trecis_priority",
+                              "crisislex": "crisislex_t26"}
+
+
+def read_rescue_handchecked(datasets_dir: Path, labels: Path = RESCUE_HANDCHECKED) -> list[dict]:
+    """The hand-checked rescue set (DATA.md, "Rescue requests, hand-checked"; LABELLING.md):
+    `rescue_handchecked.jsonl` holds only row ids and the labels read by hand (`rescue_now` with
+    `person` first or relayed, or `not`); the texts are read here from the public data, as every
+    other external set is. Each row: id, text, label, person (None for `not`), pool."""
+    datasets_dir = Path(datasets_dir)
+    with open(labels, encoding="utf-8") as f:
+        wanted = [json.loads(line) for line in f if line.strip()]
+    texts: dict[str, str] = {}
+    prefixes = {w["id"].split(":", 1)[0] for w in wanted}
+    if "f8" in prefixes:
+        texts.update({f"f8:{r['id']}": r["message"] for r in read_figure_eight(datasets_dir)})
+    if "trecis" in prefixes:
+        texts.update({f"trecis:{r['tweet_id']}": r["text"] for r in read_trecis(datasets_dir)})
+    if "crisislex" in prefixes:
+        texts.update({f"crisislex:{r['tweet_id']}": r["text"] for r in read_crisislex(datasets_dir)})
+    missing = [w["id"] for w in wanted if w["id"] not in texts]
+    if missing:
+        raise ValueError(f"{len(missing)} hand-checked rescue rows not in the datasets: {missing[:5]}")
+    return [{"id": w["id"], "text": texts[w["id"]], "label": w["label"],
+             "person": w.get("person"), "pool": w["pool"]} for w in wanted]

@@ -106,7 +106,8 @@ def _handle_split(split: str, pipeline) -> dict:
 
 def _external_sets(datasets_dir: Path, pipeline) -> dict:
     """Real posts nobody here tuned on: the held-out halves of the disaster tweets and of the
-    rescue requests (datasets.held_out), the TREC-IS 2019-A test events and IDRISI-R dev."""
+    rescue requests (datasets.held_out), the hand-checked rescue set, the TREC-IS 2019-A test
+    events and IDRISI-R dev."""
     out = {}
     if (datasets_dir / "disaster_tweets").exists():
         rows = [r for r in ds.read_disaster_tweets(datasets_dir) if ds.held_out(r["id"])]
@@ -129,6 +130,10 @@ def _external_sets(datasets_dir: Path, pipeline) -> dict:
         "triaged_none": sum(o.urgency == "none" for o in outputs),
         "by_source": {src: _share_to_dispatch([o for r, o in zip(rows, outputs) if r["source"] == src])
                       for src in sorted({r["source"] for r in rows})}}
+    if all((datasets_dir / d).exists() for d in ds.RESCUE_HANDCHECKED_SOURCES.values()):
+        rows = ds.read_rescue_handchecked(datasets_dir)
+        out["rescue_handchecked"] = rescue_handchecked_figures(
+            rows, pipeline.many([TriageInput(text=r["text"]) for r in rows]))
     trec = [r for r in ds.read_trecis(datasets_dir) if r["source_split"] == "trecis2019A_test"]
     outputs = pipeline.many([TriageInput(text=r["text"]) for r in trec])
     by = {p: [o for r, o in zip(trec, outputs) if r["priority"] == p] for p in ds.TREC_PRIORITIES}
@@ -146,6 +151,34 @@ def _external_sets(datasets_dir: Path, pipeline) -> dict:
                          _share_to_dispatch(requests),
                          "donation_appeals_and_advice_to_dispatch": _share_to_dispatch(appeals)}
     return out
+
+
+def rescue_handchecked_figures(rows: list[dict], outputs) -> dict:
+    """The hand-checked rescue set (datasets.read_rescue_handchecked): the share of `rescue_now`
+    posts that reach the dispatch queue (critical or high, as for the rescue set's report half),
+    first-person and relayed apart, how many are triaged none, and the share of `not` posts sent
+    to a dispatcher."""
+    rescue = [(r, o) for r, o in zip(rows, outputs) if r["label"] == "rescue_now"]
+    others = [o for r, o in zip(rows, outputs) if r["label"] != "rescue_now"]
+
+    def part(pairs) -> dict:
+        reached = sum(o.urgency in _DISPATCH for _, o in pairs)
+        return {"rows": len(pairs), "to_dispatch": reached,
+                "recall_to_dispatch": round(reached / len(pairs), 4) if pairs else 0.0,
+                "critical": sum(o.urgency == "critical" for _, o in pairs),
+                "triaged_none": sum(o.urgency == "none" for _, o in pairs)}
+
+    return {"rows": len(rows), "rescue_now": part(rescue),
+            "by_person": {p: part([(r, o) for r, o in rescue if r["person"] == p])
+                          for p in sorted({r["person"] for r, _ in rescue})},
+            "by_pool": {pool: {"rescue_now": part([(r, o) for r, o in rescue if r["pool"] == pool]),
+                               "not_sent_to_dispatch": sum(
+                                   o.urgency in _DISPATCH for r, o in zip(rows, outputs)
+                                   if r["pool"] == pool and r["label"] != "rescue_now")}
+                        for pool in sorted({r["pool"] for r in rows})},
+            "not": len(others), "not_sent_to_dispatch": sum(o.urgency in _DISPATCH for o in others),
+            "not_to_dispatch": _share_to_dispatch(others),
+            "not_triaged_none": sum(o.urgency == "none" for o in others)}
 
 
 def _handle_sets(weights_dir: Path, settings, datasets_dir: Path) -> dict:
@@ -345,6 +378,16 @@ def _render_summary(r: dict) -> list[str]:
                   f"read): **{q['recall_to_dispatch']}** reach the dispatch queue (by source "
                   f"{q['by_source']}); {q['critical']} as critical; {q['triaged_none']} triaged none.",
                   ""]
+    if "rescue_handchecked" in x:
+        h = x["rescue_handchecked"]
+        q, by = h["rescue_now"], h["by_person"]
+        lines += [f"Rescue requests, hand-checked ({h['rows']} posts read by hand from rows no head "
+                  f"was trained on; an evaluation set, DATA.md): **{q['to_dispatch']} of {q['rows']}** "
+                  f"`rescue_now` posts reach the dispatch queue ({q['recall_to_dispatch']}; "
+                  + "; ".join(f"{p} {v['to_dispatch']} of {v['rows']}" for p, v in by.items())
+                  + f"); {q['critical']} as critical; {q['triaged_none']} triaged none. "
+                  f"{h['not_sent_to_dispatch']} of {h['not']} `not` posts sent to a dispatcher "
+                  f"({h['not_to_dispatch']}).", ""]
     if "idrisi_dev" in x:
         i = x["idrisi_dev"]
         lines += [f"IDRISI-R dev ({i['rows']} tweets, HumAID classes): requests or urgent needs to "
