@@ -100,9 +100,30 @@ def require_auth(request: Request) -> None:
         raise HTTPException(status_code=401, detail="Unauthorized")
 
 
+class _Authors:
+    """X user id → author of the stored X posts, brought up to date with the posts appended
+    since it last looked. The DM endpoint answers a reporter by id: scanning every stored post
+    for each DM cost the burst benchmark half a core while receipts went out."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self.seen = 0  # stored posts indexed so far (posts are only ever appended)
+        self.by_id: dict[str, str] = {}
+
+    def find(self, user_id: str) -> str | None:
+        with self.state.lock:
+            items = self.state.items
+            for item in items[self.seen:]:
+                if item.platform == "x":
+                    self.by_id[x_user_id(item.author)] = item.author
+            self.seen = len(items)
+            return self.by_id.get(user_id)
+
+
 def build_router(state: SandboxState) -> APIRouter:
     router = APIRouter(dependencies=[Depends(require_auth)])
     config = lambda: state.faults["x"]  # noqa: E731 - read at request time, faults change
+    authors = _Authors(state)
 
     @router.get("/2/users/me")
     async def users_me() -> JSONResponse:
@@ -169,8 +190,7 @@ def build_router(state: SandboxState) -> APIRouter:
         text = body.get("text")
         if not isinstance(text, str) or not text:
             return _problem(400, "Invalid Request", "text is required", "invalid-request")
-        # the newest posts first: the reporter being answered is nearly always a recent one
-        author = next((i.author for i in reversed(state.items_for("x")) if x_user_id(i.author) == participant_id), None)
+        author = authors.find(participant_id)
         if author is None:
             return _problem(400, "Invalid Request", "participant not found", "invalid-request")
         if not state.dm_allowed("x", author):

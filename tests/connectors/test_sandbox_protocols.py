@@ -173,3 +173,18 @@ def test_state_survives_a_restart_through_its_json_file(tmp_path):
 
     assert second.items[0].external_id == item.external_id and len(second.outbox) == 1
     assert second.add_post("x", "next", "b").seq == 3
+
+
+def test_x_dms_reach_reporters_who_posted_after_earlier_dms(sandbox):
+    """The DM endpoint finds a reporter by id among posts stored since its last answer; an id of
+    nobody is refused."""
+    state, url = sandbox
+
+    def dm(author: str) -> int:
+        path = f"/2/dm_conversations/with/{x_user_id(author)}/messages"
+        return httpx.post(url + path, json={"text": "Received."}, headers=X_HEADERS).status_code
+
+    state.add_post("x", "@flare999 smoke on Elm St", "early")
+    assert dm("early") == 201
+    state.add_post("x", "@flare999 the smoke is worse", "later", is_dm=True)
+    assert (dm("later"), dm("nobody"), dm("early")) == (201, 400, 201)
