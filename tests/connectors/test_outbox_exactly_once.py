@@ -225,16 +225,21 @@ def test_a_page_writes_its_outcomes_once_per_incident(ctx, sandbox):
             assert check_events(incident_id, events, session_chain_key(s)) is None
 
 
-def test_a_slow_page_writes_each_outcome_before_the_next_send(ctx, sandbox, monkeypatch):
-    """No outcome waits for the rest of its page longer than RECORD_AFTER_SECONDS: with the bound
-    at zero, each message is recorded sent before the next one leaves."""
-    state, _ = sandbox
+def _one_incidents_page(ctx: AppContext, state, prefix: str, size: int = 3) -> list[int]:
+    """A page of DMs to `size` reporters of one incident."""
     with Session(ctx.engine) as s:
         incident = Incident(urgency="high")
         s.add(incident)
         s.commit()
         incident_id = incident.id
-    page = [_dm_for(ctx, state, f"slow{n}", incident_id) for n in range(3)]
+    return [_dm_for(ctx, state, f"{prefix}{n}", incident_id) for n in range(size)]
+
+
+def test_a_slow_page_writes_each_outcome_before_the_next_send(ctx, sandbox, monkeypatch):
+    """No outcome waits for the rest of its page longer than RECORD_AFTER_SECONDS: with the bound
+    at zero, each message is recorded sent before the next one leaves."""
+    state, _ = sandbox
+    page = _one_incidents_page(ctx, state, "slow")
     replier = ctx.repliers["x"]
     recorded_before_send: list[list[str]] = []
 
@@ -253,12 +258,7 @@ def test_a_slow_page_renews_its_claim_and_never_sends_on_a_lapsed_one(ctx, sandb
     """A page whose claim ages renews it for its unsent messages before each send; a message
     whose claim lapsed and was taken by another worker meanwhile is left to that worker."""
     state, _ = sandbox
-    with Session(ctx.engine) as s:
-        incident = Incident(urgency="high")
-        s.add(incident)
-        s.commit()
-        incident_id = incident.id
-    page = [_dm_for(ctx, state, f"renew{n}", incident_id) for n in range(3)]
+    page = _one_incidents_page(ctx, state, "renew")
     replier = ctx.repliers["x"]
     claimed_until: list = []
     other: list = []
