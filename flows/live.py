@@ -20,9 +20,20 @@ def live_channel(conn: redis.Redis) -> str:
     return f"{ALERT_CHANNEL}:{conn.connection_pool.connection_kwargs.get('db', 0)}"
 
 
+def _channels(conn: redis.Redis) -> tuple[str, str]:
+    """Where a change is published: the database's channel, and the single channel of the release
+    before it (ALERT_CHANNEL), which its dashboards still listen on while a rolling upgrade
+    replaces the workers first (docs/production.md, Releases). Nothing else listens there."""
+    return live_channel(conn), ALERT_CHANNEL
+
+
 def publish_live(ctx: AppContext, payload: dict) -> None:
     """Tell every open dashboard that something changed. Raises redis.RedisError when Redis is away."""
-    ctx.redis.publish(live_channel(ctx.redis), json.dumps(payload, default=str))
+    message = json.dumps(payload, default=str)
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for channel in _channels(ctx.redis):
+            pipe.publish(channel, message)
+        pipe.execute()
 
 
 def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
@@ -31,10 +42,12 @@ def publish_live_many(ctx: AppContext, payloads: list[dict]) -> None:
     if not payloads:
         return
     try:
-        channel = live_channel(ctx.redis)
+        channels = _channels(ctx.redis)
         with ctx.redis.pipeline(transaction=False) as pipe:
             for payload in payloads:
-                pipe.publish(channel, json.dumps(payload, default=str))
+                message = json.dumps(payload, default=str)
+                for channel in channels:
+                    pipe.publish(channel, message)
             pipe.execute()
     except redis.RedisError as exc:
         log.debug("live feed not told of %d changes: %s", len(payloads), exc)

@@ -12,7 +12,7 @@ import pytest
 import redis
 from sqlmodel import Session, select
 
-from flows.live import live_channel, publish_live
+from flows.live import ALERT_CHANNEL, live_channel, publish_live, publish_live_many
 from dashboard import sessions
 from dashboard.routes import live
 from dashboard.routes.live import CHANNEL_BACK, CHANNEL_LOST, LiveHub, LiveMessage, visible_to
@@ -297,3 +297,20 @@ def _next_message(feed, timeout: float = 5.0):
         if message is not None:
             return message
     return None
+
+
+def test_a_dashboard_of_the_release_before_still_hears_every_change_during_a_rolling_upgrade(ctx):
+    """Workers are restarted before dashboards: a dashboard not yet restarted listens on the
+    single channel of the release before (ALERT_CHANNEL), and still hears them."""
+    old_dashboard = ctx.redis.pubsub()
+    try:
+        old_dashboard.subscribe(ALERT_CHANNEL)
+        confirmed = old_dashboard.get_message(timeout=5.0)
+        assert confirmed is not None and confirmed["type"] == "subscribe"
+        publish_live(ctx, {"type": "decided", "post_id": 7})
+        publish_live_many(ctx, [{"type": "triaged", "post_id": 8}])
+        heard = [json.loads(m["data"])["post_id"] for m in (_next_message(old_dashboard), _next_message(old_dashboard))
+                 if m is not None]
+        assert heard == [7, 8]
+    finally:
+        old_dashboard.close()
