@@ -13,6 +13,7 @@ from triage.base import TriageInput, TriageItem
 from triage.locations.extract import extract_spans
 from triage.locations.geocode import Gazetteer
 from triage.locations.patterns import find_pattern_spans
+from triage.locations import stage as stage_module
 from triage.locations.stage import LocationStage
 from triage.normalise import NormaliseStage
 
@@ -105,6 +106,32 @@ def test_ner_finds_capitalised_place(model_pipeline):
     item = LocationStage()(item)
     texts = {m.text for m in item.locations}
     assert "Houston" in texts
+
+
+def test_a_text_the_ner_read_lately_is_not_read_again(model_pipeline, monkeypatch):
+    """Copies of a post (other geotags, other profiles) get the same places without a second
+    NER pass; a new text is read."""
+    read: list[str] = []
+    nlp = stage_module.get_nlp()
+
+    class Counting:
+        def pipe(self, texts, batch_size=64):
+            texts = list(texts)
+            read.extend(texts)
+            return nlp.pipe(texts, batch_size=batch_size)
+
+    monkeypatch.setattr(stage_module, "get_nlp", lambda: Counting())
+    stage = LocationStage()
+    text, other = "Flooding reported in Houston and Galveston tonight", "Smoke over Tulsa now"
+
+    def places(texts: list[str]) -> list[set[str]]:
+        items = [NormaliseStage()(TriageItem(input=TriageInput(text=t))) for t in texts]
+        return [{m.text for m in it.locations} for it in stage.batch(items)]
+
+    first = places([text, text])
+    again = places([text, other])
+    assert first[0] == first[1] == again[0] and "Houston" in first[0] and "Tulsa" in again[1]
+    assert read == [text, other]
 
 
 # --- mention boundaries and place-name spotting -----------------------------------------------

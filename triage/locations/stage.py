@@ -1,11 +1,13 @@
 """The location stage: geotag, text mentions (patterns + NER + local gazetteer), profile location."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from models.domain import LocationMention
 from triage.base import TriageItem
-from triage.locations.extract import extract_spans, get_nlp, needs_ner
+from triage.locations.extract import extract_spans, get_nlp, needs_ner, ner_spans
 from triage.locations.geocode import shared_gazetteer
 from triage.locations.patterns import find_pattern_spans
 
@@ -14,6 +16,7 @@ _NOT_OFFLINE = {"what3words": "what3words needs the online what3words service to
 
 
 NER_POLICIES = ("all", "urgent", "off")
+NER_MEMO = 8192  # texts whose NER places are remembered, as the encoder remembers its vectors
 _PRECISE = {"latlon", "what3words", "postcode", "address", "junction", "corner"}
 
 
@@ -42,9 +45,38 @@ class LocationStage:
         if policy not in NER_POLICIES:
             raise ValueError(f"use_ner must be a bool or one of {NER_POLICIES}")
         self.ner_policy = policy
+        self._memo: OrderedDict[str, list] = OrderedDict()  # text → its NER places (_ner)
+        self._memo_lock = threading.Lock()
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
+
+    def _ner(self, items: list[TriageItem], wanted: list[int]) -> dict[int, list]:
+        """The NER's places in each wanted post's text, by index. A text read in the last
+        NER_MEMO texts is not read again: a burst repeats itself (copies differing only in
+        geotag or profile are decided apart, but their words are the same), and a text's places
+        are a function of the text alone."""
+        found: dict[int, list] = {}
+        todo: dict[str, list[int]] = {}
+        with self._memo_lock:
+            for i in wanted:
+                spans = self._memo.get(items[i].text)
+                if spans is None:
+                    todo.setdefault(items[i].text, []).append(i)
+                else:
+                    self._memo.move_to_end(items[i].text)
+                    found[i] = spans
+        if todo:
+            texts = list(todo)
+            read = [ner_spans(doc) for doc in get_nlp().pipe(texts, batch_size=64)]
+            with self._memo_lock:
+                for text, spans in zip(texts, read, strict=True):
+                    for i in todo[text]:
+                        found[i] = spans
+                    self._memo[text] = spans
+                while len(self._memo) > NER_MEMO:
+                    self._memo.popitem(last=False)
+        return found
 
     def batch(self, items: list[TriageItem]) -> list[TriageItem]:
         gazetteer = shared_gazetteer(self.local_gazetteer, self.cache_dir)
@@ -54,16 +86,13 @@ class LocationStage:
             extra = [(s, e, "landmark", 0.85) for s, e, _ in gazetteer.scan_local(item.text)]
             extra += [(s, e, "place", 0.55) for s, e in gazetteer.scan_places(item.text)]
             known.append(extra)
-        docs: dict[int, object] = {}
+        ner: dict[int, list] = {}
         if self.ner_policy != "off":
             # Under "urgent", a post whose places the gazetteer already knows skips the NER too.
             wanted = [i for i, it in enumerate(items)
                       if _wants_ner(it, self.ner_policy, patterns[i]) and needs_ner(it.text)
                       and (self.ner_policy == "all" or not known[i])]
-            if wanted:
-                nlp = get_nlp()
-                for i, doc in zip(wanted, nlp.pipe([items[i].text for i in wanted], batch_size=64)):
-                    docs[i] = doc
+            ner = self._ner(items, wanted)
         for i, item in enumerate(items):
             mentions: list[LocationMention] = []
             geo = item.input.geo
@@ -71,7 +100,7 @@ class LocationStage:
                 mentions.append(LocationMention(text=geo.place or f"{geo.lat:.5f},{geo.lon:.5f}",
                                                 kind="geotag", source="geotag", lat=geo.lat,
                                                 lon=geo.lon, confidence=0.95))
-            spans = extract_spans(item.text, docs.get(i), known[i], patterns[i])
+            spans = extract_spans(item.text, None, known[i], patterns[i], ner=ner.get(i))
             for start, end, kind, confidence in spans:
                 text = item.text[start:end]
                 mention = LocationMention(text=text, kind=kind, source="text",
