@@ -119,15 +119,16 @@ class PageClaim:
     is no longer this page's to send)."""
 
     def __init__(self, ctx: AppContext, waiting: list[tuple[OutboundMessage, datetime | None]],
-                 until: datetime | None) -> None:
+                 until: datetime | None, claimed_at: float) -> None:
         self.ctx, self.waiting, self.until = ctx, waiting, until
-        self.claimed_at = time.monotonic()
+        self.claimed_at = claimed_at  # monotonic, taken before `until` was: the claim never outlives it
 
     @classmethod
     def take_page(cls, ctx: AppContext, message_ids: Sequence[int]) -> PageClaim:
         """Claim the page's messages that are queued and due."""
+        claimed_at = time.monotonic()
         if not message_ids:
-            return cls(ctx, [], None)
+            return cls(ctx, [], None, claimed_at)
         now = utcnow()
         until = now + timedelta(seconds=CLAIM_SECONDS)
         with Session(ctx.engine, expire_on_commit=False) as s:
@@ -142,7 +143,7 @@ class PageClaim:
             s.commit()
         waiting = [(claimed[message_id], _earlier(claimed[message_id], now))
                    for message_id in dict.fromkeys(message_ids) if message_id in claimed]
-        return cls(ctx, waiting, until)
+        return cls(ctx, waiting, until, claimed_at)
 
     def take(self) -> tuple[OutboundMessage, datetime | None] | None:
         """The next message to send on a live claim, or None when the page is done."""
@@ -151,6 +152,7 @@ class PageClaim:
         return self.waiting.pop(0) if self.waiting else None
 
     def _renew(self) -> None:
+        claimed_at = time.monotonic()
         until = utcnow() + timedelta(seconds=CLAIM_SECONDS)
         with Session(self.ctx.engine) as s:
             still = set(s.scalars(
@@ -166,7 +168,7 @@ class PageClaim:
         self.waiting = [(msg, earlier) for msg, earlier in self.waiting if msg.id in still]
         for msg, _ in self.waiting:  # as the database now holds it (not a change to write)
             set_committed_value(msg, "next_attempt_at", until)
-        self.until, self.claimed_at = until, time.monotonic()
+        self.until, self.claimed_at = until, claimed_at
 
 
 def _earlier(msg: OutboundMessage, now: datetime) -> datetime | None:
