@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from models.domain import RawPost
 from models.enums import Disposition, Lane
+from models.post_media import attached_media
 from models.tables import Post
 from models.types import utcnow
 
@@ -27,6 +28,7 @@ class Persisted:
     post_id: int
     lane: str
     created: bool  # False when this delivery was a duplicate of a stored post
+    media: bool = False  # its payload names pictures or videos to archive (models.post_media)
 
 
 def _to_row(raw: RawPost, lane: str) -> Post:
@@ -79,7 +81,7 @@ def persist_posts(
             session.add_all(rows)
             try:
                 session.commit()
-                return [Persisted(row.id, lane, True) for row, lane in zip(rows, lanes)]
+                return [Persisted(row.id, lane, True, bool(attached_media(row.raw_payload))) for row, lane in zip(rows, lanes)]
             except SQLAlchemyError:
                 session.rollback()
     for raw, lane in zip(posts, lanes):
@@ -88,7 +90,7 @@ def persist_posts(
             session.add(row)
             try:
                 session.commit()
-                out.append(Persisted(row.id, lane, True))
+                out.append(Persisted(row.id, lane, True, bool(attached_media(row.raw_payload))))
                 continue
             except IntegrityError:
                 session.rollback()

@@ -45,8 +45,11 @@ ESCALATION_QUEUE = "escalation"
 # Decided posts whose action can wait (see flows/triage_batch.py): served after every lane, so
 # the model decides every post before any of them is acted on.
 ACT_QUEUE = "act"
+# Archiving posts' pictures and videos (flows/media_archive.py): after the lanes, and a queue of
+# its own, so its jobs are never taken for posts waiting to be decided (which defers acting).
+MEDIA_QUEUE = "media"
 WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.default.value, Lane.bulk.value,
-                 ACT_QUEUE]
+                 MEDIA_QUEUE, ACT_QUEUE]
 # Queues whose jobs carry posts still pending triage (the sweep asks them what a live job covers).
 TRIAGE_QUEUES = [*LANES, ACT_QUEUE]
 

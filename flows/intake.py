@@ -26,9 +26,10 @@ def ingest(ctx: AppContext, posts: Sequence[RawPost]) -> list[Persisted]:
 
 
 def on_persisted(ctx: AppContext, stored: Sequence[Persisted]) -> None:
-    """Queue triage for the newly stored posts (duplicates are skipped), then their media archive
-    jobs on the bulk lane (fetched later, never waited on here), and tell the live feed."""
+    """Queue triage for the newly stored posts (duplicates are skipped), then archive jobs on the
+    media queue for those whose payload names media (fetched later, never waited on here), and
+    tell the live feed."""
     created = [p for p in stored if p.created]
     triage_queue.enqueue(ctx, [(p.post_id, p.lane) for p in created])
-    media_archive.enqueue(ctx, [p.post_id for p in created])
+    media_archive.enqueue(ctx, [p.post_id for p in created if p.media])
     publish_live_many(ctx, [{"type": "post", "post_id": p.post_id, "lane": p.lane} for p in created])

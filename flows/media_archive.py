@@ -2,7 +2,7 @@
 
 A platform payload names media by address. Fetched live from the dashboard, the host learns who
 looks and when (tracking), and what a dispatcher reveals may differ from what arrived (the host
-can change it after review). Instead, a background job on the bulk lane (pages of up to
+can change it after review). Instead, a background job on the media queue (pages of up to
 BATCH_SIZE posts, queued by intake next to triage, never waited on by it) fetches each item once:
 bounded in size (refused past `max_bytes`, declared or streamed), an image or video content type
 only, no redirects to or addresses naming a private, loopback or link-local host (unless
@@ -27,9 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from config import Settings
-from flows.context import AppContext, process_context
+from flows.context import MEDIA_QUEUE, AppContext, process_context
 from models.db import private_dir, write_private
-from models.enums import Lane
 from models.media import PostMedia
 from models.post_media import AttachedMedia, attached_media
 from models.tables import Post
@@ -54,7 +53,7 @@ def enqueue(ctx: AppContext, post_ids: Sequence[int]) -> None:
     ids = sorted(post_ids)
     pages = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
     with ctx.redis.pipeline() as pipe:
-        ctx.queues[Lane.bulk.value].enqueue_many([
+        ctx.queues[MEDIA_QUEUE].enqueue_many([
             Queue.prepare_data(JOB_FUNCTION, (page,), job_id=f"media-{page[0]}-{page[-1]}-{len(page)}", timeout=600,
                                failure_ttl=7 * 86400) for page in pages], pipeline=pipe)
         pipe.execute()

@@ -133,7 +133,7 @@ def test_with_the_archive_off_nothing_is_fetched_or_queued_and_nothing_can_be_re
     assert ctx.settings.media_archive.enabled is False  # how every test runs unless it turns it on
     media_host.files["/a.png"] = ("image/png", PNG)
     post_id = _post_with(ctx, "m5", f"{media_host.url}/a.png")
-    assert ctx.queues["bulk"].count == 0
+    assert ctx.queues["media"].count == 0
     drain(ctx)
     assert _rows(ctx, post_id) == [] and media_host.requests == []
     officer = login(app, "officer")
@@ -144,9 +144,21 @@ def test_with_the_archive_off_nothing_is_fetched_or_queued_and_nothing_can_be_re
 
 @pytest.mark.parametrize("count", [1, 130])
 def test_intake_queues_archive_jobs_in_pages(ctx, users, archiving, count):
-    payload = json.dumps({"media": []})
+    payload = json.dumps({"media": [{"type": "photo", "url": "https://img.example/a.jpg"}]})
     ingest(ctx, [raw_post(f"p{i}", "nothing to see", author=f"u{i}", raw_payload=payload) for i in range(count)])
-    assert ctx.queues["bulk"].count == -(-count // 64)
+    assert ctx.queues["media"].count == -(-count // 64)
+
+
+def test_intake_queues_no_archive_job_for_posts_that_name_no_media(ctx, users, archiving):
+    """A burst is mostly words: a post whose payload names no picture or video costs no archive
+    job (a job per page would read every post's payload again to find nothing)."""
+    with_media = json.dumps({"media": [{"type": "photo", "url": "https://img.example/b.jpg"}]})
+    posts = [raw_post(f"w{i}", "nothing to see", author=f"w{i}", raw_payload=json.dumps({"media": []}))
+             for i in range(70)]
+    posts.append(raw_post("pic", "nothing to see", author="pic", raw_payload=with_media))
+    ids = ingest(ctx, posts)
+    [job] = ctx.queues["media"].jobs
+    assert job.func_name == media_archive.JOB_FUNCTION and job.args[0] == [ids[-1]]
 
 
 def test_the_file_is_served_only_to_someone_who_revealed_it(ctx, users, app, media_host, archiving):
