@@ -12,11 +12,11 @@ import fcntl
 import json
 import logging
 import os
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+
+from triage.memo import TextMemo
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +154,7 @@ class SentenceEncoder:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
         self.model_path = model_path
-        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.memo_size = memo_size
-        self._memo_lock = threading.Lock()
+        self._memo: TextMemo[np.ndarray] = TextMemo(memo_size)
         self.runs = 0  # ONNX runs so far (a remembered text costs none)
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -175,15 +173,9 @@ class SentenceEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         texts = [t if t.strip() else "." for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
-        with self._memo_lock:
-            for row, text in enumerate(texts):
-                vector = self._memo.get(text)
-                if vector is None:
-                    missing.setdefault(text, []).append(row)
-                else:
-                    self._memo.move_to_end(text)
-                    out[row] = vector
+        found, missing = self._memo.lookup(texts)
+        for row, vector in found.items():
+            out[row] = vector
         if not missing:
             return out
         fresh = list(missing)
@@ -193,17 +185,13 @@ class SentenceEncoder:
                     "token_type_ids": np.zeros_like(ids)}
             vector = self.session.run(["embedding"], feed)[0][0]
             out[missing[text]] = vector
-            with self._memo_lock:
-                self.runs += 1
-                self._memo[text] = vector.copy()
-                if len(self._memo) > self.memo_size:
-                    self._memo.popitem(last=False)
+            self.runs += 1
+            self._memo.remember(text, vector.copy())
         return out
 
     def forget(self) -> None:
         """Drop the remembered vectors (the next encode of any text runs the model)."""
-        with self._memo_lock:
-            self._memo.clear()
+        self._memo.clear()
 
 
 _SHARED: dict[tuple[str, int], SentenceEncoder] = {}

@@ -24,7 +24,7 @@ from triage.corpus import build_corpus
 from triage.embedcache import EmbeddingCache
 from triage.encoder import default_cache_dir, shared_encoder
 from triage.heads import WEIGHTS_DIR, load_heads
-from triage.locations.extract import extract_spans, get_nlp
+from triage.locations.extract import extract_spans, get_nlp, ner_spans
 from triage.locations.geocode import shared_gazetteer
 from triage.locations.learned_ner import load_stock_ner
 from triage.metrics import (binary, confusion, expected_calibration_error, macro_f1,
@@ -267,8 +267,8 @@ def _idrisi(datasets_dir: Path) -> dict:
         text = row["text"]
         gold = {(m["start_offset"], m["end_offset"]) for m in row["location_mentions"]}
         places = [(s, e, "place", 0.55) for s, e in gazetteer.scan_places(text)]
-        for name, d in (("full", doc), ("no_ner", None)):
-            pred = {(s, e) for s, e, kind, _ in extract_spans(text, d, places)
+        for name, found in (("full", ner_spans(doc)), ("no_ner", None)):
+            pred = {(s, e) for s, e, kind, _ in extract_spans(text, found, places)
                     if kind not in ("latlon", "what3words")}
             _span_counts(gold, pred, counts[name])
         ner = {(e.start_char, e.end_char) for e in stock.ents if e.label_ in ("GPE", "LOC", "FAC")}

@@ -280,9 +280,7 @@ def bluesky_did(author: str) -> str:
 @functools.lru_cache(maxsize=1 << 17)
 def hash_text(text: str) -> int:
     """Deterministic across processes (unlike hash()), so ids survive a sandbox restart.
-    Remembered: the platforms' handlers map every author to an id on many requests (a burst's
-    16,000 authors on each DM sent), which made the sandbox, not the system it serves, the
-    benchmarks' largest CPU user while receipts were sent."""
+    Remembered: the platforms' handlers map authors to ids on every listing they serve."""
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:16], "big")
 
 

@@ -131,16 +131,14 @@ def _trim(text: str, span: Span) -> Span:
     return start, end, kind, conf
 
 
-def extract_spans(text: str, doc=None, extra: list[Span] | None = None,
-                  pattern_spans: list[Span] | None = None, ner: list[Span] | None = None) -> list[Span]:
-    """All location spans in `text`; `extra` adds gazetteer finds (places, local landmarks);
-    `pattern_spans` passes regex finds already computed for this text; the NER's places come
-    from `doc` (a spaCy Doc of the text) or, already read from one, `ner` (ner_spans)."""
+def extract_spans(text: str, ner: list[Span] | None = None, extra: list[Span] | None = None,
+                  pattern_spans: list[Span] | None = None) -> list[Span]:
+    """All location spans in `text`; `ner` gives the NER's places (ner_spans of a spaCy Doc of
+    the text); `extra` adds gazetteer finds (places, local landmarks); `pattern_spans` passes
+    regex finds already computed for this text."""
     if pattern_spans is None:
         pattern_spans = list(find_pattern_spans(text))
     spans = pattern_spans + pyap_spans(text) + list(extra or [])
-    if ner is None and doc is not None:
-        ner = ner_spans(doc)
     if ner is not None:
         known = [(s[0], s[1]) for s in (extra or []) if s[2] == "place"]
         for span in ner:

@@ -1,8 +1,6 @@
 """The location stage: geotag, text mentions (patterns + NER + local gazetteer), profile location."""
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 from models.domain import LocationMention
@@ -10,6 +8,7 @@ from triage.base import TriageItem
 from triage.locations.extract import extract_spans, get_nlp, needs_ner, ner_spans
 from triage.locations.geocode import shared_gazetteer
 from triage.locations.patterns import find_pattern_spans
+from triage.memo import TextMemo
 
 # Kinds whose text can never be placed offline: said once, in the reasons.
 _NOT_OFFLINE = {"what3words": "what3words needs the online what3words service to resolve"}
@@ -45,38 +44,24 @@ class LocationStage:
         if policy not in NER_POLICIES:
             raise ValueError(f"use_ner must be a bool or one of {NER_POLICIES}")
         self.ner_policy = policy
-        self._memo: OrderedDict[str, list] = OrderedDict()  # text → its NER places (_ner)
-        self._memo_lock = threading.Lock()
+        self._memo: TextMemo[list] = TextMemo(NER_MEMO)  # text → its NER places (_ner)
 
     def __call__(self, item: TriageItem) -> TriageItem:
         return self.batch([item])[0]
 
     def _ner(self, items: list[TriageItem], wanted: list[int]) -> dict[int, list]:
-        """The NER's places in each wanted post's text, by index. A text read in the last
-        NER_MEMO texts is not read again: a burst repeats itself (copies differing only in
-        geotag or profile are decided apart, but their words are the same), and a text's places
-        are a function of the text alone."""
-        found: dict[int, list] = {}
-        todo: dict[str, list[int]] = {}
-        with self._memo_lock:
-            for i in wanted:
-                spans = self._memo.get(items[i].text)
-                if spans is None:
-                    todo.setdefault(items[i].text, []).append(i)
-                else:
-                    self._memo.move_to_end(items[i].text)
-                    found[i] = spans
-        if todo:
-            texts = list(todo)
-            read = [ner_spans(doc) for doc in get_nlp().pipe(texts, batch_size=64)]
-            with self._memo_lock:
-                for text, spans in zip(texts, read, strict=True):
-                    for i in todo[text]:
-                        found[i] = spans
-                    self._memo[text] = spans
-                while len(self._memo) > NER_MEMO:
-                    self._memo.popitem(last=False)
-        return found
+        """The NER's places in each wanted post's text, by index; a text read in the last
+        NER_MEMO texts is not read again (triage.memo: its places depend on the text alone)."""
+        found, missing = self._memo.lookup([items[i].text for i in wanted])
+        places = {wanted[position]: spans for position, spans in found.items()}
+        if missing:
+            texts = list(missing)
+            for text, doc in zip(texts, get_nlp().pipe(texts, batch_size=64), strict=True):
+                spans = ner_spans(doc)
+                self._memo.remember(text, spans)
+                for position in missing[text]:
+                    places[wanted[position]] = spans
+        return places
 
     def batch(self, items: list[TriageItem]) -> list[TriageItem]:
         gazetteer = shared_gazetteer(self.local_gazetteer, self.cache_dir)
@@ -100,7 +85,7 @@ class LocationStage:
                 mentions.append(LocationMention(text=geo.place or f"{geo.lat:.5f},{geo.lon:.5f}",
                                                 kind="geotag", source="geotag", lat=geo.lat,
                                                 lon=geo.lon, confidence=0.95))
-            spans = extract_spans(item.text, None, known[i], patterns[i], ner=ner.get(i))
+            spans = extract_spans(item.text, ner.get(i), known[i], patterns[i])
             for start, end, kind, confidence in spans:
                 text = item.text[start:end]
                 mention = LocationMention(text=text, kind=kind, source="text",
