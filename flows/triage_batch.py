@@ -7,7 +7,9 @@ pages wait to be decided, only the posts that must go first (`_split`: urgent by
 not one more report of an incident already waiting in the dispatch queue, or a reporter's
 reply) are acted on there; the rest go, decided, to one job in the act queue (`act_batch`),
 which workers serve after every lane (an act job takes on the act jobs waiting behind it, so a
-deep backlog is acted on in groups of ACT_GROUP_POSTS). So every post is decided as soon as a worker is free,
+deep backlog is acted on in groups of ACT_GROUP_POSTS). An act job names its posts only; their
+decisions wait in Redis beside it (`_keep_decided`, one key per post), so handing posts back or
+taking another job on moves ids, never the outputs and their embeddings. So every post is decided as soon as a worker is free,
 whatever its wording, and a cry for help is acted on before the backlog of reports. Acting is
 most urgent first, in one transaction per urgency group:
 
@@ -34,6 +36,7 @@ dead worker's liveness key gone and re-enqueues the posts (claims that expire).
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections.abc import Mapping, Sequence
 
@@ -70,6 +73,10 @@ ACT_JOB_PREFIX = "triage-act-"  # "triage-": the sweep reads which posts such a 
 ACT_GROUP_POSTS = 64  # posts acted on in one transaction by an act job: as long as a page of old, so a cry for help waits no longer for a worker or the lock
 ACT_TAKE_POSTS = 512  # posts an act job takes on, its own and those of act jobs waiting behind it
 ACT_TAKE_JOBS = 16  # act jobs it looks at
+DECIDED_PREFIX = "flare:act-decided:"  # + post id: a deferred post's model output, until acted on
+# How long a deferred decision is kept (deleted once its post is acted on): only a decision whose
+# act job was lost outlives it; a post whose decision is gone is decided again, the same way.
+DECIDED_TTL_S = 6 * 3600
 MAX_ATTEMPTS = 3  # a group whose transaction lost a race (deadlock, chain seq) is retried
 URGENT = (Urgency.critical.value, Urgency.high.value)
 GROUPING_LOCK_KEY = 0x466C617265  # "Flare": the advisory lock of grouping transactions (PostgreSQL)
@@ -135,38 +142,49 @@ def run(ctx: AppContext, post_ids: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-def act_batch(post_ids: list[int], outputs: list[TriageOutput], duration_ms: float,
+def act_batch(post_ids: list[int], outputs: list[TriageOutput] | None = None, duration_ms: float | None = None,
               ctx: AppContext | None = None) -> dict[str, int]:
     """The RQ job for decided posts that could wait: act on those still pending, with the model
-    outputs their decide job computed (a post is never decided twice unless its job is lost).
+    outputs their decide job computed and kept in Redis (`_keep_decided`); a post is decided
+    again only if its kept decision is gone. (A job queued by an older release carries its
+    outputs and decide time in its call: they are used as they are.)
 
     When more act jobs wait behind it, it takes them on too (`_take_waiting`), up to
     ACT_TAKE_POSTS posts: one job, one read of the grouping candidates and one commit per
     ACT_GROUP_POSTS posts instead of one per page. Between groups it gives way to pages waiting
     to be decided, handing what it has not acted on back to the act queue as one job."""
     ctx = ctx or process_context()
-    durations = dict.fromkeys(post_ids, duration_ms)
-    pairs = list(zip(post_ids, outputs, strict=True))
+    ids = list(post_ids)
+    known: dict[int, tuple[TriageOutput, float]] = {}
+    if outputs is not None:
+        known = {post_id: (out, float(duration_ms or 0.0)) for post_id, out in zip(ids, outputs, strict=True)}
     current = get_current_job()
-    taken: list[tuple[int, TriageOutput, float]] = []
     if current is not None:
         try:
-            taken = _take_waiting(ctx, current, [post_id for post_id, _ in pairs])
+            taken, carried = _take_waiting(ctx, current, ids)
+            ids += taken
+            known.update(carried)
         except redis.RedisError:  # Redis went away: this job's own posts are acted on all the same
             log.warning("could not take on waiting act jobs; acting on this one's posts")
-    for post_id, out, ms in taken:
-        pairs.append((post_id, out))
-        durations.setdefault(post_id, ms)
     # A post can sit in two act jobs (a sweep re-drive of one still covered): act on it once, or
     # its group's second copy would break a unique key and roll the whole group back.
-    pairs = list(dict(reversed(pairs)).items())
+    ids = list(dict.fromkeys(ids))
+    kept = _read_decided(ctx, [post_id for post_id in ids if post_id not in known])
+    unkept = set(known)  # from an older release's call, or decided again below: not kept in Redis
+    known.update(kept)
+    again = _decide_again(ctx, [post_id for post_id in ids if post_id not in known])
+    unkept.update(again)
+    known.update(again)
+    pairs = [(post_id, known[post_id][0]) for post_id in ids if post_id in known]  # the rest: no longer pending
+    durations = {post_id: ms for post_id, (_, ms) in known.items()}
     pairs.sort(key=lambda pair: (_RANK.get(pair[1].urgency, 9), pair[0]))  # most urgent first
-    counts = {"triaged": 0, "skipped": 0, "handed_back": 0}
+    counts = {"triaged": 0, "skipped": len(ids) - len(pairs), "handed_back": 0}
     for start in range(0, len(pairs), ACT_GROUP_POSTS):
         if start and _pages_waiting(ctx):
             rest = pairs[start:]
+            _keep_decided(ctx, [pair for pair in rest if pair[0] in unkept], durations)
             # At the front of the act queue: these posts were decided before anything behind them.
-            _defer_pairs(ctx, rest, {post_id: durations[post_id] for post_id, _ in rest}, at_front=True)
+            _defer_pairs(ctx, rest, durations, at_front=True)
             counts["handed_back"] = len(rest)
             break
         chunk = pairs[start:start + ACT_GROUP_POSTS]
@@ -178,12 +196,16 @@ def act_batch(post_ids: list[int], outputs: list[TriageOutput], duration_ms: flo
             done = _act_on(ctx, decided, durations)
             counts["triaged"] += done["triaged"]
             counts["skipped"] += done["skipped"]
+        counts["skipped"] += len(chunk) - len(decided)
+        _forget_decided(ctx, [post_id for post_id, _ in chunk])
     return counts
 
 
-def _take_waiting(ctx: AppContext, current, own: list[int]) -> list[tuple[int, TriageOutput, float]]:
+def _take_waiting(ctx: AppContext, current, own: list[int]
+                  ) -> tuple[list[int], dict[int, tuple[TriageOutput, float]]]:
     """Take act jobs waiting in the act queue (oldest first, whole jobs, up to ACT_TAKE_POSTS
-    posts with this job's own): their posts, outputs and decide times.
+    posts with this job's own): their posts, and the outputs and decide times of any queued by
+    an older release (which carried them in the call).
 
     Claims expire as every triage job's do. This job's meta names the taken posts before they
     leave the queue, so the sweep counts them as this live job's; if this worker dies, its
@@ -192,52 +214,104 @@ def _take_waiting(ctx: AppContext, current, own: list[int]) -> list[tuple[int, T
     room = ACT_TAKE_POSTS - len(own)
     queue = ctx.queues[ACT_QUEUE]
     if room <= 0:
-        return []
+        return [], {}
     waiting = [entry.decode() for entry in ctx.redis.lrange(queue.key, 0, ACT_TAKE_JOBS - 1)]
     if not waiting:
-        return []
+        return [], {}
     with ctx.redis.pipeline(transaction=False) as pipe:
         for waiting_id in waiting:
             pipe.hget(Job.key_for(waiting_id), "meta")
         metas = pipe.execute()
-    chosen: list[str] = []
+    chosen: dict[str, tuple[list[int], bool]] = {}
     covered = list(own)
-    for waiting_id, meta in zip(waiting, metas, strict=True):
-        posts = meta_posts(queue.serializer.loads(meta)) if meta else None
+    for waiting_id, raw in zip(waiting, metas, strict=True):
+        meta = queue.serializer.loads(raw) if raw else {}
+        posts = meta_posts(meta)
         if not waiting_id.startswith(ACT_JOB_PREFIX) or posts is None or len(posts) > room:
             continue
-        chosen.append(waiting_id)
+        chosen[waiting_id] = (posts, bool(meta.get("kept")))
         covered.extend(posts)
         room -= len(posts)
     if not chosen:
-        return []
+        return [], {}
     current.meta.update(job_meta(covered))
     current.save_meta()
     with ctx.redis.pipeline(transaction=False) as pipe:
         for waiting_id in chosen:
             pipe.lrem(queue.key, 1, waiting_id)
         removed = pipe.execute()
-    taken: list[tuple[int, TriageOutput, float]] = []
-    for waiting_id, n in zip(chosen, removed, strict=True):
+    taken: list[int] = []
+    carried: dict[int, tuple[TriageOutput, float]] = {}
+    for (waiting_id, (posts, kept)), n in zip(chosen.items(), removed, strict=True):
         if not n:
             continue
+        taken.extend(posts)
         try:
             job = Job.fetch(waiting_id, connection=ctx.redis, serializer=queue.serializer)
-            ids, outs, ms = job.args[:3]
-        except (NoSuchJobError, DeserializationError, ValueError, TypeError):  # gone or unreadable: the sweep re-drives its posts
-            log.warning("act job %s could not be read; the sweep will re-drive its posts", waiting_id)
+            if not kept:  # queued by an older release: the outputs are in its call
+                ids, outs, ms = job.args[:3]
+                carried.update((post_id, (out, float(ms))) for post_id, out in zip(ids, outs, strict=True))
+            job.delete(remove_from_queue=False)
+        except (NoSuchJobError, DeserializationError, ValueError, TypeError):  # decided again if need be
+            log.warning("act job %s could not be read; its posts are decided again if their decisions are gone",
+                        waiting_id)
+    return taken, carried
+
+
+def _keep_decided(ctx: AppContext, pairs: Sequence[tuple[int, TriageOutput]], durations: Mapping[int, float]) -> None:
+    """Keep deferred posts' outputs (and decide times) in Redis until they are acted on: one key
+    per post, written in one round trip. RQ would compress each act job's call data, outputs and
+    embeddings, every time the job was saved or handed back; kept apart they are written once."""
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for post_id, out in pairs:
+            pipe.set(f"{DECIDED_PREFIX}{post_id}", pickle.dumps((out, durations[post_id]), protocol=pickle.HIGHEST_PROTOCOL),
+                     ex=DECIDED_TTL_S)
+        pipe.execute()
+
+
+def _read_decided(ctx: AppContext, post_ids: list[int]) -> dict[int, tuple[TriageOutput, float]]:
+    """The kept outputs of these posts (those still kept; unreadable ones count as gone)."""
+    if not post_ids:
+        return {}
+    found: dict[int, tuple[TriageOutput, float]] = {}
+    try:
+        values = ctx.redis.mget([f"{DECIDED_PREFIX}{post_id}" for post_id in post_ids])
+    except redis.RedisError:
+        log.warning("kept decisions unreadable; deciding %d posts again", len(post_ids))
+        return {}
+    for post_id, value in zip(post_ids, values, strict=True):
+        if value is None:
             continue
-        taken.extend((post_id, out, float(ms)) for post_id, out in zip(ids, outs, strict=True))
-        job.delete(remove_from_queue=False)
-    return taken
+        try:
+            out, ms = pickle.loads(value)
+        except Exception:  # noqa: BLE001 - a damaged value: the post is decided again
+            log.warning("kept decision of post %s unreadable; deciding it again", post_id)
+            continue
+        found[post_id] = (out, float(ms))
+    return found
 
 
-class Decided(list):
-    """Model outputs carried by an act job. RQ writes every job's call string with repr(): the
-    embeddings' repr cost more than the model itself, so it is replaced by a count."""
+def _decide_again(ctx: AppContext, post_ids: list[int]) -> dict[int, tuple[TriageOutput, float]]:
+    """Decide pending posts whose kept decision is gone: the same decision, since a post is
+    decided alone (flows/decisions.py)."""
+    if not post_ids:
+        return {}
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        posts = list(s.exec(select(Post).where(Post.id.in_(post_ids),
+                                               Post.triage_state == TriageState.pending.value)).all())
+    if not posts:
+        return {}
+    t0 = time.perf_counter()
+    outs, _ = ctx.decisions.decide([_input(p) for p in posts], shared=ctx.redis)
+    ms = (time.perf_counter() - t0) * 1000 / len(posts)
+    return {post.id: (out, ms) for post, out in zip(posts, outs, strict=True)}
 
-    def __repr__(self) -> str:
-        return f"<{len(self)} decided posts>"
+
+def _forget_decided(ctx: AppContext, post_ids: list[int]) -> None:
+    try:
+        ctx.redis.delete(*(f"{DECIDED_PREFIX}{post_id}" for post_id in post_ids))
+    except redis.RedisError:  # they lapse after DECIDED_TTL_S
+        pass
 
 
 def _ranked(pairs) -> list[tuple[Post, TriageOutput]]:
@@ -309,12 +383,14 @@ def _defer(ctx: AppContext, later: list[tuple[Post, TriageOutput]], durations: M
 
 def _defer_pairs(ctx: AppContext, pairs: list[tuple[int, TriageOutput]],
                  durations: Mapping[int, float], at_front: bool = False) -> None:
+    """One act job for these decided posts. Their outputs are kept first (persist, then queue);
+    handed back (`at_front`), they are kept already."""
     ids = [post_id for post_id, _ in pairs]
-    duration_ms = sum(durations[post_id] for post_id in ids) / len(ids)  # an act job carries one figure
+    if not at_front:
+        _keep_decided(ctx, pairs, durations)
     ctx.queues[ACT_QUEUE].enqueue(
-        ACT_FUNCTION, ids, Decided(out for _, out in pairs), duration_ms,
-        job_id=job_id(ids, ACT_JOB_PREFIX),
-        job_timeout=300, failure_ttl=7 * 86400, meta=job_meta(ids), at_front=at_front)
+        ACT_FUNCTION, ids, job_id=job_id(ids, ACT_JOB_PREFIX),
+        job_timeout=300, failure_ttl=7 * 86400, meta={**job_meta(ids), "kept": True}, at_front=at_front)
 
 
 def _input(post: Post) -> TriageInput:

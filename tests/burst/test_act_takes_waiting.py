@@ -13,7 +13,7 @@ from burst_helpers import triage_context
 from flows.context import ACT_QUEUE, LANES
 from flows.sweep import _covered_posts
 from runtime.worker import FlareWorker
-from flows import triage_batch
+from flows import triage_batch, triage_queue
 from flows.intake import ingest
 from models import Post, RawPost, TriageState
 from models.tables import TriageRecord
@@ -33,10 +33,10 @@ def ctx(settings, redis_conn):  # redis_conn: a flushed Redis database for this 
         yield c
 
 
-def _deferred_pages(ctx, pages: int) -> list[list[int]]:
+def _deferred_pages(ctx, pages: int, first: int = 0) -> list[list[int]]:
     """`pages` act jobs waiting in the act queue, each with its page's decided posts."""
     out = []
-    for n in range(pages):
+    for n in range(first, first + pages):
         raw = [
             RawPost(platform="x", external_id=f"{n}-{k}", text=t, raw_payload=t, author_id=f"a{n}-{k}", author_handle=f"a{n}-{k}", posted_at=datetime.now(UTC))
             for k, t in enumerate(CALM)
@@ -80,8 +80,9 @@ def test_taken_posts_stay_covered_for_the_sweep(ctx):
     queue = ctx.queues[ACT_QUEUE]
     current = Job.fetch(queue.job_ids[0], connection=ctx.redis)
     queue.remove(current)  # as a worker does when it starts the job
-    taken = triage_batch._take_waiting(ctx, current, pages[0])
-    assert sorted(post_id for post_id, _, _ in taken) == sorted(pages[1] + pages[2])
+    taken, carried = triage_batch._take_waiting(ctx, current, pages[0])
+    assert sorted(taken) == sorted(pages[1] + pages[2])
+    assert carried == {}, "the outputs wait in Redis, not in the jobs"
     assert queue.count == 0
     # The taking job's meta names them: while it lives (here: not finished), the sweep leaves them.
     ctx.queues[ACT_QUEUE].enqueue_job(Job.fetch(current.id, connection=ctx.redis))
@@ -96,7 +97,7 @@ def test_an_act_job_gives_way_to_pages_waiting_to_be_decided(ctx, monkeypatch):
     monkeypatch.setattr(triage_batch, "ACT_GROUP_POSTS", 1)
     ctx.redis.rpush(f"rq:queue:{LANES[-1]}", "a-page-waiting")
     try:
-        counts = triage_batch.act_batch(*job.args[:3], ctx=ctx)
+        counts = triage_batch.act_batch(*job.args, ctx=ctx)
     finally:
         ctx.redis.lrem(f"rq:queue:{LANES[-1]}", 0, "a-page-waiting")
     assert counts == {"triaged": 1, "skipped": 0, "handed_back": len(CALM) - 1}
@@ -130,3 +131,52 @@ def test_a_post_in_two_act_jobs_is_acted_on_once_with_the_rest_of_its_group(ctx)
     assert sorted(_records(ctx)) == sorted(ids), "every post acted on, each once"
     with Session(ctx.engine) as s:
         assert not s.exec(select(Post.id).where(Post.triage_state == TriageState.pending.value)).all()
+
+
+@pytest.mark.slow
+def test_an_act_job_names_its_posts_and_their_decisions_wait_beside_it(ctx):
+    """The call carries post ids only (RQ compressed 64 embeddings each time a job was saved or
+    handed back); each post's output is kept in Redis until the post is acted on."""
+    (ids,) = _deferred_pages(ctx, 1)
+    job = ctx.queues[ACT_QUEUE].jobs[0]
+    assert job.args == (ids,) and job.meta["kept"] is True
+    assert len(job.data) < 200
+    kept = triage_batch._read_decided(ctx, ids)
+    assert sorted(kept) == sorted(ids) and {ms for _, ms in kept.values()} == {2.5}
+    FlareWorker([ctx.queues[ACT_QUEUE]], connection=ctx.redis).work(burst=True, with_scheduler=False, logging_level="WARNING")
+    assert sorted(_records(ctx)) == sorted(ids)
+    assert not ctx.redis.keys(f"{triage_batch.DECIDED_PREFIX}*"), "forgotten once acted on"
+
+
+@pytest.mark.slow
+def test_a_post_whose_kept_decision_is_gone_is_decided_again(ctx):
+    (ids,) = _deferred_pages(ctx, 1)
+    ctx.redis.delete(f"{triage_batch.DECIDED_PREFIX}{ids[0]}")
+    ctx.redis.set(f"{triage_batch.DECIDED_PREFIX}{ids[1]}", b"not a pickle")
+    job = ctx.queues[ACT_QUEUE].jobs[0]
+    ctx.queues[ACT_QUEUE].empty()
+    counts = triage_batch.act_batch(*job.args, ctx=ctx)
+    assert counts == {"triaged": len(CALM), "skipped": 0, "handed_back": 0}
+    with Session(ctx.engine) as s:
+        records = {r.post_id: r for r in s.exec(select(TriageRecord)).all()}
+    assert sorted(records) == sorted(ids)
+    assert records[ids[2]].duration_ms == 2.5 and records[ids[0]].duration_ms != 2.5, "decided again, timed again"
+
+
+@pytest.mark.slow
+def test_an_act_job_of_the_release_before_is_acted_on_with_the_outputs_in_its_call(ctx):
+    """A rolling upgrade: act jobs queued by the release before carry (ids, outputs, decide ms)."""
+    (ids,) = _deferred_pages(ctx, 1)
+    kept = triage_batch._read_decided(ctx, ids)
+    ctx.queues[ACT_QUEUE].empty()
+    ctx.redis.delete(*(f"{triage_batch.DECIDED_PREFIX}{i}" for i in ids))
+    (second,) = _deferred_pages(ctx, 1, first=1)
+    old = ctx.queues[ACT_QUEUE].enqueue(triage_batch.ACT_FUNCTION, ids, [kept[i][0] for i in ids], 7.5,
+                                        job_id=f"{triage_batch.ACT_JOB_PREFIX}old", meta=triage_queue.job_meta(ids),
+                                        at_front=True)
+    FlareWorker([ctx.queues[ACT_QUEUE]], connection=ctx.redis).work(burst=True, with_scheduler=False, logging_level="WARNING")
+    assert Job.fetch(old.id, connection=ctx.redis).return_value()["triaged"] == 2 * len(CALM), "it took the new job on"
+    with Session(ctx.engine) as s:
+        records = {r.post_id: r.duration_ms for r in s.exec(select(TriageRecord)).all()}
+    assert sorted(records) == sorted(ids + second)
+    assert {records[i] for i in ids} == {7.5} and {records[i] for i in second} == {2.5}

@@ -26,7 +26,7 @@ def ctx(settings, redis_conn):
 
 def test_covered_posts_come_from_job_meta_and_older_jobs_are_read_whole(ctx):
     triage_queue.enqueue(ctx, [(1, "default"), (2, "default"), (3, "bulk")])
-    act = ctx.queues[ACT_QUEUE].enqueue(triage_batch.ACT_FUNCTION, [4, 5], triage_batch.Decided(), 1.0,
+    act = ctx.queues[ACT_QUEUE].enqueue(triage_batch.ACT_FUNCTION, [4, 5],
                                         job_id="triage-act-4-2-1", meta=triage_queue.job_meta([4, 5]))
     # Queued by a version without the meta: its posts are only in its call.
     ctx.queues["default"].enqueue(triage_queue.JOB_FUNCTION, [7, 8], job_id="triage-batch-7-2-1")
