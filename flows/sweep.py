@@ -93,7 +93,9 @@ def sweep(ctx: AppContext) -> dict[str, int]:
     grace = timedelta(seconds=ctx.settings.outbox_grace_seconds)
     counts = {"posts": 0, "incidents": 0, "messages": 0, "steps": 0, "acks": 0}
     with Session(ctx.engine) as s:
-        pending = s.exec(select(Post.id, Post.lane).where(
+        # Plain rows, not ORM results: in a burst thousands of posts wait their turn, and this
+        # runs every few seconds.
+        pending = s.connection().execute(select(Post.id, Post.lane).where(
             Post.triage_state == TriageState.pending.value, Post.received_at < now - grace,
         ).order_by(Post.lane, Post.id).limit(5000)).all()
         # Never published, or queued in the database alone while Redis was unreachable (its

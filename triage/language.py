@@ -7,6 +7,7 @@ or "und" when lingua is not confident.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import threading
 
 from triage.base import TriageItem
@@ -58,8 +59,10 @@ _HINDUSTANI_WORDS = re.compile(
     r"rahe|gaya|gayi|gaye|ho|hoon|kya|koi|kuch|abhi|jaldi|liye|wala|wali)\b", re.I)
 
 
+@lru_cache(maxsize=4096)
 def detect_language(text: str) -> tuple[str, float]:
-    """(ISO 639-1 code or "und", confidence)."""
+    """(ISO 639-1 code or "und", confidence). Remembered for the last texts: a burst repeats its
+    words in copies that differ only in geotag or profile, and they are decided apart."""
     if len(_LETTERS.findall(text)) < 3:
         return "und", 0.0
     if not _NON_ASCII_LETTER.search(text):
