@@ -11,7 +11,8 @@ of a post decided earlier costs a dictionary look-up, not a model run.
 Exact inputs only: no normalisation of the key (the stages read the raw text too), so a hit is
 always the decision the pipeline would have made. An output the pipeline could not fully decide
 (a stage failed, the rules fallback answered) is never remembered: the next copy is decided again.
-Each caller gets its own copy of an output (acting adds reasons and flags to it).
+Each caller gets its own copy of an output (acting adds reasons and flags to it): an output is
+remembered as its pickle, and every copy is read from it (a third of the cost of a deepcopy).
 
 Workers share what they decided: given a Redis client, a page's inputs this worker has not
 decided are looked up in Redis first (one MGET per page), and what the pipeline computes is
@@ -26,7 +27,6 @@ or slow costs only the sharing: the worker decides on its own, as before.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import pickle
@@ -82,7 +82,7 @@ class Decisions:
         self.pipeline = pipeline
         self.size = size
         self.stats = CacheStats()
-        self._outputs: OrderedDict[Hashable, TriageOutput] = OrderedDict()
+        self._outputs: OrderedDict[Hashable, bytes] = OrderedDict()  # each output's pickle
         self._lock = threading.Lock()
 
     def many(self, inputs: Sequence[TriageInput]) -> list[TriageOutput]:
@@ -100,7 +100,7 @@ class Decisions:
                 known = self._outputs.get(key)
                 if known is not None:
                     self._outputs.move_to_end(key)
-                    results[n] = copy.deepcopy(known)
+                    results[n] = pickle.loads(known)
                 else:
                     todo.setdefault(key, []).append(n)
         version = getattr(self.pipeline, "model_version", "")
@@ -122,13 +122,15 @@ class Decisions:
         """Each output to the posts of its input (copies to all but the first), remembered here."""
         with self._lock:
             for key, out in outs.items():
-                if _remembered(out):
-                    self._outputs[key] = copy.deepcopy(out)
-                    self._outputs.move_to_end(key)
                 rows = todo[key]
+                blob = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL) \
+                    if _remembered(out) or len(rows) > 1 else b""
+                if _remembered(out):
+                    self._outputs[key] = blob
+                    self._outputs.move_to_end(key)
                 results[rows[0]] = out
                 for n in rows[1:]:
-                    results[n] = copy.deepcopy(out)
+                    results[n] = pickle.loads(blob)
             while len(self._outputs) > self.size:
                 self._outputs.popitem(last=False)
 
