@@ -42,7 +42,7 @@ _AT_LEAST_HIGH = {"critical", "high"}
 # The two multilingual sets: messages in romanised Hindi/Urdu, Welsh, Polish, Arabic, Spanish,
 # French, German, Portuguese and Italian, written apart from the other sets (DATA.md).
 HANDLE_EVAL_SPLITS = ("dev", "test", "test2", "multilingual_test", "multilingual_test2",
-                      "multilingual_test3", "multilingual_test4")
+                      "multilingual_test3", "multilingual_test4", "multilingual_test5")
 
 
 _DISPATCH = {"critical", "high"}  # the urgencies the dispatch queue takes (escalation)
@@ -315,6 +315,9 @@ _HANDLE_TITLES = {
     "handle_multilingual_test4": "Handle multilingual set 4 (nine languages, written and committed "
                                  "before the translated rows in the eight other languages; "
                                  "scored only)",
+    "handle_multilingual_test5": "Handle multilingual set 5 (nine languages, 19 of 74 posts in "
+                                 "romanised Hindi/Urdu; written and committed before the lr-16 "
+                                 "changes; scored only)",
 }
 
 

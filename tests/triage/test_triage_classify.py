@@ -243,3 +243,15 @@ def test_a_strong_critical_reading_is_not_sent_below_high_by_the_non_request_gat
     # person to check. The T2c row itself is a case of the decision table (test_triage_decision.py).
     out = triage_text("my sister slit her wrists in the bath, theres so much blood")
     assert out.urgency == "critical" and not out.confirmed, out.reasons
+
+
+@pytest.mark.parametrize("text", [
+    # Silent contact with an address in romanised Hindi/Urdu, the weakest language for the 4-bit
+    # e5 (lr-16: translations of the handle set's silent and address posts train the head).
+    "awaaz nahi kar sakti, woh darwaze ke bahar chaaku leke khada hai, 23 Tilak Nagar",
+    "usne petrol daal diya hai aur kehta hai ghar jala dega, hum andar band hain, 5 Ganga Vihar",
+])
+def test_a_silent_or_addressed_cry_in_romanised_hindi_is_confirmed_critical(triage_text, text):
+    out = triage_text(text)
+    assert out.urgency == "critical" and out.confirmed, (out.scores, out.reasons)
+    assert any("confirmed (a post in another language" in r for r in out.reasons)
