@@ -109,30 +109,32 @@ class Decisions:
             todo = {key: rows for key, rows in todo.items() if results[rows[0]] is None}
         if todo:
             outs = self.pipeline.many([inputs[rows[0]] for rows in todo.values()])
-            self._place(results, todo, dict(zip(todo, outs, strict=True)))
+            blobs = self._place(results, todo, dict(zip(todo, outs, strict=True)))
             if shared is not None and version:
-                self._share(shared, version, {key: out for key, out in zip(todo, outs, strict=True)
-                                              if _remembered(out)})
+                self._share(shared, version, blobs)
         with self._lock:
             self.stats.posts += len(inputs)
             self.stats.computed += len(todo)
         return results, len(todo)  # type: ignore[return-value]
 
-    def _place(self, results: list, todo: dict[Hashable, list[int]], outs: dict[Hashable, TriageOutput]) -> None:
-        """Each output to the posts of its input (copies to all but the first), remembered here."""
+    def _place(self, results: list, todo: dict[Hashable, list[int]],
+               outs: dict[Hashable, TriageOutput]) -> dict[Hashable, bytes]:
+        """Each output to the posts of its input (copies to all but the first), remembered here.
+        Returns the pickles of the outputs remembered (what `_share` writes)."""
+        remembered: dict[Hashable, bytes] = {}
         with self._lock:
             for key, out in outs.items():
                 rows = todo[key]
-                blob = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL) \
-                    if _remembered(out) or len(rows) > 1 else b""
+                blob = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
                 if _remembered(out):
-                    self._outputs[key] = blob
+                    remembered[key] = self._outputs[key] = blob
                     self._outputs.move_to_end(key)
                 results[rows[0]] = out
                 for n in rows[1:]:
                     results[n] = pickle.loads(blob)
             while len(self._outputs) > self.size:
                 self._outputs.popitem(last=False)
+        return remembered
 
     @staticmethod
     def _shared(conn: redis.Redis, version: str, keys: list[Hashable]) -> dict[Hashable, TriageOutput]:
@@ -155,17 +157,17 @@ class Decisions:
         return outs
 
     @staticmethod
-    def _share(conn: redis.Redis, version: str, outs: dict[Hashable, TriageOutput]) -> None:
-        if not outs:
+    def _share(conn: redis.Redis, version: str, blobs: dict[Hashable, bytes]) -> None:
+        """Share these pickled outputs (one pipelined SET)."""
+        if not blobs:
             return
         try:
             with conn.pipeline(transaction=False) as pipe:
-                for key, out in outs.items():
-                    pipe.set(shared_key(version, key), pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL),
-                             ex=SHARED_TTL_S, nx=True)
+                for key, blob in blobs.items():
+                    pipe.set(shared_key(version, key), blob, ex=SHARED_TTL_S, nx=True)
                 pipe.execute()
         except redis.RedisError as exc:
-            log.debug("could not share %d decisions (%s)", len(outs), exc)
+            log.debug("could not share %d decisions (%s)", len(blobs), exc)
 
 
 STATS_KEY = "flare:stats:decisions"  # posts decided, and how many of them ran the pipeline

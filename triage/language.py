@@ -7,8 +7,8 @@ or "und" when lingua is not confident.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 import threading
+from functools import lru_cache
 
 from triage.base import TriageItem
 

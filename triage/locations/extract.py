@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 
 from triage.locations.learned_ner import load_location_ner, load_stock_ner
 from triage.locations.patterns import NUMBERED_ADDRESS, Span, find_pattern_spans
@@ -74,24 +75,18 @@ def ner_spans(doc) -> list[Span]:
 
 
 _PYAP_COUNTRIES = ("GB", "US")
-_pyap_rules: dict[str, re.Pattern[str]] = {}
-_pyap_lock = threading.Lock()
 
 
+@lru_cache(maxsize=None)
 def _pyap_pattern(country: str) -> re.Pattern[str]:
     """pyap's full-address pattern for a country, compiled once. pyap.parse hands the pattern's
     text to `re` on every call, and once other work has cycled re's cache of compiled patterns
     it compiled the pattern again: about 30 ms for each country, on every post that names a
     numbered street."""
-    with _pyap_lock:
-        pattern = _pyap_rules.get(country)
-        if pattern is None:
-            import pyap.parser
-            import pyap.utils
+    import pyap.parser
+    import pyap.utils
 
-            pattern = re.compile(pyap.parser.AddressParser(country=country).rules, pyap.utils.DEFAULT_FLAGS)
-            _pyap_rules[country] = pattern
-        return pattern
+    return re.compile(pyap.parser.AddressParser(country=country).rules, pyap.utils.DEFAULT_FLAGS)
 
 
 def pyap_spans(text: str) -> list[Span]:
