@@ -20,6 +20,7 @@ from escalation.service import belongs_in_queue
 from evidence.checkpoint import CheckpointResult, write_checkpoint
 from flows import publish, triage_queue
 from models.access import purge_sessions
+from models.db import refresh_statistics
 from models.enums import DeliveryStatus, IncidentStatus, TriageState
 from models.tables import Incident, OutboundMessage, Post
 from models.types import utcnow
@@ -153,6 +154,20 @@ def try_sweep(ctx: AppContext, interval: float) -> dict[str, int] | None:
     if not ctx.redis.set("flare:sweep:lock", "1", nx=True, px=max(100, int(interval * 1000))):
         return None
     return sweep(ctx)
+
+
+STATISTICS_INTERVAL_S = 10.0  # how often one worker looks for tables a burst has outgrown
+
+
+def try_refresh_statistics(ctx: AppContext) -> list[str] | None:
+    """Refresh the planner's statistics of tables that changed a lot (models.db.refresh_statistics),
+    unless another process looked within STATISTICS_INTERVAL_S."""
+    if not ctx.redis.set("flare:db:statistics", "1", nx=True, px=int(STATISTICS_INTERVAL_S * 1000)):
+        return None
+    analyzed = refresh_statistics(ctx.engine)
+    if analyzed:
+        log.info("refreshed planner statistics of %s", ", ".join(analyzed))
+    return analyzed
 
 
 def try_checkpoint(ctx: AppContext) -> CheckpointResult | None:

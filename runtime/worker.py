@@ -23,7 +23,7 @@ from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnava
 from flows.dbless import triage_while_database_down
 from flows.escalate import step_timer_round
 from flows.redisless import probe_client, triage_while_redis_down
-from flows.sweep import try_checkpoint, try_sweep
+from flows.sweep import try_checkpoint, try_refresh_statistics, try_sweep
 from models.enums import Lane
 from triage.base import TriageInput
 from triage.locations.extract import get_nlp
@@ -72,6 +72,7 @@ def _sweeper(ctx: AppContext, stop: threading.Event) -> None:
         try:
             try_sweep(ctx, interval)
             try_checkpoint(ctx)
+            try_refresh_statistics(ctx)
             # Retention runs once a day, on whichever worker gets there first.
             if ctx.redis.set("flare:retention:daily", "1", nx=True, ex=24 * 3600):
                 ctx.queues[Lane.bulk.value].enqueue("evidence.retention.purge_job", job_timeout=3600)
