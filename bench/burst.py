@@ -34,14 +34,14 @@ from sqlmodel import Session, select
 
 from config import Settings
 from connectors.sandbox import SandboxServer, SandboxState
-from flows.context import WORKER_QUEUES
+from flows.context import SENDERS_KEY, WORKER_QUEUES
 from runtime.demo import sandbox_client_env
 from runtime.processes import Supervisor
 from flows.decisions import STATS_KEY as DECISION_STATS_KEY
 from flows.live import live_channel
 from models.db import make_engine
-from models.enums import TriageState
-from models.tables import Incident, IncidentPost, Post
+from models.enums import DeliveryStatus, TriageState
+from models.tables import Incident, IncidentPost, OutboundMessage, Post
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = runpy.run_path(str(HERE / "scenarios" / "burst.py"))
@@ -164,7 +164,10 @@ def _sample(engine, conn, started: float, worker_pids: list[int]) -> dict:
         stored = s.exec(select(func.count(Post.id))).one()
         pending = s.exec(select(func.count(Post.id)).where(
             Post.triage_state == TriageState.pending.value)).one()
+        replies = s.exec(select(func.count(OutboundMessage.id)).where(
+            OutboundMessage.status == DeliveryStatus.queued.value)).one()
     return {"t": round(time.monotonic() - started, 2), "stored": int(stored), "pending": int(pending),
+            "replies_waiting": int(replies),
             "depths": {k: int(v) for k, v in depths.items()},
             "worker_rss_mb": [round(_rss_mb(p), 1) for p in worker_pids]}
 
@@ -352,12 +355,20 @@ def run(args: argparse.Namespace) -> dict:
                 if time.monotonic() - t_boot > 600 or sup.dead_children():
                     raise RuntimeError(f"workers did not become ready; logs in {sup.log_dir}")
                 time.sleep(0.2)
+            # Replies go out from sender processes, as `flare run` and the compose file lay it out;
+            # with none, the workers send them on threads of their own.
+            senders = [sup.spawn(f"sender-{n + 1}", "sender") for n in range(args.senders)]
+            while args.senders and not conn.exists(SENDERS_KEY):
+                if time.monotonic() - t_boot > 600 or sup.dead_children():
+                    raise RuntimeError(f"sender did not start; logs in {sup.log_dir}")
+                time.sleep(0.2)
             connectors = sup.spawn("connectors", "connectors")
             time.sleep(2.0)  # first (empty) poll done, so the replay is what we measure
             print(f"system up ({args.backend}, {args.workers} worker(s)) in {time.monotonic() - t_boot:.1f} s; "
                   f"replaying {len(entries)} posts over {args.seconds:.0f} s", flush=True)
             arrivals: dict[str, float] = {}
             roles = {"workers": [w.process.pid for w in workers], "connectors": [connectors.process.pid],
+                     "senders": [sender.process.pid for sender in senders],
                      "benchmark": [os.getpid()]}
             cpu = [_cpu_snapshot(roles)]
             started = time.monotonic()
@@ -423,6 +434,8 @@ def run(args: argparse.Namespace) -> dict:
     if cpu[0] and cpu[2]:
         result["worker_cpu_ms_per_post"] = round(
             (cpu[2]["workers"] - cpu[0]["workers"]) * 1000 / max(1, result["stored"]), 2)
+        result["sender_cpu_ms_per_post"] = round(
+            (cpu[2]["senders"] - cpu[0]["senders"]) * 1000 / max(1, result["stored"]), 2)
     # Posts decided from a worker's memory of an identical input (flows/decisions.py); how much
     # of the scenario repeats itself word for word is said beside it.
     posts_decided, computed = cache.get("posts", 0), cache.get("computed", 0)
@@ -456,12 +469,13 @@ def _report(args, entries, samples, replay_s, latencies, counts) -> dict:
     busy = [t for t, s in zip(triaged, samples) if s["pending"] > 0] or triaged
     rate = (busy[-1][1] - busy[0][1]) / max(0.001, busy[-1][0] - busy[0][0]) if len(busy) > 1 else 0.0
     return {
-        "backend": args.backend, "workers": args.workers, "posts": len(entries),
+        "backend": args.backend, "workers": args.workers, "senders": args.senders, "posts": len(entries),
         "replay_seconds": round(replay_s, 1), "poll_seconds": args.poll_seconds,
         "intake_posts_per_second": round(stored_by_end_of_replay / max(0.001, replay_s), 1),
         "triage_posts_per_second": round(rate, 1),
         "stored": final["stored"], "posts_lost": len(entries) - final["stored"],
         "pending_triage_at_end": final["pending"],
+        "replies_waiting_at_end": final["replies_waiting"],
         "lone_critical": _set_summary(latencies),
         **counts,
         "peak_rss_mb_per_worker": [max(s["worker_rss_mb"][i] for s in samples) for i in range(args.workers)],
@@ -501,16 +515,19 @@ def _print(result: dict) -> None:
           f"{result['burst_single_report_personal_requests']}); lone incidents {result['lone_incidents']}, "
           f"shared with burst {result['lone_shared_with_burst']}")
     dup = result["duplicates"]
+    print(f"  replies to reporters: {dup['messages_sent']} sent, {result['replies_waiting_at_end']} waiting to be sent at the end")
     print(f"  done twice: {dup['messages_sent_twice']} of {dup['messages_sent']} messages sent, "
           f"{dup['incidents_published_twice']} incidents published twice ({dup['stream_entries']} stream entries)")
     print(f"  peak RSS per worker {result['peak_rss_mb_per_worker']} MB")
     if result.get("worker_cpu_ms_per_post") is not None:
         print(f"  workers' CPU per post (replay and drain; every post decided, "
-              f"{result['pending_triage_at_end']} not yet acted on): {result['worker_cpu_ms_per_post']} ms")
+              f"{result['pending_triage_at_end']} not yet acted on): {result['worker_cpu_ms_per_post']} ms"
+              + (f", and {result['sender_cpu_ms_per_post']} ms in the sender processes"
+                 if result.get("senders") else " (replies sent from the workers' threads)"))
     for window, used in (result.get("cpu_cores") or {}).items():
         if used:
             print(f"  CPU in the {window} (cores of {used['cores']}): machine busy {used['busy']}; workers "
-                  f"{used['workers']}, connectors {used['connectors']}, this benchmark (sandbox, samplers) "
+                  f"{used['workers']}, senders {used['senders']}, connectors {used['connectors']}, this benchmark (sandbox, samplers) "
                   f"{used['benchmark']}, PostgreSQL {used['postgres']}, Redis {used['redis']} (all such processes "
                   f"on the machine), other processes {used['other']}"
                   + ("  <- not a quiet machine" if used["other"] > 0.2 else ""))
@@ -533,6 +550,8 @@ def main(argv: list[str]) -> int:
                             "FLARE_TRIAGE__MODEL_CACHE_DIR",
                             str(Path(tempfile.gettempdir()) / "flare-triage-test-models")),
                         help="directory of the exported ONNX encoder (re-exported if empty)")
+    parser.add_argument("--senders", type=int, default=1,
+                        help="`flare sender` processes beside the workers (0: the workers send replies themselves)")
     parser.add_argument("--seed", type=int, default=999)
     parser.add_argument("--standalone-posts", type=int, default=3000,
                         help="posts for the standalone pipeline rate measured first (0: skip)")

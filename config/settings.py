@@ -209,9 +209,11 @@ class Settings(BaseSettings):
     # The platform account `flare drill` posts from; only its posts carry the drill mark.
     drill_author: str = "flare_drill"
     sweep_interval_seconds: float = 2.0
-    # Threads per worker process that only send replies: a send waits on the platform, and a
-    # reporter's receipt must not queue behind a burst's triage (nor triage behind the sends).
-    sender_threads: int = 2
+    # Threads that only send replies, in each `flare sender` process, and in a worker while no
+    # sender process is alive: a send waits on the platform, and a reporter's receipt must not
+    # queue behind a burst's triage (nor triage behind the sends). 0: workers serve the messages
+    # queue between triage jobs.
+    sender_threads: int = 4
     outbox_grace_seconds: float = 10.0
 
     @property

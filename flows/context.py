@@ -54,6 +54,11 @@ WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.def
 TRIAGE_QUEUES = [*LANES, ACT_QUEUE]
 
 
+# `flare sender` processes say they are alive here (any of them; it lapses a few seconds after the
+# last beat): workers send replies themselves only while it is missing (runtime/worker.py).
+SENDERS_KEY = "flare:senders-alive"
+
+
 def liveness_key(worker_name: str) -> str:
     """A short-lived key each worker refreshes: its absence says the worker is gone."""
     return f"flare:worker-alive:{worker_name}"

@@ -129,6 +129,17 @@ def worker(burst: bool = False) -> None:
 
 
 @app.command()
+def sender() -> None:
+    """Send replies to reporters (run one per machine beside the workers; while none runs, the
+    workers send them)."""
+    from runtime.worker import run_sender
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    run_sender(_context(settings, wait=True))
+
+
+@app.command()
 def web(host: str | None = None, port: int | None = None) -> None:
     """Serve the dashboard and API."""
     import uvicorn

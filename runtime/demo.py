@@ -127,6 +127,7 @@ def run_system(settings: Settings, workers: int = 2, demo: bool = False, sandbox
                 sup.spawn("paging-inbox", "paging-inbox", "--port", str(paging_port))
         for n in range(workers):
             sup.spawn(f"worker-{n + 1}", "worker")
+        sup.spawn("sender", "sender")
         sup.spawn("web", "web", "--port", str(settings.dashboard.port))
         sup.spawn("connectors", "connectors", standby=True)
         url = f"http://{settings.dashboard.host}:{settings.dashboard.port}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
 from flows import liveness
-from flows.context import (MESSAGES_QUEUE, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, impatient_client,
+from flows.context import (MESSAGES_QUEUE, SENDERS_KEY, WORKER_QUEUES, AppContext, RedisUnavailable, check_redis, impatient_client,
                            liveness_key, set_process_context, unanswering_client)
 from flows.dbless import triage_while_database_down
 from flows.escalate import step_timer_round
@@ -166,12 +167,26 @@ class FlareWorker(SimpleWorker):
 
 
 class SenderWorker(FlareWorker):
-    """An RQ worker for the messages queue that runs in a thread of the worker process: no signal
-    handlers (only the main thread may install them) and a timer instead of SIGALRM for timeouts."""
+    """An RQ worker for the messages queue that runs in a thread (of `flare sender`, or of a worker
+    while no sender process is alive): no signal handlers (only the main thread may install
+    them), a timer instead of SIGALRM for timeouts, and a `stop_event` that ends it after its
+    current send (within DEQUEUE_WAIT_S when idle)."""
 
     death_penalty_class = TimerDeathPenalty
+    stop_event: threading.Event | None = None
 
     def _install_signal_handlers(self) -> None:
+        return None
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        if self.stop_event is None or max_idle_time is not None:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        # RQ waits for a job for as long as it takes; here it gives up every `timeout` seconds to
+        # look at the event. Nothing dequeued ends RQ's loop, tearing the worker down cleanly.
+        while not self.stop_event.is_set():
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+            if result is not None:
+                return result
         return None
 
 
@@ -192,19 +207,90 @@ def _rq_worker(ctx: AppContext, worker_class: type[FlareWorker], queues: list[st
 
 
 def _sender(ctx: AppContext, name: str, stop: threading.Event) -> None:
-    """Sends replies until the process stops; a Redis outage only pauses it. Each restart takes a
+    """Sends replies until `stop` is set; a Redis outage only pauses it. Each restart takes a
     fresh name: the old one may still be registered (a Redis restarted from its AOF remembers
     it), and RQ refuses to start a second worker under a live name."""
     attempt, current = 0, name
     while not stop.is_set():
         try:
-            _rq_worker(ctx, SenderWorker, [MESSAGES_QUEUE], current).work(with_scheduler=False,
-                                                                          logging_level="WARNING")
+            worker = _rq_worker(ctx, SenderWorker, [MESSAGES_QUEUE], current)
+            worker.stop_event = stop
+            worker.work(with_scheduler=False, logging_level="WARNING")
         except Exception:  # noqa: BLE001 - a sender must outlive a transient Redis error
             log.exception("sender %s stopped; restarting", current)
         attempt += 1
         current = f"{name}-r{attempt}"
         stop.wait(SENDER_RESTART_S)
+
+
+# How long SENDERS_KEY outlives a sender process's last beat, and how often workers look for it.
+SENDERS_ALIVE_S = 3.0
+SENDERS_CHECK_S = 1.0
+
+
+def _start_senders(ctx: AppContext, name: str, stop: threading.Event) -> list[threading.Thread]:
+    threads = [threading.Thread(target=_sender, args=(ctx, f"{name}-{n}", stop), daemon=True,
+                                name=f"sender-{n}") for n in range(max(1, ctx.settings.sender_threads))]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _senders_when_needed(ctx: AppContext, name: str, stop: threading.Event) -> None:
+    """Replies go out from `flare sender` processes: sending one is mostly the platform client's
+    Python (an HTTP request per direct message), and on a worker's threads it took the
+    interpreter from triage (a third of the time the lock was held while a lone worker acted on a
+    burst's backlog). While no sender process is alive, this worker sends them on threads of its
+    own, and stops them (after their current send) once one is back. A Redis it cannot reach
+    changes nothing: there is nothing to send without it."""
+    own: threading.Event | None = None  # set to stop this worker's sender threads
+    generation = 0
+    try:
+        while not stop.is_set():
+            try:
+                elsewhere = bool(ctx.redis.exists(SENDERS_KEY))
+            except redis.RedisError:
+                elsewhere = own is None
+            if not elsewhere and own is None:
+                generation += 1
+                own = threading.Event()
+                _start_senders(ctx, f"{name}-sender-{generation}", own)
+                log.info("no sender process alive: this worker sends replies")
+            elif elsewhere and own is not None:
+                own.set()
+                own = None
+                log.info("a sender process is alive: replies are left to it")
+            stop.wait(SENDERS_CHECK_S)
+    finally:
+        if own is not None:
+            own.set()
+
+
+def run_sender(ctx: AppContext) -> None:
+    """`flare sender`: send replies on `settings.sender_threads` threads until SIGTERM/SIGINT (each
+    thread finishes its current send). Run one per machine beside the workers; while none runs,
+    the workers send them (`_senders_when_needed`)."""
+    ctx = worker_context(ctx)
+    set_process_context(ctx)
+    ctx.repliers  # noqa: B018 - the platforms' client libraries load now, not on the first reply
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    name = f"flare-sender-{socket.gethostname()}-{os.getpid()}"
+    threads = _start_senders(ctx, name, stop)
+    while not stop.is_set():
+        try:
+            ctx.redis.set(SENDERS_KEY, name, px=int(SENDERS_ALIVE_S * 1000))
+        except redis.RedisError:  # Redis is down: nothing can be sent until it is back
+            pass
+        stop.wait(liveness.HEARTBEAT_S)
+    for thread in threads:
+        thread.join(timeout=DEQUEUE_WAIT_S + ANSWER_MARGIN_S + 30)
+    try:
+        if ctx.redis.get(SENDERS_KEY) == name.encode():
+            ctx.redis.delete(SENDERS_KEY)  # the workers take over now, not when the key lapses
+    except redis.RedisError:
+        pass
 
 
 def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, preload: bool = True,
@@ -241,11 +327,11 @@ def run_worker(ctx: AppContext, burst: bool = False, name: str | None = None, pr
         # ones shown to dispatchers as provisional (flows/dbless.py).
         threading.Thread(target=triage_while_database_down, args=(ctx, model_lock, stop, name), daemon=True,
                          name="dbless-triage").start()
-        # Replies go out on these threads (the main worker serves the messages queue only when
-        # they are configured off).
-        for n in range(ctx.settings.sender_threads):
-            threading.Thread(target=_sender, args=(ctx, f"{name}-sender-{n}", stop), daemon=True,
-                             name=f"sender-{n}").start()
+        # Replies go out from `flare sender` processes, or while none is alive, from threads of
+        # this worker (the main worker serves the messages queue only when they are configured off).
+        if ctx.settings.sender_threads >= 1:
+            threading.Thread(target=_senders_when_needed, args=(ctx, name, stop), daemon=True,
+                             name="senders").start()
     # With sender threads, the main worker leaves the messages queue to them: a send can wait
     # 20 s on a slow platform, and a critical post's triage must never queue behind it.
     queues = WORKER_QUEUES if burst or ctx.settings.sender_threads < 1 else \
