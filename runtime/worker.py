@@ -1,4 +1,5 @@
-"""`flare worker`: an RQ worker serving the lanes in priority order, plus the sweeper thread.
+"""`flare worker`: an RQ worker serving the lanes in priority order, plus the sweeper thread; and
+`flare sender` (`run_sender`), the process that sends replies to reporters.
 
 The worker is single-threaded and non-forking (models load once per process; scale by adding
 processes). A short-lived liveness key lets the sweep tell a SIGKILLed worker's half-done job
