@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import numpy as np
 import redis
+from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
 from grouping import rules
@@ -176,19 +177,38 @@ def _link_refs(post: Post) -> dict[str, str]:
     return refs
 
 
+def on_platform(column, keys: set[tuple[str, str]]):
+    """`(Post.platform, column)` is one of `keys`, written so that the index led by platform
+    answers it: one `platform = ? AND column IN (...)` per platform. (A row-value IN makes SQLite
+    scan the whole index; `column IN (...)` alone cannot use an index led by platform.)"""
+    by_platform: dict[str, list[str]] = {}
+    for platform, value in keys:
+        by_platform.setdefault(platform, []).append(value)
+    return or_(*(and_(Post.platform == platform, column.in_(values)) for platform, values in by_platform.items()))
+
+
 def follow_up_incidents(session: Session, posts: list[Post]) -> dict[tuple[str, str], int]:
-    """(platform, author) → their most recent open incident opened within the window."""
-    authors = {p.author_id for p in posts if p.author_id}
+    """(platform, author) → their most recent open incident opened within the window.
+
+    Two statements, each led by an index whatever the planner knows of the tables: the
+    authors' posts that are in an incident, then which of those incidents are open and recent.
+    As one join, a planner without statistics (SQLite, and PostgreSQL before its first ANALYZE)
+    may start from the open incidents instead, and walk every report of a burst's incident for
+    each page: a cost that grew with the incident (tests/incidents/test_follow_up_plan.py)."""
+    authors = {(p.platform, p.author_id) for p in posts if p.author_id}
     if not authors:
         return {}
-    rows = session.exec(
-        select(Post.platform, Post.author_id, Incident.id)
+    memberships = session.exec(
+        select(Post.platform, Post.author_id, IncidentPost.incident_id)
         .join(IncidentPost, IncidentPost.post_id == Post.id)
-        .join(Incident, Incident.id == IncidentPost.incident_id)
-        .where(Post.author_id.in_(list(authors)), Incident.status.in_(_OPEN),
-               Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)
-        .order_by(Incident.id)).all()
-    return {(platform, author): incident_id for platform, author, incident_id in rows}
+        .where(on_platform(Post.author_id, authors))).all()
+    if not memberships:
+        return {}
+    live = set(session.exec(select(Incident.id).where(
+        Incident.id.in_({incident_id for _, _, incident_id in memberships}), Incident.status.in_(_OPEN),
+        Incident.created_at >= utcnow() - FOLLOW_UP_WINDOW)).all())
+    return {(platform, author): incident_id
+            for platform, author, incident_id in sorted(memberships, key=lambda row: row[2]) if incident_id in live}
 
 
 def _candidate(row, shared: dict, more_places: frozenset = frozenset(), **extra) -> rules.Candidate:
@@ -286,7 +306,7 @@ class BatchFinder:
         rows = self.session.exec(
             select(IncidentPost.incident_id, Post.platform, Post.external_id)
             .join(Post, Post.id == IncidentPost.post_id)
-            .where(Post.external_id.in_([external_id for _, external_id in refs]))).all()
+            .where(on_platform(Post.external_id, set(refs)))).all()
         found: dict[int, dict[int, str]] = {}
         for incident_id, platform, external_id in rows:
             for post_id, why in refs.get((platform, external_id), ()):

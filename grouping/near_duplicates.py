@@ -4,7 +4,7 @@ the score as "text overlap"; grouping.finder keeps one index per worker)."""
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import OrderedDict
 from functools import lru_cache
 
 from datasketch import MinHash, MinHashLSH
@@ -58,13 +58,22 @@ def _lsh_params(threshold: float) -> tuple[int, int]:
 
 
 class NearDuplicateIndex:
-    """MinHash LSH over recent incident posts (post → incident), bounded to `capacity` entries."""
+    """MinHash LSH over recent incident posts (post → incident), bounded to `capacity` entries,
+    the most recently seen kept.
+
+    A query costs one Jaccard estimate per indexed post in its LSH buckets, and a burst's posts
+    share their buckets. So a post whose text has the signature of one already indexed for its
+    incident (a retweet, a copied report) is not indexed again: that entry
+    counts as seen now. No answer changes, since `best_by_incident` reads the best Jaccard per
+    incident and the two posts score the same. (Keeping only an incident's latest texts was
+    tried: its best scores fell as it grew, and a burst's reports drifted to a second incident.)"""
 
     def __init__(self, capacity: int = 20_000, threshold: float = 0.5) -> None:
         self.capacity = capacity
         self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, params=_lsh_params(threshold))
         self.entries: dict[int, tuple[int, MinHash]] = {}  # post id → (incident id, signature)
-        self.order: deque[int] = deque()
+        self.order: OrderedDict[int, None] = OrderedDict()  # post ids, least recently seen first
+        self.by_signature: dict[tuple[int, bytes], int] = {}  # (incident id, signature) → post id
         self.version = 0  # changes whenever an answer of best_by_incident may change
         self.touched: dict[int, int] = {}  # incident id → version its entries last changed at
 
@@ -77,17 +86,28 @@ class NearDuplicateIndex:
         signature = signature or minhash(text)
         if signature is None:
             return
+        same = self.by_signature.get((incident_id, signature.hashvalues.tobytes()))
+        if same is not None:  # seen now; every answer stays as it was
+            self.order.move_to_end(same)
+            return
         while len(self.order) >= self.capacity:
-            old = self.order.popleft()
-            if old in self.entries:
-                self.version += 1
-                self.touched[self.entries.pop(old)[0]] = self.version
-                self.lsh.remove(old)
+            self._remove(next(iter(self.order)))
         self.version += 1
         self.touched[incident_id] = self.version
         self.lsh.insert(post_id, signature)
         self.entries[post_id] = (incident_id, signature)
-        self.order.append(post_id)
+        self.order[post_id] = None
+        self.by_signature[(incident_id, signature.hashvalues.tobytes())] = post_id
+
+    def _remove(self, post_id: int) -> None:
+        incident_id, signature = self.entries.pop(post_id)
+        self.version += 1
+        self.touched[incident_id] = self.version
+        self.lsh.remove(post_id)
+        del self.order[post_id]
+        key = (incident_id, signature.hashvalues.tobytes())
+        if self.by_signature.get(key) == post_id:
+            del self.by_signature[key]
 
     def changed_since(self, version: int) -> set[int]:
         """Incidents whose indexed posts changed after `version` (their scores may differ now)."""
@@ -112,6 +132,11 @@ class NearDuplicateIndex:
         """Officer merges: posts of the merged-away incident now count for the survivor."""
         self.version += 1
         self.touched[from_incident] = self.touched[to_incident] = self.version
-        for key, (incident_id, sig) in list(self.entries.items()):
-            if incident_id == from_incident:
-                self.entries[key] = (to_incident, sig)
+        for post_id, (incident_id, signature) in list(self.entries.items()):
+            if incident_id != from_incident:
+                continue
+            self.entries[post_id] = (to_incident, signature)
+            key = signature.hashvalues.tobytes()
+            if self.by_signature.get((from_incident, key)) == post_id:
+                del self.by_signature[(from_incident, key)]
+            self.by_signature.setdefault((to_incident, key), post_id)

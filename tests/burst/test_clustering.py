@@ -156,3 +156,31 @@ def test_unplaced_report_with_related_wording_joins_a_surging_incident_only():
     assert decision.incident_id == 1 and "300 reports" in decision.reason
     personal = _post("my mum can't breathe, the whole street shook", where=None, embedding=related)
     assert decide(personal, [_explosion(report_count=300)]).incident_id is None
+
+
+def test_a_repeated_text_is_indexed_once_and_kept_as_recent():
+    index = NearDuplicateIndex(capacity=2)
+    copied = "huge explosion near Piccadilly, windows blown out"
+    index.add(1, 1, copied)
+    index.add(2, 1, "smoke everywhere on London Road after the blast")
+    version = index.version
+    index.add(3, 1, f"RT @mcr_9: {copied}")  # the same signature: nothing new to score against
+    assert len(index) == 2 and index.version == version
+    index.add(4, 2, "my nan has fallen and is bleeding, 12 Oak Road York")  # evicts the oldest seen: post 2
+    assert set(index.entries) == {1, 4}
+    assert index.best_by_incident(minhash(copied)) == {1: 1.0}
+
+
+def test_merged_posts_count_for_the_survivor():
+    index = NearDuplicateIndex()
+    text = "flames coming out of a building on London Road"
+    index.add(1, 1, text)
+    index.add(2, 2, "smoke over Ancoats, the whole street shook")
+    index.add(4, 3, text)  # the same text in another incident is that incident's own entry
+    assert index.best_by_incident(minhash(text)) == {1: 1.0, 3: 1.0}
+    before = index.version
+    index.move(1, 2)
+    assert index.best_by_incident(minhash(text)) == {2: 1.0, 3: 1.0}
+    assert index.changed_since(before) == {1, 2}
+    index.add(3, 2, text)  # already indexed for the survivor
+    assert len(index) == 3
