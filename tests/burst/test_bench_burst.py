@@ -1,4 +1,4 @@
-"""`flare bench burst`'s own arithmetic: the two sets of lone cries and the count of work done twice.
+"""`flare bench burst`'s own arithmetic: the two sets of lone cries, the count of work done twice and its verdict on the targets.
 
 The benchmark's figures (rates, latencies) are measured by `flare bench burst`, never here; these
 tests only check that what it counts is what it says it counts.
@@ -82,3 +82,41 @@ def test_a_cpu_snapshot_reads_this_process_and_the_machine():
     after = BENCH["_cpu_snapshot"]({"benchmark": [os.getpid()], "gone": [2 ** 22 + 7]})
     assert after["benchmark"] - before["benchmark"] >= 0.2
     assert after["busy"] - before["busy"] >= 0.2 and after["gone"] == 0.0
+
+
+def _result(**changes) -> dict:
+    lone = {"count": 20, "queued": 20, "p99_s": 0.9, "max_s": 0.9, "triaged_below_high": []}
+    result = {"workers": 2, "triage_posts_per_second": 265.0, "intake_posts_per_second": 267.0,
+              "pending_triage_at_end": 0, "model_decision": {"p99_s": 0.8, "undecided": 0},
+              "lone_critical": dict(lone), "quiet_critical": dict(lone), "posts_lost": 0,
+              "duplicates": {"messages_sent_twice": 0, "incidents_published_twice": 0},
+              "burst_incidents": 91, "burst_single_report_personal_requests": 84,
+              "largest_burst_incidents": [8700, 800], "in_system_to_standalone": 0.16,
+              "standalone_pipeline_posts_per_second": 1650.0}
+    result.update(changes)
+    return result
+
+
+def test_targets_a_rate_above_the_arrivals_is_not_shown_unless_acting_fell_behind():
+    kept_pace = BENCH["targets"](_result())
+    assert [verdict for _, _, verdict in kept_pace] == [
+        "NOT SHOWN", "MET", "MET", "MET", "MET", "MET", "MET", "NOT SHOWN"]
+    # Twice the arrivals: now the rate and the share are measured.
+    faster = BENCH["targets"](_result(intake_posts_per_second=534.0, triage_posts_per_second=284.6,
+                                      in_system_to_standalone=0.17))
+    assert (faster[0][2], faster[-1][2]) == ("MISSED", "MISSED")
+    # Falling behind the arrivals is a miss even below the target rate.
+    behind = BENCH["targets"](_result(pending_triage_at_end=3770, triage_posts_per_second=135.8))
+    assert (behind[0][2], behind[1][2], behind[-1][2]) == ("MISSED", "MISSED", "MISSED")
+    one_worker = BENCH["targets"](_result(workers=1, triage_posts_per_second=250.0))
+    assert one_worker[0][2] == "MET"
+
+
+def test_targets_lone_cries_decisions_losses_and_incidents():
+    slow = dict(_result()["quiet_critical"], p99_s=2.5, max_s=2.5)
+    missed_by_model = dict(_result()["lone_critical"], queued=19, triaged_below_high=["lone_caller_3"])
+    verdicts = [v for _, _, v in BENCH["targets"](_result(
+        quiet_critical=slow, lone_critical=missed_by_model, model_decision={"p99_s": 6.0, "undecided": 0},
+        posts_lost=1, burst_incidents=100))]
+    # decision p99, lone (a model miss counts apart: met), quiet (2.5 s), losses, incidents
+    assert verdicts[2:7] == ["MISSED", "MET", "MISSED", "MISSED", "MISSED"]
