@@ -8,7 +8,9 @@ over TCP with AOF. Every second it samples queue depths and the triage backlog.
 Reported: intake and triage rates, queue depth over time, for each unrelated critical post the
 time from its arrival (sandbox post time) to its incident entering the dispatch queue
 (Incident.queued_at), how many incidents the burst produced, peak RSS per worker, posts lost
-and work done twice (messages sent twice, incidents published twice).
+and work done twice (messages sent twice, incidents published twice); then a verdict on each
+target (`targets`): MET, MISSED, or NOT SHOWN where the arrival rate cannot show it (a rate
+above the arrivals: run again with fewer --seconds). The exit status is 1 if any is missed.
 
 Usage: flare bench burst [--posts 16000] [--unrelated 20] [--seconds 60] [--workers 1]
                          [--backend embedded|services] [--drain-seconds 120] [--output PATH]
