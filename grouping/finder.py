@@ -194,7 +194,7 @@ def follow_up_incidents(session: Session, posts: list[Post]) -> dict[tuple[str, 
     authors' posts that are in an incident, then which of those incidents are open and recent.
     As one join, a planner without statistics (SQLite, and PostgreSQL before its first ANALYZE)
     may start from the open incidents instead, and walk every report of a burst's incident for
-    each page: a cost that grew with the incident (tests/incidents/test_follow_up_plan.py)."""
+    each page: a cost that grew with the incident (tests/burst/test_follow_up_plan.py)."""
     authors = {(p.platform, p.author_id) for p in posts if p.author_id}
     if not authors:
         return {}

@@ -63,9 +63,9 @@ class NearDuplicateIndex:
 
     A query costs one Jaccard estimate per indexed post in its LSH buckets, and a burst's posts
     share their buckets. So a post whose text has the signature of one already indexed for its
-    incident (a retweet, a copied report) is not indexed again: that entry
-    counts as seen now. No answer changes, since `best_by_incident` reads the best Jaccard per
-    incident and the two posts score the same. (Keeping only an incident's latest texts would
+    incident (a retweet, a copied report) is not indexed again: that entry counts as seen now.
+    No answer changes, since `best_by_incident` reads the best Jaccard per incident and the two
+    posts score the same. (Keeping only an incident's latest texts would
     bound a query further, but an incident's best scores would then fall as it grew.)"""
 
     def __init__(self, capacity: int = 20_000, threshold: float = 0.5) -> None:
