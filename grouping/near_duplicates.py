@@ -86,7 +86,8 @@ class NearDuplicateIndex:
         signature = signature or minhash(text)
         if signature is None:
             return
-        same = self.by_signature.get((incident_id, signature.hashvalues.tobytes()))
+        key = (incident_id, signature.hashvalues.tobytes())
+        same = self.by_signature.get(key)
         if same is not None:  # seen now; every answer stays as it was
             self.order.move_to_end(same)
             return
@@ -97,7 +98,7 @@ class NearDuplicateIndex:
         self.lsh.insert(post_id, signature)
         self.entries[post_id] = (incident_id, signature)
         self.order[post_id] = None
-        self.by_signature[(incident_id, signature.hashvalues.tobytes())] = post_id
+        self.by_signature[key] = post_id
 
     def _remove(self, post_id: int) -> None:
         incident_id, signature = self.entries.pop(post_id)
