@@ -34,10 +34,13 @@ RAISES — from rules; they raise, never lower
       (the learned literal head; not for self-harm phrases, whose plain first-person intent
       the head, trained on hyperbole, may doubt), or a figurative marker ("lol", laughing emoji, a quoted
       line) while the model reads a non-request (P(none) ≥ none_gate) → no raise, review
-  R1b the same for a post in another language that the multilingual head reads as a clear
-      non-request (its P(none) ≥ net_veto; not self-harm phrases): the literal head reads
-      English only, and "me tuer", "matando", "ratunku" are hyperbole there as often as in
-      English                                            → no raise, review
+  R1b the same for a post in another language that the multilingual head reads as a
+      non-request (T2b's test, its P(none) ≥ none_gate; not self-harm phrases): the literal
+      head reads English only, and "me tuer", "matando", "ratunku" are hyperbole there as often
+      as in English, "wypadek", "pożar", "laapata" news or a memory as often as a report: the
+      post's own reader's non-request stands against a phrase as it does against the English
+      model (T2b); silent contact, an address and R6-R7 still raise it
+                                                         → no raise, review
   R2  a critical phrase (not self-harm) in a post the model reads as a clear non-request
       (P(none) ≥ net_veto)                               → high
   R3  any other safety-net phrase                        → the phrase's level
@@ -92,7 +95,8 @@ class DecisionNumbers:
 
     thresholds: dict[str, float]  # P(at least this urgent) for critical, high, medium, low
     confirm: float  # P(critical) at or above which a critical decision is confirmed
-    none_gate: float  # P(none) at or above which thresholds alone may not raise the post
+    none_gate: float  # P(none) at or above which thresholds alone may not raise the post (T2;
+    # with the multilingual head's P(none): T2b, R1b)
     net_veto: float  # P(none) at or above which a critical phrase raises only to high
     veto_exempt: tuple[str, ...]  # phrase categories R2 never caps (self-harm)
     literal_gate: float  # P(literal) below which a phrase may not raise (R1, R6)
@@ -230,7 +234,7 @@ def decide(probs: np.ndarray, ev: Evidence, n: DecisionNumbers) -> Decision:
     for phrase in ev.phrases:
         if phrase.level.rank >= level.rank:
             continue
-        foreign_figure = ev.p_multilingual is not None and ev.p_multilingual[-1] >= n.net_veto
+        foreign_figure = ev.p_multilingual is not None and ev.p_multilingual[-1] >= n.none_gate
         unliteral = ((ev.p_literal < n.literal_gate or foreign_figure)
                      and phrase.category not in n.veto_exempt)
         if (ev.figurative and probs[4] >= n.none_gate) or unliteral:  # R1

@@ -28,6 +28,7 @@ GATED = [0.04, 0.01, 0.0, 0.0, 0.95]  # passes the critical threshold but P(none
 STABBED = Phrase(Urgency.critical, "violence", "stabbed")
 END_IT = Phrase(Urgency.critical, "self_harm", "going to end it")
 GAS = Phrase(Urgency.high, "hazard", "smell gas")
+CRASH = Phrase(Urgency.high, "traffic", "wypadek")
 
 # (case, probs, evidence, urgency, confirmed, needs_review)
 CASES = [
@@ -119,8 +120,8 @@ CASES = [
     ("T2b ...but the rules still run after it (an address in another language, R5b)",
      WEAK_CRITICAL, Evidence(foreign="pt", address="Rua das Flores 40",
                              p_multilingual=np.array(NONE)), "high", False, False),
-    ("T2b a phrase may still raise it to critical, never confirmed", SURE_CRITICAL,
-     Evidence(foreign="pl", phrases=(STABBED,), p_multilingual=np.array(NONE_NEAR_LOW)),
+    ("T2b a self-harm phrase may still raise it to critical, never confirmed", SURE_CRITICAL,
+     Evidence(foreign="pl", phrases=(END_IT,), p_multilingual=np.array(NONE_NEAR_LOW)),
      "critical", False, False),
     ("R1b a phrase in a foreign post the multilingual head reads as a clear non-request "
      "('ce prof va me tuer') does not raise it: a person reviews it", NONE,
@@ -128,9 +129,19 @@ CASES = [
     ("R1b ...but self-harm phrases still raise", NONE,
      Evidence(foreign="fr", phrases=(END_IT,), p_multilingual=np.array(NONE)),
      "critical", False, False),
-    ("R1b ...and below net_veto a phrase raises as in English", NONE,
-     Evidence(foreign="pl", phrases=(GAS,), p_multilingual=np.array(NONE_NEAR_LOW)),
-     "high", False, False),
+    ("R1b from T2b's gate, not only a clear non-request: 'wypadek' in news the multilingual "
+     "head reads at P(none) 0.70 does not raise it", SURE_CRITICAL,
+     Evidence(foreign="pl", phrases=(CRASH,), p_multilingual=np.array(NONE_NEAR_LOW)),
+     "none", False, True),
+    ("R1b ...nor a critical phrase there", NONE,
+     Evidence(foreign="pl", phrases=(STABBED,), p_multilingual=np.array(NONE_NEAR_LOW)),
+     "none", False, True),
+    ("R1b ...but silent contact still raises it (R4)", NONE,
+     Evidence(foreign="pl", phrases=(STABBED,), silent="nie mogę mówić",
+              p_multilingual=np.array(NONE_NEAR_LOW)), "high", False, False),
+    ("R1b ...and below T2b's gate a phrase raises as in English (multilingual P(none) 0.60)",
+     NONE, Evidence(foreign="pl", phrases=(CRASH,),
+                    p_multilingual=np.array([0.0, 0.01, 0.1, 0.29, 0.6])), "high", False, False),
     ("T2b only with the multilingual head's reading: an English post is not touched",
      SURE_CRITICAL, Evidence(), "critical", True, False),
     ("C1b a foreign post the multilingual head reads as critical at its confirm level is "
