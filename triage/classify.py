@@ -80,6 +80,7 @@ import numpy as np
 from models.enums import Urgency
 from triage.base import TriageItem
 from triage.datasets import URGENCIES
+from triage.encoder import SENTENCE_DIM
 from triage.heads import HeadSet
 from triage.multilingual import HEAD_NAME as MULTILINGUAL
 from triage.signals import (FEATURE_NAMES, evidence_words, find_signals, plea_with_address,
@@ -339,6 +340,9 @@ class ClassifierStage:
             if "features" in head.extra and head.extra["features"] != FEATURE_NAMES:
                 raise ValueError(f"head {head.name!r} was trained on other phrase features than "
                                  "this code computes: rebuild the heads with `flare train`")
+        # Heads trained on whole readings (sentence and surface vectors: `flare train` marks them)
+        # get one; the others, the sentence embedding alone.
+        self.reads_surface = any(h.extra.get("surface") for h in heads.heads.values())
         ml_head = heads.heads.get(MULTILINGUAL)
         self.numbers = DecisionNumbers.from_extra(heads["urgency"].extra,
                                                   ml_head.extra if ml_head else None)
@@ -347,10 +351,13 @@ class ClassifierStage:
         return self.batch([item])[0]
 
     def batch(self, items: list[TriageItem]) -> list[TriageItem]:
-        embeddings = self.encoder.encode([it.text for it in items])
-        features = np.array([signal_features(it.text) for it in items], dtype=np.float32)
-        with_features = np.hstack([embeddings, features.reshape(len(items), -1)])
-        probs = {name: head.probabilities(with_features if "features" in head.extra else embeddings)
+        texts = [it.text for it in items]
+        readings = self.encoder.read(texts) if self.reads_surface else self.encoder.encode(texts)
+        embeddings = readings[:, :SENTENCE_DIM]
+        features = np.array([signal_features(it.text) for it in items], dtype=np.float32).reshape(len(items), -1)
+        inputs = {(False, False): embeddings, (False, True): np.hstack([embeddings, features]),
+                  (True, True): np.hstack([readings, features])}
+        probs = {name: head.probabilities(inputs[bool(head.extra.get("surface")), "features" in head.extra])
                  for name, head in self.heads.heads.items() if name != MULTILINGUAL}
         multilingual = self._read_other_languages(items)
         for i, item in enumerate(items):

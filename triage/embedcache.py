@@ -1,4 +1,4 @@
-"""Embedding cache for training and evaluation: each distinct text is encoded once per machine.
+"""Reading cache for training and evaluation: each distinct text is read once per machine.
 
 Stored next to the ONNX encoder (never committed), one directory per encoding mode: a dict of
 sha1(text) → row in one .npy.
@@ -27,13 +27,13 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.encoder = encoder
         self.index: dict[str, int] = {}
-        self.matrix = np.zeros((0, encoder.dim), dtype=np.float32)
+        self.matrix = np.zeros((0, encoder.reading_dim), dtype=np.float32)
         index_path, matrix_path = self.dir / "index.json", self.dir / "matrix.npy"
         if index_path.exists() and matrix_path.exists():
             self.index = json.loads(index_path.read_text())
             self.matrix = np.load(matrix_path)
             if len(self.index) != len(self.matrix):  # torn write: start again rather than misalign
-                self.index, self.matrix = {}, np.zeros((0, encoder.dim), dtype=np.float32)
+                self.index, self.matrix = {}, np.zeros((0, encoder.reading_dim), dtype=np.float32)
 
     def embed(self, texts: list[str], advance: Callable[[int], None] | None = None) -> np.ndarray:
         keys = [_key(t) for t in texts]
@@ -41,7 +41,7 @@ class EmbeddingCache:
         new_rows = []
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start:start + CHUNK]
-            new_rows.append(self.encoder.encode([t for _, t in chunk]))
+            new_rows.append(self.encoder.read([t for _, t in chunk]))
             if advance:
                 advance(len(chunk))
         if new_rows:

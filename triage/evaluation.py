@@ -22,7 +22,7 @@ from triage import datasets as ds
 from triage.base import TriageInput
 from triage.corpus import build_corpus
 from triage.embedcache import EmbeddingCache
-from triage.encoder import default_cache_dir, shared_encoder
+from triage.encoder import SENTENCE_DIM, default_cache_dir, shared_encoder
 from triage.heads import WEIGHTS_DIR, load_heads
 from triage.locations.extract import extract_spans, get_nlp, ner_spans
 from triage.locations.geocode import shared_gazetteer
@@ -219,7 +219,7 @@ def _critical_operating_points(gold: list[str], outputs) -> dict:
 def _trec(corpus, heads, cache: EmbeddingCache) -> dict:
     texts = [t for t, _ in corpus.trec_test]
     gold = [p for _, p in corpus.trec_test]
-    probs = heads["trec_priority"].probabilities(cache.embed(texts))
+    probs = heads["trec_priority"].probabilities(cache.embed(texts)[:, :SENTENCE_DIM])
     pred = [heads["trec_priority"].classes[i] for i in probs.argmax(1)]
     report = per_class(gold, pred, ds.TREC_PRIORITIES)
     actionable = binary([g in ("Critical", "High") for g in gold],
@@ -232,7 +232,7 @@ def _trec(corpus, heads, cache: EmbeddingCache) -> dict:
 
 def _figure_eight(corpus, heads, cache: EmbeddingCache) -> dict:
     test = corpus.f8["test"]
-    x = cache.embed([r["message"] for r in test])
+    x = cache.embed([r["message"] for r in test])[:, :SENTENCE_DIM]
     out = {"rows": len(test)}
     for target in ds.FIGURE_EIGHT_TARGETS:
         head = heads[f"f8_{target}"]

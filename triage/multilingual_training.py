@@ -39,7 +39,10 @@ class _CacheableReader(MultilingualReader):
     """The reader as EmbeddingCache wants an encoder: a mode naming the vectors, and their size."""
 
     mode = "e5-small-q4-query"
-    dim = 384
+    dim = reading_dim = 384
+
+    def read(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
 
 
 def _kept(row: ds.LabelledText) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 from triage import datasets as ds
 from triage.corpus import Corpus, build_corpus
 from triage.embedcache import EmbeddingCache
-from triage.encoder import ENCODER_NAME, SentenceEncoder, default_cache_dir
+from triage.encoder import ENCODER_NAME, SURFACE_LAYER, SentenceEncoder, default_cache_dir
 from triage.heads import WEIGHTS_DIR, save_heads
 from triage.locations.postcodes import build_area_table
 from triage.multilingual_training import multilingual_head
@@ -30,7 +30,7 @@ from triage.training_gates import asking_head, literal_head
 from triage.training_public import category_head, figure_eight_head, trec_head
 from triage.training_urgency import urgency_head
 
-VERSION = "minilm-int8-alone-lr-12"
+VERSION = "minilm-int8-surface2-lr-20"
 
 
 def embed_corpus(corpus: Corpus, cache_dir: Path, progress: bool) -> dict[str, np.ndarray]:
@@ -74,7 +74,7 @@ def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress:
             heads.append(head)
             summary.update(info)
             bar.advance(task)
-    meta = {"version": VERSION, "encoder": ENCODER_NAME, "dim": 384,
+    meta = {"version": VERSION, "encoder": ENCODER_NAME, "dim": 384, "surface_layer": SURFACE_LAYER,
             "training_rows": {"handle_train": len(corpus.handle_train),
                               "external_urgency": len(corpus.external_urgency),
                               "external_category": len(corpus.external_category),

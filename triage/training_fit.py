@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from triage import datasets as ds
+from triage.encoder import SENTENCE_DIM
 from triage.heads import Head
 from triage.signals import signal_features
 
@@ -61,7 +62,8 @@ def fit_head(x: np.ndarray, y: list[str], classes: list[str], weights: np.ndarra
 
 
 def weighted_set(handle: list[ds.LabelledText], external: list[ds.LabelledText], attr: str,
-                  classes: list[str], emb: dict[str, np.ndarray], external_weight: float = EXTERNAL_WEIGHT):
+                  classes: list[str], emb: dict[str, np.ndarray], external_weight: float = EXTERNAL_WEIGHT,
+                  surface: bool = True):
     rows_h = [r for r in handle if getattr(r, attr) is not None]
     y_h = [getattr(r, attr) for r in rows_h]
     w = list(balanced(y_h, classes))
@@ -72,12 +74,19 @@ def weighted_set(handle: list[ds.LabelledText], external: list[ds.LabelledText],
         y_x += [getattr(r, attr) for r in part]
         weight = SOURCE_WEIGHTS.get(source, external_weight)
         w += [weight * len(rows_h) / max(1, len(part))] * len(part)
-    x = with_signal_features([r.text for r in rows_h + rows_x], emb)
+    x = with_signal_features([r.text for r in rows_h + rows_x], emb, surface)
     return x, y_h + y_x, np.array(w), len(rows_h)
 
 
-def with_signal_features(texts: list[str], emb: dict[str, np.ndarray]) -> np.ndarray:
-    return np.hstack([np.stack([emb[t] for t in texts]),
+def sentence_only(emb: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
+    """The sentence embeddings of `texts` (the first half of each cached reading)."""
+    return np.stack([emb[t][:SENTENCE_DIM] for t in texts])
+
+
+def with_signal_features(texts: list[str], emb: dict[str, np.ndarray], surface: bool = True) -> np.ndarray:
+    """What a head with phrase features reads: the whole reading (sentence and surface vectors;
+    `surface=False`: the sentence embedding only), then the phrase features."""
+    return np.hstack([np.stack([emb[t] for t in texts]) if surface else sentence_only(emb, texts),
                       np.array([signal_features(t) for t in texts], dtype=np.float32)])
 
 

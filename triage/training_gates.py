@@ -115,7 +115,7 @@ def literal_head(corpus: Corpus, emb: dict[str, np.ndarray]
     figurative_phrase = known & (y_handle == 0)
     head = fit(np.flatnonzero(known))
     head.name = "literal"
-    head.extra = {"features": FEATURE_NAMES, "gate": gate, "tier_gate": tier_gate,
+    head.extra = {"features": FEATURE_NAMES, "surface": True, "gate": gate, "tier_gate": tier_gate,
                   "trained_on": "handle train (urgent = 1; none with a phrase or joke marker = 0), "
                                 "disaster tweets and rescue requests (tuning halves only)"}
     summary = {"literal_gate": gate, "tier_literal_gate": tier_gate,
@@ -194,7 +194,7 @@ def asking_head(corpus: Corpus, emb: dict[str, np.ndarray]
     gate = round(min(ASKING_GATE_CAP, float(np.quantile(oof[urgent], 1 - ASKING_KEEP))), 4)
     head = fit(np.flatnonzero(known))
     head.name = "asking"
-    head.extra = {"features": FEATURE_NAMES, "gate": gate,
+    head.extra = {"features": FEATURE_NAMES, "surface": True, "gate": gate,
                   "trained_on": "handle train (critical/high/medium = 1, none = 0); TREC-IS "
                                 "training events (SearchAndRescue, GoodsServices = 1; news, "
                                 "commentary and other reports = 0); Figure Eight train (request "

@@ -9,14 +9,14 @@ from triage.corpus import Corpus
 from triage.heads import Head
 from triage.metrics import macro_f1, per_class
 from triage.signals import FEATURE_NAMES
-from triage.training_fit import C_EXTERNAL, C_HANDLE, balanced, fit_head, weighted_set
+from triage.training_fit import C_EXTERNAL, C_HANDLE, balanced, fit_head, sentence_only, weighted_set
 
 TREC_BALANCE_POWERS = (0.0, 0.5, 1.0)  # 0: raw class frequencies, 1: fully balanced
 
 
 def category_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> Head:
     x, y, w, _ = weighted_set(corpus.handle_train, corpus.external_category, "category",
-                               ds.CATEGORIES, emb)
+                               ds.CATEGORIES, emb, surface=False)
     head = fit_head(x, y, ds.CATEGORIES, w, C_HANDLE)
     head.name, head.extra = "category", {"features": FEATURE_NAMES}
     return head
@@ -27,7 +27,7 @@ def trec_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dict]:
     on the test events; then refit on all training events."""
     texts = [t for t, _ in corpus.trec_train]
     y = [p for _, p in corpus.trec_train]
-    x = np.stack([emb[t] for t in texts])
+    x = sentence_only(emb, texts)
     events = corpus.trec_train_events
     held = set(sorted(set(events))[::4])
     fit_idx = [i for i, e in enumerate(events) if e not in held]
@@ -50,13 +50,13 @@ def trec_head(corpus: Corpus, emb: dict[str, np.ndarray]) -> tuple[Head, dict]:
 
 def figure_eight_head(corpus: Corpus, emb: dict[str, np.ndarray], target: str) -> Head:
     train = corpus.f8["train"]
-    x = np.stack([emb[r["message"]] for r in train])
+    x = sentence_only(emb, [r["message"] for r in train])
     y = [str(r[target]) for r in train]
     head = fit_head(x, y, ["0", "1"], balanced(y, ["0", "1"]), C_EXTERNAL)
     head.name = f"f8_{target}"
     # Threshold for F1 chosen on the official validation split, never on test.
     val = corpus.f8["validation"]
-    p = head.probabilities(np.stack([emb[r["message"]] for r in val]))[:, 1]
+    p = head.probabilities(sentence_only(emb, [r["message"] for r in val]))[:, 1]
     truth = np.array([r[target] for r in val])
     best = (0.0, 0.5)
     for t in np.arange(0.1, 0.96, 0.025):

@@ -286,7 +286,7 @@ def urgency_head(corpus: Corpus, emb: dict[str, np.ndarray], literal_oof: np.nda
                                      literal_oof, figurative)
     head = _fit_urgency(handle, corpus, emb, c_best)
     head.name, head.temperature = "urgency", temperature
-    head.extra = {**numbers, "features": FEATURE_NAMES, "confidence_map": confidence_map,
+    head.extra = {**numbers, "features": FEATURE_NAMES, "surface": True, "confidence_map": confidence_map,
                   "C": c_best, "oof_confirmed_precision": confirm_precision,
                   "oof_confirmed_coverage": confirm_coverage,
                   "oof_critical_precision_by_C": {str(c): round(v[0], 4)

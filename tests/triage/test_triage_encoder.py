@@ -1,4 +1,5 @@
-"""Encoder build-once under a lock, and a post's vector never depends on its neighbours."""
+"""Encoder build-once under a lock, a reading's two halves, and a post's vectors never depend on
+its neighbours."""
 from __future__ import annotations
 
 import threading
@@ -36,6 +37,20 @@ def test_encoder_gives_unit_vectors(model_pipeline, triage_settings):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
 
 
+def test_a_reading_is_the_sentence_embedding_then_the_surface_vector(model_pipeline, triage_settings):
+    from triage.encoder import SENTENCE_DIM, default_cache_dir
+
+    encoder = shared_encoder(default_cache_dir(triage_settings))
+    texts = ["help", "my dad collapsed and isnt breathing, 7 Rowan Close", ""]
+    readings = encoder.read(texts)
+    assert readings.shape == (3, 2 * SENTENCE_DIM)
+    assert (readings[:, :SENTENCE_DIM] == encoder.encode(texts)).all()
+    for half in (readings[:, :SENTENCE_DIM], readings[:, SENTENCE_DIM:]):
+        assert np.allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-3)
+    # Another layer, not a copy: the two halves of one reading are far from equal.
+    assert (np.abs(readings[:, :SENTENCE_DIM] - readings[:, SENTENCE_DIM:]).max(axis=1) > 0.05).all()
+
+
 NEIGHBOURS = ["a", "lol what a day " * 20, "HELP!!! fire at 12 Oak St, kids inside", "ok",
               "the quick brown fox jumps over the lazy dog " * 6, "مساعدة", "🔥🔥🔥"]
 POSTS = ["my dad collapsed and isnt breathing, 7 Rowan Close",
@@ -48,15 +63,15 @@ def test_a_posts_vector_is_the_same_alone_and_in_any_batch(model_pipeline, triag
 
     encoder = shared_encoder(default_cache_dir(triage_settings))
     encoder.forget()  # every vector below comes from a model run, not from memory
-    alone = encoder.encode(POSTS)
+    alone = encoder.read(POSTS)  # both halves: the sentence and the surface vector
     for k in range(len(NEIGHBOURS)):
         encoder.forget()
         mixed = NEIGHBOURS[:k] + POSTS + NEIGHBOURS[k:]
-        batch = encoder.encode(mixed)[k:k + len(POSTS)]
+        batch = encoder.read(mixed)[k:k + len(POSTS)]
         assert np.abs(batch - alone).max() < 1e-5
     for i, post in enumerate(POSTS):
         encoder.forget()
-        assert np.abs(encoder.encode([post])[0] - alone[i]).max() < 1e-5
+        assert np.abs(encoder.read([post])[0] - alone[i]).max() < 1e-5
 
 
 def test_a_text_seen_again_costs_no_model_run_and_gets_the_same_vector(model_pipeline, triage_settings):

@@ -215,3 +215,39 @@ def test_numbers_without_a_street_are_not_addresses(text):
     from triage.signals import street_address
 
     assert street_address(text) == ""
+
+
+def test_a_head_trained_on_readings_reads_the_surface_half():
+    """A head `flare train` marks `surface` gets the whole reading (sentence | surface) and the
+    phrase features; the others get the sentence embedding. Here only the surface half of the
+    reading is non-zero and only the urgency head's surface weights are: the post is critical
+    through them alone (without the surface half it would be none, by the bias)."""
+    import numpy as np
+
+    from triage import datasets as ds
+    from triage.base import TriageInput, TriageItem
+    from triage.classify import ClassifierStage
+    from triage.heads import HeadSet
+
+    stage = _stub_classifier([-5.0, -5.0, -5.0, -5.0, 5.0])  # P(none) ≈ 1 from the bias
+    heads = dict(stage.heads.heads)
+    features = len(signals.FEATURE_NAMES)
+    weight = np.zeros((768 + features, len(ds.URGENCIES)), np.float32)
+    weight[384:768, 0] = 1.0  # the surface half votes critical
+    heads["urgency"] = type(heads["urgency"])("urgency", ds.URGENCIES, weight, heads["urgency"].bias, 1.0,
+                                              {**heads["urgency"].extra, "surface": True})
+
+    class SurfaceEncoder:
+        def read(self, texts):
+            out = np.zeros((len(texts), 768), np.float32)
+            out[:, 384:] = 1.0
+            return out
+
+        def encode(self, texts):
+            raise AssertionError("a stage with a surface head reads whole readings")
+
+    surfaced = ClassifierStage(HeadSet(heads, {}), SurfaceEncoder())
+    text = "the bin men are late again"
+    item = surfaced(TriageItem(input=TriageInput(text=text), text=text, language="en"))
+    assert item.urgency == "critical" and item.scores["urgency"]["critical"] > 0.99
+    assert item.embedding.shape == (384,) and not item.embedding.any()  # grouping's vector: the sentence half
