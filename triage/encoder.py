@@ -28,13 +28,15 @@ from triage.memo import TextMemo
 log = logging.getLogger(__name__)
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
-EXPORT_VERSION = "2"  # bump when the export recipe changes, so stale caches are rebuilt
+# Bump when the export recipe changes: the files below carry it in their names, so processes of
+# two releases sharing a cache directory (a rolling upgrade) each keep their own build.
+EXPORT_VERSION = "2"
 SURFACE_LAYER = 2  # hidden_states[2]: the output of the second of MiniLM's six layers
 SENTENCE_DIM = 384
 MAX_TOKENS = 128  # posts are short; longer texts are truncated (the head of a post carries the ask)
 FP32_FILE = "minilm-fp32.onnx"  # intermediate only
-INT8_FILE = "minilm-int8-perchannel.onnx"
-MANIFEST_FILE = "minilm-manifest.json"
+INT8_FILE = f"minilm-int8-perchannel-v{EXPORT_VERSION}.onnx"
+MANIFEST_FILE = f"minilm-manifest-v{EXPORT_VERSION}.json"
 # Texts whose readings a process remembers (least recently used out; 3 KB each, 24 MB in all).
 # A burst repeats its texts: copies that differ only in their geotag, profile place, link or
 # @handle are decided apart (their inputs differ) but read the same normalised text.
@@ -112,7 +114,7 @@ def ensure_encoder_files(cache_dir: Path) -> Path:
     manifest_path = cache_dir / MANIFEST_FILE
     if _cache_is_current(int8_path, manifest_path):
         return int8_path
-    with open(cache_dir / "minilm.lock", "w") as lock:
+    with open(cache_dir / f"minilm-v{EXPORT_VERSION}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the second process waits here, then finds the files
         try:
             if _cache_is_current(int8_path, manifest_path):
