@@ -47,10 +47,26 @@ def targets(result: dict) -> list[tuple[str, str, str]]:
                 f"messages sent twice, {dup['incidents_published_twice']} incidents published twice",
                 verdict(not result["posts_lost"] and not dup["messages_sent_twice"]
                         and not dup["incidents_published_twice"])))
-    events = result["burst_incidents"] - result["burst_single_report_personal_requests"]
-    out.append((f"the burst in a handful of incidents (<= {TARGET_BURST_INCIDENTS}, besides single-report "
-                f"personal requests kept apart)", f"{events} (largest {result['largest_burst_incidents']})",
-                verdict(events <= TARGET_BURST_INCIDENTS)))
+    by_event = result.get("events")
+    if by_event:
+        # Each event of the scenario in its own handful: N events may take N handfuls, never more
+        # for one of them.
+        counts = {name: one["incidents"] - one["single_report_personal_requests"] for name, one in by_event.items()}
+        out.append((f"each event's reports in a handful of incidents (<= {TARGET_BURST_INCIDENTS} per event, "
+                    f"besides single-report personal requests kept apart)",
+                    ", ".join(f"{name} {n} (largest {by_event[name]['largest']})" for name, n in counts.items()),
+                    verdict(all(n <= TARGET_BURST_INCIDENTS for n in counts.values()))))
+    else:
+        events = result["burst_incidents"] - result["burst_single_report_personal_requests"]
+        out.append((f"the burst in a handful of incidents (<= {TARGET_BURST_INCIDENTS}, besides single-report "
+                    f"personal requests kept apart)", f"{events} (largest {result['largest_burst_incidents']})",
+                    verdict(events <= TARGET_BURST_INCIDENTS)))
+    mixed = result.get("mixed_incidents")
+    if mixed is not None:
+        # An incident must never hide another emergency inside it: two events' reports, or a lone
+        # cry for help with anyone else's post.
+        out.append(("no incident holds two emergencies (reports of two events, or a lone cry with others)",
+                    f"{mixed['count']} such incident(s)", verdict(mixed["count"] == 0)))
     share, standalone = result["in_system_to_standalone"], result["standalone_pipeline_posts_per_second"]
     if share is not None:
         capped = arriving / standalone

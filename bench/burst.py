@@ -12,8 +12,17 @@ and work done twice (messages sent twice, incidents published twice); then a ver
 target (`targets`): MET, MISSED, or NOT SHOWN where the arrival rate cannot show it (a rate
 above the arrivals: run again with fewer --seconds). The exit status is 1 if any is missed.
 
+A scenario (--scenario PATH, default bench/scenarios/burst.py) is a standard-library module
+with `burst_scenario(n_burst, n_unrelated, seconds, seed)` returning entries sorted by offset
+(`at`, `platform`, `text`, a unique `author`; optionally `lat`/`lon`, `is_dm`, `reply_to` — the
+author of an earlier entry it replies to in its thread — and `event`), and the author prefixes
+`UNRELATED_AUTHOR` and `QUIET_AUTHOR` of its two sets of lone cries. An entry without `event`
+belongs to the one event of the scenario; with it, "" is a post of no single event (kept out of
+the count of incidents that mix events). Only the platforms its entries use are polled.
+
 Usage: flare bench burst [--posts 16000] [--unrelated 20] [--seconds 60] [--workers 1]
                          [--backend embedded|services] [--drain-seconds 120] [--output PATH]
+                         [--scenario PATH]
 """
 from __future__ import annotations
 
@@ -46,7 +55,9 @@ from models.enums import DeliveryStatus, TriageState
 from models.tables import Incident, IncidentPost, OutboundMessage, Post
 
 HERE = Path(__file__).resolve().parent
-SCENARIO = runpy.run_path(str(HERE / "scenarios" / "burst.py"))
+DEFAULT_SCENARIO = HERE / "scenarios" / "burst.py"
+SCENARIO = runpy.run_path(str(DEFAULT_SCENARIO))
+ONE_EVENT = "burst"  # the event of a scenario whose entries do not say which
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # The issue's targets and the verdict on each (bench/_burst_targets.py, standard library only).
 TARGETS = runpy.run_path(str(HERE / "_burst_targets.py"))
@@ -177,7 +188,27 @@ def _sample(engine, conn, started: float, worker_pids: list[int]) -> dict:
             "worker_rss_mb": [round(_rss_mb(p), 1) for p in worker_pids]}
 
 
-def _lone_latencies(engine, arrivals: dict[str, float]) -> dict[str, dict]:
+def post_key(item) -> tuple[str, str]:
+    """The (platform, external id) a sandbox item is stored under by its platform's connector."""
+    if item.is_dm and item.platform in ("x", "bluesky"):
+        return item.platform, f"dm:{item.external_id}"
+    return item.platform, item.external_id
+
+
+def _labelled_rows(session: Session, statement, labels: dict[tuple[str, str], str], only: set[str] | None = None):
+    """Rows whose first two columns are a post's platform and external id, as (entry author, rest
+    of the row): the entry each post came from, whatever handle its platform gave the author.
+    `only`: these authors' posts alone (read by their external ids)."""
+    if only is not None:
+        wanted = [ext for (_, ext), author in labels.items() if author in only]
+        statement = statement.where(Post.external_id.in_(wanted))
+    for platform, external_id, *rest in session.exec(statement).all():
+        author = labels.get((platform, external_id))
+        if author is not None:
+            yield author, rest
+
+
+def _lone_latencies(engine, arrivals: dict[str, float], labels: dict[tuple[str, str], str]) -> dict[str, dict]:
     """Per lone post: seconds from arrival to stored, triaged and in the dispatch queue."""
     from models.tables import TriageRecord
 
@@ -188,14 +219,14 @@ def _lone_latencies(engine, arrivals: dict[str, float]) -> dict[str, dict]:
         return round(at.timestamp() - arrivals[author], 3)
 
     with Session(engine) as s:
-        rows = s.exec(select(Post.author_handle, Post.received_at, TriageRecord.created_at, Incident.queued_at,
-                             TriageRecord.urgency)
-                      .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
-                      .join(IncidentPost, IncidentPost.post_id == Post.id, isouter=True)
-                      .join(Incident, Incident.id == IncidentPost.incident_id, isouter=True)
-                      .where(Post.author_handle.in_(list(arrivals)))).all()
+        rows = list(_labelled_rows(
+            s, select(Post.platform, Post.external_id, Post.received_at, TriageRecord.created_at,
+                      Incident.queued_at, TriageRecord.urgency)
+            .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
+            .join(IncidentPost, IncidentPost.post_id == Post.id, isouter=True)
+            .join(Incident, Incident.id == IncidentPost.incident_id, isouter=True), labels, set(arrivals)))
     out = {a: {"stored_s": None, "triaged_s": None, "queued_s": None, "urgency": None} for a in arrivals}
-    for author, received, triaged, queued, urgency in rows:
+    for author, (received, triaged, queued, urgency) in rows:
         out[author] = {"stored_s": since(author, received), "triaged_s": since(author, triaged),
                        "queued_s": since(author, queued), "urgency": urgency}
     return out
@@ -217,16 +248,17 @@ def _listen_decisions(url: str, decided: dict[int, float], stop: threading.Event
     pubsub.close()
 
 
-def _decision_latencies(engine, arrivals: dict[str, float], heard: dict[int, float]) -> dict:
+def _decision_latencies(engine, arrivals: dict[str, float], heard: dict[int, float],
+                        labels: dict[tuple[str, str], str]) -> dict:
     """For every post: seconds from its arrival on the platform to its model decision (heard on
     the live feed), and to its stored triage record (acted on: incident, disposition, receipt)."""
     from models.tables import TriageRecord
 
     with Session(engine) as s:
-        rows = s.exec(select(Post.id, Post.author_handle, TriageRecord.created_at)
-                      .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)).all()
+        rows = list(_labelled_rows(s, select(Post.platform, Post.external_id, Post.id, TriageRecord.created_at)
+                                   .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True), labels))
     waits, acted, undecided = [], [], 0
-    for post_id, author, recorded in rows:
+    for author, (post_id, recorded) in rows:
         if author not in arrivals:
             continue
         if recorded is not None:
@@ -300,27 +332,87 @@ def _standalone_worker(texts: list[str], model_cache: str, results) -> None:
     results.put((len(texts), time.perf_counter() - started))
 
 
-def _incident_counts(engine, lone_authors: set[str]) -> dict:
+def _incident_counts(engine, lone_authors: set[str], labels: dict[tuple[str, str], str],
+                     event_of: dict[str, str]) -> dict:
+    """How grouping placed the posts. The burst (every post that is no lone cry) as a whole, and
+    each of its events: how many incidents hold its reports, besides the single-report personal
+    requests kept apart on purpose. An incident that holds reports of two events, or a lone cry
+    together with anyone else's post, hides one emergency inside another (`mixed_incidents`)."""
+    with Session(engine) as s:
+        rows = list(_labelled_rows(s, select(Post.platform, Post.external_id, IncidentPost.incident_id, Post.text,
+                                             IncidentPost.reason)
+                                   .join(IncidentPost, IncidentPost.post_id == Post.id).order_by(Post.id), labels))
+        incidents = s.exec(select(func.count(Incident.id))).one()
+    counts = count_incidents([(author, iid, text) for author, (iid, text, _) in rows], lone_authors, event_of)
+    # For each incident holding two emergencies, the posts of its smaller side and why each joined.
+    for example in counts["mixed_incidents"]["examples"]:
+        largest = max(example["reports"], key=example["reports"].get) if example["reports"] else ""
+        example["minority"] = [
+            {"author": author, "text": text[:160], "why": reason} for author, (iid, text, reason) in rows
+            if iid == example["incident"] and (author in lone_authors or event_of.get(author) not in ("", largest))][:5]
+    return counts | {"incidents_total": int(incidents)}
+
+
+def count_incidents(rows: list[tuple[str, int, str]], lone_authors: set[str], event_of: dict[str, str]) -> dict:
+    """`_incident_counts` from (entry author, incident id, text) rows in the order posts were stored."""
     from collections import Counter
 
     from grouping.rules import personal_request
 
-    with Session(engine) as s:
-        rows = s.exec(select(Post.author_handle, IncidentPost.incident_id, Post.id, Post.text)
-                      .join(IncidentPost, IncidentPost.post_id == Post.id).order_by(Post.id)).all()
-        incidents = s.exec(select(func.count(Incident.id))).one()
-    burst = Counter(iid for author, iid, _, _ in rows if author not in lone_authors)
-    lone = {iid for author, iid, _, _ in rows if author in lone_authors}
+    burst = Counter(iid for author, iid, _ in rows if author not in lone_authors)
+    lone = {iid for author, iid, _ in rows if author in lone_authors}
     openers: dict[int, str] = {}
-    for _author, iid, _, post_text in rows:
+    members: dict[int, list[str]] = {}
+    for author, iid, post_text in rows:
         openers.setdefault(iid, post_text)
+        members.setdefault(iid, []).append(author)
     # Single-report incidents opened by someone's own request for help (often with no place
     # given): kept apart on purpose, never absorbed into the event by wording.
-    personal_singles = sum(1 for iid, n in burst.items() if n == 1 and personal_request(openers[iid]))
-    return {"incidents_total": int(incidents), "burst_reports_in_incidents": sum(burst.values()),
+    def personal_single(iid: int, n: int) -> bool:
+        return n == 1 and personal_request(openers[iid])
+
+    events: dict[str, dict] = {}
+    for name in sorted({e for a, e in event_of.items() if e and a not in lone_authors}):
+        own = Counter(iid for author, iid, _ in rows if event_of.get(author) == name)
+        events[name] = {"reports_in_incidents": sum(own.values()), "incidents": len(own),
+                        "single_report_personal_requests": sum(
+                            1 for iid, n in own.items() if burst[iid] == 1 and personal_single(iid, n)),
+                        "largest": [n for _, n in own.most_common(5)]}
+    mixed = []
+    for iid, authors in members.items():
+        by_event = Counter(event_of.get(a) or "" for a in authors if a not in lone_authors)
+        by_event.pop("", None)
+        lone_here = [a for a in authors if a in lone_authors]
+        if len(by_event) > 1 or (lone_here and len(authors) > 1):
+            mixed.append({"incident": iid, "reports": dict(by_event), "lone": lone_here,
+                          "others": len([a for a in authors if a not in lone_authors and not event_of.get(a)])})
+    return {"burst_reports_in_incidents": sum(burst.values()),
             "burst_incidents": len(burst), "largest_burst_incidents": [n for _, n in burst.most_common(5)],
-            "burst_single_report_personal_requests": personal_singles,
-            "lone_incidents": len(lone), "lone_shared_with_burst": len(lone & set(burst))}
+            "burst_single_report_personal_requests": sum(1 for iid, n in burst.items() if personal_single(iid, n)),
+            "lone_incidents": len(lone), "lone_shared_with_burst": len(lone & set(burst)),
+            "events": events, "mixed_incidents": {"count": len(mixed), "examples": mixed[:5]}}
+
+
+def load_scenario(path: Path) -> dict:
+    """The scenario module at `path`, run by path like the default one (bench/ is no package)."""
+    return SCENARIO if Path(path).resolve() == DEFAULT_SCENARIO else runpy.run_path(str(path))
+
+
+def events_of(entries, lone_prefixes: tuple[str, ...]) -> dict[str, str]:
+    """Entry author → the event it reports: its `event` ("" for none in particular), or ONE_EVENT
+    for a scenario whose entries do not say. Lone cries are of no event."""
+    return {e.author: "" if e.author.startswith(lone_prefixes) else getattr(e, "event", ONE_EVENT)
+            for e in entries}
+
+
+def platform_env(sandbox_env: dict[str, str], platforms: set[str], poll_seconds: float) -> dict[str, str]:
+    """The connectors' settings for the sandbox, for the platforms the scenario posts on only (a
+    platform with no settings is not polled), each polled every `poll_seconds`."""
+    prefixes = tuple(f"FLARE_{p.upper()}__" for p in sorted(platforms))
+    env = {k: v for k, v in sandbox_env.items() if k.startswith(prefixes)}
+    for prefix in prefixes:
+        env[f"{prefix}POLL_SECONDS"] = str(poll_seconds)
+    return env
 
 
 def _wait_for(sup: Supervisor, since: float, failure: str, ready) -> None:
@@ -332,8 +424,11 @@ def _wait_for(sup: Supervisor, since: float, failure: str, ready) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    entries = SCENARIO["burst_scenario"](args.posts, args.unrelated, args.seconds, args.seed)
-    lone_prefix, quiet_prefix = SCENARIO["UNRELATED_AUTHOR"], SCENARIO["QUIET_AUTHOR"]
+    scenario = load_scenario(args.scenario)
+    entries = scenario["burst_scenario"](args.posts, args.unrelated, args.seconds, args.seed)
+    lone_prefix, quiet_prefix = scenario["UNRELATED_AUTHOR"], scenario["QUIET_AUTHOR"]
+    event_of = events_of(entries, (lone_prefix, quiet_prefix))
+    platforms = {e.platform for e in entries}
     standalone = _standalone_rate([e.text for e in entries[::max(1, len(entries) // args.standalone_posts)]],
                                   args.workers, args.model_cache) if args.standalone_posts else None
     if standalone:
@@ -349,9 +444,7 @@ def run(args: argparse.Namespace) -> dict:
         sandbox = SandboxServer(state)
         try:
             url = sandbox.start()
-            client_env = {k: v for k, v in sandbox_client_env(url, settings.service.handle).items()
-                          if k.startswith("FLARE_X__")}
-            client_env["FLARE_X__POLL_SECONDS"] = str(args.poll_seconds)
+            client_env = platform_env(sandbox_client_env(url, settings.service.handle), platforms, args.poll_seconds)
             if args.model_cache:
                 client_env["FLARE_TRIAGE__MODEL_CACHE_DIR"] = args.model_cache
             if redis_url:
@@ -380,7 +473,7 @@ def run(args: argparse.Namespace) -> dict:
                      "senders": [sender.process.pid for sender in senders],
                      "benchmark": [os.getpid()]}
             cpu = [_cpu_snapshot(roles)]
-            started = time.monotonic()
+            started, started_wall = time.monotonic(), time.time()
             stop = threading.Event()
             samples: list[dict] = []
             pids = [w.process.pid for w in workers]
@@ -394,12 +487,18 @@ def run(args: argparse.Namespace) -> dict:
             heard: dict[int, float] = {}
             threading.Thread(target=_listen_decisions, args=(env["FLARE_REDIS_URL"], heard, stop),
                              daemon=True).start()
+            labels: dict[tuple[str, str], str] = {}  # (platform, external id) → the entry's author
+            posted: dict[str, str] = {}  # entry author → its item's external id (replies name it)
             for e in entries:
                 delay = e.at - (time.monotonic() - started)
                 if delay > 0:
                     time.sleep(delay)
-                item = state.add_post(e.platform, e.text, e.author, lat=e.lat, lon=e.lon)
+                parent = getattr(e, "reply_to", "")
+                item = state.add_post(e.platform, e.text, e.author, is_dm=getattr(e, "is_dm", False),
+                                      lat=e.lat, lon=e.lon, reply_to=posted[parent] if parent else "")
                 arrivals[e.author] = item.created_at
+                posted[e.author] = item.external_id
+                labels[post_key(item)] = e.author
             replay_s = time.monotonic() - started
             cpu.append(_cpu_snapshot(roles))
             deadline = time.monotonic() + args.drain_seconds
@@ -415,11 +514,13 @@ def run(args: argparse.Namespace) -> dict:
             samples.append(final)
             lone = {a: t for a, t in arrivals.items() if a.startswith(lone_prefix)}
             quiet = {a: t for a, t in arrivals.items() if a.startswith(quiet_prefix)}
-            latencies = _lone_latencies(engine, lone)
-            quiet_latencies = _lone_latencies(engine, quiet)
-            decisions = _decision_latencies(engine, arrivals, heard)
-            counts = _incident_counts(engine, set(lone) | set(quiet))
+            latencies = _lone_latencies(engine, lone, labels)
+            quiet_latencies = _lone_latencies(engine, quiet, labels)
+            decisions = _decision_latencies(engine, arrivals, heard, labels)
+            counts = _incident_counts(engine, set(lone) | set(quiet), labels, event_of)
             duplicates = _duplicates(conn, state)
+            sandbox_served = sandbox_answers(list(state.trace), started_wall)
+            intake = _intake_by_platform(engine, entries, arrivals, labels)
             cache = {k.decode(): int(v) for k, v in conn.hgetall(DECISION_STATS_KEY).items()}
             engine.dispose()
             conn.close()
@@ -429,6 +530,8 @@ def run(args: argparse.Namespace) -> dict:
             if services:
                 services.stop()
     result = _report(args, entries, samples, replay_s, latencies, counts)
+    result["scenario"] = str(args.scenario)
+    result["platforms"] = sorted(platforms)
     result["quiet_critical"] = _set_summary(quiet_latencies)
     result["model_decision"] = decisions
     # Decisions heard on the live feed per second, from the first to the last (acted-on rate:
@@ -436,6 +539,8 @@ def run(args: argparse.Namespace) -> dict:
     result["decided_posts_per_second"] = round(len(heard) / max(0.001, max(heard.values()) - min(heard.values())), 1) \
         if len(heard) > 1 else None
     result["duplicates"] = duplicates
+    result["sandbox_answers"] = sandbox_served
+    result["intake_by_platform"] = intake
     # Where the machine's CPU went, during the replay and the drain after it.
     result["cpu_cores"] = {"replay": _cpu_window(cpu[0], cpu[1]), "drain": _cpu_window(cpu[1], cpu[2])}
     # What the workers spent per post over the replay and the drain: CPU seconds, which another
@@ -455,6 +560,41 @@ def run(args: argparse.Namespace) -> dict:
     result["standalone_pipeline_posts_per_second"] = standalone
     result["in_system_to_standalone"] = round(result["triage_posts_per_second"] / standalone, 3) if standalone else None
     return result
+
+
+def _intake_by_platform(engine, entries, arrivals: dict[str, float], labels: dict[tuple[str, str], str]) -> dict:
+    """Per platform (private messages apart): posts replayed, how many were stored, and seconds
+    from arrival to stored (p50, p99): which platform's intake fell behind."""
+    with Session(engine) as s:
+        stored = {author: rest[0] for author, rest in _labelled_rows(
+            s, select(Post.platform, Post.external_id, Post.received_at), labels)}
+    out: dict[str, dict] = {}
+    for e in entries:
+        one = out.setdefault(f"{e.platform}{' DMs' if getattr(e, 'is_dm', False) else ''}", {"posts": 0, "waits": []})
+        one["posts"] += 1
+        at = stored.get(e.author)
+        if at is not None and e.author in arrivals:
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            one["waits"].append(at.timestamp() - arrivals[e.author])
+    for one in out.values():
+        waits = sorted(one.pop("waits"))
+        one.update(stored=len(waits), p50_s=round(waits[len(waits) // 2], 3) if waits else None,
+                   p99_s=round(waits[min(len(waits) - 1, int(len(waits) * 0.99))], 3) if waits else None)
+    return out
+
+
+def sandbox_answers(served: list, since: float) -> dict:
+    """How the sandbox (in this process) answered each platform's requests from `since` on: how many,
+    and seconds from a request reaching its handler to its answer (p50, p99, max). The platforms'
+    side of the intake: slow answers here hold back what the connectors can store."""
+    out: dict[str, dict] = {}
+    for platform in sorted({r.platform for r in served}):
+        took = sorted(r.done - r.at for r in served if r.platform == platform and r.at >= since)
+        if took:
+            out[platform] = {"requests": len(took), "p50_s": round(took[len(took) // 2], 3),
+                             "p99_s": round(took[min(len(took) - 1, int(len(took) * 0.99))], 3),
+                             "max_s": round(took[-1], 3)}
+    return out
 
 
 def _set_summary(latencies: dict[str, dict]) -> dict:
@@ -523,6 +663,22 @@ def _print(result: dict) -> None:
           f"(largest {result['largest_burst_incidents']}; single-report personal requests kept apart "
           f"{result['burst_single_report_personal_requests']}); lone incidents {result['lone_incidents']}, "
           f"shared with burst {result['lone_shared_with_burst']}")
+    for name, one in (result.get("events") or {}).items():
+        print(f"    event {name}: {one['reports_in_incidents']} reports in {one['incidents']} incident(s) (largest "
+              f"{one['largest']}; single-report personal requests kept apart {one['single_report_personal_requests']})")
+    if result.get("mixed_incidents") is not None:
+        mixed = result["mixed_incidents"]
+        print(f"  incidents holding two emergencies (reports of two events, or a lone cry with others): {mixed['count']}")
+        for example in mixed["examples"][:3]:
+            print(f"    #{example['incident']}: {example['reports']}, lone cries {example['lone']}")
+            for post in example.get("minority", [])[:2]:
+                print(f"      {post['author']}: {post['text'][:90]!r} <- {post['why']}")
+    for platform, one in (result.get("intake_by_platform") or {}).items():
+        print(f"  intake {platform}: {one['stored']}/{one['posts']} stored, arrival → stored p50 {one['p50_s']} s, "
+              f"p99 {one['p99_s']} s")
+    for platform, answers in (result.get("sandbox_answers") or {}).items():
+        print(f"  sandbox answers to {platform}: {answers['requests']} requests, p50 {answers['p50_s']} s, "
+              f"p99 {answers['p99_s']} s, max {answers['max_s']} s")
     dup = result["duplicates"]
     print(f"  replies to reporters: {dup['messages_sent']} sent, {result['replies_waiting_at_end']} waiting to be sent at the end")
     print(f"  done twice: {dup['messages_sent_twice']} of {dup['messages_sent']} messages sent, "
@@ -545,7 +701,7 @@ def _print(result: dict) -> None:
               f"bulk={s['bulk']:5d} pending={s['pending']:6d}")
 
 
-def main(argv: list[str]) -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="flare bench burst", description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=16_000)
     parser.add_argument("--unrelated", type=int, default=20)
@@ -565,10 +721,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--standalone-posts", type=int, default=3000,
                         help="posts for the standalone pipeline rate measured first (0: skip)")
     parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args(argv)
+    parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO,
+                        help="the scenario module to replay (bench/scenarios/*.py)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     result = run(args)
     _print(result)
-    output = args.output or HERE / "results" / f"burst-{args.backend}-{args.workers}w.json"
+    named = "" if args.scenario.resolve() == DEFAULT_SCENARIO else f"{args.scenario.stem}-"
+    output = args.output or HERE / "results" / f"burst-{named}{args.backend}-{args.workers}w.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2))
     print(f"  written to {output}")

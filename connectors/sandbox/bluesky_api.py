@@ -42,7 +42,11 @@ def _error(status: int, error: str, message: str) -> JSONResponse:
 
 
 def _post_record(item: Item) -> dict[str, Any]:
-    return {"$type": "app.bsky.feed.post", "text": item.text, "createdAt": iso(item.created_at), "langs": ["en"]}
+    record = {"$type": "app.bsky.feed.post", "text": item.text, "createdAt": iso(item.created_at), "langs": ["en"]}
+    if item.extra.get("reply_to"):  # a reply in a thread: strong refs to its parent and root
+        record["reply"] = {"root": {"uri": item.extra["root"], "cid": fake_cid(item.extra["root"])},
+                           "parent": {"uri": item.extra["reply_to"], "cid": fake_cid(item.extra["reply_to"])}}
+    return record
 
 
 def notification_json(item: Item) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def notification_json(item: Item) -> dict[str, Any]:
         return {"uri": item.external_id, "author": author, "record": {"text": 12345, "body": item.text}, "indexedAt": iso(item.created_at)}
     return {
         "uri": item.external_id, "cid": fake_cid(item.external_id), "author": author,
-        "reason": "mention", "record": _post_record(item), "isRead": item.read,
+        "reason": "reply" if item.extra.get("reply_to") else "mention", "record": _post_record(item), "isRead": item.read,
         "indexedAt": iso(item.created_at), "labels": [],
     }
 

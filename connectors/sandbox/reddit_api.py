@@ -32,8 +32,9 @@ def thing_json(item: Item, service_user: str) -> dict[str, Any]:
                      "permalink": f"/r/{subreddit}/comments/{short_id}/", "is_self": True})
     elif kind == "t1":
         data.update({"body": item.text, "was_comment": True, "subreddit": subreddit,
-                     "subject": "username mention", "type": "username_mention",
-                     "parent_id": "t3_" + base36(0), "link_id": "t3_" + base36(0),
+                     "subject": "comment reply" if item.extra.get("reply_to") else "username mention",
+                     "type": "comment_reply" if item.extra.get("reply_to") else "username_mention",
+                     "parent_id": item.extra.get("reply_to") or "t3_" + base36(0), "link_id": "t3_" + base36(0),
                      "context": f"/r/{subreddit}/comments/{base36(0)}/_/{short_id}/?context=3"})
     else:
         data.update({"body": item.text, "was_comment": False, "subject": "help",

@@ -89,6 +89,7 @@ class SandboxState:
         self.path = path
         self.handle = handle
         self.items: list[Item] = []
+        self._by_id: dict[tuple[str, str], Item] = {}  # (platform, external id) → item
         self.outbox: list[Sent] = []
         self.faults: dict[str, FaultConfig] = {p: FaultConfig() for p in PLATFORMS}
         self.dms_closed: set[tuple[str, str]] = set()  # (platform, author)
@@ -126,10 +127,16 @@ class SandboxState:
         author_location: str = "",
         created_at: float | None = None,
         subreddit: str = "",
+        reply_to: str = "",
     ) -> Item:
+        """`reply_to`: the external id of an earlier public post on the same platform that this
+        one replies to, in its thread (the thread's root is the parent's root, or the parent)."""
         if platform not in PLATFORMS:
             raise ValueError(f"unknown platform {platform!r}")
         with self.lock:
+            parent = self.find(platform, reply_to) if reply_to else None
+            if reply_to and (parent is None or parent.is_dm or is_dm):
+                raise ValueError(f"no public {platform} post {reply_to!r} to reply to")
             seq = self.next_seq()
             item = Item(
                 platform=platform, seq=seq, external_id=_external_id(self, platform, seq, author, is_dm),
@@ -138,9 +145,13 @@ class SandboxState:
                 author_location=author_location,
                 extra={"subreddit": subreddit} if subreddit else {},
             )
+            if parent is not None:
+                item.extra.update(reply_to=parent.external_id,
+                                  root=parent.extra.get("root") or parent.external_id)
             if platform == "reddit" and subreddit and not is_dm:
                 item.external_id = "t3_" + base36(seq)
             self.items.append(item)
+            self._by_id[(platform, item.external_id)] = item
             if dms_closed:
                 self.dms_closed.add((platform, author))
             self._save()
@@ -155,10 +166,7 @@ class SandboxState:
 
     def find(self, platform: str, external_id: str) -> Item | None:
         with self.lock:
-            for item in self.items:
-                if item.platform == platform and item.external_id == external_id:
-                    return item
-            return None
+            return self._by_id.get((platform, external_id))
 
     def mark_read(self, platform: str, external_ids: set[str]) -> None:
         with self.lock:
@@ -231,6 +239,7 @@ class SandboxState:
         snapshot = json.loads(path.read_text(encoding="utf-8"))
         self._seq = int(snapshot.get("seq", 0))
         self.items = [Item(**i) for i in snapshot.get("items", [])]
+        self._by_id = {(i.platform, i.external_id): i for i in self.items}
         self.outbox = [Sent(**s) for s in snapshot.get("outbox", [])]
         self.dms_closed = {(p, a) for p, a in snapshot.get("dms_closed", [])}
 
@@ -266,8 +275,11 @@ def tid(seq: int) -> str:
     return "".join(reversed(chars))
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def bluesky_did(author: str) -> str:
-    """A stable did:plc for a sandbox handle (24 base32 characters, like real ones)."""
+    """A stable did:plc for a sandbox handle (24 base32 characters, like real ones). Remembered:
+    the chat endpoints map every Bluesky author to a did on each message sent (a burst's
+    benchmark spent most of the sandbox's time here)."""
     alphabet = "abcdefghijklmnopqrstuvwxyz234567"
     value = abs(hash_text(author))
     chars = []

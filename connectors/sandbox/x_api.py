@@ -52,8 +52,10 @@ def tweet_json(item: Item) -> dict[str, Any]:
     tweet: dict[str, Any] = {
         "id": item.external_id, "text": item.text, "edit_history_tweet_ids": [item.external_id],
         "author_id": x_user_id(item.author), "created_at": iso(item.created_at),
-        "conversation_id": item.external_id, "in_reply_to_user_id": X_SERVICE_USER_ID,
+        "conversation_id": item.extra.get("root") or item.external_id, "in_reply_to_user_id": X_SERVICE_USER_ID,
     }
+    if item.extra.get("reply_to"):  # a reply in a thread
+        tweet["referenced_tweets"] = [{"type": "replied_to", "id": item.extra["reply_to"]}]
     if item.lat is not None and item.lon is not None:
         geo: dict[str, Any] = {"place_id": _place(item)["id"]}
         if not item.place_only:

@@ -120,3 +120,87 @@ def test_targets_lone_cries_decisions_losses_and_incidents():
         posts_lost=1, burst_incidents=100))]
     # decision p99, lone (a model miss counts apart: met), quiet (2.5 s), losses, incidents
     assert verdicts[2:7] == ["MISSED", "MET", "MISSED", "MISSED", "MISSED"]
+
+
+# -- a scenario of its own (--scenario) and a burst of several events
+
+TWO_EVENTS = Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "two_events.py"
+
+
+def test_the_scenario_option_defaults_to_the_explosion_and_loads_another_by_path():
+    assert BENCH["parse_args"]([]).scenario == BENCH["DEFAULT_SCENARIO"]
+    assert BENCH["load_scenario"](BENCH["DEFAULT_SCENARIO"]) is BENCH["SCENARIO"]
+    args = BENCH["parse_args"](["--scenario", str(TWO_EVENTS), "--posts", "300"])
+    scenario = BENCH["load_scenario"](args.scenario)
+    entries = scenario["burst_scenario"](args.posts, 3, 10.0, 1)
+    assert {e.platform for e in entries} == {"x", "bluesky", "reddit"}
+    assert sum(1 for e in entries if e.author.startswith(scenario["UNRELATED_AUTHOR"])) == 3
+
+
+def test_events_of_entries_with_and_without_an_event():
+    old = load_burst_module().burst_scenario(50, 2, seconds=5.0, seed=1, n_quiet=2)
+    events = BENCH["events_of"](old, ("lone_caller_", "quiet_caller_"))
+    assert set(events.values()) == {"burst", ""}  # one event; lone cries belong to none
+    assert all(events[e.author] == "" for e in old if e.kind in ("unrelated", "quiet"))
+    two = runpy.run_path(str(TWO_EVENTS))
+    entries = two["burst_scenario"](400, 2, 10.0, 1, 2)
+    events = BENCH["events_of"](entries, (two["UNRELATED_AUTHOR"], two["QUIET_AUTHOR"]))
+    assert set(events.values()) == {"flood", "collapse", ""}
+
+
+def test_platform_env_sets_up_only_the_platforms_a_scenario_posts_on():
+    full = {"FLARE_X__BASE_URL": "u", "FLARE_X__POLL_SECONDS": "1", "FLARE_BLUESKY__BASE_URL": "u",
+            "FLARE_REDDIT__BASE_URL": "u", "FLARE_REDDIT__POLL_SECONDS": "1"}
+    assert BENCH["platform_env"](full, {"x"}, 0.25) == {"FLARE_X__BASE_URL": "u", "FLARE_X__POLL_SECONDS": "0.25"}
+    both = BENCH["platform_env"](full, {"x", "reddit"}, 0.5)
+    assert both["FLARE_REDDIT__POLL_SECONDS"] == "0.5" and not any(k.startswith("FLARE_BLUESKY") for k in both)
+
+
+def test_incidents_are_counted_by_event_and_one_holding_two_emergencies_is_reported():
+    events = {"f1": "flood", "f2": "flood", "f3": "flood", "c1": "collapse", "c2": "collapse", "c3": "collapse",
+              "both1": "", "lone_1": "", "lone_2": ""}
+    lone = {"lone_1", "lone_2"}
+    rows = [("f1", 1, "river over the wall at Landore"), ("f2", 1, "Landore flooded"),
+            ("both1", 1, "floods in Swansea and a collapse in Bradford"),  # of no single event: no mix
+            ("c1", 2, "building collapse on Lumb Lane"), ("c2", 2, "dust on Lumb Lane"),
+            ("f3", 2, "the Tawe burst its banks"),  # a flood report in the collapse's incident
+            ("c3", 3, "my uncle is trapped in the building, please help"),  # kept apart on purpose
+            ("lone_1", 4, "my dad collapsed, need an ambulance"), ("lone_2", 5, "help, intruder")]
+    counts = BENCH["count_incidents"](rows, lone, events)
+    assert counts["events"]["flood"] == {"reports_in_incidents": 3, "incidents": 2,
+                                         "single_report_personal_requests": 0, "largest": [2, 1]}
+    assert counts["events"]["collapse"]["incidents"] == 2
+    assert counts["events"]["collapse"]["single_report_personal_requests"] == 1
+    assert counts["mixed_incidents"]["count"] == 1
+    assert counts["mixed_incidents"]["examples"][0]["incident"] == 2
+    assert (counts["burst_incidents"], counts["lone_incidents"], counts["lone_shared_with_burst"]) == (3, 2, 0)
+    # A lone cry grouped with anyone else's post is hidden too, whether with the burst or another cry.
+    hidden = BENCH["count_incidents"](rows + [("lone_2", 4, "help, intruder")], lone, events)
+    assert hidden["mixed_incidents"]["count"] == 2
+    assert BENCH["count_incidents"](rows[:3] + [("lone_1", 1, "x")], lone, events)["lone_shared_with_burst"] == 1
+
+
+def test_targets_count_a_handful_per_event_and_fail_an_incident_holding_two_emergencies():
+    one_each = {"flood": {"incidents": 12, "single_report_personal_requests": 4, "largest": [5000]},
+                "collapse": {"incidents": 9, "single_report_personal_requests": 0, "largest": [4000]}}
+    kept = BENCH["targets"](_result(events=one_each, mixed_incidents={"count": 0, "examples": []}))
+    handful, mixed = kept[-3], kept[-2]
+    assert handful[0].startswith("each event's reports") and handful[2] == "MET"  # 8 and 9: a handful each
+    assert mixed[2] == "MET"
+    # Twenty incidents in all for two events is fine; eleven for one of them is not.
+    one_each["collapse"]["incidents"] = 11
+    too_many = BENCH["targets"](_result(events=one_each, mixed_incidents={"count": 0, "examples": []}))
+    assert too_many[-3][2] == "MISSED"
+    merged = BENCH["targets"](_result(events=one_each, mixed_incidents={"count": 1, "examples": []}))
+    assert merged[-2][2] == "MISSED"
+
+
+def test_sandbox_answers_are_summed_up_per_platform_from_the_start_of_the_replay():
+    from connectors.sandbox.state import Served
+
+    served = [Served(at, "x", "GET", "/2/users/1000/mentions", "", 0.0, at + took)
+              for at, took in ((5.0, 9.0), (11.0, 0.1), (12.0, 0.3), (13.0, 2.0))]
+    served.append(Served(12.0, "reddit", "GET", "/message/unread", "", 0.0, 12.05))
+    assert BENCH["sandbox_answers"](served, since=10.0) == {
+        "reddit": {"requests": 1, "p50_s": 0.05, "p99_s": 0.05, "max_s": 0.05},
+        "x": {"requests": 3, "p50_s": 0.3, "p99_s": 2.0, "max_s": 2.0}}

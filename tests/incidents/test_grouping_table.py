@@ -111,6 +111,13 @@ CASES = [
     Case("same address, another kind of emergency, unrelated wording", "car alarm going at 12 High St",
          "crime", "medical", "uncertain", similarity=0.1, places=frozenset({"12 high st"}),
          cand_places=frozenset({"12 high street"})),
+    Case("reply in the incident's thread, placed in another town", "a building just came down in Leeds",
+         "hazard", "fire", "uncertain", where=LEEDS, conf=0.55, cand_where=BLAST, cand_conf=GEOTAG,
+         similarity=0.3, places=frozenset({"leeds"}), link="reply to or quote of a post in this incident"),
+    Case("reply in the thread of an unplaced incident, placed where it names no place",
+         "a building just came down in Leeds", "hazard", "fire", "uncertain", where=LEEDS, conf=0.55,
+         similarity=0.3, places=frozenset({"leeds"}), cand_places=frozenset({"piccadilly"}),
+         link="same conversation thread as a post in this incident"),
 ]
 
 
