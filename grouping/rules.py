@@ -10,8 +10,7 @@ The decisions, in order (first that applies wins; "join" = same event):
   |----------------------------------------------------------------------|---------------------|
   | silent contact, or a silent incident                                  | different           |
   | reply / quote / thread link to a post of the incident, both placed    |                     |
-  |     more than the town radius (8 km) apart; or the reply placed, the  |                     |
-  |     incident not, and no place named by both                          | uncertain           |
+  |     more than the town radius (8 km) apart                            | uncertain           |
   | reply / quote / thread link to a post of the incident                 | same event          |
   | last report older than the window                                     | different           |
   | retweet, text overlap >= 0.8                                          | same event          |
@@ -399,13 +398,13 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
     if cand.link:
         # A thread is no place: a reply that says it is in another town reports another emergency
         # (during two events at once, people answer one's posts with news of the other). It opens
-        # its own incident, marked as a possible duplicate for a person to confirm.
+        # its own incident, marked as a possible duplicate for a person to confirm. A placed reply
+        # in the thread of an incident with no place yet still joins: it may be the first to say
+        # where the emergency is.
         if post.located and cand.located:
             km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
             if km > rules.area_radius_km:
                 return _uncertain(cand, f"a reply in its thread, placed {km:.0f} km away", 0.0)
-        elif post.located and post.place_names.isdisjoint(cand.place_names):
-            return _uncertain(cand, "a reply in its thread, placed where the incident is not known to be", 0.0)
         return _Scored(3.0, Decision(cand.incident_id, cand.link, 1.0))
     if post.at - cand.last_report_at > rules.window:
         return None

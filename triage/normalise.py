@@ -15,7 +15,10 @@ MAX_CHARS = 5_000  # a 100 KB post is spam or a paste; the ask is in the first f
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
-_HANDLE = re.compile(r"(?<![\w/])@\w{1,30}")
+# An @handle: X's and Reddit's (letters, digits, underscore) or a Bluesky handle, a domain name
+# ("@jo.bsky.social", "@news.example.org"): its labels would otherwise stay in the text, and every
+# post naming a Bluesky account would read alike. A trailing full stop is not part of it.
+_HANDLE = re.compile(r"(?<![\w/])@(?:(?:[\w-]+\.)+[a-z][a-z0-9-]*[a-z0-9]|\w{1,30})")
 _EMOJI = re.compile(
     "[\U0001F000-\U0001FAFF\U00002600-\U000027BF\U0001F1E6-\U0001F1FF\uFE0E\uFE0F\u20E3"
     "\U000E0020-\U000E007F]+")

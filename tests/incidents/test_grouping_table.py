@@ -114,9 +114,9 @@ CASES = [
     Case("reply in the incident's thread, placed in another town", "a building just came down in Leeds",
          "hazard", "fire", "uncertain", where=LEEDS, conf=0.55, cand_where=BLAST, cand_conf=GEOTAG,
          similarity=0.3, places=frozenset({"leeds"}), link="reply to or quote of a post in this incident"),
-    Case("reply in the thread of an unplaced incident, placed where it names no place",
-         "a building just came down in Leeds", "hazard", "fire", "uncertain", where=LEEDS, conf=0.55,
-         similarity=0.3, places=frozenset({"leeds"}), cand_places=frozenset({"piccadilly"}),
+    Case("placed reply in the thread of an incident with no place yet: it may say where it is",
+         "the fire is at 12 High St, Leeds", "fire", "fire", "same", where=LEEDS, conf=0.55,
+         similarity=0.3, places=frozenset({"12 high st", "leeds"}),
          link="same conversation thread as a post in this incident"),
 ]
 

@@ -37,6 +37,16 @@ def test_bidi_and_zero_width_are_stripped():
     assert normalise_text("sta\u200bbbed \u202eman")[0] == "stabbed man"
 
 
+def test_handles_are_removed_whole_on_every_platform():
+    assert normalise_text("@flare999.bsky.social my dad collapsed")[0] == "my dad collapsed"
+    assert normalise_text("🔁 @bd8-2422.bsky.social: the roof has caved in")[0] == ": the roof has caved in"
+    assert normalise_text("@news.example.org says a fire at the mill")[0] == "says a fire at the mill"
+    # X handles; a full stop or a hyphen after one is the sentence's, not the handle's.
+    assert normalise_text("thanks @Flare_999. we're safe")[0] == "thanks . we're safe"
+    assert normalise_text("on @660NEWS- a fire")[0] == "on - a fire"
+    assert normalise_text("mail me at jo@example.org")[0] == "mail me at jo@example.org"
+
+
 def test_huge_text_is_truncated_and_said():
     item = NormaliseStage()(TriageItem(input=TriageInput(text="help " * 30_000)))
     assert len(item.text) <= 5000
