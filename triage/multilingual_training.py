@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold
 from triage import datasets as ds
 from triage.corpus import Corpus
 from triage.heads import Head
-from triage.multilingual import ENCODER_NAME, HEAD_NAME, MultilingualReader
+from triage.multilingual import ENCODER_NAME, HEAD_NAME, MAX_TOKENS, MultilingualReader
 from triage.training_fit import (SOURCE_WEIGHTS, URGENCY_EXTERNAL_WEIGHT, balanced, fit_head,
                                  fit_temperature, softmax)
 from triage.training_urgency import NONE_GATE, confirm_threshold, stable_thresholds
@@ -38,7 +38,7 @@ NONE_KEEP_EVERY = 6
 class _CacheableReader(MultilingualReader):
     """The reader as EmbeddingCache wants an encoder: a mode naming the vectors, and their size."""
 
-    mode = "e5-small-q4-query"
+    mode = f"e5-small-q4-query-{MAX_TOKENS}"
     dim = reading_dim = 384
 
     def read(self, texts: list[str]) -> np.ndarray:

