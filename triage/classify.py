@@ -355,9 +355,15 @@ class ClassifierStage:
         readings = self.encoder.read(texts) if self.reads_surface else self.encoder.encode(texts)
         embeddings = readings[:, :SENTENCE_DIM]
         features = np.array([signal_features(it.text) for it in items], dtype=np.float32).reshape(len(items), -1)
-        inputs = {(False, False): embeddings, (False, True): np.hstack([embeddings, features]),
-                  (True, True): np.hstack([readings, features])}
-        probs = {name: head.probabilities(inputs[bool(head.extra.get("surface")), "features" in head.extra])
+        with_features = np.hstack([embeddings, features])
+        reading_with_features = np.hstack([readings, features]) if self.reads_surface else None
+
+        def head_input(extra: dict) -> np.ndarray:
+            if extra.get("surface"):
+                return reading_with_features
+            return with_features if "features" in extra else embeddings
+
+        probs = {name: head.probabilities(head_input(head.extra))
                  for name, head in self.heads.heads.items() if name != MULTILINGUAL}
         multilingual = self._read_other_languages(items)
         for i, item in enumerate(items):
