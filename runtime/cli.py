@@ -248,7 +248,7 @@ def drill(embedded: Annotated[bool, typer.Option(help="start a whole temporary s
     from runtime.drill import embedded_drill, run_drill
 
     if embedded:
-        ok = embedded_drill(timeout=timeout)
+        ok = embedded_drill(timeout=timeout).ok
     else:
         settings = _settings()
         url = dashboard_url or f"http://{settings.dashboard.host}:{settings.dashboard.port}"

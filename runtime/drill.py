@@ -8,7 +8,9 @@ Each stage's latency is printed; the exit code is 0 only if every stage passed.
 from __future__ import annotations
 
 import secrets
+import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 from sqlmodel import Session, select
 
 from config import Settings
@@ -24,6 +27,8 @@ from dashboard.security import create_user, token_digest
 from models.db import make_engine
 from models.enums import DeliveryStatus, IncidentStatus, MessagePurpose, Role, TriageState
 from models.tables import Incident, IncidentPost, OutboundMessage, Post, User
+from runtime.demo import sandbox_client_env
+from runtime.processes import Child, Supervisor, wait_http
 
 
 @dataclass
@@ -164,12 +169,15 @@ def _finish(report: DrillReport, engine) -> DrillReport:
     return report
 
 
-def embedded_drill(timeout: float = 90.0, kill_worker_on_store: bool = False) -> bool:
+def embedded_drill(timeout: float = 90.0, kill_worker_on_store: bool = False,
+                   model_cache_dir: Path | None = None) -> DrillReport:
     """Start a whole temporary system (embedded Redis, SQLite, sandbox, worker, web, connectors),
-    run the drill against it, and tear it all down."""
-    from runtime.demo import sandbox_client_env
-    from runtime.processes import Supervisor, wait_http
+    run the drill against it, and tear it all down.
 
+    Start-up is the report's first stage, so a drill that fails says where: the system, its
+    models, or a stage of the post's path (with the tail of every process's log). With
+    `kill_worker_on_store` the worker is SIGKILLed the moment the post is stored and a new one
+    started (the chaos drill); `model_cache_dir` points the worker at an encoder already built."""
     with tempfile.TemporaryDirectory(prefix="flare-drill-") as tmp:
         port, sandbox_port = _free_port(), _free_port()
         settings = Settings(_env_file=None, data_dir=Path(tmp), database_url="", redis_url="")
@@ -178,6 +186,8 @@ def embedded_drill(timeout: float = 90.0, kill_worker_on_store: bool = False) ->
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         sup.env.update(sandbox_client_env(sandbox_url, settings.service.handle))
         sup.env["FLARE_DASHBOARD__PORT"] = str(port)
+        if model_cache_dir is not None:
+            sup.env["FLARE_TRIAGE__MODEL_CACHE_DIR"] = str(model_cache_dir)
         try:
             t0 = time.monotonic()
             env = sup.start_infrastructure()
@@ -186,30 +196,38 @@ def embedded_drill(timeout: float = 90.0, kill_worker_on_store: bool = False) ->
             sup.spawn("web", "web", "--port", str(port))
             sup.spawn("connectors", "connectors")
             dash = f"http://127.0.0.1:{port}"
+            up = Stage("system up, models loaded")
             if not (wait_http(f"{sandbox_url}/_sandbox/items", 60) and wait_http(f"{dash}/healthz", 90)):
-                print("system did not start; logs in", sup.log_dir)
+                up.detail = "sandbox or web did not answer"
+            elif not _wait_worker_ready(env["FLARE_REDIS_URL"], 300):
+                up.detail = "no worker became ready within 300 s (models failed to load?)"
+            else:
+                up.ok, up.seconds = True, time.monotonic() - t0
+                up.detail = f"embedded Redis + SQLite in {tmp}"
+            print(f"  {'PASS' if up.ok else 'FAIL'}  {up.name:<28} {(up.seconds or 0) * 1000:8.0f} ms  "
+                  f"{up.detail}", flush=True)
+            if not up.ok:
                 _dump_logs(sup.log_dir)
-                return False
-            if not _wait_worker_ready(env["FLARE_REDIS_URL"], 300):
-                print("no worker became ready (models failed to load?); logs in", sup.log_dir)
-                _dump_logs(sup.log_dir)
-                return False
-            print(f"system up in {time.monotonic() - t0:.1f} s (embedded Redis + SQLite in {tmp})", flush=True)
+                return DrillReport([up])
             run_settings = Settings(_env_file=None, data_dir=Path(tmp), database_url=env["FLARE_DATABASE_URL"],
                                     redis_url=env["FLARE_REDIS_URL"])
-            if kill_worker_on_store:
-                _kill_worker_when_post_stored(sup, worker, env["FLARE_DATABASE_URL"], timeout)
+            chaos = _kill_worker_when_post_stored(sup, worker, env["FLARE_DATABASE_URL"], timeout) \
+                if kill_worker_on_store else None
             report = run_drill(run_settings, sandbox_url, dash, timeout)
+            report.stages.insert(0, up)
+            if chaos is not None:
+                report.stages.insert(1, chaos)
             if not report.ok:
                 _dump_logs(sup.log_dir)
-            return report.ok
+            return report
         finally:
             sup.stop()
 
 
-def _kill_worker_when_post_stored(sup, worker, database_url: str, timeout: float) -> None:
-    """Chaos for tests: SIGKILL the worker the moment the drill post lands, then restart it."""
-    import threading
+def _kill_worker_when_post_stored(sup: Supervisor, worker: Child, database_url: str, timeout: float) -> Stage:
+    """Chaos for tests: SIGKILL the worker the moment the drill post lands, then start a new one.
+    The returned stage passes once that has happened."""
+    done = Stage("worker killed on store", detail="the post was never stored")
 
     def chaos() -> None:
         engine = make_engine(database_url)
@@ -221,15 +239,15 @@ def _kill_worker_when_post_stored(sup, worker, database_url: str, timeout: float
         if _wait(stored, timeout, 0.02):
             print("  (chaos) post stored: SIGKILL the worker and start a new one", flush=True)
             sup.restart(worker)
+            done.ok, done.detail = True, "SIGKILL, and a new worker started"
         engine.dispose()
 
     threading.Thread(target=chaos, daemon=True, name="drill-chaos").start()
+    return done
 
 
 def _wait_worker_ready(redis_url: str, timeout: float) -> bool:
     """A worker sets its liveness key only once its models are loaded."""
-    import redis
-
     conn = redis.Redis.from_url(redis_url)
     try:
         return bool(_wait(lambda: next(conn.scan_iter("flare:worker-alive:*", count=100), None), timeout, 0.2))
@@ -247,8 +265,6 @@ def _dump_logs(log_dir: Path | None) -> None:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
