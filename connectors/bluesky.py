@@ -40,8 +40,12 @@ POLL_TIMEOUT = httpx.Timeout(POLL_READ_TIMEOUT_S, connect=POLL_CONNECT_TIMEOUT_S
 MAX_PAGES = 20
 PAGE_LIMIT = 100
 SEEN_URIS_KEPT = 1000
-# How far behind the watermark a late-indexed notification is still looked for.
+# How far behind the watermark a late-indexed notification is still looked for, and how often
+# that whole window is read again. Between those deep reads a poll stops at the first page that
+# reaches a notification already read: during a burst the window holds thousands, and reading
+# all of them on every poll (20 pages) kept each new mention waiting seconds behind old ones.
 WATERMARK_SLACK = timedelta(minutes=10)
+DEEP_READ_SECONDS = 30.0
 POST_REASONS = ("mention", "reply", "quote")
 # A DM is not held back longer than this for its sender's handle (looked up side by side).
 HANDLE_LOOKUP_BUDGET_S = 1.0
@@ -239,15 +243,22 @@ class BlueskyNotificationsSource(_BlueskySource):
         self._seen_lock = threading.Lock()
         self._seen_to_mark = ""  # the newest time read and not yet sent to updateSeen
         self._marking = False
+        self._deep_read_due = 0.0  # monotonic time of the next read of the whole slack window
 
     def fetch(self, cursor: dict[str, Any]) -> tuple[list[RawPost], dict[str, Any]]:
+        """New notifications, oldest first. Newest first the platform lists them; a poll reads
+        pages until one reaches a notification it has already read (the rest are older), and
+        every DEEP_READ_SECONDS it reads the whole WATERMARK_SLACK window, for a notification
+        indexed late below ones already read."""
         if self.gate.is_closed():
             return [], cursor
         client, _, _ = self._logged_in()
+        deep = time.monotonic() >= self._deep_read_due
         watermark = parse_time(cursor.get("watermark"))
         floor = watermark - WATERMARK_SLACK if watermark else None
         seen = [u for u in cursor.get("seen", []) if isinstance(u, str)]
         seen_set = set(seen)
+        read_before = frozenset(seen_set)  # by earlier polls (a page may repeat what this one read)
         found: list[tuple[str, RawPost]] = []
         page_cursor: str | None = None
         for _ in range(MAX_PAGES):
@@ -257,12 +268,15 @@ class BlueskyNotificationsSource(_BlueskySource):
             if isinstance(page, RawPost):
                 return [p for _, p in found] + [page], cursor
             items = page.get("notifications") if isinstance(page.get("notifications"), list) else []
-            reached_floor = False
+            reached_floor = reached_read = False
             for item in items:
                 indexed = clean_str(item.get("indexedAt")) if isinstance(item, dict) else ""
                 indexed_time = parse_time(indexed)
                 if floor and indexed_time and indexed_time < floor:
                     reached_floor = True
+                    continue
+                if isinstance(item, dict) and item.get("uri") in read_before:
+                    reached_read = True
                     continue
                 post = notification_to_raw(item)
                 if post is None or post.external_id in seen_set:
@@ -270,8 +284,10 @@ class BlueskyNotificationsSource(_BlueskySource):
                 seen_set.add(post.external_id)
                 found.append((indexed, post))
             page_cursor = clean_str(page.get("cursor")) or None
-            if reached_floor or not page_cursor or not items:
+            if reached_floor or not page_cursor or not items or (reached_read and not deep):
                 break
+        if deep:
+            self._deep_read_due = time.monotonic() + DEEP_READ_SECONDS
         found.sort(key=lambda pair: (parse_time(pair[0]) or _EPOCH, pair[1].external_id))
         posts = [p for _, p in found]
         newest = max((parse_time(i) for i, _ in found if parse_time(i)), default=None)

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from connector_test_helpers import Recorder, poll, stored_posts
+from connectors import bluesky
 from connectors.bluesky import (
     BlueskyAccount, BlueskyDirectMessagesSource, BlueskyNotificationsSource, BlueskyReplier, notification_to_raw,
 )
@@ -82,6 +83,35 @@ def test_watermark_and_seen_uris_catch_late_and_shuffled_items(sandbox, platform
     assert sorted(p.external_id for p in posts) == sorted([late.external_id, newer.external_id])
     assert [p.external_id for p in posts] == [late.external_id, newer.external_id]  # oldest first
     assert source.fetch(cursor)[0] == []
+
+
+def test_a_poll_during_a_burst_stops_at_what_it_has_read(sandbox, platform_settings, tmp_path, monkeypatch):
+    """Thousands of notifications in the slack window: a poll reads one page for the mentions
+    that came since the last, not the window's 20; the whole window is read again every
+    DEEP_READ_SECONDS, and finds a notification indexed late below ones already read."""
+    state, _ = sandbox
+    clock = [1000.0]
+    monkeypatch.setattr(bluesky.time, "monotonic", lambda: clock[0])
+    source = BlueskyNotificationsSource(_account(platform_settings, tmp_path))
+    pages = "GET /xrpc/app.bsky.notification.listNotifications"
+    for n in range(450):
+        state.add_post("bluesky", f"mention {n}", f"user{n % 40}")
+    posts, cursor = source.fetch({})
+    assert len(posts) == 450 and state.path_counts[pages] == 5  # the first poll reads the window
+
+    fresh = [state.add_post("bluesky", f"new {n}", f"user{n}") for n in range(30)]
+    before = state.path_counts[pages]
+    posts, cursor = source.fetch(cursor)
+    assert sorted(p.external_id for p in posts) == sorted(i.external_id for i in fresh)
+    assert state.path_counts[pages] - before == 1
+
+    late = state.add_post("bluesky", "indexed late", "bob")
+    late.seq = 0  # listed below every notification already read
+    before = state.path_counts[pages]
+    assert source.fetch(cursor)[0] == [] and state.path_counts[pages] - before == 1
+    clock[0] += bluesky.DEEP_READ_SECONDS
+    posts, cursor = source.fetch(cursor)
+    assert [p.external_id for p in posts] == [late.external_id]
 
 
 def test_a_dm_is_not_held_back_by_its_senders_handle(sandbox, platform_settings, tmp_path, monkeypatch):
