@@ -16,6 +16,9 @@ The decisions, in order (first that applies wins; "join" = same event):
   | retweet, text overlap >= 0.8                                          | same event          |
   | both name a street address, and no address in common                  | different           |
   | both placed, more than the town radius (8 km) apart                   | different           |
+  | both placed street-level, 1.5-8 km apart, a surge (>= 20 reports) of  |                     |
+  |     a fire/blast/hazard, an impersonal report of that family without  |                     |
+  |     an address, wording that says the same (cos >= 0.65, overlap)     | same event          |
   | both placed street-level (conf >= 0.7), more than 1.5 km apart        | different           |
   | personal request ("my dad ...") not at the incident's very spot       |                     |
   |     (street-level within 0.5 km, or the same address)                 |   related: uncertain|
@@ -27,17 +30,32 @@ The decisions, in order (first that applies wins; "join" = same event):
   | same specific named place (a street, station, square, not a town),    |                     |
   |     same kind or wording that says the same (cos >= 0.45, overlap)    | same event          |
   | same town / area only (town-level geocode, a shared town or district  |                     |
-  |     name), neither giving a street address, an impersonal report of a  |                     |
+  |     name), no street address in the post, the incident not at one,     |                     |
+  |     an impersonal report of a                                          |                     |
   |     fire/blast or of a surging incident: both fire/blast with related  |                     |
   |     wording, or wording that says the same, or related wording and     |                     |
   |     the report itself not critical/high                                | same event          |
+  |     a report in another language (wording not compared) naming the    |                     |
+  |     area of a surge of the same kind, impersonal, without an address  | same event (loose)  |
   |     otherwise same kind or related wording                             | uncertain           |
+  | post names only places not on the map (not placed), incident a surge  |                     |
+  |     not at one address, wording that says the same (cos >= 0.65,     |                     |
+  |     overlap), impersonal, no address, not another kind of emergency   | same event (loose)  |
   | post names or is placed somewhere, incident elsewhere / unplaced,     |                     |
   |     wording that says the same thing                                  | uncertain           |
   | post without any place, impersonal: near-duplicate text (>= 0.6) or   |                     |
   |     same wording (cos >= 0.65), or related wording (cos >= 0.5) to a  |                     |
-  |     surging incident (>= 20 reports)                                  | same event          |
+  |     surging incident (>= 20 reports)                                  | same event (loose   |
+  |                                                                       |   when only related)|
   | anything else                                                         | different           |
+
+A join marked loose rests on wording to a surge alone. It is held back (uncertain, a possible
+duplicate) when the post reads within 0.1 as close to another surge whose reports read otherwise
+(centroids below 0.65): two events at once, and the post could be either.
+
+Place names are shared when spelt alike, or but for one letter of a word of 7 letters or more
+(`name_keys`): "Morristn" is Morriston, "Oat Lane" is not Oak Lane. A surge whose reports gave
+several street addresses is spread over an area, not at one of them: an area report may join it.
 
 "Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
 count as one family, since reports of one blast are classified any of them. Wording (cosine
@@ -76,6 +94,8 @@ _SPECIFIC_PLACE = re.compile(
     r"\d|\b(?:" + _STREET_TYPES + r"|station|bridge|hospital|school|college|university|church|mosque|"
     r"temple|synagogue|centre|center|mall|market|stadium|arena|tower|hotel|pub|bar|club|park|library|"
     r"airport|estacion|gare|bahnhof|dworzec|stazione|plac|piazza|plaza)\b")
+_NO_KIND = ("other", "none", "")
+FUZZY_WORD = 7  # a word this long may be misspelt by one letter and still name the same place
 # Families of categories whose reports of one event are classified either way.
 _FAMILY = {"fire": "blast", "hazard": "blast", "traffic": "blast", "violence": "violence",
            "crime": "violence"}
@@ -101,6 +121,9 @@ class ClusterRules:
     # wording most likely concerns it (onlookers rarely say where they are).
     surge_reports: int = 20
     cosine_surge: float = 0.5
+    # A report joined to a surge on wording alone is held back (a possible duplicate) when it reads
+    # within this much as close to another surge that reads otherwise: two events at once.
+    surge_margin: float = 0.1
     # Rule out a candidate that cannot match (`_may_match_unplaced`) before matching it in full;
     # False runs the full table for every candidate (the answers are the same: tests compare).
     shortcut: bool = True
@@ -178,6 +201,9 @@ class Decision:
 class _Scored:
     score: float  # the best-scoring candidate wins
     decision: Decision
+    # Joined on wording to a surge alone, with no place in common: held back when the post reads
+    # as much like another surge that reports something else (`_ambiguous`).
+    loose: bool = False
 
 
 @lru_cache(maxsize=8192)
@@ -223,6 +249,43 @@ def _name_address_key(name: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=16384)
+def name_keys(name: str) -> frozenset[str]:
+    """Keys under which a place name matches the same name misspelt by one letter: the folded
+    name, and for each word of at least `FUZZY_WORD` letters the name with one letter of that word
+    dropped (never its first). Two names share a key when they are the same words but for one
+    letter dropped, added, changed or two swapped in one long word ("Morriston", "Morristn",
+    "Morrsiton"); short words ("Oak", "12") must be spelt alike, so "Oak Lane" is not "Oat Lane"."""
+    words = fold(name).split()
+    keys = {" ".join(words)}
+    for n, word in enumerate(words):
+        if len(word) >= FUZZY_WORD:
+            for i in range(1, len(word)):
+                keys.add(" ".join([*words[:n], word[:i] + word[i + 1:], *words[n + 1:]]))
+    return frozenset(keys)
+
+
+# An incident's places change with each report that names a new one: only the candidates of the
+# latest batches are asked about again, and a surge's set of keys is large.
+@lru_cache(maxsize=256)
+def _names_keys(place_names: frozenset[str]) -> frozenset[str]:
+    return frozenset().union(*(name_keys(name) for name in place_names))
+
+
+_NO_PLACES: frozenset[str] = frozenset()
+
+
+def shared_places(post_names: frozenset[str], cand_names: frozenset[str]) -> frozenset[str]:
+    """The post's place names that the candidate's reports named too, spelt alike or but for one
+    letter (`name_keys`)."""
+    if not post_names or not cand_names:
+        return _NO_PLACES
+    keys = _names_keys(cand_names)
+    if _names_keys(post_names).isdisjoint(keys):  # most candidates: not a name in common
+        return _NO_PLACES
+    return frozenset(n for n in post_names if not name_keys(n).isdisjoint(keys))
+
+
+@lru_cache(maxsize=16384)
 def specific_place(name: str) -> bool:
     """A street, building or landmark; a bare town, district or river name is not."""
     return bool(_SPECIFIC_PLACE.search(fold(name)))
@@ -230,7 +293,7 @@ def specific_place(name: str) -> bool:
 
 def same_kind(a: str, b: str) -> bool:
     """The same specific category, or one family (fire/hazard/traffic); "other" is no kind."""
-    if a in ("other", "none", "") or b in ("other", "none", ""):
+    if a in _NO_KIND or b in _NO_KIND:
         return False
     return a == b or (a in _FAMILY and _FAMILY.get(a) == _FAMILY.get(b))
 
@@ -299,7 +362,9 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
     retweet = post.retweet
     cosines = _cosines(post.embedding, candidates)
     best: _Scored | None = None
+    best_cand: Candidate | None = None
     unsure: _Scored | None = None
+    loose: list[Candidate] = []  # candidates joined on wording to a surge alone
     known = matches.for_post(post) if matches is not None else None
     for cand, cos in zip(candidates, cosines, strict=True):
         if known is None:
@@ -313,7 +378,8 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
             else:
                 matches.computed += 1
                 scored = _match(post, cand, personal, post_addresses, cos, rules, retweet)
-                known[cand.incident_id] = (facts, cos, (scored.score, scored.decision) if scored is not None else None)
+                known[cand.incident_id] = (
+                    facts, cos, (scored.score, scored.decision, scored.loose) if scored is not None else None)
         if scored is None:
             continue
         if scored.decision.incident_id is None:
@@ -323,15 +389,54 @@ def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = C
         # Among incidents that match, lean towards the established one, so reports of one event
         # gather in one incident instead of spreading over several that opened side by side.
         scored.score += min(0.2, 0.05 * math.log2(max(1, cand.report_count)))
+        if scored.loose:
+            loose.append(cand)
         if best is None or scored.score > best.score:
-            best = scored
+            best, best_cand = scored, cand
     if best is not None:
+        if best.loose and (rival := _ambiguous(post, best_cand, loose, candidates, cosines, rules)) is not None:
+            return Decision(None, f"possible duplicate of #{best_cand.incident_id} (its wording is as close to "
+                            f"#{rival.incident_id}, a surge that reads otherwise): a person confirms",
+                            best.decision.similarity, possible_duplicate_of=best_cand.incident_id)
         return best.decision
     if unsure is not None:
         return unsure.decision
     why = "personal request for help: joins an event only at its very spot" \
         if personal else "no open incident at the same place and time with similar reports"
     return Decision(None, why)
+
+
+def _area_wide(post: PostFacts, cand: Candidate, personal: bool, post_addresses: frozenset[str],
+               cos: float | None, rules: ClusterRules) -> bool:
+    """Both placed street-level, further apart than one spot but within the town radius: the same
+    event only for a surge of a fire, blast or hazard (a flood, a fire, a storm spread over
+    kilometres), reported in its words by someone who gives no street address of their own and
+    asks nothing for themselves."""
+    return (cand.report_count >= rules.surge_reports and not personal and not post_addresses
+            and _FAMILY.get(post.category) == "blast" and _FAMILY.get(cand.category) == "blast"
+            and (cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)))
+
+
+def _ambiguous(post: PostFacts, chosen: Candidate, loose: list[Candidate], candidates: list[Candidate],
+               cosines: list[float | None], rules: ClusterRules) -> Candidate | None:
+    """For a post joined to a surge on wording alone: another surge it could as well belong to,
+    whose reports read otherwise than the chosen one's (centroids less alike than
+    `cosine_unlocated`): two events at once. A rival is a surge the post was also joined to on
+    wording alone, or one whose centroid is within `surge_margin` of the chosen one's cosine.
+    None when every such surge reads like the chosen one (one event whose reports opened several
+    incidents side by side)."""
+    chosen_cos = next((c for cand, c in zip(candidates, cosines) if cand is chosen), None)
+    rivals = [cand for cand in loose if cand is not chosen]
+    if chosen_cos is not None:
+        rivals += [cand for cand, c in zip(candidates, cosines)
+                   if cand is not chosen and c is not None and cand.report_count >= rules.surge_reports
+                   and c >= chosen_cos - rules.surge_margin and not cand.silent
+                   and post.at - cand.last_report_at <= rules.window]
+    for cand in rivals:
+        alike = cosine(cand.centroid, chosen.centroid)
+        if alike is None or alike < rules.cosine_unlocated:
+            return cand
+    return None
 
 
 class _Stacked:
@@ -415,24 +520,33 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
     # The two tests that rule a candidate out (too far apart, two street addresses) come first,
     # in either order: both answer "different".
     km: float | None = None
-    street_level = False
+    street_level = spread = False
+    shared: frozenset[str] | None = None  # the place names in common, worked out once
     if post.located and cand.located:
         km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
         street_level = min(post.location_confidence, cand.location_confidence) >= rules.precise_confidence
-        if km > rules.area_radius_km or (street_level and km > rules.precise_radius_km):
+        spread = street_level and km > rules.precise_radius_km
+        if km > rules.area_radius_km or (spread and not _area_wide(post, cand, personal, post_addresses, cos, rules)):
             return None
-    elif rules.shortcut and not _may_match_unplaced(post, cand, post_addresses, cos, rules):
-        return None
+    elif rules.shortcut:
+        shared = shared_places(post.place_names, cand.place_names)
+        if not _may_match_unplaced(post, cand, post_addresses, cos, rules, shared):
+            return None
     cand_addresses = cand.address_keys
     if post_addresses and cand_addresses and not post_addresses & cand_addresses:
         return None  # two street addresses: two emergencies unless a person merges them
     similarity = max(cand.near_duplicate, cos or 0.0)
+    if spread:
+        return _Scored(0.4 + similarity, Decision(
+            cand.incident_id, f"{km:.1f} km from a {cand.category} surge of {cand.report_count} reports spread over "
+            f"an area, in its words{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
     kind = same_kind(post.category, cand.category)
     related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)
     says_the_same = cand.near_duplicate >= rules.near_duplicate \
         or (cos is not None and cos >= rules.cosine_named_place)
     same_address = post_addresses & cand_addresses
-    shared = post.place_names & cand.place_names
+    if shared is None:
+        shared = shared_places(post.place_names, cand.place_names)
     specific = sorted(n for n in shared if specific_place(n))
     if personal:
         # Someone's own emergency joins an event only at its very spot. Wording alone never.
@@ -462,27 +576,48 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         return _Scored(0.8 + similarity, Decision(
             cand.incident_id, f"same named place ({', '.join(specific[:3])}) and time"
             f"{f', cosine {cos:.2f}' if cos is not None else ''}", round(similarity, 4)))
+    surge = cand.report_count >= rules.surge_reports
+    # An incident whose reports gave one street address is at that spot; a surge whose reports
+    # gave several is spread over an area (a flood's streets), and an area report may join it.
+    at_a_spot = bool(cand_addresses) and not (surge and len(cand_addresses) > 1)
     if km is not None or shared:
         where = f"{km:.1f} km apart at town level" if km is not None else \
             f"same area named ({', '.join(sorted(shared)[:2])})"
         # A fire or blast is seen and heard across a town; a collapse or a stabbing is at one spot.
         same_words = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)
-        surge = cand.report_count >= rules.surge_reports
         post_blast, cand_blast = _FAMILY.get(post.category) == "blast", _FAMILY.get(cand.category) == "blast"
         urgent = post.urgency in ("critical", "high")
-        if not personal and not post_addresses and not cand_addresses and (post_blast or cand_blast or surge) and (
+        if not personal and not post_addresses and not at_a_spot and (post_blast or cand_blast or surge) and (
                 (post_blast and cand_blast and related) or says_the_same or same_words
                 or (surge and cos is not None and cos >= rules.cosine_surge)
                 or (not urgent and related)):
             return _Scored(0.6 + similarity, Decision(
                 cand.incident_id, f"{where}, the same fire or blast in other words"
                 f"{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
+        if (shared and surge and kind and post.embedding is None and not personal and not post_addresses
+                and not at_a_spot):
+            # A report in a language the wording cannot be compared in: the place its surge's
+            # reports named, and the same kind of emergency.
+            return _Scored(0.4 + similarity, Decision(
+                cand.incident_id, f"{where}, the same kind of emergency as its {cand.report_count} reports "
+                f"(wording in another language, not compared)", round(similarity, 4)), loose=True)
         if kind or related:
             return _uncertain(cand, f"{where}, no street-level match", similarity)
         return None
     placed = post.located or bool(post.place_names) or bool(post_addresses)
     same_wording = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)
     if placed:
+        # Named somewhere the map does not know, by a report that says what a surge's reports say
+        # (a flood's streets and districts): of that surge unless it is another kind of emergency,
+        # at a street address of its own, or someone's own request.
+        other_kind = post.category not in _NO_KIND and cand.category not in _NO_KIND and not kind
+        if (same_wording and surge and not personal and not post.located and not post_addresses
+                and not at_a_spot and not other_kind):
+            names = ", ".join(sorted(post.place_names)[:2])
+            return _Scored(0.4 + similarity, Decision(
+                cand.incident_id, f"same wording{f' (cosine {cos:.2f})' if cos is not None else ''} as an "
+                f"incident with {cand.report_count} reports, at a place not on the map ({names})",
+                round(similarity, 4)), loose=True)
         # Somewhere the incident is not known to be: wording alone never merges it.
         if same_wording and not personal:
             return _uncertain(cand, "same wording, placed where the incident is not known to be", similarity)
@@ -498,21 +633,21 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
     if cos is not None and cos >= rules.cosine_surge and cand.report_count >= rules.surge_reports:
         return _Scored(0.3 + cos, Decision(
             cand.incident_id, f"related wording (cosine {cos:.2f}) to an incident with "
-            f"{cand.report_count} reports, no place given", round(cos, 4)))
+            f"{cand.report_count} reports, no place given", round(cos, 4)), loose=True)
     return None
 
 
 def _may_match_unplaced(post: PostFacts, cand: Candidate, post_addresses: frozenset[str],
-                        cos: float | None, rules: ClusterRules) -> bool:
+                        cos: float | None, rules: ClusterRules, shared: frozenset[str]) -> bool:
     """For a post and a candidate not both placed on the map, past the link, window and retweet
     rows of the table: can `_match` answer anything but "different"? Only with a street address
-    in the post (a shared address), a place name in common, near-duplicate text, or a cosine at
+    in the post (a shared address), a place name in common (`shared`), near-duplicate text, or a cosine at
     least the lowest one an unplaced match reads (same wording, or related to a surge); every
     other row needs a distance between the two. Far cheaper than matching: most candidates of
     a burst fail it (an incident without a location against a placed post, and the reverse)."""
     return bool(post_addresses) or cand.near_duplicate >= rules.near_duplicate \
         or (cos is not None and cos >= min(rules.cosine_unlocated, rules.cosine_surge)) \
-        or not post.place_names.isdisjoint(cand.place_names)
+        or bool(shared)
 
 
 def merged_location(old: tuple[float, float, float] | None, old_weight: float,

@@ -83,7 +83,8 @@ def test_the_shortcut_answers_as_the_full_table_candidate_by_candidate():
         assert _answers(post, candidates, rules.ClusterRules()) == full
         cosines = rules._cosines(post.embedding, candidates)
         ruled_out += sum(not (post.located and c.located) and not rules._may_match_unplaced(
-            post, c, post.address_keys, cos, rules.ClusterRules()) for c, cos in zip(candidates, cosines, strict=True))
+            post, c, post.address_keys, cos, rules.ClusterRules(), rules.shared_places(post.place_names, c.place_names))
+            for c, cos in zip(candidates, cosines, strict=True))
         assert sum(a is not None for a in full[:-1]) > 0 or not candidates
     assert ruled_out > 500, "the shortcut was exercised"
 

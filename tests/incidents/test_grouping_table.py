@@ -18,6 +18,11 @@ NOW = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 LEEDS = (53.7997, -1.5492)  # the town centroid every unmatched Leeds address geocodes to
 BLAST = (53.4774, -2.2309)
 KENDAL = (54.3280, -2.7460)
+# A surge of flood reports around a valley town the gazetteer has no streets of; the places its
+# reports name are not on the map.
+VALLEY = (52.4105, -3.6110)
+VALLEY_4KM = (52.4465, -3.6110)
+VALLEY_9KM = (52.4915, -3.6110)
 TOWN, ADDRESS, GEOTAG = 0.3, 0.85, 0.95  # location confidences: town in address, street, GPS
 
 
@@ -43,6 +48,7 @@ class Case:
     cand_places: frozenset[str] = frozenset()
     reports: int = 1
     link: str = ""
+    vector: bool = True  # False: a post in a language its wording is not compared in
     extra: dict = field(default_factory=dict)
 
 
@@ -114,6 +120,52 @@ CASES = [
     Case("reply in the incident's thread, placed in another town", "a building just came down in Leeds",
          "hazard", "fire", "uncertain", where=LEEDS, conf=0.55, cand_where=BLAST, cand_conf=GEOTAG,
          similarity=0.3, places=frozenset({"leeds"}), link="reply to or quote of a post in this incident"),
+    # ------------------------------------------ places not on the map, and a surge spread over an area
+    Case("surge, named only where the map has no such place, its wording", "the weir at Cwm Tawelog has "
+         "gone under and the lane is a brown river", "hazard", "hazard", "same", similarity=0.72, reports=60,
+         places=frozenset({"cwm tawelog"}), cand_where=VALLEY, cand_conf=GEOTAG),
+    Case("surge, the same area named misspelt, post in another language (es)",
+         "el agua ya entra en las casas de Llanfaredd", "hazard", "hazard", "same", reports=60, vector=False,
+         places=frozenset({"llanfareed"}), cand_places=frozenset({"llanfaredd", "glan yr afon"})),
+    Case("surge spread over an area: geotags 4 km apart, its wording", "river's come over the allotments, "
+         "sheds floating off", "hazard", "hazard", "same", where=VALLEY_4KM, conf=GEOTAG, cand_where=VALLEY,
+         cand_conf=GEOTAG, similarity=0.75, reports=80),
+    Case("a street named by both, one spelling a letter out", "thick smoke from the warehouse on "
+         "Brewhouse Road", "fire", "fire", "same", similarity=0.5, places=frozenset({"brewhouse road"}),
+         cand_places=frozenset({"brewhose road"})),
+    Case("surge with addresses at several streets, an area report in its words", "whole of Glan yr Afon "
+         "is under water now", "hazard", "hazard", "same", similarity=0.7, reports=60,
+         places=frozenset({"glan yr afon"}), cand_places=frozenset({"glan yr afon", "4 mill row", "9 bridge street"})),
+    Case("not on the map, its wording, but another kind of emergency", "man collapsed and not breathing by "
+         "the chapel in Cwm Tawelog", "medical", "hazard", "uncertain", similarity=0.7, reports=60,
+         places=frozenset({"cwm tawelog"}), cand_where=VALLEY, cand_conf=GEOTAG),
+    Case("not on the map, its wording, incident no surge", "the weir at Cwm Tawelog has gone under",
+         "hazard", "hazard", "uncertain", similarity=0.72, reports=6, places=frozenset({"cwm tawelog"}),
+         cand_where=VALLEY, cand_conf=GEOTAG),
+    Case("not on the map, its wording, a street address of its own", "water through the front door at "
+         "7 Heol Isaf, Cwm Tawelog", "hazard", "hazard", "uncertain", similarity=0.72, reports=60,
+         places=frozenset({"7 heol isaf", "cwm tawelog"}), cand_where=VALLEY, cand_conf=GEOTAG),
+    Case("not on the map, its wording, someone's own request", "we are trapped upstairs at Cwm Tawelog, "
+         "water coming in fast", "hazard", "hazard", "different", similarity=0.72, reports=60,
+         places=frozenset({"cwm tawelog"}), cand_where=VALLEY, cand_conf=GEOTAG),
+    Case("placed on the map, incident unplaced surge: its wording does not carry it", "the weir has gone "
+         "under, lane is a river", "hazard", "hazard", "uncertain", where=KENDAL, conf=0.55, similarity=0.72,
+         reports=60),
+    Case("geotags 4 km apart, its wording, but a cardiac arrest", "my husband has no pulse, doing CPR",
+         "medical", "hazard", "different", where=VALLEY_4KM, conf=GEOTAG, cand_where=VALLEY, cand_conf=GEOTAG,
+         similarity=0.75, reports=80),
+    Case("geotags 9 km apart, its wording", "river's come over the allotments", "hazard", "hazard",
+         "different", where=VALLEY_9KM, conf=GEOTAG, cand_where=VALLEY, cand_conf=GEOTAG, similarity=0.8,
+         reports=80),
+    Case("geotags 4 km apart, its wording, incident no surge", "river's come over the allotments", "hazard",
+         "hazard", "different", where=VALLEY_4KM, conf=GEOTAG, cand_where=VALLEY, cand_conf=GEOTAG,
+         similarity=0.8, reports=8),
+    Case("geotags 4 km apart, related wording only", "power's out on our side of the valley", "hazard",
+         "hazard", "different", where=VALLEY_4KM, conf=GEOTAG, cand_where=VALLEY, cand_conf=GEOTAG,
+         similarity=0.5, reports=80),
+    Case("another language, the surge's area named, but no kind the head could tell",
+         "a ddaw rhywun i Llanfaredd? mae'n ofnadwy yma", "other", "hazard", "different", reports=60,
+         vector=False, places=frozenset({"llanfaredd"}), cand_places=frozenset({"llanfaredd"})),
     Case("placed reply in the thread of an incident with no place yet: it may say where it is",
          "the fire is at 12 High St, Leeds", "fire", "fire", "same", where=LEEDS, conf=0.55,
          similarity=0.3, places=frozenset({"12 high st", "leeds"}),
@@ -124,7 +176,7 @@ CASES = [
 def _facts(case: Case, text: str) -> PostFacts:
     lat, lon = case.where or (None, None)
     return PostFacts(post_id=9, text=text, at=NOW, category=case.category, lat=lat, lon=lon,
-                     location_confidence=case.conf, embedding=cos(case.similarity),
+                     location_confidence=case.conf, embedding=cos(case.similarity) if case.vector else None,
                      place_names=case.places)
 
 
