@@ -43,6 +43,21 @@ def _posts(n: int, datasets_dir: Path | None) -> list[str]:
     return [texts[i % len(texts)] for i in range(n)]
 
 
+# `flare bench burst`'s defaults: its scenarios at the size the burst replays them
+BURST_POSTS, BURST_UNRELATED, BURST_SECONDS, BURST_SEED = 16_000, 20, 60.0, 999
+
+
+def _scenario_posts(n: int, scenario: Path) -> list[str]:
+    """`n` posts spread evenly over a burst scenario (bench/scenarios/*.py, as `flare bench burst
+    --scenario` replays it), in its order: that burst's mix of platforms, lengths and languages
+    (two_events: about one post in nine in another language)."""
+    import runpy
+
+    entries = runpy.run_path(str(scenario))["burst_scenario"](BURST_POSTS, BURST_UNRELATED,
+                                                             BURST_SECONDS, BURST_SEED)
+    return [entries[i * len(entries) // n].text for i in range(n)]
+
+
 def _padded_batches(encoder, texts: list[str], size: int = 32):
     """The former encoder path: length-sorted padded batches (a post's vector depended on its
     batch). Kept here only as the speed reference."""
@@ -101,8 +116,9 @@ def _worker(index: int, texts: list[str], settings_kwargs: dict, barrier, result
 
 
 def run(workers: int, posts_per_worker: int, settings_kwargs: dict,
-        datasets_dir: Path | None) -> dict:
-    texts = _posts(posts_per_worker * workers, datasets_dir)
+        datasets_dir: Path | None, scenario: Path | None = None) -> dict:
+    n = posts_per_worker * workers
+    texts = _scenario_posts(n, scenario) if scenario else _posts(n, datasets_dir)
     # fork, not spawn: `flare bench` loads this file with runpy, so a spawned child could not
     # import it by name. Nothing heavy is loaded (no ONNX, no threads) before the fork.
     ctx = mp.get_context("fork")
@@ -119,6 +135,7 @@ def run(workers: int, posts_per_worker: int, settings_kwargs: dict,
     padded_rate = sum(r["padded_batch_encoder_posts_per_s"] for r in rows)
     return {
         "workers": workers, "threads_per_worker": 1, "posts": len(texts),
+        "mix": scenario.stem if scenario else "handle+trecis",
         "pipeline_posts_per_s": round(pipeline_rate, 1),
         "bare_encoder_posts_per_s": round(encoder_rate, 1),
         "pipeline_to_encoder_ratio": round(pipeline_rate / encoder_rate, 3),
@@ -140,13 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts-per-worker", type=int, default=3000)
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--model-cache-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"default {RESULTS} (triage-SCENARIO.json with --scenario)")
+    parser.add_argument("--scenario", type=Path, default=None,
+                        help="take the posts from a burst scenario (bench/scenarios/*.py) instead "
+                             "of the fixed handle + TREC-IS mix")
     args = parser.parse_args(argv)
+    out = args.out or (RESULTS.with_name(f"triage-{args.scenario.stem}.json") if args.scenario else RESULTS)
     settings_kwargs = {}
     if args.model_cache_dir:
         settings_kwargs["triage"] = {"model_cache_dir": str(args.model_cache_dir), "threads": 1}
     result = run(args.workers, args.posts_per_worker, settings_kwargs,
-                 args.datasets if args.datasets.exists() else None)
+                 args.datasets if args.datasets.exists() else None, args.scenario)
+    print(f"posts: {result['mix']}")
     print(f"{'measure':<34}{'value':>12}")
     for key in ("workers", "posts", "pipeline_posts_per_s", "bare_encoder_posts_per_s",
                 "pipeline_to_encoder_ratio", "padded_batch_encoder_posts_per_s",
@@ -155,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in result["per_worker"]:
         print(f"worker {r['worker']} peak RSS (MB){'':<14}{r['peak_rss_mb']:>12.1f}")
     print(f"target ≥1000 posts/s or ≥75% of encoder: {'met' if result['targets']['met'] else 'NOT met'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
     return 0
 
 

