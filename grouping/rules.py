@@ -12,6 +12,8 @@ The decisions, in order (first that applies wins; "join" = same event):
   | reply / quote / thread link to a post of the incident, both placed    |                     |
   |     more than the town radius (8 km) apart                            | uncertain           |
   | reply / quote / thread link to a post of the incident                 | same event          |
+  |     (a placed reply to an unplaced incident: unless another incident  |                     |
+  |     at the place it gives takes it by place, which wins)              |                     |
   | last report older than the window                                     | different           |
   | retweet, text overlap >= 0.8                                          | same event          |
   | both name a street address, and no address in common                  | different           |
@@ -505,11 +507,14 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         # (during two events at once, people answer one's posts with news of the other). It opens
         # its own incident, marked as a possible duplicate for a person to confirm. A placed reply
         # in the thread of an incident with no place yet still joins: it may be the first to say
-        # where the emergency is.
+        # where the emergency is; but an incident that is at the place it gives, and takes it
+        # there, is the likelier one (a reply with news of the other event, where that event is).
         if post.located and cand.located:
             km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
             if km > rules.area_radius_km:
                 return _uncertain(cand, f"a reply in its thread, placed {km:.0f} km away", 0.0)
+        if post.located and not cand.located:
+            return _Scored(0.5, Decision(cand.incident_id, f"{cand.link}, the first to say where", 1.0))
         return _Scored(3.0, Decision(cand.incident_id, cand.link, 1.0))
     if post.at - cand.last_report_at > rules.window:
         return None

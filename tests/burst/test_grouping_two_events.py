@@ -113,3 +113,24 @@ def test_a_placed_reply_in_the_thread_of_an_incident_with_no_place_yet_joins_it(
     unplaced = _thread_incident(None)
     unplaced.place_names = frozenset({"st thomas"})
     assert rules.decide(_reply(BRADFORD), [unplaced]).incident_id == 4
+
+
+def test_a_placed_reply_in_an_unplaced_thread_goes_to_the_incident_at_the_place_it_gives():
+    # News of the other event in one event's thread, placed where the other event is (found by
+    # the two-events benchmark with 4,000 posts: "meanwhile Swansea is flooding..." answering a
+    # post about the collapse joined the collapse's incident, which had no place yet).
+    unplaced = _thread_incident(None)
+    unplaced.place_names = frozenset({"lumb lane"})
+    flood = rules.Candidate(incident_id=9, category="hazard", last_report_at=NOW - timedelta(seconds=20),
+                            lat=SWANSEA[0] + 0.01, lon=SWANSEA[1], location_confidence=0.95, report_count=120,
+                            centroid=np.array([1.0, 0.0], dtype=np.float32))
+    news = rules.PostFacts(post_id=12, text="and now the whole of the valley floor is under water by the river",
+                           at=NOW, category="hazard", lat=SWANSEA[0], lon=SWANSEA[1], location_confidence=0.55,
+                           embedding=np.array([0.8, 0.6], dtype=np.float32), place_names=frozenset({"swansea"}))
+    assert rules.decide(news, [unplaced, flood]).incident_id == 9
+    # Nothing there takes it: it stays with its thread, as before.
+    assert rules.decide(news, [unplaced]).incident_id == 4
+    # Unplaced, it stays with its thread whatever else reads like it.
+    news.lat = news.lon = None
+    news.place_names = frozenset()
+    assert rules.decide(news, [unplaced, flood]).incident_id == 4
