@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -43,8 +44,10 @@ class StepEffects(Protocol):
         committed `next_step_at` lets every worker's step timer fire it anyway."""
         ...
 
-    def fired(self, incident: Incident, action: Action) -> None:
-        """The side effects of a recorded action (live alert, counters, paging). Must not raise."""
+    def fired(self, actions: Sequence[tuple[Incident, Action]]) -> None:
+        """The side effects of recorded, committed actions (live alerts, counters, paging), all
+        those one run fired at once, so a burst's hundreds of due chains cost round trips by the
+        run, not by the action. Must not raise."""
         ...
 
 
@@ -127,7 +130,7 @@ def step(engine: Engine, effects: StepEffects, incident_id: int, token: str) -> 
                 return "stale" if not fired else "fired"
             token = new_token
             fired.append(action)
-            effects.fired(incident, action)
+            effects.fired([(incident, action)])
         # Only the holder of the current token may move the timer.
         moved = s.execute(update(Incident).where(Incident.id == incident_id, Incident.escalation_token == token)
                           .values(next_step_at=due_at)).rowcount
@@ -215,8 +218,8 @@ def _fire_held(engine: Engine, effects: StepEffects, ids: list[int] | None, limi
             if due_at is not None:
                 due[incident.id] = (incident.escalation_token, due_at)
         s.commit()
-    for incident, action in fired:
-        effects.fired(incident, action)
+    if fired:
+        effects.fired(fired)
     for incident_id, (token, due_at) in due.items():
         try:
             effects.schedule(incident_id, token, due_at)

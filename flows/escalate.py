@@ -3,7 +3,8 @@ step alerts open screens, counts itself and pages people (escalation/runner.py h
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -14,8 +15,8 @@ from escalation import runner
 from escalation.policy import Action, PolicySet, load_policies
 from flows import metrics
 from flows.context import ESCALATION_QUEUE, AppContext, process_context
-from flows.live import publish_live
-from flows.notify import notify_all
+from flows.live import publish_live_many
+from flows.notify import notify_many
 from models.tables import Incident
 from models.types import utcnow
 
@@ -50,26 +51,35 @@ class Effects:
         else:
             q.enqueue_at(due_at, STEP_FUNCTION, incident_id, token, job_id=job_id, job_timeout=60)
 
-    def fired(self, incident: Incident, action: Action) -> None:
-        """Live alert and counters, then paging: a page to a person goes out even while Redis
-        (counters, live screens) is unreachable."""
-        name = str(action.step.get("action"))
-        try:
+    def fired(self, actions: Sequence[tuple[Incident, Action]]) -> None:
+        """Live alerts and counters of every action in one round trip each, then paging: a page to
+        a person goes out even while Redis (counters, live screens) is unreachable."""
+        steps: Counter[str] = Counter()
+        breaches: Counter[str] = Counter()
+        live: list[dict] = []
+        pages: list[tuple[Incident, dict]] = []
+        for incident, action in actions:
+            name = str(action.step.get("action"))
             if action.kind == "sla_breach":
-                metrics.count_sla_breach(self.ctx, incident.urgency)
-                publish_live(self.ctx, {"type": "sla_breach", "incident_id": incident.id, "urgency": incident.urgency})
-            else:
-                metrics.count_step(self.ctx, name)
-                publish_live(self.ctx, {"type": "escalation", "incident_id": incident.id, "action": name,
-                                        "kind": action.kind, "sound": action.step.get("sound", False),
-                                        "targets": action.step.get("targets", []), "urgency": incident.urgency})
-        except redis.RedisError as exc:  # the step is recorded; screens re-read it when Redis is back
-            log.warning("incident %s: %s not counted or shown live (%s)", incident.id, action.kind, exc)
-        if action.kind != "sla_breach" and name in PAGING_ACTIONS:
+                breaches[incident.urgency] += 1
+                live.append({"type": "sla_breach", "incident_id": incident.id, "urgency": incident.urgency})
+                continue
+            steps[name] += 1
+            live.append({"type": "escalation", "incident_id": incident.id, "action": name, "kind": action.kind,
+                         "sound": action.step.get("sound", False), "targets": action.step.get("targets", []),
+                         "urgency": incident.urgency})
+            if name in PAGING_ACTIONS:
+                pages.append((incident, action.step))
+        try:
+            metrics.count_escalations(self.ctx, steps, breaches)
+        except redis.RedisError as exc:  # the steps are recorded; screens re-read them when Redis is back
+            log.warning("%d escalation actions not counted (%s)", len(actions), exc)
+        publish_live_many(self.ctx, live)
+        if pages:
             try:
-                notify_all(self.ctx, incident, action.step)
+                notify_many(self.ctx, pages)
             except Exception:  # noqa: BLE001 - a broken notifier must not stop the chain
-                log.exception("notifier failed for incident %s", incident.id)
+                log.exception("paging failed for incidents %s", [incident.id for incident, _ in pages])
 
 
 def schedule(ctx: AppContext, incident_id: int, token: str, due_at: datetime) -> None:

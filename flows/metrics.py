@@ -7,6 +7,7 @@ histogram observed where acknowledgements happen (the dashboard process).
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -70,6 +71,18 @@ def count_step(ctx: AppContext, action: str) -> None:
 
 def count_sla_breach(ctx: AppContext, urgency: str) -> None:
     ctx.redis.hincrby(SLA_KEY, urgency, 1)
+
+
+def count_escalations(ctx: AppContext, steps: Counter[str], breaches: Counter[str]) -> None:
+    """Fired steps (by action) and SLA breaches (by urgency), in one round trip."""
+    if not (steps or breaches):
+        return
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for action, n in steps.items():
+            pipe.hincrby(STEPS_KEY, action, n)
+        for urgency, n in breaches.items():
+            pipe.hincrby(SLA_KEY, urgency, n)
+        pipe.execute()
 
 
 def observe_ack(urgency: str, seconds: float) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy import event
 from sqlmodel import Session, select
 
 from escalation import runner
+from escalation.notifiers import NotifierRegistry
 from flows import escalate, sweep, triage_batch
+from flows.notify import set_registry
 from models import LocationMention, TriageOutput
 from models.events import append_event, verify_chain
 from models.tables import Incident, IncidentEvent, IncidentPost, Post
@@ -38,8 +40,8 @@ class Effects:
     def schedule(self, incident_id, token, due_at) -> None:
         self.scheduled[incident_id] = due_at
 
-    def fired(self, incident, action) -> None:
-        self.actions.append((action.kind, action.number, action.step.get("action")))
+    def fired(self, actions) -> None:
+        self.actions.extend((action.kind, action.number, action.step.get("action")) for _, action in actions)
 
 
 def _chain(engine, shape: str, at) -> int:
@@ -132,6 +134,34 @@ def test_fire_many_costs_the_same_statements_for_two_chains_or_eight(ctx):
     eight = [_chain(ctx.engine, "fresh", at) for _ in range(8)]
     assert _statements(ctx.engine, lambda: runner.fire_many(ctx.engine, Effects(), two)) == \
         _statements(ctx.engine, lambda: runner.fire_many(ctx.engine, Effects(), eight))
+
+
+def test_paging_two_chains_or_eight_costs_the_same_statements(ctx):
+    """The deployment's own effects: a run that fires many pages records them (one `notification`
+    event per attempt, on each incident's chain) in one transaction, not one per incident."""
+    set_registry(ctx, NotifierRegistry())  # no channel configured: every attempt is recorded as failed
+    paging = dict(POLICY, steps=[{"after": 0, "action": "notify_supervisor", "targets": ["duty_supervisor"]},
+                                 {"after": 1000, "action": "notify_external", "targets": ["duty_manager"]}])
+
+    def chains(n: int) -> list[int]:
+        ids = [_chain(ctx.engine, "fresh", utcnow()) for _ in range(n)]
+        with Session(ctx.engine) as s:
+            for incident_id in ids:
+                s.get(Incident, incident_id).policy_snapshot = paging
+            s.commit()
+        return ids
+
+    two, eight = chains(2), chains(8)
+    cost = {n: _statements(ctx.engine, lambda ids=ids: runner.fire_many(ctx.engine, escalate.Effects(ctx), ids))
+            for n, ids in ((2, two), (8, eight))}
+    assert cost[2] == cost[8]
+    with Session(ctx.engine) as s:
+        evs = list(s.exec(select(IncidentEvent).where(IncidentEvent.incident_id.in_(two + eight))).all())
+    for incident_id in two + eight:
+        chain = sorted((e for e in evs if e.incident_id == incident_id), key=lambda e: e.seq)
+        assert [e.kind for e in chain[-2:]] == ["escalation_step", "notification"]
+        assert chain[-1].data["action"] == "notify_supervisor" and chain[-1].data["ok"] is False
+        assert verify_chain(chain, ctx.evidence_keys.hmac_key) is None
 
 
 def test_the_step_timer_finds_due_chains_with_the_read_that_locks_them(ctx):
