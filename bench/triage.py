@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import runpy
 import time
 from pathlib import Path
 
@@ -51,8 +52,6 @@ def _scenario_posts(n: int, scenario: Path) -> list[str]:
     """`n` posts spread evenly over a burst scenario (bench/scenarios/*.py, as `flare bench burst
     --scenario` replays it), in its order: that burst's mix of platforms, lengths and languages
     (two_events: about one post in nine in another language)."""
-    import runpy
-
     entries = runpy.run_path(str(scenario))["burst_scenario"](BURST_POSTS, BURST_UNRELATED,
                                                              BURST_SECONDS, BURST_SEED)
     return [entries[i * len(entries) // n].text for i in range(n)]

@@ -65,10 +65,6 @@ REDIS_COUNTERS = _RedisCounters()
 REGISTRY.register(REDIS_COUNTERS)
 
 
-def count_step(ctx: AppContext, action: str) -> None:
-    ctx.redis.hincrby(STEPS_KEY, action, 1)
-
-
 def count_sla_breach(ctx: AppContext, urgency: str) -> None:
     ctx.redis.hincrby(SLA_KEY, urgency, 1)
 

@@ -38,6 +38,10 @@ class Stage:
     seconds: float | None = None
     detail: str = ""
 
+    def line(self) -> str:
+        took = f"{self.seconds * 1000:8.0f} ms" if self.seconds is not None else "         -"
+        return f"  {'PASS' if self.ok else 'FAIL'}  {self.name:<28} {took}  {self.detail}"
+
 
 @dataclass
 class DrillReport:
@@ -49,9 +53,7 @@ class DrillReport:
 
     def print(self) -> None:
         for s in self.stages:
-            mark = "PASS" if s.ok else "FAIL"
-            took = f"{s.seconds * 1000:8.0f} ms" if s.seconds is not None else "         -"
-            print(f"  {mark}  {s.name:<28} {took}  {s.detail}", flush=True)
+            print(s.line(), flush=True)
         print(f"drill {'PASSED' if self.ok else 'FAILED'}", flush=True)
 
 
@@ -93,8 +95,7 @@ def run_drill(settings: Settings, sandbox_url: str, dashboard_url: str, timeout:
         st = Stage(name, ok=bool(value), seconds=(time.monotonic() - t0) if value else None)
         st.detail = detail(value) if value else f"not reached within {budget:.0f} s"
         report.stages.append(st)
-        print(f"  {'PASS' if st.ok else 'FAIL'}  {st.name:<28} "
-              f"{(st.seconds or 0) * 1000:8.0f} ms  {st.detail}", flush=True)
+        print(st.line(), flush=True)
         return value
 
     try:
@@ -204,8 +205,7 @@ def embedded_drill(timeout: float = 90.0, kill_worker_on_store: bool = False,
             else:
                 up.ok, up.seconds = True, time.monotonic() - t0
                 up.detail = f"embedded Redis + SQLite in {tmp}"
-            print(f"  {'PASS' if up.ok else 'FAIL'}  {up.name:<28} {(up.seconds or 0) * 1000:8.0f} ms  "
-                  f"{up.detail}", flush=True)
+            print(up.line(), flush=True)
             if not up.ok:
                 _dump_logs(sup.log_dir)
                 return DrillReport([up])
