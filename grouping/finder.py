@@ -4,10 +4,11 @@
 a page: does this triaged post join an open incident? Two rules, in order:
   1. a follow-up from the same reporter on the same platform within 12 hours joins their
      open incident;
-  2. otherwise grouping.rules decides, over open incidents updated within its window, with
-     reply/retweet links from platform ids, near-duplicate text (a per-process MinHash LSH index
-     seeded from the database) and cosine over incident centroid embeddings (kept in Redis, so
-     every worker shares them and a restarted worker finds them again).
+  2. otherwise grouping.rules decides, over open incidents updated within its window (of those,
+     the ones the post could join: grouping.candidates), with reply/retweet links from platform
+     ids, near-duplicate text (a per-process MinHash LSH index seeded from the database) and
+     cosine over incident centroid embeddings (kept in Redis, so every worker shares them and a
+     restarted worker finds them again).
 On a join the incident's location becomes the confidence-weighted mean of its reports.
 `after_triage_many` records a page's texts and embeddings for the incidents they ended up in.
 """
@@ -25,6 +26,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
 from grouping import rules
+from grouping.candidates import CandidateIndex
 from grouping.near_duplicates import MinHash, NearDuplicateIndex, minhash
 from models.domain import PossibleDuplicate, TriageOutput, TriageRow
 from models.enums import IncidentStatus, Urgency
@@ -292,6 +294,9 @@ class BatchFinder:
         self.locked: set[int] = set()
         self.weights: dict[int, float] = {}  # location weight of each joined incident
         self.known: dict[int, rules.Candidate] | None = None  # see _known
+        self.known_list: list[rules.Candidate] = []
+        self.index: CandidateIndex | None = None  # of the known candidates, built with them
+        self.index_seeded = False  # this worker's near-duplicate index holds the candidates' recent posts
         self.shared_places: dict[int, frozenset[str]] = {}
         self.signatures: dict[int, MinHash | None] = {}  # post id → its MinHash, computed once
 
@@ -318,17 +323,20 @@ class BatchFinder:
     def _known(self) -> list[rules.Candidate]:
         """The open incidents of the database as grouping candidates, built once per batch with
         their shared centroids and places (the places this batch's posts named are added as
-        they are placed); only a post's near-duplicate score and links are its own."""
+        they are placed), and their index; only a post's near-duplicate score and links are its
+        own. (An incident the batch opens is never among them: it is an `extra`.)"""
         if self.known is None:
-            ids = [i for i in self.candidates if i not in self.extra]
+            ids = list(self.candidates)
             try:
                 shared = self.state.shared_for(ids)
             except redis.RedisError:  # without centroids, place, links and near-duplicates still decide
                 log.warning("clustering state unavailable in Redis; deciding without embeddings")
                 shared = {}
             self.known = {i: _candidate(self.candidates[i], shared) for i in ids}
+            self.known_list = list(self.known.values())
+            self.index = CandidateIndex(self.known_list, self.state.rules)
             self.shared_places = {i: cand.place_names for i, cand in self.known.items()}
-        return [cand for i, cand in self.known.items() if i not in self.extra]
+        return self.known_list
 
     def _lock(self, incident_id: int) -> Incident:
         if self.dry:
@@ -387,23 +395,32 @@ class BatchFinder:
         if facts.silent:
             _note(record, "clustering: new incident — silent contact, kept apart")
             return None
-        ids = list(self.candidates)
-        if not ids and not self.extra:
+        if not self.candidates and not self.extra:
             _note(record, "clustering: new incident — no open incident to join")
             return None
         signature = self.signatures[post.id] = minhash(facts.text)
         with self.state.lock:
-            if not self.dry:  # a plan reads the index as it is: seeding waits for the transaction
-                self.state.seed(session, [i for i in ids if i not in self.extra])
+            # Once per batch (its candidates do not change). A plan reads the index as it is:
+            # seeding waits for the transaction.
+            if not self.dry and not self.index_seeded:
+                self.state.seed(session, list(self.candidates))
+                self.index_seeded = True
             near = self._near(post.id, signature)
         links = self.links.get(post.id, {})
+        known = self._known()
+        everything = [*known, *self.extra.values()]
+        cosines = rules.centroid_cosines(facts.embedding, everything)
+        # Only the candidates the post could join (grouping.candidates); the incidents this batch
+        # opened, a page's worth at most, are all matched.
+        chosen = [*self.index.chosen(facts, cosines[:len(known)], near, links), *range(len(known), len(everything))]
         candidates = []
-        for cand in [*self._known(), *self.extra.values()]:
+        for n in chosen:
+            cand = everything[n]
             cand.near_duplicate = near.get(cand.incident_id, 0.0)
             cand.link = links.get(cand.incident_id, "")
             candidates.append(cand)
         matches = self.plan.matches.setdefault(post.id, rules.Matches()) if self.remember else None
-        decision = rules.decide(facts, candidates, self.state.rules, matches)
+        decision = rules.decide(facts, candidates, self.state.rules, matches, [cosines[n] for n in chosen])
         if decision.incident_id is None:
             _note(record, f"clustering: new incident — {decision.reason}")
             return _possible_duplicate(decision)
@@ -464,6 +481,7 @@ class BatchFinder:
         self.places[incident.id] = self.places.get(incident.id, frozenset()) | places
         if self.known is not None and incident.id in self.known:
             self.known[incident.id].place_names = self.shared_places[incident.id] | self.places[incident.id]
+            self.index.add_places(incident.id, places)
         if wording_vector(out) is not None and incident.id not in self.candidates:
             vector = np.asarray(out.embedding, dtype=np.float32)
             old = self.centroids.get(incident.id)

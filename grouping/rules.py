@@ -269,7 +269,9 @@ def name_keys(name: str) -> frozenset[str]:
 # An incident's places change with each report that names a new one: only the candidates of the
 # latest batches are asked about again, and a surge's set of keys is large.
 @lru_cache(maxsize=256)
-def _names_keys(place_names: frozenset[str]) -> frozenset[str]:
+def names_keys(place_names: frozenset[str]) -> frozenset[str]:
+    """The keys of all these place names (`name_keys`): two sets of names have one in common
+    when their keys meet."""
     return frozenset().union(*(name_keys(name) for name in place_names))
 
 
@@ -281,8 +283,8 @@ def shared_places(post_names: frozenset[str], cand_names: frozenset[str]) -> fro
     letter (`name_keys`)."""
     if not post_names or not cand_names:
         return _NO_PLACES
-    keys = _names_keys(cand_names)
-    if _names_keys(post_names).isdisjoint(keys):  # most candidates: not a name in common
+    keys = names_keys(cand_names)
+    if names_keys(post_names).isdisjoint(keys):  # most candidates: not a name in common
         return _NO_PLACES
     return frozenset(n for n in post_names if not name_keys(n).isdisjoint(keys))
 
@@ -353,16 +355,19 @@ def _facts_of(cand: Candidate) -> tuple:
 
 
 def decide(post: PostFacts, candidates: list[Candidate], rules: ClusterRules = ClusterRules(),
-           matches: Matches | None = None) -> Decision:
+           matches: Matches | None = None, cosines: list[float | None] | None = None) -> Decision:
     """Join the best-matching candidate, or open a new incident (incident_id None), marked as a
     possible duplicate of the closest uncertain candidate if there is one. With `matches` (one
-    per post), candidates unchanged since the post's last decision are not matched again."""
+    per post), candidates unchanged since the post's last decision are not matched again.
+    `cosines`: the post's with each candidate's centroid, when the caller worked them out
+    (`centroid_cosines`, over the longer list it chose these candidates from)."""
     if post.silent:
         return Decision(None, "silent contact: kept apart from public incidents")
     personal = personal_request(post.text)
     post_addresses = post.address_keys
     retweet = post.retweet
-    cosines = _cosines(post.embedding, candidates)
+    if cosines is None:
+        cosines = _cosines(post.embedding, candidates)
     best: _Scored | None = None
     best_cand: Candidate | None = None
     unsure: _Scored | None = None
@@ -488,6 +493,13 @@ def _cosines(embedding: np.ndarray | None, candidates: list[Candidate]) -> list[
         if norm != 0.0:
             out[n] = dot / (norm * post_norm)
     return out
+
+
+def centroid_cosines(embedding: np.ndarray | None, candidates: list[Candidate]) -> list[float | None]:
+    """The post's cosine with each candidate's centroid (None where there is none), as `decide`
+    reads them: for a caller that chooses the candidates to decide over by them
+    (grouping.candidates), then passes the chosen ones' to `decide`."""
+    return _cosines(embedding, candidates)
 
 
 def _uncertain(cand: Candidate, why: str, similarity: float) -> _Scored:
