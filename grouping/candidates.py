@@ -17,7 +17,7 @@ decides exactly as over all of them:
     and further apart than the precise radius;
   - not both placed (the table's shortcut, `rules._may_match_unplaced`): kept only with a street
     address in the post, a cosine at least the lowest an unplaced match reads, or a place name
-    in common (spelt alike or but for one letter: `rules.names_keys`).
+    in common (spelt alike or but for one letter: `places.names_keys`).
 Everything else (the window, the kinds, the wording, the addresses) is left to `decide`.
 Distances are worked out at once for every candidate (numpy; a candidate within a metre of a
 radius is kept, so rounding can only keep one the table then rules out, never drop one), place
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grouping import rules
+from grouping import places, rules
 
 # Kept when within this much of a radius: numpy's distance may differ from rules.distance_km's in
 # the last bits, and only the table's own arithmetic decides a candidate that close.
@@ -60,7 +60,7 @@ class CandidateIndex:
     def add_places(self, incident_id: int, place_names: frozenset[str]) -> None:
         """The incident's reports named these places (an incident's places only grow)."""
         position = self.position[incident_id]
-        for key in rules.names_keys(place_names):
+        for key in places.names_keys(place_names):
             self.by_name_key.setdefault(key, set()).add(position)
 
     def _apart(self, post: rules.PostFacts) -> np.ndarray:
@@ -91,7 +91,7 @@ class CandidateIndex:
         else:
             lowest = min(r.cosine_unlocated, r.cosine_surge)
             keep |= unplaced & np.array([c is not None and c >= lowest for c in cosines], dtype=bool)
-            named = [n for key in rules.names_keys(post.place_names) for n in self.by_name_key.get(key, ())]
+            named = [n for key in places.names_keys(post.place_names) for n in self.by_name_key.get(key, ())]
             keep[named] |= unplaced[named]
         overlap = min(r.near_duplicate, r.retweet_duplicate)
         keep[[self.position[i] for i, score in near.items() if score >= overlap and i in self.position]] = True
