@@ -48,24 +48,33 @@ def labelled_rows(session: Session, statement, labels: dict[tuple[str, str], str
 
 
 def lone_latencies(engine, arrivals: dict[str, float], labels: dict[tuple[str, str], str]) -> dict[str, dict]:
-    """Per lone post: seconds from arrival to stored, triaged and in the dispatch queue."""
+    """Per lone post: seconds from arrival to stored, triaged and in the dispatch queue.
+
+    A cry is in the queue once it is acted on in a queued incident: the later of the two times
+    (an incident queued before the cry came is not the cry). A cry in an incident with any other
+    post is `hidden`: a dispatcher sees that incident's event, not the cry, so it never counts as
+    queued (`set_summary`)."""
     def since(author: str, at) -> float | None:
         if at is None:
             return None
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
         return round(at.timestamp() - arrivals[author], 3)
 
+    members = select(IncidentPost.incident_id, func.count().label("posts")).group_by(IncidentPost.incident_id).subquery()
     with Session(engine) as s:
         rows = list(labelled_rows(
             s, select(Post.platform, Post.external_id, Post.received_at, TriageRecord.created_at,
-                      Incident.queued_at, TriageRecord.urgency)
+                      Incident.queued_at, TriageRecord.urgency, members.c.posts)
             .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
             .join(IncidentPost, IncidentPost.post_id == Post.id, isouter=True)
-            .join(Incident, Incident.id == IncidentPost.incident_id, isouter=True), labels, set(arrivals)))
-    out = {a: {"stored_s": None, "triaged_s": None, "queued_s": None, "urgency": None} for a in arrivals}
-    for author, (received, triaged, queued, urgency) in rows:
+            .join(Incident, Incident.id == IncidentPost.incident_id, isouter=True)
+            .join(members, members.c.incident_id == IncidentPost.incident_id, isouter=True), labels, set(arrivals)))
+    out = {a: {"stored_s": None, "triaged_s": None, "queued_s": None, "urgency": None, "hidden": False}
+           for a in arrivals}
+    for author, (received, triaged, queued, urgency, posts) in rows:
+        in_queue = max(queued, triaged) if queued is not None and triaged is not None else None
         out[author] = {"stored_s": since(author, received), "triaged_s": since(author, triaged),
-                       "queued_s": since(author, queued), "urgency": urgency}
+                       "queued_s": since(author, in_queue), "urgency": urgency, "hidden": (posts or 0) > 1}
     return out
 
 
@@ -196,9 +205,10 @@ def sandbox_answers(served: list, since: float) -> dict:
 
 def set_summary(latencies: dict[str, dict]) -> dict:
     """Time to the dispatch queue for one set of lone critical posts."""
-    measured = sorted(v["queued_s"] for v in latencies.values() if v["queued_s"] is not None)
+    measured = sorted(v["queued_s"] for v in latencies.values() if v["queued_s"] is not None and not v.get("hidden"))
     p99 = measured[max(0, int(len(measured) * 0.99 + 0.5) - 1)] if measured else None
     return {"count": len(latencies), "queued": len(measured),
+            "hidden_in_other_incidents": sorted(a for a, v in latencies.items() if v.get("hidden")),
             "max_s": measured[-1] if measured else None, "p99_s": p99,
             "median_s": round(statistics.median(measured), 3) if measured else None,
             "within_target": sum(1 for v in measured if v <= TARGETS["TARGET_QUEUE_SECONDS"]),

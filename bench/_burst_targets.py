@@ -41,7 +41,8 @@ def targets(result: dict) -> list[tuple[str, str, str]]:
             (one["p99_s"] or 0) <= TARGET_LONE_P99_S and (one["max_s"] or 0) <= TARGET_LONE_MAX_S
         out.append((f"{label} in the dispatch queue, p99 <= {TARGET_LONE_P99_S:.0f} s and max <= "
                     f"{TARGET_LONE_MAX_S:.0f} s", f"{one['queued']}/{one['count']}, p99 {one['p99_s']} s, "
-                    f"max {one['max_s']} s", verdict(ok)))
+                    f"max {one['max_s']} s, {len(one.get('hidden_in_other_incidents', []))} hidden in another "
+                    f"incident", verdict(ok)))
     dup = result["duplicates"]
     out.append(("0 posts lost, 0 done twice", f"{result['posts_lost']} lost, {dup['messages_sent_twice']} "
                 f"messages sent twice, {dup['incidents_published_twice']} incidents published twice",

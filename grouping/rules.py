@@ -16,6 +16,7 @@ The decisions, in order (first that applies wins; "join" = same event):
   |     at the place it gives takes it by place, which wins)              |                     |
   | last report older than the window                                     | different           |
   | retweet, text overlap >= 0.8                                          | same event          |
+  | a copy: text overlap >= 0.8, 12 words or more, not at another address | same event          |
   | both name a street address, and no address in common                  | different           |
   | both placed, more than the town radius (8 km) apart                   | different           |
   | both placed street-level, 1.5-8 km apart, a surge (>= 20 reports) of  |                     |
@@ -60,7 +61,10 @@ Place names are shared when spelt alike, or but for one letter of a word of 7 le
 several street addresses is spread over an area, not at one of them: an area report may join it.
 
 "Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
-count as one family, since reports of one blast are classified any of them. Wording (cosine
+count as one family, since reports of one blast are classified any of them, except for a critical
+or high report of another category than the incident's: it is of the family only if its wording
+says the same (cos >= 0.45), since an urgent crash or fall beside a fire is another emergency,
+and inside the fire's incident nobody would see it (a person is asked instead). Wording (cosine
 over sentence embeddings) is compared only for posts in English or of unknown language: the
 encoder is English, and grouping.finder.wording_vector gives other posts no embedding. Every decision
 carries a reason for people, stored with the membership and in the event log.
@@ -101,6 +105,9 @@ class ClusterRules:
     personal_radius_km: float = 0.5
     near_duplicate: float = 0.6  # MinHash Jaccard over character shingles
     retweet_duplicate: float = 0.8
+    # A post this long whose text overlaps a report's by retweet_duplicate is a copy of it, as a
+    # retweet is: people paste an appeal; two writers do not word twelve words alike by chance.
+    copy_words: int = 12
     # Same place and time: wording need only be related (reports of one explosion score 0.4–0.9
     # against each other with the MiniLM encoder, unrelated emergencies 0.1–0.5).
     cosine_nearby: float = 0.3
@@ -193,6 +200,11 @@ class _Scored:
     # Joined on wording to a surge alone, with no place in common: held back when the post reads
     # as much like another surge that reports something else (`_ambiguous`).
     loose: bool = False
+
+
+def copied(text: str, rules: ClusterRules) -> bool:
+    """Long enough to be a copy when it overlaps another post as a retweet does (`copy_words`)."""
+    return len(text.split()) >= rules.copy_words
 
 
 @lru_cache(maxsize=8192)
@@ -453,6 +465,14 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         return _Scored(2.0 + cand.near_duplicate, Decision(
             cand.incident_id, f"retweet of a report in this incident (text overlap {cand.near_duplicate:.2f})",
             round(cand.near_duplicate, 4)))
+    if cand.near_duplicate >= rules.retweet_duplicate and copied(post.text, rules) and not (
+            post.address_keys and cand.address_keys and not post.address_keys & cand.address_keys):
+        # A copied appeal ("PLEASE SHARE: our son is missing ...") is the same report wherever the
+        # person who copies it is, and whoever it says "our" of; long enough that two people
+        # could not have written it alike, and not at another street address.
+        return _Scored(1.9 + cand.near_duplicate, Decision(
+            cand.incident_id, f"a copy of a report in this incident (text overlap {cand.near_duplicate:.2f})",
+            round(cand.near_duplicate, 4)))
     # The two tests that rule a candidate out (too far apart, two street addresses) come first,
     # in either order: both answer "different".
     km: float | None = None
@@ -476,10 +496,16 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         return _Scored(0.4 + similarity, Decision(
             cand.incident_id, f"{km:.1f} km from a {cand.category} surge of {cand.report_count} reports spread over "
             f"an area, in its words{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
-    kind = same_kind(post.category, cand.category)
     related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)
     says_the_same = cand.near_duplicate >= rules.near_duplicate \
         or (cos is not None and cos >= rules.cosine_named_place)
+    urgent = post.urgency in ("critical", "high")
+    # The family (fire, hazard, traffic) joins the reports of one blast classified either way; it
+    # never joins an urgent report of another category whose words do not say the same: a crash
+    # or a fall beside a wildfire is another emergency, and inside the fire's incident nobody
+    # would see it.
+    family_only = post.category != cand.category and not says_the_same
+    kind = same_kind(post.category, cand.category) and not (urgent and family_only)
     same_address = post_addresses & cand_addresses
     if shared is None:
         shared = shared_places(post.place_names, cand.place_names)
@@ -522,9 +548,9 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         # A fire or blast is seen and heard across a town; a collapse or a stabbing is at one spot.
         same_words = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)
         post_blast, cand_blast = _FAMILY.get(post.category) == "blast", _FAMILY.get(cand.category) == "blast"
-        urgent = post.urgency in ("critical", "high")
+        blast_family = post_blast and cand_blast and not (urgent and family_only)
         if not personal and not post_addresses and not at_a_spot and (post_blast or cand_blast or surge) and (
-                (post_blast and cand_blast and related) or says_the_same or same_words
+                (blast_family and related) or says_the_same or same_words
                 or (surge and cos is not None and cos >= rules.cosine_surge)
                 or (not urgent and related)):
             return _Scored(0.6 + similarity, Decision(

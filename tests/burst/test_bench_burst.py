@@ -61,6 +61,18 @@ def test_each_set_counts_triage_misses_apart_from_path_delays():
     assert summary["triaged_below_high"] == ["quiet_caller_2"]
 
 
+def test_a_cry_hidden_in_another_incident_is_not_in_the_queue():
+    """A lone cry grouped with anyone else's post reaches a dispatcher as that incident's event:
+    it fails its set's target however early that incident was queued."""
+    latencies = {
+        "lone_0": {"queued_s": -10.5, "urgency": "critical", "hidden": True},  # joined a queued fire
+        "lone_1": {"queued_s": 0.9, "urgency": "critical", "hidden": False},
+    }
+    summary = BENCH["_set_summary"](latencies)
+    assert (summary["count"], summary["queued"], summary["max_s"]) == (2, 1, 0.9)
+    assert summary["hidden_in_other_incidents"] == ["lone_0"]
+
+
 def test_cpu_windows_count_each_role_and_leave_the_rest_to_other_processes():
     """The cores a run used, by role: what is not the system's (or the machine's PostgreSQL and
     Redis) is other work on the machine, which the report flags."""

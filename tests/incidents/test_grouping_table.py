@@ -49,6 +49,7 @@ class Case:
     reports: int = 1
     link: str = ""
     vector: bool = True  # False: a post in a language its wording is not compared in
+    urgency: str = ""  # triage's reading of the post
     extra: dict = field(default_factory=dict)
 
 
@@ -61,6 +62,16 @@ CASES = [
          "ambulance needed at 12 High Street Leeds, man not breathing", "medical", "medical", "same",
          where=LEEDS, conf=TOWN, cand_where=LEEDS, cand_conf=TOWN, similarity=0.6,
          places=frozenset({"12 high street leeds"}), cand_places=frozenset({"12 high st leeds"})),
+    Case("the same crash wording, not urgent: the family joins it", "smoke and a car on fire by the lights "
+         "in Stamata", "traffic", "fire", "same", similarity=0.38, reports=40,
+         places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("urgent report of the fire's family that says the same", "the fire's jumped the road in Stamata, "
+         "cars burning, people trapped", "traffic", "fire", "same", similarity=0.5, reports=40,
+         urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("a copied appeal, in the sharer's words 'our son', geotagged where the sharer is",
+         "PLEASE SHARE our son Nikos, 6, went missing on the seafront at 6pm, red t-shirt, call 112",
+         "missing_person", "missing_person", "same", near_duplicate=0.9, similarity=0.9,
+         where=LEEDS, conf=GEOTAG, cand_where=BLAST, cand_conf=GEOTAG),
     Case("onlooker without any place: near-duplicate text", "omg massive explosion, building on fire",
          "fire", "fire", "same", near_duplicate=0.7, similarity=0.8, cand_where=BLAST, cand_conf=GEOTAG),
     Case("onlooker without any place: same wording (es)", "explosión enorme, el edificio está ardiendo",
@@ -99,6 +110,12 @@ CASES = [
          "medical", "different", where=(40.4168, -3.7038), conf=TOWN, cand_where=(40.4168, -3.7038),
          cand_conf=TOWN, similarity=0.6, places=frozenset({"8 calle mayor"}),
          cand_places=frozenset({"23 calle de alcala"})),
+    Case("a short cry worded like another's is no copy", "my dad collapsed please help us", "medical",
+         "medical", "different", near_duplicate=0.85, similarity=0.9),
+    Case("a long text like a report's but at another street address", "PLEASE SHARE: fire at 14 High Street "
+         "Leeds, people still inside the flats, fire brigade on the way", "fire", "fire", "different",
+         near_duplicate=0.85, similarity=0.9, places=frozenset({"14 high street leeds"}),
+         cand_places=frozenset({"12 high street leeds"})),
     Case("a post with no place and unrelated wording", "car on its side on the motorway", "traffic",
          "medical", "different", similarity=0.1, cand_where=LEEDS, cand_conf=ADDRESS),
     # ---------------------------------------------------------------- uncertain: a person confirms
@@ -117,6 +134,18 @@ CASES = [
     Case("same address, another kind of emergency, unrelated wording", "car alarm going at 12 High St",
          "crime", "medical", "uncertain", similarity=0.1, places=frozenset({"12 high st"}),
          cand_places=frozenset({"12 high street"})),
+    # An urgent report of another category of the fire/blast family, beside a fire's surge: the
+    # family alone does not join it (a crash by a wildfire is another emergency to see).
+    Case("urgent crash in the area named by a fire's surge, related wording", "scooter under a lorry at the "
+         "lights in Stamata, the lad isn't moving", "traffic", "fire", "uncertain", similarity=0.38, reports=40,
+         urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("urgent crash on the street a fire's reports name, related wording", "car crash on Marathonos "
+         "Avenue, the driver is unconscious and bleeding", "traffic", "fire", "uncertain", similarity=0.43,
+         reports=40, urgency="critical", places=frozenset({"marathonos avenue"}),
+         cand_places=frozenset({"marathonos avenue"})),
+    Case("urgent crash 300 m from a fire, related wording", "crash at the junction, driver trapped",
+         "traffic", "fire", "different", where=(53.4801, -2.2309), conf=GEOTAG, cand_where=BLAST,
+         cand_conf=GEOTAG, similarity=0.38, urgency="high"),
     Case("reply in the incident's thread, placed in another town", "a building just came down in Leeds",
          "hazard", "fire", "uncertain", where=LEEDS, conf=0.55, cand_where=BLAST, cand_conf=GEOTAG,
          similarity=0.3, places=frozenset({"leeds"}), link="reply to or quote of a post in this incident"),
@@ -177,7 +206,7 @@ def _facts(case: Case, text: str) -> PostFacts:
     lat, lon = case.where or (None, None)
     return PostFacts(post_id=9, text=text, at=NOW, category=case.category, lat=lat, lon=lon,
                      location_confidence=case.conf, embedding=cos(case.similarity) if case.vector else None,
-                     place_names=case.places)
+                     place_names=case.places, urgency=case.urgency)
 
 
 def _candidate(case: Case) -> Candidate:
