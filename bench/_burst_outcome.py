@@ -6,6 +6,7 @@ came from, through their platform and external id (`post_key`): a platform may g
 another handle (Bluesky), and private messages are stored under ids of their own."""
 from __future__ import annotations
 
+import re
 import runpy
 import statistics
 from collections import Counter
@@ -118,6 +119,8 @@ def incident_counts(engine, lone_authors: set[str], labels: dict[tuple[str, str]
                                    .join(IncidentPost, IncidentPost.post_id == Post.id).order_by(Post.id), labels))
         incidents = s.exec(select(func.count(Incident.id))).one()
     counts = count_incidents([(author, iid, text) for author, (iid, text, _) in rows], lone_authors, event_of)
+    for name, reasons in why_apart(rows, lone_authors, event_of).items():
+        counts["events"].setdefault(name, {})["opened_because"] = reasons
     # For each incident holding two emergencies, the posts of its smaller side and why each joined.
     for example in counts["mixed_incidents"]["examples"]:
         largest = max(example["reports"], key=example["reports"].get) if example["reports"] else ""
@@ -125,6 +128,24 @@ def incident_counts(engine, lone_authors: set[str], labels: dict[tuple[str, str]
             {"author": author, "text": text[:160], "why": reason} for author, (iid, text, reason) in rows
             if iid == example["incident"] and (author in lone_authors or event_of.get(author) not in ("", largest))][:5]
     return counts | {"incidents_total": int(incidents)}
+
+
+def why_apart(rows, lone_authors: set[str], event_of: dict[str, str]) -> dict[str, list]:
+    """For each event, why its incidents opened apart: the grouping reason stored with each
+    incident's first report, numbers taken out, most common first (what to look at when an event
+    does not collapse)."""
+    first: dict[int, tuple[str, str]] = {}
+    for author, (iid, _text, reason) in rows:
+        first.setdefault(iid, (author, reason or ""))
+    reasons: dict[str, Counter] = {}
+    for author, reason in first.values():
+        name = event_of.get(author)
+        if author not in lone_authors and name:
+            reason = re.sub(r"^possible duplicate of #\d+ \((.*)\): a person confirms$", r"possible duplicate, \1", reason)
+            reason = re.sub(r"\s*\([^()]*\)", "", reason)  # "(cosine 0.38)", "(stamata)"
+            gist = re.sub(r"#\d+|\d+(?:\.\d+)?", "N", reason)[:90]
+            reasons.setdefault(name, Counter())[gist] += 1
+    return {name: counts.most_common(6) for name, counts in reasons.items()}
 
 
 def count_incidents(rows: list[tuple[str, int, str]], lone_authors: set[str], event_of: dict[str, str]) -> dict:

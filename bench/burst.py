@@ -472,6 +472,8 @@ def _print(result: dict) -> None:
     for name, one in (result.get("events") or {}).items():
         print(f"    event {name}: {one['reports_in_incidents']} reports in {one['incidents']} incident(s) (largest "
               f"{one['largest']}; single-report personal requests kept apart {one['single_report_personal_requests']})")
+        if one.get("opened_because"):
+            print("      opened apart because: " + "; ".join(f"{n} {why}" for why, n in one["opened_because"]))
     if result.get("mixed_incidents") is not None:
         mixed = result["mixed_incidents"]
         print(f"  incidents holding two emergencies (reports of two events, or a lone cry with others): {mixed['count']}")

@@ -216,3 +216,17 @@ def test_sandbox_answers_are_summed_up_per_platform_from_the_start_of_the_replay
     assert BENCH["sandbox_answers"](served, since=10.0) == {
         "reddit": {"requests": 1, "p50_s": 0.05, "p99_s": 0.05, "max_s": 0.05},
         "x": {"requests": 3, "p50_s": 0.3, "p99_s": 2.0, "max_s": 2.0}}
+
+
+def test_why_an_event_opened_apart_reads_the_first_report_of_each_incident():
+    rows = [("fire_0", (1, "smoke over the hills", "no open incident at the same place and time with similar reports")),
+            ("fire_1", (1, "fire near the village", "same area named (stamata), the same fire or blast in other words")),
+            ("fire_2", (2, "φωτιά", "possible duplicate of #1 (same area named (stamata), no street-level match): "
+                                  "a person confirms")),
+            ("fire_3", (3, "fire!", "possible duplicate of #1 (same area named (drosia), no street-level match): "
+                                    "a person confirms")),
+            ("lone_0", (4, "help", "no open incident at the same place and time with similar reports"))]
+    events = {"fire_0": "fire", "fire_1": "fire", "fire_2": "fire", "fire_3": "fire", "lone_0": ""}
+    assert BENCH["OUTCOME"]["why_apart"](rows, {"lone_0"}, events) == {"fire": [
+        ("possible duplicate, same area named, no street-level match", 2),
+        ("no open incident at the same place and time with similar reports", 1)]}
