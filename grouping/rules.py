@@ -11,6 +11,8 @@ The decisions, in order (first that applies wins; "join" = same event):
   | silent contact, or a silent incident                                  | different           |
   | reply / quote / thread link to a post of the incident, both placed    |                     |
   |     more than the town radius (8 km) apart                            | uncertain           |
+  | reply / quote / thread link to a post of the incident, an urgent      |                     |
+  |     report of another category, wording not the same (cos < 0.65)     | uncertain           |
   | reply / quote / thread link to a post of the incident                 | same event          |
   |     (a placed reply to an unplaced incident: unless another incident  |                     |
   |     at the place it gives takes it by place, which wins)              |                     |
@@ -62,9 +64,10 @@ several street addresses is spread over an area, not at one of them: an area rep
 
 "Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
 count as one family, since reports of one blast are classified any of them, except for a critical
-or high report of another category than the incident's: it is of the family only if its wording
-says the same (cos >= 0.45), since an urgent crash or fall beside a fire is another emergency,
-and inside the fire's incident nobody would see it (a person is asked instead). Wording (cosine
+or high report of another category than the incident's (`another_emergency`): it is of the family
+only if its wording says the same thing (cos >= 0.65), since an urgent crash beside a fire is
+another emergency, and inside the fire's incident nobody would see it; in the incident's thread,
+such a report is uncertain (a person is asked) instead of joining. Wording (cosine
 over sentence embeddings) is compared only for posts in English or of unknown language: the
 encoder is English, and grouping.finder.wording_vector gives other posts no embedding. Every decision
 carries a reason for people, stored with the membership and in the event log.
@@ -439,6 +442,16 @@ def _uncertain(cand: Candidate, why: str, similarity: float) -> _Scored:
         possible_duplicate_of=cand.incident_id))
 
 
+def another_emergency(post: PostFacts, cand: Candidate, cos: float | None, rules: ClusterRules) -> bool:
+    """An urgent report of another category than the incident's (a crash or a stroke beside a
+    wildfire, whatever family the crash is of) whose wording does not say the same thing as the
+    incident's reports: another emergency, which inside that incident nobody would see. It may
+    still be the same event, so it is kept apart as a possible duplicate, for a person to say."""
+    return (post.urgency in ("critical", "high") and post.category not in _NO_KIND
+            and post.category != cand.category and cand.near_duplicate < rules.near_duplicate
+            and (cos is None or cos < rules.cosine_unlocated))
+
+
 def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: frozenset[str],
            cos: float | None, rules: ClusterRules, retweet: bool) -> _Scored | None:
     """A join (incident_id set), an uncertain match (incident_id None, possible_duplicate_of set),
@@ -456,6 +469,10 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
             km = distance_km(post.lat, post.lon, cand.lat, cand.lon)
             if km > rules.area_radius_km:
                 return _uncertain(cand, f"a reply in its thread, placed {km:.0f} km away", 0.0)
+        if another_emergency(post, cand, cos, rules):
+            # "yiayia can't get her words out" in answer to a post about the fire is a stroke:
+            # inside the fire's incident nobody would see it.
+            return _uncertain(cand, f"{cand.link}, but an urgent report of another kind of emergency", 0.0)
         if post.located and not cand.located:
             return _Scored(0.5, Decision(cand.incident_id, f"{cand.link}, the first to say where", 1.0))
         return _Scored(3.0, Decision(cand.incident_id, cand.link, 1.0))
@@ -497,15 +514,14 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
             cand.incident_id, f"{km:.1f} km from a {cand.category} surge of {cand.report_count} reports spread over "
             f"an area, in its words{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
     related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)
-    says_the_same = cand.near_duplicate >= rules.near_duplicate \
-        or (cos is not None and cos >= rules.cosine_named_place)
     urgent = post.urgency in ("critical", "high")
-    # The family (fire, hazard, traffic) joins the reports of one blast classified either way; it
-    # never joins an urgent report of another category whose words do not say the same: a crash
-    # or a fall beside a wildfire is another emergency, and inside the fire's incident nobody
-    # would see it.
-    family_only = post.category != cand.category and not says_the_same
-    kind = same_kind(post.category, cand.category) and not (urgent and family_only)
+    # An urgent report of another category joins only on wording that says the same thing
+    # (>= cosine_unlocated): the family (fire, hazard, traffic), which joins the reports of one
+    # blast classified either way, and wording merely alike (>= cosine_named_place) do not join it.
+    other_emergency = another_emergency(post, cand, cos, rules)
+    says_the_same = not other_emergency and (
+        cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_named_place))
+    kind = same_kind(post.category, cand.category) and not other_emergency
     same_address = post_addresses & cand_addresses
     if shared is None:
         shared = shared_places(post.place_names, cand.place_names)
@@ -548,10 +564,10 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         # A fire or blast is seen and heard across a town; a collapse or a stabbing is at one spot.
         same_words = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)
         post_blast, cand_blast = _FAMILY.get(post.category) == "blast", _FAMILY.get(cand.category) == "blast"
-        blast_family = post_blast and cand_blast and not (urgent and family_only)
+        blast_family = post_blast and cand_blast and not other_emergency
         if not personal and not post_addresses and not at_a_spot and (post_blast or cand_blast or surge) and (
                 (blast_family and related) or says_the_same or same_words
-                or (surge and cos is not None and cos >= rules.cosine_surge)
+                or (surge and cos is not None and cos >= rules.cosine_surge and not other_emergency)
                 or (not urgent and related)):
             return _Scored(0.6 + similarity, Decision(
                 cand.incident_id, f"{where}, the same fire or blast in other words"
@@ -592,7 +608,8 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         return _Scored(0.5 + cos, Decision(
             cand.incident_id, f"same wording (cosine {cos:.2f}) within "
             f"{int(rules.window.total_seconds() // 60)} min, no place given", round(cos, 4)))
-    if cos is not None and cos >= rules.cosine_surge and cand.report_count >= rules.surge_reports:
+    if (cos is not None and cos >= rules.cosine_surge and cand.report_count >= rules.surge_reports
+            and not another_emergency(post, cand, cos, rules)):
         return _Scored(0.3 + cos, Decision(
             cand.incident_id, f"related wording (cosine {cos:.2f}) to an incident with "
             f"{cand.report_count} reports, no place given", round(cos, 4)), loose=True)

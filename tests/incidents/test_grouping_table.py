@@ -66,7 +66,7 @@ CASES = [
          "in Stamata", "traffic", "fire", "same", similarity=0.38, reports=40,
          places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
     Case("urgent report of the fire's family that says the same", "the fire's jumped the road in Stamata, "
-         "cars burning, people trapped", "traffic", "fire", "same", similarity=0.5, reports=40,
+         "cars burning, people trapped", "traffic", "fire", "same", similarity=0.7, reports=40,
          urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
     Case("a copied appeal, in the sharer's words 'our son', geotagged where the sharer is",
          "PLEASE SHARE our son Nikos, 6, went missing on the seafront at 6pm, red t-shirt, call 112",
@@ -139,6 +139,15 @@ CASES = [
     Case("urgent crash in the area named by a fire's surge, related wording", "scooter under a lorry at the "
          "lights in Stamata, the lad isn't moving", "traffic", "fire", "uncertain", similarity=0.38, reports=40,
          urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("urgent crash in the area named by a fire's surge, wording alike but not the same", "scooter under "
+         "a lorry at the lights in Stamata, the lad isn't moving", "traffic", "fire", "uncertain", similarity=0.5,
+         reports=40, urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("an urgent report of another kind in the incident's thread", "@fire_watch yiayia can't get her words "
+         "out and her mouth has gone crooked", "medical", "fire", "uncertain", similarity=0.2, urgency="critical",
+         link="same conversation thread as a post in this incident"),
+    Case("an urgent report of the incident's kind in its thread", "@fire_watch the fire is at our back door, "
+         "we can't get out", "fire", "fire", "same", similarity=0.4, urgency="critical",
+         link="same conversation thread as a post in this incident"),
     Case("urgent crash on the street a fire's reports name, related wording", "car crash on Marathonos "
          "Avenue, the driver is unconscious and bleeding", "traffic", "fire", "uncertain", similarity=0.43,
          reports=40, urgency="critical", places=frozenset({"marathonos avenue"}),
