@@ -142,6 +142,12 @@ CASES = [
     Case("urgent crash in the area named by a fire's surge, wording alike but not the same", "scooter under "
          "a lorry at the lights in Stamata, the lad isn't moving", "traffic", "fire", "uncertain", similarity=0.5,
          reports=40, urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("urgent crash in the area of a surge of crashes, related wording only", "scooter under a lorry at "
+         "the lights in Stamata, the lad isn't moving", "traffic", "traffic", "uncertain", similarity=0.4,
+         reports=40, urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("a report of a surge of crashes in its area, related wording, not urgent", "traffic backed up in "
+         "Stamata, cars turning round", "traffic", "traffic", "same", similarity=0.4,
+         reports=40, places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
     Case("an urgent report of another kind in the incident's thread", "@fire_watch yiayia can't get her words "
          "out and her mouth has gone crooked", "medical", "fire", "uncertain", similarity=0.2, urgency="critical",
          link="same conversation thread as a post in this incident"),
