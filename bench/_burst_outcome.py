@@ -115,9 +115,12 @@ def incident_counts(engine, lone_authors: set[str], labels: dict[tuple[str, str]
     together with anyone else's post, hides one emergency inside another (`mixed_incidents`)."""
     with Session(engine) as s:
         rows = list(labelled_rows(s, select(Post.platform, Post.external_id, IncidentPost.incident_id, Post.text,
-                                             IncidentPost.reason)
-                                   .join(IncidentPost, IncidentPost.post_id == Post.id).order_by(Post.id), labels))
+                                             IncidentPost.reason, TriageRecord.reasons)
+                                   .join(IncidentPost, IncidentPost.post_id == Post.id)
+                                   .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
+                                   .order_by(Post.id), labels))
         incidents = s.exec(select(func.count(Incident.id))).one()
+    rows = [(author, (iid, text, _grouping_reason(reason, notes))) for author, (iid, text, reason, notes) in rows]
     counts = count_incidents([(author, iid, text) for author, (iid, text, _) in rows], lone_authors, event_of)
     for name, reasons in why_apart(rows, lone_authors, event_of).items():
         counts["events"].setdefault(name, {})["opened_because"] = reasons
@@ -128,6 +131,16 @@ def incident_counts(engine, lone_authors: set[str], labels: dict[tuple[str, str]
             {"author": author, "text": text[:160], "why": reason} for author, (iid, text, reason) in rows
             if iid == example["incident"] and (author in lone_authors or event_of.get(author) not in ("", largest))][:5]
     return counts | {"incidents_total": int(incidents)}
+
+
+NEW_INCIDENT_NOTE = "clustering: new incident — "
+
+
+def _grouping_reason(reason: str, notes: list | None) -> str:
+    """Why grouping put a post where it is: the membership's reason, or for the post that opened
+    its incident, grouping's note in its triage record (why it joined none)."""
+    opened = [n[len(NEW_INCIDENT_NOTE):] for n in notes or [] if isinstance(n, str) and n.startswith(NEW_INCIDENT_NOTE)]
+    return opened[-1] if opened and reason in ("", "opened by this post") else reason
 
 
 def why_apart(rows, lone_authors: set[str], event_of: dict[str, str]) -> dict[str, list]:

@@ -230,3 +230,11 @@ def test_why_an_event_opened_apart_reads_the_first_report_of_each_incident():
     assert BENCH["OUTCOME"]["why_apart"](rows, {"lone_0"}, events) == {"fire": [
         ("possible duplicate, same area named, no street-level match", 2),
         ("no open incident at the same place and time with similar reports", 1)]}
+
+
+def test_an_incident_opener_reads_why_from_its_triage_record():
+    why = BENCH["OUTCOME"]["_grouping_reason"]
+    notes = ["model: ...", "clustering: new incident — no open incident at the same place and time with similar reports"]
+    assert why("opened by this post", notes) == "no open incident at the same place and time with similar reports"
+    assert why("same named place (stamata) and time", notes) == "same named place (stamata) and time"
+    assert why("opened by this post", None) == "opened by this post"
