@@ -71,7 +71,10 @@ CASES = [
     Case("a copied appeal, in the sharer's words 'our son', geotagged where the sharer is",
          "PLEASE SHARE our son Nikos, 6, went missing on the seafront at 6pm, red t-shirt, call 112",
          "missing_person", "missing_person", "same", near_duplicate=0.9, similarity=0.9,
-         where=LEEDS, conf=GEOTAG, cand_where=BLAST, cand_conf=GEOTAG),
+         where=LEEDS, conf=GEOTAG, cand_where=BLAST, cand_conf=GEOTAG, places=frozenset({"the seafront"}),
+         cand_places=frozenset({"the seafront"})),
+    Case("the same personal plea from two callers, no place named", "my grandad has fallen and is bleeding "
+         "from his head and not responding", "medical", "medical", "different", near_duplicate=1.0, similarity=1.0),
     Case("onlooker without any place: near-duplicate text", "omg massive explosion, building on fire",
          "fire", "fire", "same", near_duplicate=0.7, similarity=0.8, cand_where=BLAST, cand_conf=GEOTAG),
     Case("onlooker without any place: same wording (es)", "explosión enorme, el edificio está ardiendo",
