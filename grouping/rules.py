@@ -39,7 +39,7 @@ The decisions, in order (first that applies wins; "join" = same event):
   |     name), no street address in the post, the incident not at one,     |                     |
   |     an impersonal report of a                                          |                     |
   |     fire/blast or of a surging incident: both fire/blast with related  |                     |
-  |     wording (a critical/high report: wording that says the same), or   |                     |
+  |     wording (a critical report: wording that says the same), or        |                     |
   |     wording that says the same, or related wording and the report      |                     |
   |     itself not critical/high                                           | same event          |
   |     a report in another language (wording not compared) naming the    |                     |
@@ -569,9 +569,10 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         # A fire or blast is seen and heard across a town; a collapse or a stabbing is at one spot.
         same_words = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_unlocated)
         post_blast, cand_blast = _FAMILY.get(post.category) == "blast", _FAMILY.get(cand.category) == "blast"
-        # An urgent report needs wording alike (says_the_same) even of the fire/blast family: one
-        # merely related (cosine_nearby) is another emergency as likely as the same one.
-        blast_family = post_blast and cand_blast and (says_the_same if urgent else related)
+        # A critical report (a life at risk now: "the lad isn't moving") needs wording alike
+        # (says_the_same) even of the fire/blast family: merely related (cosine_nearby), it is
+        # another emergency as likely as the same one.
+        blast_family = post_blast and cand_blast and (says_the_same if post.urgency == "critical" else related)
         if not personal and not post_addresses and not at_a_spot and (post_blast or cand_blast or surge) and (
                 blast_family or says_the_same or same_words
                 or (surge and cos is not None and cos >= rules.cosine_surge and not other_emergency)

@@ -148,6 +148,9 @@ CASES = [
     Case("urgent crash in the area of a surge of crashes, related wording only", "scooter under a lorry at "
          "the lights in Stamata, the lad isn't moving", "traffic", "traffic", "uncertain", similarity=0.4,
          reports=40, urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("a high report of a flood in its area, related wording", "water pouring into houses at Hafod, the "
+         "road is a river", "hazard", "hazard", "same", similarity=0.4, reports=40, urgency="high",
+         places=frozenset({"hafod"}), cand_places=frozenset({"hafod"})),
     Case("a report of a surge of crashes in its area, related wording, not urgent", "traffic backed up in "
          "Stamata, cars turning round", "traffic", "traffic", "same", similarity=0.4,
          reports=40, places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
