@@ -18,8 +18,8 @@ The decisions, in order (first that applies wins; "join" = same event):
   |     at the place it gives takes it by place, which wins)              |                     |
   | last report older than the window                                     | different           |
   | retweet, text overlap >= 0.8                                          | same event          |
-  | a copy: text overlap >= 0.8, 12 words or more, not at another address |                     |
-  |     (a personal one: naming a place the incident's reports name)      | same event          |
+  | a copy: text overlap >= 0.8, 12 words or more, impersonal, not at     |                     |
+  |     another street address                                            | same event          |
   | both name a street address, and no address in common                  | different           |
   | both placed, more than the town radius (8 km) apart                   | different           |
   | both placed street-level, 1.5-8 km apart, a surge (>= 20 reports) of  |                     |
@@ -484,14 +484,12 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         return _Scored(2.0 + cand.near_duplicate, Decision(
             cand.incident_id, f"retweet of a report in this incident (text overlap {cand.near_duplicate:.2f})",
             round(cand.near_duplicate, 4)))
-    if cand.near_duplicate >= rules.retweet_duplicate and copied(post.text, rules) and not (
-            post.address_keys and cand.address_keys and not post.address_keys & cand.address_keys) and (
-            not personal or shared_places(post.place_names, cand.place_names)):
-        # A copied appeal ("PLEASE SHARE: our son is missing from the seafront ...") is the same
-        # report wherever the person who copies it is; long enough that two people could not
-        # have written it alike, and not at another street address. Words about "my" or "our"
-        # someone join only where the place they name is the report's: two callers may well
-        # send the same plea for two grandads.
+    if cand.near_duplicate >= rules.retweet_duplicate and copied(post.text, rules) and not personal and not (
+            post.address_keys and cand.address_keys and not post.address_keys & cand.address_keys):
+        # A copied appeal ("PLEASE SHARE: a 6 year old went missing on the seafront ...") is the
+        # same report wherever the person who copies it is: long enough that two people could
+        # not have written it alike, and not at another street address. Someone's own plea
+        # ("my grandad has fallen ...") keeps its own rule: two callers may send the same words.
         return _Scored(1.9 + cand.near_duplicate, Decision(
             cand.incident_id, f"a copy of a report in this incident (text overlap {cand.near_duplicate:.2f})",
             round(cand.near_duplicate, 4)))

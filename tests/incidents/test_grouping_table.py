@@ -68,11 +68,14 @@ CASES = [
     Case("urgent report of the fire's family that says the same", "the fire's jumped the road in Stamata, "
          "cars burning, people trapped", "traffic", "fire", "same", similarity=0.7, reports=40,
          urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
-    Case("a copied appeal, in the sharer's words 'our son', geotagged where the sharer is",
-         "PLEASE SHARE our son Nikos, 6, went missing on the seafront at 6pm, red t-shirt, call 112",
+    Case("a copied appeal, geotagged where the sharer is",
+         "PLEASE SHARE: Nikos, 6, went missing on the seafront at 6pm, red t-shirt, call 112 if you see him",
          "missing_person", "missing_person", "same", near_duplicate=0.9, similarity=0.9,
          where=LEEDS, conf=GEOTAG, cand_where=BLAST, cand_conf=GEOTAG, places=frozenset({"the seafront"}),
          cand_places=frozenset({"the seafront"})),
+    Case("the same personal plea from two callers at one named place", "I'm trapped in the building next to "
+         "the station after the explosion, please send help", "fire", "fire", "uncertain", near_duplicate=1.0,
+         similarity=1.0, places=frozenset({"the station"}), cand_places=frozenset({"the station"})),
     Case("the same personal plea from two callers, no place named", "my grandad has fallen and is bleeding "
          "from his head and not responding", "medical", "medical", "different", near_duplicate=1.0, similarity=1.0),
     Case("onlooker without any place: near-duplicate text", "omg massive explosion, building on fire",
