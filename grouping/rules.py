@@ -11,7 +11,7 @@ The decisions, in order (first that applies wins; "join" = same event):
   | silent contact, or a silent incident                                  | different           |
   | reply / quote / thread link to a post of the incident, both placed    |                     |
   |     more than the town radius (8 km) apart                            | uncertain           |
-  | reply / quote / thread link to a post of the incident, an urgent      |                     |
+  | reply / quote / thread link to a post of the incident, a critical     |                     |
   |     report of another category, wording not the same (cos < 0.65)     | uncertain           |
   | reply / quote / thread link to a post of the incident                 | same event          |
   |     (a placed reply to an unplaced incident: unless another incident  |                     |
@@ -66,8 +66,8 @@ several street addresses is spread over an area, not at one of them: an area rep
 
 "Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
 count as one family, since reports of one blast are classified any of them, except for a critical
-or high report of another category than the incident's (`another_emergency`): it is of the family
-only if its wording says the same thing (cos >= 0.65), since an urgent crash beside a fire is
+report of another category than the incident's (`another_emergency`): it is of the family
+only if its wording says the same thing (cos >= 0.65), since a critical crash beside a fire is
 another emergency, and inside the fire's incident nobody would see it; in the incident's thread,
 such a report is uncertain (a person is asked) instead of joining. Wording (cosine
 over sentence embeddings) is compared only for posts in English or of unknown language: the
@@ -445,11 +445,14 @@ def _uncertain(cand: Candidate, why: str, similarity: float) -> _Scored:
 
 
 def another_emergency(post: PostFacts, cand: Candidate, cos: float | None, rules: ClusterRules) -> bool:
-    """An urgent report of another category than the incident's (a crash or a stroke beside a
+    """A critical report of another category than the incident's (a crash or a stroke beside a
     wildfire, whatever family the crash is of) whose wording does not say the same thing as the
     incident's reports: another emergency, which inside that incident nobody would see. It may
-    still be the same event, so it is kept apart as a possible duplicate, for a person to say."""
-    return (post.urgency in ("critical", "high") and post.category not in _NO_KIND
+    still be the same event, so it is kept apart as a possible duplicate, for a person to say.
+    Only critical: the reports of one flood or blast come as hazard, traffic or fire, many of them
+    high, and kept apart by their category they split the event (two events at once, 3,000
+    posts: 240 -> 303 incidents when high counted too)."""
+    return (post.urgency == "critical" and post.category not in _NO_KIND
             and post.category != cand.category and cand.near_duplicate < rules.near_duplicate
             and (cos is None or cos < rules.cosine_unlocated))
 
@@ -474,7 +477,7 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         if another_emergency(post, cand, cos, rules):
             # "yiayia can't get her words out" in answer to a post about the fire is a stroke:
             # inside the fire's incident nobody would see it.
-            return _uncertain(cand, f"{cand.link}, but an urgent report of another kind of emergency", 0.0)
+            return _uncertain(cand, f"{cand.link}, but a critical report of another kind of emergency", 0.0)
         if post.located and not cand.located:
             return _Scored(0.5, Decision(cand.incident_id, f"{cand.link}, the first to say where", 1.0))
         return _Scored(3.0, Decision(cand.incident_id, cand.link, 1.0))
@@ -518,7 +521,7 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
             f"an area, in its words{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
     related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)
     urgent = post.urgency in ("critical", "high")
-    # An urgent report of another category joins only on wording that says the same thing
+    # A critical report of another category joins only on wording that says the same thing
     # (>= cosine_unlocated): the family (fire, hazard, traffic), which joins the reports of one
     # blast classified either way, and wording merely alike (>= cosine_named_place) do not join it.
     other_emergency = another_emergency(post, cand, cos, rules)

@@ -169,6 +169,9 @@ CASES = [
          cand_places=frozenset({"marathonos avenue"})),
     Case("urgent crash 300 m from a fire, related wording", "crash at the junction, driver trapped",
          "traffic", "fire", "different", where=(53.4801, -2.2309), conf=GEOTAG, cand_where=BLAST,
+         cand_conf=GEOTAG, similarity=0.38, urgency="critical"),
+    Case("a high report of the fire's family 300 m from it, related wording", "cars abandoned at the junction, "
+         "smoke everywhere", "traffic", "fire", "same", where=(53.4801, -2.2309), conf=GEOTAG, cand_where=BLAST,
          cand_conf=GEOTAG, similarity=0.38, urgency="high"),
     Case("reply in the incident's thread, placed in another town", "a building just came down in Leeds",
          "hazard", "fire", "uncertain", where=LEEDS, conf=0.55, cand_where=BLAST, cand_conf=GEOTAG,
