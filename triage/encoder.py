@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,6 @@ EXPORT_VERSION = "2"
 SURFACE_LAYER = 2  # hidden_states[2]: the output of the second of MiniLM's six layers
 SENTENCE_DIM = 384
 MAX_TOKENS = 128  # posts are short; longer texts are truncated (the head of a post carries the ask)
-FP32_FILE = "minilm-fp32.onnx"  # intermediate only
 INT8_FILE = f"minilm-int8-perchannel-v{EXPORT_VERSION}.onnx"
 MANIFEST_FILE = f"minilm-manifest-v{EXPORT_VERSION}.json"
 # Texts whose readings a process remembers (least recently used out; 3 KB each, 24 MB in all).
@@ -101,46 +101,61 @@ def _export_fp32(model_dir: Path, out_path: Path) -> None:
                           opset_version=17, dynamo=False)
 
 
-def _quantise(fp32_path: Path, int8_path: Path) -> None:
+def _quantise(fp32_path: Path, int8_path: Path, keep_fp32: tuple[str, ...] = ()) -> None:
+    """Dynamic int8 per channel, but for the nodes named in keep_fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8,
+                     nodes_to_exclude=list(keep_fp32))
 
 
 def ensure_encoder_files(cache_dir: Path) -> Path:
     """Return the int8 model path, building it under an exclusive lock if it is missing."""
+    model_dir = source_model_dir()
+    return build_once(cache_dir, f"minilm-v{EXPORT_VERSION}", INT8_FILE, MANIFEST_FILE,
+                      lambda fp32_path: _export_fp32(model_dir, fp32_path),
+                      {"encoder": ENCODER_NAME, "export_version": EXPORT_VERSION,
+                       "source": str(model_dir), "quantisation": "dynamic int8 per-channel"})
+
+
+def build_once(cache_dir: Path, stem: str, int8_file: str, manifest_file: str,
+               export_fp32: Callable[[Path], None], manifest: dict,
+               keep_fp32: tuple[str, ...] = ()) -> Path:
+    """Return cache_dir/int8_file, building it if missing: `export_fp32(path)` writes the fp32
+    graph, which is quantised to int8 per channel (but for the nodes named in keep_fp32) and then
+    deleted. An exclusive lock on
+    `stem`.lock makes two processes that start together build once (the second waits, then finds
+    the files); the manifest (written last, carrying manifest["export_version"]) says the build
+    is complete and current. The multilingual reader builds its graph the same way."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    int8_path = cache_dir / INT8_FILE
-    manifest_path = cache_dir / MANIFEST_FILE
-    if _cache_is_current(int8_path, manifest_path):
+    int8_path = cache_dir / int8_file
+    manifest_path = cache_dir / manifest_file
+    version = manifest["export_version"]
+    if _cache_is_current(int8_path, manifest_path, version):
         return int8_path
-    with open(cache_dir / f"minilm-v{EXPORT_VERSION}.lock", "w") as lock:
+    with open(cache_dir / f"{stem}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the second process waits here, then finds the files
         try:
-            if _cache_is_current(int8_path, manifest_path):
+            if _cache_is_current(int8_path, manifest_path, version):
                 return int8_path
-            log.info("building the int8 ONNX encoder in %s (once)", cache_dir)
-            model_dir = source_model_dir()
-            fp32_tmp = cache_dir / f"{FP32_FILE}.{os.getpid()}.tmp"
-            int8_tmp = cache_dir / f"{INT8_FILE}.{os.getpid()}.tmp"
-            _export_fp32(model_dir, fp32_tmp)
-            _quantise(fp32_tmp, int8_tmp)
-            fp32_tmp.unlink()  # 90 MB we never run: only the int8 graph is used
+            log.info("building %s in %s (once)", int8_file, cache_dir)
+            fp32_tmp = cache_dir / f"{stem}-fp32.onnx.{os.getpid()}.tmp"
+            int8_tmp = cache_dir / f"{int8_file}.{os.getpid()}.tmp"
+            export_fp32(fp32_tmp)
+            _quantise(fp32_tmp, int8_tmp, keep_fp32)
+            fp32_tmp.unlink()  # the fp32 graph is never run: only the int8 one is used
             os.replace(int8_tmp, int8_path)  # atomic: readers never see a half-written model
-            manifest_path.write_text(json.dumps({
-                "encoder": ENCODER_NAME, "export_version": EXPORT_VERSION,
-                "source": str(model_dir), "quantisation": "dynamic int8 per-channel",
-            }))
+            manifest_path.write_text(json.dumps(manifest))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return int8_path
 
 
-def _cache_is_current(int8_path: Path, manifest_path: Path) -> bool:
+def _cache_is_current(int8_path: Path, manifest_path: Path, version: str) -> bool:
     if not (int8_path.exists() and manifest_path.exists()):
         return False
     try:
-        return json.loads(manifest_path.read_text()).get("export_version") == EXPORT_VERSION
+        return json.loads(manifest_path.read_text()).get("export_version") == version
     except (OSError, ValueError):
         return False
 

