@@ -66,10 +66,11 @@ several street addresses is spread over an area, not at one of them: an area rep
 
 "Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
 count as one family, since reports of one blast are classified any of them, except for a critical
-report of another category than the incident's (`another_emergency`): it is of the family
-only if its wording says the same thing (cos >= 0.65), since a critical crash beside a fire is
-another emergency, and inside the fire's incident nobody would see it; in the incident's thread,
-such a report is uncertain (a person is asked) instead of joining. Wording (cosine
+report of another category than the incident's (`another_emergency`): for it the family does
+not count, so it joins only on wording alike (cos >= 0.45), as a report of any other category
+does, since a critical crash beside a fire is another emergency, and inside the fire's incident
+nobody would see it; in the incident's thread, such a report (wording not the same, cos < 0.65)
+is uncertain (a person is asked) instead of joining. Wording (cosine
 over sentence embeddings) is compared only for posts in English or of unknown language: the
 encoder is English, and grouping.finder.wording_vector gives other posts no embedding. Every decision
 carries a reason for people, stored with the membership and in the event log.
@@ -449,6 +450,9 @@ def another_emergency(post: PostFacts, cand: Candidate, cos: float | None, rules
     wildfire, whatever family the crash is of) whose wording does not say the same thing as the
     incident's reports: another emergency, which inside that incident nobody would see. It may
     still be the same event, so it is kept apart as a possible duplicate, for a person to say.
+    Wording alike (cos >= 0.45) still joins it, as it joins a medical report of a blast: requiring
+    wording that says the same (0.65) there split the Manchester burst's blast into 16 incidents
+    instead of 6, its critical reports come in every category.
     Only critical: the reports of one flood or blast come as hazard, traffic or fire, many of them
     high, and kept apart by their category they split the event (two events at once, 3,000
     posts: 240 -> 303 incidents when high counted too)."""
@@ -521,12 +525,12 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
             f"an area, in its words{f' (cosine {cos:.2f})' if cos is not None else ''}", round(similarity, 4)))
     related = cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_nearby)
     urgent = post.urgency in ("critical", "high")
-    # A critical report of another category joins only on wording that says the same thing
-    # (>= cosine_unlocated): the family (fire, hazard, traffic), which joins the reports of one
-    # blast classified either way, and wording merely alike (>= cosine_named_place) do not join it.
+    # A critical report of another category is not of the incident's kind by its family alone
+    # (fire, hazard, traffic: the reports of one blast classified either way): its wording must be
+    # alike (says_the_same) for it to join.
     other_emergency = another_emergency(post, cand, cos, rules)
-    says_the_same = not other_emergency and (
-        cand.near_duplicate >= rules.near_duplicate or (cos is not None and cos >= rules.cosine_named_place))
+    says_the_same = cand.near_duplicate >= rules.near_duplicate \
+        or (cos is not None and cos >= rules.cosine_named_place)
     kind = same_kind(post.category, cand.category) and not other_emergency
     same_address = post_addresses & cand_addresses
     if shared is None:

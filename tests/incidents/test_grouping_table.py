@@ -145,9 +145,6 @@ CASES = [
     Case("urgent crash in the area named by a fire's surge, related wording", "scooter under a lorry at the "
          "lights in Stamata, the lad isn't moving", "traffic", "fire", "uncertain", similarity=0.38, reports=40,
          urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
-    Case("urgent crash in the area named by a fire's surge, wording alike but not the same", "scooter under "
-         "a lorry at the lights in Stamata, the lad isn't moving", "traffic", "fire", "uncertain", similarity=0.5,
-         reports=40, urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
     Case("urgent crash in the area of a surge of crashes, related wording only", "scooter under a lorry at "
          "the lights in Stamata, the lad isn't moving", "traffic", "traffic", "uncertain", similarity=0.4,
          reports=40, urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
