@@ -67,10 +67,11 @@ several street addresses is spread over an area, not at one of them: an area rep
 "Same kind" is the same specific category ("other" is no kind at all); fire, hazard and traffic
 count as one family, since reports of one blast are classified any of them, except for a critical
 report of another category than the incident's (`another_emergency`): for it the family does
-not count, so it joins only on wording alike (cos >= 0.45), as a report of any other category
-does, since a critical crash beside a fire is another emergency, and inside the fire's incident
-nobody would see it; in the incident's thread, such a report (wording not the same, cos < 0.65)
-is uncertain (a person is asked) instead of joining. Wording (cosine
+not count, so it joins only on wording alike (cos >= 0.45), and where only an area is shared on
+wording that says the same thing (cos >= 0.65), since a critical crash or stroke beside a fire is
+another emergency, and inside the fire's incident nobody would see it; in the incident's thread,
+such a report (wording not the same, cos < 0.65) is uncertain (a person is asked) instead of
+joining. Wording (cosine
 over sentence embeddings) is compared only for posts in English or of unknown language: the
 encoder is English, and grouping.finder.wording_vector gives other posts no embedding. Every decision
 carries a reason for people, stored with the membership and in the event log.
@@ -450,9 +451,11 @@ def another_emergency(post: PostFacts, cand: Candidate, cos: float | None, rules
     wildfire, whatever family the crash is of) whose wording does not say the same thing as the
     incident's reports: another emergency, which inside that incident nobody would see. It may
     still be the same event, so it is kept apart as a possible duplicate, for a person to say.
-    Wording alike (cos >= 0.45) still joins it, as it joins a medical report of a blast: requiring
-    wording that says the same (0.65) there split the Manchester burst's blast into 16 incidents
-    instead of 6, its critical reports come in every category.
+    Where only an area is shared (a town, a district named, no street-level match) it joins on
+    wording that says the same thing alone; at a spot or a named street, wording alike (cos >= 0.45)
+    still joins it, as it joins a medical report of a blast: requiring wording that says the same
+    there too split the Manchester burst's blast into 16 incidents instead of 6, its critical
+    reports come in every category.
     Only critical: the reports of one flood or blast come as hazard, traffic or fire, many of them
     high, and kept apart by their category they split the event (two events at once, 3,000
     posts: 240 -> 303 incidents when high counted too)."""
@@ -579,7 +582,7 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
         # another emergency as likely as the same one.
         blast_family = post_blast and cand_blast and (says_the_same if post.urgency == "critical" else related)
         if not personal and not post_addresses and not at_a_spot and (post_blast or cand_blast or surge) and (
-                blast_family or says_the_same or same_words
+                blast_family or (says_the_same and not other_emergency) or same_words
                 or (surge and cos is not None and cos >= rules.cosine_surge and not other_emergency)
                 or (not urgent and related)):
             return _Scored(0.6 + similarity, Decision(

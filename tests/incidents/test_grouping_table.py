@@ -145,6 +145,12 @@ CASES = [
     Case("urgent crash in the area named by a fire's surge, related wording", "scooter under a lorry at the "
          "lights in Stamata, the lad isn't moving", "traffic", "fire", "uncertain", similarity=0.38, reports=40,
          urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
+    Case("a critical stroke in the area named by a fire's surge, wording alike", "yiayia can't get her words "
+         "out and her mouth has gone crooked, Kapandriti", "medical", "fire", "uncertain", similarity=0.49,
+         reports=40, urgency="critical", places=frozenset({"kapandriti"}), cand_places=frozenset({"kapandriti"})),
+    Case("a critical report in the area of a blast, saying the same", "people injured everywhere after the "
+         "explosion in the town centre", "medical", "fire", "same", similarity=0.7,
+         reports=40, urgency="critical", places=frozenset({"bolton"}), cand_places=frozenset({"bolton"})),
     Case("urgent crash in the area of a surge of crashes, related wording only", "scooter under a lorry at "
          "the lights in Stamata, the lad isn't moving", "traffic", "traffic", "uncertain", similarity=0.4,
          reports=40, urgency="critical", places=frozenset({"stamata"}), cand_places=frozenset({"stamata"})),
