@@ -625,7 +625,7 @@ def _match(post: PostFacts, cand: Candidate, personal: bool, post_addresses: fro
             cand.incident_id, f"same wording (cosine {cos:.2f}) within "
             f"{int(rules.window.total_seconds() // 60)} min, no place given", round(cos, 4)))
     if (cos is not None and cos >= rules.cosine_surge and cand.report_count >= rules.surge_reports
-            and not another_emergency(post, cand, cos, rules)):
+            and not other_emergency):
         return _Scored(0.3 + cos, Decision(
             cand.incident_id, f"related wording (cosine {cos:.2f}) to an incident with "
             f"{cand.report_count} reports, no place given", round(cos, 4)), loose=True)
