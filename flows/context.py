@@ -24,6 +24,9 @@ from config import Settings
 from escalation.queue import DispatchQueue
 from connectors.registry import build_repliers
 from triage import Pipeline, build_pipeline
+from triage.heads import WEIGHTS_DIR
+from triage.lane import load_lane_model
+from triage.prescreen import LanePicker
 from evidence.keys import EvidenceKeys, settings_keys
 from models.db import make_engine
 from models.domain import OutboundRequest
@@ -193,6 +196,7 @@ class AppContext:
     redis_url: str = ""
     evidence_keys: EvidenceKeys | None = None  # chains events, signs checkpoints and bundles
     _pipeline: Pipeline | None = None
+    _lanes: LanePicker | None = None
     _decisions: Decisions | None = None
     _cluster_state: ClusterState | None = None
     _repliers: dict[str, Replier] | None = None
@@ -246,6 +250,20 @@ class AppContext:
         """Use this pipeline instead (tests and benchmarks choose the rules-only one)."""
         with self._lock:
             self._pipeline = pipeline
+
+    @property
+    def lanes(self) -> LanePicker:
+        """The intake's lane picker: the keyword pre-screen and the learned lane reader (numpy
+        only, loaded once per process; the keywords alone where no reader was trained)."""
+        with self._lock:
+            if self._lanes is None:
+                self._lanes = LanePicker(load_lane_model(WEIGHTS_DIR))
+            return self._lanes
+
+    @lanes.setter
+    def lanes(self, lanes: LanePicker) -> None:
+        with self._lock:
+            self._lanes = lanes
 
     @property
     def decisions(self) -> Decisions:

@@ -1,26 +1,28 @@
 """Intake: store posts from any source (connectors, API, drill), then queue them for triage.
 
-The keyword pre-screen only picks the RQ lane a page of posts waits in; what decides how fast
-a post is acted on is the model's urgency (flows/triage_batch.py acts on critical posts first).
+The pre-screen (keywords and a small learned reader, triage/prescreen.py) only picks the RQ lane
+a page of posts waits in; what decides how fast a post is acted on is the model's urgency
+(flows/triage_batch.py acts on critical posts first).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from connectors.intake import Persisted, persist_posts
 from flows.context import AppContext
 from flows import media_archive, triage_queue
 from flows.live import publish_live_many
 from models.domain import RawPost
-from triage.prescreen import lane_for
 
 
-def choose_lane(raw: RawPost) -> str:
-    return lane_for(raw.text or "", raw.is_dm)
+def lane_chooser(ctx: AppContext) -> Callable[[RawPost], str]:
+    """The lane of a post about to be stored, by this process's lane picker."""
+    lanes = ctx.lanes
+    return lambda raw: lanes(raw.text or "", raw.is_dm)
 
 
 def ingest(ctx: AppContext, posts: Sequence[RawPost]) -> list[Persisted]:
-    stored = persist_posts(ctx.engine, posts, choose_lane)
+    stored = persist_posts(ctx.engine, posts, lane_chooser(ctx))
     on_persisted(ctx, stored)
     return stored
 

@@ -342,11 +342,18 @@ def triage(rules: Annotated[bool, typer.Option(help="use the rule baseline only"
 def train(datasets: Path = REPO_ROOT.parent / "shared" / "datasets",
           out: Path = REPO_ROOT / "triage" / "weights",
           locations: Annotated[bool, typer.Option(
-              help="also re-tune the location NER on IDRISI-R train (about 20 minutes)")] = False) -> None:
+              help="also re-tune the location NER on IDRISI-R train (about 20 minutes)")] = False,
+          lane_only: Annotated[bool, typer.Option(
+              help="refit only the intake lane reader (seconds; no encoder)")] = False) -> None:
     """Rebuild the triage heads from the datasets (progress bar)."""
+    from triage.corpus import build_corpus
+    from triage.lane_training import train_lane
     from triage.locations.learned_ner import train_location_ner
     from triage.training import train as run_train
 
+    if lane_only:
+        typer.echo(json.dumps(train_lane(build_corpus(datasets), out), indent=1))
+        return
     run_train(datasets, out, progress=True)
     if locations:
         train_location_ner(datasets, out / "location_ner", progress=True)

@@ -13,7 +13,7 @@ from connectors.registry import SourceBuilder, source_builders
 from connectors.runner import DbCheckpointStore, run_platforms
 from flows.context import AppContext, impatient_client
 from flows.held import hold_for_dispatch
-from flows.intake import choose_lane, on_persisted
+from flows.intake import lane_chooser, on_persisted
 
 log = logging.getLogger("flare.connectors")
 # Handing stored posts on to triage and writing the sources' health go through a Redis client
@@ -47,7 +47,7 @@ def run_connectors(ctx: AppContext, stop: threading.Event | None = None, go: thr
         log.info("standby taking over: polling now")
     quick = ctx.with_redis(impatient_client(ctx.redis, REDIS_TIMEOUT_S, hold_s=REDIS_HOLD_S))
     run_platforms(builders, ctx.engine, lambda stored: on_persisted(quick, stored),
-                  DbCheckpointStore(ctx.engine), quick.redis, stop, choose_lane=choose_lane,
+                  DbCheckpointStore(ctx.engine), quick.redis, stop, choose_lane=lane_chooser(ctx),
                   on_held=lambda posts: hold_for_dispatch(quick.redis, posts))
 
 

@@ -1,4 +1,4 @@
-"""Cheap intake pre-screen (no model): which RQ lane a post waits in before full triage.
+"""Cheap intake pre-screen (no encoder): which RQ lane a post waits in before full triage.
 
 critical — a person may be in danger now ("my mum can't breathe", "I'm trapped", "send help").
 bulk     — amplification and commentary: retweets ("RT @x: ..."), prayers, "what was that bang".
@@ -9,6 +9,11 @@ the post. Why event words alone ("explosion", "fire", "smoke") are not critical:
 thousands of onlookers use them, and if they all jumped the queue a lone cry for help elsewhere
 would wait behind them. An event report that also says someone is hurt, trapped or asking for
 help is critical.
+
+Two readers choose the critical lane: the English keywords below, and a small learned reader of
+words in any language the training rows hold (triage/lane.py), which catches the cries worded
+without those keywords ("went blue and slid off his chair", Spanish, romanised Urdu). Either is
+enough.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import re
 import unicodedata
 
 from models.enums import Lane
+from triage.lane import LaneModel
 from triage.signals import safety_net
 
 # Zero-width characters, soft hyphens and bidi controls hide words from patterns ("tra\u200bpped").
@@ -79,14 +85,19 @@ def life_threat(folded: str) -> bool:
                 or any(rule.urgency == "critical" for rule, _ in safety_net(folded)))
 
 
-def lane_for(text: str, is_dm: bool = False) -> str:
+def lane_for(text: str, is_dm: bool = False, reader: LaneModel | None = None) -> str:
+    """The lane, read as a table top to bottom: a retweet waits with the bulk unless it passes on
+    a cry (then default); a life threat by keywords or by the learned reader is critical; a weak
+    threat word outside commentary (or in a DM) is critical; a DM is default; commentary is bulk;
+    everything else default."""
     folded = fold(text if isinstance(text, str) else "")
+    threat = life_threat(folded) or (reader is not None and reader.reads_critical(folded))
     retweet = folded.startswith(("rt ", "qt "))
     if retweet:
         # Someone else's words passed on: the original is triaged on its own, but a passed-on
         # cry for help may be the only copy that reaches us, so it does not wait with the bulk.
-        return Lane.default.value if life_threat(folded) else Lane.bulk.value
-    if life_threat(folded):
+        return Lane.default.value if threat else Lane.bulk.value
+    if threat:
         return Lane.critical.value
     commentary = is_amplification(folded)
     if _WEAK_THREAT.search(folded) and (is_dm or not commentary):
@@ -95,3 +106,13 @@ def lane_for(text: str, is_dm: bool = False) -> str:
         # A DM to the handle is addressed to us personally: never treated as commentary.
         return Lane.default.value
     return Lane.bulk.value if commentary else Lane.default.value
+
+
+class LanePicker:
+    """`lane_for` with the learned reader, as the intake calls it: one per process."""
+
+    def __init__(self, reader: LaneModel | None) -> None:
+        self.reader = reader
+
+    def __call__(self, text: str, is_dm: bool = False) -> str:
+        return lane_for(text, is_dm, self.reader)

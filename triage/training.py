@@ -23,6 +23,7 @@ from triage.corpus import Corpus, build_corpus
 from triage.embedcache import EmbeddingCache
 from triage.encoder import ENCODER_NAME, SURFACE_LAYER, SentenceEncoder, default_cache_dir
 from triage.heads import WEIGHTS_DIR, save_heads
+from triage.lane_training import train_lane
 from triage.locations.postcodes import build_area_table
 from triage.multilingual_training import multilingual_head
 from triage.training_fit import EXTERNAL_WEIGHT, URGENCY_EXTERNAL_WEIGHT
@@ -86,6 +87,7 @@ def train(datasets_dir: Path | str, out_dir: Path | str = WEIGHTS_DIR, progress:
             "external_weight": {"urgency": URGENCY_EXTERNAL_WEIGHT, "category": EXTERNAL_WEIGHT},
             **summary}
     save_heads(heads, meta, out_dir)
+    meta.update(train_lane(corpus, out_dir))
     build_area_table(out_dir / "uk_postcode_areas.json")
     meta["seconds"] = round(time.time() - started, 1)
     return meta
