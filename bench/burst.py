@@ -505,7 +505,7 @@ def _print(result: dict) -> None:
                   f"on the machine), other processes {used['other']}"
                   + ("  <- not a quiet machine" if used["other"] > 0.2 else ""))
     for s in result["queue_depth_per_second"][:: max(1, len(result["queue_depth_per_second"]) // 12)]:
-        print(f"    t={s['t']:6.1f}s  critical={s['critical']:5d} default={s['default']:5d} "
+        print(f"    t={s['t']:6.1f}s  critical={s['critical']:5d} urgent={s.get('urgent', 0):5d} default={s['default']:5d} "
               f"bulk={s['bulk']:5d} pending={s['pending']:6d}")
 
 

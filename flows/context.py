@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flare")
 
-LANES = [Lane.critical.value, Lane.default.value, Lane.bulk.value]
+LANES = [Lane.critical.value, Lane.urgent.value, Lane.default.value, Lane.bulk.value]
 # Outbound messages and escalation steps share the critical lane's priority: a reporter's
 # receipt or a dispatcher re-alert must never wait behind bulk triage.
 MESSAGES_QUEUE = "messages"
@@ -51,8 +51,8 @@ ACT_QUEUE = "act"
 # Archiving posts' pictures and videos (flows/media_archive.py): after the lanes, and a queue of
 # its own, so its jobs are never taken for posts waiting to be decided (which defers acting).
 MEDIA_QUEUE = "media"
-WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.default.value, Lane.bulk.value,
-                 MEDIA_QUEUE, ACT_QUEUE]
+WORKER_QUEUES = [ESCALATION_QUEUE, Lane.critical.value, MESSAGES_QUEUE, Lane.urgent.value, Lane.default.value,
+                 Lane.bulk.value, MEDIA_QUEUE, ACT_QUEUE]
 # Queues whose jobs carry posts still pending triage (the sweep asks them what a live job covers).
 TRIAGE_QUEUES = [*LANES, ACT_QUEUE]
 

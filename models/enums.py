@@ -49,7 +49,8 @@ class TriageState(StrEnum):
 class Lane(StrEnum):
     """RQ queues, served in this order by every worker."""
 
-    critical = "critical"
+    critical = "critical"  # the keyword pre-screen reads a life threat
+    urgent = "urgent"  # only the learned lane reader does (triage/lane.py): a likely cry in other words
     default = "default"
     bulk = "bulk"
 

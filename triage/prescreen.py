@@ -1,19 +1,18 @@
 """Cheap intake pre-screen (no encoder): which RQ lane a post waits in before full triage.
 
 critical — a person may be in danger now ("my mum can't breathe", "I'm trapped", "send help").
-bulk     — amplification and commentary: retweets ("RT @x: ..."), prayers, "what was that bang".
+urgent   — the keywords see no threat, but a small learned reader of words in any language its
+           training rows hold (triage/lane.py) rates the post likely critical: cries worded
+           without the keywords ("went blue and slid off his chair", Spanish, romanised Urdu).
 default  — everything else, including plain reports of an event ("huge explosion by the station").
+bulk     — amplification and commentary: retweets ("RT @x: ..."), prayers, "what was that bang".
+Workers serve them in that order.
 
 It only chooses a queue. Every post still gets the full triage; a miss here costs latency, never
 the post. Why event words alone ("explosion", "fire", "smoke") are not critical: in a burst
 thousands of onlookers use them, and if they all jumped the queue a lone cry for help elsewhere
 would wait behind them. An event report that also says someone is hurt, trapped or asking for
 help is critical.
-
-Two readers choose the critical lane: the English keywords below, and a small learned reader of
-words in any language the training rows hold (triage/lane.py), which catches the cries worded
-without those keywords ("went blue and slid off his chair", Spanish, romanised Urdu). Either is
-enough.
 """
 from __future__ import annotations
 
@@ -86,22 +85,35 @@ def life_threat(folded: str) -> bool:
 
 
 def lane_for(text: str, is_dm: bool = False, reader: LaneModel | None = None) -> str:
-    """The lane, read as a table top to bottom: a retweet waits with the bulk unless it passes on
-    a cry (then default); a life threat by keywords or by the learned reader is critical; a weak
-    threat word outside commentary (or in a DM) is critical; a DM is default; commentary is bulk;
-    everything else default."""
+    """The lane, read as a table top to bottom:
+
+    | the post                                                         | lane     |
+    |------------------------------------------------------------------|----------|
+    | a retweet passing on a cry (keywords or reader)                  | default  |
+    | any other retweet                                                | bulk     |
+    | a life threat in the keywords                                    | critical |
+    | a weak threat word outside commentary, or in a DM                | critical |
+    | a likely cry by the learned reader only                          | urgent   |
+    | a DM                                                             | default  |
+    | commentary                                                       | bulk     |
+    | anything else                                                    | default  |
+
+    The reader's raises wait in a lane of their own, after the keywords': in a burst it also
+    raises many of the event's own reports, and those must not delay a cry the keywords know."""
     folded = fold(text if isinstance(text, str) else "")
-    threat = life_threat(folded) or (reader is not None and reader.reads_critical(folded))
-    retweet = folded.startswith(("rt ", "qt "))
-    if retweet:
+    keyword_threat = life_threat(folded)
+    reader_threat = not keyword_threat and reader is not None and reader.reads_critical(folded)
+    if folded.startswith(("rt ", "qt ")):
         # Someone else's words passed on: the original is triaged on its own, but a passed-on
         # cry for help may be the only copy that reaches us, so it does not wait with the bulk.
-        return Lane.default.value if threat else Lane.bulk.value
-    if threat:
+        return Lane.default.value if keyword_threat or reader_threat else Lane.bulk.value
+    if keyword_threat:
         return Lane.critical.value
     commentary = is_amplification(folded)
     if _WEAK_THREAT.search(folded) and (is_dm or not commentary):
         return Lane.critical.value
+    if reader_threat:
+        return Lane.urgent.value
     if is_dm:
         # A DM to the handle is addressed to us personally: never treated as commentary.
         return Lane.default.value

@@ -32,11 +32,11 @@ def test_features_are_hashed_words_pairs_and_word_ends_and_l2_normalised():
     assert features("") == {}
 
 
-def test_the_reader_raises_a_post_the_keywords_leave_in_the_default_lane():
+def test_the_reader_raises_a_post_the_keywords_leave_in_the_default_lane_to_the_urgent_lane():
     text = "se ha caido el abuelo en el patio"
     assert lane_for(text) == Lane.default.value
-    assert lane_for(text, reader=_reader_of("abuelo")) == Lane.critical.value
-    assert LanePicker(_reader_of("abuelo"))(text) == Lane.critical.value
+    assert lane_for(text, reader=_reader_of("abuelo")) == Lane.urgent.value
+    assert LanePicker(_reader_of("abuelo"))(text) == Lane.urgent.value
     assert lane_for("hace calor hoy", reader=_reader_of("abuelo")) == Lane.default.value
 
 
@@ -68,16 +68,27 @@ def test_any_text_gets_a_lane_with_the_trained_reader(text, is_dm):
     assert LanePicker(load_lane_model(WEIGHTS_DIR))(text, is_dm) in {lane.value for lane in Lane}
 
 
+RAISED = {Lane.critical.value, Lane.urgent.value}
+
+
+def test_keyword_threats_stay_in_the_critical_lane_whatever_the_reader_says():
+    always = LaneModel(weight=np.zeros(N_FEATURES, dtype=np.float32), bias=30.0, threshold=0.5)
+    assert lane_for("my mum can't breathe, 4 Oak Road", reader=always) == Lane.critical.value
+    assert lane_for("people injured near the station", reader=always) == Lane.critical.value
+    assert lane_for("is the 42 bus late", reader=always) == Lane.urgent.value
+
+
 def _critical_in_lane(name: str, reader: LaneModel | None) -> float:
     rows = [json.loads(line) for line in (WEIGHTS_DIR.parent / "data" / f"handle_{name}.jsonl").open()]
     critical = [normalise_text(r["text"])[0] for r in rows if r["urgency"] == "critical"]
-    return sum(lane_for(t, reader=reader) == Lane.critical.value for t in critical) / len(critical)
+    return sum(lane_for(t, reader=reader) in RAISED for t in critical) / len(critical)
 
 
 @pytest.mark.parametrize("name,floor", [("test2", 0.95), ("multilingual_test2", 0.7), ("multilingual_test6", 0.7)])
 def test_the_trained_reader_puts_held_out_critical_posts_in_the_critical_lane(name, floor):
     """Sets no lane reader was fitted or tuned on: with the keywords alone, 58 %, 0 % and 28 % of
-    their critical posts waited in the critical lane."""
+    their critical posts waited in the critical lane; with the reader, the rest of those above
+    the floor wait in the urgent lane, ahead of the default one."""
     reader = load_lane_model(WEIGHTS_DIR)
     assert reader is not None and 0.0 < reader.threshold < 1.0
     assert _critical_in_lane(name, reader) >= floor > _critical_in_lane(name, None)
