@@ -65,17 +65,18 @@ def lone_latencies(engine, arrivals: dict[str, float], labels: dict[tuple[str, s
     with Session(engine) as s:
         rows = list(labelled_rows(
             s, select(Post.platform, Post.external_id, Post.received_at, TriageRecord.created_at,
-                      Incident.queued_at, TriageRecord.urgency, members.c.posts)
+                      Incident.queued_at, TriageRecord.urgency, members.c.posts, Post.lane)
             .join(TriageRecord, TriageRecord.post_id == Post.id, isouter=True)
             .join(IncidentPost, IncidentPost.post_id == Post.id, isouter=True)
             .join(Incident, Incident.id == IncidentPost.incident_id, isouter=True)
             .join(members, members.c.incident_id == IncidentPost.incident_id, isouter=True), labels, set(arrivals)))
-    out = {a: {"stored_s": None, "triaged_s": None, "queued_s": None, "urgency": None, "hidden": False}
-           for a in arrivals}
-    for author, (received, triaged, queued, urgency, posts) in rows:
+    out = {a: {"stored_s": None, "triaged_s": None, "queued_s": None, "urgency": None, "hidden": False,
+               "lane": None} for a in arrivals}
+    for author, (received, triaged, queued, urgency, posts, lane) in rows:
         in_queue = max(queued, triaged) if queued is not None and triaged is not None else None
         out[author] = {"stored_s": since(author, received), "triaged_s": since(author, triaged),
-                       "queued_s": since(author, in_queue), "urgency": urgency, "hidden": (posts or 0) > 1}
+                       "queued_s": since(author, in_queue), "urgency": urgency, "hidden": (posts or 0) > 1,
+                       "lane": lane}
     return out
 
 
@@ -248,4 +249,6 @@ def set_summary(latencies: dict[str, dict]) -> dict:
             "within_target": sum(1 for v in measured if v <= TARGETS["TARGET_QUEUE_SECONDS"]),
             "triaged_below_high": sorted(a for a, v in latencies.items()
                                          if v["urgency"] not in (None, "critical", "high")),
+            # The lane each waited in before its decision (intake: keywords or the lane reader).
+            "lanes": dict(Counter(v.get("lane") or "unknown" for v in latencies.values()).most_common()),
             "each_s": latencies}

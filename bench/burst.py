@@ -451,7 +451,8 @@ def _print(result: dict) -> None:
               f"max {one['max_s']} s, p99 {one['p99_s']} s, median {one['median_s']} s "
               f"({one['within_target']} within {TARGET_QUEUE_SECONDS:.0f} s); triaged below high: "
               f"{len(one['triaged_below_high'])}; hidden in another incident: "
-              f"{', '.join(one.get('hidden_in_other_incidents', [])) or 'none'}")
+              f"{', '.join(one.get('hidden_in_other_incidents', [])) or 'none'}; waited in lanes: "
+              f"{', '.join(f'{lane} {n}' for lane, n in one.get('lanes', {}).items())}")
     d = result["model_decision"]
     print(f"  model decision after arrival, every post: p50 {d['p50_s']} s, p90 {d['p90_s']} s, p99 {d['p99_s']} s, "
           f"max {d['max_s']} s; undecided at end {d['undecided']}")

@@ -73,6 +73,16 @@ def test_a_cry_hidden_in_another_incident_is_not_in_the_queue():
     assert summary["hidden_in_other_incidents"] == ["lone_0"]
 
 
+def test_each_set_says_which_lanes_its_cries_waited_in():
+    latencies = {
+        "quiet_caller_0": {"queued_s": 0.8, "urgency": "critical", "lane": "urgent"},
+        "quiet_caller_1": {"queued_s": 0.9, "urgency": "critical", "lane": "urgent"},
+        "quiet_caller_2": {"queued_s": 40.0, "urgency": "critical", "lane": "default"},
+        "quiet_caller_3": {"queued_s": None, "urgency": None},  # never stored
+    }
+    assert BENCH["_set_summary"](latencies)["lanes"] == {"urgent": 2, "default": 1, "unknown": 1}
+
+
 def test_cpu_windows_count_each_role_and_leave_the_rest_to_other_processes():
     """The cores a run used, by role: what is not the system's (or the machine's PostgreSQL and
     Redis) is other work on the machine, which the report flags."""
