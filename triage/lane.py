@@ -2,20 +2,21 @@
 
 The intake runs before the model (triage/pipeline) and in the connectors process, which never
 loads the triage side's numerics (sklearn, scipy, the encoders): so this reader is a logistic
-regression over hashed word, word-pair and word-piece features, scored with numpy alone in a
-few microseconds a post. It is trained with the heads (`flare train`, triage/lane_training.py)
-on the same rows as the urgency head (the handle training set, its hand translations into ten
-languages, and the external rows), and it reads any language those rows hold, where the keyword
-pre-screen (triage/prescreen.py) knows only English words.
+regression over hashed word, word-pair and word-piece features, scored with numpy alone in
+tens of microseconds a post. It is trained with the heads (`flare train`,
+triage/lane_training.py) on the same rows as the urgency head (the handle training set, its hand
+translations into other languages, and the external rows), and it reads any language those rows
+hold, where the keyword pre-screen (triage/prescreen.py) knows only English words.
 
-It only chooses a queue: the model still decides every post's urgency. A post it misses waits in
-the default lane as before; a post it raises wrongly is triaged a little sooner than its turn.
+It only chooses a queue (a post it rates likely critical waits in the `urgent` lane): the model
+still decides every post's urgency. A post it misses waits in the default lane as before; a post
+it raises wrongly is triaged a little sooner than its turn.
 """
 from __future__ import annotations
 
 import json
+import math
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +48,16 @@ def features(folded: str) -> dict[int, float]:
 class LaneModel:
     weight: np.ndarray  # (N_FEATURES,) float32
     bias: float
-    threshold: float  # P(critical) at or above which a post waits in the critical lane
+    threshold: float  # P(critical) at or above which the intake raises a post (triage.prescreen)
 
     def p_critical(self, folded: str) -> float:
         feats = features(folded)
-        if not feats:
-            return float(1.0 / (1.0 + np.exp(-self.bias)))
-        index = np.fromiter(feats.keys(), dtype=np.int64, count=len(feats))
-        value = np.fromiter(feats.values(), dtype=np.float32, count=len(feats))
-        score = float(self.weight[index] @ value) + self.bias
-        return float(1.0 / (1.0 + np.exp(-score)))
+        score = self.bias
+        if feats:
+            index = np.fromiter(feats.keys(), dtype=np.int64, count=len(feats))
+            value = np.fromiter(feats.values(), dtype=np.float32, count=len(feats))
+            score += float(self.weight[index] @ value)
+        return 0.5 * (1.0 + math.tanh(score / 2.0))  # the logistic function, with no overflow
 
     def reads_critical(self, folded: str) -> bool:
         return self.p_critical(folded) >= self.threshold
@@ -87,6 +88,3 @@ def lane_info(weights_dir: Path) -> dict:
     with np.load(path) as data:
         return json.loads(str(data["info"]))
 
-
-def score_many(model: LaneModel, folded: Sequence[str]) -> list[float]:
-    return [model.p_critical(text) for text in folded]
