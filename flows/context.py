@@ -260,11 +260,6 @@ class AppContext:
                 self._lanes = LanePicker(load_lane_model(WEIGHTS_DIR))
             return self._lanes
 
-    @lanes.setter
-    def lanes(self, lanes: LanePicker) -> None:
-        with self._lock:
-            self._lanes = lanes
-
     @property
     def decisions(self) -> Decisions:
         """The worker's remembered decisions over its current pipeline."""

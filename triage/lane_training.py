@@ -25,6 +25,7 @@ from models.enums import Lane
 from triage.corpus import Corpus
 from triage.lane import N_FEATURES, LaneModel, features, save_lane_model
 from triage.prescreen import fold, lane_for
+from triage.training_fit import balanced
 
 C = 4.0
 EXTERNAL_SHARE = 1.0
@@ -43,8 +44,7 @@ def matrix(texts: list[str]) -> sp.csr_matrix:
 
 
 def _fit(x_handle, y_handle: np.ndarray, x_external) -> LogisticRegression:
-    share = y_handle.mean()
-    weights = np.concatenate([np.where(y_handle, 0.5 / share, 0.5 / (1 - share)),
+    weights = np.concatenate([balanced(y_handle.tolist(), [True, False]),
                               np.full(x_external.shape[0], EXTERNAL_SHARE * len(y_handle) / x_external.shape[0])])
     y = np.concatenate([y_handle, np.zeros(x_external.shape[0], dtype=bool)])
     return LogisticRegression(C=C, max_iter=3000, solver="liblinear").fit(
